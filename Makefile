@@ -1,0 +1,42 @@
+# Two entry points (see README.md): `make demo` and `make test`. Both install what they
+# need first. Everything else is plain CMake under build/.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+LABCTL_WERROR ?= OFF
+CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLABCTL_WERROR=$(LABCTL_WERROR)
+LABCTL = $(BUILD)/labctl/labctl
+
+.PHONY: setup build asan demo test unit host kernel bench clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD)
+
+# The unit tier again under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan: setup
+	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_FLAGS) -DLABCTL_SANITIZE=ON -DLABCTL_BENCH=OFF >/dev/null
+	@cmake --build $(ASAN_BUILD) --target unit_tests
+
+demo: build
+	@scripts/demo.sh $(LABCTL)
+
+test: build asan
+	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
+
+unit: build
+	@ctest --test-dir $(BUILD) -L unit --output-on-failure
+
+host: build
+	@ctest --test-dir $(BUILD) -L host --output-on-failure
+
+kernel: build
+	@scripts/run-tests.sh --kernel-only $(BUILD)
+
+bench: build
+	@$(BUILD)/bench/labctl_bench
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

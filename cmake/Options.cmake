@@ -1,0 +1,19 @@
+# Warnings and sanitizers as INTERFACE targets (ccache's habit): every target links
+# labctl_warnings, and labctl_sanitizers when LABCTL_SANITIZE is on.
+option(LABCTL_WERROR "Treat warnings as errors" OFF)
+option(LABCTL_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+
+add_library(labctl_warnings INTERFACE)
+target_compile_options(labctl_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Wunused
+  -Woverloaded-virtual -Wimplicit-fallthrough
+  $<$<BOOL:${LABCTL_WERROR}>:-Werror>)
+
+add_library(labctl_sanitizers INTERFACE)
+if(LABCTL_SANITIZE)
+  target_compile_options(labctl_sanitizers INTERFACE
+    -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(labctl_sanitizers INTERFACE -fsanitize=address,undefined)
+endif()
+
+set(CMAKE_EXPORT_COMPILE_COMMANDS ON)

@@ -1,0 +1,58 @@
+// The labctl entry point: builds the CLI11 app from the registered commands and maps
+// ExitError to the process exit status. Nothing else lives here.
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "labctl/cli/command.h"
+
+namespace labctl::cli {
+namespace {
+
+struct Registered {
+  int order;
+  SetupFn setup;
+};
+
+std::vector<Registered>& registry() {
+  static std::vector<Registered> r;
+  return r;
+}
+
+}  // namespace
+
+bool register_command(int order, SetupFn setup) {
+  registry().push_back({order, setup});
+  return true;
+}
+
+void die(const Error& e, int code) {
+  std::fprintf(stderr, "labctl: error: %s\n", e.str().c_str());
+  throw ExitError{code, {}};
+}
+
+}  // namespace labctl::cli
+
+int main(int argc, char** argv) {
+  using namespace labctl::cli;
+  CLI::App app{
+      "labctl builds Linux network labs (namespaces, veth, bridges, routes, sysctls, IPVS,\n"
+      "IPIP) from TOML topologies and checks that they work.",
+      "labctl"};
+  app.set_version_flag("--version", "labctl " LABCTL_VERSION);
+  app.require_subcommand(1);
+  auto& r = registry();
+  std::stable_sort(r.begin(), r.end(),
+                   [](const auto& a, const auto& b) { return a.order < b.order; });
+  for (const auto& c : r) c.setup(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : kExitInvalid;
+  } catch (const ExitError& e) {
+    if (!e.message.empty()) std::fprintf(stderr, "labctl: %s\n", e.message.c_str());
+    return e.code;
+  }
+  return 0;
+}

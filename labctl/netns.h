@@ -1,0 +1,44 @@
+// Named network namespaces compatible with iproute2: a bind mount of the namespace under
+// /run/netns/<name>, so `ip netns exec <name> ...` and every other tool can enter it.
+// setns(2) moves only the calling thread, so code that must run inside a namespace runs on
+// a thread of its own (run_in_netns) and the caller's namespace never changes.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "labctl/error.h"
+#include "labctl/fd.h"
+
+namespace labctl {
+
+inline constexpr const char* kNetnsRunDir = "/run/netns";
+
+/// Path of a named namespace: "/run/netns/<name>".
+[[nodiscard]] std::string netns_path(const std::string& name);
+
+/// Creates the named namespace. `inside`, if given, runs in the new namespace *before* it
+/// is published under /run/netns (so a crash never leaves an unmarked namespace behind).
+/// EEXIST when the name is taken.
+[[nodiscard]] Status create_netns(const std::string& name,
+                                  const std::function<Status()>& inside = {});
+
+/// Unmounts and removes /run/netns/<name>. A name that does not exist is not an error.
+[[nodiscard]] Status delete_netns(const std::string& name);
+
+/// Opens /run/netns/<name> (O_RDONLY|O_CLOEXEC).
+[[nodiscard]] Result<Fd> open_netns(const std::string& name);
+
+/// Names under /run/netns, sorted.
+[[nodiscard]] std::vector<std::string> list_netns();
+
+/// Runs `fn` on a fresh thread that has entered the namespace `ns_fd`; the caller's thread
+/// is untouched. Returns fn's status (or why entering failed).
+[[nodiscard]] Status run_in_netns(int ns_fd, const std::function<Status()>& fn);
+
+/// Runs `fn` on a fresh thread inside a brand-new anonymous namespace (gone when the last
+/// socket or fd into it closes). Handy for tests.
+[[nodiscard]] Status run_in_new_netns(const std::function<Status()>& fn);
+
+}  // namespace labctl

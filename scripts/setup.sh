@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every build, test and VM dependency of labctl from Debian's archive.
+# Idempotent and quiet when everything is already there. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libmnl-dev
+  libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  iproute2 procps psmisc ipvsadm curl
+  qemu-system-x86 busybox-static kmod cpio
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "setup: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
