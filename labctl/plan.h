@@ -30,7 +30,7 @@ struct CreateVeth {
   std::string name;
   std::string peer_ns;
   std::string peer_name;
-  int mtu = 0;
+  int mtu = 0;  ///< Applies to both ends; 0: kernel default.
   std::string mac;
   std::string peer_mac;
 };
@@ -107,5 +107,13 @@ struct Plan {
 [[nodiscard]] std::string undo_command(const Step& s);
 /// A short description for progress and error messages, e.g. "create veth eth0 in dr-demo-rs1".
 [[nodiscard]] std::string describe(const Step& s);
+/// The step's kind as a stable kebab-case word ("create-veth"), for --json.
+[[nodiscard]] std::string step_type(const Step& s);
+
+/// The program and arguments an agent runs (labagent for the built-in kinds).
+[[nodiscard]] std::vector<std::string> agent_argv(const step::StartAgent& s);
+/// Where a started agent's output and pid go: /run/labctl/<lab>/<node>-<agent>.{log,pid}.
+[[nodiscard]] std::string agent_log_path(const step::StartAgent& s);
+[[nodiscard]] std::string agent_pid_path(const step::StartAgent& s);
 
 }  // namespace labctl
