@@ -7,17 +7,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "labctl/overloaded.h"
 #include "labctl/shell_quote.h"
 
 namespace labctl {
 namespace {
-
-template <class... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-template <class... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
 
 std::string endpoint(const IpAddr& a, uint16_t port) {
   if (a.v6()) return "[" + a.str() + "]:" + std::to_string(port);

@@ -23,6 +23,12 @@ inline IpPrefix P(const std::string& s) {
   return *p;
 }
 
+inline Node named(const std::string& name) {
+  Node n;
+  n.name = name;
+  return n;
+}
+
 inline Interface on_switch(const std::string& node, const std::string& name,
                            const std::string& sw, std::vector<IpPrefix> addrs) {
   Interface i;
@@ -85,16 +91,16 @@ inline Topology dr_lab() {
   t.name = "dr-demo";
   t.source = "test:dr";
   t.switches.push_back({"lan", 0, {}});
-  Node client{.name = "client"};
+  Node client = named("client");
   client.interfaces.push_back(on_switch("client", "eth0", "lan", {P("10.0.0.10/24")}));
-  Node dir{.name = "director"};
+  Node dir = named("director");
   dir.interfaces.push_back(
       on_switch("director", "eth0", "lan", {P("10.0.0.2/24"), P("10.0.0.100/32")}));
   dir.services.push_back(service("10.0.0.100", 80, FwdMethod::Dr, {"10.0.0.11", "10.0.0.12"}));
   t.nodes = {client, dir};
   for (int k = 1; k <= 2; ++k) {
     std::string name = "rs" + std::to_string(k);
-    Node rs{.name = name};
+    Node rs = named(name);
     rs.interfaces.push_back(on_switch(name, "eth0", "lan", {P("10.0.0.1" + std::to_string(k) + "/24")}));
     rs.lo_addresses = {P("10.0.0.100/32")};
     rs.sysctls = hide_vip_sysctls();
@@ -112,9 +118,9 @@ inline Topology nat_lab() {
   t.source = "test:nat";
   t.switches.push_back({"front", 0, {}});
   t.switches.push_back({"back", 0, {}});
-  Node client{.name = "client"};
+  Node client = named("client");
   client.interfaces.push_back(on_switch("client", "eth0", "front", {P("172.16.0.10/24")}));
-  Node dir{.name = "director"};
+  Node dir = named("director");
   dir.interfaces.push_back(on_switch("director", "eth0", "front", {P("172.16.0.100/24")}));
   dir.interfaces.push_back(on_switch("director", "eth1", "back", {P("10.1.0.1/24")}));
   dir.sysctls = {{"net.ipv4.ip_forward", "1", {}}};
@@ -123,7 +129,7 @@ inline Topology nat_lab() {
   t.nodes = {client, dir};
   for (int k = 1; k <= 2; ++k) {
     std::string name = "rs" + std::to_string(k);
-    Node rs{.name = name};
+    Node rs = named(name);
     rs.interfaces.push_back(on_switch(name, "eth0", "back", {P("10.1.0.1" + std::to_string(k) + "/24")}));
     rs.routes.push_back(default_via("10.1.0.1"));
     rs.agents.push_back(http_agent(8080));
@@ -140,16 +146,16 @@ inline Topology tun_lab() {
   t.source = "test:tun";
   t.switches.push_back({"net1", 0, {}});
   t.switches.push_back({"net2", 0, {}});
-  Node client{.name = "client"};
+  Node client = named("client");
   client.interfaces.push_back(on_switch("client", "eth0", "net1", {P("10.1.0.10/24")}));
   client.routes.push_back(default_via("10.1.0.1"));
-  Node router{.name = "router"};
+  Node router = named("router");
   router.interfaces.push_back(on_switch("router", "eth0", "net1", {P("10.1.0.1/24")}));
   router.interfaces.push_back(on_switch("router", "eth1", "net2", {P("10.2.0.1/24")}));
   router.sysctls = {{"net.ipv4.ip_forward", "1", {}},
                     {"net.ipv4.conf.all.rp_filter", "0", {}},
                     {"net.ipv4.conf.eth1.rp_filter", "0", {}}};
-  Node dir{.name = "director"};
+  Node dir = named("director");
   dir.interfaces.push_back(
       on_switch("director", "eth0", "net1", {P("10.1.0.2/24"), P("10.1.0.100/32")}));
   dir.routes.push_back(route_via("10.2.0.0/24", "10.1.0.1"));
@@ -157,7 +163,7 @@ inline Topology tun_lab() {
   t.nodes = {client, router, dir};
   for (int k = 1; k <= 2; ++k) {
     std::string name = "rs" + std::to_string(k);
-    Node rs{.name = name};
+    Node rs = named(name);
     rs.interfaces.push_back(on_switch(name, "eth0", "net2", {P("10.2.0.1" + std::to_string(k) + "/24")}));
     rs.routes.push_back(default_via("10.2.0.1"));
     rs.accept_ipip = true;
