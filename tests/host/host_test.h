@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <random>
 #include <string>
 
@@ -20,6 +21,18 @@ namespace labctl::test {
 inline std::string unique_name(const std::string& prefix) {
   static std::mt19937 rng{std::random_device{}()};
   return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(rng() % 100000);
+}
+
+/// True while pid runs (a zombie waiting for init to reap it does not count).
+inline bool alive(pid_t pid) {
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!f) return false;
+  char buf[512] = {};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  std::string s(buf, n);
+  auto paren = s.rfind(')');
+  return paren != std::string::npos && paren + 2 < s.size() && s[paren + 2] != 'Z';
 }
 
 }  // namespace labctl::test

@@ -1,0 +1,97 @@
+#include "labctl/sysctl.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "labctl/fd.h"
+
+namespace labctl {
+namespace {
+
+// Collapses whitespace so "1024 65000" matches the kernel's "1024\t65000".
+std::string trim(const std::string& s) {
+  std::string out;
+  bool space = false;
+  for (char c : s) {
+    if (c == ' ' || c == '\t' || c == '\n') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+std::string missing_key_hint(const std::string& key) {
+  if (key.rfind("net.ipv4.vs.", 0) == 0)
+    return "net.ipv4.vs.* exists only where IPVS is available (CONFIG_IP_VS); run the lab in "
+           "the micro-VM: labctl vm exec -- labctl up LAB";
+  if (key.find(".conf.") != std::string::npos)
+    return "per-interface keys need the interface to exist in that node; check the interface "
+           "name in the key";
+  return "check the spelling; `sysctl -a | grep " + key.substr(key.rfind('.') + 1) +
+         "` lists similar keys";
+}
+
+}  // namespace
+
+Result<std::string> sysctl_path(const std::string& key) {
+  if (key.rfind("net.", 0) != 0)
+    return fail("sysctl key '" + key + "' is not a net.* key",
+                "labs may only set network sysctls, which are per namespace");
+  std::string path = "/proc/sys/";
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t dot = key.find('.', start);
+    std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty() || part == ".." || part.find('/') != std::string::npos)
+      return fail("sysctl key '" + key + "' is malformed");
+    path += part;
+    if (dot == std::string::npos) break;
+    path += '/';
+    start = dot + 1;
+  }
+  return path;
+}
+
+Result<std::string> read_sysctl(const std::string& key) {
+  TRY_ASSIGN(std::string path, sysctl_path(key));
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    int err = errno;
+    return fail_errno("read sysctl " + key, err, err == ENOENT ? missing_key_hint(key) : "");
+  }
+  char buf[256];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  if (n < 0) return fail_errno("read sysctl " + key, errno);
+  return trim(std::string(buf, static_cast<size_t>(n)));
+}
+
+Status write_sysctl(const std::string& key, const std::string& value) {
+  TRY_ASSIGN(std::string path, sysctl_path(key));
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) {
+    int err = errno;
+    if (err == ENOENT)
+      return fail_errno("sysctl " + key + " does not exist in this kernel", err,
+                        missing_key_hint(key));
+    return fail_errno("open sysctl " + key, err);
+  }
+  const std::string text = value + "\n";
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    int err = errno;
+    return fail_errno("set sysctl " + key + "=" + value, err,
+                      err == EINVAL ? "the kernel rejected the value; check its range" : "");
+  }
+  fd.reset();
+  TRY_ASSIGN(std::string now, read_sysctl(key));
+  if (now != trim(value))
+    return fail("set sysctl " + key + "=" + value + ": the kernel kept '" + now + "'");
+  return {};
+}
+
+}  // namespace labctl

@@ -1,0 +1,121 @@
+// Host tier: agents and sysctls inside real namespaces.
+#include "labctl/process.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "labctl/netns.h"
+#include "labctl/sysctl.h"
+#include "tests/host/host_test.h"
+
+namespace labctl {
+namespace {
+using namespace std::chrono_literals;
+
+class NetnsFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "host tier needs root";
+    name_ = test::unique_name("labctl-test-proc");
+    ASSERT_TRUE(create_netns(name_));
+    auto fd = open_netns(name_);
+    ASSERT_TRUE(fd);
+    fd_ = std::move(*fd);
+    log_ = "/tmp/" + name_ + ".log";
+  }
+  void TearDown() override {
+    if (name_.empty()) return;
+    stop_processes_in_netns(netns_path(name_), 500ms);
+    EXPECT_TRUE(delete_netns(name_));
+    std::remove(log_.c_str());
+  }
+  std::string name_, log_;
+  Fd fd_;
+};
+
+TEST_F(NetnsFixture, AgentStartsReadyInsideTheNamespaceAndStops) {
+  SpawnOptions o;
+  o.netns_fd = fd_.get();
+  o.argv = {LABCTL_BINARY_DIR "/agents/labagent", "http", "--port", "8080", "--name", "n1",
+            "--ready-fd", "3"};
+  o.log_path = log_;
+  o.ready_timeout = 3s;
+  auto pid = spawn_in_netns(o);
+  ASSERT_TRUE(pid) << pid.error().str();
+  auto pids = pids_in_netns(netns_path(name_));
+  ASSERT_EQ(pids.size(), 1u);
+  EXPECT_EQ(pids[0], *pid);
+  stop_processes_in_netns(netns_path(name_), 1s);
+  EXPECT_TRUE(pids_in_netns(netns_path(name_)).empty());
+  EXPECT_FALSE(test::alive(*pid));
+}
+
+TEST_F(NetnsFixture, AgentThatExitsBeforeReadyIsAnErrorWithItsLog) {
+  SpawnOptions o;
+  o.netns_fd = fd_.get();
+  // Port 80 twice: the second cannot bind and exits with its reason in the log.
+  o.argv = {LABCTL_BINARY_DIR "/agents/labagent", "http", "--port", "99999"};
+  o.log_path = log_;
+  o.ready_timeout = 3s;
+  auto pid = spawn_in_netns(o);
+  ASSERT_FALSE(pid);
+  EXPECT_NE(pid.error().message.find("exited before it was ready"), std::string::npos)
+      << pid.error().str();
+  EXPECT_NE(pid.error().hint.find("port"), std::string::npos) << pid.error().str();
+}
+
+TEST_F(NetnsFixture, MissingProgramIsAClearError) {
+  SpawnOptions o;
+  o.netns_fd = fd_.get();
+  o.argv = {"labctl-no-such-program"};
+  auto pid = spawn_in_netns(o);
+  ASSERT_FALSE(pid);
+  EXPECT_NE(pid.error().message.find("not found in PATH"), std::string::npos);
+}
+
+TEST_F(NetnsFixture, CommandAgentSeesOnlyTheNodesInterfacesInSys) {
+  SpawnOptions o;
+  o.netns_fd = fd_.get();
+  o.argv = {"/bin/sh", "-c", "ls /sys/class/net; sleep 30"};
+  o.log_path = log_;
+  ASSERT_TRUE(spawn_in_netns(o));
+  std::string content;
+  for (int i = 0; i < 200 && content.empty(); ++i) {
+    std::this_thread::sleep_for(10ms);
+    std::ifstream in(log_);
+    std::getline(in, content, '\0');
+  }
+  EXPECT_EQ(content, "lo\n");
+}
+
+TEST_F(NetnsFixture, SysctlIsSetInTheNamespaceOnlyAndReadBack) {
+  auto root_before = read_sysctl("net.ipv4.conf.all.arp_ignore");
+  ASSERT_TRUE(root_before);
+  const std::string want = *root_before == "1" ? "2" : "1";
+  std::string inside;
+  ASSERT_TRUE(run_in_netns(fd_.get(), [&]() -> Status {
+    TRY(write_sysctl("net.ipv4.conf.all.arp_ignore", want));
+    TRY_ASSIGN(inside, read_sysctl("net.ipv4.conf.all.arp_ignore"));
+    return {};
+  }));
+  EXPECT_EQ(inside, want);
+  EXPECT_EQ(*read_sysctl("net.ipv4.conf.all.arp_ignore"), *root_before) << "root netns untouched";
+}
+
+TEST_F(NetnsFixture, UnknownSysctlNamesTheKey) {
+  Status st = run_in_netns(fd_.get(), [] { return write_sysctl("net.ipv4.conf.eth9.rp_filter", "0"); });
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("net.ipv4.conf.eth9.rp_filter does not exist"), std::string::npos);
+  EXPECT_FALSE(st.error().hint.empty());
+  Status bad = run_in_netns(fd_.get(), [] { return write_sysctl("net.ipv4.ip_forward", "banana"); });
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().errnum, EINVAL);
+}
+
+}  // namespace
+}  // namespace labctl

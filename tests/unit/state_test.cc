@@ -1,0 +1,75 @@
+#include "labctl/state.h"
+
+#include <stdlib.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+namespace labctl {
+namespace {
+
+class StateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/labctl-state-XXXXXX";
+    root_ = ::mkdtemp(tmpl);
+    ::setenv("LABCTL_STATE_DIR", root_.c_str(), 1);
+  }
+  void TearDown() override {
+    ::unsetenv("LABCTL_STATE_DIR");
+    std::filesystem::remove_all(root_);
+  }
+  std::string root_;
+};
+
+TEST_F(StateTest, StateDirIsPrivateAndRemovable) {
+  ASSERT_TRUE(make_state_dir("lab1"));
+  struct stat st{};
+  ASSERT_EQ(::stat(state_dir("lab1").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(labs_with_state(), std::vector<std::string>{"lab1"});
+  ASSERT_TRUE(remove_state_dir("lab1"));
+  EXPECT_TRUE(labs_with_state().empty());
+  EXPECT_TRUE(remove_state_dir("lab1")) << "removing twice is fine";
+}
+
+TEST_F(StateTest, JournalRoundTripsAndToleratesTornTail) {
+  ASSERT_TRUE(make_state_dir("lab1"));
+  {
+    auto j = Journal::open("lab1");
+    ASSERT_TRUE(j);
+    ASSERT_TRUE(j->append({"netns", "lab1-a", 0}));
+    ASSERT_TRUE(j->append({"agent", "a/web", 1234}));
+  }
+  // A write cut short by a crash must not break reading what came before.
+  FILE* f = std::fopen((state_dir("lab1") + "/journal").c_str(), "a");
+  std::fputs("netns lab1-", f);
+  std::fclose(f);
+  auto entries = Journal::read("lab1");
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].kind, "netns");
+  EXPECT_EQ(entries[0].name, "lab1-a");
+  EXPECT_EQ(entries[1].name, "a/web");
+  EXPECT_EQ(entries[1].pid, 1234);
+  EXPECT_TRUE(Journal::read("missing").empty());
+}
+
+TEST_F(StateTest, LockIsExclusivePerLabOnly) {
+  auto a = LabLock::acquire("lab1");
+  ASSERT_TRUE(a);
+  auto b = LabLock::acquire("lab2");
+  EXPECT_TRUE(b) << "another lab does not wait";
+  // flock locks belong to the open file description: a second open conflicts.
+  std::string path = root_ + "/locks/lab1.lock";
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace labctl
