@@ -97,9 +97,16 @@ std::vector<std::string> in_netns(const std::string& ns, std::vector<std::string
   return w;
 }
 
+/// The shell form keeps agent pids and logs apart from labctl's own state (state.h), so a
+/// lab built by a dry-run script is never mistaken for one `labctl up` built.
+std::string script_dir(const std::string& lab) { return "/run/labctl-script/" + lab; }
+
 std::string agent_base(const step::StartAgent& a) {
-  return "/run/labctl/" + a.lab + "/" + a.node + "-" + a.agent.name;
+  return script_dir(a.lab) + "/" + a.node + "-" + a.agent.name;
 }
+
+std::string script_log_path(const step::StartAgent& s) { return agent_base(s) + ".log"; }
+std::string script_pid_path(const step::StartAgent& s) { return agent_base(s) + ".pid"; }
 
 std::vector<std::string> add_address_words(const step::AddAddress& s) {
   std::vector<std::string> w{"addr", "add", s.addr.str(), "dev", s.dev};
@@ -170,9 +177,6 @@ std::vector<std::string> agent_argv(const step::StartAgent& s) {
   return a.argv;
 }
 
-std::string agent_log_path(const step::StartAgent& s) { return agent_base(s) + ".log"; }
-std::string agent_pid_path(const step::StartAgent& s) { return agent_base(s) + ".pid"; }
-
 std::string shell_command(const Step& step) {
   return std::visit(
       Overloaded{
@@ -232,11 +236,10 @@ std::string shell_command(const Step& step) {
           },
           [](const step::StartAgent& s) {
             // `ip netns exec` execs the program, so $! is the agent's own pid.
-            std::string dir = "/run/labctl/" + s.lab;
-            return "mkdir -p " + shell_quote(dir) + " && { " +
+            return "mkdir -p " + shell_quote(script_dir(s.lab)) + " && { " +
                    shell_join(in_netns(s.ns, agent_argv(s))) + " </dev/null >" +
-                   shell_quote(agent_log_path(s)) + " 2>&1 & echo $! >" +
-                   shell_quote(agent_pid_path(s)) + "; }";
+                   shell_quote(script_log_path(s)) + " 2>&1 & echo $! >" +
+                   shell_quote(script_pid_path(s)) + "; }";
           },
       },
       step);
@@ -290,7 +293,7 @@ std::string undo_command(const Step& step) {
             return shell_join(in_netns(s.ns, w));
           },
           [](const step::StartAgent& s) {
-            std::string pid = shell_quote(agent_pid_path(s));
+            std::string pid = shell_quote(script_pid_path(s));
             return "kill \"$(cat " + pid + ")\" && rm -f " + pid;
           },
       },

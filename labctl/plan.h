@@ -112,8 +112,5 @@ struct Plan {
 
 /// The program and arguments an agent runs (labagent for the built-in kinds).
 [[nodiscard]] std::vector<std::string> agent_argv(const step::StartAgent& s);
-/// Where a started agent's output and pid go: /run/labctl/<lab>/<node>-<agent>.{log,pid}.
-[[nodiscard]] std::string agent_log_path(const step::StartAgent& s);
-[[nodiscard]] std::string agent_pid_path(const step::StartAgent& s);
 
 }  // namespace labctl

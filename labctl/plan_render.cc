@@ -90,9 +90,7 @@ nlohmann::json fields(const Step& step) {
                     {"name", s.agent.name},
                     {"kind", to_string(s.agent.kind)},
                     {"port", s.agent.port},
-                    {"argv", agent_argv(s)},
-                    {"log", agent_log_path(s)},
-                    {"pid_file", agent_pid_path(s)}};
+                    {"argv", agent_argv(s)}};
           },
       },
       step);
@@ -121,7 +119,7 @@ std::string render_script(const Plan& p) {
       << "# Builds the lab \"" << p.lab << "\" with plain ip, sysctl and ipvsadm commands: what\n"
       << "# `labctl up " << p.lab << "` does over netlink (this is `labctl up --dry-run`).\n"
       << "# Run it as root on a kernel with IPVS and IPIP. It stops at the first failing\n"
-      << "# command; `labctl down " << p.lab << "` removes what it built.\n"
+      << "# command. The matching teardown script stops its agents and deletes its namespaces.\n"
       << "set -euo pipefail\n"
       << "trap 'echo \"failed at line $LINENO: $BASH_COMMAND\" >&2' ERR\n";
   if (has_step(p, runs_labagent)) require(out, "labagent", "it serves the lab's agents");

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Builds the lab "dr-demo" with plain ip, sysctl and ipvsadm commands: what
+# `labctl up dr-demo` does over netlink (this is `labctl up --dry-run`).
+# Run it as root on a kernel with IPVS and IPIP. It stops at the first failing
+# command. The matching teardown script stops its agents and deletes its namespaces.
+set -euo pipefail
+trap 'echo "failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+command -v labagent >/dev/null || { echo "labagent is not on PATH (it serves the lab's agents)" >&2; exit 1; }
+command -v ipvsadm >/dev/null || { echo "ipvsadm is not on PATH (it configures IPVS)" >&2; exit 1; }
+
+ip netns add dr-demo-client
+ip netns add dr-demo-director
+ip netns add dr-demo-rs1
+ip netns add dr-demo-rs2
+# switch lan gets a namespace of its own, so its bridge and ports never touch the host's root
+# namespace
+ip netns add dr-demo-lan
+
+# rs1 holds the VIP 10.0.0.100 on lo; arp_ignore=1 on every interface answers ARP only for
+# addresses of the interface the request came in on, so rs1 never answers "who has 10.0.0.100?"
+# and clients keep sending to the director instead of bypassing it
+ip netns exec dr-demo-rs1 sysctl -qw net.ipv4.conf.all.arp_ignore=1
+# when rs1 sends ARP requests on every interface, use that interface's own address as the sender,
+# never the VIP 10.0.0.100 on lo: neighbours must not learn "VIP is at rs1's MAC"
+ip netns exec dr-demo-rs1 sysctl -qw net.ipv4.conf.all.arp_announce=2
+# rs2 holds the VIP 10.0.0.100 on lo; arp_ignore=1 on every interface answers ARP only for
+# addresses of the interface the request came in on, so rs2 never answers "who has 10.0.0.100?"
+# and clients keep sending to the director instead of bypassing it
+ip netns exec dr-demo-rs2 sysctl -qw net.ipv4.conf.all.arp_ignore=1
+# when rs2 sends ARP requests on every interface, use that interface's own address as the sender,
+# never the VIP 10.0.0.100 on lo: neighbours must not learn "VIP is at rs2's MAC"
+ip netns exec dr-demo-rs2 sysctl -qw net.ipv4.conf.all.arp_announce=2
+
+# a Linux bridge is the lab's Ethernet switch: it learns behind which port each MAC address sits;
+# LVS-DR needs the director and its real servers on one such segment, because the director only
+# rewrites MAC addresses
+ip -n dr-demo-lan link add lan type bridge
+
+ip -n dr-demo-lan link set lan up
+
+# a veth pair is a virtual cable: eth0 in client, the other end (client-eth0) plugged into switch
+# lan
+ip -n dr-demo-client link add eth0 type veth peer name client-eth0 netns dr-demo-lan
+# a veth pair is a virtual cable: eth0 in director, the other end (director-eth0) plugged into
+# switch lan
+ip -n dr-demo-director link add eth0 type veth peer name director-eth0 netns dr-demo-lan
+# a veth pair is a virtual cable: eth0 in rs1, the other end (rs1-eth0) plugged into switch lan
+ip -n dr-demo-rs1 link add eth0 type veth peer name rs1-eth0 netns dr-demo-lan
+# a veth pair is a virtual cable: eth0 in rs2, the other end (rs2-eth0) plugged into switch lan
+ip -n dr-demo-rs2 link add eth0 type veth peer name rs2-eth0 netns dr-demo-lan
+
+ip -n dr-demo-lan link set client-eth0 master lan
+ip -n dr-demo-lan link set director-eth0 master lan
+ip -n dr-demo-lan link set rs1-eth0 master lan
+ip -n dr-demo-lan link set rs2-eth0 master lan
+
+# rs1 holds the VIP 10.0.0.100 on lo; arp_ignore=1 on eth0 answers ARP only for addresses of the
+# interface the request came in on, so rs1 never answers "who has 10.0.0.100?" and clients keep
+# sending to the director instead of bypassing it
+ip netns exec dr-demo-rs1 sysctl -qw net.ipv4.conf.eth0.arp_ignore=1
+# when rs1 sends ARP requests on eth0, use that interface's own address as the sender, never the
+# VIP 10.0.0.100 on lo: neighbours must not learn "VIP is at rs1's MAC"
+ip netns exec dr-demo-rs1 sysctl -qw net.ipv4.conf.eth0.arp_announce=2
+# rs2 holds the VIP 10.0.0.100 on lo; arp_ignore=1 on eth0 answers ARP only for addresses of the
+# interface the request came in on, so rs2 never answers "who has 10.0.0.100?" and clients keep
+# sending to the director instead of bypassing it
+ip netns exec dr-demo-rs2 sysctl -qw net.ipv4.conf.eth0.arp_ignore=1
+# when rs2 sends ARP requests on eth0, use that interface's own address as the sender, never the
+# VIP 10.0.0.100 on lo: neighbours must not learn "VIP is at rs2's MAC"
+ip netns exec dr-demo-rs2 sysctl -qw net.ipv4.conf.eth0.arp_announce=2
+
+ip -n dr-demo-lan link set client-eth0 up
+ip -n dr-demo-lan link set director-eth0 up
+ip -n dr-demo-lan link set rs1-eth0 up
+ip -n dr-demo-lan link set rs2-eth0 up
+# a new namespace starts with lo down; local traffic needs it up
+ip -n dr-demo-client link set lo up
+ip -n dr-demo-client link set eth0 up
+# a new namespace starts with lo down; local traffic needs it up
+ip -n dr-demo-director link set lo up
+ip -n dr-demo-director link set eth0 up
+# a new namespace starts with lo down; 127.0.0.1 and the addresses put on lo here work only once
+# it is up
+ip -n dr-demo-rs1 link set lo up
+ip -n dr-demo-rs1 link set eth0 up
+# a new namespace starts with lo down; 127.0.0.1 and the addresses put on lo here work only once
+# it is up
+ip -n dr-demo-rs2 link set lo up
+ip -n dr-demo-rs2 link set eth0 up
+
+ip -n dr-demo-client addr add 10.0.0.10/24 dev eth0
+ip -n dr-demo-director addr add 10.0.0.2/24 dev eth0
+# the VIP of 10.0.0.100:80: IPVS takes packets in LOCAL_IN, so the VIP must be a local address of
+# the director; clients ARP for it and the director answers
+ip -n dr-demo-director addr add 10.0.0.100/32 dev eth0
+ip -n dr-demo-rs1 addr add 10.0.0.11/24 dev eth0
+# the VIP on lo, as /32: rs1 must own 10.0.0.100 to accept what the director sends it (with DR
+# only the MAC was rewritten, the IP destination is still the VIP) and answers from it; /32 adds
+# no network route, and arp_ignore/arp_announce keep it out of ARP so only the director answers
+# for it
+ip -n dr-demo-rs1 addr add 10.0.0.100/32 dev lo
+ip -n dr-demo-rs2 addr add 10.0.0.12/24 dev eth0
+# the VIP on lo, as /32: rs2 must own 10.0.0.100 to accept what the director sends it (with DR
+# only the MAC was rewritten, the IP destination is still the VIP) and answers from it; /32 adds
+# no network route, and arp_ignore/arp_announce keep it out of ARP so only the director answers
+# for it
+ip -n dr-demo-rs2 addr add 10.0.0.100/32 dev lo
+
+# IPVS virtual service 10.0.0.100:80: the director catches packets for it in LOCAL_IN and hands
+# each new connection to one real server; scheduler rr (round robin: each new connection goes to
+# the next real server in turn)
+ip netns exec dr-demo-director ipvsadm -A -t 10.0.0.100:80 -s rr
+
+# real server rs1 (10.0.0.11) by DR (-g, gatewaying): the director leaves the IP packet as it is
+# and only rewrites the destination MAC to the real server's, so both must share an L2 segment;
+# the reply goes straight to the client
+ip netns exec dr-demo-director ipvsadm -a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1
+# real server rs2 (10.0.0.12) by DR (-g, gatewaying): the director leaves the IP packet as it is
+# and only rewrites the destination MAC to the real server's, so both must share an L2 segment;
+# the reply goes straight to the client
+ip netns exec dr-demo-director ipvsadm -a -t 10.0.0.100:80 -r 10.0.0.12:80 -g -w 1
+
+# HTTP server on port 80 answering every GET with "rs1", so the client sees which real server
+# served it
+mkdir -p /run/labctl-script/dr-demo && { ip netns exec dr-demo-rs1 labagent http --port 80 --name rs1 </dev/null >/run/labctl-script/dr-demo/rs1-web.log 2>&1 & echo $! >/run/labctl-script/dr-demo/rs1-web.pid; }
+# HTTP server on port 80 answering every GET with "rs2", so the client sees which real server
+# served it
+mkdir -p /run/labctl-script/dr-demo && { ip netns exec dr-demo-rs2 labagent http --port 80 --name rs2 </dev/null >/run/labctl-script/dr-demo/rs2-web.log 2>&1 & echo $! >/run/labctl-script/dr-demo/rs2-web.pid; }
