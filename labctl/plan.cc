@@ -116,7 +116,7 @@ std::vector<std::string> add_address_words(const step::AddAddress& s) {
 }
 
 std::vector<std::string> veth_words(const step::CreateVeth& s) {
-  std::vector<std::string> w{"link", "add", s.name};
+  std::vector<std::string> w{"link", "add", "name", s.name};
   auto link_opts = [&](const std::string& mac) {
     if (s.mtu > 0) {
       w.push_back("mtu");
@@ -134,7 +134,7 @@ std::vector<std::string> veth_words(const step::CreateVeth& s) {
 }
 
 std::vector<std::string> ipip_words(const Tunnel& t) {
-  std::vector<std::string> w{"link",   "add",          t.name,   "type",
+  std::vector<std::string> w{"link", "add", "name", t.name, "type",
                              "ipip",   "local",        t.local.str(),
                              "remote", t.remote.str(), "ttl",    std::to_string(t.ttl)};
   if (!t.dev.empty()) {
@@ -182,17 +182,17 @@ std::string shell_command(const Step& step) {
       Overloaded{
           [](const step::CreateNetns& s) { return shell_join({"ip", "netns", "add", s.ns}); },
           [](const step::CreateBridge& s) {
-            std::vector<std::string> w{"link", "add", s.name};
+            std::vector<std::string> w{"link", "add", "name", s.name};
             if (s.mtu > 0) w.insert(w.end(), {"mtu", std::to_string(s.mtu)});
             w.insert(w.end(), {"type", "bridge"});
             return shell_join(ip_cmd(s.ns, w));
           },
           [](const step::CreateVeth& s) { return shell_join(ip_cmd(s.ns, veth_words(s))); },
           [](const step::SetMaster& s) {
-            return shell_join(ip_cmd(s.ns, {"link", "set", s.dev, "master", s.master}));
+            return shell_join(ip_cmd(s.ns, {"link", "set", "dev", s.dev, "master", s.master}));
           },
           [](const step::LinkUp& s) {
-            return shell_join(ip_cmd(s.ns, {"link", "set", s.dev, "up"}));
+            return shell_join(ip_cmd(s.ns, {"link", "set", "dev", s.dev, "up"}));
           },
           [](const step::AddAddress& s) {
             return shell_join(ip_cmd(s.ns, add_address_words(s)));
@@ -250,17 +250,17 @@ std::string undo_command(const Step& step) {
       Overloaded{
           [](const step::CreateNetns& s) { return shell_join({"ip", "netns", "del", s.ns}); },
           [](const step::CreateBridge& s) {
-            return shell_join(ip_cmd(s.ns, {"link", "del", s.name}));
+            return shell_join(ip_cmd(s.ns, {"link", "del", "dev", s.name}));
           },
           // Deleting one end of a veth pair deletes the other, wherever it lives.
           [](const step::CreateVeth& s) {
-            return shell_join(ip_cmd(s.ns, {"link", "del", s.name}));
+            return shell_join(ip_cmd(s.ns, {"link", "del", "dev", s.name}));
           },
           [](const step::SetMaster& s) {
-            return shell_join(ip_cmd(s.ns, {"link", "set", s.dev, "nomaster"}));
+            return shell_join(ip_cmd(s.ns, {"link", "set", "dev", s.dev, "nomaster"}));
           },
           [](const step::LinkUp& s) {
-            return shell_join(ip_cmd(s.ns, {"link", "set", s.dev, "down"}));
+            return shell_join(ip_cmd(s.ns, {"link", "set", "dev", s.dev, "down"}));
           },
           [](const step::AddAddress& s) {
             return shell_join(ip_cmd(s.ns, {"addr", "del", s.addr.str(), "dev", s.dev}));
@@ -276,7 +276,7 @@ std::string undo_command(const Step& step) {
           // tunl0 cannot be deleted, and unloading ipip would hit every other namespace.
           [](const step::EnableIpip&) { return std::string(); },
           [](const step::CreateIpip& s) {
-            return shell_join(ip_cmd(s.ns, {"link", "del", s.tunnel.name}));
+            return shell_join(ip_cmd(s.ns, {"link", "del", "dev", s.tunnel.name}));
           },
           [](const step::AddIpvsService& s) {
             std::vector<std::string> w{"ipvsadm", "-D"};

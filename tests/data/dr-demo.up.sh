@@ -34,25 +34,25 @@ ip netns exec dr-demo-rs2 sysctl -qw net.ipv4.conf.all.arp_announce=2
 # a Linux bridge is the lab's Ethernet switch: it learns behind which port each MAC address sits;
 # LVS-DR needs the director and its real servers on one such segment, because the director only
 # rewrites MAC addresses
-ip -n dr-demo-lan link add lan type bridge
+ip -n dr-demo-lan link add name lan type bridge
 
-ip -n dr-demo-lan link set lan up
+ip -n dr-demo-lan link set dev lan up
 
 # a veth pair is a virtual cable: eth0 in client, the other end (client-eth0) plugged into switch
 # lan
-ip -n dr-demo-client link add eth0 type veth peer name client-eth0 netns dr-demo-lan
+ip -n dr-demo-client link add name eth0 type veth peer name client-eth0 netns dr-demo-lan
 # a veth pair is a virtual cable: eth0 in director, the other end (director-eth0) plugged into
 # switch lan
-ip -n dr-demo-director link add eth0 type veth peer name director-eth0 netns dr-demo-lan
+ip -n dr-demo-director link add name eth0 type veth peer name director-eth0 netns dr-demo-lan
 # a veth pair is a virtual cable: eth0 in rs1, the other end (rs1-eth0) plugged into switch lan
-ip -n dr-demo-rs1 link add eth0 type veth peer name rs1-eth0 netns dr-demo-lan
+ip -n dr-demo-rs1 link add name eth0 type veth peer name rs1-eth0 netns dr-demo-lan
 # a veth pair is a virtual cable: eth0 in rs2, the other end (rs2-eth0) plugged into switch lan
-ip -n dr-demo-rs2 link add eth0 type veth peer name rs2-eth0 netns dr-demo-lan
+ip -n dr-demo-rs2 link add name eth0 type veth peer name rs2-eth0 netns dr-demo-lan
 
-ip -n dr-demo-lan link set client-eth0 master lan
-ip -n dr-demo-lan link set director-eth0 master lan
-ip -n dr-demo-lan link set rs1-eth0 master lan
-ip -n dr-demo-lan link set rs2-eth0 master lan
+ip -n dr-demo-lan link set dev client-eth0 master lan
+ip -n dr-demo-lan link set dev director-eth0 master lan
+ip -n dr-demo-lan link set dev rs1-eth0 master lan
+ip -n dr-demo-lan link set dev rs2-eth0 master lan
 
 # rs1 holds the VIP 10.0.0.100 on lo; arp_ignore=1 on eth0 answers ARP only for addresses of the
 # interface the request came in on, so rs1 never answers "who has 10.0.0.100?" and clients keep
@@ -69,24 +69,24 @@ ip netns exec dr-demo-rs2 sysctl -qw net.ipv4.conf.eth0.arp_ignore=1
 # VIP 10.0.0.100 on lo: neighbours must not learn "VIP is at rs2's MAC"
 ip netns exec dr-demo-rs2 sysctl -qw net.ipv4.conf.eth0.arp_announce=2
 
-ip -n dr-demo-lan link set client-eth0 up
-ip -n dr-demo-lan link set director-eth0 up
-ip -n dr-demo-lan link set rs1-eth0 up
-ip -n dr-demo-lan link set rs2-eth0 up
+ip -n dr-demo-lan link set dev client-eth0 up
+ip -n dr-demo-lan link set dev director-eth0 up
+ip -n dr-demo-lan link set dev rs1-eth0 up
+ip -n dr-demo-lan link set dev rs2-eth0 up
 # a new namespace starts with lo down; local traffic needs it up
-ip -n dr-demo-client link set lo up
-ip -n dr-demo-client link set eth0 up
+ip -n dr-demo-client link set dev lo up
+ip -n dr-demo-client link set dev eth0 up
 # a new namespace starts with lo down; local traffic needs it up
-ip -n dr-demo-director link set lo up
-ip -n dr-demo-director link set eth0 up
+ip -n dr-demo-director link set dev lo up
+ip -n dr-demo-director link set dev eth0 up
 # a new namespace starts with lo down; 127.0.0.1 and the addresses put on lo here work only once
 # it is up
-ip -n dr-demo-rs1 link set lo up
-ip -n dr-demo-rs1 link set eth0 up
+ip -n dr-demo-rs1 link set dev lo up
+ip -n dr-demo-rs1 link set dev eth0 up
 # a new namespace starts with lo down; 127.0.0.1 and the addresses put on lo here work only once
 # it is up
-ip -n dr-demo-rs2 link set lo up
-ip -n dr-demo-rs2 link set eth0 up
+ip -n dr-demo-rs2 link set dev lo up
+ip -n dr-demo-rs2 link set dev eth0 up
 
 ip -n dr-demo-client addr add 10.0.0.10/24 dev eth0
 ip -n dr-demo-director addr add 10.0.0.2/24 dev eth0

@@ -140,7 +140,7 @@ TEST(RenderExplain, GroupsEveryStepUnderItsNodeWithRoles) {
   }
   // rs1's steps sit between its header and the next node's.
   std::size_t rs1 = e.find("rs1: real server"), rs2 = e.find("rs2: real server");
-  std::size_t tunl0_up = e.find("ip -n tun-demo-rs1 link set tunl0 up");
+  std::size_t tunl0_up = e.find("ip -n tun-demo-rs1 link set dev tunl0 up");
   EXPECT_LT(rs1, tunl0_up);
   EXPECT_LT(tunl0_up, rs2);
 }

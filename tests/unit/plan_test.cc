@@ -30,18 +30,25 @@ TEST(StepShell, NamespaceBridgeVethMaster) {
   EXPECT_EQ(shell_command(step::CreateNetns{"lab-a", "lab", "a"}), "ip netns add lab-a");
   EXPECT_EQ(undo_command(step::CreateNetns{"lab-a", "lab", "a"}), "ip netns del lab-a");
   EXPECT_EQ(shell_command(step::CreateBridge{"lab-sw", "sw", 9000}),
-            "ip -n lab-sw link add sw mtu 9000 type bridge");
+            "ip -n lab-sw link add name sw mtu 9000 type bridge");
   step::CreateVeth v{"lab-a", "eth0", "lab-sw", "a-eth0", 1400, "02:00:00:00:00:01", ""};
   EXPECT_EQ(shell_command(v),
-            "ip -n lab-a link add eth0 mtu 1400 address 02:00:00:00:00:01 type veth peer name "
+            "ip -n lab-a link add name eth0 mtu 1400 address 02:00:00:00:00:01 type veth peer name "
             "a-eth0 netns lab-sw mtu 1400");
-  EXPECT_EQ(undo_command(v), "ip -n lab-a link del eth0");
+  EXPECT_EQ(undo_command(v), "ip -n lab-a link del dev eth0");
   EXPECT_EQ(describe(v), "create veth eth0 in lab-a (peer a-eth0 in lab-sw)");
   EXPECT_EQ(shell_command(step::SetMaster{"lab-sw", "a-eth0", "sw"}),
-            "ip -n lab-sw link set a-eth0 master sw");
+            "ip -n lab-sw link set dev a-eth0 master sw");
   EXPECT_EQ(undo_command(step::SetMaster{"lab-sw", "a-eth0", "sw"}),
-            "ip -n lab-sw link set a-eth0 nomaster");
-  EXPECT_EQ(shell_command(step::LinkUp{"lab-a", "lo"}), "ip -n lab-a link set lo up");
+            "ip -n lab-sw link set dev a-eth0 nomaster");
+  EXPECT_EQ(shell_command(step::LinkUp{"lab-a", "lo"}), "ip -n lab-a link set dev lo up");
+}
+
+// ip reads a bare "a" or "b" after "link add" as an abbreviation of "address".
+TEST(StepShell, DeviceNamesAreNeverMistakenForKeywords) {
+  EXPECT_EQ(shell_command(step::CreateBridge{"n", "a", 0}), "ip -n n link add name a type bridge");
+  EXPECT_EQ(shell_command(step::LinkUp{"n", "b"}), "ip -n n link set dev b up");
+  EXPECT_EQ(undo_command(step::CreateBridge{"n", "a", 0}), "ip -n n link del dev a");
 }
 
 TEST(StepShell, AddressesAndRoutesIncludingV6) {
@@ -79,8 +86,8 @@ TEST(StepShell, SysctlAndIpip) {
   t.ttl = 32;
   t.dev = "eth0";
   EXPECT_EQ(shell_command(step::CreateIpip{"n", t}),
-            "ip -n n link add tun1 type ipip local 10.0.0.1 remote 10.0.0.2 ttl 32 dev eth0");
-  EXPECT_EQ(undo_command(step::CreateIpip{"n", t}), "ip -n n link del tun1");
+            "ip -n n link add name tun1 type ipip local 10.0.0.1 remote 10.0.0.2 ttl 32 dev eth0");
+  EXPECT_EQ(undo_command(step::CreateIpip{"n", t}), "ip -n n link del dev tun1");
 }
 
 TEST(StepShell, IpvsServicesAndDestsByEveryIdentity) {
