@@ -70,29 +70,35 @@ std::vector<Diagnostic> Reporter::take() {
 }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
+  // Optimal string alignment: Levenshtein plus adjacent swaps ("nmae", "lna"), the most
+  // common typo in hand-written files.
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i)
     for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
+      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
-  }
-  return row[b.size()];
+  return d[a.size()][b.size()];
 }
 
 std::string nearest(std::string_view word, const std::vector<std::string>& candidates) {
-  // A third of the word's length (at least 1, at most 3) counts as a plausible typo.
-  std::size_t limit = std::clamp<std::size_t>(word.size() / 3, 1, 3);
+  // Up to half the word's length (at least 1, at most 3) counts as a plausible typo.
+  std::size_t limit = std::clamp<std::size_t>(word.size() / 2, 1, 3);
   std::string best;
-  std::size_t best_d = limit + 1;
+  // Ties go to the candidate of the same length: "prot" is "port" swapped, not "proto" cut.
+  auto score = [&](const std::string& c) {
+    std::size_t len_diff = c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+    return std::pair(edit_distance(word, c), len_diff);
+  };
+  std::pair<std::size_t, std::size_t> best_score{limit + 1, 0};
   for (const auto& c : candidates) {
-    std::size_t d = edit_distance(word, c);
-    if (d < best_d) {
-      best_d = d;
+    auto sc = score(c);
+    if (sc < best_score) {
+      best_score = sc;
       best = c;
     }
   }

@@ -228,10 +228,13 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
   for (const auto& net : client_side) {
     auto hop = net_.lookup(rsn, net.addr);
     if (!via_director(hop)) {
-      std::string how = !hop ? "has no route back to" : hop->gw ? "routes replies to " + hop->gw->str() + " for"
-                                                                : "reaches directly";
-      r_.error(p, fmt::format("NAT real server {} {} the client side {}, not via director {}", rsn.name, how,
-                              net.str(), c.director.name),
+      std::string what =
+          !hop       ? fmt::format("has no route back to the client side {}", net.str())
+          : hop->gw  ? fmt::format("routes replies for the client side {} to {}, not to director {}",
+                                   net.str(), hop->gw->str(), c.director.name)
+                     : fmt::format("reaches the client side {} directly, bypassing director {}",
+                                   net.str(), c.director.name);
+      r_.error(p, fmt::format("NAT real server {} {}", rsn.name, what),
                "NAT replies must pass the director to get their source rewritten back to the VIP; " + hint);
       return;
     }
