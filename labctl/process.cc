@@ -92,12 +92,6 @@ std::string log_tail(const std::string& path) {
   return out;
 }
 
-bool same_netns(pid_t pid, const struct stat& ns) {
-  struct stat st{};
-  std::string p = "/proc/" + std::to_string(pid) + "/ns/net";
-  return ::stat(p.c_str(), &st) == 0 && st.st_ino == ns.st_ino && st.st_dev == ns.st_dev;
-}
-
 }  // namespace
 
 Result<pid_t> spawn_in_netns(const SpawnOptions& opts) {
@@ -172,10 +166,10 @@ Result<pid_t> spawn_in_netns(const SpawnOptions& opts) {
               tail.empty() ? "see " + opts.log_path : "its log ends with: " + tail);
 }
 
-std::vector<pid_t> pids_in_netns(const std::string& ns_path) {
+// Processes (pid, netns inode) of every pid in /proc that lives in one of `inodes`.
+static std::vector<pid_t> pids_in(const std::vector<std::pair<dev_t, ino_t>>& inodes) {
   std::vector<pid_t> out;
-  struct stat ns{};
-  if (::stat(ns_path.c_str(), &ns) != 0) return out;
+  if (inodes.empty()) return out;
   DIR* d = ::opendir("/proc");
   if (!d) return out;
   const pid_t self = ::getpid();
@@ -183,29 +177,49 @@ std::vector<pid_t> pids_in_netns(const std::string& ns_path) {
     char* end = nullptr;
     long pid = std::strtol(e->d_name, &end, 10);
     if (*end != '\0' || pid <= 0 || pid == self) continue;
-    if (same_netns(static_cast<pid_t>(pid), ns)) out.push_back(static_cast<pid_t>(pid));
+    struct stat st{};
+    std::string p = std::string("/proc/") + e->d_name + "/ns/net";
+    if (::stat(p.c_str(), &st) != 0) continue;
+    for (const auto& [dev, ino] : inodes)
+      if (st.st_dev == dev && st.st_ino == ino) out.push_back(static_cast<pid_t>(pid));
   }
   ::closedir(d);
   return out;
 }
 
-void stop_processes_in_netns(const std::string& ns_path, std::chrono::milliseconds grace) {
-  struct stat ns{};
-  if (::stat(ns_path.c_str(), &ns) != 0) return;
-  auto pids = pids_in_netns(ns_path);
+static std::vector<std::pair<dev_t, ino_t>> inodes_of(const std::vector<std::string>& ns_paths) {
+  std::vector<std::pair<dev_t, ino_t>> out;
+  for (const auto& path : ns_paths) {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) == 0) out.emplace_back(st.st_dev, st.st_ino);
+  }
+  return out;
+}
+
+std::vector<pid_t> pids_in_netns(const std::string& ns_path) {
+  return pids_in(inodes_of({ns_path}));
+}
+
+void stop_processes_in_netns(const std::vector<std::string>& ns_paths,
+                             std::chrono::milliseconds grace) {
+  const auto inodes = inodes_of(ns_paths);
+  auto pids = pids_in(inodes);
   if (pids.empty()) return;
   for (pid_t p : pids) ::kill(p, SIGTERM);
   const auto step = std::chrono::milliseconds(5);
-  for (auto waited = std::chrono::milliseconds(0); waited < grace; waited += step) {
+  auto reap = [&] {
     for (pid_t p : pids) ::waitpid(p, nullptr, WNOHANG);  // our own children, in tests
-    pids = pids_in_netns(ns_path);
+  };
+  for (auto waited = std::chrono::milliseconds(0); waited < grace; waited += step) {
+    reap();
+    pids = pids_in(inodes);
     if (pids.empty()) return;
     std::this_thread::sleep_for(step);
   }
-  for (pid_t p : pids)
-    if (same_netns(p, ns)) ::kill(p, SIGKILL);
-  for (int i = 0; i < 200 && !pids_in_netns(ns_path).empty(); ++i) {
-    for (pid_t p : pids) ::waitpid(p, nullptr, WNOHANG);
+  // pids_in() re-checked membership just now, so these are still ours.
+  for (pid_t p : pids) ::kill(p, SIGKILL);
+  for (int i = 0; i < 200 && !pids_in(inodes).empty(); ++i) {
+    reap();
     std::this_thread::sleep_for(step);
   }
 }

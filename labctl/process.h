@@ -31,9 +31,13 @@ struct SpawnOptions {
 /// Every process whose network namespace is the one bound at ns_path.
 [[nodiscard]] std::vector<pid_t> pids_in_netns(const std::string& ns_path);
 
-/// SIGTERM, then SIGKILL for those still alive after `grace`. Only processes still in
-/// `ns_path` are signalled, so a recycled pid is never hit.
-void stop_processes_in_netns(const std::string& ns_path, std::chrono::milliseconds grace);
+/// Every process in any of the namespaces gets SIGTERM, then SIGKILL if still alive after
+/// `grace`. Only processes still in one of them are signalled, so a recycled pid is never hit.
+void stop_processes_in_netns(const std::vector<std::string>& ns_paths,
+                             std::chrono::milliseconds grace);
+inline void stop_processes_in_netns(const std::string& ns_path, std::chrono::milliseconds grace) {
+  stop_processes_in_netns(std::vector<std::string>{ns_path}, grace);
+}
 
 /// Replaces the calling process with argv running inside the namespace, with /sys remounted
 /// for it. Only returns on failure. The caller must be single-threaded.

@@ -63,6 +63,7 @@ struct Tunnel {
 
 struct RealServer {
   IpAddr addr;
+  std::string node;   ///< The node holding addr, "" when no node of the lab has it.
   uint16_t port = 0;  ///< 0: same as the service port.
   FwdMethod method = FwdMethod::Dr;
   int weight = 1;
@@ -129,6 +130,7 @@ struct Check {
   std::string to;       ///< Target: an address, "node", or "service-name".
   uint16_t port = 0;
   std::string service;  ///< Director-side virtual service the check is about, if any.
+  std::vector<std::string> expect;  ///< http: the body must contain one of these.
   std::map<std::string, std::string> params;
   Pos pos;
 };

@@ -1,0 +1,89 @@
+// labctl up LAB|FILE [--dry-run] [--replace] [--verbose]
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "labctl/builtins.h"
+#include "labctl/cli/command.h"
+#include "labctl/cli/load.h"
+#include "labctl/lab.h"
+#include "labctl/plan_render.h"
+#include "labctl/planner.h"
+
+namespace labctl::cli {
+namespace {
+
+std::string source_text(const std::string& arg, const Topology& t) {
+  if (const auto* b = find_builtin(arg)) return std::string(b->text);
+  std::ifstream in(t.source.empty() ? arg : t.source);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// What a user needs right after up: every node's interfaces and addresses, and how to go on.
+void print_summary(const Topology& t, double ms) {
+  std::printf("lab %s is up (%zu nodes, %zu switches) in %.0f ms\n\n", t.name.c_str(),
+              t.nodes.size(), t.switches.size(), ms);
+  std::printf("  %-12s %-10s %s\n", "NODE", "INTERFACE", "ADDRESSES");
+  for (const auto& n : t.nodes) {
+    auto row = [&](const std::string& dev, const std::vector<IpPrefix>& addrs) {
+      std::string a;
+      for (const auto& p : addrs) a += (a.empty() ? "" : " ") + p.str();
+      std::printf("  %-12s %-10s %s\n", n.name.c_str(), dev.c_str(), a.c_str());
+    };
+    for (const auto& i : n.interfaces) row(i.name, i.addresses);
+    if (!n.lo_addresses.empty()) row("lo", n.lo_addresses);
+    if (n.accept_ipip) row("tunl0", n.tunl0_addresses);
+    for (const auto& tu : n.tunnels) row(tu.name, tu.addresses);
+  }
+  const std::string first = t.nodes.empty() ? "NODE" : t.nodes.front().name;
+  std::printf("\n  enter a node:  labctl exec %s %s\n", t.name.c_str(), first.c_str());
+  std::printf("  see it:        labctl status %s\n", t.name.c_str());
+  std::printf("  tear it down:  labctl down %s\n", t.name.c_str());
+}
+
+void setup(CLI::App& app) {
+  auto* cmd = app.add_subcommand("up", "Build a lab from a built-in name or a TOML file");
+  cmd->footer(
+      "Examples:\n"
+      "  labctl up dr-demo                 # the built-in LVS-DR lab\n"
+      "  labctl up ./mylab.toml\n"
+      "  labctl up --dry-run dr-demo > dr.sh   # the same lab as ip/sysctl/ipvsadm commands\n"
+      "All or nothing: if any step fails (or on Ctrl-C) everything made so far is removed and\n"
+      "the failing step, the kernel's message and errno are shown. Needs root.\n"
+      "On a kernel without IPVS/IPIP run it in the micro-VM: labctl vm exec -- labctl up LAB");
+  static std::string what;
+  static bool dry_run = false, replace = false, verbose = false;
+  cmd->add_option("lab", what, "Built-in lab name (see `labctl list`) or path to a .toml file")
+      ->required();
+  cmd->add_flag("-n,--dry-run", dry_run,
+                "Print the plan as a runnable shell script instead of building the lab");
+  cmd->add_flag("--replace", replace, "Tear down a running lab of the same name first");
+  cmd->add_flag("-v,--verbose", verbose, "Print each step as it is done");
+  cmd->callback([] {
+    Topology t = load_or_die(what);
+    Plan plan = make_plan(t);
+    if (dry_run) {
+      std::fputs(render_script(plan).c_str(), stdout);
+      return;
+    }
+    UpOptions o;
+    o.replace = replace;
+    o.source_text = source_text(what, t);
+    if (verbose)
+      o.on_step = [&](size_t i, const PlannedStep& ps) {
+        std::printf("[%zu/%zu] %s\n", i + 1, plan.steps.size(), describe(ps.step).c_str());
+      };
+    auto start = std::chrono::steady_clock::now();
+    if (Status st = lab_up(t, plan, o); !st) die(st.error());
+    std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+    print_summary(t, took.count());
+  });
+}
+
+LABCTL_COMMAND(20, setup);
+
+}  // namespace
+}  // namespace labctl::cli

@@ -1,0 +1,43 @@
+// The real executor: carries out plan steps with rtnetlink, IPVS generic netlink, sysctl
+// writes inside namespaces, and agent processes. Opens one rtnetlink socket per lab
+// namespace, from inside it, and reuses it for every request there.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "labctl/executor.h"
+#include "labctl/fd.h"
+#include "labctl/state.h"
+
+namespace labctl {
+
+/// The mark put on every namespace labctl creates (as lo's alias), so that `down` finds a
+/// lab's namespaces without its state and never touches anybody else's.
+[[nodiscard]] std::string netns_mark(const std::string& lab);
+/// Reads the mark of a named namespace ("" when unmarked or unreadable).
+[[nodiscard]] std::string read_netns_mark(const std::string& ns);
+
+class NetlinkExecutor final : public Executor {
+ public:
+  /// journal may be null (no crash record); labagent is the agent binary to run.
+  NetlinkExecutor(std::string lab, Journal* journal, std::string labagent);
+  ~NetlinkExecutor() override;
+
+  [[nodiscard]] Status apply(const Step& s) override;
+  [[nodiscard]] Status revert(const Step& s) override;
+
+ private:
+  struct Netns;
+  [[nodiscard]] Result<Netns*> ns(const std::string& name);
+
+  std::string lab_;
+  Journal* journal_;
+  std::string labagent_;
+  std::map<std::string, std::unique_ptr<Netns>> netns_;
+  std::set<std::string> created_;  ///< Namespaces this executor created (reverted whole).
+};
+
+}  // namespace labctl
