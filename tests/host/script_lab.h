@@ -61,6 +61,8 @@ class ScriptLab {
       (void)run_shell("ip netns pids " + ns->ns + " | xargs -r kill -9; ip netns del " + ns->ns);
     }
     std::filesystem::remove_all("/run/labctl-script/" + plan_.lab);
+    std::error_code ec;  // the parent goes only when no other lab uses it
+    std::filesystem::remove("/run/labctl-script", ec);
   }
 
   RunResult up() { return run_script(render_script(plan_), plan_.lab + "-up"); }

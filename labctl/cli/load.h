@@ -1,0 +1,16 @@
+// Loading a topology for a command: diagnostics go to stderr, errors end the command.
+#pragma once
+
+#include <string>
+
+#include "labctl/topology_load.h"
+
+namespace labctl::cli {
+
+/// Prints every diagnostic (warnings too) to stderr; throws ExitError{kExitInvalid} when
+/// any is an error.
+void print_diagnostics_or_die(const LoadResult& r);
+/// load_topology + print_diagnostics_or_die: the resolved topology or exit 2.
+[[nodiscard]] Topology load_or_die(const std::string& name_or_path);
+
+}  // namespace labctl::cli
