@@ -1,0 +1,54 @@
+// labctl explain LAB|FILE [--json]: what `up` would do, node by node, and why.
+#include <cstdio>
+
+#include "labctl/cli/command.h"
+#include "labctl/cli/load.h"
+#include "labctl/explain.h"
+#include "labctl/plan_render.h"
+#include "labctl/planner.h"
+#include "labctl/roles.h"
+
+namespace labctl::cli {
+namespace {
+
+nlohmann::json members_json(const Topology& t) {
+  Roles r(t);
+  auto out = nlohmann::json::array();
+  for (const auto& n : t.nodes)
+    out.push_back({{"name", n.name}, {"kind", "node"}, {"role", r.role_name(n)},
+                   {"ns", netns_name(t.name, n.name)}});
+  for (const auto& s : t.switches)
+    out.push_back({{"name", s.name}, {"kind", "switch"}, {"role", "switch"},
+                   {"ns", netns_name(t.name, s.name)}});
+  return out;
+}
+
+void setup(CLI::App& app) {
+  auto* cmd = app.add_subcommand("explain", "Show what `up` would do, node by node, and why");
+  cmd->footer(
+      "Examples:\n"
+      "  labctl explain dr-demo          # every step with the LVS idea behind it\n"
+      "  labctl explain --json nat-demo  # the same as data\n"
+      "Needs no root and changes nothing.");
+  static std::string what;
+  static bool json = false;
+  cmd->add_option("lab", what, "Built-in lab name (see `labctl list`) or path to a .toml file")
+      ->required();
+  cmd->add_flag("--json", json, "Print the plan as JSON: every step's type, fields, command, why");
+  cmd->callback([] {
+    Topology t = load_or_die(what);
+    Plan plan = make_plan(t);
+    if (json) {
+      auto j = plan_json(plan);
+      j["members"] = members_json(t);
+      std::printf("%s\n", j.dump(2).c_str());
+      return;
+    }
+    std::fputs(render_explain(t, plan).c_str(), stdout);
+  });
+}
+
+LABCTL_COMMAND(40, setup);
+
+}  // namespace
+}  // namespace labctl::cli
