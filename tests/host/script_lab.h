@@ -15,6 +15,7 @@
 
 #include "labctl/plan.h"
 #include "labctl/plan_render.h"
+#include "labctl/shell_quote.h"
 
 namespace labctl::test {
 
@@ -26,7 +27,7 @@ struct RunResult {
 /// Runs `bash -c cmd` with the build's labagent first on PATH and collects its output.
 inline RunResult run_shell(const std::string& cmd) {
   std::string path = std::string(LABCTL_BINARY_DIR) + "/agents:" + std::getenv("PATH");
-  std::string full = "PATH='" + path + "' bash -c '" + cmd + "' 2>&1";
+  std::string full = "PATH=" + shell_quote(path) + " bash -c " + shell_quote(cmd) + " 2>&1";
   RunResult r;
   FILE* p = ::popen(full.c_str(), "r");
   if (!p) return r;
