@@ -1,6 +1,7 @@
 #include "labctl/netlink.h"
 
 #include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -264,6 +265,43 @@ Status NetlinkSocket::batch(std::span<const Request> reqs) {
   if (failures > 1)
     first->message += " (and " + std::to_string(failures - 1) + " later requests failed too)";
   return tl::unexpected(std::move(*first));
+}
+
+Request genl_family_request(const std::string& name) {
+  std::vector<uint8_t> buf(MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(genlmsghdr)) +
+                           MNL_ATTR_HDRLEN + MNL_ALIGN(name.size() + 1));
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = GENL_ID_CTRL;
+  nlh->nlmsg_flags = NLM_F_REQUEST;
+  auto* genl = static_cast<genlmsghdr*>(mnl_nlmsg_put_extra_header(nlh, sizeof(genlmsghdr)));
+  genl->cmd = CTRL_CMD_GETFAMILY;
+  genl->version = 1;
+  mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, name.c_str());
+  buf.resize(nlh->nlmsg_len);
+  return Request{std::move(buf), "resolve generic netlink family " + name, {}, 0};
+}
+
+Result<uint16_t> parse_genl_family_id(const nlmsghdr& nlh) {
+  if (nlh.nlmsg_type != GENL_ID_CTRL || nlh.nlmsg_len < NLMSG_LENGTH(sizeof(genlmsghdr)))
+    return fail("malformed generic netlink controller reply");
+  uint16_t id = 0;
+  mnl_attr_parse(&nlh, sizeof(genlmsghdr), [](const nlattr* a, void* data) {
+    if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID && mnl_attr_validate(a, MNL_TYPE_U16) == 0)
+      *static_cast<uint16_t*>(data) = mnl_attr_get_u16(a);
+    return MNL_CB_OK;
+  }, &id);
+  if (id == 0) return fail("generic netlink controller reply without CTRL_ATTR_FAMILY_ID");
+  return id;
+}
+
+Result<uint16_t> resolve_genl_family(NetlinkSocket& sock, const std::string& name) {
+  std::optional<uint16_t> id;
+  TRY(sock.transact(genl_family_request(name), [&](const nlmsghdr& nlh) -> Status {
+    TRY_ASSIGN(id, parse_genl_family_id(nlh));
+    return {};
+  }));
+  if (!id) return fail("resolve generic netlink family " + name + ": the kernel sent no reply");
+  return *id;
 }
 
 }  // namespace labctl

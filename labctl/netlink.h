@@ -28,7 +28,7 @@ namespace labctl {
 
 /// Chooses the hint for a failed request from its errno ("" when there is nothing to add).
 /// `where` is the socket's label (e.g. the namespace name), possibly empty.
-using HintFn = std::string (*)(int errnum, const std::string& where);
+using HintFn = std::function<std::string(int errnum, const std::string& where)>;
 
 struct Request {
   std::vector<uint8_t> bytes;  ///< One netlink message; nlmsg_len == bytes.size().
@@ -95,5 +95,13 @@ class NetlinkSocket {
   std::string where_;
   std::vector<uint8_t> buf_;
 };
+
+/// CTRL_CMD_GETFAMILY for a generic netlink family name ("IPVS").
+[[nodiscard]] Request genl_family_request(const std::string& name);
+/// The CTRL_ATTR_FAMILY_ID in a CTRL_CMD_NEWFAMILY reply.
+[[nodiscard]] Result<uint16_t> parse_genl_family_id(const nlmsghdr& nlh);
+/// Resolves a generic netlink family id over `sock` (ENOENT when the kernel has no such
+/// family). Ids are global: the same in every namespace.
+[[nodiscard]] Result<uint16_t> resolve_genl_family(NetlinkSocket& sock, const std::string& name);
 
 }  // namespace labctl
