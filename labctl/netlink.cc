@@ -251,8 +251,9 @@ Status NetlinkSocket::batch(std::span<const Request> reqs) {
         ++failures;
         if (!first) {
           first = request_error(reqs[index], ack, where_);
-          first->message = "request " + std::to_string(index + 1) + " of " +
-                           std::to_string(reqs.size()) + ": " + first->message;
+          if (reqs.size() > 1)
+            first->message = "request " + std::to_string(index + 1) + " of " +
+                             std::to_string(reqs.size()) + ": " + first->message;
         }
       }
       return --pending == 0;
