@@ -241,8 +241,12 @@ std::string dest_hint(int errnum, const std::string& where) {
     case ERANGE:
       return "weight must be >= 0 and l_thresh must not exceed u_thresh";
     case EINVAL:
-      return "check the real server's address: mixing IPv4 and IPv6 needs TUN forwarding, and "
-             "the address must not be a wildcard";
+      // ip_vs_new_dest accepts an IPv4 real server only if inet_addr_type() calls it unicast
+      // or local, and that answers "broadcast" while the namespace has no local routing
+      // table yet (no address anywhere, not even lo up).
+      return "the kernel refused the real server's address: it must be a unicast address, "
+             "mixing IPv4 and IPv6 needs TUN forwarding, and the namespace needs an address "
+             "(or at least lo up)" + in_where(where) + " before it accepts IPv4 real servers";
     case EPERM:
     case EACCES:
       return service_hint(errnum, where, "");

@@ -264,7 +264,8 @@ Status NetlinkSocket::batch(std::span<const Request> reqs) {
   }
   if (!first) return {};
   if (failures > 1)
-    first->message += " (and " + std::to_string(failures - 1) + " later requests failed too)";
+    first->message += " (and " + std::to_string(failures - 1) + " later request" +
+                      (failures > 2 ? "s" : "") + " failed too)";
   return tl::unexpected(std::move(*first));
 }
 

@@ -32,6 +32,9 @@ Sockets open_fresh_namespace() {
     if (ipvs) s.ipvs.emplace(std::move(*ipvs));
     else s.ipvs_error = ipvs.error();
     TRY_ASSIGN(Rtnl r, Rtnl::open("test-ns"));
+    // Like every lab node: without lo up the namespace has no local routing table, and
+    // IPVS refuses IPv4 real servers with EINVAL (see ipvs::dest_hint).
+    TRY(r.link_up("lo"));
     s.rtnl.emplace(std::move(r));
     return {};
   });
