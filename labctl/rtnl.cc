@@ -263,6 +263,17 @@ Result<Request> link_set_alias(const std::string& dev, const std::string& alias)
   return build_link_change(dev, changes.get(), what);
 }
 
+Result<Request> link_del(const std::string& dev) {
+  const std::string what = "delete link " + dev;
+  LinkPtr link(rtnl_link_alloc());
+  if (!link) return tl::unexpected(libnl_error(what, -NLE_NOMEM));
+  rtnl_link_set_name(link.get(), dev.c_str());
+  nl_msg* msg = nullptr;
+  int err = rtnl_link_build_delete_request(link.get(), &msg);
+  if (err < 0) return tl::unexpected(libnl_error(what, err));
+  return to_request(msg, what, link_hint);
+}
+
 Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& p) {
   const std::string what = "add address " + p.str() + " to " + dev;
   AddrPtr addr(rtnl_addr_alloc());
@@ -356,6 +367,7 @@ Result<Request> ipip_add(const Tunnel& t, int link_index) {
 //   packets from any peer just like the fallback device would.
 // - A kernel without CONFIG_NET_IPIP answers EOPNOTSUPP ("Unknown device type").
 // So EEXIST is success; tunl0 still has to be brought up for the fallback to receive.
+// (A non-ipip device that someone named tunl0 would also answer EEXIST; labs never do.)
 Result<Request> ipip_ensure() {
   const std::string what = "load the ipip module (create tunl0)";
   LinkPtr link(rtnl_link_ipip_alloc());
@@ -560,6 +572,11 @@ Status Rtnl::ensure_ipip() {
 }
 Status Rtnl::set_alias(const std::string& dev, const std::string& alias) {
   return one([&](RtnlBatch& b) { return b.set_alias(dev, alias); });
+}
+Status Rtnl::delete_link(const std::string& dev) {
+  TRY_ASSIGN(Request r, rtnl::link_del(dev));
+  index_.erase(dev);
+  return sock_.transact(r);
 }
 
 // ---- RtnlBatch ---------------------------------------------------------------------------

@@ -62,6 +62,8 @@ inline constexpr const char* kIpipFallback = "tunl0";
                                               const std::string& master_name);
 [[nodiscard]] Result<Request> link_set_up(const std::string& dev);
 [[nodiscard]] Result<Request> link_set_alias(const std::string& dev, const std::string& alias);
+/// Deletes a link by name (a veth takes its peer with it, wherever the peer lives).
+[[nodiscard]] Result<Request> link_del(const std::string& dev);
 /// IPv6 addresses are added with IFA_F_NODAD: a lab's addresses are unique by construction
 /// and DAD would keep them unusable for a second or more after bring-up.
 [[nodiscard]] Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& addr);
@@ -114,6 +116,8 @@ class Rtnl {
   /// Makes the ipip module load so tunl0 exists here (LVS-TUN real servers).
   [[nodiscard]] Status ensure_ipip();
   [[nodiscard]] Status set_alias(const std::string& dev, const std::string& alias);
+  /// For rolling back a link this lab created; deleting the namespace does it all at once.
+  [[nodiscard]] Status delete_link(const std::string& dev);
 
   [[nodiscard]] Result<std::vector<LinkInfo>> links();
   [[nodiscard]] Result<std::vector<AddrInfo>> addresses();
@@ -141,7 +145,8 @@ class Rtnl {
 /// Collects requests for one namespace and sends them together. Calls that need the ifindex
 /// of a link the batch itself creates (set_master's master, add_address, add_route's dev)
 /// first send what is pending and re-read the links, so a typical namespace costs three
-/// round trips: creations, one link dump, then everything else at commit().
+/// round trips: creations, one link dump, then everything else at commit(). Because of
+/// that, an error of an earlier request can surface from such a call rather than commit().
 class RtnlBatch {
  public:
   explicit RtnlBatch(Rtnl& rtnl) : rtnl_(&rtnl) {}

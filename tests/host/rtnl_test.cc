@@ -245,6 +245,15 @@ TEST_F(HostRtnl, BuildsBridgeVethsAddressesRoutesAndReadsThemBack) {
     EXPECT_EQ(unicast, ours->size()) << flag;
   }
 
+  // --- deleting one end of a veth removes its peer in the other namespace too
+  ASSERT_TRUE(node.delete_link("eth1"));
+  auto after = sw.links();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(find_link(*after, "p1"), nullptr);
+  auto again = node.delete_link("eth1");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().errnum, ENODEV);
+
   // --- the root namespace saw none of it
   EXPECT_EQ(root_links(), root_before);
 }

@@ -121,6 +121,15 @@ TEST(RtnlEncode, SetMasterAndAlias) {
   EXPECT_EQ(test::str(b[IFLA_IFALIAS]), "lab dr-demo");
 }
 
+TEST(RtnlEncode, DeleteLinkByName) {
+  auto r = rtnl::link_del("eth0");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header()->nlmsg_type, RTM_DELLINK);
+  EXPECT_EQ(ifi_of(*r).ifi_index, 0);
+  auto a = link_attrs(*r);
+  EXPECT_EQ(test::str(a[IFLA_IFNAME]), "eth0");
+}
+
 TEST(RtnlEncode, Ipv4AddressKeepsHostBitsAndPrefix) {
   auto r = rtnl::addr_add(5, "eth0", *IpPrefix::parse("10.0.0.7/24"));
   ASSERT_TRUE(r);
