@@ -92,9 +92,12 @@ void put_service_nest(nlmsghdr* nlh, const VirtualService& s, bool full) {
 
 uint32_t fwd_of(FwdMethod m) {
   switch (m) {
-    case FwdMethod::Nat: return IP_VS_CONN_F_MASQ;
-    case FwdMethod::Dr: return IP_VS_CONN_F_DROUTE;
-    case FwdMethod::Tun: return IP_VS_CONN_F_TUNNEL;
+    case FwdMethod::Nat:
+      return IP_VS_CONN_F_MASQ;
+    case FwdMethod::Dr:
+      return IP_VS_CONN_F_DROUTE;
+    case FwdMethod::Tun:
+      return IP_VS_CONN_F_TUNNEL;
   }
   return IP_VS_CONN_F_MASQ;
 }
@@ -110,7 +113,8 @@ Result<Request> dest_request(uint16_t family, uint8_t cmd, const VirtualService&
   TRY(check_service(s, what));
   if (!d.addr.v4() && !d.addr.v6()) return fail(what + ": the real server has no address");
   if (d.addr.family != s.vip.family && d.method != FwdMethod::Tun)
-    return fail(what + ": an IPv4 service can only reach an IPv6 real server (and back) in TUN mode");
+    return fail(what +
+                ": an IPv4 service can only reach an IPv6 real server (and back) in TUN mode");
   const bool full = cmd == IPVS_CMD_NEW_DEST;
   if (full && d.weight < 0) return fail(what + ": weight must be >= 0");
   if (full && d.u_thresh != 0 && d.l_thresh > d.u_thresh)
@@ -188,7 +192,8 @@ std::optional<IpAddr> addr_of(int family, const nlattr* a) {
 
 // The top-level attributes of a genl reply, and the nest `type` among them.
 Result<const nlattr*> top_nest(const nlmsghdr& nlh, uint16_t type, const char* what) {
-  if (nlh.nlmsg_len < NLMSG_LENGTH(sizeof(genlmsghdr))) return fail(std::string("malformed ") + what);
+  if (nlh.nlmsg_len < NLMSG_LENGTH(sizeof(genlmsghdr)))
+    return fail(std::string("malformed ") + what);
   AttrTable<IPVS_CMD_ATTR_MAX + 1> top;
   if (mnl_attr_parse(&nlh, sizeof(genlmsghdr), AttrTable<IPVS_CMD_ATTR_MAX + 1>::cb, &top) < 0)
     return fail(std::string("malformed attributes in ") + what);
@@ -235,7 +240,8 @@ std::string dest_hint(int errnum, const std::string& where) {
     case EEXIST:
       return "that real server is a destination of the service already";
     case ESRCH:
-      return "no such virtual service" + in_where(where) + ": add the service before its real servers";
+      return "no such virtual service" + in_where(where) +
+             ": add the service before its real servers";
     case ENOENT:
       return "that real server is not a destination of the service";
     case ERANGE:
@@ -246,7 +252,8 @@ std::string dest_hint(int errnum, const std::string& where) {
       // table yet (no address anywhere, not even lo up).
       return "the kernel refused the real server's address: it must be a unicast address, "
              "mixing IPv4 and IPv6 needs TUN forwarding, and the namespace needs an address "
-             "(or at least lo up)" + in_where(where) + " before it accepts IPv4 real servers";
+             "(or at least lo up)" +
+             in_where(where) + " before it accepts IPv4 real servers";
     case EPERM:
     case EACCES:
       return service_hint(errnum, where, "");
@@ -259,7 +266,8 @@ Error no_ipvs_error(const std::string& where) {
   return Error{"open IPVS" + in_where(where) +
                    ": this kernel has no IPVS (CONFIG_IP_VS): the \"IPVS\" generic netlink "
                    "family does not exist and the ip_vs module could not be loaded",
-               ENOENT, {},
+               ENOENT,
+               {},
                "run the lab in the micro-VM: labctl vm exec -- labctl up LAB"};
 }
 
@@ -357,14 +365,16 @@ Result<IpvsService> parse_service(const nlmsghdr& nlh) {
   }
   s.scheduler = nul_string(t[IPVS_SVC_ATTR_SCHED_NAME]);
   s.pe_name = nul_string(t[IPVS_SVC_ATTR_PE_NAME]);
-  if (const nlattr* f = t[IPVS_SVC_ATTR_FLAGS]; f && mnl_attr_get_payload_len(f) >= sizeof(ip_vs_flags)) {
+  if (const nlattr* f = t[IPVS_SVC_ATTR_FLAGS];
+      f && mnl_attr_get_payload_len(f) >= sizeof(ip_vs_flags)) {
     ip_vs_flags flags{};
     std::memcpy(&flags, mnl_attr_get_payload(f), sizeof flags);
     s.flags = flags.flags;
   }
   s.timeout = u32_or(t[IPVS_SVC_ATTR_TIMEOUT]);
   s.netmask = u32_or(t[IPVS_SVC_ATTR_NETMASK]);
-  if (const nlattr* st = t[IPVS_SVC_ATTR_STATS64] ? t[IPVS_SVC_ATTR_STATS64] : t[IPVS_SVC_ATTR_STATS]) {
+  if (const nlattr* st =
+          t[IPVS_SVC_ATTR_STATS64] ? t[IPVS_SVC_ATTR_STATS64] : t[IPVS_SVC_ATTR_STATS]) {
     TRY_ASSIGN(s.stats, parse_stats(st));
   }
   return s;
@@ -385,10 +395,17 @@ Result<IpvsDest> parse_dest(const nlmsghdr& nlh) {
   d.port = ntohs(u16_or(t[IPVS_DEST_ATTR_PORT]));
   d.fwd_method = u32_or(t[IPVS_DEST_ATTR_FWD_METHOD]) & IP_VS_CONN_F_FWD_MASK;
   switch (d.fwd_method) {
-    case IP_VS_CONN_F_MASQ: d.method = FwdMethod::Nat; break;
-    case IP_VS_CONN_F_DROUTE: d.method = FwdMethod::Dr; break;
-    case IP_VS_CONN_F_TUNNEL: d.method = FwdMethod::Tun; break;
-    default: break;
+    case IP_VS_CONN_F_MASQ:
+      d.method = FwdMethod::Nat;
+      break;
+    case IP_VS_CONN_F_DROUTE:
+      d.method = FwdMethod::Dr;
+      break;
+    case IP_VS_CONN_F_TUNNEL:
+      d.method = FwdMethod::Tun;
+      break;
+    default:
+      break;
   }
   d.weight = static_cast<int>(u32_or(t[IPVS_DEST_ATTR_WEIGHT]));
   d.u_thresh = u32_or(t[IPVS_DEST_ATTR_U_THRESH]);
@@ -398,7 +415,8 @@ Result<IpvsDest> parse_dest(const nlmsghdr& nlh) {
   d.persist_conns = u32_or(t[IPVS_DEST_ATTR_PERSIST_CONNS]);
   if (const nlattr* tt = t[IPVS_DEST_ATTR_TUN_TYPE]; tt && mnl_attr_validate(tt, MNL_TYPE_U8) == 0)
     d.tun_type = mnl_attr_get_u8(tt);
-  if (const nlattr* st = t[IPVS_DEST_ATTR_STATS64] ? t[IPVS_DEST_ATTR_STATS64] : t[IPVS_DEST_ATTR_STATS]) {
+  if (const nlattr* st =
+          t[IPVS_DEST_ATTR_STATS64] ? t[IPVS_DEST_ATTR_STATS64] : t[IPVS_DEST_ATTR_STATS]) {
     TRY_ASSIGN(d.stats, parse_stats(st));
   }
   return d;

@@ -52,7 +52,8 @@ struct IpvsService {
   std::string pe_name;
   uint32_t flags = 0;    ///< IP_VS_SVC_F_*.
   uint32_t timeout = 0;  ///< Persistence timeout in seconds.
-  uint32_t netmask = 0;  ///< As the kernel keeps it: IPv4 mask bits in network order, IPv6 prefix length.
+  uint32_t netmask =
+      0;  ///< As the kernel keeps it: IPv4 mask bits in network order, IPv6 prefix length.
   IpvsStats stats;
 };
 
@@ -79,8 +80,10 @@ inline constexpr const char* kFamilyName = "IPVS";
 [[nodiscard]] Request get_info(uint16_t family);
 [[nodiscard]] Result<Request> new_service(uint16_t family, const VirtualService& s);
 [[nodiscard]] Result<Request> del_service(uint16_t family, const VirtualService& s);
-[[nodiscard]] Result<Request> new_dest(uint16_t family, const VirtualService& s, const RealServer& d);
-[[nodiscard]] Result<Request> del_dest(uint16_t family, const VirtualService& s, const RealServer& d);
+[[nodiscard]] Result<Request> new_dest(uint16_t family, const VirtualService& s,
+                                       const RealServer& d);
+[[nodiscard]] Result<Request> del_dest(uint16_t family, const VirtualService& s,
+                                       const RealServer& d);
 [[nodiscard]] Request get_services(uint16_t family);  ///< A dump of every service.
 [[nodiscard]] Result<Request> get_dests(uint16_t family, const VirtualService& s);  ///< A dump.
 [[nodiscard]] Request flush(uint16_t family);

@@ -161,8 +161,9 @@ Status NetlinkSocket::receive(const std::function<Result<bool>(const nlmsghdr&)>
     while (n < 0 && errno == EINTR);
     if (n < 0) {
       int err = errno;
-      return fail_errno("receive netlink reply" + in_where(where_), err,
-                        err == ENOBUFS ? "the kernel dropped replies: too many requests at once" : "");
+      return fail_errno(
+          "receive netlink reply" + in_where(where_), err,
+          err == ENOBUFS ? "the kernel dropped replies: too many requests at once" : "");
     }
     if (static_cast<size_t>(n) > buf_.size())
       return fail("netlink reply of " + std::to_string(n) + " bytes truncated" + in_where(where_));
@@ -196,7 +197,8 @@ Status NetlinkSocket::transact(const Request& req, const MessageFn& on_reply) {
     return false;
   });
   if (!st) return st;
-  if (reply_error) return tl::unexpected(std::move(*reply_error).context(req.what + in_where(where_)));
+  if (reply_error)
+    return tl::unexpected(std::move(*reply_error).context(req.what + in_where(where_)));
   return {};
 }
 
@@ -270,8 +272,8 @@ Status NetlinkSocket::batch(std::span<const Request> reqs) {
 }
 
 Request genl_family_request(const std::string& name) {
-  std::vector<uint8_t> buf(MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(genlmsghdr)) +
-                           MNL_ATTR_HDRLEN + MNL_ALIGN(name.size() + 1));
+  std::vector<uint8_t> buf(MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(genlmsghdr)) + MNL_ATTR_HDRLEN +
+                           MNL_ALIGN(name.size() + 1));
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = GENL_ID_CTRL;
   nlh->nlmsg_flags = NLM_F_REQUEST;
@@ -287,11 +289,14 @@ Result<uint16_t> parse_genl_family_id(const nlmsghdr& nlh) {
   if (nlh.nlmsg_type != GENL_ID_CTRL || nlh.nlmsg_len < NLMSG_LENGTH(sizeof(genlmsghdr)))
     return fail("malformed generic netlink controller reply");
   uint16_t id = 0;
-  mnl_attr_parse(&nlh, sizeof(genlmsghdr), [](const nlattr* a, void* data) {
-    if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID && mnl_attr_validate(a, MNL_TYPE_U16) == 0)
-      *static_cast<uint16_t*>(data) = mnl_attr_get_u16(a);
-    return MNL_CB_OK;
-  }, &id);
+  mnl_attr_parse(
+      &nlh, sizeof(genlmsghdr),
+      [](const nlattr* a, void* data) {
+        if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID && mnl_attr_validate(a, MNL_TYPE_U16) == 0)
+          *static_cast<uint16_t*>(data) = mnl_attr_get_u16(a);
+        return MNL_CB_OK;
+      },
+      &id);
   if (id == 0) return fail("generic netlink controller reply without CTRL_ATTR_FAMILY_ID");
   return id;
 }

@@ -44,10 +44,10 @@ struct Request {
 /// What an NLMSG_ERROR message says: errno (positive, 0 for an ACK) and the extended ACK.
 struct Ack {
   int errnum = 0;
-  std::string message;     ///< NLMSGERR_ATTR_MSG, "" when absent.
-  uint32_t offset = 0;     ///< NLMSGERR_ATTR_OFFS: byte offset of the bad attribute, 0 if none.
-  uint32_t missing = 0;    ///< NLMSGERR_ATTR_MISS_TYPE: a required attribute that was absent.
-  uint32_t seq = 0;        ///< Sequence number of the request it answers.
+  std::string message;   ///< NLMSGERR_ATTR_MSG, "" when absent.
+  uint32_t offset = 0;   ///< NLMSGERR_ATTR_OFFS: byte offset of the bad attribute, 0 if none.
+  uint32_t missing = 0;  ///< NLMSGERR_ATTR_MISS_TYPE: a required attribute that was absent.
+  uint32_t seq = 0;      ///< Sequence number of the request it answers.
 };
 
 /// Decodes an NLMSG_ERROR message (with or without NLM_F_CAPPED / NLM_F_ACK_TLVS).

@@ -15,8 +15,8 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
 
-#include <cerrno>
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -26,11 +26,21 @@ namespace labctl {
 namespace rtnl {
 namespace {
 
-struct LinkPut { void operator()(rtnl_link* l) const { rtnl_link_put(l); } };
-struct AddrPut { void operator()(rtnl_addr* a) const { rtnl_addr_put(a); } };
-struct RoutePut { void operator()(rtnl_route* r) const { rtnl_route_put(r); } };
-struct NlAddrPut { void operator()(nl_addr* a) const { nl_addr_put(a); } };
-struct MsgFree { void operator()(nl_msg* m) const { nlmsg_free(m); } };
+struct LinkPut {
+  void operator()(rtnl_link* l) const { rtnl_link_put(l); }
+};
+struct AddrPut {
+  void operator()(rtnl_addr* a) const { rtnl_addr_put(a); }
+};
+struct RoutePut {
+  void operator()(rtnl_route* r) const { rtnl_route_put(r); }
+};
+struct NlAddrPut {
+  void operator()(nl_addr* a) const { nl_addr_put(a); }
+};
+struct MsgFree {
+  void operator()(nl_msg* m) const { nlmsg_free(m); }
+};
 using LinkPtr = std::unique_ptr<rtnl_link, LinkPut>;
 using AddrPtr = std::unique_ptr<rtnl_addr, AddrPut>;
 using RoutePtr = std::unique_ptr<rtnl_route, RoutePut>;
@@ -98,8 +108,9 @@ Request dump_request(uint16_t type, int family, size_t header_size) {
   auto* family_byte = static_cast<uint8_t*>(mnl_nlmsg_put_extra_header(nlh, header_size));
   *family_byte = static_cast<uint8_t>(family);
   buf.resize(nlh->nlmsg_len);
-  const char* what = type == RTM_GETLINK ? "list links" : type == RTM_GETADDR ? "list addresses"
-                                                                              : "list routes";
+  const char* what = type == RTM_GETLINK   ? "list links"
+                     : type == RTM_GETADDR ? "list addresses"
+                                           : "list routes";
   return Request{std::move(buf), what, nullptr, 0};
 }
 
@@ -310,7 +321,8 @@ Result<Request> route_add(const Route& r, int oif) {
   rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
   rtnl_route_set_type(route.get(), RTN_UNICAST);
   // Like `ip route add`: a route without a gateway reaches its destination on the link.
-  rtnl_route_set_scope(route.get(), static_cast<uint8_t>(r.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK));
+  rtnl_route_set_scope(route.get(),
+                       static_cast<uint8_t>(r.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK));
   IpAddr any;
   any.family = family;
   NlAddrPtr dst = r.to ? to_nl_addr(r.to->network().addr, r.to->len) : to_nl_addr(any, 0);
@@ -338,8 +350,8 @@ Result<Request> route_add(const Route& r, int oif) {
 }
 
 Result<Request> ipip_add(const Tunnel& t, int link_index) {
-  const std::string what = "create ipip tunnel " + t.name + " (" + t.local.str() + " -> " +
-                           t.remote.str() + ")";
+  const std::string what =
+      "create ipip tunnel " + t.name + " (" + t.local.str() + " -> " + t.remote.str() + ")";
   if (!t.local.v4() || !t.remote.v4())
     return fail(what + ": ipip carries IPv4 only; local and remote must be IPv4 addresses");
   if (t.ttl < 0 || t.ttl > 255) return fail(what + ": ttl must be 0..255");

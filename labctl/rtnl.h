@@ -20,14 +20,14 @@ namespace labctl {
 struct LinkInfo {
   std::string name;
   int index = 0;
-  std::string kind;  ///< IFLA_INFO_KIND: "veth", "bridge", "ipip"; "" for lo and the like.
+  std::string kind;    ///< IFLA_INFO_KIND: "veth", "bridge", "ipip"; "" for lo and the like.
   unsigned flags = 0;  ///< IFF_* from ifinfomsg.
   bool up = false;     ///< IFF_UP (administratively up).
   int mtu = 0;
-  std::string mac;     ///< "aa:bb:cc:dd:ee:ff", "" when the link has no Ethernet address.
-  int master = 0;      ///< IFLA_MASTER ifindex, 0 when not enslaved.
-  std::string alias;   ///< IFLA_IFALIAS.
-  int link = 0;        ///< IFLA_LINK: a veth's peer ifindex (in link_netnsid's namespace).
+  std::string mac;        ///< "aa:bb:cc:dd:ee:ff", "" when the link has no Ethernet address.
+  int master = 0;         ///< IFLA_MASTER ifindex, 0 when not enslaved.
+  std::string alias;      ///< IFLA_IFALIAS.
+  int link = 0;           ///< IFLA_LINK: a veth's peer ifindex (in link_netnsid's namespace).
   int link_netnsid = -1;  ///< IFLA_LINK_NETNSID: -1 when the peer is in this namespace.
 };
 

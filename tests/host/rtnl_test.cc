@@ -4,16 +4,15 @@
 // namespace; both namespaces are deleted at the end of each test.
 #include "labctl/rtnl.h"
 
+#include <gtest/gtest.h>
 #include <linux/if.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <optional>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "labctl/ipvs.h"
 #include "labctl/netns.h"
@@ -93,8 +92,8 @@ TEST_F(HostRtnl, BuildsBridgeVethsAddressesRoutesAndReadsThemBack) {
   // in the same batch (which forces a flush and one link dump to learn the ifindexes).
   {
     RtnlBatch b = node.batch();
-    ASSERT_TRUE(b.create_veth("eth0", "p0", sw_fd->get(), 1400, "02:00:00:00:01:01",
-                              "02:00:00:00:01:02"));
+    ASSERT_TRUE(
+        b.create_veth("eth0", "p0", sw_fd->get(), 1400, "02:00:00:00:01:01", "02:00:00:00:01:02"));
     ASSERT_TRUE(b.create_veth("eth1", "p1", sw_fd->get(), 0, "", ""));
     ASSERT_TRUE(b.set_alias("eth0", "labctl test uplink"));
     for (const char* dev : {"lo", "eth0", "eth1"}) ASSERT_TRUE(b.link_up(dev));
@@ -224,7 +223,8 @@ TEST_F(HostRtnl, BuildsBridgeVethsAddressesRoutesAndReadsThemBack) {
       EXPECT_TRUE(has_addr(l.value("ifname", ""), p)) << p;
     }
   for (const auto& a : *addrs) {
-    if (a.prefix.addr.v6() && a.prefix.addr.bytes[0] == 0xfe && (a.prefix.addr.bytes[1] & 0xc0) == 0x80)
+    if (a.prefix.addr.v6() && a.prefix.addr.bytes[0] == 0xfe &&
+        (a.prefix.addr.bytes[1] & 0xc0) == 0x80)
       continue;
     const std::string key = a.dev + " " + a.prefix.str();
     EXPECT_NE(std::find(ip_seen.begin(), ip_seen.end(), key), ip_seen.end()) << key;
@@ -313,7 +313,7 @@ TEST_F(HostRtnl, UnknownDeviceNamesAreEnodevWithoutTalkingNonsense) {
 }
 
 TEST_F(HostRtnl, IpipOnAKernelWithoutItSaysSo) {
-  struct stat sb{};
+  struct stat sb {};
   if (::stat("/sys/module/ipip", &sb) == 0) GTEST_SKIP() << "this kernel has IPIP";
   Rtnl node = open_in(node_.name);
   auto st = node.ensure_ipip();
@@ -331,7 +331,7 @@ TEST_F(HostRtnl, IpipOnAKernelWithoutItSaysSo) {
 }
 
 TEST_F(HostRtnl, IpvsOnAKernelWithoutItSaysSo) {
-  struct stat sb{};
+  struct stat sb {};
   if (::stat("/proc/net/ip_vs", &sb) == 0) GTEST_SKIP() << "this kernel has IPVS";
   auto fd = open_netns(node_.name);
   ASSERT_TRUE(fd);

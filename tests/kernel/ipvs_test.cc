@@ -2,6 +2,9 @@
 // works in fresh anonymous namespaces, kept alive by the sockets opened inside them, and
 // skips with the reason when the kernel lacks the feature. No ipvsadm: everything is read
 // back through our own dumps.
+#include "labctl/ipvs.h"
+
+#include <gtest/gtest.h>
 #include <linux/ip_vs.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -9,9 +12,6 @@
 #include <algorithm>
 #include <optional>
 
-#include <gtest/gtest.h>
-
-#include "labctl/ipvs.h"
 #include "labctl/netns.h"
 #include "labctl/rtnl.h"
 
@@ -29,8 +29,10 @@ Sockets open_fresh_namespace() {
   Sockets s;
   Status st = run_in_new_netns([&]() -> Status {
     auto ipvs = Ipvs::open("test-ns");
-    if (ipvs) s.ipvs.emplace(std::move(*ipvs));
-    else s.ipvs_error = ipvs.error();
+    if (ipvs)
+      s.ipvs.emplace(std::move(*ipvs));
+    else
+      s.ipvs_error = ipvs.error();
     TRY_ASSIGN(Rtnl r, Rtnl::open("test-ns"));
     // Like every lab node: without lo up the namespace has no local routing table, and
     // IPVS refuses IPv4 real servers with EINVAL (see ipvs::dest_hint).
@@ -42,15 +44,15 @@ Sockets open_fresh_namespace() {
   return s;
 }
 
-#define LABCTL_REQUIRE_IPVS(s)                                                      \
-  do {                                                                             \
-    if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";                \
-    if (!(s).ipvs) {                                                               \
-      ASSERT_TRUE((s).ipvs_error);                                                 \
-      if ((s).ipvs_error->str().find("CONFIG_IP_VS") != std::string::npos)         \
-        GTEST_SKIP() << (s).ipvs_error->str();                                     \
-      FAIL() << (s).ipvs_error->str();                                             \
-    }                                                                              \
+#define LABCTL_REQUIRE_IPVS(s)                                             \
+  do {                                                                     \
+    if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";        \
+    if (!(s).ipvs) {                                                       \
+      ASSERT_TRUE((s).ipvs_error);                                         \
+      if ((s).ipvs_error->str().find("CONFIG_IP_VS") != std::string::npos) \
+        GTEST_SKIP() << (s).ipvs_error->str();                             \
+      FAIL() << (s).ipvs_error->str();                                     \
+    }                                                                      \
   } while (0)
 
 VirtualService web() {
@@ -71,7 +73,8 @@ RealServer dest(const char* addr, FwdMethod m, int weight) {
 }
 
 const IpvsDest* find_dest(const std::vector<IpvsDest>& ds, const std::string& addr) {
-  auto it = std::find_if(ds.begin(), ds.end(), [&](const IpvsDest& d) { return d.addr.str() == addr; });
+  auto it =
+      std::find_if(ds.begin(), ds.end(), [&](const IpvsDest& d) { return d.addr.str() == addr; });
   return it == ds.end() ? nullptr : &*it;
 }
 

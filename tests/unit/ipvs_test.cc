@@ -2,13 +2,12 @@
 #include "labctl/ipvs.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <linux/genetlink.h>
 #include <linux/ip_vs.h>
 #include <netinet/in.h>
 
 #include <cerrno>
-
-#include <gtest/gtest.h>
 
 #include "tests/unit/nl_test_util.h"
 
@@ -128,7 +127,8 @@ TEST(IpvsEncode, NewDestDrInheritsTheServicePort) {
   auto d = nested(t[IPVS_CMD_ATTR_DEST]);
   EXPECT_EQ(payload(d[IPVS_DEST_ATTR_ADDR]), addr16("10.0.0.11"));
   EXPECT_EQ(payload(d[IPVS_DEST_ATTR_PORT]), (std::vector<uint8_t>{0x1f, 0x90}));
-  EXPECT_EQ(mnl_attr_get_u32(d[IPVS_DEST_ATTR_FWD_METHOD]), static_cast<uint32_t>(IP_VS_CONN_F_DROUTE));
+  EXPECT_EQ(mnl_attr_get_u32(d[IPVS_DEST_ATTR_FWD_METHOD]),
+            static_cast<uint32_t>(IP_VS_CONN_F_DROUTE));
   EXPECT_EQ(mnl_attr_get_u32(d[IPVS_DEST_ATTR_WEIGHT]), 3u);
   EXPECT_EQ(mnl_attr_get_u32(d[IPVS_DEST_ATTR_U_THRESH]), 100u);
   EXPECT_EQ(mnl_attr_get_u32(d[IPVS_DEST_ATTR_L_THRESH]), 10u);
@@ -140,12 +140,14 @@ TEST(IpvsEncode, NewDestTunAndNatWithOwnPort) {
   auto tun = ipvs::new_dest(kFamily, web(), rs("10.0.0.12", FwdMethod::Tun, 80));
   ASSERT_TRUE(tun);
   auto d = nested(top(*tun)[IPVS_CMD_ATTR_DEST]);
-  EXPECT_EQ(mnl_attr_get_u32(d[IPVS_DEST_ATTR_FWD_METHOD]), static_cast<uint32_t>(IP_VS_CONN_F_TUNNEL));
+  EXPECT_EQ(mnl_attr_get_u32(d[IPVS_DEST_ATTR_FWD_METHOD]),
+            static_cast<uint32_t>(IP_VS_CONN_F_TUNNEL));
   EXPECT_EQ(payload(d[IPVS_DEST_ATTR_PORT]), (std::vector<uint8_t>{0x00, 0x50}));
   auto nat = ipvs::new_dest(kFamily, web(), rs("10.0.0.13", FwdMethod::Nat));
   ASSERT_TRUE(nat);
   auto n = nested(top(*nat)[IPVS_CMD_ATTR_DEST]);
-  EXPECT_EQ(mnl_attr_get_u32(n[IPVS_DEST_ATTR_FWD_METHOD]), static_cast<uint32_t>(IP_VS_CONN_F_MASQ));
+  EXPECT_EQ(mnl_attr_get_u32(n[IPVS_DEST_ATTR_FWD_METHOD]),
+            static_cast<uint32_t>(IP_VS_CONN_F_MASQ));
 }
 
 TEST(IpvsEncode, DelDestCarriesOnlyTheIdentity) {
@@ -327,7 +329,8 @@ TEST(IpvsHints, PerErrno) {
   const std::string sched = r->hint(ENOENT, "lab-director");
   EXPECT_NE(sched.find("scheduler 'wrr' not found"), std::string::npos);
   EXPECT_NE(sched.find("ip_vs_wrr"), std::string::npos);
-  EXPECT_NE(r->hint(EEXIST, "lab-director").find("exists already in lab-director"), std::string::npos);
+  EXPECT_NE(r->hint(EEXIST, "lab-director").find("exists already in lab-director"),
+            std::string::npos);
   EXPECT_NE(r->hint(EPERM, "").find("initial user namespace"), std::string::npos);
   EXPECT_NE(ipvs::dest_hint(ESRCH, "ns").find("add the service before"), std::string::npos);
   EXPECT_NE(ipvs::dest_hint(ERANGE, "").find("weight"), std::string::npos);

@@ -1,12 +1,11 @@
 // Unit tier: ACK parsing, request errors and generic netlink family requests, from canned bytes.
 #include "labctl/netlink.h"
 
+#include <gtest/gtest.h>
 #include <linux/genetlink.h>
 #include <linux/rtnetlink.h>
 
 #include <cerrno>
-
-#include <gtest/gtest.h>
 
 #include "tests/unit/nl_test_util.h"
 
@@ -106,7 +105,8 @@ TEST(NetlinkError, MessageNamesStepNamespaceKernelTextAndHint) {
   auto buf = capped_error(EEXIST, 1, "device exists", 0);
   auto ack = parse_ack(*hdr(buf));
   ASSERT_TRUE(ack);
-  Request req{{}, "create veth eth0 (peer eth1)",
+  Request req{{},
+              "create veth eth0 (peer eth1)",
               [](int e, const std::string& where) {
                 return e == EEXIST ? "exists in " + where : std::string();
               },

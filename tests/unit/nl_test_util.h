@@ -54,11 +54,11 @@ class MsgBuilder {
     nlh_->nlmsg_seq = seq;
   }
   template <class T>
-  T* extra() { return static_cast<T*>(mnl_nlmsg_put_extra_header(nlh_, sizeof(T))); }
-  nlmsghdr* nlh() { return nlh_; }
-  std::vector<uint8_t> bytes() const {
-    return {buf_.begin(), buf_.begin() + nlh_->nlmsg_len};
+  T* extra() {
+    return static_cast<T*>(mnl_nlmsg_put_extra_header(nlh_, sizeof(T)));
   }
+  nlmsghdr* nlh() { return nlh_; }
+  std::vector<uint8_t> bytes() const { return {buf_.begin(), buf_.begin() + nlh_->nlmsg_len}; }
 
  private:
   std::vector<uint8_t> buf_;

@@ -3,6 +3,7 @@
 #include "labctl/rtnl.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -11,8 +12,6 @@
 #include <linux/veth.h>
 
 #include <cerrno>
-
-#include <gtest/gtest.h>
 
 #include "tests/unit/nl_test_util.h"
 
@@ -375,7 +374,8 @@ TEST(RtnlDecode, RoutesOfTheMainTableOnly) {
 }
 
 TEST(RtnlHints, ChosenPerErrno) {
-  EXPECT_NE(rtnl::link_hint(EEXIST, "lab-rs1").find("exists already in lab-rs1"), std::string::npos);
+  EXPECT_NE(rtnl::link_hint(EEXIST, "lab-rs1").find("exists already in lab-rs1"),
+            std::string::npos);
   EXPECT_NE(rtnl::link_hint(EPERM, "").find("CAP_NET_ADMIN"), std::string::npos);
   EXPECT_NE(rtnl::link_hint(ENODEV, "ns").find("no interface"), std::string::npos);
   EXPECT_NE(rtnl::route_hint(ENETUNREACH, "ns").find("gateway"), std::string::npos);
