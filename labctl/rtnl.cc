@@ -4,6 +4,7 @@
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <netlink/addr.h>
 #include <netlink/errno.h>
@@ -393,6 +394,7 @@ Result<Request> ipip_ensure() {
 Request link_dump() { return dump_request(RTM_GETLINK, AF_UNSPEC, sizeof(ifinfomsg)); }
 Request addr_dump(int family) { return dump_request(RTM_GETADDR, family, sizeof(ifaddrmsg)); }
 Request route_dump(int family) { return dump_request(RTM_GETROUTE, family, sizeof(rtmsg)); }
+Request neigh_dump(int family) { return dump_request(RTM_GETNEIGH, family, sizeof(ndmsg)); }
 
 // ---- decoders ----------------------------------------------------------------------------
 
@@ -449,6 +451,25 @@ Result<std::optional<AddrInfo>> parse_addr(const nlmsghdr& nlh) {
   info.index = static_cast<int>(ifa->ifa_index);
   info.prefix = IpPrefix{*ip, ifa->ifa_prefixlen};
   return info;
+}
+
+Result<std::optional<NeighInfo>> parse_neigh(const nlmsghdr& nlh) {
+  if (nlh.nlmsg_type != RTM_NEWNEIGH || nlh.nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg)))
+    return fail("malformed RTM_NEWNEIGH message");
+  const auto* nd = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(&nlh));
+  if (nd->ndm_family != AF_INET && nd->ndm_family != AF_INET6) return std::nullopt;
+  AttrTable<NDA_MAX + 1> tb;
+  if (mnl_attr_parse(&nlh, sizeof(ndmsg), AttrTable<NDA_MAX + 1>::cb, &tb) < 0)
+    return fail("malformed attributes in RTM_NEWNEIGH message");
+  if (!tb[NDA_DST]) return std::nullopt;
+  auto ip = to_ip(nd->ndm_family, tb[NDA_DST]);
+  if (!ip) return fail("RTM_NEWNEIGH message with a malformed address");
+  NeighInfo n;
+  n.index = nd->ndm_ifindex;
+  n.dst = *ip;
+  n.state = nd->ndm_state;
+  if (tb[NDA_LLADDR]) n.lladdr = format_mac(tb[NDA_LLADDR]);
+  return n;
 }
 
 Result<std::optional<RouteInfo>> parse_route(const nlmsghdr& nlh) {
@@ -529,6 +550,20 @@ Result<std::vector<AddrInfo>> Rtnl::addresses() {
   for (auto& a : out)
     for (const auto& l : ls)
       if (l.index == a.index) a.dev = l.name;
+  return out;
+}
+
+Result<std::vector<NeighInfo>> Rtnl::neighbours(int family) {
+  std::vector<NeighInfo> out;
+  TRY(sock_.dump(rtnl::neigh_dump(family), [&](const nlmsghdr& nlh) -> Status {
+    TRY_ASSIGN(auto n, rtnl::parse_neigh(nlh));
+    if (n) out.push_back(std::move(*n));
+    return {};
+  }));
+  TRY_ASSIGN(auto ls, links());
+  for (auto& n : out)
+    for (const auto& l : ls)
+      if (l.index == n.index) n.dev = l.name;
   return out;
 }
 

@@ -37,6 +37,15 @@ struct AddrInfo {
   IpPrefix prefix;  ///< The interface address with its prefix length.
 };
 
+/// A neighbour (ARP / NDP) entry: who the kernel thinks owns an address on a link.
+struct NeighInfo {
+  std::string dev;
+  int index = 0;
+  IpAddr dst;
+  std::string lladdr;  ///< "aa:bb:cc:dd:ee:ff", "" while unresolved.
+  uint16_t state = 0;  ///< NUD_* (REACHABLE, STALE, FAILED ...).
+};
+
 struct RouteInfo {
   int family = 0;
   std::optional<IpPrefix> dst;  ///< nullopt: the default route.
@@ -78,6 +87,7 @@ inline constexpr const char* kIpipFallback = "tunl0";
 [[nodiscard]] Request link_dump();
 [[nodiscard]] Request addr_dump(int family);  ///< AF_UNSPEC for both families.
 [[nodiscard]] Request route_dump(int family);
+[[nodiscard]] Request neigh_dump(int family);
 
 // Decoders for the dumps' reply messages.
 [[nodiscard]] Result<LinkInfo> parse_link(const nlmsghdr& nlh);
@@ -85,6 +95,8 @@ inline constexpr const char* kIpipFallback = "tunl0";
 [[nodiscard]] Result<std::optional<AddrInfo>> parse_addr(const nlmsghdr& nlh);
 /// Returns nullopt for routes outside the main table or that are not unicast.
 [[nodiscard]] Result<std::optional<RouteInfo>> parse_route(const nlmsghdr& nlh);
+/// nullopt for families other than IPv4/IPv6.
+[[nodiscard]] Result<std::optional<NeighInfo>> parse_neigh(const nlmsghdr& nlh);
 
 // Hints per errno, chosen by the factories above (exposed for tests).
 [[nodiscard]] std::string link_hint(int errnum, const std::string& where);
@@ -123,6 +135,8 @@ class Rtnl {
   [[nodiscard]] Result<std::vector<AddrInfo>> addresses();
   /// Unicast routes of the main table for AF_INET or AF_INET6.
   [[nodiscard]] Result<std::vector<RouteInfo>> routes(int family);
+  /// The neighbour table (ARP for AF_INET, NDP for AF_INET6).
+  [[nodiscard]] Result<std::vector<NeighInfo>> neighbours(int family);
 
   /// The ifindex of `dev`, from a cache filled by one link dump (refreshed on a miss).
   [[nodiscard]] Result<int> ifindex(const std::string& dev);

@@ -8,6 +8,7 @@
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/if_tunnel.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 
@@ -332,6 +333,34 @@ TEST(RtnlDecode, AddressPrefersIfaLocal) {
   ASSERT_TRUE(a->has_value());
   EXPECT_EQ((*a)->prefix.str(), "10.0.0.5/24");
   EXPECT_EQ((*a)->index, 4);
+}
+
+TEST(RtnlDecode, NeighbourWithLinkLayerAddress) {
+  MsgBuilder b(RTM_NEWNEIGH);
+  auto* nd = b.extra<ndmsg>();
+  nd->ndm_family = AF_INET;
+  nd->ndm_ifindex = 3;
+  nd->ndm_state = NUD_REACHABLE;
+  auto dst = v4("10.10.0.100");
+  const uint8_t mac[6] = {0x02, 0x00, 0x0a, 0x0b, 0x0c, 0x0d};
+  mnl_attr_put(b.nlh(), NDA_DST, 4, dst.data());
+  mnl_attr_put(b.nlh(), NDA_LLADDR, 6, mac);
+  auto buf = b.bytes();
+  auto n = rtnl::parse_neigh(*reinterpret_cast<const nlmsghdr*>(buf.data()));
+  ASSERT_TRUE(n);
+  ASSERT_TRUE(n->has_value());
+  EXPECT_EQ((*n)->dst.str(), "10.10.0.100");
+  EXPECT_EQ((*n)->lladdr, "02:00:0a:0b:0c:0d");
+  EXPECT_EQ((*n)->index, 3);
+  EXPECT_EQ((*n)->state, NUD_REACHABLE);
+}
+
+TEST(RtnlDecode, NeighbourDumpRequestAsksForOneFamily) {
+  auto req = rtnl::neigh_dump(AF_INET);
+  const auto* nlh = req.header();
+  EXPECT_EQ(nlh->nlmsg_type, RTM_GETNEIGH);
+  EXPECT_TRUE(nlh->nlmsg_flags & NLM_F_DUMP);
+  EXPECT_EQ(static_cast<const ndmsg*>(mnl_nlmsg_get_payload(nlh))->ndm_family, AF_INET);
 }
 
 TEST(RtnlDecode, RoutesOfTheMainTableOnly) {
