@@ -15,7 +15,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <atomic>
 #include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -159,7 +163,7 @@ std::string http_get(const addrinfo* ai, const std::string& host) {
   return body;
 }
 
-int run_load(const std::string& target, int count, int seconds) {
+int run_load(const std::string& target, int count, int concurrency, int seconds) {
   auto colon = target.rfind(':');
   if (colon == std::string::npos) {
     std::fprintf(stderr, "labagent: --target must be HOST:PORT\n");
@@ -176,12 +180,22 @@ int run_load(const std::string& target, int count, int seconds) {
   }
   std::map<std::string, int> served;
   int failed = 0;
+  std::mutex mu;
+  std::atomic<int> next{0};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  for (int i = 0; i < count && std::chrono::steady_clock::now() < deadline; ++i) {
-    std::string who = http_get(res, host);
-    if (who.empty()) ++failed;
-    else ++served[who];
-  }
+  // Each worker takes request numbers until `count` are taken or time is up.
+  auto worker = [&] {
+    while (next.fetch_add(1) < count && std::chrono::steady_clock::now() < deadline) {
+      std::string who = http_get(res, host);
+      std::lock_guard<std::mutex> lock(mu);
+      if (who.empty()) ++failed;
+      else ++served[who];
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int i = 1; i < concurrency; ++i) workers.emplace_back(worker);
+  worker();
+  for (auto& w : workers) w.join();
   ::freeaddrinfo(res);
   for (const auto& [who, n] : served) std::printf("%s %d\n", who.c_str(), n);
   if (failed) std::printf("failed %d\n", failed);
@@ -204,7 +218,7 @@ int main(int argc, char** argv) {
   std::string name;
   bool udp = false;
   std::string target;
-  int count = 100, seconds = 30;
+  int count = 100, concurrency = 1, seconds = 30;
 
   auto* http = app.add_subcommand("http", "serve HTTP, answering every request with the node name");
   http->add_option("--port", port, "TCP port to listen on")->default_val(80);
@@ -219,11 +233,12 @@ int main(int argc, char** argv) {
   auto* load = app.add_subcommand("load", "send COUNT HTTP GETs and count who answered");
   load->add_option("--target", target, "HOST:PORT (numeric) to send to")->required();
   load->add_option("--count", count, "number of requests")->default_val(100)->check(CLI::Range(1, 1000000));
+  load->add_option("--concurrency", concurrency, "parallel connections")->default_val(1)->check(CLI::Range(1, 256));
   load->add_option("--seconds", seconds, "stop after this many seconds")->default_val(30)->check(CLI::Range(1, 3600));
 
   CLI11_PARSE(app, argc, argv);
   if (*http) return run_http(port, name.empty() ? hostname_or("labagent") : name, ready_fd);
   if (*echo) return udp ? run_echo_udp(port, ready_fd) : run_echo_tcp(port, ready_fd);
-  if (*load) return run_load(target, count, seconds);
+  if (*load) return run_load(target, count, concurrency, seconds);
   return 2;
 }

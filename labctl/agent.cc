@@ -26,11 +26,11 @@ std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
       break;
     case AgentKind::Echo:
       argv = {labagent, "echo", "--port", std::to_string(a.port ? a.port : 7)};
-      if (param("protocol", "tcp") == "udp") argv.push_back("--udp");
+      if (param("proto", "tcp") == "udp") argv.push_back("--udp");
       break;
     case AgentKind::LoadClient:
       argv = {labagent, "load", "--target", param("target", ""), "--count", param("count", "100")};
-      if (auto s = param("seconds", ""); !s.empty()) argv.insert(argv.end(), {"--seconds", s});
+      if (auto c = param("concurrency", ""); !c.empty()) argv.insert(argv.end(), {"--concurrency", c});
       break;
   }
   if (with_ready_fd && agent_signals_ready(a)) argv.insert(argv.end(), {"--ready-fd", "3"});

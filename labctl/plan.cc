@@ -1,6 +1,8 @@
 // Each step as the ip/ipvsadm/sysctl command an administrator would type, and its inverse.
 #include "labctl/plan.h"
 
+#include "labctl/agent.h"
+
 #include <sys/socket.h>
 
 #include <string>
@@ -151,30 +153,8 @@ const std::string& step_netns(const Step& s) {
 }
 
 std::vector<std::string> agent_argv(const step::StartAgent& s) {
-  const Agent& a = s.agent;
-  auto param = [&](const char* key) -> std::string {
-    auto it = a.params.find(key);
-    return it == a.params.end() ? std::string() : it->second;
-  };
-  switch (a.kind) {
-    case AgentKind::Http:
-      return {"labagent", "http", "--port", std::to_string(a.port), "--name", s.node};
-    case AgentKind::Echo: {
-      std::vector<std::string> w{"labagent", "echo", "--port", std::to_string(a.port)};
-      if (param("proto") == "udp" || param("udp") == "true") w.push_back("--udp");
-      return w;
-    }
-    case AgentKind::LoadClient: {
-      std::vector<std::string> w{"labagent", "load", "--target", param("target")};
-      if (!param("count").empty()) {
-        w.push_back("--count");
-        w.push_back(param("count"));
-      }
-      return w;
-    }
-    case AgentKind::Command: return a.argv;
-  }
-  return a.argv;
+  // The script runs labagent from PATH and needs no readiness handshake.
+  return labctl::agent_argv(s.agent, s.node, "labagent", /*with_ready_fd=*/false);
 }
 
 std::string shell_command(const Step& step) {

@@ -73,10 +73,37 @@ class Planner {
   }
 
   void sysctls(SysctlPhase phase) {
-    for (const auto& n : t_.nodes)
+    for (const auto& n : t_.nodes) {
+      if (phase == SysctlPhase::Namespace) no_dad(n);
       for (const auto& s : n.sysctls)
         if (sysctl_phase(s.key) == phase)
           add(step::SetSysctl{ns(n.name), s.key, s.value}, n.name, why::sysctl(roles_, n, s));
+    }
+  }
+
+  static bool has_ipv6(const Node& n) {
+    auto any6 = [](const std::vector<IpPrefix>& v) {
+      for (const auto& p : v)
+        if (p.addr.v6()) return true;
+      return false;
+    };
+    if (any6(n.lo_addresses) || any6(n.tunl0_addresses)) return true;
+    for (const auto& i : n.interfaces)
+      if (any6(i.addresses)) return true;
+    return false;
+  }
+
+  // Duplicate address detection holds every new IPv6 address (link-local ones too) for
+  // about 2 s, so the first packets of a fresh lab would stall. validate already proves
+  // the lab's addresses unique; the topology can still set accept_dad itself.
+  void no_dad(const Node& n) {
+    if (!has_ipv6(n)) return;
+    for (const auto& s : n.sysctls)
+      if (s.key.find(".accept_dad") != std::string::npos) return;
+    for (const char* key : {"net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad"})
+      add(step::SetSysctl{ns(n.name), key, "0"}, n.name,
+          "no duplicate address detection: it would hold the node's IPv6 addresses for ~2 s, "
+          "and validate already proved them unique");
   }
 
   void bridges() {

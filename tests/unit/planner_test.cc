@@ -231,6 +231,35 @@ TEST(Planner, NodeToNodeLinkIsOneVethWithBothEndsNamed) {
   EXPECT_EQ(find_step(p, "bring up to-a in p2p-b").node, "b");
 }
 
+TEST(Planner, IPv6NodesGetNoDadBeforeTheirInterfacesUnlessTheyChoose) {
+  Topology t;
+  t.name = "v6";
+  Node a = test::named("a"), b = test::named("b"), c = test::named("c");
+  Interface i;
+  i.name = "eth0";
+  i.sw = "lan";
+  i.addresses = {*IpPrefix::parse("fd00::1/64")};
+  a.interfaces = {i};
+  i.addresses = {*IpPrefix::parse("10.0.0.2/24")};
+  b.interfaces = {i};
+  i.addresses = {*IpPrefix::parse("fd00::3/64")};
+  c.interfaces = {i};
+  c.sysctls = {{"net.ipv6.conf.default.accept_dad", "1", {}}};
+  t.nodes = {a, b, c};
+  t.switches = {Switch{"lan", 0, {}}};
+  Plan p = make_plan(t);
+  const auto& dad = find_step(p, "set net.ipv6.conf.default.accept_dad=0 in v6-a");
+  EXPECT_THAT(dad.why, HasSubstr("duplicate address detection"));
+  EXPECT_LT(first(p, [](const PlannedStep& s) {
+              return describe(s.step) == "set net.ipv6.conf.all.accept_dad=0 in v6-a";
+            }),
+            first(p, is<step::CreateVeth>));
+  for (const auto& s : p.steps) {
+    EXPECT_THAT(describe(s.step), Not(HasSubstr("accept_dad=0 in v6-b"))) << "b has no IPv6";
+    EXPECT_THAT(describe(s.step), Not(HasSubstr("accept_dad=0 in v6-c"))) << "c chose itself";
+  }
+}
+
 TEST(Planner, SwitchMtuReachesPortsThatDoNotSetTheirOwn) {
   Topology t = dr_lab();
   t.switches[0].mtu = 9000;

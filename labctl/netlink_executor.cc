@@ -7,6 +7,7 @@
 #include "labctl/agent.h"
 #include "labctl/ipvs.h"
 #include "labctl/netns.h"
+#include "labctl/overloaded.h"
 #include "labctl/process.h"
 #include "labctl/rtnl.h"
 #include "labctl/sysctl.h"
@@ -15,13 +16,6 @@ namespace labctl {
 namespace {
 
 using namespace std::chrono_literals;
-
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
 
 constexpr auto kAgentReadyTimeout = 5s;
 constexpr auto kStopGrace = 1s;

@@ -106,6 +106,8 @@ std::vector<std::string> running_labs() {
 }
 
 Status lab_up(const Topology& t, const Plan& plan, const UpOptions& opts) {
+  // From here on a signal means "roll back", never "die half-way".
+  InterruptGuard guard;
   TRY(check_privileges());
   TRY_ASSIGN(LabLock lock, LabLock::acquire(t.name));
   if (!lab_namespaces(t.name).empty()) {
@@ -121,8 +123,11 @@ Status lab_up(const Topology& t, const Plan& plan, const UpOptions& opts) {
     std::ofstream(state_dir(t.name) + "/topology.toml") << opts.source_text;
   }
   TRY_ASSIGN(Journal journal, Journal::open(t.name));
+  if (g_interrupted) {
+    (void)remove_state_dir(t.name);
+    return fail("interrupted", "nothing of the lab was left behind");
+  }
 
-  InterruptGuard guard;
   NetlinkExecutor real(t.name, &journal, find_labagent());
   std::unique_ptr<Executor> wrapped = opts.wrap_executor ? opts.wrap_executor(real) : nullptr;
   ApplyOptions ao;

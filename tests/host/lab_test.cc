@@ -1,0 +1,387 @@
+// Host tier: the whole lifecycle on real namespaces. Verifies by reading the kernel back.
+#include "labctl/lab.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "labctl/netns.h"
+#include "labctl/planner.h"
+#include "labctl/probe.h"
+#include "labctl/process.h"
+#include "labctl/rtnl.h"
+#include "labctl/state.h"
+#include "labctl/sysctl.h"
+#include "labctl/topology_load.h"
+#include "tests/host/host_test.h"
+
+namespace labctl {
+namespace {
+using namespace std::chrono_literals;
+
+const std::string kLabctl = LABCTL_BINARY_DIR "/labctl/labctl";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+// What the root namespace looks like: links, addresses, routes and the sysctls labs set.
+std::string root_snapshot() {
+  std::string s = run("ip -j link show; ip -j addr show; ip -j route show table all; "
+                      "ip -6 -j route show table all; ip -j neigh show");
+  for (const char* key : {"net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding",
+                          "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce",
+                          "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"})
+    s += std::string(key) + "=" + read_sysctl(key).value_or("?") + "\n";
+  return s;
+}
+
+// The fixture topology under a fresh random lab name, written to a file for CLI runs.
+struct TestLab {
+  std::string name, file;
+  Topology topo;
+  Plan plan;
+};
+
+TestLab make_lab(const std::string& fixture) {
+  TestLab l;
+  l.name = "t" + std::to_string(::getpid() % 10000) + "x" + std::to_string(std::random_device{}() % 100000);
+  std::string text = read_file(std::string(LABCTL_TEST_DATA) + "/" + fixture);
+  text.replace(text.find("name = \""), text.find('\n', text.find("name = \"")) - text.find("name = \""),
+               "name = \"" + l.name + "\"");
+  l.file = "/tmp/" + l.name + ".toml";
+  std::ofstream(l.file) << text;
+  auto r = parse_topology(text, l.file);
+  EXPECT_TRUE(r.ok()) << (r.diagnostics.empty() ? "" : format_diagnostic(r.diagnostics[0]));
+  if (r.ok()) {
+    l.topo = *r.topology;
+    l.plan = make_plan(l.topo);
+  }
+  return l;
+}
+
+bool nothing_left(const std::string& lab) {
+  for (const auto& ns : list_netns())
+    if (ns.rfind(lab + "-", 0) == 0) return false;
+  return !std::filesystem::exists(state_dir(lab));
+}
+
+class HostLab : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "host tier needs root";
+    before_ = root_snapshot();
+  }
+  void TearDown() override {
+    if (::geteuid() != 0) return;
+    for (const auto& l : labs_) {
+      (void)lab_down(l.name);
+      EXPECT_TRUE(nothing_left(l.name)) << l.name;
+      std::remove(l.file.c_str());
+    }
+    EXPECT_EQ(root_snapshot(), before_) << "the root namespace changed";
+  }
+  TestLab& lab(const std::string& fixture = "host/multi.toml") {
+    labs_.push_back(make_lab(fixture));
+    return labs_.back();
+  }
+  std::deque<TestLab> labs_;  // references handed out stay valid as labs are added
+  std::string before_;
+};
+
+template <class T>
+const T* find_by(const std::vector<T>& v, const std::function<bool(const T&)>& f) {
+  for (const auto& x : v)
+    if (f(x)) return &x;
+  return nullptr;
+}
+
+TEST_F(HostLab, UpBuildsWhatTheTopologySaysAndDownRemovesIt) {
+  auto& l = lab();
+  ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
+  auto nss = lab_namespaces(l.name);
+  EXPECT_EQ(nss.size(), 6u) << "4 nodes + 2 switches";
+
+  // Read every node back from the kernel.
+  auto in = [&](const std::string& node, const std::function<Status(Rtnl&)>& fn) {
+    auto fd = open_netns(netns_name(l.name, node));
+    EXPECT_TRUE(fd);
+    Status st = run_in_netns(fd->get(), [&]() -> Status {
+      TRY_ASSIGN(Rtnl r, Rtnl::open());
+      return fn(r);
+    });
+    EXPECT_TRUE(st) << st.error().str();
+  };
+  in("r", [&](Rtnl& r) -> Status {
+    TRY_ASSIGN(auto links, r.links());
+    auto* eth1 = find_by<LinkInfo>(links, [](auto& x) { return x.name == "eth1"; });
+    EXPECT_TRUE(eth1 && eth1->up && eth1->mtu == 1400 && eth1->kind == "veth");
+    TRY_ASSIGN(auto addrs, r.addresses());
+    for (const char* a : {"10.71.1.1/24", "fd71:1::1/64", "10.71.2.1/24", "fd71:2::1/64"})
+      EXPECT_TRUE(find_by<AddrInfo>(addrs, [&](auto& x) { return x.prefix.str() == a; })) << a;
+    EXPECT_EQ(*read_sysctl("net.ipv4.ip_forward"), "1");
+    EXPECT_EQ(*read_sysctl("net.ipv6.conf.all.forwarding"), "1");
+    return {};
+  });
+  in("b", [&](Rtnl& r) -> Status {
+    TRY_ASSIGN(auto links, r.links());
+    auto* eth1 = find_by<LinkInfo>(links, [](auto& x) { return x.name == "eth1"; });
+    EXPECT_TRUE(eth1 && eth1->mac == "02:71:00:00:00:01");
+    auto* lo = find_by<LinkInfo>(links, [](auto& x) { return x.name == "lo"; });
+    EXPECT_TRUE(lo && lo->up);
+    TRY_ASSIGN(auto v4, r.routes(AF_INET));
+    EXPECT_TRUE(find_by<RouteInfo>(v4, [](auto& x) { return !x.dst && x.via && x.via->str() == "10.71.2.1"; }));
+    TRY_ASSIGN(auto v6, r.routes(AF_INET6));
+    EXPECT_TRUE(find_by<RouteInfo>(v6, [](auto& x) { return !x.dst && x.via && x.via->str() == "fd71:2::1"; }));
+    EXPECT_EQ(*read_sysctl("net.ipv4.conf.all.arp_ignore"), "1");
+    EXPECT_EQ(*read_sysctl("net.ipv4.conf.eth0.arp_announce"), "2");
+    return {};
+  });
+  in("c", [&](Rtnl& r) -> Status {
+    TRY_ASSIGN(auto v4, r.routes(AF_INET));
+    EXPECT_TRUE(find_by<RouteInfo>(v4, [](auto& x) { return x.dst && x.dst->str() == "10.71.0.0/16"; }));
+    return {};
+  });
+  in("s1", [&](Rtnl& r) -> Status {
+    TRY_ASSIGN(auto links, r.links());
+    auto* br = find_by<LinkInfo>(links, [](auto& x) { return x.kind == "bridge"; });
+    EXPECT_TRUE(br && br->up);
+    int ports = 0;
+    for (const auto& x : links) ports += br && x.master == br->index;
+    EXPECT_EQ(ports, 2) << "a and r plug into s1";
+    return {};
+  });
+  // The agent answers across the router, over v4 and v6: the lab really forwards.
+  for (const char* target : {"10.71.2.10", "fd71:2::10"}) {
+    std::string body;
+    in("a", [&](Rtnl&) -> Status {
+      TRY_ASSIGN(body, http_get(*IpAddr::parse(target), 8080, "/", 3000ms));
+      return {};
+    });
+    EXPECT_EQ(body, "b") << target;
+  }
+  EXPECT_EQ(pids_in_netns(netns_path(netns_name(l.name, "b"))).size(), 1u);
+
+  auto again = lab_up(l.topo, l.plan, {});
+  ASSERT_FALSE(again) << "a second up of the same lab is refused";
+  EXPECT_NE(again.error().message.find("already up"), std::string::npos);
+
+  ASSERT_TRUE(lab_down(l.name));
+  EXPECT_TRUE(nothing_left(l.name));
+  EXPECT_TRUE(lab_down(l.name)) << "down is idempotent";
+}
+
+TEST_F(HostLab, ReplaceRebuildsARunningLab) {
+  auto& l = lab();
+  ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
+  UpOptions o;
+  o.replace = true;
+  ASSERT_TRUE(lab_up(l.topo, l.plan, o));
+  EXPECT_EQ(lab_namespaces(l.name).size(), 6u);
+}
+
+TEST_F(HostLab, DownWorksWithoutState) {
+  auto& l = lab();
+  ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
+  std::filesystem::remove_all(state_dir(l.name));
+  ASSERT_TRUE(lab_down(l.name));
+  EXPECT_TRUE(nothing_left(l.name));
+  EXPECT_TRUE(pids_in_netns(netns_path(netns_name(l.name, "b"))).empty());
+}
+
+TEST_F(HostLab, DownNeverTouchesAnUnmarkedNamespaceWithTheLabsPrefix) {
+  auto& l = lab();
+  const std::string foreign = l.name + "-notours";
+  ASSERT_TRUE(create_netns(foreign));
+  ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
+  ASSERT_TRUE(lab_down(l.name));
+  auto names = list_netns();
+  EXPECT_NE(std::find(names.begin(), names.end(), foreign), names.end());
+  ASSERT_TRUE(delete_netns(foreign));
+}
+
+// A failure injected at step i: up must fail with that step named and leave nothing.
+class FailAt final : public Executor {
+ public:
+  FailAt(Executor& real, size_t at) : real_(real), at_(at) {}
+  Status apply(const Step& s) override {
+    if (n_++ == at_) return fail("injected failure");
+    return real_.apply(s);
+  }
+  Status revert(const Step& s) override { return real_.revert(s); }
+
+ private:
+  Executor& real_;
+  size_t at_, n_ = 0;
+};
+
+void expect_rollback_at_every_step(HostLab* self, TestLab& l, size_t steps) {
+  (void)self;
+  for (size_t i = 0; i < steps; ++i) {
+    UpOptions o;
+    o.wrap_executor = [i](Executor& real) { return std::make_unique<FailAt>(real, i); };
+    auto st = lab_up(l.topo, l.plan, o);
+    ASSERT_FALSE(st) << "step " << i;
+    EXPECT_NE(st.error().message.find("injected failure"), std::string::npos) << st.error().str();
+    EXPECT_NE(st.error().message.find("step " + std::to_string(i + 1) + "/"), std::string::npos)
+        << st.error().str();
+    EXPECT_TRUE(nothing_left(l.name)) << "after a failure at step " << i;
+    EXPECT_TRUE(lab_namespaces(l.name).empty());
+  }
+}
+
+TEST_F(HostLab, FailureAtEveryStepRollsEverythingBack) {
+  auto& l = lab();
+  expect_rollback_at_every_step(this, l, l.plan.steps.size());
+}
+
+// The demos on the host: every step before the first IPVS/IPIP one, then the natural
+// failure of the host kernel (no IPVS / no IPIP) must roll back just the same.
+TEST_F(HostLab, DemoPlansRollBackAtEveryStepAndOnTheMissingKernelFeature) {
+  for (const char* demo : {"dr-demo", "nat-demo", "tun-demo"}) {
+    auto loaded = load_topology(demo);
+    ASSERT_TRUE(loaded.ok());
+    TestLab l;
+    l.topo = *loaded.topology;
+    l.name = l.topo.name;
+    l.plan = make_plan(l.topo);
+    if (!lab_namespaces(l.name).empty()) GTEST_SKIP() << demo << " is up on this machine";
+    size_t first_kernel_step = l.plan.steps.size();
+    for (size_t i = 0; i < l.plan.steps.size(); ++i) {
+      const auto& s = l.plan.steps[i].step;
+      if (std::holds_alternative<step::AddIpvsService>(s) || std::holds_alternative<step::EnableIpip>(s) ||
+          std::holds_alternative<step::CreateIpip>(s)) {
+        first_kernel_step = i;
+        break;
+      }
+    }
+    expect_rollback_at_every_step(this, l, first_kernel_step);
+    if (!std::filesystem::exists("/proc/net/ip_vs")) {
+      auto st = lab_up(l.topo, l.plan, {});
+      ASSERT_FALSE(st);
+      EXPECT_NE(st.error().str().find("micro-VM"), std::string::npos) << st.error().str();
+      EXPECT_TRUE(nothing_left(l.name));
+    }
+  }
+}
+
+pid_t spawn_labctl(const std::vector<std::string>& args) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> argv{const_cast<char*>(kLabctl.c_str())};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execv(kLabctl.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int ws = 0;
+  ::waitpid(pid, &ws, 0);
+  return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+TEST_F(HostLab, SigkillAtAnyMomentThenDownLeavesNothing) {
+  auto& l = lab();
+  std::mt19937 rng{42};
+  for (int round = 0; round < 12; ++round) {
+    pid_t pid = spawn_labctl({"up", l.file});
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 40000));
+    ::kill(pid, SIGKILL);
+    wait_exit(pid);
+    ASSERT_TRUE(lab_down(l.name)) << "round " << round;
+    ASSERT_TRUE(nothing_left(l.name)) << "round " << round;
+  }
+}
+
+TEST_F(HostLab, CtrlCDuringUpRollsBack) {
+  auto& l = lab();
+  std::mt19937 rng{7};
+  for (int round = 0; round < 8; ++round) {
+    pid_t pid = spawn_labctl({"up", l.file});
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 30000));
+    ::kill(pid, SIGINT);
+    int rc = wait_exit(pid);
+    if (rc == 0) {  // it finished before the signal arrived
+      ASSERT_TRUE(lab_down(l.name));
+      continue;
+    }
+    EXPECT_TRUE(nothing_left(l.name)) << "round " << round << " exit " << rc;
+  }
+}
+
+TEST_F(HostLab, DifferentLabsComeUpInParallel) {
+  auto& a = lab();
+  auto& b = lab();
+  pid_t pa = spawn_labctl({"up", a.file}), pb = spawn_labctl({"up", b.file});
+  EXPECT_EQ(wait_exit(pa), 0);
+  EXPECT_EQ(wait_exit(pb), 0);
+  EXPECT_EQ(lab_namespaces(a.name).size(), 6u);
+  EXPECT_EQ(lab_namespaces(b.name).size(), 6u);
+}
+
+TEST_F(HostLab, SameLabTwiceAtOnceIsSerialisedByTheLock) {
+  auto& l = lab();
+  pid_t p1 = spawn_labctl({"up", l.file}), p2 = spawn_labctl({"up", l.file});
+  int r1 = wait_exit(p1), r2 = wait_exit(p2);
+  EXPECT_TRUE((r1 == 0) != (r2 == 0)) << "exactly one wins: " << r1 << " " << r2;
+  EXPECT_EQ(lab_namespaces(l.name).size(), 6u);
+}
+
+TEST_F(HostLab, ExecRunsInTheNodeAndPassesTheExitStatusThrough) {
+  auto& l = lab();
+  ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
+  std::string out = run(kLabctl + " exec " + l.name + " b -- sh -c 'ls /sys/class/net; echo $LABCTL_NODE'");
+  EXPECT_EQ(out, "eth0\neth1\nlo\nb\n");
+  int rc = ::system((kLabctl + " exec " + l.name + " b -- sh -c 'exit 7'").c_str());
+  EXPECT_EQ(WEXITSTATUS(rc), 7);
+  out = run("ip netns exec " + netns_name(l.name, "c") + " ip -br addr show dev eth0");
+  EXPECT_NE(out.find("10.71.3.2/30"), std::string::npos) << "iproute2 sees the lab: " << out;
+  out = run(kLabctl + " exec " + l.name + " nosuch -- true 2>&1");
+  EXPECT_NE(out.find("has no node nosuch"), std::string::npos) << out;
+}
+
+TEST_F(HostLab, StatusReadsTheLabBackAsJson) {
+  auto& l = lab();
+  ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
+  std::string out = run(kLabctl + " status " + l.name + " --json");
+  EXPECT_NE(out.find("\"10.71.2.10/24\""), std::string::npos) << out;
+  EXPECT_NE(out.find("labagent http --port 8080"), std::string::npos) << out;
+  out = run(kLabctl + " ls");
+  EXPECT_NE(out.find(l.name), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace labctl
