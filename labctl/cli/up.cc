@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "labctl/builtins.h"
+#include "labctl/cli/check_run.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
 #include "labctl/lab.h"
@@ -50,18 +51,21 @@ void setup(CLI::App& app) {
       "Examples:\n"
       "  labctl up dr-demo                 # the built-in LVS-DR lab\n"
       "  labctl up ./mylab.toml\n"
+      "  labctl up --check dr-demo         # build it, then run its checks\n"
       "  labctl up --dry-run dr-demo > dr.sh   # the same lab as ip/sysctl/ipvsadm commands\n"
       "All or nothing: if any step fails (or on Ctrl-C) everything made so far is removed and\n"
       "the failing step, the kernel's message and errno are shown. Needs root.\n"
       "On a kernel without IPVS/IPIP run it in the micro-VM: labctl vm exec -- labctl up LAB");
   static std::string what;
-  static bool dry_run = false, replace = false, verbose = false;
+  static bool dry_run = false, replace = false, verbose = false, check = false;
   cmd->add_option("lab", what, "Built-in lab name (see `labctl list`) or path to a .toml file")
       ->required();
   cmd->add_flag("-n,--dry-run", dry_run,
                 "Print the plan as a runnable shell script instead of building the lab");
   cmd->add_flag("--replace", replace, "Tear down a running lab of the same name first");
   cmd->add_flag("-v,--verbose", verbose, "Print each step as it is done");
+  cmd->add_flag("--check", check,
+                "Run the lab's checks right after (exit 1 if any fails; the lab stays up)");
   cmd->callback([] {
     Topology t = load_or_die(what);
     Plan plan = make_plan(t);
@@ -80,6 +84,11 @@ void setup(CLI::App& app) {
     if (Status st = lab_up(t, plan, o); !st) die(st.error());
     std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
     print_summary(t, took.count());
+    if (check && !t.checks.empty()) {
+      std::printf("\nchecks:\n");
+      std::fflush(stdout);
+      if (int rc = run_and_print_checks(t, {}, false); rc) throw ExitError{rc, {}};
+    }
   });
 }
 

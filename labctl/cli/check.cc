@@ -1,0 +1,68 @@
+// labctl check LAB [CHECK...] [--json]
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "labctl/checks.h"
+#include "labctl/cli/check_run.h"
+#include "labctl/cli/command.h"
+#include "labctl/cli/load.h"
+#include "labctl/lab.h"
+#include "labctl/state.h"
+
+namespace labctl::cli {
+
+int run_and_print_checks(const Topology& t, const std::vector<std::string>& only, bool json) {
+  auto rep = run_checks(t, only);
+  if (!rep) die(rep.error());
+  if (json) std::printf("%s\n", checks_json(*rep).dump(2).c_str());
+  else std::printf("%s", render_checks(*rep).c_str());
+  return rep->passed() ? 0 : kExitFailure;
+}
+
+namespace {
+
+// The topology a running lab was built from (its state keeps the source), so checks test
+// what is actually up; otherwise the built-in or file of that name.
+Topology topology_of(const std::string& arg) {
+  const std::string kept = state_dir(arg) + "/topology.toml";
+  if (std::filesystem::exists(kept)) {
+    std::ifstream in(kept);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    LoadResult r = parse_topology(ss.str(), kept);
+    print_diagnostics_or_die(r);
+    return std::move(*r.topology);
+  }
+  return load_or_die(arg);
+}
+
+void setup(CLI::App& app) {
+  auto* cmd = app.add_subcommand("check", "Run a running lab's checks");
+  cmd->footer(
+      "Checks are the assertions in the topology's [checks] tables: reach / no-reach, http,\n"
+      "balance (every real server answers, spread per scheduler and weights), bypass\n"
+      "(DR/TUN replies never pass the director: its IPVS OutPkts stays 0) and arp-owner\n"
+      "(the VIP's ARP entry is the director's MAC). Exit status 0 when all pass, 1 if any\n"
+      "fails. Example: labctl check dr-demo");
+  static std::string lab;
+  static std::vector<std::string> only;
+  static bool json = false;
+  cmd->add_option("lab", lab, "Running lab (or a built-in name / file that is up)")->required();
+  cmd->add_option("checks", only, "Run only these checks (by name)");
+  cmd->add_flag("--json", json, "Machine-readable output");
+  cmd->callback([] {
+    if (Status st = check_privileges(); !st) die(st.error());
+    Topology t = topology_of(lab);
+    if (lab_namespaces(t.name).empty())
+      die(Error{"lab " + t.name + " is not up", 0, {}, "`labctl up " + lab + "` first"});
+    int rc = run_and_print_checks(t, only, json);
+    if (rc) throw ExitError{rc, {}};
+  });
+}
+
+LABCTL_COMMAND(45, setup);
+
+}  // namespace
+}  // namespace labctl::cli
