@@ -151,6 +151,18 @@ std::string modprobe_wrapper(const InitConfig& c) {
          " \"$@\"\n";
 }
 
+Status check_static_busybox(const std::string& path) {
+  auto data = slurp(path);
+  if (!data) {
+    Error e = data.error();
+    e.hint = "install the package busybox-static (scripts/setup.sh does)";
+    return tl::unexpected(e);
+  }
+  if (!elf_is_static(*data))
+    return fail(path + " is not a static binary", "install busybox-static instead of busybox");
+  return {};
+}
+
 Result<std::string> vm_cache_dir() {
   std::error_code ec;
   const std::string system = "/var/cache/labctl/vm";
@@ -168,15 +180,8 @@ Result<std::string> vm_cache_dir() {
 
 Result<std::string> prepare_initramfs(const VmKernel& kernel, const std::vector<std::string>& preload,
                                       const std::string& busybox) {
-  auto bb = slurp(busybox);
-  if (!bb) {
-    Error e = bb.error();
-    e.hint = "install the package busybox-static (scripts/setup.sh does)";
-    return tl::unexpected(e);
-  }
-  if (!elf_is_static(*bb))
-    return fail(busybox + " is not a static binary", "install busybox-static instead of busybox");
-
+  TRY(check_static_busybox(busybox));
+  TRY_ASSIGN(std::string bb, slurp(busybox));
   TRY_ASSIGN(ModuleIndex index, read_module_index(kernel.modules));
   TRY_ASSIGN(std::vector<std::string> order, load_order(index, kEarlyModules));
   InitConfig config{kernel.version, kernel.modules, order, find_modprobe(), preload};
@@ -187,7 +192,7 @@ Result<std::string> prepare_initramfs(const VmKernel& kernel, const std::vector<
   for (const char* d : {"bin", "dev", "proc", "sys", "sbin", "lib", "lib/labctl"}) cpio.add_dir(d);
   // The kernel opens /dev/console for init before anything is mounted.
   cpio.add_char_device("dev/console", 5, 1);
-  cpio.add_file("bin/busybox", *bb, 0755);
+  cpio.add_file("bin/busybox", bb, 0755);
   cpio.add_file("init", init_script(config), 0755);
   cpio.add_file(kModprobeWrapper, modprobe_wrapper(config), 0755);
   for (const auto& m : order) {

@@ -44,6 +44,9 @@ struct InitConfig {
                                                     const std::vector<std::string>& preload,
                                                     const std::string& busybox = "/bin/busybox");
 
+/// Ok when `path` is a statically linked ELF program (busybox-static).
+[[nodiscard]] Status check_static_busybox(const std::string& path);
+
 /// Directory for cached initramfs images: /var/cache/labctl/vm, else ~/.cache/labctl/vm.
 [[nodiscard]] Result<std::string> vm_cache_dir();
 

@@ -21,7 +21,10 @@ struct VmOptions {
   int memory_mib = 1024;
   bool kvm = false;               ///< -enable-kvm (hangs on some hosts, so opt-in)
   bool verbose = false;           ///< copy the guest console (kernel log) to stderr
-  std::vector<std::string> preload = {"ip_vs"};  ///< modprobe'd before the command runs
+  /// modprobe'd before the command runs. lblc and lblcr register per-namespace state on
+  /// load, and loading them on demand can deadlock against a dying namespace (see
+  /// probe_ipvs in kernel_probe.h); loaded up front they cannot.
+  std::vector<std::string> preload = {"ip_vs", "ip_vs_lblc", "ip_vs_lblcr"};
   std::string qemu;               ///< empty: qemu-system-x86_64 from PATH
 };
 

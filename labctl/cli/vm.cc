@@ -42,7 +42,8 @@ void setup_vm(CLI::App& app) {
   exec->add_flag("-v,--verbose", opts->verbose,
                  "Show the guest console (kernel log) and timings on stderr");
   exec->add_option("--preload", opts->preload,
-                   "Modules to load before CMD runs (default: ip_vs, so /proc/net/ip_vs exists)")
+                   "Modules to load before CMD runs (ip_vs, so /proc/net/ip_vs exists; lblc and lblcr,\n"
+                   "whose on-demand loading can deadlock against namespace cleanup)")
       ->delimiter(',')
       ->capture_default_str();
   exec->add_option("cmd", opts->argv, "The command and its arguments (after --)")->required();
