@@ -41,6 +41,15 @@ int DoctorReport::missing() const {
   return static_cast<int>(std::count_if(checks.begin(), checks.end(), [](const auto& c) { return !c.ok; }));
 }
 
+std::vector<std::string> DoctorReport::missing_of(const std::vector<std::string>& ids) const {
+  std::vector<std::string> out;
+  for (const auto& id : ids) {
+    auto c = std::find_if(checks.begin(), checks.end(), [&](const auto& x) { return x.id == id; });
+    if (c == checks.end() || !c->ok) out.push_back(id);
+  }
+  return out;
+}
+
 DoctorReport run_doctor() {
   DoctorReport r;
   r.kernel = kernel_release();

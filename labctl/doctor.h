@@ -21,6 +21,9 @@ struct DoctorReport {
   std::string kernel;  ///< uname release
   std::vector<DoctorCheck> checks;
   [[nodiscard]] int missing() const;
+  /// Those of `ids` whose check is missing or absent from the report (e.g. a scheduler
+  /// that was not probed because IPVS is missing).
+  [[nodiscard]] std::vector<std::string> missing_of(const std::vector<std::string>& ids) const;
 };
 
 /// Probes this machine (needs root for namespaces and IPVS).

@@ -2,11 +2,15 @@
 // probes ran: missing features are the report, not a failure.
 #include <cstdio>
 
+#include <fmt/format.h>
+
 #include "labctl/cli/command.h"
 #include "labctl/doctor.h"
 
 namespace labctl::cli {
 namespace {
+
+inline constexpr int kExitRequiredMissing = 3;
 
 void setup_doctor(CLI::App& app) {
   auto* cmd = app.add_subcommand(
@@ -16,11 +20,19 @@ void setup_doctor(CLI::App& app) {
       "each ok or missing with the reason and what to do. Probes run in throwaway network\n"
       "namespaces. Run as root.");
   auto json = std::make_shared<bool>(false);
+  auto require = std::make_shared<std::vector<std::string>>();
   cmd->add_flag("--json", *json, "Print the report as JSON");
-  cmd->callback([json] {
+  cmd->add_option("--require", *require,
+                  "Exit 3 unless these checks (ids as in --json, e.g. ipvs,ipip) are ok;\n"
+                  "for scripts deciding whether to use labctl vm")
+      ->delimiter(',');
+  cmd->callback([json, require] {
     DoctorReport report = run_doctor();
     if (*json) std::printf("%s\n", report_json(report).dump(2).c_str());
     else std::fputs(format_report(report).c_str(), stdout);
+    if (auto missing = report.missing_of(*require); !missing.empty())
+      throw ExitError{kExitRequiredMissing, "required: " + fmt::format("{}", fmt::join(missing, ", ")) +
+                                                " missing"};
   });
 }
 

@@ -32,5 +32,12 @@ TEST(Doctor, JsonCarriesTheSameData) {
   EXPECT_EQ(j["checks"][0]["ok"], true);
 }
 
+TEST(Doctor, MissingOfCountsAbsentChecksAsMissing) {
+  auto r = sample();
+  EXPECT_TRUE(r.missing_of({"veth"}).empty());
+  EXPECT_EQ(r.missing_of({"veth", "ipip", "ipvs-scheduler-rr"}),
+            (std::vector<std::string>{"ipip", "ipvs-scheduler-rr"}));
+}
+
 }  // namespace
 }  // namespace labctl
