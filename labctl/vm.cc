@@ -306,8 +306,8 @@ Result<int> vm_exec(const VmOptions& o) {
     if (child.poll_exit()) break;
     if (stop_signal) {
       child.kill();
-      return fail_errno(fmt::format("interrupted by {}: the guest was killed",
-                                    sigabbrev_np(stop_signal) ? sigabbrev_np(stop_signal) : "signal"),
+      return fail_errno(fmt::format("interrupted by SIG{}: the guest was killed",
+                                    sigabbrev_np(stop_signal) ? sigabbrev_np(stop_signal) : "?"),
                         EINTR);
     }
     if (Clock::now() >= deadline) {
