@@ -1,0 +1,71 @@
+// `labctl vm exec [options] -- CMD...`: the CLI side of labctl/vm.h.
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "labctl/cli/command.h"
+#include "labctl/vm.h"
+
+extern char** environ;
+
+namespace labctl::cli {
+namespace {
+
+inline constexpr int kExitTimeout = 124;     ///< as timeout(1)
+inline constexpr int kExitInterrupted = 130;  ///< as a shell after ^C
+
+void setup_vm(CLI::App& app) {
+  auto* vm = app.add_subcommand("vm", "Run commands in a throwaway micro-VM whose kernel has "
+                                      "IPVS and IPIP (see docs/vm.md)");
+  vm->require_subcommand(1);
+  auto* exec = vm->add_subcommand(
+      "exec",
+      "Run CMD as root in a QEMU guest booted over this machine's root file system\n"
+      "(read-only, with a throwaway tmpfs overlay). CMD runs in the current directory with\n"
+      "the current environment; its output streams back and its exit status becomes\n"
+      "labctl's. Kernel: --kernel, else $LABCTL_VM_KERNEL, else the newest one\n"
+      "scripts/fetch-vm-kernel.sh cached under /var/cache/labctl/kernel.");
+  auto opts = std::make_shared<VmOptions>();
+  exec->add_option("--kernel", opts->kernel.image,
+                   "Kernel image (bzImage) to boot, e.g. /boot/vmlinuz-$(uname -r)");
+  exec->add_option("--modules", opts->kernel.modules,
+                   "That kernel's modules tree (/lib/modules/VERSION); inferred from the "
+                   "kernel's version when omitted");
+  exec->add_option("--timeout", opts->timeout_s,
+                   "Kill the guest and fail (exit 124) after this many seconds; 0: no limit")
+      ->check(CLI::NonNegativeNumber);
+  exec->add_option("--memory", opts->memory_mib, "Guest memory in MiB (also bounds its tmpfs)")
+      ->check(CLI::Range(128, 65536))
+      ->capture_default_str();
+  exec->add_flag("--kvm", opts->kvm,
+                 "Use KVM instead of software emulation (fast where /dev/kvm works)");
+  exec->add_flag("-v,--verbose", opts->verbose,
+                 "Show the guest console (kernel log) and timings on stderr");
+  exec->add_option("--preload", opts->preload,
+                   "Modules to load before CMD runs (ip_vs, so /proc/net/ip_vs exists; lblc and lblcr,\n"
+                   "whose on-demand loading can deadlock against namespace cleanup)")
+      ->delimiter(',')
+      ->capture_default_str();
+  exec->add_option("cmd", opts->argv, "The command and its arguments (after --)")->required();
+  exec->callback([opts] {
+    VmOptions o = *opts;
+    auto env_kernel = kernel_query_from_env();
+    o.kernel.env_image = env_kernel.env_image;
+    o.kernel.env_modules = env_kernel.env_modules;
+    for (char** e = environ; *e; ++e) o.env.emplace_back(*e);
+    auto r = vm_exec(o);
+    if (!r) {
+      int code = r.error().errnum == ETIMEDOUT ? kExitTimeout
+                 : r.error().errnum == EINTR   ? kExitInterrupted
+                                               : kExitFailure;
+      die(r.error(), code);
+    }
+    if (*r != 0) throw ExitError{*r, {}};
+  });
+}
+
+}  // namespace
+
+LABCTL_COMMAND(80, setup_vm);
+
+}  // namespace labctl::cli
