@@ -1,6 +1,7 @@
 #include "labctl/vm_kernel.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
