@@ -46,14 +46,14 @@ fi
 # Ask the kernel, not the file system: on a modular kernel /proc/net/ip_vs appears only
 # once ip_vs is loaded, and doctor's probes load it (in throwaway namespaces).
 if [ "$(id -u)" -eq 0 ] && "$labctl" doctor --require ipvs,ipip >/dev/null 2>&1; then
-  run_tier "kernel (native)" ctest --test-dir "$build" -L kernel --output-on-failure
+  run_tier "kernel (native)" env LABCTL_KERNEL_REQUIRED=1 ctest --test-dir "$build" -L kernel --output-on-failure
 else
   echo "this kernel lacks IPVS or IPIP: running the kernel tier in the micro-VM"
   # The VM boots Debian's stock kernel unless LABCTL_VM_KERNEL names another.
   if [ -z "${LABCTL_VM_KERNEL:-}" ] && ! "$(dirname "$0")/fetch-vm-kernel.sh" --quiet >/dev/null; then
     echo "tier kernel: could not fetch the micro-VM kernel (see above)"; failed=$((failed + 1)); status=1
   else
-    run_tier "kernel (micro-VM)" "$labctl" vm exec --timeout "${LABCTL_VM_TIMEOUT:-1800}" -- \
+    run_tier "kernel (micro-VM)" env LABCTL_KERNEL_REQUIRED=1 "$labctl" vm exec --timeout "${LABCTL_VM_TIMEOUT:-1800}" -- \
       ctest --test-dir "$(realpath "$build")" -L kernel --output-on-failure
   fi
 fi

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/kernel/kernel_test.h"
+
 #include "labctl/planner.h"
 #include "labctl/shell_quote.h"
 #include "labctl/topology_load.h"
@@ -35,9 +37,9 @@ class DryRunDemo : public ::testing::TestWithParam<const char*> {};
 TEST_P(DryRunDemo, ScriptBuildsALabWhoseVipAnswersFromEveryRealServer) {
   LABCTL_REQUIRE_ROOT();
   if (!have("ip_vs", "/proc/net/ip_vs"))
-    GTEST_SKIP() << "this kernel has no IPVS (CONFIG_IP_VS); run the kernel tier in the micro-VM";
+    LABCTL_KERNEL_SKIP() << "this kernel has no IPVS (CONFIG_IP_VS); run the kernel tier in the micro-VM";
   if (!have("ipip", "/sys/module/ipip"))
-    GTEST_SKIP() << "this kernel has no IPIP (CONFIG_NET_IPIP); run the kernel tier in the micro-VM";
+    LABCTL_KERNEL_SKIP() << "this kernel has no IPIP (CONFIG_NET_IPIP); run the kernel tier in the micro-VM";
   LoadResult loaded = load_topology(GetParam());
   ASSERT_TRUE(loaded.ok());
   const Topology& t = *loaded.topology;

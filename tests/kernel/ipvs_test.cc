@@ -5,6 +5,8 @@
 #include "labctl/ipvs.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/kernel/kernel_test.h"
 #include <linux/ip_vs.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -50,7 +52,7 @@ Sockets open_fresh_namespace() {
     if (!(s).ipvs) {                                                       \
       ASSERT_TRUE((s).ipvs_error);                                         \
       if ((s).ipvs_error->str().find("CONFIG_IP_VS") != std::string::npos) \
-        GTEST_SKIP() << (s).ipvs_error->str();                             \
+        LABCTL_KERNEL_SKIP() << (s).ipvs_error->str();                             \
       FAIL() << (s).ipvs_error->str();                                     \
     }                                                                      \
   } while (0)
@@ -208,7 +210,7 @@ TEST(KernelIpvs, PersistentIpv6FwmarkServicesAndFlush) {
   mark.fwmark = 7;
   mark.scheduler = "rr";
   Status st = s.ipvs->add_service(v6);
-  if (!st && st.error().errnum == EAFNOSUPPORT) GTEST_SKIP() << st.error().str();
+  if (!st && st.error().errnum == EAFNOSUPPORT) LABCTL_KERNEL_SKIP() << st.error().str();
   ASSERT_TRUE(st) << st.error().str();
   st = s.ipvs->add_service(mark);
   ASSERT_TRUE(st) << st.error().str();
@@ -259,7 +261,7 @@ TEST(KernelIpip, EnsureIpipMakesTunl0AndExplicitTunnelsWork) {
   ASSERT_TRUE(s.rtnl);
   Rtnl& rtnl = *s.rtnl;
   Status st = rtnl.ensure_ipip();
-  if (!st && st.error().errnum == EOPNOTSUPP) GTEST_SKIP() << st.error().str();
+  if (!st && st.error().errnum == EOPNOTSUPP) LABCTL_KERNEL_SKIP() << st.error().str();
   ASSERT_TRUE(st) << st.error().str();
   st = rtnl.ensure_ipip();
   ASSERT_TRUE(st) << "ensure_ipip is idempotent: " << st.error().str();

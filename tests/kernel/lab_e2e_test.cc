@@ -1,0 +1,114 @@
+// Kernel tier: the demos brought up by labctl's own executor in a kernel with IPVS and
+// IPIP, their checks passing, then taken down; and all-or-nothing at every step the host
+// tier cannot reach (IPVS services, real servers, IPIP).
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "labctl/checks.h"
+#include "labctl/ipvs.h"
+#include "labctl/lab.h"
+#include "labctl/netns.h"
+#include "labctl/planner.h"
+#include "labctl/state.h"
+#include "labctl/status.h"
+#include "labctl/topology_load.h"
+#include "tests/kernel/kernel_test.h"
+
+namespace labctl {
+namespace {
+
+bool nothing_left(const std::string& lab) {
+  for (const auto& ns : list_netns())
+    if (ns.rfind(lab + "-", 0) == 0) return false;
+  return !std::filesystem::exists(state_dir(lab));
+}
+
+class KernelLab : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
+    Status ipvs = run_in_new_netns([]() -> Status {
+      TRY_ASSIGN(Ipvs i, Ipvs::open());
+      return {};
+    });
+    if (!ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
+    auto loaded = load_topology(GetParam());
+    ASSERT_TRUE(loaded.ok());
+    topo_ = *loaded.topology;
+    plan_ = make_plan(topo_);
+    ASSERT_TRUE(lab_namespaces(topo_.name).empty()) << topo_.name << " is up already";
+  }
+  void TearDown() override {
+    if (topo_.name.empty()) return;
+    EXPECT_TRUE(lab_down(topo_.name));
+    EXPECT_TRUE(nothing_left(topo_.name));
+  }
+  Topology topo_;
+  Plan plan_;
+};
+
+TEST_P(KernelLab, UpPassesEveryCheckAndStatusShowsTheService) {
+  Status st = lab_up(topo_, plan_, {});
+  ASSERT_TRUE(st) << st.error().str();
+  auto rep = run_checks(topo_);
+  ASSERT_TRUE(rep) << rep.error().str();
+  EXPECT_FALSE(rep->results.empty());
+  for (const auto& r : rep->results) EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
+  auto s = lab_status(topo_.name);
+  ASSERT_TRUE(s);
+  size_t services = 0, dests = 0;
+  for (const auto& n : s->namespaces) {
+    services += n.services.size();
+    for (const auto& d : n.dests) dests += d.size();
+  }
+  EXPECT_EQ(services, 1u);
+  EXPECT_EQ(dests, 2u);
+}
+
+// A failure injected at each IPVS/IPIP step and every step after it.
+class FailAt final : public Executor {
+ public:
+  FailAt(Executor& real, size_t at) : real_(real), at_(at) {}
+  Status apply(const Step& s) override {
+    if (n_++ == at_) return fail("injected failure");
+    return real_.apply(s);
+  }
+  Status revert(const Step& s) override { return real_.revert(s); }
+
+ private:
+  Executor& real_;
+  size_t at_, n_ = 0;
+};
+
+TEST_P(KernelLab, FailureAtEveryKernelFeatureStepRollsBack) {
+  size_t first = plan_.steps.size();
+  for (size_t i = 0; i < plan_.steps.size() && first == plan_.steps.size(); ++i) {
+    const auto& s = plan_.steps[i].step;
+    if (std::holds_alternative<step::AddIpvsService>(s) ||
+        std::holds_alternative<step::EnableIpip>(s) || std::holds_alternative<step::CreateIpip>(s))
+      first = i;
+  }
+  ASSERT_LT(first, plan_.steps.size());
+  for (size_t i = first; i < plan_.steps.size(); ++i) {
+    UpOptions o;
+    o.wrap_executor = [i](Executor& real) { return std::make_unique<FailAt>(real, i); };
+    Status st = lab_up(topo_, plan_, o);
+    ASSERT_FALSE(st) << "step " << i;
+    EXPECT_NE(st.error().message.find("injected failure"), std::string::npos);
+    ASSERT_TRUE(nothing_left(topo_.name)) << "after a failure at step " << i << ": "
+                                          << describe(plan_.steps[i].step);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Demos, KernelLab, ::testing::Values("dr-demo", "nat-demo", "tun-demo"),
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
+                           n.erase(std::remove(n.begin(), n.end(), '-'), n.end());
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace labctl
