@@ -10,6 +10,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "labctl/apply.h"
 #include "labctl/agent.h"
@@ -105,10 +106,18 @@ std::vector<std::string> running_labs() {
   return {labs.begin(), labs.end()};
 }
 
-Status lab_up(const Topology& t, const Plan& plan, const UpOptions& opts) {
-  // From here on a signal means "roll back", never "die half-way".
-  InterruptGuard guard;
-  TRY(check_privileges());
+namespace {
+
+// Bring-up and teardown switch namespaces with NetnsGuard (cheap: no thread per step);
+// they run on a thread of their own so the caller's thread never changes namespace.
+Status on_own_thread(const std::function<Status()>& fn) {
+  Status st;
+  std::thread worker([&] { st = fn(); });
+  worker.join();
+  return st;
+}
+
+Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& opts) {
   TRY_ASSIGN(LabLock lock, LabLock::acquire(t.name));
   if (!lab_namespaces(t.name).empty()) {
     if (!opts.replace)
@@ -141,10 +150,21 @@ Status lab_up(const Topology& t, const Plan& plan, const UpOptions& opts) {
   return {};
 }
 
+}  // namespace
+
+Status lab_up(const Topology& t, const Plan& plan, const UpOptions& opts) {
+  // From here on a signal means "roll back", never "die half-way".
+  InterruptGuard guard;
+  TRY(check_privileges());
+  return on_own_thread([&] { return up_on_this_thread(t, plan, opts); });
+}
+
 Status lab_down(const std::string& lab) {
   TRY(check_privileges());
-  TRY_ASSIGN(LabLock lock, LabLock::acquire(lab));
-  return down_locked(lab);
+  return on_own_thread([&]() -> Status {
+    TRY_ASSIGN(LabLock lock, LabLock::acquire(lab));
+    return down_locked(lab);
+  });
 }
 
 }  // namespace labctl

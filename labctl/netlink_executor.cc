@@ -35,8 +35,8 @@ std::string read_netns_mark(const std::string& ns) {
   auto fd = open_netns(ns);
   if (!fd) return "";
   std::string alias;
-  (void)run_in_netns(fd->get(), [&]() -> Status {
-    TRY_ASSIGN(Rtnl rtnl, Rtnl::open());
+  (void)with_netns(fd->get(), [&]() -> Status {
+    TRY_ASSIGN(Rtnl rtnl, Rtnl::open(ns));
     TRY_ASSIGN(auto links, rtnl.links());
     for (const auto& l : links)
       if (l.name == "lo") alias = l.alias;
@@ -55,8 +55,8 @@ Result<NetlinkExecutor::Netns*> NetlinkExecutor::ns(const std::string& name) {
   // A namespace made earlier (by another run): open it and a socket inside it.
   auto n = std::make_unique<Netns>();
   TRY_ASSIGN(n->fd, open_netns(name));
-  TRY(run_in_netns(n->fd.get(), [&]() -> Status {
-    TRY_ASSIGN(n->rtnl, Rtnl::open());
+  TRY(with_netns(n->fd.get(), [&]() -> Status {
+    TRY_ASSIGN(n->rtnl, Rtnl::open(name));
     return {};
   }));
   return (netns_[name] = std::move(n)).get();
@@ -71,7 +71,7 @@ Status NetlinkExecutor::apply(const Step& step) {
             // The mark goes on before the namespace is published under /run/netns, so a
             // namespace of ours is never seen unmarked.
             TRY(create_netns(s.ns, [&]() -> Status {
-              TRY_ASSIGN(n->rtnl, Rtnl::open());
+              TRY_ASSIGN(n->rtnl, Rtnl::open(s.ns));
               return n->rtnl->set_alias("lo", netns_mark(lab_));
             }));
             created_.insert(s.ns);
@@ -109,7 +109,7 @@ Status NetlinkExecutor::apply(const Step& step) {
           },
           [&](const step::SetSysctl& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));
-            return run_in_netns(n->fd.get(), [&] { return write_sysctl(s.key, s.value); });
+            return with_netns(n->fd.get(), [&] { return write_sysctl(s.key, s.value); });
           },
           [&](const step::EnableIpip& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));
@@ -121,16 +121,16 @@ Status NetlinkExecutor::apply(const Step& step) {
           },
           [&](const step::AddIpvsService& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));
-            if (!n->ipvs) TRY(run_in_netns(n->fd.get(), [&]() -> Status {
-                TRY_ASSIGN(n->ipvs, Ipvs::open());
+            if (!n->ipvs) TRY(with_netns(n->fd.get(), [&]() -> Status {
+                TRY_ASSIGN(n->ipvs, Ipvs::open(s.ns));
                 return {};
               }));
             return n->ipvs->add_service(s.service);
           },
           [&](const step::AddIpvsDest& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));
-            if (!n->ipvs) TRY(run_in_netns(n->fd.get(), [&]() -> Status {
-                TRY_ASSIGN(n->ipvs, Ipvs::open());
+            if (!n->ipvs) TRY(with_netns(n->fd.get(), [&]() -> Status {
+                TRY_ASSIGN(n->ipvs, Ipvs::open(s.ns));
                 return {};
               }));
             return n->ipvs->add_dest(s.service, s.dest);

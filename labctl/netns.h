@@ -1,7 +1,9 @@
 // Named network namespaces compatible with iproute2: a bind mount of the namespace under
 // /run/netns/<name>, so `ip netns exec <name> ...` and every other tool can enter it.
-// setns(2) moves only the calling thread, so code that must run inside a namespace runs on
-// a thread of its own (run_in_netns) and the caller's namespace never changes.
+// setns(2) moves only the calling thread. Two ways to act inside a namespace:
+//   with_netns    switches the calling thread in and back (NetnsGuard): cheap, for the
+//                 executor, which runs on a thread of its own;
+//   run_in_netns  runs on a fresh thread: the caller's thread never changes at all.
 #pragma once
 
 #include <functional>
@@ -18,9 +20,29 @@ inline constexpr const char* kNetnsRunDir = "/run/netns";
 /// Path of a named namespace: "/run/netns/<name>".
 [[nodiscard]] std::string netns_path(const std::string& name);
 
-/// Creates the named namespace. `inside`, if given, runs in the new namespace *before* it
-/// is published under /run/netns (so a crash never leaves an unmarked namespace behind).
-/// EEXIST when the name is taken.
+/// Enters a namespace for a scope and returns the thread to where it was when destroyed.
+/// If the way back fails the process aborts: going on in the wrong namespace could touch
+/// what is not ours.
+class NetnsGuard {
+ public:
+  [[nodiscard]] static Result<NetnsGuard> enter(int ns_fd);
+  /// Enters a brand-new anonymous namespace (unshare).
+  [[nodiscard]] static Result<NetnsGuard> enter_new();
+  NetnsGuard(NetnsGuard&& o) noexcept = default;
+  NetnsGuard& operator=(NetnsGuard&&) = delete;
+  ~NetnsGuard();
+
+ private:
+  explicit NetnsGuard(Fd home) : home_(std::move(home)) {}
+  Fd home_;  ///< The namespace to return to; invalid once moved from.
+};
+
+/// Runs fn inside the namespace on the calling thread, then switches back.
+[[nodiscard]] Status with_netns(int ns_fd, const std::function<Status()>& fn);
+
+/// Creates the named namespace (on the calling thread, which it returns to its namespace).
+/// `inside`, if given, runs in the new namespace *before* it is published under /run/netns
+/// (so a crash never leaves an unmarked namespace behind). EEXIST when the name is taken.
 [[nodiscard]] Status create_netns(const std::string& name,
                                   const std::function<Status()>& inside = {});
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -200,27 +201,53 @@ std::vector<pid_t> pids_in_netns(const std::string& ns_path) {
   return pids_in(inodes_of({ns_path}));
 }
 
+namespace {
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_send_signal(int fd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0));
+}
+
+// Waits until every process behind `fds` has exited (each pidfd turns readable) or the
+// time is up; returns the ones still running.
+std::vector<Fd> wait_exit(std::vector<Fd> fds, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!fds.empty()) {
+    std::vector<pollfd> p;
+    for (const auto& f : fds) p.push_back({f.get(), POLLIN, 0});
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    if (::poll(p.data(), p.size(), static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+    std::vector<Fd> running;
+    for (size_t i = 0; i < fds.size(); ++i)
+      if (!(p[i].revents & POLLIN)) running.push_back(std::move(fds[i]));
+    fds = std::move(running);
+  }
+  return fds;
+}
+
+}  // namespace
+
 void stop_processes_in_netns(const std::vector<std::string>& ns_paths,
                              std::chrono::milliseconds grace) {
   const auto inodes = inodes_of(ns_paths);
-  auto pids = pids_in(inodes);
-  if (pids.empty()) return;
-  for (pid_t p : pids) ::kill(p, SIGTERM);
-  const auto step = std::chrono::milliseconds(5);
-  auto reap = [&] {
-    for (pid_t p : pids) ::waitpid(p, nullptr, WNOHANG);  // our own children, in tests
-  };
-  for (auto waited = std::chrono::milliseconds(0); waited < grace; waited += step) {
-    reap();
-    pids = pids_in(inodes);
-    if (pids.empty()) return;
-    std::this_thread::sleep_for(step);
+  // Signals go through pidfds: once opened, a pidfd names that process and no other, so a
+  // pid recycled after our scan is never hit.
+  std::vector<Fd> fds;
+  for (pid_t p : pids_in(inodes)) {
+    Fd fd(pidfd_open(p));
+    if (fd && pidfd_send_signal(fd.get(), SIGTERM) == 0) fds.push_back(std::move(fd));
   }
-  // pids_in() re-checked membership just now, so these are still ours.
-  for (pid_t p : pids) ::kill(p, SIGKILL);
-  for (int i = 0; i < 200 && !pids_in(inodes).empty(); ++i) {
-    reap();
-    std::this_thread::sleep_for(step);
+  fds = wait_exit(std::move(fds), grace);
+  for (const auto& fd : fds) pidfd_send_signal(fd.get(), SIGKILL);
+  wait_exit(std::move(fds), std::chrono::seconds(5));
+  // Anything that entered a namespace while we waited (an `exec` shell started just now).
+  if (auto late = pids_in(inodes); !late.empty()) {
+    for (pid_t p : late) {
+      Fd fd(pidfd_open(p));
+      if (fd) pidfd_send_signal(fd.get(), SIGKILL);
+    }
   }
 }
 

@@ -1,0 +1,245 @@
+// labctl_bench: how fast labctl builds and removes labs, as ratios against a baseline
+// measured in the same run (never as absolute pass/fail times). Needs root; touches only
+// namespaces it creates ("bench*" labs) and removes them. See docs/bench.md.
+//
+//   1. dr-demo without IPVS and agents (5 namespaces, 5 veth pairs, a bridge, 7 addresses,
+//      8 sysctls): labctl's up+down against the equivalent ip/sysctl script (labctl's own
+//      --dry-run output and its teardown), alternating, medians and their ratio.
+//   2. Generated labs of N nodes, star (every node on one switch) and chain (node i joins
+//      switch i and i+1): up+down time per node, growth between sizes, peak memory, and
+//      that down leaves nothing.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "labctl/lab.h"
+#include "labctl/netns.h"
+#include "labctl/plan_render.h"
+#include "labctl/planner.h"
+#include "labctl/topology_load.h"
+
+namespace labctl {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+void die_on(const Status& st, const char* what) {
+  if (st) return;
+  std::fprintf(stderr, "labctl_bench: %s: %s\n", what, st.error().str().c_str());
+  std::exit(1);
+}
+
+bool leftovers(const std::string& lab) {
+  for (const auto& ns : list_netns())
+    if (ns.rfind(lab + "-", 0) == 0) return true;
+  return false;
+}
+
+int run_script(const std::string& path) {
+  std::string cmd = "bash " + path + " >/dev/null 2>&1";
+  int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 1;
+}
+
+// dr-demo as the host can build it: no IPVS steps, no agents (the script baseline in
+// ENVIRONMENT.md was measured the same way).
+Plan host_plan(const Topology& t) {
+  Plan p = make_plan(t);
+  std::erase_if(p.steps, [](const PlannedStep& s) {
+    return std::holds_alternative<step::AddIpvsService>(s.step) ||
+           std::holds_alternative<step::AddIpvsDest>(s.step) ||
+           std::holds_alternative<step::StartAgent>(s.step);
+  });
+  return p;
+}
+
+// Where up's time goes, by step type (plus what happens outside the steps).
+void profile(const Topology& t, const Plan& plan) {
+  std::map<std::string, std::pair<double, int>> by_type;
+  auto last = Clock::now();
+  UpOptions o;
+  o.on_step = [&](size_t, const PlannedStep& ps) {
+    auto& e = by_type[step_type(ps.step)];
+    e.first += ms_since(last);
+    ++e.second;
+    last = Clock::now();
+  };
+  auto t0 = Clock::now();
+  last = t0;
+  die_on(lab_up(t, plan, o), "up");
+  double up_ms = ms_since(t0);
+  t0 = Clock::now();
+  die_on(lab_down(t.name), "down");
+  double down_ms = ms_since(t0);
+  std::printf("profile of one up (%.1f ms) and down (%.1f ms) of %s:\n", up_ms, down_ms, t.name.c_str());
+  for (const auto& [type, e] : by_type)
+    std::printf("  %-16s %4d steps %8.2f ms %8.3f ms each\n", type.c_str(), e.second, e.first,
+                e.first / e.second);
+  std::printf("\n");
+}
+
+void bench_vs_script(int rounds, bool show_profile) {
+  auto loaded = load_topology("dr-demo");
+  if (!loaded.ok()) std::exit(1);
+  Topology t = *loaded.topology;
+  t.name = "benchdr";
+  Plan plan = host_plan(t);
+  const std::string up = "/tmp/labctl-bench-up.sh", down = "/tmp/labctl-bench-down.sh";
+  std::ofstream(up) << render_script(plan);
+  std::ofstream(down) << render_down_script(plan);
+
+  if (show_profile) profile(t, plan);
+  std::vector<double> ours, script;
+  for (int i = 0; i < rounds; ++i) {
+    auto t0 = Clock::now();
+    die_on(lab_up(t, plan, {}), "up");
+    die_on(lab_down(t.name), "down");
+    ours.push_back(ms_since(t0));
+
+    t0 = Clock::now();
+    if (run_script(up) != 0 || run_script(down) != 0) {
+      std::fprintf(stderr, "labctl_bench: the shell script failed (run %s by hand)\n", up.c_str());
+      std::exit(1);
+    }
+    script.push_back(ms_since(t0));
+    if (leftovers(t.name)) {
+      std::fprintf(stderr, "labctl_bench: namespaces of %s left behind\n", t.name.c_str());
+      std::exit(1);
+    }
+  }
+  std::remove(up.c_str());
+  std::remove(down.c_str());
+  const double a = median(ours), b = median(script);
+  std::printf("dr-demo without IPVS, up+down, median of %d (alternating):\n", rounds);
+  std::printf("  labctl            %8.1f ms\n", a);
+  std::printf("  ip/sysctl script  %8.1f ms\n", b);
+  std::printf("  ratio             %8.1fx faster (target >= 15x)\n\n", b / a);
+}
+
+Interface port(const std::string& name, const std::string& sw, const std::string& cidr) {
+  Interface i;
+  i.name = name;
+  i.sw = sw;
+  i.port = "";
+  i.addresses = {*IpPrefix::parse(cidr)};
+  return i;
+}
+
+std::string addr(size_t i, int third_octet_base) {
+  return "10." + std::to_string(third_octet_base + i / 250) + "." + std::to_string(1 + i % 250) +
+         ".1/16";
+}
+
+// Star: n nodes on one switch. Chain: node i joins switch i and switch i+1.
+Topology generated(const std::string& shape, size_t n) {
+  Topology t;
+  t.name = "bench" + shape;
+  auto node_name = [](size_t i) { return "n" + std::to_string(i); };
+  if (shape == "star") {
+    t.switches.push_back(Switch{"s0", 0, {}});
+    for (size_t i = 0; i < n; ++i) {
+      Node nd;
+      nd.name = node_name(i);
+      Interface e = port("eth0", "s0", "10." + std::to_string(i / 250) + "." +
+                                           std::to_string(1 + i % 250) + ".1/8");
+      e.port = nd.name + "-eth0";
+      nd.interfaces.push_back(e);
+      t.nodes.push_back(nd);
+    }
+  } else {
+    for (size_t i = 0; i <= n; ++i) t.switches.push_back(Switch{"s" + std::to_string(i), 0, {}});
+    for (size_t i = 0; i < n; ++i) {
+      Node nd;
+      nd.name = node_name(i);
+      Interface a = port("eth0", "s" + std::to_string(i), addr(i, 0));
+      Interface b = port("eth1", "s" + std::to_string(i + 1), addr(i, 100));
+      a.port = nd.name + "-eth0";
+      b.port = nd.name + "-eth1";
+      nd.interfaces = {a, b};
+      nd.sysctls.push_back({"net.ipv4.ip_forward", "1", {}});
+      t.nodes.push_back(nd);
+    }
+  }
+  return t;
+}
+
+long peak_rss_kib() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+void bench_scale(const std::vector<size_t>& sizes) {
+  std::printf("generated labs, up+down (one run each):\n");
+  std::printf("  %-6s %6s %6s %10s %10s %10s %12s %10s\n", "shape", "nodes", "netns", "up ms",
+              "down ms", "ms/node", "growth", "peak RSS");
+  for (const char* shape : {"star", "chain"}) {
+    double prev_per_node = 0;
+    for (size_t n : sizes) {
+      Topology t = generated(shape, n);
+      Plan plan = make_plan(t);
+      auto t0 = Clock::now();
+      die_on(lab_up(t, plan, {}), "up");
+      double up_ms = ms_since(t0);
+      t0 = Clock::now();
+      die_on(lab_down(t.name), "down");
+      double down_ms = ms_since(t0);
+      if (leftovers(t.name)) {
+        std::fprintf(stderr, "labctl_bench: %s left namespaces behind\n", t.name.c_str());
+        std::exit(1);
+      }
+      double per_node = (up_ms + down_ms) / static_cast<double>(n);
+      char growth[32] = "-";
+      if (prev_per_node > 0) std::snprintf(growth, sizeof growth, "%.2fx/node", per_node / prev_per_node);
+      std::printf("  %-6s %6zu %6zu %10.1f %10.1f %10.3f %12s %7ld KiB\n", shape, n,
+                  t.nodes.size() + t.switches.size(), up_ms, down_ms, per_node, growth,
+                  peak_rss_kib());
+      std::fflush(stdout);
+      prev_per_node = per_node;
+    }
+  }
+  std::printf("  (target: <= 1.5 ms per node at 1000 nodes; growth per node ~1.0x means linear)\n");
+}
+
+}  // namespace
+}  // namespace labctl
+
+int main(int argc, char** argv) {
+  CLI::App app{"labctl_bench: labctl's bring-up speed against baselines measured in the same run"};
+  int rounds = 7;
+  std::vector<size_t> sizes{10, 100, 1000};
+  bool skip_script = false, skip_scale = false, show_profile = false;
+  app.add_option("--rounds", rounds, "Alternating rounds for the script comparison")->default_val(7);
+  app.add_option("--sizes", sizes, "Node counts for the generated labs")->delimiter(',');
+  app.add_flag("--no-script", skip_script, "Skip the comparison with the shell script");
+  app.add_flag("--no-scale", skip_scale, "Skip the generated labs");
+  app.add_flag("--profile", show_profile, "Show where one dr-demo up spends its time, by step type");
+  CLI11_PARSE(app, argc, argv);
+  if (auto st = labctl::check_privileges(); !st) {
+    std::fprintf(stderr, "labctl_bench: %s\n", st.error().str().c_str());
+    return 1;
+  }
+  if (!skip_script) labctl::bench_vs_script(rounds, show_profile);
+  if (!skip_scale) labctl::bench_scale(sizes);
+  return 0;
+}
