@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -141,6 +142,8 @@ std::string render_status(const LabStatus& s) {
   for (const auto& n : s.namespaces) {
     o << "\n" << n.member << "  (netns " << n.ns << ")\n";
     if (!n.error.empty()) o << "  ! " << n.error << "\n";
+    int width = 10;
+    for (const auto& l : n.links) width = std::max(width, static_cast<int>(l.name.size()));
     for (const auto& l : n.links) {
       std::string addrs;
       for (const auto& a : n.addresses)
@@ -149,7 +152,7 @@ std::string render_status(const LabStatus& s) {
       for (const auto& m : n.links)
         if (l.master && m.index == l.master) master = " master " + m.name;
       char line[160];
-      std::snprintf(line, sizeof line, "  %-10s %-6s %-5s mtu %-5d", l.name.c_str(),
+      std::snprintf(line, sizeof line, "  %-*s %-6s %-5s mtu %-5d", width, l.name.c_str(),
                     l.kind.empty() ? "-" : l.kind.c_str(), l.up ? "UP" : "DOWN", l.mtu);
       o << line << master << addrs << "\n";
     }

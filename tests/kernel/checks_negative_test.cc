@@ -1,0 +1,119 @@
+// Kernel tier: every kind of check can fail, and says why. A lab that works is built, then
+// the topology's expectation or the lab itself is bent so each assertion must fail.
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "labctl/checks.h"
+#include "labctl/ipvs.h"
+#include "labctl/lab.h"
+#include "labctl/netns.h"
+#include "labctl/planner.h"
+#include "labctl/rtnl.h"
+#include "labctl/topology_load.h"
+#include "tests/kernel/kernel_test.h"
+
+namespace labctl {
+namespace {
+
+class KernelChecksFail : public ::testing::Test {
+ protected:
+  void up(const char* demo) {
+    auto loaded = load_topology(demo);
+    ASSERT_TRUE(loaded.ok());
+    topo_ = *loaded.topology;
+    Status st = lab_up(topo_, make_plan(topo_), {});
+    ASSERT_TRUE(st) << st.error().str();
+  }
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
+    Status ipvs = run_in_new_netns([]() -> Status {
+      TRY_ASSIGN(Ipvs i, Ipvs::open());
+      return {};
+    });
+    if (!ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
+  }
+  void TearDown() override {
+    if (!topo_.name.empty()) EXPECT_TRUE(lab_down(topo_.name));
+  }
+  CheckResult run_one(const Check& c) {
+    Topology t = topo_;
+    t.checks = {c};
+    auto rep = run_checks(t);
+    EXPECT_TRUE(rep) << rep.error().str();
+    return rep && !rep->results.empty() ? rep->results[0] : CheckResult{};
+  }
+  const Check& named(const std::string& name) {
+    for (const auto& c : topo_.checks)
+      if (c.name == name) return c;
+    throw std::runtime_error("no check " + name);
+  }
+  Topology topo_;
+};
+
+TEST_F(KernelChecksFail, EachDrAssertionFailsWhenItsPremiseIsFalse) {
+  up("dr-demo");
+  // The kernel balances rr; a topology claiming wrr 3:1 must not pass as balanced.
+  Topology claimed = topo_;
+  for (auto& n : claimed.nodes)
+    for (auto& s : n.services) {
+      s.scheduler = "wrr";
+      s.real_servers[0].weight = 3;
+    }
+  Check bal = named("balanced");
+  claimed.checks = {bal};
+  auto rep = run_checks(claimed);
+  ASSERT_TRUE(rep);
+  EXPECT_FALSE(rep->results[0].passed) << rep->results[0].detail;
+  EXPECT_NE(rep->results[0].detail.find("expected about"), std::string::npos) << rep->results[0].detail;
+
+  // Nobody listens on port 81 behind the VIP.
+  Check reach = named("vip-reachable");
+  reach.port = 81;
+  auto r = run_one(reach);
+  EXPECT_FALSE(r.passed) << r.detail;
+
+  // The VIP must not be unreachable: no-reach of a working VIP fails.
+  Check noreach = named("vip-reachable");
+  noreach.kind = "no-reach";
+  r = run_one(noreach);
+  EXPECT_FALSE(r.passed) << r.detail;
+
+  // Pin the client's ARP entry for the VIP to rs1's MAC, as a real server answering ARP
+  // for the VIP would: the arp-owner check must name rs1.
+  std::string rs1_mac;
+  auto fd = open_netns(netns_name(topo_.name, "rs1"));
+  ASSERT_TRUE(fd);
+  ASSERT_TRUE(with_netns(fd->get(), [&]() -> Status {
+    TRY_ASSIGN(Rtnl rt, Rtnl::open());
+    TRY_ASSIGN(auto links, rt.links());
+    for (const auto& l : links)
+      if (l.name == "eth0") rs1_mac = l.mac;
+    return {};
+  }));
+  ASSERT_EQ(std::system(("ip -n " + netns_name(topo_.name, "client") + " neigh replace 10.10.0.100 lladdr " +
+                         rs1_mac + " dev eth0 nud permanent").c_str()), 0);
+  r = run_one(named("director-owns-vip"));
+  EXPECT_FALSE(r.passed) << r.detail;
+  EXPECT_NE(r.detail.find("rs1's eth0"), std::string::npos) << r.detail;
+}
+
+TEST_F(KernelChecksFail, BypassFailsForNatWhereRepliesCrossTheDirector) {
+  up("nat-demo");
+  Check c;
+  c.name = "nat-bypass";
+  c.kind = "bypass";
+  for (const auto& n : topo_.nodes)
+    if (!n.services.empty()) {
+      c.service = n.services[0].name;
+      c.to = n.services[0].vip.str();
+      c.port = n.services[0].port;
+    }
+  c.from = "client";
+  auto r = run_one(c);
+  EXPECT_FALSE(r.passed) << r.detail;
+  EXPECT_NE(r.detail.find("replies went back through the director"), std::string::npos) << r.detail;
+}
+
+}  // namespace
+}  // namespace labctl
