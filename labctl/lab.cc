@@ -16,6 +16,7 @@
 #include "labctl/agent.h"
 #include "labctl/netlink_executor.h"
 #include "labctl/netns.h"
+#include "labctl/plan_render.h"
 #include "labctl/process.h"
 #include "labctl/state.h"
 
@@ -130,6 +131,8 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
   TRY(make_state_dir(t.name));
   {
     std::ofstream(state_dir(t.name) + "/topology.toml") << opts.source_text;
+    // The resolved lab: every step with its namespace, fields and shell equivalent.
+    std::ofstream(state_dir(t.name) + "/plan.json") << plan_json(plan).dump(1) << "\n";
   }
   TRY_ASSIGN(Journal journal, Journal::open(t.name));
   if (g_interrupted) {

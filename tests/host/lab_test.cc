@@ -373,6 +373,35 @@ TEST_F(HostLab, ExecRunsInTheNodeAndPassesTheExitStatusThrough) {
   EXPECT_NE(out.find("has no node nosuch"), std::string::npos) << out;
 }
 
+TEST_F(HostLab, StateKeepsSourcePlanJournalAndLogsPrivately) {
+  auto& l = lab();
+  UpOptions o;
+  o.source_text = read_file(l.file);
+  ASSERT_TRUE(lab_up(l.topo, l.plan, o));
+  const std::string dir = state_dir(l.name);
+  EXPECT_EQ((std::filesystem::status(dir).permissions() & std::filesystem::perms::all),
+            std::filesystem::perms::owner_all);
+  EXPECT_EQ(read_file(dir + "/topology.toml"), o.source_text);
+  EXPECT_NE(read_file(dir + "/plan.json").find("\"create-veth\""), std::string::npos);
+  int netns = 0, agents = 0;
+  for (const auto& e : Journal::read(l.name)) {
+    netns += e.kind == "netns";
+    agents += e.kind == "agent" && e.pid > 0;
+  }
+  EXPECT_EQ(netns, 6);
+  EXPECT_EQ(agents, 1);
+  EXPECT_TRUE(std::filesystem::exists(agent_log_path(l.name, "b", "web")));
+}
+
+TEST_F(HostLab, RefusesWithoutPrivilegesAndSaysSo) {
+  auto& l = lab();
+  std::string out = run("setpriv --inh-caps=-all --bounding-set=-all " + kLabctl + " up " +
+                        l.file + " 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("needs CAP_NET_ADMIN"), std::string::npos) << out;
+  EXPECT_NE(out.find("rc=1"), std::string::npos) << out;
+  EXPECT_TRUE(nothing_left(l.name));
+}
+
 TEST_F(HostLab, StatusReadsTheLabBackAsJson) {
   auto& l = lab();
   ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
