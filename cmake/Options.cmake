@@ -20,3 +20,8 @@ if(LABCTL_SANITIZE)
 endif()
 
 set(CMAKE_EXPORT_COMPILE_COMMANDS ON)
+
+# For targets whose speed does not matter (the CLI's flag wiring, tests): most of their
+# build time is optimizing header-only CLI11/GoogleTest templates, so build them -Og.
+add_library(labctl_fast_build INTERFACE)
+target_compile_options(labctl_fast_build INTERFACE $<$<NOT:$<CONFIG:Debug>>:-Og -g1>)

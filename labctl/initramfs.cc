@@ -118,8 +118,8 @@ mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay 
 cd /newroot || fatal "enter /newroot"
 mount -t proc proc proc && mount -t sysfs sys sys && mount -t devtmpfs dev dev &&
   mkdir -p dev/pts dev/shm && mount -t devpts devpts dev/pts && mount -t tmpfs shm dev/shm &&
-  mount -t tmpfs -o mode=0755 run run && mount -t tmpfs -o mode=1777 tmp tmp ||
-  fatal "mount proc, sys, dev, run, tmp in the new root"
+  mount -t tmpfs -o mode=0755 run run ||
+  fatal "mount proc, sys, dev, run in the new root"
 mkdir -p .{guest_io} && mount --bind $io .{guest_io} || fatal "bind the io share"
 modules={modules_dir}
 if {bind_modules}; then

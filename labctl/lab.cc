@@ -148,6 +148,7 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
   Status st = apply_plan(plan, wrapped ? *wrapped : real, ao);
   if (!st) {
     (void)remove_state_dir(t.name);
+    lock.remove();
     return st;
   }
   return {};
@@ -166,7 +167,9 @@ Status lab_down(const std::string& lab) {
   TRY(check_privileges());
   return on_own_thread([&]() -> Status {
     TRY_ASSIGN(LabLock lock, LabLock::acquire(lab));
-    return down_locked(lab);
+    TRY(down_locked(lab));
+    lock.remove();
+    return {};
   });
 }
 

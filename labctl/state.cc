@@ -67,15 +67,29 @@ Result<LabLock> LabLock::acquire(const std::string& lab) {
   const std::string dir = state_root() + "/locks";
   TRY(mkdir_0700(dir));
   const std::string path = dir + "/" + lab + ".lock";
-  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd) return fail_errno("open lock " + path, errno);
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK) return fail_errno("lock " + path, errno);
-    std::fprintf(stderr, "labctl: another labctl is working on lab %s; waiting for it\n",
-                 lab.c_str());
-    if (::flock(fd.get(), LOCK_EX) != 0) return fail_errno("lock " + path, errno);
+  bool told = false;
+  for (;;) {
+    Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) return fail_errno("open lock " + path, errno);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) return fail_errno("lock " + path, errno);
+      if (!told)
+        std::fprintf(stderr, "labctl: another labctl is working on lab %s; waiting for it\n",
+                     lab.c_str());
+      told = true;
+      if (::flock(fd.get(), LOCK_EX) != 0) return fail_errno("lock " + path, errno);
+    }
+    // The holder may have removed the file before we got it: then ours is a stale inode
+    // and someone else may lock a new file at the path. Only the file at the path counts.
+    struct stat held{}, now{};
+    if (::fstat(fd.get(), &held) == 0 && ::stat(path.c_str(), &now) == 0 &&
+        held.st_dev == now.st_dev && held.st_ino == now.st_ino)
+      return LabLock(std::move(fd), path);
   }
-  return LabLock(std::move(fd));
+}
+
+void LabLock::remove() {
+  if (fd_) ::unlink(path_.c_str());
 }
 
 Result<Journal> Journal::open(const std::string& lab) {

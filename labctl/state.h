@@ -32,10 +32,14 @@ class LabLock {
  public:
   /// Waits for the lock, telling the user once if someone else holds it.
   [[nodiscard]] static Result<LabLock> acquire(const std::string& lab);
+  /// Removes the lock file while still holding it (the lab is gone: leave nothing behind).
+  /// Safe: acquire() retries when the file it locked is no longer the one at the path.
+  void remove();
 
  private:
-  explicit LabLock(Fd fd) : fd_(std::move(fd)) {}
+  LabLock(Fd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
   Fd fd_;
+  std::string path_;
 };
 
 /// Append-only record of what `up` is creating, written *before* each namespace is made

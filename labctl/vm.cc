@@ -237,7 +237,9 @@ std::string command_script(const std::vector<std::string>& argv, const std::stri
 }
 
 bool hidden_in_guest(const std::string& path) {
-  for (const char* p : {"/tmp", "/run", "/proc", "/sys", "/dev"}) {
+  // /tmp is not among them: the overlay root already makes the host's /tmp writable in the
+  // guest, so a clone or build tree under /tmp works there too.
+  for (const char* p : {"/run", "/proc", "/sys", "/dev"}) {
     std::string_view v(path), pre(p);
     if (v == pre || (v.starts_with(pre) && v.size() > pre.size() && v[pre.size()] == '/')) return true;
   }
@@ -265,7 +267,7 @@ Result<int> vm_exec(const VmOptions& o) {
   std::string cwd = o.cwd.empty() ? fs::current_path().string() : o.cwd;
   if (hidden_in_guest(cwd))
     return fail("the working directory " + cwd + " does not exist in the guest",
-                "the guest mounts fresh /tmp, /run, /proc, /sys and /dev: cd elsewhere first");
+                "the guest mounts fresh /run, /proc, /sys and /dev: cd elsewhere first");
   TRY_ASSIGN(VmKernel kernel, resolve_vm_kernel(o.kernel));
   TRY_ASSIGN(std::string initramfs, prepare_initramfs(kernel, o.preload));
 

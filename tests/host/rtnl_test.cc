@@ -96,7 +96,9 @@ TEST_F(HostRtnl, BuildsBridgeVethsAddressesRoutesAndReadsThemBack) {
         b.create_veth("eth0", "p0", sw_fd->get(), 1400, "02:00:00:00:01:01", "02:00:00:00:01:02"));
     ASSERT_TRUE(b.create_veth("eth1", "p1", sw_fd->get(), 0, "", ""));
     ASSERT_TRUE(b.set_alias("eth0", "labctl test uplink"));
-    for (const char* dev : {"lo", "eth0", "eth1"}) ASSERT_TRUE(b.link_up(dev));
+    for (const char* dev : {"lo", "eth0", "eth1"}) {
+      ASSERT_TRUE(b.link_up(dev));
+    }
     EXPECT_EQ(b.pending(), 6u);
     ASSERT_TRUE(b.add_address("eth0", *IpPrefix::parse("10.77.0.2/24")));
     EXPECT_EQ(b.pending(), 1u) << "the creations were flushed to resolve eth0";

@@ -34,7 +34,9 @@ class KernelChecksFail : public ::testing::Test {
     if (!ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
   }
   void TearDown() override {
-    if (!topo_.name.empty()) EXPECT_TRUE(lab_down(topo_.name));
+    if (!topo_.name.empty()) {
+      EXPECT_TRUE(lab_down(topo_.name));
+    }
   }
   CheckResult run_one(const Check& c) {
     Topology t = topo_;

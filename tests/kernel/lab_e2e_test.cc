@@ -56,7 +56,9 @@ TEST_P(KernelLab, UpPassesEveryCheckAndStatusShowsTheService) {
   auto rep = run_checks(topo_);
   ASSERT_TRUE(rep) << rep.error().str();
   EXPECT_FALSE(rep->results.empty());
-  for (const auto& r : rep->results) EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
+  for (const auto& r : rep->results) {
+    EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
+  }
   auto s = lab_status(topo_.name);
   ASSERT_TRUE(s);
   size_t services = 0, dests = 0;

@@ -102,7 +102,9 @@ TEST(DocsImages, CommittedDotMatchesRenderDotForEveryDemo) {
     for (const auto& n : r.topology->nodes) {
       EXPECT_THAT(svg, HasSubstr("<title>node:" + svg_text(n.name) + "</title>"));
       for (const auto& i : n.interfaces)
-        for (const auto& a : i.addresses) EXPECT_THAT(svg, HasSubstr(a.str())) << n.name;
+        for (const auto& a : i.addresses) {
+          EXPECT_THAT(svg, HasSubstr(a.str())) << n.name;
+        }
     }
   }
 }

@@ -71,5 +71,22 @@ TEST_F(StateTest, LockIsExclusivePerLabOnly) {
   ::close(fd);
 }
 
+TEST_F(StateTest, RemovedLockFileIsNotLockedByALateWaiter) {
+  const std::string path = root_ + "/locks/lab1.lock";
+  auto a = LabLock::acquire("lab1");
+  ASSERT_TRUE(a);
+  a->remove();
+  EXPECT_NE(::access(path.c_str(), F_OK), 0) << "down leaves no lock file behind";
+  // A new acquirer creates and locks a fresh file at the path...
+  auto b = LabLock::acquire("lab1");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(::access(path.c_str(), F_OK), 0);
+  // ...which is really held: a third party cannot take it.
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  ::close(fd);
+}
+
 }  // namespace
 }  // namespace labctl

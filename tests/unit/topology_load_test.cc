@@ -41,7 +41,9 @@ TEST(Demos, AllLoadWithoutAnyDiagnostic) {
     EXPECT_TRUE(r.diagnostics.empty()) << name << "\n" << dump(r);
     EXPECT_EQ(r.topology->name, name);
     EXPECT_EQ(r.topology->source, std::string("builtin:") + name);
-    for (const char* n : {"client", "director", "rs1", "rs2"}) EXPECT_NE(r.topology->node(n), nullptr) << n;
+    for (const char* n : {"client", "director", "rs1", "rs2"}) {
+      EXPECT_NE(r.topology->node(n), nullptr) << n;
+    }
   }
 }
 
@@ -141,7 +143,9 @@ TEST(Demos, TunDemoReachesRealServersThroughARouter) {
   ASSERT_EQ(rs2.tunl0_addresses.size(), 1u);
   EXPECT_EQ(rs2.tunl0_addresses[0].str(), "10.30.1.100/32");
   const VirtualService& web = node(t, "director").services.at(0);
-  for (const auto& rs : web.real_servers) EXPECT_EQ(rs.method, FwdMethod::Tun);
+  for (const auto& rs : web.real_servers) {
+    EXPECT_EQ(rs.method, FwdMethod::Tun);
+  }
   EXPECT_EQ(web.real_servers[1].addr.str(), "10.30.2.12");
   ASSERT_EQ(node(t, "director").routes.size(), 1u);
   EXPECT_EQ(node(t, "director").routes[0].to->str(), "10.30.2.0/24");
