@@ -189,7 +189,41 @@ long peak_rss_kib() {
   return ru.ru_maxrss;
 }
 
-void bench_scale(const std::vector<size_t>& sizes) {
+// The kernel frees a removed namespace asynchronously, holding locks a new one needs:
+// right after a big down, creating namespaces is several times slower. Wait until a
+// probe namespace costs what it costs on a quiet kernel, so one run does not bill the
+// next (at most 30 s).
+// Creating and removing one named namespace: the same path a lab's namespaces take.
+double probe_netns_ms() {
+  const std::string name = "labctl-bench-probe-" + std::to_string(::getpid());
+  auto t0 = Clock::now();
+  Status st = create_netns(name);
+  double ms = ms_since(t0);
+  (void)delete_netns(name);
+  return st ? ms : 1e9;
+}
+
+// What a namespace costs on a quiet kernel: measured once, before anything is torn down.
+double quiet_netns_ms() {
+  static const double quiet = [] {
+    double q = 1e9;
+    for (int i = 0; i < 5; ++i) q = std::min(q, probe_netns_ms());
+    return q;
+  }();
+  return quiet;
+}
+
+void settle() {
+  const double quiet = quiet_netns_ms();
+  for (auto end = Clock::now() + std::chrono::seconds(30); Clock::now() < end;) {
+    if (probe_netns_ms() < 2 * quiet + 0.2) return;
+    usleep(100000);
+  }
+}
+
+void bench_scale(const std::vector<size_t>& sizes, bool show_profile) {
+  std::printf("a namespace on a quiet kernel: %.2f ms (runs wait for the kernel to settle)\n",
+              quiet_netns_ms());
   std::printf("generated labs, up+down (one run each):\n");
   std::printf("  %-6s %6s %6s %10s %10s %10s %12s %10s\n", "shape", "nodes", "netns", "up ms",
               "down ms", "ms/node", "growth", "peak RSS");
@@ -198,6 +232,7 @@ void bench_scale(const std::vector<size_t>& sizes) {
     for (size_t n : sizes) {
       Topology t = generated(shape, n);
       Plan plan = make_plan(t);
+      settle();
       auto t0 = Clock::now();
       die_on(lab_up(t, plan, {}), "up");
       double up_ms = ms_since(t0);
@@ -219,6 +254,14 @@ void bench_scale(const std::vector<size_t>& sizes) {
     }
   }
   std::printf("  (target: <= 1.5 ms per node at 1000 nodes; growth per node ~1.0x means linear)\n");
+  if (show_profile && !sizes.empty()) {
+    std::printf("\n");
+    for (const char* shape : {"star", "chain"}) {
+      Topology t = generated(shape, sizes.back());
+      settle();
+      profile(t, make_plan(t));
+    }
+  }
 }
 
 }  // namespace
@@ -233,13 +276,13 @@ int main(int argc, char** argv) {
   app.add_option("--sizes", sizes, "Node counts for the generated labs")->delimiter(',');
   app.add_flag("--no-script", skip_script, "Skip the comparison with the shell script");
   app.add_flag("--no-scale", skip_scale, "Skip the generated labs");
-  app.add_flag("--profile", show_profile, "Show where one dr-demo up spends its time, by step type");
+  app.add_flag("--profile", show_profile, "Show where up spends its time, by step type (dr-demo and the largest generated labs)");
   CLI11_PARSE(app, argc, argv);
   if (auto st = labctl::check_privileges(); !st) {
     std::fprintf(stderr, "labctl_bench: %s\n", st.error().str().c_str());
     return 1;
   }
   if (!skip_script) labctl::bench_vs_script(rounds, show_profile);
-  if (!skip_scale) labctl::bench_scale(sizes);
+  if (!skip_scale) labctl::bench_scale(sizes, show_profile);
   return 0;
 }

@@ -30,6 +30,10 @@ ip netns exec dr-demo-rs2 sysctl -qw net.ipv4.conf.all.arp_ignore=1
 # when rs2 sends ARP requests on every interface, use that interface's own address as the sender,
 # never the VIP 10.0.0.100 on lo: neighbours must not learn "VIP is at rs2's MAC"
 ip netns exec dr-demo-rs2 sysctl -qw net.ipv4.conf.all.arp_announce=2
+# a switch is pure layer 2: no IPv6 addresses of its own on the bridge or its ports
+ip netns exec dr-demo-lan sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+# a switch is pure layer 2: no IPv6 addresses of its own on the bridge or its ports
+ip netns exec dr-demo-lan sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 
 # a Linux bridge is the lab's Ethernet switch: it learns behind which port each MAC address sits;
 # LVS-DR needs the director and its real servers on one such segment, because the director only

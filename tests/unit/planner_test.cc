@@ -64,6 +64,8 @@ TEST(Planner, DrLabIsExactlyTheseStepsInThisOrder) {
       {"rs1", "set net.ipv4.conf.all.arp_announce=2 in dr-demo-rs1"},
       {"rs2", "set net.ipv4.conf.all.arp_ignore=1 in dr-demo-rs2"},
       {"rs2", "set net.ipv4.conf.all.arp_announce=2 in dr-demo-rs2"},
+      {"lan", "set net.ipv6.conf.all.disable_ipv6=1 in dr-demo-lan"},
+      {"lan", "set net.ipv6.conf.default.disable_ipv6=1 in dr-demo-lan"},
       {"lan", "create bridge lan in dr-demo-lan"},
       {"lan", "bring up lan in dr-demo-lan"},
       {"client", "create veth eth0 in dr-demo-client (peer client-eth0 in dr-demo-lan)"},
