@@ -3,32 +3,54 @@
 namespace labctl {
 namespace {
 
-// Reverts steps [0, done) newest first. Keeps going past failures so that as much as
+// Reverts the applied steps newest first. Keeps going past failures so that as much as
 // possible is removed, and reports them all.
-std::string rollback(const Plan& plan, size_t done, Executor& ex) {
+std::string rollback(const Plan& plan, const std::vector<size_t>& applied, Executor& ex) {
   std::string problems;
-  for (size_t i = done; i-- > 0;) {
-    Status st = ex.revert(plan.steps[i].step);
-    if (!st) problems += "\n  could not undo " + describe(plan.steps[i].step) + ": " + st.error().str();
+  for (size_t k = applied.size(); k-- > 0;) {
+    const Step& s = plan.steps[applied[k]].step;
+    Status st = ex.revert(s);
+    if (!st) problems += "\n  could not undo " + describe(s) + ": " + st.error().str();
   }
   return problems;
+}
+
+// The end of the run of steps from `i` that may be carried out together: consecutive
+// namespace creations (each independent of the others).
+size_t independent_run_end(const Plan& plan, size_t i) {
+  size_t j = i;
+  while (j < plan.steps.size() && std::holds_alternative<step::CreateNetns>(plan.steps[j].step)) ++j;
+  return j > i + 1 ? j : i + 1;
 }
 
 }  // namespace
 
 Status apply_plan(const Plan& plan, Executor& ex, const ApplyOptions& opts) {
   const size_t n = plan.steps.size();
-  for (size_t i = 0; i < n; ++i) {
-    const PlannedStep& ps = plan.steps[i];
-    Status st = opts.cancel && opts.cancel->load()
-                    ? Status(fail("interrupted", "nothing of the lab was left behind"))
-                    : ex.apply(ps.step);
-    if (!st) {
-      Error e = std::move(st).error();
+  std::vector<size_t> applied;
+  for (size_t i = 0; i < n;) {
+    const size_t end = independent_run_end(plan, i);
+    std::vector<Status> results;
+    if (opts.cancel && opts.cancel->load()) {
+      results.push_back(fail("interrupted", "nothing of the lab was left behind"));
+    } else if (end - i == 1) {
+      results.push_back(ex.apply(plan.steps[i].step));
+    } else {
+      std::vector<Step> run;
+      for (size_t k = i; k < end; ++k) run.push_back(plan.steps[k].step);
+      results = ex.apply_independent(run);
+    }
+    size_t failed = n;
+    for (size_t k = 0; k < results.size(); ++k) {
+      if (results[k]) applied.push_back(i + k);
+      else if (failed == n) failed = i + k;
+    }
+    if (failed != n) {
+      Error e = std::move(results[failed - i]).error();
       if (e.message != "interrupted")
-        e.context("step " + std::to_string(i + 1) + "/" + std::to_string(n) + ": " +
-                  describe(ps.step));
-      std::string problems = rollback(plan, i, ex);
+        e.context("step " + std::to_string(failed + 1) + "/" + std::to_string(n) + ": " +
+                  describe(plan.steps[failed].step));
+      std::string problems = rollback(plan, applied, ex);
       if (!problems.empty()) {
         e.hint += (e.hint.empty() ? "" : "\n  ") +
                   std::string("rolling back also failed; run `labctl down ") + plan.lab +
@@ -36,7 +58,9 @@ Status apply_plan(const Plan& plan, Executor& ex, const ApplyOptions& opts) {
       }
       return tl::unexpected(std::move(e));
     }
-    if (opts.on_step) opts.on_step(i, ps);
+    if (opts.on_step)
+      for (size_t k = i; k < end; ++k) opts.on_step(k, plan.steps[k]);
+    i = end;
   }
   return {};
 }

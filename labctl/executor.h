@@ -2,6 +2,9 @@
 // executor prints; tests record and inject failures. No testing flags in production code.
 #pragma once
 
+#include <span>
+#include <vector>
+
 #include "labctl/error.h"
 #include "labctl/plan.h"
 
@@ -14,6 +17,18 @@ class Executor {
   [[nodiscard]] virtual Status apply(const Step& s) = 0;
   /// Undoes a step that apply() completed.
   [[nodiscard]] virtual Status revert(const Step& s) = 0;
+  /// Carries out steps that do not depend on each other (apply_plan passes a lab's run of
+  /// namespace creations), possibly at the same time. One status per step; every step whose
+  /// status is ok was done. By default: apply() each in order, stopping at the first failure.
+  [[nodiscard]] virtual std::vector<Status> apply_independent(std::span<const Step> steps) {
+    std::vector<Status> out;
+    for (const auto& s : steps) {
+      out.push_back(apply(s));
+      if (!out.back()) break;
+    }
+    while (out.size() < steps.size()) out.push_back(fail("not attempted"));
+    return out;
+  }
 };
 
 }  // namespace labctl

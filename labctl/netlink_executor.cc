@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <optional>
+#include <thread>
 #include <variant>
 
 #include "labctl/agent.h"
@@ -66,18 +67,8 @@ Status NetlinkExecutor::apply(const Step& step) {
   return std::visit(
       Overloaded{
           [&](const step::CreateNetns& s) -> Status {
-            if (journal_) TRY(journal_->append({"netns", s.ns, 0}));
-            auto n = std::make_unique<Netns>();
-            // The mark goes on before the namespace is published under /run/netns, so a
-            // namespace of ours is never seen unmarked.
-            TRY(create_netns(s.ns, [&]() -> Status {
-              TRY_ASSIGN(n->rtnl, Rtnl::open(s.ns));
-              return n->rtnl->set_alias("lo", netns_mark(lab_));
-            }));
+            TRY_ASSIGN(auto n, make_netns(s));
             created_.insert(s.ns);
-            auto fd = open_netns(s.ns);
-            if (!fd) return tl::unexpected(fd.error());
-            n->fd = std::move(*fd);
             netns_[s.ns] = std::move(n);
             return {};
           },
@@ -150,6 +141,53 @@ Status NetlinkExecutor::apply(const Step& step) {
           },
       },
       step);
+}
+
+Result<std::unique_ptr<NetlinkExecutor::Netns>> NetlinkExecutor::make_netns(
+    const step::CreateNetns& s) {
+  // Journal first: a SIGKILL right after leaves a record naming what may exist.
+  if (journal_) TRY(journal_->append({"netns", s.ns, 0}));
+  auto n = std::make_unique<Netns>();
+  // The mark goes on before the namespace is published under /run/netns, so a namespace
+  // of ours is never seen unmarked.
+  TRY(create_netns(s.ns, [&]() -> Status {
+    TRY_ASSIGN(n->rtnl, Rtnl::open(s.ns));
+    return n->rtnl->set_alias("lo", netns_mark(lab_));
+  }));
+  auto fd = open_netns(s.ns);
+  if (!fd) {
+    (void)delete_netns(s.ns);
+    return tl::unexpected(fd.error());
+  }
+  n->fd = std::move(*fd);
+  return n;
+}
+
+std::vector<Status> NetlinkExecutor::apply_independent(std::span<const Step> steps) {
+  for (const auto& s : steps)
+    if (!std::holds_alternative<step::CreateNetns>(s)) return Executor::apply_independent(steps);
+  const size_t workers = std::min<size_t>(2, steps.size());
+  std::vector<Result<std::unique_ptr<Netns>>> made;
+  for (size_t i = 0; i < steps.size(); ++i) made.emplace_back(fail("not attempted"));
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < workers; ++w)
+    threads.emplace_back([&, w] {
+      for (size_t i = w; i < steps.size(); i += workers)
+        made[i] = make_netns(std::get<step::CreateNetns>(steps[i]));
+    });
+  for (auto& t : threads) t.join();
+  std::vector<Status> out;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (!made[i]) {
+      out.push_back(tl::unexpected(made[i].error()));
+      continue;
+    }
+    const auto& ns = std::get<step::CreateNetns>(steps[i]).ns;
+    created_.insert(ns);
+    netns_[ns] = std::move(*made[i]);
+    out.emplace_back();
+  }
+  return out;
 }
 
 Status NetlinkExecutor::revert(const Step& step) {

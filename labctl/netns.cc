@@ -73,12 +73,10 @@ Status with_netns(int ns_fd, const std::function<Status()>& fn) {
 }
 
 Status create_netns(const std::string& name, const std::function<Status()>& inside) {
-  // Once per process: a mount(2) per namespace is measurable when a lab has hundreds.
-  static std::atomic<bool> prepared{false};
-  if (!prepared) {
-    TRY(prepare_run_dir());
-    prepared = true;
-  }
+  // Once per process (thread-safe static init): a mount(2) per namespace is measurable
+  // when a lab has hundreds, and two threads must not both bind /run/netns onto itself.
+  static const Status prepared = prepare_run_dir();
+  TRY(prepared);
   const std::string path = netns_path(name);
   Fd placeholder(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
   if (!placeholder) {

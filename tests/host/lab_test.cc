@@ -227,6 +227,25 @@ TEST_F(HostLab, DownNeverTouchesAnUnmarkedNamespaceWithTheLabsPrefix) {
   ASSERT_TRUE(delete_netns(foreign));
 }
 
+TEST_F(HostLab, ATakenNamespaceNameFailsUpAndOnlyOursAreRemoved) {
+  auto& l = lab();
+  // Namespaces are created two at a time; one of them cannot be.
+  const std::string taken = netns_name(l.name, "c");
+  ASSERT_TRUE(create_netns(taken));
+  auto st = lab_up(l.topo, l.plan, {});
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("create namespace " + taken), std::string::npos) << st.error().str();
+  EXPECT_EQ(st.error().errnum, EEXIST);
+  auto names = list_netns();
+  for (const auto& n : names) {
+    if (n.rfind(l.name + "-", 0) == 0) {
+      EXPECT_EQ(n, taken) << "left behind";
+    }
+  }
+  EXPECT_NE(std::find(names.begin(), names.end(), taken), names.end()) << "not ours: kept";
+  ASSERT_TRUE(delete_netns(taken));
+}
+
 // A failure injected at step i: up must fail with that step named and leave nothing.
 class FailAt final : public Executor {
  public:
