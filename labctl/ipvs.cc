@@ -135,17 +135,6 @@ Result<Request> dest_request(uint16_t family, uint8_t cmd, const VirtualService&
   return b.finish(std::move(what), dest_hint);
 }
 
-template <size_t N>
-struct AttrTable {
-  std::array<const nlattr*, N> at{};
-  static int cb(const nlattr* attr, void* data) {
-    auto* t = static_cast<AttrTable*>(data);
-    const unsigned type = mnl_attr_get_type(attr);
-    if (type < N) t->at[type] = attr;
-    return MNL_CB_OK;
-  }
-  const nlattr* operator[](unsigned type) const { return type < N ? at[type] : nullptr; }
-};
 
 uint32_t u32_or(const nlattr* a, uint32_t dflt = 0) {
   return a && mnl_attr_validate(a, MNL_TYPE_U32) == 0 ? mnl_attr_get_u32(a) : dflt;

@@ -13,8 +13,10 @@
 // is inside the target namespace (run_in_netns) and use it from anywhere afterwards.
 #pragma once
 
+#include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -94,6 +96,21 @@ class NetlinkSocket {
   uint32_t seq_ = 0;
   std::string where_;
   std::vector<uint8_t> buf_;
+};
+
+/// Collects the attributes of one message (or nest) into a table indexed by type, for
+/// mnl_attr_parse / mnl_attr_parse_nested: `AttrTable<IFLA_MAX + 1> tb; mnl_attr_parse(nlh,
+/// hdrlen, decltype(tb)::cb, &tb)`.
+template <size_t N>
+struct AttrTable {
+  std::array<const nlattr*, N> at{};
+  static int cb(const nlattr* attr, void* data) {
+    auto* t = static_cast<AttrTable*>(data);
+    const unsigned type = mnl_attr_get_type(attr);
+    if (type < N) t->at[type] = attr;
+    return MNL_CB_OK;
+  }
+  const nlattr* operator[](unsigned type) const { return type < N ? at[type] : nullptr; }
 };
 
 /// CTRL_CMD_GETFAMILY for a generic netlink family name ("IPVS").

@@ -134,18 +134,6 @@ std::optional<IpAddr> to_ip(int family, const nlattr* a) {
   return ip;
 }
 
-// Collects the attributes of one message (or nest) into a table indexed by type.
-template <size_t N>
-struct AttrTable {
-  std::array<const nlattr*, N> at{};
-  static int cb(const nlattr* attr, void* data) {
-    auto* t = static_cast<AttrTable*>(data);
-    const unsigned type = mnl_attr_get_type(attr);
-    if (type < N) t->at[type] = attr;
-    return MNL_CB_OK;
-  }
-  const nlattr* operator[](unsigned type) const { return type < N ? at[type] : nullptr; }
-};
 
 }  // namespace
 

@@ -27,6 +27,7 @@
 #include "labctl/sysctl.h"
 #include "labctl/topology_load.h"
 #include "tests/host/host_test.h"
+#include "tests/support/fail_at.h"
 
 namespace labctl {
 namespace {
@@ -247,19 +248,7 @@ TEST_F(HostLab, ATakenNamespaceNameFailsUpAndOnlyOursAreRemoved) {
 }
 
 // A failure injected at step i: up must fail with that step named and leave nothing.
-class FailAt final : public Executor {
- public:
-  FailAt(Executor& real, size_t at) : real_(real), at_(at) {}
-  Status apply(const Step& s) override {
-    if (n_++ == at_) return fail("injected failure");
-    return real_.apply(s);
-  }
-  Status revert(const Step& s) override { return real_.revert(s); }
-
- private:
-  Executor& real_;
-  size_t at_, n_ = 0;
-};
+using test::FailAt;
 
 void expect_rollback_at_every_step(HostLab* self, TestLab& l, size_t steps) {
   (void)self;

@@ -27,11 +27,7 @@ class KernelChecksFail : public ::testing::Test {
   }
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
-    Status ipvs = run_in_new_netns([]() -> Status {
-      TRY_ASSIGN(Ipvs i, Ipvs::open());
-      return {};
-    });
-    if (!ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
+    if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
   }
   void TearDown() override {
     if (!topo_.name.empty()) {

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include "labctl/ipvs.h"
+#include "labctl/netns.h"
+
 namespace labctl::test {
 
 /// Set by scripts/run-tests.sh when it runs this tier where IPVS and IPIP must exist (in
@@ -14,6 +17,14 @@ namespace labctl::test {
 inline bool kernel_features_required() {
   const char* v = std::getenv("LABCTL_KERNEL_REQUIRED");
   return v && std::strcmp(v, "1") == 0;
+}
+
+/// Whether this kernel has IPVS (probed in a throwaway namespace), or why not.
+inline Status ipvs_available() {
+  return run_in_new_netns([]() -> Status {
+    TRY_ASSIGN(Ipvs i, Ipvs::open());
+    return {};
+  });
 }
 
 }  // namespace labctl::test

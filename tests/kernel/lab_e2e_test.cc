@@ -16,6 +16,7 @@
 #include "labctl/status.h"
 #include "labctl/topology_load.h"
 #include "tests/kernel/kernel_test.h"
+#include "tests/support/fail_at.h"
 
 namespace labctl {
 namespace {
@@ -30,11 +31,7 @@ class KernelLab : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
-    Status ipvs = run_in_new_netns([]() -> Status {
-      TRY_ASSIGN(Ipvs i, Ipvs::open());
-      return {};
-    });
-    if (!ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
+    if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
     auto loaded = load_topology(GetParam());
     ASSERT_TRUE(loaded.ok());
     topo_ = *loaded.topology;
@@ -71,19 +68,7 @@ TEST_P(KernelLab, UpPassesEveryCheckAndStatusShowsTheService) {
 }
 
 // A failure injected at each IPVS/IPIP step and every step after it.
-class FailAt final : public Executor {
- public:
-  FailAt(Executor& real, size_t at) : real_(real), at_(at) {}
-  Status apply(const Step& s) override {
-    if (n_++ == at_) return fail("injected failure");
-    return real_.apply(s);
-  }
-  Status revert(const Step& s) override { return real_.revert(s); }
-
- private:
-  Executor& real_;
-  size_t at_, n_ = 0;
-};
+using test::FailAt;
 
 TEST_P(KernelLab, FailureAtEveryKernelFeatureStepRollsBack) {
   size_t first = plan_.steps.size();
