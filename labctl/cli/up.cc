@@ -25,8 +25,9 @@ std::string source_text(const std::string& arg, const Topology& t) {
 
 // What a user needs right after up: every node's interfaces and addresses, and how to go on.
 void print_summary(const Topology& t, double ms) {
-  std::printf("lab %s is up (%zu nodes, %zu switches) in %.0f ms\n\n", t.name.c_str(),
-              t.nodes.size(), t.switches.size(), ms);
+  std::printf("lab %s is up (%zu node%s, %zu switch%s) in %.0f ms\n\n", t.name.c_str(),
+              t.nodes.size(), t.nodes.size() == 1 ? "" : "s", t.switches.size(),
+              t.switches.size() == 1 ? "" : "es", ms);
   std::printf("  %-12s %-10s %s\n", "NODE", "INTERFACE", "ADDRESSES");
   for (const auto& n : t.nodes) {
     auto row = [&](const std::string& dev, const std::vector<IpPrefix>& addrs) {
