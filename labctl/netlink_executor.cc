@@ -27,7 +27,6 @@ struct NetlinkExecutor::Netns {
   Fd fd;
   std::optional<Rtnl> rtnl;
   std::optional<Ipvs> ipvs;
-  std::map<std::string, pid_t> agents;  ///< agent name -> pid
 };
 
 std::string netns_mark(const std::string& lab) { return "labctl:" + lab; }
@@ -135,7 +134,6 @@ Status NetlinkExecutor::apply(const Step& step) {
             o.log_path = agent_log_path(s.lab, s.node, s.agent.name);
             if (agent_signals_ready(s.agent)) o.ready_timeout = kAgentReadyTimeout;
             TRY_ASSIGN(pid_t pid, spawn_in_netns(o));
-            n->agents[s.agent.name] = pid;
             if (journal_) TRY(journal_->append({"agent", s.node + "/" + s.agent.name, pid}));
             return {};
           },
@@ -197,13 +195,8 @@ Status NetlinkExecutor::revert(const Step& step) {
     created_.erase(s->ns);
     return delete_netns(s->ns);
   }
-  if (const auto* s = std::get_if<step::StartAgent>(&step)) {
-    // The namespace's own revert stops everything in it; an agent alone is stopped by
-    // stopping all processes of its namespace only when nothing else of ours runs there.
-    if (created_.count(s->ns)) return {};
-    return fail("cannot undo " + describe(step) + ": its namespace was not made by this run");
-  }
-  // Everything else lives inside a namespace this run created and goes with it.
+  // Everything else, agents included, lives inside a namespace this run created and goes
+  // with it: reverting CreateNetns stops every process in it first.
   if (created_.count(step_netns(step))) return {};
   return fail("cannot undo " + describe(step) + ": its namespace was not made by this run",
               "run `labctl down " + lab_ + "`");

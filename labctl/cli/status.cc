@@ -57,7 +57,9 @@ void setup_ls(CLI::App& app) {
         all.push_back({{"lab", l}, {"namespaces", nss}, {"processes", procs}, {"state", state}});
       else
         std::printf("%-20s %-11zu %-7zu %s\n", l.c_str(), nss.size(), procs,
-                    state ? "ok" : "no state (run labctl down to clean up)");
+                    nss.empty() ? "stale state only (labctl down cleans it up)"
+                    : state     ? "ok"
+                                : "no state (labctl down still finds it)");
     }
     if (json) print_json(all);
   });

@@ -410,6 +410,26 @@ TEST_F(HostLab, RefusesWithoutPrivilegesAndSaysSo) {
   EXPECT_TRUE(nothing_left(l.name));
 }
 
+TEST_F(HostLab, UpCheckAndCheckRunTheLabsChecksFromItsKeptTopology) {
+  auto& l = lab();
+  std::string out = run(kLabctl + " up --check " + l.file + " 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("PASS  a-reaches-b (reach)"), std::string::npos) << out;
+  EXPECT_NE(out.find("PASS  b-answers-a (http)"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 of 2 checks passed"), std::string::npos) << out;
+  EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
+  // `check LAB` reads the topology the lab was built from out of its state directory.
+  std::remove(l.file.c_str());
+  out = run(kLabctl + " check " + l.name + " b-answers-a --json 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("\"passed\": true"), std::string::npos) << out;
+  EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
+  // Stop b's agent: both checks must now fail, and say so in the exit status.
+  stop_processes_in_netns(netns_path(netns_name(l.name, "b")), 1000ms);
+  out = run(kLabctl + " check " + l.name + " 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("FAIL  a-reaches-b"), std::string::npos) << out;
+  EXPECT_NE(out.find("FAIL  b-answers-a"), std::string::npos) << out;
+  EXPECT_NE(out.find("rc=1"), std::string::npos) << out;
+}
+
 TEST_F(HostLab, StatusReadsTheLabBackAsJson) {
   auto& l = lab();
   ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
