@@ -148,6 +148,16 @@ std::vector<std::string> ipip_words(const Tunnel& t) {
 
 }  // namespace
 
+bool is_rtnetlink_step(const Step& s) {
+  return std::holds_alternative<step::CreateBridge>(s) ||
+         std::holds_alternative<step::CreateVeth>(s) ||
+         std::holds_alternative<step::SetMaster>(s) || std::holds_alternative<step::LinkUp>(s) ||
+         std::holds_alternative<step::AddAddress>(s) ||
+         std::holds_alternative<step::AddRoute>(s) ||
+         std::holds_alternative<step::EnableIpip>(s) ||
+         std::holds_alternative<step::CreateIpip>(s);
+}
+
 const std::string& step_netns(const Step& s) {
   return std::visit([](const auto& x) -> const std::string& { return x.ns; }, s);
 }
@@ -164,7 +174,7 @@ std::string shell_command(const Step& step) {
           [](const step::CreateBridge& s) {
             std::vector<std::string> w{"link", "add", "name", s.name};
             if (s.mtu > 0) w.insert(w.end(), {"mtu", std::to_string(s.mtu)});
-            w.insert(w.end(), {"type", "bridge"});
+            w.insert(w.end(), {"type", "bridge", "mcast_snooping", "0"});
             return shell_join(ip_cmd(s.ns, w));
           },
           [](const step::CreateVeth& s) { return shell_join(ip_cmd(s.ns, veth_words(s))); },

@@ -121,7 +121,8 @@ std::string switch_netns(const Switch& sw) {
 
 std::string bridge(const Roles& r, const Switch& sw) {
   std::string base = "a Linux bridge is the lab's Ethernet switch: it learns behind which port "
-                     "each MAC address sits";
+                     "each MAC address sits and, like a plain switch, floods multicast (no "
+                     "IGMP/MLD snooping)";
   const auto& t = r.topology();
   auto on_switch = [&](const Node& n) {
     for (const auto& i : n.interfaces)
@@ -148,6 +149,19 @@ std::string veth(const Node& n, const Interface& i) {
                        i.name, n.name, i.port, i.sw);
   return fmt::format("a veth pair is a virtual cable: {} in {} straight to {} in {}", i.name,
                      n.name, i.peer_ifname, i.peer_node);
+}
+
+std::string bridge_up(const Switch& sw) {
+  return fmt::format("switch {} comes up once its ports are: it takes them into forwarding all "
+                     "at once",
+                     sw.name);
+}
+
+std::string no_ipv6(const Node& n) {
+  return fmt::format("{} has no IPv6 addresses, so the interfaces made for it get no IPv6 either: "
+                     "no DAD, MLD or router solicitations on the wire, and captures show only "
+                     "the lab's own traffic",
+                     n.name);
 }
 
 std::string link_up(const Node& n, const std::string& dev) {

@@ -11,6 +11,8 @@ namespace labctl::why {
 
 [[nodiscard]] std::string switch_netns(const Switch& sw);
 [[nodiscard]] std::string bridge(const Roles& r, const Switch& sw);
+[[nodiscard]] std::string bridge_up(const Switch& sw);
+[[nodiscard]] std::string no_ipv6(const Node& n);
 [[nodiscard]] std::string veth(const Node& n, const Interface& i);
 [[nodiscard]] std::string link_up(const Node& n, const std::string& dev);
 [[nodiscard]] std::string address(const Roles& r, const Node& n, const std::string& dev,

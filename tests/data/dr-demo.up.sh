@@ -16,6 +16,15 @@ ip netns add dr-demo-rs2
 # namespace
 ip netns add dr-demo-lan
 
+# client has no IPv6 addresses, so the interfaces made for it get no IPv6 either: no DAD, MLD or
+# router solicitations on the wire, and captures show only the lab's own traffic
+ip netns exec dr-demo-client sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+# director has no IPv6 addresses, so the interfaces made for it get no IPv6 either: no DAD, MLD or
+# router solicitations on the wire, and captures show only the lab's own traffic
+ip netns exec dr-demo-director sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+# rs1 has no IPv6 addresses, so the interfaces made for it get no IPv6 either: no DAD, MLD or
+# router solicitations on the wire, and captures show only the lab's own traffic
+ip netns exec dr-demo-rs1 sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 # rs1 holds the VIP 10.0.0.100 on lo; arp_ignore=1 on every interface answers ARP only for
 # addresses of the interface the request came in on, so rs1 never answers "who has 10.0.0.100?"
 # and clients keep sending to the director instead of bypassing it
@@ -23,6 +32,9 @@ ip netns exec dr-demo-rs1 sysctl -qw net.ipv4.conf.all.arp_ignore=1
 # when rs1 sends ARP requests on every interface, use that interface's own address as the sender,
 # never the VIP 10.0.0.100 on lo: neighbours must not learn "VIP is at rs1's MAC"
 ip netns exec dr-demo-rs1 sysctl -qw net.ipv4.conf.all.arp_announce=2
+# rs2 has no IPv6 addresses, so the interfaces made for it get no IPv6 either: no DAD, MLD or
+# router solicitations on the wire, and captures show only the lab's own traffic
+ip netns exec dr-demo-rs2 sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 # rs2 holds the VIP 10.0.0.100 on lo; arp_ignore=1 on every interface answers ARP only for
 # addresses of the interface the request came in on, so rs2 never answers "who has 10.0.0.100?"
 # and clients keep sending to the director instead of bypassing it
@@ -31,16 +43,12 @@ ip netns exec dr-demo-rs2 sysctl -qw net.ipv4.conf.all.arp_ignore=1
 # never the VIP 10.0.0.100 on lo: neighbours must not learn "VIP is at rs2's MAC"
 ip netns exec dr-demo-rs2 sysctl -qw net.ipv4.conf.all.arp_announce=2
 # a switch is pure layer 2: no IPv6 addresses of its own on the bridge or its ports
-ip netns exec dr-demo-lan sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-# a switch is pure layer 2: no IPv6 addresses of its own on the bridge or its ports
 ip netns exec dr-demo-lan sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 
-# a Linux bridge is the lab's Ethernet switch: it learns behind which port each MAC address sits;
-# LVS-DR needs the director and its real servers on one such segment, because the director only
-# rewrites MAC addresses
-ip -n dr-demo-lan link add name lan type bridge
-
-ip -n dr-demo-lan link set dev lan up
+# a Linux bridge is the lab's Ethernet switch: it learns behind which port each MAC address sits
+# and, like a plain switch, floods multicast (no IGMP/MLD snooping); LVS-DR needs the director and
+# its real servers on one such segment, because the director only rewrites MAC addresses
+ip -n dr-demo-lan link add name lan type bridge mcast_snooping 0
 
 # a veth pair is a virtual cable: eth0 in client, the other end (client-eth0) plugged into switch
 # lan
@@ -77,6 +85,8 @@ ip -n dr-demo-lan link set dev client-eth0 up
 ip -n dr-demo-lan link set dev director-eth0 up
 ip -n dr-demo-lan link set dev rs1-eth0 up
 ip -n dr-demo-lan link set dev rs2-eth0 up
+# switch lan comes up once its ports are: it takes them into forwarding all at once
+ip -n dr-demo-lan link set dev lan up
 # a new namespace starts with lo down; local traffic needs it up
 ip -n dr-demo-client link set dev lo up
 ip -n dr-demo-client link set dev eth0 up

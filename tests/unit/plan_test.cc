@@ -30,7 +30,7 @@ TEST(StepShell, NamespaceBridgeVethMaster) {
   EXPECT_EQ(shell_command(step::CreateNetns{"lab-a", "lab", "a"}), "ip netns add lab-a");
   EXPECT_EQ(undo_command(step::CreateNetns{"lab-a", "lab", "a"}), "ip netns del lab-a");
   EXPECT_EQ(shell_command(step::CreateBridge{"lab-sw", "sw", 9000}),
-            "ip -n lab-sw link add name sw mtu 9000 type bridge");
+            "ip -n lab-sw link add name sw mtu 9000 type bridge mcast_snooping 0");
   step::CreateVeth v{"lab-a", "eth0", "lab-sw", "a-eth0", 1400, "02:00:00:00:00:01", ""};
   EXPECT_EQ(shell_command(v),
             "ip -n lab-a link add name eth0 mtu 1400 address 02:00:00:00:00:01 type veth peer name "
@@ -46,7 +46,8 @@ TEST(StepShell, NamespaceBridgeVethMaster) {
 
 // ip reads a bare "a" or "b" after "link add" as an abbreviation of "address".
 TEST(StepShell, DeviceNamesAreNeverMistakenForKeywords) {
-  EXPECT_EQ(shell_command(step::CreateBridge{"n", "a", 0}), "ip -n n link add name a type bridge");
+  EXPECT_EQ(shell_command(step::CreateBridge{"n", "a", 0}),
+            "ip -n n link add name a type bridge mcast_snooping 0");
   EXPECT_EQ(shell_command(step::LinkUp{"n", "b"}), "ip -n n link set dev b up");
   EXPECT_EQ(undo_command(step::CreateBridge{"n", "a", 0}), "ip -n n link del dev a");
 }

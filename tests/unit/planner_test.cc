@@ -60,14 +60,16 @@ TEST(Planner, DrLabIsExactlyTheseStepsInThisOrder) {
       {"rs1", "create namespace dr-demo-rs1"},
       {"rs2", "create namespace dr-demo-rs2"},
       {"lan", "create namespace dr-demo-lan"},
+      {"client", "set net.ipv6.conf.default.disable_ipv6=1 in dr-demo-client"},
+      {"director", "set net.ipv6.conf.default.disable_ipv6=1 in dr-demo-director"},
+      {"rs1", "set net.ipv6.conf.default.disable_ipv6=1 in dr-demo-rs1"},
       {"rs1", "set net.ipv4.conf.all.arp_ignore=1 in dr-demo-rs1"},
       {"rs1", "set net.ipv4.conf.all.arp_announce=2 in dr-demo-rs1"},
+      {"rs2", "set net.ipv6.conf.default.disable_ipv6=1 in dr-demo-rs2"},
       {"rs2", "set net.ipv4.conf.all.arp_ignore=1 in dr-demo-rs2"},
       {"rs2", "set net.ipv4.conf.all.arp_announce=2 in dr-demo-rs2"},
-      {"lan", "set net.ipv6.conf.all.disable_ipv6=1 in dr-demo-lan"},
       {"lan", "set net.ipv6.conf.default.disable_ipv6=1 in dr-demo-lan"},
       {"lan", "create bridge lan in dr-demo-lan"},
-      {"lan", "bring up lan in dr-demo-lan"},
       {"client", "create veth eth0 in dr-demo-client (peer client-eth0 in dr-demo-lan)"},
       {"director", "create veth eth0 in dr-demo-director (peer director-eth0 in dr-demo-lan)"},
       {"rs1", "create veth eth0 in dr-demo-rs1 (peer rs1-eth0 in dr-demo-lan)"},
@@ -84,6 +86,7 @@ TEST(Planner, DrLabIsExactlyTheseStepsInThisOrder) {
       {"lan", "bring up director-eth0 in dr-demo-lan"},
       {"lan", "bring up rs1-eth0 in dr-demo-lan"},
       {"lan", "bring up rs2-eth0 in dr-demo-lan"},
+      {"lan", "bring up lan in dr-demo-lan"},
       {"client", "bring up lo in dr-demo-client"},
       {"client", "bring up eth0 in dr-demo-client"},
       {"director", "bring up lo in dr-demo-director"},
@@ -260,6 +263,50 @@ TEST(Planner, IPv6NodesGetNoDadBeforeTheirInterfacesUnlessTheyChoose) {
     EXPECT_THAT(describe(s.step), Not(HasSubstr("accept_dad=0 in v6-b"))) << "b has no IPv6";
     EXPECT_THAT(describe(s.step), Not(HasSubstr("accept_dad=0 in v6-c"))) << "c chose itself";
   }
+}
+
+TEST(Planner, NodesWithoutIPv6GetNoneOnTheirInterfacesUnlessTheyChoose) {
+  Topology t;
+  t.name = "v4";
+  Node a = test::named("a"), b = test::named("b"), c = test::named("c");
+  Interface i;
+  i.name = "eth0";
+  i.sw = "lan";
+  i.addresses = {*IpPrefix::parse("10.0.0.1/24")};
+  a.interfaces = {i};
+  i.addresses = {*IpPrefix::parse("fd00::2/64")};
+  b.interfaces = {i};
+  i.addresses = {*IpPrefix::parse("10.0.0.3/24")};
+  c.interfaces = {i};
+  c.sysctls = {{"net.ipv6.conf.all.disable_ipv6", "0", {}}};
+  t.nodes = {a, b, c};
+  t.switches = {Switch{"lan", 0, {}}};
+  Plan p = make_plan(t);
+  const auto& off = find_step(p, "set net.ipv6.conf.default.disable_ipv6=1 in v4-a");
+  EXPECT_THAT(off.why, HasSubstr("no IPv6 addresses"));
+  EXPECT_LT(first(p, [](const PlannedStep& s) {
+              return describe(s.step) == "set net.ipv6.conf.default.disable_ipv6=1 in v4-a";
+            }),
+            first(p, is<step::CreateVeth>))
+      << "conf.default must be set before the interfaces it should reach exist";
+  for (const auto& s : p.steps) {
+    EXPECT_THAT(describe(s.step), Not(HasSubstr("disable_ipv6=1 in v4-b"))) << "b has IPv6";
+    EXPECT_THAT(describe(s.step), Not(HasSubstr("disable_ipv6=1 in v4-c"))) << "c chose itself";
+  }
+}
+
+TEST(Planner, ABridgeComesUpAfterItsPortsWithoutMulticastSnooping) {
+  Plan p = make_plan(dr_lab());
+  size_t bridge_up = first(p, [](const PlannedStep& s) {
+    return describe(s.step) == "bring up lan in dr-demo-lan";
+  });
+  for (const auto& port : {"client-eth0", "director-eth0", "rs1-eth0", "rs2-eth0"}) {
+    const std::string d = std::string("bring up ") + port + " in dr-demo-lan";
+    EXPECT_LT(first(p, [&](const PlannedStep& s) { return describe(s.step) == d; }), bridge_up);
+  }
+  EXPECT_THAT(shell_command(find_step(p, "create bridge lan in dr-demo-lan").step),
+              HasSubstr("type bridge mcast_snooping 0"));
+  EXPECT_THAT(find_step(p, "create bridge lan in dr-demo-lan").why, HasSubstr("floods multicast"));
 }
 
 TEST(Planner, SwitchMtuReachesPortsThatDoNotSetTheirOwn) {
