@@ -15,21 +15,25 @@ std::string rollback(const Plan& plan, const std::vector<size_t>& applied, Execu
   return problems;
 }
 
-// The end of the run of steps from `i` that may be carried out together: consecutive
-// namespace creations (each independent of the others).
-size_t independent_run_end(const Plan& plan, size_t i) {
-  size_t j = i;
-  while (j < plan.steps.size() && std::holds_alternative<step::CreateNetns>(plan.steps[j].step)) ++j;
-  return j > i + 1 ? j : i + 1;
-}
-
 }  // namespace
+
+size_t run_end(const Plan& plan, size_t i) {
+  const auto& steps = plan.steps;
+  auto goes_with = [&](const Step& first, const Step& s) {
+    if (std::holds_alternative<step::CreateNetns>(first))
+      return std::holds_alternative<step::CreateNetns>(s);
+    return is_rtnetlink_step(first) && is_rtnetlink_step(s) && step_netns(s) == step_netns(first);
+  };
+  size_t j = i + 1;
+  while (j < steps.size() && goes_with(steps[i].step, steps[j].step)) ++j;
+  return j;
+}
 
 Status apply_plan(const Plan& plan, Executor& ex, const ApplyOptions& opts) {
   const size_t n = plan.steps.size();
   std::vector<size_t> applied;
   for (size_t i = 0; i < n;) {
-    const size_t end = independent_run_end(plan, i);
+    const size_t end = run_end(plan, i);
     std::vector<Status> results;
     if (opts.cancel && opts.cancel->load()) {
       results.push_back(fail("interrupted", "nothing of the lab was left behind"));
@@ -38,7 +42,7 @@ Status apply_plan(const Plan& plan, Executor& ex, const ApplyOptions& opts) {
     } else {
       std::vector<Step> run;
       for (size_t k = i; k < end; ++k) run.push_back(plan.steps[k].step);
-      results = ex.apply_independent(run);
+      results = ex.apply_run(run);
     }
     size_t failed = n;
     for (size_t k = 0; k < results.size(); ++k) {

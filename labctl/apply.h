@@ -18,6 +18,11 @@ struct ApplyOptions {
   std::function<void(size_t index, const PlannedStep&)> on_step;
 };
 
+/// The end of the run of steps from `i` that apply_plan hands to Executor::apply_run
+/// together: consecutive namespace creations, or consecutive rtnetlink steps
+/// (is_rtnetlink_step) in one namespace. At least i + 1.
+[[nodiscard]] size_t run_end(const Plan& plan, size_t i);
+
 /// Applies every step or none. The error names the failing step ("step 7/42: add address
 /// ...") and says whether the rollback itself had trouble.
 [[nodiscard]] Status apply_plan(const Plan& plan, Executor& ex, const ApplyOptions& opts = {});

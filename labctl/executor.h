@@ -17,10 +17,12 @@ class Executor {
   [[nodiscard]] virtual Status apply(const Step& s) = 0;
   /// Undoes a step that apply() completed.
   [[nodiscard]] virtual Status revert(const Step& s) = 0;
-  /// Carries out steps that do not depend on each other (apply_plan passes a lab's run of
-  /// namespace creations), possibly at the same time. One status per step; every step whose
-  /// status is ok was done. By default: apply() each in order, stopping at the first failure.
-  [[nodiscard]] virtual std::vector<Status> apply_independent(std::span<const Step> steps) {
+  /// Carries out a run of steps that apply_plan found can go together (see run_end in
+  /// apply.h): namespace creations, which do not depend on each other and may be made at
+  /// the same time, or rtnetlink requests in one namespace, which may be sent as one batch
+  /// (in order). One status per step; every step whose status is ok was done, even one after
+  /// a failed step. By default: apply() each in order, stopping at the first failure.
+  [[nodiscard]] virtual std::vector<Status> apply_run(std::span<const Step> steps) {
     std::vector<Status> out;
     for (const auto& s : steps) {
       out.push_back(apply(s));

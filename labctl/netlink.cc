@@ -230,11 +230,11 @@ Status NetlinkSocket::dump(const Request& req, const MessageFn& fn) {
   return {};
 }
 
-Status NetlinkSocket::batch(std::span<const Request> reqs) {
-  std::optional<Error> first;
-  size_t failures = 0;
+std::vector<Status> NetlinkSocket::batch_each(std::span<const Request> reqs) {
+  std::vector<Status> out(reqs.size(), Status{});
   size_t start = 0;
-  while (start < reqs.size()) {
+  bool failed = false;
+  while (start < reqs.size() && !failed) {
     size_t end = start;
     size_t bytes = 0;
     while (end < reqs.size() && end - start < kMaxBatchRequests &&
@@ -242,34 +242,51 @@ Status NetlinkSocket::batch(std::span<const Request> reqs) {
       bytes += NLMSG_ALIGN(reqs[end++].bytes.size());
     const uint32_t first_seq = seq_ + 1;
     seq_ += static_cast<uint32_t>(end - start);
-    TRY(send(reqs.subspan(start, end - start), first_seq, /*ack=*/true));
     size_t pending = end - start;
-    TRY(receive([&](const nlmsghdr& nlh) -> Result<bool> {
-      if (nlh.nlmsg_type != NLMSG_ERROR) return false;
-      if (nlh.nlmsg_seq < first_seq || nlh.nlmsg_seq > seq_) return false;
-      const size_t index = start + (nlh.nlmsg_seq - first_seq);
-      TRY_ASSIGN(Ack ack, parse_ack(nlh));
-      if (ack.errnum != 0 && ack.errnum != reqs[index].ok_errno) {
-        ++failures;
-        if (!first) {
-          first = request_error(reqs[index], ack, where_);
-          if (reqs.size() > 1)
-            first->message = "request " + std::to_string(index + 1) + " of " +
-                             std::to_string(reqs.size()) + ": " + first->message;
+    Status st = send(reqs.subspan(start, end - start), first_seq, /*ack=*/true);
+    if (st) {
+      st = receive([&](const nlmsghdr& nlh) -> Result<bool> {
+        if (nlh.nlmsg_type != NLMSG_ERROR) return false;
+        if (nlh.nlmsg_seq < first_seq || nlh.nlmsg_seq > seq_) return false;
+        const size_t index = start + (nlh.nlmsg_seq - first_seq);
+        TRY_ASSIGN(Ack ack, parse_ack(nlh));
+        if (ack.errnum != 0 && ack.errnum != reqs[index].ok_errno) {
+          out[index] = tl::unexpected(request_error(reqs[index], ack, where_));
+          failed = true;
         }
-      }
-      return --pending == 0;
-    }));
+        return --pending == 0;
+      });
+    }
+    if (!st) {  // the socket itself failed: whatever has no ACK shares its error
+      for (size_t i = end - pending; i < end; ++i) out[i] = st;
+      failed = true;
+    }
     start = end;
-    // Later chunks probably depend on what failed; do not pile more errors on top.
-    if (first) break;
   }
-  if (!first) return {};
-  if (failures > 1)
-    first->message += " (and " + std::to_string(failures - 1) + " later request" +
-                      (failures > 2 ? "s" : "") + " failed too)";
-  return tl::unexpected(std::move(*first));
+  for (size_t i = start; i < reqs.size(); ++i)
+    out[i] = fail(reqs[i].what + ": not sent: an earlier request of its batch failed");
+  return out;
 }
+
+Status first_failure(std::vector<Status> statuses) {
+  size_t first = statuses.size(), later = 0;
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (statuses[i]) continue;
+    if (first == statuses.size()) first = i;
+    else if (statuses[i].error().message.find(": not sent: ") == std::string::npos) ++later;
+  }
+  if (first == statuses.size()) return {};
+  Error e = std::move(statuses[first]).error();
+  if (statuses.size() > 1)
+    e.message = "request " + std::to_string(first + 1) + " of " + std::to_string(statuses.size()) +
+                ": " + e.message;
+  if (later > 0)
+    e.message += " (and " + std::to_string(later) + " later request" + (later > 1 ? "s" : "") +
+                 " failed too)";
+  return tl::unexpected(std::move(e));
+}
+
+Status NetlinkSocket::batch(std::span<const Request> reqs) { return first_failure(batch_each(reqs)); }
 
 Request genl_family_request(const std::string& name) {
   std::vector<uint8_t> buf(MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(genlmsghdr)) + MNL_ATTR_HDRLEN +

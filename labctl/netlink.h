@@ -77,8 +77,12 @@ class NetlinkSocket {
   /// Sends one dump request (the factory set NLM_F_DUMP) and feeds every reply to fn.
   [[nodiscard]] Status dump(const Request& req, const MessageFn& fn);
   /// Sends all requests with as few sendmsg calls as possible (the kernel handles them in
-  /// order) and collects every ACK. On failure the error names the first request that failed
-  /// ("request 3 of 40"); later requests were still attempted by the kernel.
+  /// order) and collects every ACK: one status per request. Within one sendmsg the kernel
+  /// goes on past a failed request; after a sendmsg with a failure nothing more is sent,
+  /// and the requests left over fail as "not sent".
+  [[nodiscard]] std::vector<Status> batch_each(std::span<const Request> reqs);
+  /// batch_each, summed up: the first failure, named "request 3 of 40" and followed by how
+  /// many later requests failed too.
   [[nodiscard]] Status batch(std::span<const Request> reqs);
 
   [[nodiscard]] const std::string& where() const { return where_; }
@@ -97,6 +101,10 @@ class NetlinkSocket {
   std::string where_;
   std::vector<uint8_t> buf_;
 };
+
+/// The first failure among per-request statuses, as batch() reports it ("request k of n:
+/// ...", "(and 2 later requests failed too)"); requests that were never sent do not count.
+[[nodiscard]] Status first_failure(std::vector<Status> statuses);
 
 /// Collects the attributes of one message (or nest) into a table indexed by type, for
 /// mnl_attr_parse / mnl_attr_parse_nested: `AttrTable<IFLA_MAX + 1> tb; mnl_attr_parse(nlh,

@@ -37,9 +37,8 @@ std::string read_netns_mark(const std::string& ns) {
   std::string alias;
   (void)with_netns(fd->get(), [&]() -> Status {
     TRY_ASSIGN(Rtnl rtnl, Rtnl::open(ns));
-    TRY_ASSIGN(auto links, rtnl.links());
-    for (const auto& l : links)
-      if (l.name == "lo") alias = l.alias;
+    TRY_ASSIGN(LinkInfo lo, rtnl.link("lo"));
+    alias = lo.alias;
     return {};
   });
   return alias;
@@ -62,7 +61,36 @@ Result<NetlinkExecutor::Netns*> NetlinkExecutor::ns(const std::string& name) {
   return (netns_[name] = std::move(n)).get();
 }
 
+// One rtnetlink step as a request of `b`, a batch on its namespace's socket. Errors go into
+// the batch too (a call's status is also its slot's).
+void NetlinkExecutor::add_request(RtnlBatch& b, const Step& step) {
+  std::visit(
+      Overloaded{
+          [&](const step::CreateBridge& s) { (void)b.create_bridge(s.name, s.mtu); },
+          [&](const step::CreateVeth& s) {
+            auto peer = ns(s.peer_ns);
+            if (!peer) {
+              (void)b.add(tl::unexpected(peer.error()));
+              return;
+            }
+            (void)b.create_veth(s.name, s.peer_name, (*peer)->fd.get(), s.mtu, s.mac, s.peer_mac);
+          },
+          [&](const step::SetMaster& s) { (void)b.set_master(s.dev, s.master); },
+          [&](const step::LinkUp& s) { (void)b.link_up(s.dev); },
+          [&](const step::AddAddress& s) { (void)b.add_address(s.dev, s.addr); },
+          [&](const step::AddRoute& s) { (void)b.add_route(s.route); },
+          [&](const step::EnableIpip&) { (void)b.ensure_ipip(); },
+          [&](const step::CreateIpip& s) { (void)b.create_ipip(s.tunnel); },
+          [&](const auto& s) { (void)b.add(fail(describe(Step{s}) + ": not an rtnetlink step")); },
+      },
+      step);
+}
+
 Status NetlinkExecutor::apply(const Step& step) {
+  if (is_rtnetlink_step(step)) {
+    std::vector<Status> st = apply_run(std::span(&step, 1));
+    return std::move(st.front());
+  }
   return std::visit(
       Overloaded{
           [&](const step::CreateNetns& s) -> Status {
@@ -71,43 +99,12 @@ Status NetlinkExecutor::apply(const Step& step) {
             netns_[s.ns] = std::move(n);
             return {};
           },
-          [&](const step::CreateBridge& s) -> Status {
-            TRY_ASSIGN(Netns * n, ns(s.ns));
-            return n->rtnl->create_bridge(s.name, s.mtu);
-          },
-          [&](const step::CreateVeth& s) -> Status {
-            TRY_ASSIGN(Netns * n, ns(s.ns));
-            TRY_ASSIGN(Netns * peer, ns(s.peer_ns));
-            return n->rtnl->create_veth(s.name, s.peer_name, peer->fd.get(), s.mtu, s.mac,
-                                        s.peer_mac);
-          },
-          [&](const step::SetMaster& s) -> Status {
-            TRY_ASSIGN(Netns * n, ns(s.ns));
-            return n->rtnl->set_master(s.dev, s.master);
-          },
-          [&](const step::LinkUp& s) -> Status {
-            TRY_ASSIGN(Netns * n, ns(s.ns));
-            return n->rtnl->link_up(s.dev);
-          },
-          [&](const step::AddAddress& s) -> Status {
-            TRY_ASSIGN(Netns * n, ns(s.ns));
-            return n->rtnl->add_address(s.dev, s.addr);
-          },
-          [&](const step::AddRoute& s) -> Status {
-            TRY_ASSIGN(Netns * n, ns(s.ns));
-            return n->rtnl->add_route(s.route);
+          [&](const auto& s) -> Status {  // rtnetlink steps, handled above
+            return fail(describe(Step{s}) + ": no way to carry it out");
           },
           [&](const step::SetSysctl& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));
             return with_netns(n->fd.get(), [&] { return write_sysctl(s.key, s.value); });
-          },
-          [&](const step::EnableIpip& s) -> Status {
-            TRY_ASSIGN(Netns * n, ns(s.ns));
-            return n->rtnl->ensure_ipip();
-          },
-          [&](const step::CreateIpip& s) -> Status {
-            TRY_ASSIGN(Netns * n, ns(s.ns));
-            return n->rtnl->create_ipip(s.tunnel);
           },
           [&](const step::AddIpvsService& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));
@@ -161,9 +158,28 @@ Result<std::unique_ptr<NetlinkExecutor::Netns>> NetlinkExecutor::make_netns(
   return n;
 }
 
-std::vector<Status> NetlinkExecutor::apply_independent(std::span<const Step> steps) {
-  for (const auto& s : steps)
-    if (!std::holds_alternative<step::CreateNetns>(s)) return Executor::apply_independent(steps);
+std::vector<Status> NetlinkExecutor::apply_run(std::span<const Step> steps) {
+  bool all_netns = true, all_rtnl_here = true;
+  for (const auto& s : steps) {
+    all_netns = all_netns && std::holds_alternative<step::CreateNetns>(s);
+    all_rtnl_here = all_rtnl_here && is_rtnetlink_step(s) && step_netns(s) == step_netns(steps[0]);
+  }
+  if (all_rtnl_here) return apply_batch(steps);
+  if (!all_netns) return Executor::apply_run(steps);
+  return make_netns_concurrently(steps);
+}
+
+// A run of rtnetlink requests in one namespace goes out in as few sendmsg calls as the
+// socket allows; each ACK is its step's status, so errors still name their exact step.
+std::vector<Status> NetlinkExecutor::apply_batch(std::span<const Step> steps) {
+  auto n = ns(step_netns(steps[0]));
+  if (!n) return std::vector<Status>(steps.size(), tl::unexpected(n.error()));
+  RtnlBatch b = (*n)->rtnl->batch();
+  for (const auto& s : steps) add_request(b, s);
+  return b.commit_each();
+}
+
+std::vector<Status> NetlinkExecutor::make_netns_concurrently(std::span<const Step> steps) {
   const size_t workers = std::min<size_t>(2, steps.size());
   std::vector<Result<std::unique_ptr<Netns>>> made;
   for (size_t i = 0; i < steps.size(); ++i) made.emplace_back(fail("not attempted"));

@@ -46,25 +46,48 @@ Status on_thread(const std::function<Status()>& enter, const std::function<Statu
 
 std::string netns_path(const std::string& name) { return std::string(kNetnsRunDir) + "/" + name; }
 
-Result<NetnsGuard> NetnsGuard::enter(int ns_fd) {
-  Fd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-  if (!home) return fail_errno("open this thread's network namespace", errno);
-  if (::setns(ns_fd, CLONE_NEWNET) != 0) return fail_errno("setns", errno);
-  return NetnsGuard(std::move(home));
+namespace {
+// The thread's own namespace, opened by its first guard, and how many guards are active.
+struct ThreadHome {
+  Fd fd;
+  int depth = 0;
+};
+thread_local ThreadHome t_home;
+}  // namespace
+
+// Enters ns_fd, or (fresh) a new namespace made by unshare.
+Result<NetnsGuard> NetnsGuard::leave_home(bool fresh, int ns_fd) {
+  Fd nested;
+  int home = -1;
+  if (t_home.depth == 0) {
+    if (!t_home.fd) t_home.fd = Fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!t_home.fd) return fail_errno("open this thread's network namespace", errno);
+    home = t_home.fd.get();
+  } else {
+    nested = Fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!nested) return fail_errno("open this thread's network namespace", errno);
+    home = nested.get();
+  }
+  if (fresh) {
+    if (::unshare(CLONE_NEWNET) != 0) return fail_errno("unshare(CLONE_NEWNET)", errno);
+  } else if (::setns(ns_fd, CLONE_NEWNET) != 0) {
+    return fail_errno("setns", errno);
+  }
+  ++t_home.depth;
+  return NetnsGuard(std::move(nested), home);
 }
 
-Result<NetnsGuard> NetnsGuard::enter_new() {
-  Fd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-  if (!home) return fail_errno("open this thread's network namespace", errno);
-  if (::unshare(CLONE_NEWNET) != 0) return fail_errno("unshare(CLONE_NEWNET)", errno);
-  return NetnsGuard(std::move(home));
-}
+Result<NetnsGuard> NetnsGuard::enter(int ns_fd) { return leave_home(false, ns_fd); }
+
+Result<NetnsGuard> NetnsGuard::enter_new() { return leave_home(true, -1); }
 
 NetnsGuard::~NetnsGuard() {
-  if (home_ && ::setns(home_.get(), CLONE_NEWNET) != 0) {
+  if (!active_) return;
+  if (::setns(home_, CLONE_NEWNET) != 0) {
     std::perror("labctl: fatal: cannot return to the original network namespace");
     std::abort();
   }
+  --t_home.depth;
 }
 
 Status with_netns(int ns_fd, const std::function<Status()>& fn) {

@@ -99,6 +99,9 @@ struct Plan {
   std::vector<PlannedStep> steps;
 };
 
+/// Whether the step is one rtnetlink request in its namespace (links, addresses, routes),
+/// so that a run of them can go to the kernel in one batch.
+[[nodiscard]] bool is_rtnetlink_step(const Step& s);
 /// The namespace a step acts in.
 [[nodiscard]] const std::string& step_netns(const Step& s);
 /// The equivalent shell command (ip, ipvsadm, sysctl ...), runnable as root.

@@ -211,13 +211,26 @@ std::string ipip_hint(int errnum, const std::string& where) {
 
 // ---- factories ---------------------------------------------------------------------------
 
+// libnl 3.7 has no setters for bridge options (IFLA_INFO_DATA), so this one is built with
+// libmnl. Multicast snooping is off: a lab switch floods multicast like a plain switch, and
+// snooping arms timers on every port as it comes up.
 Result<Request> bridge_add(const std::string& name, int mtu) {
-  const std::string what = "create bridge " + name;
-  LinkPtr link(rtnl_link_bridge_alloc());
-  if (!link) return tl::unexpected(libnl_error(what, -NLE_NOMEM));
-  rtnl_link_set_name(link.get(), name.c_str());
-  if (mtu > 0) rtnl_link_set_mtu(link.get(), static_cast<unsigned>(mtu));
-  return build_link_add(link.get(), what, link_hint);
+  std::vector<uint8_t> buf(256 + name.size());
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = RTM_NEWLINK;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
+  auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+  ifi->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
+  if (mtu > 0) mnl_attr_put_u32(nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
+  nlattr* info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+  mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
+  nlattr* data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+  mnl_attr_put_u8(nlh, IFLA_BR_MCAST_SNOOPING, 0);
+  mnl_attr_nest_end(nlh, data);
+  mnl_attr_nest_end(nlh, info);
+  buf.resize(nlh->nlmsg_len);
+  return Request{std::move(buf), "create bridge " + name, link_hint, 0};
 }
 
 Result<Request> veth_add(const std::string& name, const std::string& peer_name, int peer_netns_fd,
@@ -380,6 +393,21 @@ Result<Request> ipip_ensure() {
 }
 
 Request link_dump() { return dump_request(RTM_GETLINK, AF_UNSPEC, sizeof(ifinfomsg)); }
+
+// One link by name, without statistics: much cheaper than a dump, which in a switch's
+// namespace lists every port.
+Request link_get(const std::string& dev) {
+  std::vector<uint8_t> buf(64 + dev.size());
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = RTM_GETLINK;
+  nlh->nlmsg_flags = NLM_F_REQUEST;
+  auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+  ifi->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz(nlh, IFLA_IFNAME, dev.c_str());
+  mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  buf.resize(nlh->nlmsg_len);
+  return Request{std::move(buf), "find interface " + dev, link_hint, 0};
+}
 Request addr_dump(int family) { return dump_request(RTM_GETADDR, family, sizeof(ifaddrmsg)); }
 Request route_dump(int family) { return dump_request(RTM_GETROUTE, family, sizeof(rtmsg)); }
 Request neigh_dump(int family) { return dump_request(RTM_GETNEIGH, family, sizeof(ndmsg)); }
@@ -509,10 +537,22 @@ std::optional<int> Rtnl::cached_index(const std::string& dev) const {
 
 Result<int> Rtnl::ifindex(const std::string& dev) {
   if (auto i = cached_index(dev)) return *i;
-  TRY_ASSIGN(auto all, links());  // refreshes index_
-  if (auto i = cached_index(dev)) return *i;
-  return fail_errno("find interface " + dev + (where().empty() ? "" : " in " + where()), ENODEV,
-                    rtnl::link_hint(ENODEV, where()));
+  TRY_ASSIGN(LinkInfo l, link(dev));
+  return l.index;
+}
+
+Result<LinkInfo> Rtnl::link(const std::string& dev) {
+  std::optional<LinkInfo> found;
+  TRY(sock_.transact(rtnl::link_get(dev), [&](const nlmsghdr& nlh) -> Status {
+    TRY_ASSIGN(LinkInfo l, rtnl::parse_link(nlh));
+    found = std::move(l);
+    return {};
+  }));
+  if (!found || found->name != dev)
+    return fail_errno("find interface " + dev + (where().empty() ? "" : " in " + where()), ENODEV,
+                      rtnl::link_hint(ENODEV, where()));
+  index_[dev] = found->index;
+  return std::move(*found);
 }
 
 Result<std::vector<LinkInfo>> Rtnl::links() {
@@ -574,7 +614,7 @@ RtnlBatch Rtnl::batch() { return RtnlBatch(*this); }
 // The single-shot calls are one-request batches: one code path, one set of errors.
 Status Rtnl::one(const std::function<Status(RtnlBatch&)>& add) {
   RtnlBatch b(*this);
-  TRY(add(b));
+  (void)add(b);  // its error is also the batch's
   return b.commit();
 }
 
@@ -616,62 +656,98 @@ Status Rtnl::delete_link(const std::string& dev) {
 
 // ---- RtnlBatch ---------------------------------------------------------------------------
 
-Status RtnlBatch::push(Result<Request> r) {
+Status RtnlBatch::add(Result<Request> r) {
   if (!r) {
     if (!rtnl_->where().empty()) r.error().message += " in " + rtnl_->where();
+    slots_.push_back(tl::unexpected(r.error()));
     return tl::unexpected(std::move(r).error());
   }
+  pending_slot_.push_back(slots_.size());
+  slots_.emplace_back();
   pending_.push_back(std::move(*r));
   return {};
 }
 
+Status RtnlBatch::fail_slot(const Error& e) {
+  slots_.push_back(tl::unexpected(e));
+  return tl::unexpected(e);
+}
+
+bool RtnlBatch::failed() const {
+  for (const auto& s : slots_)
+    if (!s) return true;
+  return false;
+}
+
+void RtnlBatch::flush() {
+  if (pending_.empty()) return;
+  std::vector<Status> st;
+  if (failed()) {
+    for (const auto& r : pending_)
+      st.push_back(fail(r.what + ": not sent: an earlier request of its batch failed"));
+  } else {
+    st = rtnl_->socket().batch_each(pending_);
+  }
+  for (size_t i = 0; i < st.size(); ++i) slots_[pending_slot_[i]] = std::move(st[i]);
+  pending_.clear();
+  pending_slot_.clear();
+}
+
 Result<int> RtnlBatch::resolve(const std::string& dev) {
   if (auto i = rtnl_->cached_index(dev)) return *i;
-  TRY(commit());  // the link may be one this batch creates
+  flush();  // the link may be one this batch creates
   return rtnl_->ifindex(dev);
 }
 
 Status RtnlBatch::create_bridge(const std::string& name, int mtu) {
-  return push(rtnl::bridge_add(name, mtu));
+  return add(rtnl::bridge_add(name, mtu));
 }
 Status RtnlBatch::create_veth(const std::string& name, const std::string& peer_name,
                               int peer_netns_fd, int mtu, const std::string& mac,
                               const std::string& peer_mac) {
-  return push(rtnl::veth_add(name, peer_name, peer_netns_fd, mtu, mac, peer_mac));
+  return add(rtnl::veth_add(name, peer_name, peer_netns_fd, mtu, mac, peer_mac));
 }
 Status RtnlBatch::set_master(const std::string& dev, const std::string& master) {
-  TRY_ASSIGN(int m, resolve(master));
-  return push(rtnl::link_set_master(dev, m, master));
+  auto m = resolve(master);
+  if (!m) return fail_slot(m.error());
+  return add(rtnl::link_set_master(dev, *m, master));
 }
-Status RtnlBatch::link_up(const std::string& dev) { return push(rtnl::link_set_up(dev)); }
+Status RtnlBatch::link_up(const std::string& dev) { return add(rtnl::link_set_up(dev)); }
 Status RtnlBatch::add_address(const std::string& dev, const IpPrefix& addr) {
-  TRY_ASSIGN(int i, resolve(dev));
-  return push(rtnl::addr_add(i, dev, addr));
+  auto i = resolve(dev);
+  if (!i) return fail_slot(i.error());
+  return add(rtnl::addr_add(*i, dev, addr));
 }
 Status RtnlBatch::add_route(const Route& r) {
   int oif = 0;
   if (!r.dev.empty()) {
-    TRY_ASSIGN(oif, resolve(r.dev));
+    auto i = resolve(r.dev);
+    if (!i) return fail_slot(i.error());
+    oif = *i;
   }
-  return push(rtnl::route_add(r, oif));
+  return add(rtnl::route_add(r, oif));
 }
 Status RtnlBatch::create_ipip(const Tunnel& t) {
   int link = 0;
   if (!t.dev.empty()) {
-    TRY_ASSIGN(link, resolve(t.dev));
+    auto i = resolve(t.dev);
+    if (!i) return fail_slot(i.error());
+    link = *i;
   }
-  return push(rtnl::ipip_add(t, link));
+  return add(rtnl::ipip_add(t, link));
 }
-Status RtnlBatch::ensure_ipip() { return push(rtnl::ipip_ensure()); }
+Status RtnlBatch::ensure_ipip() { return add(rtnl::ipip_ensure()); }
 Status RtnlBatch::set_alias(const std::string& dev, const std::string& alias) {
-  return push(rtnl::link_set_alias(dev, alias));
+  return add(rtnl::link_set_alias(dev, alias));
 }
 
-Status RtnlBatch::commit() {
-  if (pending_.empty()) return {};
-  std::vector<Request> reqs = std::move(pending_);
-  pending_.clear();
-  return rtnl_->socket().batch(reqs);
+std::vector<Status> RtnlBatch::commit_each() {
+  flush();
+  std::vector<Status> out = std::move(slots_);
+  slots_.clear();
+  return out;
 }
+
+Status RtnlBatch::commit() { return first_failure(commit_each()); }
 
 }  // namespace labctl

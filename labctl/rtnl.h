@@ -85,6 +85,8 @@ inline constexpr const char* kIpipFallback = "tunl0";
 [[nodiscard]] Result<Request> ipip_ensure();
 
 [[nodiscard]] Request link_dump();
+/// RTM_GETLINK for one link by name, without statistics.
+[[nodiscard]] Request link_get(const std::string& dev);
 [[nodiscard]] Request addr_dump(int family);  ///< AF_UNSPEC for both families.
 [[nodiscard]] Request route_dump(int family);
 [[nodiscard]] Request neigh_dump(int family);
@@ -138,7 +140,9 @@ class Rtnl {
   /// The neighbour table (ARP for AF_INET, NDP for AF_INET6).
   [[nodiscard]] Result<std::vector<NeighInfo>> neighbours(int family);
 
-  /// The ifindex of `dev`, from a cache filled by one link dump (refreshed on a miss).
+  /// One link by name (ENODEV when there is none).
+  [[nodiscard]] Result<LinkInfo> link(const std::string& dev);
+  /// The ifindex of `dev`, from a cache filled by link dumps and lookups (looked up on a miss).
   [[nodiscard]] Result<int> ifindex(const std::string& dev);
   /// A builder that sends its requests in as few round trips as possible.
   [[nodiscard]] RtnlBatch batch();
@@ -156,39 +160,47 @@ class Rtnl {
   std::map<std::string, int> index_;
 };
 
-/// Collects requests for one namespace and sends them together. Calls that need the ifindex
-/// of a link the batch itself creates (set_master's master, add_address, add_route's dev)
-/// first send what is pending and re-read the links, so a typical namespace costs three
-/// round trips: creations, one link dump, then everything else at commit(). Because of
-/// that, an error of an earlier request can surface from such a call rather than commit().
+/// Collects requests for one namespace and sends them together, keeping one status per
+/// call. Calls that need the ifindex of a link not yet known (set_master's master,
+/// add_address, add_route's dev) first send what is pending, since the batch may be creating
+/// that link, and then look it up. Each call returns its own build or lookup error at once;
+/// what the kernel says comes from commit() or commit_each(). After a request fails nothing
+/// more is sent.
 class RtnlBatch {
  public:
   explicit RtnlBatch(Rtnl& rtnl) : rtnl_(&rtnl) {}
 
-  [[nodiscard]] Status create_bridge(const std::string& name, int mtu);
-  [[nodiscard]] Status create_veth(const std::string& name, const std::string& peer_name,
-                                   int peer_netns_fd, int mtu, const std::string& mac,
-                                   const std::string& peer_mac);
-  [[nodiscard]] Status set_master(const std::string& dev, const std::string& master);
-  [[nodiscard]] Status link_up(const std::string& dev);
-  [[nodiscard]] Status add_address(const std::string& dev, const IpPrefix& addr);
-  [[nodiscard]] Status add_route(const Route& r);
-  [[nodiscard]] Status create_ipip(const Tunnel& t);
-  [[nodiscard]] Status ensure_ipip();
-  [[nodiscard]] Status set_alias(const std::string& dev, const std::string& alias);
-  /// Adds an already-built request.
-  void add(Request r) { pending_.push_back(std::move(r)); }
+  Status create_bridge(const std::string& name, int mtu);
+  Status create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd,
+                     int mtu, const std::string& mac, const std::string& peer_mac);
+  Status set_master(const std::string& dev, const std::string& master);
+  Status link_up(const std::string& dev);
+  Status add_address(const std::string& dev, const IpPrefix& addr);
+  Status add_route(const Route& r);
+  Status create_ipip(const Tunnel& t);
+  Status ensure_ipip();
+  Status set_alias(const std::string& dev, const std::string& alias);
+  /// Adds an already-built request, or the error of one that could not be built.
+  Status add(Result<Request> r);
 
-  /// Sends everything pending; the batch can be reused afterwards.
+  /// Sends everything pending; the first failure of every call since the last commit, as
+  /// NetlinkSocket::batch names it ("request 2 of 3: ...").
   [[nodiscard]] Status commit();
+  /// Sends everything pending; one status per call since the last commit, in call order.
+  [[nodiscard]] std::vector<Status> commit_each();
+  /// Requests built but not sent yet.
   [[nodiscard]] size_t pending() const { return pending_.size(); }
 
  private:
-  Status push(Result<Request> r);
   Result<int> resolve(const std::string& dev);
+  Status fail_slot(const Error& e);  ///< A call whose request could not be built.
+  void flush();
+  bool failed() const;
 
   Rtnl* rtnl_;
   std::vector<Request> pending_;
+  std::vector<size_t> pending_slot_;  ///< Index into slots_ of each pending request.
+  std::vector<Status> slots_;         ///< One per call since the last commit.
 };
 
 }  // namespace labctl

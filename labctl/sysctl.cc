@@ -73,7 +73,9 @@ Result<std::string> read_sysctl(const std::string& key) {
 
 Status write_sysctl(const std::string& key, const std::string& value) {
   TRY_ASSIGN(std::string path, sysctl_path(key));
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  // One open for the write and the read-back: each open of a /proc/sys/net path compares
+  // against the entries of every namespace on the machine.
+  Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd) {
     int err = errno;
     if (err == ENOENT)
@@ -87,8 +89,10 @@ Status write_sysctl(const std::string& key, const std::string& value) {
     return fail_errno("set sysctl " + key + "=" + value, err,
                       err == EINVAL ? "the kernel rejected the value; check its range" : "");
   }
-  fd.reset();
-  TRY_ASSIGN(std::string now, read_sysctl(key));
+  char buf[256];
+  ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+  if (n < 0) return fail_errno("read back sysctl " + key, errno);
+  const std::string now = trim(std::string(buf, static_cast<size_t>(n)));
   if (now != trim(value))
     return fail("set sysctl " + key + "=" + value + ": the kernel kept '" + now + "'");
   return {};

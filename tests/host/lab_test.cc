@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "labctl/apply.h"
 #include "labctl/netns.h"
 #include "labctl/planner.h"
 #include "labctl/probe.h"
@@ -268,6 +269,36 @@ void expect_rollback_at_every_step(HostLab* self, TestLab& l, size_t steps) {
 TEST_F(HostLab, FailureAtEveryStepRollsEverythingBack) {
   auto& l = lab();
   expect_rollback_at_every_step(this, l, l.plan.steps.size());
+}
+
+// FailAt fails steps one at a time; this is the kernel failing a request in the middle of
+// a batch (a run of rtnetlink steps in one namespace goes out in one sendmsg).
+TEST_F(HostLab, AKernelErrorInsideABatchNamesItsStepAndRollsBack) {
+  auto& l = lab();
+  size_t at = l.plan.steps.size();
+  for (size_t i = 0; i + 1 < l.plan.steps.size(); ++i) {
+    const auto* a = std::get_if<step::LinkUp>(&l.plan.steps[i].step);
+    const auto* b = std::get_if<step::LinkUp>(&l.plan.steps[i + 1].step);
+    if (a && b && a->ns == b->ns) {
+      at = i + 1;
+      break;
+    }
+  }
+  ASSERT_LT(at, l.plan.steps.size()) << "the fixture has two link-ups in one namespace";
+  const std::string ns = step_netns(l.plan.steps[at].step);
+  l.plan.steps.insert(l.plan.steps.begin() + static_cast<long>(at),
+                      PlannedStep{step::LinkUp{ns, "nosuch0"}, "x", ""});
+  ASSERT_GT(run_end(l.plan, at - 1), at + 1) << "the bad step sits inside a run";
+  auto st = lab_up(l.topo, l.plan, {});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().errnum, ENODEV) << st.error().str();
+  EXPECT_NE(st.error().message.find("step " + std::to_string(at + 1) + "/" +
+                                    std::to_string(l.plan.steps.size()) + ": bring up nosuch0 in " +
+                                    ns),
+            std::string::npos)
+      << st.error().str();
+  EXPECT_FALSE(st.error().hint.empty()) << st.error().str();
+  EXPECT_TRUE(nothing_left(l.name));
 }
 
 // The demos on the host: every step before the first IPVS/IPIP one, then the natural

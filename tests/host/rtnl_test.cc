@@ -303,6 +303,45 @@ TEST_F(HostRtnl, BatchReportsTheFirstFailingRequestAndTheKernelGoesOn) {
   EXPECT_NE(find_link(*ls, "brb"), nullptr) << "the kernel handled the request after the failure";
 }
 
+TEST_F(HostRtnl, CommitEachGivesEveryRequestItsOwnStatusAndSendsNothingAfterAFailure) {
+  Rtnl sw = open_in(sw_.name);
+  RtnlBatch b = sw.batch();
+  (void)b.create_bridge("brc", 0);
+  (void)b.create_bridge("brc", 0);  // EEXIST
+  (void)b.create_bridge("brd", 0);  // same sendmsg: the kernel goes on
+  (void)b.set_master("nosuch0", "brx");  // resolving brx flushes first, then finds nothing
+  (void)b.create_bridge("bre", 0);  // after a failed sendmsg: not sent
+  auto st = b.commit_each();
+  ASSERT_EQ(st.size(), 5u);
+  EXPECT_TRUE(st[0]);
+  ASSERT_FALSE(st[1]);
+  EXPECT_EQ(st[1].error().errnum, EEXIST);
+  EXPECT_EQ(st[1].error().message.rfind("create bridge brc", 0), 0u) << st[1].error().message;
+  EXPECT_TRUE(st[2]);
+  ASSERT_FALSE(st[3]);
+  EXPECT_EQ(st[3].error().errnum, ENODEV) << st[3].error().str();
+  EXPECT_NE(st[3].error().message.find("brx"), std::string::npos);
+  ASSERT_FALSE(st[4]);
+  EXPECT_NE(st[4].error().message.find("not sent"), std::string::npos);
+  auto ls = sw.links();
+  ASSERT_TRUE(ls);
+  EXPECT_NE(find_link(*ls, "brd"), nullptr);
+  EXPECT_EQ(find_link(*ls, "bre"), nullptr);
+  EXPECT_TRUE(b.commit_each().empty()) << "a commit starts the next round afresh";
+}
+
+TEST_F(HostRtnl, ALinkIsFoundByNameWithoutADump) {
+  Rtnl node = open_in(node_.name);
+  auto lo = node.link("lo");
+  ASSERT_TRUE(lo) << lo.error().str();
+  EXPECT_EQ(lo->name, "lo");
+  EXPECT_EQ(lo->index, 1);
+  auto none = node.link("nosuch0");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().errnum, ENODEV);
+  EXPECT_NE(none.error().message.find("nosuch0"), std::string::npos);
+}
+
 TEST_F(HostRtnl, UnknownDeviceNamesAreEnodevWithoutTalkingNonsense) {
   Rtnl node = open_in(node_.name);
   auto st = node.add_address("nosuch0", *IpPrefix::parse("10.0.0.1/24"));

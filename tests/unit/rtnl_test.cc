@@ -48,7 +48,7 @@ std::string kind_of(Attrs& a) {
   return info.count(IFLA_INFO_KIND) ? test::str(info[IFLA_INFO_KIND]) : "";
 }
 
-TEST(RtnlEncode, BridgeHasNameMtuAndKind) {
+TEST(RtnlEncode, BridgeHasNameMtuKindAndNoMulticastSnooping) {
   auto r = rtnl::bridge_add("br0", 1400);
   ASSERT_TRUE(r) << r.error().str();
   expect_create(*r);
@@ -56,7 +56,19 @@ TEST(RtnlEncode, BridgeHasNameMtuAndKind) {
   EXPECT_EQ(test::str(a[IFLA_IFNAME]), "br0");
   EXPECT_EQ(mnl_attr_get_u32(a[IFLA_MTU]), 1400u);
   EXPECT_EQ(kind_of(a), "bridge");
+  auto info = nested(a[IFLA_LINKINFO]);
+  ASSERT_TRUE(info.count(IFLA_INFO_DATA));
+  auto data = nested(info[IFLA_INFO_DATA]);
+  ASSERT_TRUE(data.count(IFLA_BR_MCAST_SNOOPING));
+  EXPECT_EQ(mnl_attr_get_u8(data[IFLA_BR_MCAST_SNOOPING]), 0);
   EXPECT_EQ(r->what, "create bridge br0");
+}
+
+TEST(RtnlEncode, BridgeWithoutMtuLeavesItToTheKernel) {
+  auto r = rtnl::bridge_add("br0", 0);
+  ASSERT_TRUE(r) << r.error().str();
+  auto a = link_attrs(*r);
+  EXPECT_FALSE(a.count(IFLA_MTU));
 }
 
 TEST(RtnlEncode, VethPeerGoesIntoItsNamespaceWithItsOwnNameAndMac) {
