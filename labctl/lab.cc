@@ -89,11 +89,36 @@ Status check_privileges() {
   return {};
 }
 
+namespace {
+
+// The marks of the named namespaces, read on two threads: each read enters the namespace
+// and asks the kernel for lo (~0.1 ms), which adds up for a lab of a thousand nodes.
+std::vector<std::string> read_marks(const std::vector<std::string>& names) {
+  std::vector<std::string> marks(names.size());
+  auto work = [&](size_t first) {
+    for (size_t i = first; i < names.size(); i += 2) marks[i] = read_netns_mark(names[i]);
+  };
+  if (names.size() < 64) {
+    work(0);
+    work(1);
+    return marks;
+  }
+  std::thread other(work, 1);
+  work(0);
+  other.join();
+  return marks;
+}
+
+}  // namespace
+
 std::vector<std::string> lab_namespaces(const std::string& lab) {
-  std::vector<std::string> out;
   const std::string prefix = lab + "-", mark = netns_mark(lab);
+  std::vector<std::string> candidates, out;
   for (const auto& ns : list_netns())
-    if (ns.rfind(prefix, 0) == 0 && read_netns_mark(ns) == mark) out.push_back(ns);
+    if (ns.rfind(prefix, 0) == 0) candidates.push_back(ns);
+  const auto marks = read_marks(candidates);
+  for (size_t i = 0; i < candidates.size(); ++i)
+    if (marks[i] == mark) out.push_back(candidates[i]);
   return out;
 }
 

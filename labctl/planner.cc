@@ -16,6 +16,8 @@
 //      network.
 #include "labctl/planner.h"
 
+#include <sys/socket.h>
+
 #include <set>
 #include <utility>
 
@@ -107,6 +109,9 @@ class Planner {
     if (any6(n.lo_addresses) || any6(n.tunl0_addresses)) return true;
     for (const auto& i : n.interfaces)
       if (any6(i.addresses)) return true;
+    // An IPv6 route may lean on link-local addresses alone (via fe80::1 dev eth0).
+    for (const auto& r : n.routes)
+      if (r.family == AF_INET6) return true;
     return false;
   }
 

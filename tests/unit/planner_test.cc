@@ -279,7 +279,14 @@ TEST(Planner, NodesWithoutIPv6GetNoneOnTheirInterfacesUnlessTheyChoose) {
   i.addresses = {*IpPrefix::parse("10.0.0.3/24")};
   c.interfaces = {i};
   c.sysctls = {{"net.ipv6.conf.all.disable_ipv6", "0", {}}};
-  t.nodes = {a, b, c};
+  Node d = test::named("d");  // IPv4 addresses, but an IPv6 route via a link-local gateway
+  d.interfaces = {i};
+  Route r;
+  r.family = AF_INET6;
+  r.via = IpAddr::parse("fe80::1");
+  r.dev = "eth0";
+  d.routes = {r};
+  t.nodes = {a, b, c, d};
   t.switches = {Switch{"lan", 0, {}}};
   Plan p = make_plan(t);
   const auto& off = find_step(p, "set net.ipv6.conf.default.disable_ipv6=1 in v4-a");
@@ -292,6 +299,7 @@ TEST(Planner, NodesWithoutIPv6GetNoneOnTheirInterfacesUnlessTheyChoose) {
   for (const auto& s : p.steps) {
     EXPECT_THAT(describe(s.step), Not(HasSubstr("disable_ipv6=1 in v4-b"))) << "b has IPv6";
     EXPECT_THAT(describe(s.step), Not(HasSubstr("disable_ipv6=1 in v4-c"))) << "c chose itself";
+    EXPECT_THAT(describe(s.step), Not(HasSubstr("disable_ipv6=1 in v4-d"))) << "d routes IPv6";
   }
 }
 
