@@ -169,8 +169,21 @@ TEST_F(HostLab, UpBuildsWhatTheTopologySaysAndDownRemovesIt) {
   in("c", [&](Rtnl& r) -> Status {
     TRY_ASSIGN(auto v4, r.routes(AF_INET));
     EXPECT_TRUE(find_by<RouteInfo>(v4, [](auto& x) { return x.dst && x.dst->str() == "10.71.0.0/16"; }));
+    // c has no IPv6 addresses: its interfaces get no IPv6 at all.
+    EXPECT_EQ(*read_sysctl("net.ipv6.conf.eth0.disable_ipv6"), "1");
+    TRY_ASSIGN(auto addrs, r.addresses());
+    EXPECT_FALSE(find_by<AddrInfo>(addrs, [](auto& x) { return x.dev == "eth0" && x.prefix.addr.v6(); }))
+        << "no link-local address on c's eth0";
     return {};
   });
+  in("a", [&](Rtnl&) -> Status {
+    EXPECT_EQ(*read_sysctl("net.ipv6.conf.eth0.disable_ipv6"), "0") << "a has IPv6";
+    return {};
+  });
+  // The kernel kept the bridge's options: no multicast snooping.
+  EXPECT_NE(run("ip -n " + netns_name(l.name, "s1") + " -d -j link show dev s1")
+                .find("\"mcast_snooping\":0"),
+            std::string::npos);
   in("s1", [&](Rtnl& r) -> Status {
     TRY_ASSIGN(auto links, r.links());
     auto* br = find_by<LinkInfo>(links, [](auto& x) { return x.kind == "bridge"; });
