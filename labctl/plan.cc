@@ -128,6 +128,7 @@ std::vector<std::string> veth_words(const step::CreateVeth& s) {
       w.push_back("address");
       w.push_back(mac);
     }
+    w.insert(w.end(), {"numtxqueues", "1", "numrxqueues", "1"});
   };
   link_opts(s.mac);
   w.insert(w.end(), {"type", "veth", "peer", "name", s.peer_name, "netns", s.peer_ns});

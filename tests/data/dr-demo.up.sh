@@ -52,14 +52,14 @@ ip -n dr-demo-lan link add name lan type bridge mcast_snooping 0
 
 # a veth pair is a virtual cable: eth0 in client, the other end (client-eth0) plugged into switch
 # lan
-ip -n dr-demo-client link add name eth0 type veth peer name client-eth0 netns dr-demo-lan
+ip -n dr-demo-client link add name eth0 numtxqueues 1 numrxqueues 1 type veth peer name client-eth0 netns dr-demo-lan numtxqueues 1 numrxqueues 1
 # a veth pair is a virtual cable: eth0 in director, the other end (director-eth0) plugged into
 # switch lan
-ip -n dr-demo-director link add name eth0 type veth peer name director-eth0 netns dr-demo-lan
+ip -n dr-demo-director link add name eth0 numtxqueues 1 numrxqueues 1 type veth peer name director-eth0 netns dr-demo-lan numtxqueues 1 numrxqueues 1
 # a veth pair is a virtual cable: eth0 in rs1, the other end (rs1-eth0) plugged into switch lan
-ip -n dr-demo-rs1 link add name eth0 type veth peer name rs1-eth0 netns dr-demo-lan
+ip -n dr-demo-rs1 link add name eth0 numtxqueues 1 numrxqueues 1 type veth peer name rs1-eth0 netns dr-demo-lan numtxqueues 1 numrxqueues 1
 # a veth pair is a virtual cable: eth0 in rs2, the other end (rs2-eth0) plugged into switch lan
-ip -n dr-demo-rs2 link add name eth0 type veth peer name rs2-eth0 netns dr-demo-lan
+ip -n dr-demo-rs2 link add name eth0 numtxqueues 1 numrxqueues 1 type veth peer name rs2-eth0 netns dr-demo-lan numtxqueues 1 numrxqueues 1
 
 ip -n dr-demo-lan link set dev client-eth0 master lan
 ip -n dr-demo-lan link set dev director-eth0 master lan

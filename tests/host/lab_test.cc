@@ -180,6 +180,11 @@ TEST_F(HostLab, UpBuildsWhatTheTopologySaysAndDownRemovesIt) {
     EXPECT_EQ(*read_sysctl("net.ipv6.conf.eth0.disable_ipv6"), "0") << "a has IPv6";
     return {};
   });
+  // Both ends of a veth have one queue each way (the kernel's default is one per CPU).
+  for (const auto& [node, dev] : {std::pair{"a", "eth0"}, std::pair{"s1", "a-eth0"}, std::pair{"c", "eth0"}}) {
+    const std::string j = run("ip -n " + netns_name(l.name, node) + " -d -j link show dev " + dev);
+    EXPECT_NE(j.find("\"num_tx_queues\":1,\"num_rx_queues\":1"), std::string::npos) << node << " " << j;
+  }
   // The kernel kept the bridge's options: no multicast snooping.
   EXPECT_NE(run("ip -n " + netns_name(l.name, "s1") + " -d -j link show dev s1")
                 .find("\"mcast_snooping\":0"),

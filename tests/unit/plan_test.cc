@@ -33,8 +33,9 @@ TEST(StepShell, NamespaceBridgeVethMaster) {
             "ip -n lab-sw link add name sw mtu 9000 type bridge mcast_snooping 0");
   step::CreateVeth v{"lab-a", "eth0", "lab-sw", "a-eth0", 1400, "02:00:00:00:00:01", ""};
   EXPECT_EQ(shell_command(v),
-            "ip -n lab-a link add name eth0 mtu 1400 address 02:00:00:00:00:01 type veth peer name "
-            "a-eth0 netns lab-sw mtu 1400");
+            "ip -n lab-a link add name eth0 mtu 1400 address 02:00:00:00:00:01 numtxqueues 1 "
+            "numrxqueues 1 type veth peer name a-eth0 netns lab-sw mtu 1400 numtxqueues 1 "
+            "numrxqueues 1");
   EXPECT_EQ(undo_command(v), "ip -n lab-a link del dev eth0");
   EXPECT_EQ(describe(v), "create veth eth0 in lab-a (peer a-eth0 in lab-sw)");
   EXPECT_EQ(shell_command(step::SetMaster{"lab-sw", "a-eth0", "sw"}),

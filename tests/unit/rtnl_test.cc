@@ -98,6 +98,13 @@ TEST(RtnlEncode, VethPeerGoesIntoItsNamespaceWithItsOwnNameAndMac) {
   EXPECT_EQ(mnl_attr_get_u32(p[IFLA_NET_NS_FD]), 42u);
   EXPECT_EQ(mnl_attr_get_u32(p[IFLA_MTU]), 1500u);
   EXPECT_EQ(payload(p[IFLA_ADDRESS]), (std::vector<uint8_t>{2, 0, 0, 0, 0, 2}));
+  // One queue each way on both ends: the kernel would otherwise make one per possible CPU
+  // and trim them, waiting out an RCU grace period under the RTNL lock.
+  for (auto* attrs : {&a, &p}) {
+    ASSERT_TRUE(attrs->count(IFLA_NUM_TX_QUEUES) && attrs->count(IFLA_NUM_RX_QUEUES));
+    EXPECT_EQ(mnl_attr_get_u32((*attrs)[IFLA_NUM_TX_QUEUES]), 1u);
+    EXPECT_EQ(mnl_attr_get_u32((*attrs)[IFLA_NUM_RX_QUEUES]), 1u);
+  }
 }
 
 TEST(RtnlEncode, VethRejectsABadMac) {
