@@ -104,7 +104,7 @@ Status NetlinkExecutor::apply(const Step& step) {
           },
           [&](const step::SetSysctl& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));
-            return with_netns(n->fd.get(), [&] { return write_sysctl(s.key, s.value); });
+            return with_netns(n->fd.get(), [&] { return write_sysctl(s.key, s.value, &sysctl_fs_); });
           },
           [&](const step::AddIpvsService& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));

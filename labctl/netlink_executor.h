@@ -12,6 +12,7 @@
 #include "labctl/fd.h"
 #include "labctl/rtnl.h"
 #include "labctl/state.h"
+#include "labctl/sysctl.h"
 
 namespace labctl {
 
@@ -48,6 +49,7 @@ class NetlinkExecutor final : public Executor {
   std::string labagent_;
   std::map<std::string, std::unique_ptr<Netns>> netns_;
   std::set<std::string> created_;  ///< Namespaces this executor created (reverted whole).
+  SysctlFs sysctl_fs_;              ///< Sysctl writes open through it (they run on one thread).
 };
 
 }  // namespace labctl

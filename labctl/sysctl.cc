@@ -1,9 +1,11 @@
 #include "labctl/sysctl.h"
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <string_view>
 
 #include "labctl/fd.h"
 
@@ -37,6 +39,14 @@ std::string missing_key_hint(const std::string& key) {
          "` lists similar keys";
 }
 
+// A new procfs instance, as a mount fd attached nowhere; -1 (errno set) where refused.
+int private_procfs() {
+  Fd fs(::fsopen("proc", FSOPEN_CLOEXEC));
+  if (!fs) return -1;
+  if (::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) return -1;
+  return ::fsmount(fs.get(), FSMOUNT_CLOEXEC, 0);
+}
+
 }  // namespace
 
 Result<std::string> sysctl_path(const std::string& key) {
@@ -58,6 +68,19 @@ Result<std::string> sysctl_path(const std::string& key) {
   return path;
 }
 
+int SysctlFs::open(const std::string& path, int flags) {
+  constexpr std::string_view proc = "/proc/";
+  if (!use_proc_ && (!mnt_ || opens_ >= kOpensPerInstance)) {
+    mnt_.reset();  // drops the old instance and its dentries
+    mnt_ = Fd(private_procfs());
+    opens_ = 0;
+    use_proc_ = !mnt_;
+  }
+  if (use_proc_ || path.rfind(proc, 0) != 0) return ::open(path.c_str(), flags);
+  ++opens_;
+  return ::openat(mnt_.get(), path.c_str() + proc.size(), flags);
+}
+
 Result<std::string> read_sysctl(const std::string& key) {
   TRY_ASSIGN(std::string path, sysctl_path(key));
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -71,11 +94,10 @@ Result<std::string> read_sysctl(const std::string& key) {
   return trim(std::string(buf, static_cast<size_t>(n)));
 }
 
-Status write_sysctl(const std::string& key, const std::string& value) {
+Status write_sysctl(const std::string& key, const std::string& value, SysctlFs* fs) {
   TRY_ASSIGN(std::string path, sysctl_path(key));
-  // One open for the write and the read-back: each open of a /proc/sys/net path compares
-  // against the entries of every namespace on the machine.
-  Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  // One open for the write and the read-back (see SysctlFs for what an open costs).
+  Fd fd(fs ? fs->open(path, O_RDWR | O_CLOEXEC) : ::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd) {
     int err = errno;
     if (err == ENOENT)

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "labctl/error.h"
+#include "labctl/fd.h"
 
 namespace labctl {
 
@@ -13,9 +14,31 @@ namespace labctl {
 /// Only net.* keys are accepted; "..", "/" and empty parts are rejected.
 [[nodiscard]] Result<std::string> sysctl_path(const std::string& key);
 
+/// Where sysctl files are opened: a procfs instance of labctl's own, mounted nowhere
+/// (fsopen/fsmount), or /proc where the kernel refuses one (no fsopen, a seccomp filter).
+///
+/// Why: the kernel keeps a dentry per namespace for each /proc/sys/net name looked up, all
+/// in one hash chain under /proc/sys/net, and every open compares against each of them
+/// under a global lock: 0.3-0.5 ms per open once 2000 namespaces have used /proc/sys. A
+/// private instance holds only the dentries of lookups made through it, and is replaced
+/// every kOpensPerInstance opens, so an open stays cheap however many namespaces exist;
+/// closing it drops its dentries. One per thread (not thread-safe).
+class SysctlFs {
+ public:
+  static constexpr int kOpensPerInstance = 32;
+  /// Opens the file behind an absolute sysctl path ("/proc/sys/net/...").
+  [[nodiscard]] int open(const std::string& path, int flags);
+
+ private:
+  Fd mnt_;
+  int opens_ = 0;
+  bool use_proc_ = false;  // the kernel refused a private instance once: stop asking
+};
+
 /// Writes value, reads it back and fails if the kernel kept something else.
-/// A key this kernel does not have is an error naming the key.
-[[nodiscard]] Status write_sysctl(const std::string& key, const std::string& value);
+/// A key this kernel does not have is an error naming the key. Opens through fs when given.
+[[nodiscard]] Status write_sysctl(const std::string& key, const std::string& value,
+                                  SysctlFs* fs = nullptr);
 
 [[nodiscard]] Result<std::string> read_sysctl(const std::string& key);
 

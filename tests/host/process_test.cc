@@ -1,10 +1,15 @@
 // Host tier: agents and sysctls inside real namespaces.
 #include "labctl/process.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -105,6 +110,68 @@ TEST_F(NetnsFixture, SysctlIsSetInTheNamespaceOnlyAndReadBack) {
   }));
   EXPECT_EQ(inside, want);
   EXPECT_EQ(*read_sysctl("net.ipv4.conf.all.arp_ignore"), *root_before) << "root netns untouched";
+}
+
+std::string mountinfo() {
+  std::ifstream f("/proc/self/mountinfo");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// SysctlFs opens through a procfs instance of its own: another superblock than /proc's,
+// mounted nowhere, renewed as it goes, and it acts on the namespace of the calling thread.
+TEST_F(NetnsFixture, SysctlWritesThroughAPrivateProcfsMountedNowhere) {
+  const std::string mounts_before = mountinfo();
+  auto root_before = read_sysctl("net.ipv4.conf.all.arp_ignore");
+  ASSERT_TRUE(root_before);
+  SysctlFs fs;
+  struct stat proc_st {};
+  ASSERT_EQ(::stat("/proc/sys/net/ipv4/ip_forward", &proc_st), 0);
+  std::set<dev_t> instances;
+  std::vector<Fd> held;  // holding a file keeps its instance, so its device number is not reused
+  ASSERT_TRUE(run_in_netns(fd_.get(), [&]() -> Status {
+    for (int i = 0; i < 2 * SysctlFs::kOpensPerInstance + 1; ++i) {
+      const std::string v = std::to_string(i % 2);
+      TRY(write_sysctl("net.ipv4.conf.all.arp_ignore", v, &fs));
+      TRY_ASSIGN(auto now, read_sysctl("net.ipv4.conf.all.arp_ignore"));  // through /proc
+      EXPECT_EQ(now, v);
+      Fd fd(fs.open("/proc/sys/net/ipv4/ip_forward", O_RDONLY | O_CLOEXEC));
+      EXPECT_TRUE(fd);
+      struct stat st {};
+      EXPECT_EQ(::fstat(fd.get(), &st), 0);
+      instances.insert(st.st_dev);
+      held.push_back(std::move(fd));
+    }
+    return {};
+  }));
+  EXPECT_FALSE(instances.count(proc_st.st_dev)) << "opened through /proc, not a private instance";
+  EXPECT_EQ(instances.size(), 5u) << "a new instance every " << SysctlFs::kOpensPerInstance
+                                  << " opens (130 opens)";
+  EXPECT_EQ(*read_sysctl("net.ipv4.conf.all.arp_ignore"), *root_before) << "root netns untouched";
+  EXPECT_EQ(mountinfo(), mounts_before) << "nothing mounted where anyone can see it";
+  Status missing = run_in_netns(fd_.get(), [&] { return write_sysctl("net.ipv4.nope", "1", &fs); });
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("net.ipv4.nope does not exist"), std::string::npos);
+}
+
+// Where the kernel refuses a private instance (here: no CAP_SYS_ADMIN), /proc it is.
+TEST_F(NetnsFixture, SysctlFsFallsBackToProcWhereRefused) {
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) _exit(2);
+    SysctlFs fs;
+    struct stat proc_st {}, st {};
+    Fd fd(fs.open("/proc/sys/net/ipv4/ip_forward", O_RDONLY | O_CLOEXEC));
+    if (!fd || ::fstat(fd.get(), &st) != 0 || ::stat("/proc/sys", &proc_st) != 0) _exit(3);
+    Fd again(fs.open("/proc/sys/net/ipv4/ip_forward", O_RDONLY | O_CLOEXEC));
+    _exit(st.st_dev == proc_st.st_dev && again ? 0 : 4);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: could not drop root, 3: open failed, 4: not /proc";
 }
 
 TEST_F(NetnsFixture, UnknownSysctlNamesTheKey) {
