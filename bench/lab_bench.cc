@@ -9,6 +9,7 @@
 //      switch i and i+1): up+down time per node, growth between sizes, peak memory, and
 //      that down leaves nothing.
 #include <malloc.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -60,6 +62,44 @@ int run_script(const std::string& path) {
   std::string cmd = "bash " + path + " >/dev/null 2>&1";
   int rc = std::system(cmd.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : 1;
+}
+
+// The kernel frees a removed namespace asynchronously, holding locks a new one needs:
+// right after a big down, creating namespaces is several times slower. Wait until a
+// probe namespace costs what it costs on a quiet kernel, so one run does not bill the
+// next (at most 60 s).
+// The probe: creating one namespace, unnamed. A named one would also create and delete a
+// file under /run/netns, which on an ext4 /run makes later creations there slower.
+double probe_netns_ms() {
+  double ms = 1e9;
+  // On a thread of its own: unshare there, and the namespace goes when the thread does.
+  std::thread([&] {
+    auto t0 = Clock::now();
+    if (::unshare(CLONE_NEWNET) == 0) ms = ms_since(t0);
+  }).join();
+  return ms;
+}
+
+// What a namespace costs on a quiet kernel: measured once, before anything is torn down.
+double quiet_netns_ms() {
+  static const double quiet = [] {
+    double q = 1e9;
+    for (int i = 0; i < 5; ++i) q = std::min(q, probe_netns_ms());
+    return q;
+  }();
+  return quiet;
+}
+
+// Quiet means five probes in a row, 100 ms apart, each as cheap as on a quiet kernel: the
+// kernel's cleanup of removed namespaces comes in bursts, and one cheap probe can fall
+// between two of them.
+void settle() {
+  const double quiet = quiet_netns_ms();
+  int in_a_row = 0;
+  for (auto end = Clock::now() + std::chrono::seconds(60); Clock::now() < end && in_a_row < 5;) {
+    in_a_row = probe_netns_ms() < 2 * quiet + 0.2 ? in_a_row + 1 : 0;
+    usleep(100000);
+  }
 }
 
 // dr-demo as the host can build it: no IPVS steps, no agents (the script baseline in
@@ -109,14 +149,21 @@ void bench_vs_script(int rounds, bool show_profile) {
   std::ofstream(up) << render_script(plan);
   std::ofstream(down) << render_down_script(plan);
 
-  if (show_profile) profile(t, plan);
+  if (show_profile) {
+    settle();
+    profile(t, plan);
+  }
   std::vector<double> ours, script;
   for (int i = 0; i < rounds; ++i) {
+    // Each run starts on a quiet kernel: the namespaces the previous run removed are freed
+    // asynchronously, with RTNL held for a while, and would bill whichever run came next.
+    settle();
     auto t0 = Clock::now();
     die_on(lab_up(t, plan, {}), "up");
     die_on(lab_down(t.name), "down");
     ours.push_back(ms_since(t0));
 
+    settle();
     t0 = Clock::now();
     if (run_script(up) != 0 || run_script(down) != 0) {
       std::fprintf(stderr, "labctl_bench: the shell script failed (run %s by hand)\n", up.c_str());
@@ -190,48 +237,12 @@ long peak_rss_kib() {
   return ru.ru_maxrss;
 }
 
-// The kernel frees a removed namespace asynchronously, holding locks a new one needs:
-// right after a big down, creating namespaces is several times slower. Wait until a
-// probe namespace costs what it costs on a quiet kernel, so one run does not bill the
-// next (at most 30 s).
-// Creating and removing one named namespace: the same path a lab's namespaces take.
-double probe_netns_ms() {
-  const std::string name = "labctl-bench-probe-" + std::to_string(::getpid());
-  auto t0 = Clock::now();
-  Status st = create_netns(name);
-  double ms = ms_since(t0);
-  (void)delete_netns(name);
-  return st ? ms : 1e9;
-}
-
-// What a namespace costs on a quiet kernel: measured once, before anything is torn down.
-double quiet_netns_ms() {
-  static const double quiet = [] {
-    double q = 1e9;
-    for (int i = 0; i < 5; ++i) q = std::min(q, probe_netns_ms());
-    return q;
-  }();
-  return quiet;
-}
-
-// Quiet means five probes in a row, 100 ms apart, each as cheap as on a quiet kernel: the
-// kernel's cleanup of removed namespaces comes in bursts, and one cheap probe can fall
-// between two of them.
-void settle() {
-  const double quiet = quiet_netns_ms();
-  int in_a_row = 0;
-  for (auto end = Clock::now() + std::chrono::seconds(60); Clock::now() < end && in_a_row < 5;) {
-    in_a_row = probe_netns_ms() < 2 * quiet + 0.2 ? in_a_row + 1 : 0;
-    usleep(100000);
-  }
-}
-
 void bench_scale(const std::vector<size_t>& sizes, bool show_profile) {
   std::printf("a namespace on a quiet kernel: %.2f ms (runs wait for the kernel to settle)\n",
               quiet_netns_ms());
   std::printf("generated labs, up+down (one run each):\n");
-  std::printf("  %-6s %6s %6s %10s %10s %10s %12s %10s\n", "shape", "nodes", "netns", "up ms",
-              "down ms", "ms/node", "growth", "peak RSS");
+  std::printf("  %-6s %6s %6s %10s %10s %10s %9s %12s %10s\n", "shape", "nodes", "netns", "up ms",
+              "down ms", "ms/node", "ms/netns", "growth", "peak RSS");
   for (const char* shape : {"star", "chain"}) {
     double prev_per_node = 0;
     for (size_t n : sizes) {
@@ -251,9 +262,10 @@ void bench_scale(const std::vector<size_t>& sizes, bool show_profile) {
       double per_node = (up_ms + down_ms) / static_cast<double>(n);
       char growth[32] = "-";
       if (prev_per_node > 0) std::snprintf(growth, sizeof growth, "%.2fx/node", per_node / prev_per_node);
-      std::printf("  %-6s %6zu %6zu %10.1f %10.1f %10.3f %12s %7ld KiB\n", shape, n,
-                  t.nodes.size() + t.switches.size(), up_ms, down_ms, per_node, growth,
-                  peak_rss_kib());
+      const size_t netns = t.nodes.size() + t.switches.size();
+      std::printf("  %-6s %6zu %6zu %10.1f %10.1f %10.3f %9.3f %12s %7ld KiB\n", shape, n, netns,
+                  up_ms, down_ms, per_node, (up_ms + down_ms) / static_cast<double>(netns),
+                  growth, peak_rss_kib());
       std::fflush(stdout);
       prev_per_node = per_node;
     }

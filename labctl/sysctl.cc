@@ -78,7 +78,12 @@ int SysctlFs::open(const std::string& path, int flags) {
   }
   if (use_proc_ || path.rfind(proc, 0) != 0) return ::open(path.c_str(), flags);
   ++opens_;
-  return ::openat(mnt_.get(), path.c_str() + proc.size(), flags);
+  int fd = ::openat(mnt_.get(), path.c_str() + proc.size(), flags);
+  if (fd >= 0 || errno == ENOENT) return fd;
+  // Refused through our instance (a security module, say) but perhaps not through /proc.
+  use_proc_ = true;
+  mnt_.reset();
+  return ::open(path.c_str(), flags);
 }
 
 Result<std::string> read_sysctl(const std::string& key) {
