@@ -154,11 +154,6 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
   // State left by an up that died before making anything is stale: start afresh.
   TRY(remove_state_dir(t.name));
   TRY(make_state_dir(t.name));
-  {
-    std::ofstream(state_dir(t.name) + "/topology.toml") << opts.source_text;
-    // The resolved lab: every step with its namespace, fields and shell equivalent.
-    std::ofstream(state_dir(t.name) + "/plan.json") << plan_json(plan).dump(1) << "\n";
-  }
   TRY_ASSIGN(Journal journal, Journal::open(t.name));
   if (g_interrupted) {
     (void)remove_state_dir(t.name);
@@ -170,7 +165,15 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
   ApplyOptions ao;
   ao.cancel = &g_interrupted;
   ao.on_step = opts.on_step;
+  // The source (which `labctl check` reads back) and the resolved lab (every step with its
+  // namespace, fields and shell equivalent), written while the lab is built: rendering
+  // the plan takes ~0.5 ms, as long as everything else before the first step together.
+  std::jthread writer([&] {
+    std::ofstream(state_dir(t.name) + "/topology.toml") << opts.source_text;
+    std::ofstream(state_dir(t.name) + "/plan.json") << plan_json(plan).dump(1) << "\n";
+  });
   Status st = apply_plan(plan, wrapped ? *wrapped : real, ao);
+  writer.join();
   if (!st) {
     (void)remove_state_dir(t.name);
     lock.remove();

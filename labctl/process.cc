@@ -179,8 +179,8 @@ static std::vector<pid_t> pids_in(const std::vector<std::pair<dev_t, ino_t>>& in
     long pid = std::strtol(e->d_name, &end, 10);
     if (*end != '\0' || pid <= 0 || pid == self) continue;
     struct stat st{};
-    std::string p = std::string("/proc/") + e->d_name + "/ns/net";
-    if (::stat(p.c_str(), &st) != 0) continue;
+    std::string p = std::string(e->d_name) + "/ns/net";
+    if (::fstatat(::dirfd(d), p.c_str(), &st, 0) != 0) continue;
     for (const auto& [dev, ino] : inodes)
       if (st.st_dev == dev && st.st_ino == ino) out.push_back(static_cast<pid_t>(pid));
   }
@@ -234,8 +234,10 @@ void stop_processes_in_netns(const std::vector<std::string>& ns_paths,
   const auto inodes = inodes_of(ns_paths);
   // Signals go through pidfds: once opened, a pidfd names that process and no other, so a
   // pid recycled after our scan is never hit.
+  const auto pids = pids_in(inodes);
+  if (pids.empty()) return;  // nothing to wait for, so no window for latecomers either
   std::vector<Fd> fds;
-  for (pid_t p : pids_in(inodes)) {
+  for (pid_t p : pids) {
     Fd fd(pidfd_open(p));
     if (fd && pidfd_send_signal(fd.get(), SIGTERM) == 0) fds.push_back(std::move(fd));
   }

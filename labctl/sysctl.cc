@@ -70,6 +70,10 @@ Result<std::string> sysctl_path(const std::string& key) {
 
 int SysctlFs::open(const std::string& path, int flags) {
   constexpr std::string_view proc = "/proc/";
+  if (proc_opens_ < kProcOpensFirst) {
+    ++proc_opens_;
+    return ::open(path.c_str(), flags);
+  }
   if (!use_proc_ && (!mnt_ || opens_ >= kOpensPerInstance)) {
     mnt_.reset();  // drops the old instance and its dentries
     mnt_ = Fd(private_procfs());

@@ -22,16 +22,20 @@ namespace labctl {
 /// under a global lock: 0.3-0.5 ms per open once 2000 namespaces have used /proc/sys. A
 /// private instance holds only the dentries of lookups made through it, and is replaced
 /// every kOpensPerInstance opens, so an open stays cheap however many namespaces exist;
-/// closing it drops its dentries. One per thread (not thread-safe).
+/// closing it drops its dentries. Making and dropping one costs ~0.1 ms, so the first
+/// kProcOpensFirst opens go through /proc: a small lab never pays for an instance.
+/// One per thread (not thread-safe).
 class SysctlFs {
  public:
   static constexpr int kOpensPerInstance = 32;
+  static constexpr int kProcOpensFirst = 64;
   /// Opens the file behind an absolute sysctl path ("/proc/sys/net/...").
   [[nodiscard]] int open(const std::string& path, int flags);
 
  private:
   Fd mnt_;
   int opens_ = 0;
+  int proc_opens_ = 0;
   bool use_proc_ = false;  // the kernel refused a private instance once: stop asking
 };
 

@@ -119,8 +119,9 @@ std::string mountinfo() {
   return ss.str();
 }
 
-// SysctlFs opens through a procfs instance of its own: another superblock than /proc's,
-// mounted nowhere, renewed as it goes, and it acts on the namespace of the calling thread.
+// SysctlFs opens its first kProcOpensFirst files through /proc, then through procfs
+// instances of its own: other superblocks than /proc's, mounted nowhere, renewed as it goes.
+// Either way a write acts on the namespace of the calling thread.
 TEST_F(NetnsFixture, SysctlWritesThroughAPrivateProcfsMountedNowhere) {
   const std::string mounts_before = mountinfo();
   auto root_before = read_sysctl("net.ipv4.conf.all.arp_ignore");
@@ -128,10 +129,12 @@ TEST_F(NetnsFixture, SysctlWritesThroughAPrivateProcfsMountedNowhere) {
   SysctlFs fs;
   struct stat proc_st {};
   ASSERT_EQ(::stat("/proc/sys/net/ipv4/ip_forward", &proc_st), 0);
-  std::set<dev_t> instances;
+  // Each round opens twice: the write, then ip_forward, whose device we note.
+  const int rounds = SysctlFs::kProcOpensFirst / 2 + SysctlFs::kOpensPerInstance + 1;
+  std::vector<dev_t> devs;
   std::vector<Fd> held;  // holding a file keeps its instance, so its device number is not reused
   ASSERT_TRUE(run_in_netns(fd_.get(), [&]() -> Status {
-    for (int i = 0; i < 2 * SysctlFs::kOpensPerInstance + 1; ++i) {
+    for (int i = 0; i < rounds; ++i) {
       const std::string v = std::to_string(i % 2);
       TRY(write_sysctl("net.ipv4.conf.all.arp_ignore", v, &fs));
       TRY_ASSIGN(auto now, read_sysctl("net.ipv4.conf.all.arp_ignore"));  // through /proc
@@ -140,14 +143,24 @@ TEST_F(NetnsFixture, SysctlWritesThroughAPrivateProcfsMountedNowhere) {
       EXPECT_TRUE(fd);
       struct stat st {};
       EXPECT_EQ(::fstat(fd.get(), &st), 0);
-      instances.insert(st.st_dev);
+      devs.push_back(st.st_dev);
       held.push_back(std::move(fd));
     }
     return {};
   }));
-  EXPECT_FALSE(instances.count(proc_st.st_dev)) << "opened through /proc, not a private instance";
-  EXPECT_EQ(instances.size(), 5u) << "a new instance every " << SysctlFs::kOpensPerInstance
-                                  << " opens (130 opens)";
+  const size_t through_proc = SysctlFs::kProcOpensFirst / 2;
+  ASSERT_EQ(devs.size(), through_proc + SysctlFs::kOpensPerInstance + 1);
+  std::set<dev_t> instances;
+  for (size_t i = 0; i < devs.size(); ++i) {
+    if (i < through_proc) {
+      EXPECT_EQ(devs[i], proc_st.st_dev) << "open " << 2 * i + 1 << " should go through /proc";
+    } else {
+      EXPECT_NE(devs[i], proc_st.st_dev) << "open " << 2 * i + 1 << " went through /proc";
+      instances.insert(devs[i]);
+    }
+  }
+  EXPECT_EQ(instances.size(), 3u) << "a new instance every " << SysctlFs::kOpensPerInstance
+                                  << " opens (66 opens after /proc's)";
   EXPECT_EQ(*read_sysctl("net.ipv4.conf.all.arp_ignore"), *root_before) << "root netns untouched";
   EXPECT_EQ(mountinfo(), mounts_before) << "nothing mounted where anyone can see it";
   Status missing = run_in_netns(fd_.get(), [&] { return write_sysctl("net.ipv4.nope", "1", &fs); });
@@ -162,11 +175,16 @@ TEST_F(NetnsFixture, SysctlFsFallsBackToProcWhereRefused) {
   if (pid == 0) {
     if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) _exit(2);
     SysctlFs fs;
-    struct stat proc_st {}, st {};
-    Fd fd(fs.open("/proc/sys/net/ipv4/ip_forward", O_RDONLY | O_CLOEXEC));
-    if (!fd || ::fstat(fd.get(), &st) != 0 || ::stat("/proc/sys", &proc_st) != 0) _exit(3);
-    Fd again(fs.open("/proc/sys/net/ipv4/ip_forward", O_RDONLY | O_CLOEXEC));
-    _exit(st.st_dev == proc_st.st_dev && again ? 0 : 4);
+    struct stat proc_st {};
+    if (::stat("/proc/sys", &proc_st) != 0) _exit(3);
+    // Past the opens that go through /proc anyway, and past a refused instance.
+    for (int i = 0; i < SysctlFs::kProcOpensFirst + 2; ++i) {
+      Fd fd(fs.open("/proc/sys/net/ipv4/ip_forward", O_RDONLY | O_CLOEXEC));
+      struct stat st {};
+      if (!fd || ::fstat(fd.get(), &st) != 0) _exit(3);
+      if (st.st_dev != proc_st.st_dev) _exit(4);
+    }
+    _exit(0);
   }
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
