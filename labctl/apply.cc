@@ -22,6 +22,8 @@ size_t run_end(const Plan& plan, size_t i) {
   auto goes_with = [&](const Step& first, const Step& s) {
     if (std::holds_alternative<step::CreateNetns>(first))
       return std::holds_alternative<step::CreateNetns>(s);
+    if (std::holds_alternative<step::SetSysctl>(first))
+      return std::holds_alternative<step::SetSysctl>(s) && step_netns(s) == step_netns(first);
     return is_rtnetlink_step(first) && is_rtnetlink_step(s) && step_netns(s) == step_netns(first);
   };
   size_t j = i + 1;

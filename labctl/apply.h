@@ -19,8 +19,9 @@ struct ApplyOptions {
 };
 
 /// The end of the run of steps from `i` that apply_plan hands to Executor::apply_run
-/// together: consecutive namespace creations, or consecutive rtnetlink steps
-/// (is_rtnetlink_step) in one namespace. At least i + 1.
+/// together: consecutive namespace creations, consecutive rtnetlink steps
+/// (is_rtnetlink_step) in one namespace, or consecutive sysctl writes in one namespace.
+/// At least i + 1.
 [[nodiscard]] size_t run_end(const Plan& plan, size_t i);
 
 /// Applies every step or none. The error names the failing step ("step 7/42: add address

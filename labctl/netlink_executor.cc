@@ -159,14 +159,34 @@ Result<std::unique_ptr<NetlinkExecutor::Netns>> NetlinkExecutor::make_netns(
 }
 
 std::vector<Status> NetlinkExecutor::apply_run(std::span<const Step> steps) {
-  bool all_netns = true, all_rtnl_here = true;
+  bool all_netns = true, all_rtnl_here = true, all_sysctl_here = true;
   for (const auto& s : steps) {
+    const bool here = step_netns(s) == step_netns(steps[0]);
     all_netns = all_netns && std::holds_alternative<step::CreateNetns>(s);
-    all_rtnl_here = all_rtnl_here && is_rtnetlink_step(s) && step_netns(s) == step_netns(steps[0]);
+    all_rtnl_here = all_rtnl_here && is_rtnetlink_step(s) && here;
+    all_sysctl_here = all_sysctl_here && std::holds_alternative<step::SetSysctl>(s) && here;
   }
   if (all_rtnl_here) return apply_batch(steps);
+  if (all_sysctl_here) return write_sysctls(steps);
   if (!all_netns) return Executor::apply_run(steps);
   return make_netns_concurrently(steps);
+}
+
+// One entry into the namespace for all of its sysctls; the first failure ends the run.
+std::vector<Status> NetlinkExecutor::write_sysctls(std::span<const Step> steps) {
+  std::vector<Status> out;
+  auto n = ns(step_netns(steps[0]));
+  Status entered = !n ? Status(tl::unexpected(n.error())) : with_netns((*n)->fd.get(), [&] {
+    for (const auto& s : steps) {
+      const auto& w = std::get<step::SetSysctl>(s);
+      out.push_back(write_sysctl(w.key, w.value, &sysctl_fs_));
+      if (!out.back()) break;
+    }
+    return Status{};
+  });
+  if (!entered) out.push_back(std::move(entered));
+  while (out.size() < steps.size()) out.push_back(fail("not attempted"));
+  return out;
 }
 
 // A run of rtnetlink requests in one namespace goes out in as few sendmsg calls as the

@@ -319,6 +319,37 @@ TEST_F(HostLab, AKernelErrorInsideABatchNamesItsStepAndRollsBack) {
   EXPECT_TRUE(nothing_left(l.name));
 }
 
+// The same inside a run of sysctl writes in one namespace (they share one entry into it):
+// a key this kernel lacks names its step, and everything is rolled back.
+TEST_F(HostLab, AMissingSysctlInsideARunNamesItsStepAndRollsBack) {
+  auto& l = lab();
+  size_t at = l.plan.steps.size();
+  for (size_t i = 0; i + 1 < l.plan.steps.size(); ++i) {
+    const auto* a = std::get_if<step::SetSysctl>(&l.plan.steps[i].step);
+    const auto* b = std::get_if<step::SetSysctl>(&l.plan.steps[i + 1].step);
+    if (a && b && a->ns == b->ns) {
+      at = i + 1;
+      break;
+    }
+  }
+  ASSERT_LT(at, l.plan.steps.size()) << "the fixture has two sysctls in one namespace";
+  const std::string ns = step_netns(l.plan.steps[at].step);
+  l.plan.steps.insert(l.plan.steps.begin() + static_cast<long>(at),
+                      PlannedStep{step::SetSysctl{ns, "net.ipv4.no_such_key", "1"}, "x", ""});
+  ASSERT_GT(run_end(l.plan, at - 1), at + 1) << "the bad step sits inside a run";
+  auto st = lab_up(l.topo, l.plan, {});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().errnum, ENOENT) << st.error().str();
+  EXPECT_NE(st.error().message.find("step " + std::to_string(at + 1) + "/" +
+                                    std::to_string(l.plan.steps.size()) + ": set net.ipv4.no_such_key=1 in " +
+                                    ns),
+            std::string::npos)
+      << st.error().str();
+  EXPECT_NE(st.error().message.find("net.ipv4.no_such_key does not exist"), std::string::npos)
+      << st.error().str();
+  EXPECT_TRUE(nothing_left(l.name));
+}
+
 // The demos on the host: every step before the first IPVS/IPIP one, then the natural
 // failure of the host kernel (no IPVS / no IPIP) must roll back just the same.
 TEST_F(HostLab, DemoPlansRollBackAtEveryStepAndOnTheMissingKernelFeature) {

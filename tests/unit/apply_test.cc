@@ -94,6 +94,16 @@ TEST(ApplyPlan, RtnetlinkStepsInOneNamespaceGoAsOneRun) {
   EXPECT_EQ(ends, (std::vector<size_t>{2, 5, 6, 7, 8, 9}));
 }
 
+TEST(ApplyPlan, SysctlsInOneNamespaceGoAsOneRun) {
+  Plan p = plan_of({step::SetSysctl{"t-a", "net.ipv4.ip_forward", "1"},
+                    step::SetSysctl{"t-a", "net.ipv4.conf.all.arp_ignore", "1"},
+                    step::SetSysctl{"t-b", "net.ipv4.ip_forward", "1"},
+                    step::LinkUp{"t-b", "lo"}, step::SetSysctl{"t-b", "net.ipv4.conf.all.arp_ignore", "1"}});
+  std::vector<size_t> ends;
+  for (size_t i = 0; i < p.steps.size(); i = run_end(p, i)) ends.push_back(run_end(p, i));
+  EXPECT_EQ(ends, (std::vector<size_t>{2, 3, 4, 5}));
+}
+
 TEST(ApplyPlan, AFailureInsideARunRevertsEveryStepOfItThatWasDone) {
   Recorder r;
   r.batch_all = true;
