@@ -153,7 +153,6 @@ void bench_vs_script(int rounds, bool show_profile) {
     settle();
     profile(t, plan);
   }
-  if (getenv("LOOP")) { for (int i = 0; i < atoi(getenv("LOOP")); ++i) { die_on(lab_up(t, plan, {}), "up"); die_on(lab_down(t.name), "down"); usleep(20000); } return; }
   std::vector<double> ours, script;
   for (int i = 0; i < rounds; ++i) {
     // Each run starts on a quiet kernel: the namespaces the previous run removed are freed
