@@ -170,7 +170,8 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
   // the plan takes ~0.5 ms, as long as everything else before the first step together.
   std::jthread writer([&] {
     std::ofstream(state_dir(t.name) + "/topology.toml") << opts.source_text;
-    std::ofstream(state_dir(t.name) + "/plan.json") << plan_json(plan).dump(1) << "\n";
+    std::ofstream json(state_dir(t.name) + "/plan.json");
+    write_plan_json(json, plan);
   });
   Status st = apply_plan(plan, wrapped ? *wrapped : real, ao);
   writer.join();

@@ -99,7 +99,6 @@ class NetlinkSocket {
   uint32_t portid_ = 0;
   uint32_t seq_ = 0;
   std::string where_;
-  std::vector<uint8_t> buf_;
 };
 
 /// The first failure among per-request statuses, as batch() reports it ("request k of n:

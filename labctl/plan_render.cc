@@ -154,21 +154,32 @@ std::string render_down_script(const Plan& p) {
   return out.str();
 }
 
+namespace {
+nlohmann::json step_json(const Plan& p, std::size_t i) {
+  const auto& s = p.steps[i];
+  return {{"index", i + 1},
+          {"type", step_type(s.step)},
+          {"ns", step_netns(s.step)},
+          {"node", s.node},
+          {"fields", fields(s.step)},
+          {"description", describe(s.step)},
+          {"shell", shell_command(s.step)},
+          {"undo", undo_command(s.step)},
+          {"why", s.why}};
+}
+}  // namespace
+
 nlohmann::json plan_json(const Plan& p) {
   nlohmann::json steps = nlohmann::json::array();
-  for (std::size_t i = 0; i < p.steps.size(); ++i) {
-    const auto& s = p.steps[i];
-    steps.push_back({{"index", i + 1},
-                     {"type", step_type(s.step)},
-                     {"ns", step_netns(s.step)},
-                     {"node", s.node},
-                     {"fields", fields(s.step)},
-                     {"description", describe(s.step)},
-                     {"shell", shell_command(s.step)},
-                     {"undo", undo_command(s.step)},
-                     {"why", s.why}});
-  }
+  for (std::size_t i = 0; i < p.steps.size(); ++i) steps.push_back(step_json(p, i));
   return {{"lab", p.lab}, {"steps", steps}};
+}
+
+void write_plan_json(std::ostream& out, const Plan& p) {
+  out << "{\"lab\": " << nlohmann::json(p.lab).dump() << ", \"steps\": [";
+  for (std::size_t i = 0; i < p.steps.size(); ++i)
+    out << (i ? ",\n" : "\n") << step_json(p, i).dump();
+  out << "\n]}\n";
 }
 
 }  // namespace labctl

@@ -2,6 +2,7 @@
 // and --json. Pure: values in, text out. (explain.h renders the per-node walk-through.)
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ namespace labctl {
 [[nodiscard]] std::string render_down_script(const Plan& p);
 /// Every step as data: type, ns, node, fields, shell, undo, why.
 [[nodiscard]] nlohmann::json plan_json(const Plan& p);
+/// The same document written step by step, one step per line, never the whole tree in
+/// memory at once (a 1000-node chain has 16,000 steps).
+void write_plan_json(std::ostream& out, const Plan& p);
 
 /// Splits `text` into lines of at most `width` characters at spaces (longer words stay whole).
 [[nodiscard]] std::vector<std::string> wrap_words(const std::string& text, std::size_t width);

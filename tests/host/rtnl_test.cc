@@ -5,7 +5,9 @@
 #include "labctl/rtnl.h"
 
 #include <gtest/gtest.h>
+#include <libmnl/libmnl.h>
 #include <linux/if.h>
+#include <linux/rtnetlink.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -340,6 +342,30 @@ TEST_F(HostRtnl, ALinkIsFoundByNameWithoutADump) {
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().errnum, ENODEV);
   EXPECT_NE(none.error().message.find("nosuch0"), std::string::npos);
+}
+
+// Sockets share one receive buffer per thread; a request made from inside another
+// socket's dump (a callback that asks something) must not clobber the dump's messages.
+TEST_F(HostRtnl, ARequestInsideAnotherSocketsDumpLeavesTheDumpIntact) {
+  Rtnl node = open_in(node_.name);
+  Rtnl sw = open_in(sw_.name);
+  for (const char* b : {"br0", "br1", "br2"}) ASSERT_TRUE(sw.create_bridge(b, 0));
+  std::vector<std::string> names, asked;
+  Status st = sw.socket().dump(rtnl::link_dump(), [&](const nlmsghdr& nlh) -> Status {
+    // Ask the other namespace something before reading this message.
+    TRY_ASSIGN(LinkInfo lo, node.link("lo"));
+    asked.push_back(lo.name);
+    const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(&nlh));
+    names.push_back(std::to_string(ifi->ifi_index));
+    return {};
+  });
+  ASSERT_TRUE(st) << st.error().str();
+  auto plain = sw.links();
+  ASSERT_TRUE(plain);
+  std::vector<std::string> want;
+  for (const auto& l : *plain) want.push_back(std::to_string(l.index));
+  EXPECT_EQ(names, want);
+  EXPECT_EQ(asked, std::vector<std::string>(want.size(), "lo"));
 }
 
 TEST_F(HostRtnl, UnknownDeviceNamesAreEnodevWithoutTalkingNonsense) {

@@ -95,6 +95,20 @@ TEST(RenderDownScript, StopsAgentsThenDeletesEveryNamespace) {
     EXPECT_THAT(s, HasSubstr("ip netns del tun-demo-" + std::string(m) + " || status=1\n"));
 }
 
+TEST(PlanJson, WrittenStepByStepItIsTheSameDocument) {
+  for (const Topology& t : {test::nat_lab(), test::tun_lab()}) {
+    Plan p = make_plan(t);
+    std::ostringstream out;
+    write_plan_json(out, p);
+    const std::string text = out.str();
+    auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(parsed.is_discarded()) << text.substr(0, 400);
+    EXPECT_EQ(parsed, plan_json(p));
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), static_cast<long>(p.steps.size()) + 2)
+        << "one step per line";
+  }
+}
+
 TEST(PlanJson, EveryStepAsData) {
   Plan p = make_plan(test::nat_lab());
   auto j = plan_json(p);
