@@ -289,65 +289,57 @@ TEST_F(HostLab, FailureAtEveryStepRollsEverythingBack) {
   expect_rollback_at_every_step(this, l, l.plan.steps.size());
 }
 
-// FailAt fails steps one at a time; this is the kernel failing a request in the middle of
-// a batch (a run of rtnetlink steps in one namespace goes out in one sendmsg).
-TEST_F(HostLab, AKernelErrorInsideABatchNamesItsStepAndRollsBack) {
-  auto& l = lab();
-  size_t at = l.plan.steps.size();
-  for (size_t i = 0; i + 1 < l.plan.steps.size(); ++i) {
-    const auto* a = std::get_if<step::LinkUp>(&l.plan.steps[i].step);
-    const auto* b = std::get_if<step::LinkUp>(&l.plan.steps[i + 1].step);
-    if (a && b && a->ns == b->ns) {
-      at = i + 1;
-      break;
-    }
+// Where a step of kind S directly follows another in the same namespace, so that a step
+// put there sits inside a run (plan size when there is none).
+template <class S>
+size_t second_of_a_pair(const Plan& p) {
+  for (size_t i = 0; i + 1 < p.steps.size(); ++i) {
+    const auto* a = std::get_if<S>(&p.steps[i].step);
+    const auto* b = std::get_if<S>(&p.steps[i + 1].step);
+    if (a && b && a->ns == b->ns) return i + 1;
   }
-  ASSERT_LT(at, l.plan.steps.size()) << "the fixture has two link-ups in one namespace";
-  const std::string ns = step_netns(l.plan.steps[at].step);
-  l.plan.steps.insert(l.plan.steps.begin() + static_cast<long>(at),
-                      PlannedStep{step::LinkUp{ns, "nosuch0"}, "x", ""});
-  ASSERT_GT(run_end(l.plan, at - 1), at + 1) << "the bad step sits inside a run";
+  return p.steps.size();
+}
+
+// Puts `bad` at `at`, inside a run, and expects up to fail right there, named, with the
+// kernel's errno and a hint, and to leave nothing behind.
+Error expect_failure_inside_a_run(TestLab& l, size_t at, const Step& bad, int errnum) {
+  l.plan.steps.insert(l.plan.steps.begin() + static_cast<long>(at), PlannedStep{bad, "x", ""});
+  EXPECT_GT(run_end(l.plan, at - 1), at + 1) << "the bad step sits inside a run";
   auto st = lab_up(l.topo, l.plan, {});
-  ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().errnum, ENODEV) << st.error().str();
+  if (st) {
+    ADD_FAILURE() << "up succeeded";
+    return {};
+  }
+  EXPECT_EQ(st.error().errnum, errnum) << st.error().str();
   EXPECT_NE(st.error().message.find("step " + std::to_string(at + 1) + "/" +
-                                    std::to_string(l.plan.steps.size()) + ": bring up nosuch0 in " +
-                                    ns),
+                                    std::to_string(l.plan.steps.size()) + ": " + describe(bad)),
             std::string::npos)
       << st.error().str();
   EXPECT_FALSE(st.error().hint.empty()) << st.error().str();
   EXPECT_TRUE(nothing_left(l.name));
+  return st.error();
+}
+
+// FailAt fails steps one at a time; this is the kernel failing a request in the middle of
+// a batch (a run of rtnetlink steps in one namespace goes out in one sendmsg).
+TEST_F(HostLab, AKernelErrorInsideABatchNamesItsStepAndRollsBack) {
+  auto& l = lab();
+  const size_t at = second_of_a_pair<step::LinkUp>(l.plan);
+  ASSERT_LT(at, l.plan.steps.size()) << "the fixture has two link-ups in one namespace";
+  const std::string ns = step_netns(l.plan.steps[at].step);
+  expect_failure_inside_a_run(l, at, step::LinkUp{ns, "nosuch0"}, ENODEV);
 }
 
 // The same inside a run of sysctl writes in one namespace (they share one entry into it):
 // a key this kernel lacks names its step, and everything is rolled back.
 TEST_F(HostLab, AMissingSysctlInsideARunNamesItsStepAndRollsBack) {
   auto& l = lab();
-  size_t at = l.plan.steps.size();
-  for (size_t i = 0; i + 1 < l.plan.steps.size(); ++i) {
-    const auto* a = std::get_if<step::SetSysctl>(&l.plan.steps[i].step);
-    const auto* b = std::get_if<step::SetSysctl>(&l.plan.steps[i + 1].step);
-    if (a && b && a->ns == b->ns) {
-      at = i + 1;
-      break;
-    }
-  }
+  const size_t at = second_of_a_pair<step::SetSysctl>(l.plan);
   ASSERT_LT(at, l.plan.steps.size()) << "the fixture has two sysctls in one namespace";
   const std::string ns = step_netns(l.plan.steps[at].step);
-  l.plan.steps.insert(l.plan.steps.begin() + static_cast<long>(at),
-                      PlannedStep{step::SetSysctl{ns, "net.ipv4.no_such_key", "1"}, "x", ""});
-  ASSERT_GT(run_end(l.plan, at - 1), at + 1) << "the bad step sits inside a run";
-  auto st = lab_up(l.topo, l.plan, {});
-  ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().errnum, ENOENT) << st.error().str();
-  EXPECT_NE(st.error().message.find("step " + std::to_string(at + 1) + "/" +
-                                    std::to_string(l.plan.steps.size()) + ": set net.ipv4.no_such_key=1 in " +
-                                    ns),
-            std::string::npos)
-      << st.error().str();
-  EXPECT_NE(st.error().message.find("net.ipv4.no_such_key does not exist"), std::string::npos)
-      << st.error().str();
-  EXPECT_TRUE(nothing_left(l.name));
+  Error e = expect_failure_inside_a_run(l, at, step::SetSysctl{ns, "net.ipv4.no_such_key", "1"}, ENOENT);
+  EXPECT_NE(e.message.find("net.ipv4.no_such_key does not exist"), std::string::npos) << e.str();
 }
 
 // The demos on the host: every step before the first IPVS/IPIP one, then the natural
