@@ -16,8 +16,8 @@ namespace {
 constexpr size_t kRecvBufferSize = 64 * 1024;
 // Every ACK is queued on our receive buffer while the kernel is still inside our sendmsg,
 // and the kernel drops ACKs that do not fit (netlink_ack sends MSG_DONTWAIT). An ACK skb
-// costs well under 1 KiB of truesize, so 64 outstanding requests stay far below the
-// default rmem (208 KiB) and the 1 MiB we ask for.
+// costs well under 1 KiB of truesize, an echoed new link (NLM_F_ECHO) a few KiB, so 64
+// outstanding requests stay below the 1 MiB we ask for.
 constexpr size_t kMaxBatchRequests = 64;
 constexpr size_t kMaxBatchBytes = 32 * 1024;
 
@@ -122,8 +122,11 @@ Result<NetlinkSocket> NetlinkSocket::open(int protocol, std::string where) {
   // the error message. Both exist since Linux 4.12; without them errors only lose detail.
   (void)::setsockopt(fd.get(), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
   (void)::setsockopt(fd.get(), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  // SO_RCVBUF is capped at net.core.rmem_max (208 KiB on a stock kernel); with
+  // CAP_NET_ADMIN, SO_RCVBUFFORCE is not.
   int rcvbuf = 1 << 20;
-  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
@@ -251,7 +254,8 @@ Status NetlinkSocket::dump(const Request& req, const MessageFn& fn) {
   return {};
 }
 
-std::vector<Status> NetlinkSocket::batch_each(std::span<const Request> reqs) {
+std::vector<Status> NetlinkSocket::batch_each(std::span<const Request> reqs,
+                                              const MessageFn& on_reply) {
   std::vector<Status> out(reqs.size(), Status{});
   size_t start = 0;
   bool failed = false;
@@ -267,8 +271,11 @@ std::vector<Status> NetlinkSocket::batch_each(std::span<const Request> reqs) {
     Status st = send(reqs.subspan(start, end - start), first_seq, /*ack=*/true);
     if (st) {
       st = receive([&](const nlmsghdr& nlh) -> Result<bool> {
-        if (nlh.nlmsg_type != NLMSG_ERROR) return false;
         if (nlh.nlmsg_seq < first_seq || nlh.nlmsg_seq > seq_) return false;
+        if (nlh.nlmsg_type != NLMSG_ERROR) {
+          if (on_reply) (void)on_reply(nlh);
+          return false;
+        }
         const size_t index = start + (nlh.nlmsg_seq - first_seq);
         TRY_ASSIGN(Ack ack, parse_ack(nlh));
         if (ack.errnum != 0 && ack.errnum != reqs[index].ok_errno) {

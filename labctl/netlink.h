@@ -79,8 +79,10 @@ class NetlinkSocket {
   /// Sends all requests with as few sendmsg calls as possible (the kernel handles them in
   /// order) and collects every ACK: one status per request. Within one sendmsg the kernel
   /// goes on past a failed request; after a sendmsg with a failure nothing more is sent,
-  /// and the requests left over fail as "not sent".
-  [[nodiscard]] std::vector<Status> batch_each(std::span<const Request> reqs);
+  /// and the requests left over fail as "not sent". Replies other than ACKs (a request
+  /// with NLM_F_ECHO) go to on_reply; its errors are ignored.
+  [[nodiscard]] std::vector<Status> batch_each(std::span<const Request> reqs,
+                                               const MessageFn& on_reply = {});
   /// batch_each, summed up: the first failure, named "request 3 of 40" and followed by how
   /// many later requests failed too.
   [[nodiscard]] Status batch(std::span<const Request> reqs);

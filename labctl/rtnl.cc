@@ -62,9 +62,11 @@ Request to_request(nl_msg* raw, std::string what, HintFn hint) {
   return Request{std::vector<uint8_t>(p, p + nlh->nlmsg_len), std::move(what), hint, 0};
 }
 
+// NLM_F_ECHO on a link creation: the kernel (6.1 on) sends the new link back to us, so its
+// ifindex is known without asking (see RtnlBatch::flush). Older kernels ignore the flag.
 Result<Request> build_link_add(rtnl_link* link, std::string what, HintFn hint) {
   nl_msg* msg = nullptr;
-  int err = rtnl_link_build_add_request(link, NLM_F_CREATE | NLM_F_EXCL, &msg);
+  int err = rtnl_link_build_add_request(link, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO, &msg);
   if (err < 0) return tl::unexpected(libnl_error(what, err));
   return to_request(msg, std::move(what), hint);
 }
@@ -218,7 +220,7 @@ Result<Request> bridge_add(const std::string& name, int mtu) {
   std::vector<uint8_t> buf(256 + name.size());
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = RTM_NEWLINK;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO;
   auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
   ifi->ifi_family = AF_UNSPEC;
   mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
@@ -693,7 +695,14 @@ void RtnlBatch::flush() {
     for (const auto& r : pending_)
       st.push_back(fail(r.what + ": not sent: an earlier request of its batch failed"));
   } else {
-    st = rtnl_->socket().batch_each(pending_);
+    // Links this batch creates come back echoed: remember their ifindex, so that setting
+    // a master or adding an address needs no lookup (and no flush) afterwards.
+    st = rtnl_->socket().batch_each(pending_, [&](const nlmsghdr& nlh) -> Status {
+      if (nlh.nlmsg_type != RTM_NEWLINK) return {};
+      TRY_ASSIGN(LinkInfo l, rtnl::parse_link(nlh));
+      if (l.index > 0 && !l.name.empty()) rtnl_->index_[l.name] = l.index;
+      return {};
+    });
   }
   for (size_t i = 0; i < st.size(); ++i) slots_[pending_slot_[i]] = std::move(st[i]);
   pending_.clear();

@@ -332,6 +332,45 @@ TEST_F(HostRtnl, CommitEachGivesEveryRequestItsOwnStatusAndSendsNothingAfterAFai
   EXPECT_TRUE(b.commit_each().empty()) << "a commit starts the next round afresh";
 }
 
+// The kernel echoes links a batch creates (NLM_F_ECHO): attaching a port to a bridge or
+// adding an address right after needs no lookup, so nothing is flushed in between. And a
+// full batch of creations with their echoes fits the socket's receive buffer.
+TEST_F(HostRtnl, CreatedLinksAreKnownWithoutALookup) {
+  Rtnl sw = open_in(sw_.name);
+  Rtnl node = open_in(node_.name);
+  // A lookup would send what is pending first; a known ifindex leaves it pending.
+  RtnlBatch b = sw.batch();
+  ASSERT_TRUE(b.create_bridge("bre", 0));
+  ASSERT_TRUE(b.commit());
+  ASSERT_TRUE(b.link_up("bre"));
+  ASSERT_TRUE(b.set_master("nosuch0", "bre"));
+  EXPECT_EQ(b.pending(), 2u) << "bre's ifindex came with its echo";
+  EXPECT_FALSE(b.commit()) << "nosuch0 does not exist";
+
+  auto sw_fd = open_netns(sw_.name);
+  ASSERT_TRUE(sw_fd);
+  RtnlBatch nb = node.batch();
+  for (int i = 0; i < 64; ++i)
+    ASSERT_TRUE(nb.create_veth("v" + std::to_string(i), "p" + std::to_string(i), sw_fd->get(), 0, "", ""));
+  Status st = nb.commit();  // one sendmsg: 64 ACKs and 64 echoes queue up at once
+  ASSERT_TRUE(st) << st.error().str();
+  ASSERT_TRUE(nb.link_up("v63"));
+  ASSERT_TRUE(nb.add_address("v63", *IpPrefix::parse("10.9.9.1/24")));
+  EXPECT_EQ(nb.pending(), 2u) << "v63's ifindex came with its echo";
+  st = nb.commit();
+  ASSERT_TRUE(st) << st.error().str();
+  auto ls = node.links();
+  ASSERT_TRUE(ls);
+  const LinkInfo* v63 = find_link(*ls, "v63");
+  ASSERT_NE(v63, nullptr);
+  EXPECT_EQ(*node.ifindex("v63"), v63->index);
+  auto addrs = node.addresses();
+  ASSERT_TRUE(addrs);
+  EXPECT_TRUE(std::any_of(addrs->begin(), addrs->end(), [&](const AddrInfo& a) {
+    return a.dev == "v63" && a.prefix.str() == "10.9.9.1/24";
+  }));
+}
+
 TEST_F(HostRtnl, ALinkIsFoundByNameWithoutADump) {
   Rtnl node = open_in(node_.name);
   auto lo = node.link("lo");

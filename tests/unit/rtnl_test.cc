@@ -40,6 +40,7 @@ void expect_create(const Request& r) {
   EXPECT_EQ(r.header()->nlmsg_len, r.bytes.size());
   EXPECT_EQ(r.header()->nlmsg_type, RTM_NEWLINK);
   EXPECT_EQ(r.header()->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL), NLM_F_CREATE | NLM_F_EXCL);
+  EXPECT_TRUE(r.header()->nlmsg_flags & NLM_F_ECHO) << "the new link comes back with its ifindex";
 }
 
 std::string kind_of(Attrs& a) {
