@@ -203,12 +203,13 @@ std::vector<Status> NetlinkExecutor::make_netns_concurrently(std::span<const Ste
   const size_t workers = std::min<size_t>(2, steps.size());
   std::vector<Result<std::unique_ptr<Netns>>> made;
   for (size_t i = 0; i < steps.size(); ++i) made.emplace_back(fail("not attempted"));
-  std::vector<std::thread> threads;
-  for (size_t w = 0; w < workers; ++w)
-    threads.emplace_back([&, w] {
-      for (size_t i = w; i < steps.size(); i += workers)
-        made[i] = make_netns(std::get<step::CreateNetns>(steps[i]));
-    });
+  auto work = [&](size_t w) {
+    for (size_t i = w; i < steps.size(); i += workers)
+      made[i] = make_netns(std::get<step::CreateNetns>(steps[i]));
+  };
+  std::vector<std::thread> threads;  // this thread is worker 0: one thread fewer to start
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
+  work(0);
   for (auto& t : threads) t.join();
   std::vector<Status> out;
   for (size_t i = 0; i < steps.size(); ++i) {
