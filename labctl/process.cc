@@ -167,8 +167,17 @@ Result<pid_t> spawn_in_netns(const SpawnOptions& opts) {
               tail.empty() ? "see " + opts.log_path : "its log ends with: " + tail);
 }
 
-// Processes (pid, netns inode) of every pid in /proc that lives in one of `inodes`.
-static std::vector<pid_t> pids_in(const std::vector<std::pair<dev_t, ino_t>>& inodes) {
+using Inodes = std::vector<std::pair<dev_t, ino_t>>;
+
+// Where in `inodes` the network namespace of `st` is, or inodes.size().
+static size_t which(const Inodes& inodes, const struct stat& st) {
+  for (size_t i = 0; i < inodes.size(); ++i)
+    if (st.st_dev == inodes[i].first && st.st_ino == inodes[i].second) return i;
+  return inodes.size();
+}
+
+// The pids in /proc (thread-group leaders) that live in one of `inodes`.
+static std::vector<pid_t> pids_in(const Inodes& inodes) {
   std::vector<pid_t> out;
   if (inodes.empty()) return out;
   DIR* d = ::opendir("/proc");
@@ -181,15 +190,14 @@ static std::vector<pid_t> pids_in(const std::vector<std::pair<dev_t, ino_t>>& in
     struct stat st{};
     std::string p = std::string(e->d_name) + "/ns/net";
     if (::fstatat(::dirfd(d), p.c_str(), &st, 0) != 0) continue;
-    for (const auto& [dev, ino] : inodes)
-      if (st.st_dev == dev && st.st_ino == ino) out.push_back(static_cast<pid_t>(pid));
+    if (which(inodes, st) < inodes.size()) out.push_back(static_cast<pid_t>(pid));
   }
   ::closedir(d);
   return out;
 }
 
-static std::vector<std::pair<dev_t, ino_t>> inodes_of(const std::vector<std::string>& ns_paths) {
-  std::vector<std::pair<dev_t, ino_t>> out;
+static Inodes inodes_of(const std::vector<std::string>& ns_paths) {
+  Inodes out;
   for (const auto& path : ns_paths) {
     struct stat st{};
     if (::stat(path.c_str(), &st) == 0) out.emplace_back(st.st_dev, st.st_ino);
@@ -229,28 +237,32 @@ std::vector<Fd> wait_exit(std::vector<Fd> fds, std::chrono::milliseconds timeout
 
 }  // namespace
 
+// A pidfd for `pid` if its process is in one of `inodes`. A pid from a scan of /proc may
+// have been recycled since, so the check comes after the pidfd is open: from then on the
+// pidfd names that process and no other.
+static Fd open_if_inside(pid_t pid, const Inodes& inodes) {
+  Fd fd(pidfd_open(pid));
+  struct stat st{};
+  const std::string ns = "/proc/" + std::to_string(pid) + "/ns/net";
+  if (!fd || ::stat(ns.c_str(), &st) != 0 || which(inodes, st) == inodes.size()) return Fd();
+  return fd;
+}
+
 void stop_processes_in_netns(const std::vector<std::string>& ns_paths,
                              std::chrono::milliseconds grace) {
   const auto inodes = inodes_of(ns_paths);
-  // Signals go through pidfds: once opened, a pidfd names that process and no other, so a
-  // pid recycled after our scan is never hit.
   const auto pids = pids_in(inodes);
   if (pids.empty()) return;  // nothing to wait for, so no window for latecomers either
   std::vector<Fd> fds;
-  for (pid_t p : pids) {
-    Fd fd(pidfd_open(p));
-    if (fd && pidfd_send_signal(fd.get(), SIGTERM) == 0) fds.push_back(std::move(fd));
-  }
+  for (pid_t p : pids)
+    if (Fd fd = open_if_inside(p, inodes); fd && pidfd_send_signal(fd.get(), SIGTERM) == 0)
+      fds.push_back(std::move(fd));
   fds = wait_exit(std::move(fds), grace);
   for (const auto& fd : fds) pidfd_send_signal(fd.get(), SIGKILL);
   wait_exit(std::move(fds), std::chrono::seconds(5));
   // Anything that entered a namespace while we waited (an `exec` shell started just now).
-  if (auto late = pids_in(inodes); !late.empty()) {
-    for (pid_t p : late) {
-      Fd fd(pidfd_open(p));
-      if (fd) pidfd_send_signal(fd.get(), SIGKILL);
-    }
-  }
+  for (pid_t p : pids_in(inodes))
+    if (Fd fd = open_if_inside(p, inodes)) pidfd_send_signal(fd.get(), SIGKILL);
 }
 
 Error exec_in_netns(int netns_fd, const std::vector<std::string>& argv,

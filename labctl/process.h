@@ -32,7 +32,8 @@ struct SpawnOptions {
 [[nodiscard]] std::vector<pid_t> pids_in_netns(const std::string& ns_path);
 
 /// Every process in any of the namespaces gets SIGTERM, then SIGKILL if still alive after
-/// `grace`. Only processes still in one of them are signalled, so a recycled pid is never hit.
+/// `grace`; then whatever entered them meanwhile gets SIGKILL. A pid whose process is no
+/// longer in one of them when it is signalled (recycled since the scan) is left alone.
 void stop_processes_in_netns(const std::vector<std::string>& ns_paths,
                              std::chrono::milliseconds grace);
 inline void stop_processes_in_netns(const std::string& ns_path, std::chrono::milliseconds grace) {
