@@ -20,8 +20,9 @@ class Executor {
   /// Carries out a run of steps that apply_plan found can go together (see run_end in
   /// apply.h): namespace creations, which do not depend on each other and may be made at
   /// the same time, rtnetlink requests in one namespace, which may be sent as one batch
-  /// (in order), or sysctl writes in one namespace, which may share one entry into it. One status per step; every step whose status is ok was done, even one after
-  /// a failed step. By default: apply() each in order, stopping at the first failure.
+  /// (in order), or sysctl writes in one namespace, which may share one entry into it.
+  /// One status per step; every step whose status is ok was done, even one after a failed
+  /// step. By default: apply() each in order, stopping at the first failure.
   [[nodiscard]] virtual std::vector<Status> apply_run(std::span<const Step> steps) {
     std::vector<Status> out;
     for (const auto& s : steps) {

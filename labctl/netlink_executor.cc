@@ -87,7 +87,7 @@ void NetlinkExecutor::add_request(RtnlBatch& b, const Step& step) {
 }
 
 Status NetlinkExecutor::apply(const Step& step) {
-  if (is_rtnetlink_step(step)) {
+  if (is_rtnetlink_step(step) || std::holds_alternative<step::SetSysctl>(step)) {
     std::vector<Status> st = apply_run(std::span(&step, 1));
     return std::move(st.front());
   }
@@ -99,12 +99,8 @@ Status NetlinkExecutor::apply(const Step& step) {
             netns_[s.ns] = std::move(n);
             return {};
           },
-          [&](const auto& s) -> Status {  // rtnetlink steps, handled above
+          [&](const auto& s) -> Status {  // rtnetlink steps and sysctls, handled above
             return fail(describe(Step{s}) + ": no way to carry it out");
-          },
-          [&](const step::SetSysctl& s) -> Status {
-            TRY_ASSIGN(Netns * n, ns(s.ns));
-            return with_netns(n->fd.get(), [&] { return write_sysctl(s.key, s.value, &sysctl_fs_); });
           },
           [&](const step::AddIpvsService& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));

@@ -70,7 +70,7 @@ Result<std::string> sysctl_path(const std::string& key) {
 
 int SysctlFs::open(const std::string& path, int flags) {
   constexpr std::string_view proc = "/proc/";
-  if (proc_opens_ < kProcOpensFirst) {
+  if (proc_opens_ < kProcOpensFirst || path.rfind(proc, 0) != 0) {
     ++proc_opens_;
     return ::open(path.c_str(), flags);
   }
@@ -80,7 +80,7 @@ int SysctlFs::open(const std::string& path, int flags) {
     opens_ = 0;
     use_proc_ = !mnt_;
   }
-  if (use_proc_ || path.rfind(proc, 0) != 0) return ::open(path.c_str(), flags);
+  if (use_proc_) return ::open(path.c_str(), flags);
   ++opens_;
   int fd = ::openat(mnt_.get(), path.c_str() + proc.size(), flags);
   if (fd >= 0 || errno == ENOENT) return fd;
