@@ -4,10 +4,11 @@
 //
 //   1. dr-demo without IPVS and agents (5 namespaces, 4 veth pairs, a bridge, 7 addresses,
 //      13 sysctls): labctl's up+down against the equivalent ip/sysctl script (labctl's own
-//      --dry-run output and its teardown), alternating, medians and their ratio.
+//      --dry-run output and its teardown), alternating, each run on a quiet kernel,
+//      medians and their ratio.
 //   2. Generated labs of N nodes, star (every node on one switch) and chain (node i joins
-//      switch i and i+1): up+down time per node, growth between sizes, peak memory, and
-//      that down leaves nothing.
+//      switch i and i+1): up+down time per node and per namespace, growth between sizes,
+//      peak memory, and that down leaves nothing.
 #include <malloc.h>
 #include <sched.h>
 #include <sys/resource.h>
