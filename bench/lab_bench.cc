@@ -27,11 +27,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include "labctl/lab.h"
-#include "labctl/netns.h"
-#include "labctl/plan_render.h"
-#include "labctl/planner.h"
-#include "labctl/topology_load.h"
+#include "labctl/lab/lifecycle.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/plan/render.h"
+#include "labctl/plan/planner.h"
+#include "labctl/model/load.h"
 
 namespace labctl {
 namespace {

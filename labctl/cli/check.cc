@@ -4,12 +4,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "labctl/checks.h"
+#include "labctl/checks/checks.h"
 #include "labctl/cli/check_run.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
-#include "labctl/lab.h"
-#include "labctl/state.h"
+#include "labctl/lab/lifecycle.h"
+#include "labctl/lab/state.h"
 
 namespace labctl::cli {
 

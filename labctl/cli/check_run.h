@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "labctl/topology.h"
+#include "labctl/model/topology.h"
 
 namespace labctl::cli {
 

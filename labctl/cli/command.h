@@ -6,7 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "labctl/error.h"
+#include "labctl/base/error.h"
 
 namespace labctl::cli {
 

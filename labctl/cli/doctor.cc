@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "labctl/cli/command.h"
-#include "labctl/doctor.h"
+#include "labctl/checks/doctor.h"
 
 namespace labctl::cli {
 namespace {

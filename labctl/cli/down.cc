@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "labctl/cli/command.h"
-#include "labctl/lab.h"
+#include "labctl/lab/lifecycle.h"
 
 namespace labctl::cli {
 namespace {

@@ -5,12 +5,12 @@
 #include <fstream>
 
 #include "labctl/cli/command.h"
-#include "labctl/lab.h"
-#include "labctl/netlink_executor.h"
-#include "labctl/netns.h"
-#include "labctl/process.h"
-#include "labctl/state.h"
-#include "labctl/topology.h"
+#include "labctl/lab/lifecycle.h"
+#include "labctl/lab/netlink_executor.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/kernel/process.h"
+#include "labctl/lab/state.h"
+#include "labctl/model/topology.h"
 
 namespace labctl::cli {
 namespace {

@@ -3,10 +3,10 @@
 
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
-#include "labctl/explain.h"
-#include "labctl/plan_render.h"
-#include "labctl/planner.h"
-#include "labctl/roles.h"
+#include "labctl/plan/explain.h"
+#include "labctl/plan/render.h"
+#include "labctl/plan/planner.h"
+#include "labctl/plan/roles.h"
 
 namespace labctl::cli {
 namespace {

@@ -3,7 +3,7 @@
 
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
-#include "labctl/graph.h"
+#include "labctl/plan/graph.h"
 
 namespace labctl::cli {
 namespace {

@@ -1,9 +1,9 @@
 // `labctl list`: the built-in topologies and what each one shows.
 #include <cstdio>
 
-#include "labctl/builtins.h"
+#include "labctl/model/builtins.h"
 #include "labctl/cli/command.h"
-#include "labctl/topology_load.h"
+#include "labctl/model/load.h"
 
 namespace labctl::cli {
 namespace {

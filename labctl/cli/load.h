@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "labctl/topology_load.h"
+#include "labctl/model/load.h"
 
 namespace labctl::cli {
 

@@ -3,11 +3,11 @@
 #include <cstdio>
 
 #include "labctl/cli/command.h"
-#include "labctl/lab.h"
-#include "labctl/netns.h"
-#include "labctl/process.h"
-#include "labctl/state.h"
-#include "labctl/status.h"
+#include "labctl/lab/lifecycle.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/kernel/process.h"
+#include "labctl/lab/state.h"
+#include "labctl/lab/status.h"
 
 namespace labctl::cli {
 namespace {

@@ -4,13 +4,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "labctl/builtins.h"
+#include "labctl/model/builtins.h"
 #include "labctl/cli/check_run.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
-#include "labctl/lab.h"
-#include "labctl/plan_render.h"
-#include "labctl/planner.h"
+#include "labctl/lab/lifecycle.h"
+#include "labctl/plan/render.h"
+#include "labctl/plan/planner.h"
 
 namespace labctl::cli {
 namespace {

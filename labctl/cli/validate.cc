@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "labctl/cli/command.h"
-#include "labctl/topology_load.h"
+#include "labctl/model/load.h"
 
 namespace labctl::cli {
 namespace {

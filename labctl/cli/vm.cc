@@ -4,7 +4,7 @@
 #include <cerrno>
 
 #include "labctl/cli/command.h"
-#include "labctl/vm.h"
+#include "labctl/vm/qemu.h"
 
 extern char** environ;
 

@@ -1,5 +1,5 @@
 // Host tier: labctl doctor on this kernel. Probes must leave the root namespace as it was.
-#include "labctl/doctor.h"
+#include "labctl/checks/doctor.h"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "labctl/netns.h"
+#include "labctl/kernel/netns.h"
 #include "tests/host/host_test.h"
 
 namespace labctl {

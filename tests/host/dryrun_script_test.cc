@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "labctl/planner.h"
+#include "labctl/plan/planner.h"
 #include "tests/host/host_test.h"
 #include "tests/host/script_lab.h"
 #include "tests/unit/demo_labs.h"

@@ -1,5 +1,5 @@
 // Host tier: the whole lifecycle on real namespaces. Verifies by reading the kernel back.
-#include "labctl/lab.h"
+#include "labctl/lab/lifecycle.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -18,15 +18,15 @@
 
 #include <gtest/gtest.h>
 
-#include "labctl/apply.h"
-#include "labctl/netns.h"
-#include "labctl/planner.h"
-#include "labctl/probe.h"
-#include "labctl/process.h"
-#include "labctl/rtnl.h"
-#include "labctl/state.h"
-#include "labctl/sysctl.h"
-#include "labctl/topology_load.h"
+#include "labctl/lab/apply.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/plan/planner.h"
+#include "labctl/checks/probe.h"
+#include "labctl/kernel/process.h"
+#include "labctl/kernel/rtnl.h"
+#include "labctl/lab/state.h"
+#include "labctl/kernel/sysctl.h"
+#include "labctl/model/load.h"
 #include "tests/host/host_test.h"
 #include "tests/support/fail_at.h"
 

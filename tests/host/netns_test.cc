@@ -1,5 +1,5 @@
 // Host tier: real named namespaces on this kernel. Needs root.
-#include "labctl/netns.h"
+#include "labctl/kernel/netns.h"
 
 #include <unistd.h>
 

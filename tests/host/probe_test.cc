@@ -1,13 +1,13 @@
 // Host tier: the probes checks use, from inside a throwaway namespace (loopback only).
-#include "labctl/probe.h"
+#include "labctl/checks/probe.h"
 
 #include <chrono>
 
 #include <gtest/gtest.h>
 
-#include "labctl/netns.h"
-#include "labctl/process.h"
-#include "labctl/rtnl.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/kernel/process.h"
+#include "labctl/kernel/rtnl.h"
 #include "tests/host/host_test.h"
 
 namespace labctl {

@@ -1,5 +1,5 @@
 // Host tier: agents and sysctls inside real namespaces.
-#include "labctl/process.h"
+#include "labctl/kernel/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -14,8 +14,8 @@
 
 #include <gtest/gtest.h>
 
-#include "labctl/netns.h"
-#include "labctl/sysctl.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/kernel/sysctl.h"
 #include "tests/host/host_test.h"
 
 namespace labctl {

@@ -2,7 +2,7 @@
 // switch-and-node topology across two named namespaces, reads it back with our dumps and
 // with `ip -j`, and checks errors carry the kernel's text. Nothing touches the root
 // namespace; both namespaces are deleted at the end of each test.
-#include "labctl/rtnl.h"
+#include "labctl/kernel/rtnl.h"
 
 #include <gtest/gtest.h>
 #include <libmnl/libmnl.h>
@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "labctl/ipvs.h"
-#include "labctl/netns.h"
+#include "labctl/kernel/ipvs.h"
+#include "labctl/kernel/netns.h"
 #include "tests/host/host_test.h"
 
 namespace labctl {

@@ -13,9 +13,9 @@
 
 #include <gtest/gtest.h>
 
-#include "labctl/plan.h"
-#include "labctl/plan_render.h"
-#include "labctl/shell_quote.h"
+#include "labctl/plan/plan.h"
+#include "labctl/plan/render.h"
+#include "labctl/base/shell_quote.h"
 
 namespace labctl::test {
 

@@ -10,9 +10,9 @@
 
 #include <gtest/gtest.h>
 
-#include "labctl/initramfs.h"
-#include "labctl/vm.h"
-#include "labctl/vm_kernel.h"
+#include "labctl/vm/initramfs.h"
+#include "labctl/vm/qemu.h"
+#include "labctl/vm/guest_kernel.h"
 #include "tests/host/host_test.h"
 
 namespace labctl {

@@ -4,13 +4,13 @@
 
 #include <gtest/gtest.h>
 
-#include "labctl/checks.h"
-#include "labctl/ipvs.h"
-#include "labctl/lab.h"
-#include "labctl/netns.h"
-#include "labctl/planner.h"
-#include "labctl/rtnl.h"
-#include "labctl/topology_load.h"
+#include "labctl/checks/checks.h"
+#include "labctl/kernel/ipvs.h"
+#include "labctl/lab/lifecycle.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/plan/planner.h"
+#include "labctl/kernel/rtnl.h"
+#include "labctl/model/load.h"
 #include "tests/kernel/kernel_test.h"
 
 namespace labctl {

@@ -9,9 +9,9 @@
 
 #include "tests/kernel/kernel_test.h"
 
-#include "labctl/planner.h"
-#include "labctl/shell_quote.h"
-#include "labctl/topology_load.h"
+#include "labctl/plan/planner.h"
+#include "labctl/base/shell_quote.h"
+#include "labctl/model/load.h"
 #include "tests/host/host_test.h"
 #include "tests/host/script_lab.h"
 

@@ -2,7 +2,7 @@
 // works in fresh anonymous namespaces, kept alive by the sockets opened inside them, and
 // skips with the reason when the kernel lacks the feature. No ipvsadm: everything is read
 // back through our own dumps.
-#include "labctl/ipvs.h"
+#include "labctl/kernel/ipvs.h"
 
 #include <gtest/gtest.h>
 
@@ -14,8 +14,8 @@
 #include <algorithm>
 #include <optional>
 
-#include "labctl/netns.h"
-#include "labctl/rtnl.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/kernel/rtnl.h"
 
 namespace labctl {
 namespace {

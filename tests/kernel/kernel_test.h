@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include "labctl/ipvs.h"
-#include "labctl/netns.h"
+#include "labctl/kernel/ipvs.h"
+#include "labctl/kernel/netns.h"
 
 namespace labctl::test {
 

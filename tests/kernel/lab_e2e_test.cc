@@ -7,14 +7,14 @@
 
 #include <gtest/gtest.h>
 
-#include "labctl/checks.h"
-#include "labctl/ipvs.h"
-#include "labctl/lab.h"
-#include "labctl/netns.h"
-#include "labctl/planner.h"
-#include "labctl/state.h"
-#include "labctl/status.h"
-#include "labctl/topology_load.h"
+#include "labctl/checks/checks.h"
+#include "labctl/kernel/ipvs.h"
+#include "labctl/lab/lifecycle.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/plan/planner.h"
+#include "labctl/lab/state.h"
+#include "labctl/lab/status.h"
+#include "labctl/model/load.h"
 #include "tests/kernel/kernel_test.h"
 #include "tests/support/fail_at.h"
 

@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "labctl/kernel_probe.h"
+#include "labctl/kernel/features.h"
 
 namespace labctl {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <cstddef>
 
-#include "labctl/executor.h"
+#include "labctl/lab/executor.h"
 
 namespace labctl::test {
 

@@ -1,4 +1,4 @@
-#include "labctl/apply.h"
+#include "labctl/lab/apply.h"
 
 #include <algorithm>
 #include <set>

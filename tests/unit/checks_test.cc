@@ -1,4 +1,4 @@
-#include "labctl/checks.h"
+#include "labctl/checks/checks.h"
 
 #include <gtest/gtest.h>
 

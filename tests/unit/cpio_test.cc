@@ -1,4 +1,4 @@
-#include "labctl/cpio.h"
+#include "labctl/vm/cpio.h"
 
 #include <sys/stat.h>
 

@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "labctl/topology.h"
+#include "labctl/model/topology.h"
 
 namespace labctl::test {
 

@@ -5,10 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "labctl/explain.h"
-#include "labctl/plan_render.h"
-#include "labctl/planner.h"
-#include "labctl/topology_load.h"
+#include "labctl/plan/explain.h"
+#include "labctl/plan/render.h"
+#include "labctl/plan/planner.h"
+#include "labctl/model/load.h"
 
 namespace labctl {
 namespace {

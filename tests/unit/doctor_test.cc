@@ -1,4 +1,4 @@
-#include "labctl/doctor.h"
+#include "labctl/checks/doctor.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "labctl/graph.h"
+#include "labctl/plan/graph.h"
 
 #include <fstream>
 #include <sstream>
@@ -6,7 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "labctl/topology_load.h"
+#include "labctl/model/load.h"
 #include "tests/unit/demo_labs.h"
 
 namespace labctl {

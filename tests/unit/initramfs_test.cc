@@ -1,4 +1,4 @@
-#include "labctl/initramfs.h"
+#include "labctl/vm/initramfs.h"
 
 #include <cstdlib>
 #include <fstream>

@@ -1,4 +1,4 @@
-#include "labctl/ip.h"
+#include "labctl/model/ip.h"
 
 #include <sys/socket.h>
 

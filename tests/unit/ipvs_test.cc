@@ -1,5 +1,5 @@
 // Unit tier: IPVS generic netlink requests and reply decoding, without a kernel.
-#include "labctl/ipvs.h"
+#include "labctl/kernel/ipvs.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

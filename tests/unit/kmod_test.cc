@@ -1,4 +1,4 @@
-#include "labctl/kmod.h"
+#include "labctl/vm/kmod.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Unit tier: ACK parsing, request errors and generic netlink family requests, from canned bytes.
-#include "labctl/netlink.h"
+#include "labctl/kernel/netlink.h"
 
 #include <gtest/gtest.h>
 #include <linux/genetlink.h>

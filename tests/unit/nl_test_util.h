@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "labctl/netlink.h"
+#include "labctl/kernel/netlink.h"
 
 namespace labctl::test {
 

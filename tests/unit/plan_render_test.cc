@@ -1,4 +1,4 @@
-#include "labctl/plan_render.h"
+#include "labctl/plan/render.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -8,8 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "labctl/explain.h"
-#include "labctl/planner.h"
+#include "labctl/plan/explain.h"
+#include "labctl/plan/planner.h"
 #include "tests/unit/demo_labs.h"
 
 namespace labctl {

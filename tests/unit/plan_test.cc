@@ -1,4 +1,4 @@
-#include "labctl/plan.h"
+#include "labctl/plan/plan.h"
 
 #include <sys/socket.h>
 
@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "labctl/shell_quote.h"
+#include "labctl/base/shell_quote.h"
 #include "tests/unit/demo_labs.h"
 
 namespace labctl {

@@ -1,4 +1,4 @@
-#include "labctl/planner.h"
+#include "labctl/plan/planner.h"
 
 #include <algorithm>
 #include <string>

@@ -1,6 +1,6 @@
 // Unit tier: rtnetlink request encoders (built by libnl) taken apart byte by byte, and the
 // dump decoders fed canned replies.
-#include "labctl/rtnl.h"
+#include "labctl/kernel/rtnl.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "labctl/state.h"
+#include "labctl/lab/state.h"
 
 #include <stdlib.h>
 #include <fcntl.h>

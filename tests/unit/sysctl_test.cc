@@ -1,4 +1,4 @@
-#include "labctl/sysctl.h"
+#include "labctl/kernel/sysctl.h"
 
 #include <gtest/gtest.h>
 

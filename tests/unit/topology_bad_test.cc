@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "labctl/topology_load.h"
+#include "labctl/model/load.h"
 
 namespace labctl {
 namespace {

@@ -7,8 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "labctl/topology_diag.h"
-#include "labctl/topology_load.h"
+#include "labctl/model/diag.h"
+#include "labctl/model/load.h"
 
 namespace labctl {
 namespace {

@@ -1,4 +1,4 @@
-#include "labctl/vm_kernel.h"
+#include "labctl/vm/guest_kernel.h"
 
 #include <unistd.h>
 

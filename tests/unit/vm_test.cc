@@ -1,11 +1,11 @@
-#include "labctl/vm.h"
+#include "labctl/vm/qemu.h"
 
 #include <cstdio>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
-#include "labctl/initramfs.h"
+#include "labctl/vm/initramfs.h"
 
 namespace labctl {
 namespace {

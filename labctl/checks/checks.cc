@@ -1,0 +1,334 @@
+#include "labctl/checks/checks.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "labctl/kernel/ipvs.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/checks/probe.h"
+#include "labctl/kernel/rtnl.h"
+
+namespace labctl {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+constexpr Millis kProbeTimeout{2000};
+// IPVS counters are refreshed by the kernel's rate estimator about every 2 s.
+constexpr auto kCounterSettle = 5s;
+
+struct Ctx {
+  const Topology& t;
+  std::map<std::string, Fd> ns;  ///< node -> open namespace
+
+  Result<int> fd(const std::string& node) {
+    if (auto it = ns.find(node); it != ns.end()) return it->second.get();
+    TRY_ASSIGN(Fd f, open_netns(netns_name(t.name, node)));
+    return (ns[node] = std::move(f)).get();
+  }
+  // Runs fn inside node's namespace.
+  Status in(const std::string& node, const std::function<Status()>& fn) {
+    TRY_ASSIGN(int f, fd(node));
+    return run_in_netns(f, fn);
+  }
+};
+
+struct Found {
+  const Node* director = nullptr;
+  const VirtualService* service = nullptr;
+};
+
+Found find_service(const Topology& t, const std::string& name) {
+  for (const auto& n : t.nodes)
+    for (const auto& s : n.services)
+      if (s.name == name) return {&n, &s};
+  return {};
+}
+
+int param_int(const Check& c, const std::string& key, int fallback) {
+  auto it = c.params.find(key);
+  return it == c.params.end() ? fallback : std::atoi(it->second.c_str());
+}
+
+double param_double(const Check& c, const std::string& key, double fallback) {
+  auto it = c.params.find(key);
+  return it == c.params.end() ? fallback : std::atof(it->second.c_str());
+}
+
+std::string target_of(const Check& c) {
+  auto a = IpAddr::parse(c.to);
+  std::string host = a && a->v6() ? "[" + c.to + "]" : c.to;
+  return c.port ? host + ":" + std::to_string(c.port) : host;
+}
+
+// Sends `n` GETs from `from` and counts the bodies (each labagent answers its node name).
+Result<std::map<std::string, int>> http_counts(Ctx& ctx, const Check& c, int n, int* failed) {
+  auto to = IpAddr::parse(c.to);
+  if (!to) return fail("check " + c.name + ": bad target address " + c.to);
+  std::map<std::string, int> counts;
+  std::string path = c.params.count("path") ? c.params.at("path") : "/";
+  std::string last_error;
+  TRY(ctx.in(c.from, [&]() -> Status {
+    for (int i = 0; i < n; ++i) {
+      auto body = http_get(*to, c.port ? c.port : 80, path, kProbeTimeout);
+      if (body) ++counts[*body];
+      else {
+        ++*failed;
+        last_error = body.error().str();
+      }
+    }
+    return {};
+  }));
+  if (counts.empty()) return fail(last_error.empty() ? "no answers" : last_error);
+  return counts;
+}
+
+std::string counts_text(const std::map<std::string, int>& counts) {
+  std::string s;
+  for (const auto& [who, k] : counts) s += (s.empty() ? "" : ", ") + who + " " + std::to_string(k);
+  return s;
+}
+
+CheckResult reach(Ctx& ctx, const Check& c, bool want) {
+  CheckResult r;
+  auto to = IpAddr::parse(c.to);
+  if (!to) return {c.name, c.kind, false, "bad target address " + c.to, 0};
+  Status st = ctx.in(c.from, [&] {
+    return c.port ? tcp_connect(*to, c.port, kProbeTimeout) : icmp_echo(*to, kProbeTimeout);
+  });
+  const std::string how = c.port ? "TCP connect to " + target_of(c) : "ping " + c.to;
+  r.passed = static_cast<bool>(st) == want;
+  r.detail = st ? how + " from " + c.from + " succeeded" : how + " from " + c.from + " failed: " + st.error().str();
+  if (!want && st) r.detail += " (it must not)";
+  return r;
+}
+
+CheckResult http(Ctx& ctx, const Check& c) {
+  CheckResult r;
+  int failed = 0;
+  // Enough requests that a balanced service shows each expected body at least once.
+  int n = std::max<int>(4, 2 * static_cast<int>(c.expect.size()));
+  auto counts = http_counts(ctx, c, n, &failed);
+  if (!counts) return {c.name, c.kind, false, "GET http://" + target_of(c) + " from " + c.from + ": " + counts.error().str(), 0};
+  r.detail = "GET http://" + target_of(c) + " x" + std::to_string(n) + ": " + counts_text(*counts);
+  if (failed) r.detail += ", " + std::to_string(failed) + " failed";
+  r.passed = failed == 0;
+  if (!c.expect.empty()) {
+    bool any = false;
+    for (const auto& [body, k] : *counts)
+      for (const auto& e : c.expect)
+        if (body.find(e) != std::string::npos) any = true;
+    if (!any) r.passed = false, r.detail += "; none contained an expected body";
+  }
+  return r;
+}
+
+CheckResult balance(Ctx& ctx, const Check& c) {
+  CheckResult r;
+  Found f = find_service(ctx.t, c.service);
+  if (!f.service) return {c.name, c.kind, false, "no service " + c.service, 0};
+  const auto& svc = *f.service;
+  const int n = param_int(c, "requests", 60);
+  const double tol = param_double(c, "tolerance", 0.25);
+  int failed = 0;
+  auto counts = http_counts(ctx, c, n, &failed);
+  if (!counts) return {c.name, c.kind, false, counts.error().str(), 0};
+  r.detail = counts_text(*counts) + " of " + std::to_string(n);
+  if (failed) r.detail += " (" + std::to_string(failed) + " failed)";
+  auto shares = expected_shares(svc);
+  r.passed = failed == 0;
+  if (shares.empty()) {
+    // Source hashing or persistence: one client always lands on the same server.
+    r.passed = r.passed && counts->size() == 1;
+    r.detail += counts->size() == 1 ? "; one client sticks to one server, as " + svc.scheduler +
+                                          (svc.persistence ? " with persistence" : "") + " should"
+                                    : "; expected a single server for one client";
+    return r;
+  }
+  std::string why;
+  for (size_t i = 0; i < svc.real_servers.size(); ++i) {
+    const auto& rs = svc.real_servers[i];
+    const std::string who = rs.node.empty() ? rs.addr.str() : rs.node;
+    const int got = counts->count(who) ? counts->at(who) : 0;
+    const double want = shares[i] * n;
+    if (shares[i] == 0) {
+      if (got) why += "; " + who + " has weight 0 but answered";
+      continue;
+    }
+    if (got == 0) why += "; " + who + " never answered";
+    else if (std::abs(got - want) > tol * want)
+      why += "; " + who + " got " + std::to_string(got) + ", expected about " +
+             std::to_string(static_cast<int>(std::lround(want)));
+  }
+  if (!why.empty()) r.passed = false, r.detail += why;
+  else r.detail += "; within " + std::to_string(static_cast<int>(tol * 100)) + "% of " + svc.scheduler + "'s share";
+  return r;
+}
+
+Result<IpvsStats> service_stats(Ctx& ctx, const Node& director, const VirtualService& svc) {
+  IpvsStats out;
+  bool found = false;
+  TRY(ctx.in(director.name, [&]() -> Status {
+    TRY_ASSIGN(Ipvs ipvs, Ipvs::open(netns_name(ctx.t.name, director.name)));
+    TRY_ASSIGN(auto services, ipvs.services());
+    for (const auto& s : services)
+      if ((svc.fwmark && s.fwmark == svc.fwmark) ||
+          (!svc.fwmark && s.addr == svc.vip && s.port == svc.port)) {
+        out = s.stats;
+        found = true;
+      }
+    return {};
+  }));
+  if (!found) return fail("service " + svc.name + " is not in the director's IPVS table");
+  return out;
+}
+
+CheckResult bypass(Ctx& ctx, const Check& c) {
+  Found f = find_service(ctx.t, c.service);
+  if (!f.service) return {c.name, c.kind, false, "no service " + c.service, 0};
+  auto before = service_stats(ctx, *f.director, *f.service);
+  if (!before) return {c.name, c.kind, false, before.error().str(), 0};
+  int failed = 0;
+  const int n = param_int(c, "requests", 20);
+  auto counts = http_counts(ctx, c, n, &failed);
+  if (!counts) return {c.name, c.kind, false, counts.error().str(), 0};
+  // Wait for the estimator to publish the requests we just sent.
+  IpvsStats now = *before;
+  for (auto end = Clock::now() + kCounterSettle; Clock::now() < end; std::this_thread::sleep_for(100ms)) {
+    auto s = service_stats(ctx, *f.director, *f.service);
+    if (!s) return {c.name, c.kind, false, s.error().str(), 0};
+    now = *s;
+    if (now.inpkts > before->inpkts) break;
+  }
+  CheckResult r;
+  const uint64_t in = now.inpkts - before->inpkts, out = now.outpkts - before->outpkts;
+  r.detail = std::to_string(n) + " requests: the director forwarded " + std::to_string(in) +
+             " packets in and " + std::to_string(out) + " out";
+  r.passed = in > 0 && out == 0;
+  if (in == 0) r.detail += "; the director's counters never moved (did traffic reach it?)";
+  else if (out) r.detail += "; replies went back through the director";
+  else r.detail += ": replies bypassed it";
+  return r;
+}
+
+Result<std::vector<LinkInfo>> links_of(Ctx& ctx, const std::string& node) {
+  std::vector<LinkInfo> out;
+  TRY(ctx.in(node, [&]() -> Status {
+    TRY_ASSIGN(Rtnl rtnl, Rtnl::open());
+    TRY_ASSIGN(out, rtnl.links());
+    return {};
+  }));
+  return out;
+}
+
+CheckResult arp_owner(Ctx& ctx, const Check& c) {
+  Found f = find_service(ctx.t, c.service);
+  if (!f.service) return {c.name, c.kind, false, "no service " + c.service, 0};
+  auto vip = IpAddr::parse(c.to);
+  if (!vip) return {c.name, c.kind, false, "bad VIP " + c.to, 0};
+  std::string mac;
+  Status st = ctx.in(c.from, [&]() -> Status {
+    // Talking to the VIP makes the kernel resolve it; then read what it learned.
+    (void)tcp_connect(*vip, c.port ? c.port : 80, kProbeTimeout);
+    TRY_ASSIGN(Rtnl rtnl, Rtnl::open());
+    TRY_ASSIGN(auto neigh, rtnl.neighbours(vip->family));
+    for (const auto& nb : neigh)
+      if (nb.dst == *vip && !nb.lladdr.empty()) mac = nb.lladdr;
+    return {};
+  });
+  if (!st) return {c.name, c.kind, false, st.error().str(), 0};
+  if (mac.empty()) return {c.name, c.kind, false, c.from + " has no ARP entry for " + c.to, 0};
+  for (const auto& n : ctx.t.nodes) {
+    auto links = links_of(ctx, n.name);
+    if (!links) continue;
+    for (const auto& l : *links)
+      if (l.mac == mac) {
+        bool ok = &n == f.director;
+        std::string detail = c.from + " resolves VIP " + c.to + " to " + mac + ", " + n.name + "'s " + l.name;
+        if (!ok) detail += "; expected the director " + f.director->name +
+                           " (does " + n.name + " answer ARP for the VIP? arp_ignore=1 hides it)";
+        return {c.name, c.kind, ok, detail, 0};
+      }
+  }
+  return {c.name, c.kind, false, c.from + " resolves VIP " + c.to + " to " + mac + ", which no lab node has", 0};
+}
+
+CheckResult run_one(Ctx& ctx, const Check& c) {
+  if (c.kind == "reach") return reach(ctx, c, true);
+  if (c.kind == "no-reach") return reach(ctx, c, false);
+  if (c.kind == "http") return http(ctx, c);
+  if (c.kind == "balance") return balance(ctx, c);
+  if (c.kind == "bypass") return bypass(ctx, c);
+  if (c.kind == "arp-owner") return arp_owner(ctx, c);
+  return {c.name, c.kind, false, "unknown check kind " + c.kind, 0};
+}
+
+bool hashes_one_client(const std::string& sched) {
+  return sched == "sh" || sched == "dh" || sched == "mh" || sched == "lblc" || sched == "lblcr";
+}
+
+}  // namespace
+
+bool CheckReport::passed() const {
+  for (const auto& r : results)
+    if (!r.passed) return false;
+  return true;
+}
+
+std::vector<double> expected_shares(const VirtualService& s) {
+  if (s.persistence || hashes_one_client(s.scheduler)) return {};
+  std::vector<double> w;
+  double total = 0;
+  for (const auto& rs : s.real_servers) {
+    // rr ignores weights except that 0 takes a server out; the others follow weights.
+    double x = rs.weight <= 0 ? 0 : (s.scheduler == "rr" ? 1 : rs.weight);
+    w.push_back(x);
+    total += x;
+  }
+  for (auto& x : w) x = total > 0 ? x / total : 0;
+  return w;
+}
+
+Result<CheckReport> run_checks(const Topology& t, const std::vector<std::string>& only) {
+  CheckReport rep;
+  rep.lab = t.name;
+  Ctx ctx{t, {}};
+  for (const auto& c : t.checks) {
+    if (!only.empty() && std::find(only.begin(), only.end(), c.name) == only.end()) continue;
+    if (!ctx.fd(c.from)) return fail("lab " + t.name + " is not up (no namespace for " + c.from + ")",
+                                     "`labctl up " + t.name + "` first");
+    auto start = Clock::now();
+    CheckResult r = run_one(ctx, c);
+    r.name = c.name;
+    r.kind = c.kind;
+    r.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    rep.results.push_back(std::move(r));
+  }
+  return rep;
+}
+
+std::string render_checks(const CheckReport& r) {
+  std::ostringstream o;
+  int passed = 0;
+  for (const auto& c : r.results) {
+    passed += c.passed;
+    o << (c.passed ? "  PASS  " : "  FAIL  ") << c.name << " (" << c.kind << "): " << c.detail << "\n";
+  }
+  o << r.lab << ": " << passed << " of " << r.results.size() << " checks passed\n";
+  return o.str();
+}
+
+nlohmann::json checks_json(const CheckReport& r) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& c : r.results)
+    a.push_back({{"name", c.name}, {"kind", c.kind}, {"passed", c.passed}, {"detail", c.detail}, {"ms", c.ms}});
+  return {{"lab", r.lab}, {"passed", r.passed()}, {"checks", a}};
+}
+
+}  // namespace labctl

@@ -1,0 +1,146 @@
+#include "labctl/checks/probe.h"
+
+#include <arpa/inet.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "labctl/base/fd.h"
+
+namespace labctl {
+namespace {
+
+socklen_t fill_sockaddr(const IpAddr& a, uint16_t port, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (a.v4()) {
+    auto* s = reinterpret_cast<sockaddr_in*>(&ss);
+    s->sin_family = AF_INET;
+    s->sin_port = htons(port);
+    std::memcpy(&s->sin_addr, a.bytes.data(), 4);
+    return sizeof *s;
+  }
+  auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons(port);
+  std::memcpy(&s->sin6_addr, a.bytes.data(), 16);
+  return sizeof *s;
+}
+
+std::string endpoint(const IpAddr& a, uint16_t port) {
+  return (a.v6() ? "[" + a.str() + "]" : a.str()) + ":" + std::to_string(port);
+}
+
+// Waits for `events` on fd; ETIMEDOUT when the time runs out.
+Status wait_for(int fd, short events, Millis timeout) {
+  pollfd p{fd, events, 0};
+  int rc;
+  do rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  while (rc < 0 && errno == EINTR);
+  if (rc == 0) return fail_errno("timed out", ETIMEDOUT);
+  if (rc < 0) return fail_errno("poll", errno);
+  return {};
+}
+
+Result<Fd> connect_to(const IpAddr& to, uint16_t port, Millis timeout) {
+  Fd fd(::socket(to.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return fail_errno("socket", errno);
+  sockaddr_storage ss;
+  socklen_t len = fill_sockaddr(to, port, ss);
+  const std::string where = "connect to " + endpoint(to, port);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    if (errno != EINPROGRESS) return fail_errno(where, errno);
+    if (Status st = wait_for(fd.get(), POLLOUT, timeout); !st)
+      return tl::unexpected(std::move(st.error()).context(where));
+    int err = 0;
+    socklen_t el = sizeof err;
+    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &el);
+    if (err) return fail_errno(where, err);
+  }
+  return fd;
+}
+
+uint16_t icmp_checksum(const uint8_t* data, size_t len) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < len; i += 2) sum += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
+  if (len & 1) sum += static_cast<uint32_t>(data[len - 1] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return htons(static_cast<uint16_t>(~sum));
+}
+
+}  // namespace
+
+Status tcp_connect(const IpAddr& to, uint16_t port, Millis timeout) {
+  TRY_ASSIGN(Fd fd, connect_to(to, port, timeout));
+  return {};
+}
+
+Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string& path,
+                             Millis timeout) {
+  TRY_ASSIGN(Fd fd, connect_to(to, port, timeout));
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + to.str() + "\r\n\r\n";
+  if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+    return fail_errno("send HTTP request to " + endpoint(to, port), errno);
+  std::string resp;
+  char buf[4096];
+  for (;;) {
+    if (Status st = wait_for(fd.get(), POLLIN, timeout); !st)
+      return tl::unexpected(std::move(st.error()).context("HTTP reply from " + endpoint(to, port)));
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n < 0) return fail_errno("read HTTP reply from " + endpoint(to, port), errno);
+    if (n == 0) break;
+    resp.append(buf, static_cast<size_t>(n));
+    if (resp.size() > (1u << 20)) break;
+  }
+  auto head_end = resp.find("\r\n\r\n");
+  if (resp.rfind("HTTP/1.", 0) != 0 || head_end == std::string::npos)
+    return fail("no HTTP reply from " + endpoint(to, port));
+  auto status_line = resp.substr(0, resp.find("\r\n"));
+  if (status_line.find(" 200") == std::string::npos)
+    return fail(endpoint(to, port) + " answered " + status_line);
+  std::string body = resp.substr(head_end + 4);
+  while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+  return body;
+}
+
+Status icmp_echo(const IpAddr& to, Millis timeout) {
+  const bool v6 = to.v6();
+  Fd fd(::socket(to.family, SOCK_RAW | SOCK_CLOEXEC, v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP}));
+  if (!fd) return fail_errno("open ICMP socket", errno, "ICMP probes need root");
+  const uint16_t id = static_cast<uint16_t>(::getpid() ^ ::gettid());
+  uint8_t pkt[16] = {};
+  pkt[0] = v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO;
+  std::memcpy(pkt + 4, &id, 2);
+  pkt[7] = 1;  // sequence
+  if (!v6) {   // the kernel computes ICMPv6 checksums itself
+    uint16_t ck = icmp_checksum(pkt, sizeof pkt);
+    std::memcpy(pkt + 2, &ck, 2);
+  }
+  sockaddr_storage ss;
+  socklen_t len = fill_sockaddr(to, 0, ss);
+  if (::sendto(fd.get(), pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&ss), len) < 0)
+    return fail_errno("ping " + to.str(), errno);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return fail_errno("ping " + to.str() + ": no reply", ETIMEDOUT);
+    TRY(wait_for(fd.get(), POLLIN, left));
+    uint8_t in[1500];
+    ssize_t n = ::recv(fd.get(), in, sizeof in, 0);
+    if (n <= 0) continue;
+    // IPv4 raw sockets deliver the IP header too; IPv6 ones do not.
+    size_t off = v6 ? 0 : static_cast<size_t>((in[0] & 0x0f) * 4);
+    if (static_cast<size_t>(n) < off + 8) continue;
+    const uint8_t type = in[off];
+    uint16_t rid;
+    std::memcpy(&rid, in + off + 4, 2);
+    if (type == (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY) && rid == id) return {};
+  }
+}
+
+}  // namespace labctl

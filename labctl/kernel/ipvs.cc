@@ -1,0 +1,486 @@
+#include "labctl/kernel/ipvs.h"
+
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
+#include <linux/ip_vs.h>
+#include <netinet/in.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+namespace labctl {
+namespace ipvs {
+namespace {
+
+// Our largest request (NEW_DEST) is about 130 bytes.
+constexpr size_t kMaxRequest = 512;
+constexpr uint32_t kV4FullMask = 0xffffffff;
+constexpr uint32_t kV6FullPrefix = 128;
+
+std::string in_where(const std::string& where) { return where.empty() ? "" : " in " + where; }
+
+// A genl request under construction; finish() trims it to its length.
+class Builder {
+ public:
+  Builder(uint16_t family, uint8_t cmd, uint16_t flags) : buf_(kMaxRequest, 0) {
+    nlh_ = mnl_nlmsg_put_header(buf_.data());
+    nlh_->nlmsg_type = family;
+    nlh_->nlmsg_flags = NLM_F_REQUEST | flags;
+    auto* genl = static_cast<genlmsghdr*>(mnl_nlmsg_put_extra_header(nlh_, sizeof(genlmsghdr)));
+    genl->cmd = cmd;
+    genl->version = IPVS_GENL_VERSION;
+  }
+  nlmsghdr* nlh() { return nlh_; }
+  Request finish(std::string what, HintFn hint) {
+    buf_.resize(nlh_->nlmsg_len);
+    return Request{std::move(buf_), std::move(what), std::move(hint), 0};
+  }
+
+ private:
+  std::vector<uint8_t> buf_;
+  nlmsghdr* nlh_;
+};
+
+// IPVS keeps addresses in a union nf_inet_addr (16 bytes) and echoes that size; ipvsadm and
+// keepalived send the same, an IPv4 address in the first 4 bytes.
+void put_addr(nlmsghdr* nlh, uint16_t type, const IpAddr& a) {
+  std::array<uint8_t, 16> bytes{};
+  std::memcpy(bytes.data(), a.bytes.data(), a.size());
+  mnl_attr_put(nlh, type, bytes.size(), bytes.data());
+}
+
+int protocol_of(Proto p) { return p == Proto::Tcp ? IPPROTO_TCP : IPPROTO_UDP; }
+
+Status check_service(const VirtualService& s, const std::string& what) {
+  if (!s.vip.v4() && !s.vip.v6()) return fail(what + ": the service has no address family");
+  if (s.scheduler.size() >= IP_VS_SCHEDNAME_MAXLEN)
+    return fail(what + ": scheduler name '" + s.scheduler + "' is longer than " +
+                std::to_string(IP_VS_SCHEDNAME_MAXLEN - 1) + " characters");
+  return {};
+}
+
+// The identity of a service: AF + FWMARK, or AF + PROTOCOL + ADDR + PORT.
+void put_service_id(nlmsghdr* nlh, const VirtualService& s) {
+  mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_AF, static_cast<uint16_t>(s.vip.family));
+  if (s.fwmark != 0) {
+    mnl_attr_put_u32(nlh, IPVS_SVC_ATTR_FWMARK, s.fwmark);
+    return;
+  }
+  mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_PROTOCOL, static_cast<uint16_t>(protocol_of(s.proto)));
+  put_addr(nlh, IPVS_SVC_ATTR_ADDR, s.vip);
+  mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_PORT, htons(s.port));
+}
+
+void put_service_nest(nlmsghdr* nlh, const VirtualService& s, bool full) {
+  nlattr* nest = mnl_attr_nest_start(nlh, IPVS_CMD_ATTR_SERVICE);
+  put_service_id(nlh, s);
+  if (full) {
+    mnl_attr_put_strz(nlh, IPVS_SVC_ATTR_SCHED_NAME, s.scheduler.c_str());
+    // The kernel applies flags under mask on top of the existing service's flags: a full
+    // mask makes the request say exactly which flags are set.
+    ip_vs_flags flags{};
+    flags.flags = s.persistence > 0 ? IP_VS_SVC_F_PERSISTENT : 0;
+    flags.mask = ~0U;
+    mnl_attr_put(nlh, IPVS_SVC_ATTR_FLAGS, sizeof flags, &flags);
+    mnl_attr_put_u32(nlh, IPVS_SVC_ATTR_TIMEOUT, s.persistence);
+    mnl_attr_put_u32(nlh, IPVS_SVC_ATTR_NETMASK, s.vip.v6() ? kV6FullPrefix : kV4FullMask);
+  }
+  mnl_attr_nest_end(nlh, nest);
+}
+
+uint32_t fwd_of(FwdMethod m) {
+  switch (m) {
+    case FwdMethod::Nat:
+      return IP_VS_CONN_F_MASQ;
+    case FwdMethod::Dr:
+      return IP_VS_CONN_F_DROUTE;
+    case FwdMethod::Tun:
+      return IP_VS_CONN_F_TUNNEL;
+  }
+  return IP_VS_CONN_F_MASQ;
+}
+
+std::string dest_name(const VirtualService& s, const RealServer& d) {
+  const uint16_t port = d.port != 0 ? d.port : s.port;
+  const std::string a = d.addr.v6() ? "[" + d.addr.str() + "]" : d.addr.str();
+  return a + ":" + std::to_string(port);
+}
+
+Result<Request> dest_request(uint16_t family, uint8_t cmd, const VirtualService& s,
+                             const RealServer& d, std::string what) {
+  TRY(check_service(s, what));
+  if (!d.addr.v4() && !d.addr.v6()) return fail(what + ": the real server has no address");
+  if (d.addr.family != s.vip.family && d.method != FwdMethod::Tun)
+    return fail(what +
+                ": an IPv4 service can only reach an IPv6 real server (and back) in TUN mode");
+  const bool full = cmd == IPVS_CMD_NEW_DEST;
+  if (full && d.weight < 0) return fail(what + ": weight must be >= 0");
+  if (full && d.u_thresh != 0 && d.l_thresh > d.u_thresh)
+    return fail(what + ": l_thresh must not exceed u_thresh");
+  Builder b(family, cmd, 0);
+  put_service_nest(b.nlh(), s, /*full=*/false);
+  nlattr* nest = mnl_attr_nest_start(b.nlh(), IPVS_CMD_ATTR_DEST);
+  put_addr(b.nlh(), IPVS_DEST_ATTR_ADDR, d.addr);
+  mnl_attr_put_u16(b.nlh(), IPVS_DEST_ATTR_PORT, htons(d.port != 0 ? d.port : s.port));
+  mnl_attr_put_u16(b.nlh(), IPVS_DEST_ATTR_ADDR_FAMILY, static_cast<uint16_t>(d.addr.family));
+  if (full) {
+    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_FWD_METHOD, fwd_of(d.method));
+    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_WEIGHT, static_cast<uint32_t>(d.weight));
+    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_U_THRESH, d.u_thresh);
+    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_L_THRESH, d.l_thresh);
+  }
+  mnl_attr_nest_end(b.nlh(), nest);
+  return b.finish(std::move(what), dest_hint);
+}
+
+
+uint32_t u32_or(const nlattr* a, uint32_t dflt = 0) {
+  return a && mnl_attr_validate(a, MNL_TYPE_U32) == 0 ? mnl_attr_get_u32(a) : dflt;
+}
+uint16_t u16_or(const nlattr* a, uint16_t dflt = 0) {
+  return a && mnl_attr_validate(a, MNL_TYPE_U16) == 0 ? mnl_attr_get_u16(a) : dflt;
+}
+uint64_t u64_or(const nlattr* a) {
+  return a && mnl_attr_validate(a, MNL_TYPE_U64) == 0 ? mnl_attr_get_u64(a) : 0;
+}
+// STATS carries u32 counters and u64 byte counters; STATS64 only u64. Read each by its size.
+uint64_t counter(const nlattr* a) {
+  if (!a) return 0;
+  if (mnl_attr_get_payload_len(a) == sizeof(uint64_t)) return u64_or(a);
+  return u32_or(a);
+}
+
+Result<IpvsStats> parse_stats(const nlattr* nest) {
+  AttrTable<IPVS_STATS_ATTR_MAX + 1> t;
+  if (mnl_attr_parse_nested(nest, AttrTable<IPVS_STATS_ATTR_MAX + 1>::cb, &t) < 0)
+    return fail("malformed IPVS stats");
+  IpvsStats s;
+  s.conns = counter(t[IPVS_STATS_ATTR_CONNS]);
+  s.inpkts = counter(t[IPVS_STATS_ATTR_INPKTS]);
+  s.outpkts = counter(t[IPVS_STATS_ATTR_OUTPKTS]);
+  s.inbytes = counter(t[IPVS_STATS_ATTR_INBYTES]);
+  s.outbytes = counter(t[IPVS_STATS_ATTR_OUTBYTES]);
+  s.cps = counter(t[IPVS_STATS_ATTR_CPS]);
+  s.inpps = counter(t[IPVS_STATS_ATTR_INPPS]);
+  s.outpps = counter(t[IPVS_STATS_ATTR_OUTPPS]);
+  s.inbps = counter(t[IPVS_STATS_ATTR_INBPS]);
+  s.outbps = counter(t[IPVS_STATS_ATTR_OUTBPS]);
+  return s;
+}
+
+std::optional<IpAddr> addr_of(int family, const nlattr* a) {
+  if (!a || (family != AF_INET && family != AF_INET6)) return std::nullopt;
+  IpAddr ip;
+  ip.family = family;
+  if (mnl_attr_get_payload_len(a) < ip.size()) return std::nullopt;
+  std::memcpy(ip.bytes.data(), mnl_attr_get_payload(a), ip.size());
+  return ip;
+}
+
+// The top-level attributes of a genl reply, and the nest `type` among them.
+Result<const nlattr*> top_nest(const nlmsghdr& nlh, uint16_t type, const char* what) {
+  if (nlh.nlmsg_len < NLMSG_LENGTH(sizeof(genlmsghdr)))
+    return fail(std::string("malformed ") + what);
+  AttrTable<IPVS_CMD_ATTR_MAX + 1> top;
+  if (mnl_attr_parse(&nlh, sizeof(genlmsghdr), AttrTable<IPVS_CMD_ATTR_MAX + 1>::cb, &top) < 0)
+    return fail(std::string("malformed attributes in ") + what);
+  if (!top[type]) return fail(std::string(what) + " without its nested attribute");
+  return top[type];
+}
+
+std::string nul_string(const nlattr* a) {
+  if (!a) return "";
+  const auto* p = static_cast<const char*>(mnl_attr_get_payload(a));
+  return std::string(p, strnlen(p, mnl_attr_get_payload_len(a)));
+}
+
+}  // namespace
+
+// ---- hints -------------------------------------------------------------------------------
+
+std::string service_hint(int errnum, const std::string& where, const std::string& scheduler) {
+  switch (errnum) {
+    case ENOENT:
+      return "scheduler '" + scheduler + "' not found: the kernel could not load ip_vs_" +
+             scheduler + " (known: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos)";
+    case EEXIST:
+      return "that virtual service exists already" + in_where(where) +
+             " (remove it first, or labctl down the old lab)";
+    case ESRCH:
+      return "no such virtual service" + in_where(where);
+    case EPERM:
+    case EACCES:
+      return "IPVS needs CAP_NET_ADMIN in the initial user namespace (root inside a user "
+             "namespace or container is not enough)";
+    case EAFNOSUPPORT:
+      return "this kernel's IPVS has no IPv6 support (CONFIG_IP_VS_IPV6)";
+    case EINVAL:
+      return "the kernel rejected the service's attributes (address family, protocol, "
+             "persistence netmask)";
+    default:
+      return "";
+  }
+}
+
+std::string dest_hint(int errnum, const std::string& where) {
+  switch (errnum) {
+    case EEXIST:
+      return "that real server is a destination of the service already";
+    case ESRCH:
+      return "no such virtual service" + in_where(where) +
+             ": add the service before its real servers";
+    case ENOENT:
+      return "that real server is not a destination of the service";
+    case ERANGE:
+      return "weight must be >= 0 and l_thresh must not exceed u_thresh";
+    case EINVAL:
+      // ip_vs_new_dest accepts an IPv4 real server only if inet_addr_type() calls it unicast
+      // or local, and that answers "broadcast" while the namespace has no local routing
+      // table yet (no address anywhere, not even lo up).
+      return "the kernel refused the real server's address: it must be a unicast address, "
+             "mixing IPv4 and IPv6 needs TUN forwarding, and the namespace needs an address "
+             "(or at least lo up)" +
+             in_where(where) + " before it accepts IPv4 real servers";
+    case EPERM:
+    case EACCES:
+      return service_hint(errnum, where, "");
+    default:
+      return "";
+  }
+}
+
+Error no_ipvs_error(const std::string& where) {
+  return Error{"open IPVS" + in_where(where) +
+                   ": this kernel has no IPVS (CONFIG_IP_VS): the \"IPVS\" generic netlink "
+                   "family does not exist and the ip_vs module could not be loaded",
+               ENOENT,
+               {},
+               "run the lab in the micro-VM: labctl vm exec -- labctl up LAB"};
+}
+
+std::string service_name(const VirtualService& s) {
+  if (s.fwmark != 0) return "fwmark " + std::to_string(s.fwmark);
+  const std::string a = s.vip.v6() ? "[" + s.vip.str() + "]" : s.vip.str();
+  return std::string(to_string(s.proto)) + " " + a + ":" + std::to_string(s.port);
+}
+
+// ---- factories ---------------------------------------------------------------------------
+
+Request get_info(uint16_t family) {
+  return Builder(family, IPVS_CMD_GET_INFO, 0).finish("read IPVS info", {});
+}
+
+Result<Request> new_service(uint16_t family, const VirtualService& s) {
+  std::string what = "add virtual service " + service_name(s) + " (scheduler " + s.scheduler + ")";
+  TRY(check_service(s, what));
+  Builder b(family, IPVS_CMD_NEW_SERVICE, 0);
+  put_service_nest(b.nlh(), s, /*full=*/true);
+  const std::string sched = s.scheduler;
+  return b.finish(std::move(what), [sched](int errnum, const std::string& where) {
+    return service_hint(errnum, where, sched);
+  });
+}
+
+Result<Request> del_service(uint16_t family, const VirtualService& s) {
+  std::string what = "delete virtual service " + service_name(s);
+  TRY(check_service(s, what));
+  Builder b(family, IPVS_CMD_DEL_SERVICE, 0);
+  put_service_nest(b.nlh(), s, /*full=*/false);
+  return b.finish(std::move(what), [](int errnum, const std::string& where) {
+    return service_hint(errnum, where, "");
+  });
+}
+
+Result<Request> new_dest(uint16_t family, const VirtualService& s, const RealServer& d) {
+  return dest_request(family, IPVS_CMD_NEW_DEST, s, d,
+                      "add real server " + dest_name(s, d) + " (" + to_string(d.method) +
+                          ", weight " + std::to_string(d.weight) + ") to " + service_name(s));
+}
+
+Result<Request> del_dest(uint16_t family, const VirtualService& s, const RealServer& d) {
+  return dest_request(family, IPVS_CMD_DEL_DEST, s, d,
+                      "remove real server " + dest_name(s, d) + " from " + service_name(s));
+}
+
+Request get_services(uint16_t family) {
+  return Builder(family, IPVS_CMD_GET_SERVICE, NLM_F_DUMP).finish("list virtual services", {});
+}
+
+Result<Request> get_dests(uint16_t family, const VirtualService& s) {
+  std::string what = "list real servers of " + service_name(s);
+  TRY(check_service(s, what));
+  Builder b(family, IPVS_CMD_GET_DEST, NLM_F_DUMP);
+  put_service_nest(b.nlh(), s, /*full=*/false);
+  return b.finish(std::move(what), [](int errnum, const std::string& where) {
+    return service_hint(errnum, where, "");
+  });
+}
+
+Request flush(uint16_t family) {
+  return Builder(family, IPVS_CMD_FLUSH, 0).finish("flush IPVS", [](int e, const std::string& w) {
+    return service_hint(e, w, "");
+  });
+}
+
+// ---- decoders ----------------------------------------------------------------------------
+
+Result<IpvsInfo> parse_info(const nlmsghdr& nlh) {
+  if (nlh.nlmsg_len < NLMSG_LENGTH(sizeof(genlmsghdr))) return fail("malformed IPVS info reply");
+  AttrTable<IPVS_INFO_ATTR_MAX + 1> t;
+  if (mnl_attr_parse(&nlh, sizeof(genlmsghdr), AttrTable<IPVS_INFO_ATTR_MAX + 1>::cb, &t) < 0)
+    return fail("malformed attributes in IPVS info reply");
+  if (!t[IPVS_INFO_ATTR_VERSION]) return fail("IPVS info reply without a version");
+  return IpvsInfo{u32_or(t[IPVS_INFO_ATTR_VERSION]), u32_or(t[IPVS_INFO_ATTR_CONN_TAB_SIZE])};
+}
+
+Result<IpvsService> parse_service(const nlmsghdr& nlh) {
+  TRY_ASSIGN(const nlattr* nest, top_nest(nlh, IPVS_CMD_ATTR_SERVICE, "IPVS service reply"));
+  AttrTable<IPVS_SVC_ATTR_MAX + 1> t;
+  if (mnl_attr_parse_nested(nest, AttrTable<IPVS_SVC_ATTR_MAX + 1>::cb, &t) < 0)
+    return fail("malformed IPVS service attributes");
+  IpvsService s;
+  s.family = u16_or(t[IPVS_SVC_ATTR_AF]);
+  s.fwmark = u32_or(t[IPVS_SVC_ATTR_FWMARK]);
+  if (s.fwmark == 0) {
+    s.protocol = u16_or(t[IPVS_SVC_ATTR_PROTOCOL]);
+    auto a = addr_of(s.family, t[IPVS_SVC_ATTR_ADDR]);
+    if (!a) return fail("IPVS service reply without a valid address");
+    s.addr = *a;
+    s.port = ntohs(u16_or(t[IPVS_SVC_ATTR_PORT]));
+  } else {
+    s.addr.family = s.family;
+  }
+  s.scheduler = nul_string(t[IPVS_SVC_ATTR_SCHED_NAME]);
+  s.pe_name = nul_string(t[IPVS_SVC_ATTR_PE_NAME]);
+  if (const nlattr* f = t[IPVS_SVC_ATTR_FLAGS];
+      f && mnl_attr_get_payload_len(f) >= sizeof(ip_vs_flags)) {
+    ip_vs_flags flags{};
+    std::memcpy(&flags, mnl_attr_get_payload(f), sizeof flags);
+    s.flags = flags.flags;
+  }
+  s.timeout = u32_or(t[IPVS_SVC_ATTR_TIMEOUT]);
+  s.netmask = u32_or(t[IPVS_SVC_ATTR_NETMASK]);
+  if (const nlattr* st =
+          t[IPVS_SVC_ATTR_STATS64] ? t[IPVS_SVC_ATTR_STATS64] : t[IPVS_SVC_ATTR_STATS]) {
+    TRY_ASSIGN(s.stats, parse_stats(st));
+  }
+  return s;
+}
+
+Result<IpvsDest> parse_dest(const nlmsghdr& nlh) {
+  TRY_ASSIGN(const nlattr* nest, top_nest(nlh, IPVS_CMD_ATTR_DEST, "IPVS destination reply"));
+  AttrTable<IPVS_DEST_ATTR_MAX + 1> t;
+  if (mnl_attr_parse_nested(nest, AttrTable<IPVS_DEST_ATTR_MAX + 1>::cb, &t) < 0)
+    return fail("malformed IPVS destination attributes");
+  IpvsDest d;
+  // Kernels before 3.18 send no ADDR_FAMILY; their destinations share the service's family,
+  // which a 4-byte-long address cannot tell us, so IPv4 is the only safe guess for them.
+  const int af = u16_or(t[IPVS_DEST_ATTR_ADDR_FAMILY], AF_INET);
+  auto a = addr_of(af, t[IPVS_DEST_ATTR_ADDR]);
+  if (!a) return fail("IPVS destination reply without a valid address");
+  d.addr = *a;
+  d.port = ntohs(u16_or(t[IPVS_DEST_ATTR_PORT]));
+  d.fwd_method = u32_or(t[IPVS_DEST_ATTR_FWD_METHOD]) & IP_VS_CONN_F_FWD_MASK;
+  switch (d.fwd_method) {
+    case IP_VS_CONN_F_MASQ:
+      d.method = FwdMethod::Nat;
+      break;
+    case IP_VS_CONN_F_DROUTE:
+      d.method = FwdMethod::Dr;
+      break;
+    case IP_VS_CONN_F_TUNNEL:
+      d.method = FwdMethod::Tun;
+      break;
+    default:
+      break;
+  }
+  d.weight = static_cast<int>(u32_or(t[IPVS_DEST_ATTR_WEIGHT]));
+  d.u_thresh = u32_or(t[IPVS_DEST_ATTR_U_THRESH]);
+  d.l_thresh = u32_or(t[IPVS_DEST_ATTR_L_THRESH]);
+  d.active_conns = u32_or(t[IPVS_DEST_ATTR_ACTIVE_CONNS]);
+  d.inact_conns = u32_or(t[IPVS_DEST_ATTR_INACT_CONNS]);
+  d.persist_conns = u32_or(t[IPVS_DEST_ATTR_PERSIST_CONNS]);
+  if (const nlattr* tt = t[IPVS_DEST_ATTR_TUN_TYPE]; tt && mnl_attr_validate(tt, MNL_TYPE_U8) == 0)
+    d.tun_type = mnl_attr_get_u8(tt);
+  if (const nlattr* st =
+          t[IPVS_DEST_ATTR_STATS64] ? t[IPVS_DEST_ATTR_STATS64] : t[IPVS_DEST_ATTR_STATS]) {
+    TRY_ASSIGN(d.stats, parse_stats(st));
+  }
+  return d;
+}
+
+}  // namespace ipvs
+
+std::string IpvsInfo::version_str() const {
+  return std::to_string((version >> 16) & 0xff) + "." + std::to_string((version >> 8) & 0xff) +
+         "." + std::to_string(version & 0xff);
+}
+
+// ---- Ipvs --------------------------------------------------------------------------------
+
+Result<Ipvs> Ipvs::open(std::string where) {
+  TRY_ASSIGN(NetlinkSocket s, NetlinkSocket::open(NETLINK_GENERIC, where));
+  auto id = resolve_genl_family(s, ipvs::kFamilyName);
+  if (!id) {
+    if (id.error().errnum == ENOENT) return tl::unexpected(ipvs::no_ipvs_error(where));
+    return tl::unexpected(std::move(id).error());
+  }
+  return Ipvs(std::move(s), *id);
+}
+
+Result<IpvsInfo> Ipvs::info() {
+  std::optional<IpvsInfo> out;
+  TRY(sock_.transact(ipvs::get_info(family_), [&](const nlmsghdr& nlh) -> Status {
+    TRY_ASSIGN(out, ipvs::parse_info(nlh));
+    return {};
+  }));
+  if (!out) return fail("read IPVS info: the kernel sent no reply");
+  return *out;
+}
+
+Status Ipvs::add_service(const VirtualService& s) {
+  TRY_ASSIGN(Request r, ipvs::new_service(family_, s));
+  return sock_.transact(r);
+}
+
+Status Ipvs::del_service(const VirtualService& s) {
+  TRY_ASSIGN(Request r, ipvs::del_service(family_, s));
+  return sock_.transact(r);
+}
+
+Status Ipvs::add_dest(const VirtualService& s, const RealServer& d) {
+  TRY_ASSIGN(Request r, ipvs::new_dest(family_, s, d));
+  return sock_.transact(r);
+}
+
+Status Ipvs::del_dest(const VirtualService& s, const RealServer& d) {
+  TRY_ASSIGN(Request r, ipvs::del_dest(family_, s, d));
+  return sock_.transact(r);
+}
+
+Result<std::vector<IpvsService>> Ipvs::services() {
+  std::vector<IpvsService> out;
+  TRY(sock_.dump(ipvs::get_services(family_), [&](const nlmsghdr& nlh) -> Status {
+    TRY_ASSIGN(IpvsService s, ipvs::parse_service(nlh));
+    out.push_back(std::move(s));
+    return {};
+  }));
+  return out;
+}
+
+Result<std::vector<IpvsDest>> Ipvs::dests(const VirtualService& s) {
+  TRY_ASSIGN(Request r, ipvs::get_dests(family_, s));
+  std::vector<IpvsDest> out;
+  TRY(sock_.dump(r, [&](const nlmsghdr& nlh) -> Status {
+    TRY_ASSIGN(IpvsDest d, ipvs::parse_dest(nlh));
+    out.push_back(std::move(d));
+    return {};
+  }));
+  return out;
+}
+
+Status Ipvs::flush() { return sock_.transact(ipvs::flush(family_)); }
+
+}  // namespace labctl

@@ -1,0 +1,136 @@
+// IPVS over generic netlink (family "IPVS"): virtual services and their real servers in the
+// namespace the socket was opened in. Requests are built with libmnl as Request values by
+// the factories in namespace ipvs (unit-tested without a kernel); Ipvs sends them.
+//
+// Message layout of every request (see include/uapi/linux/ip_vs.h):
+//   nlmsghdr | genlmsghdr{cmd, version 1} | IPVS_CMD_ATTR_SERVICE { AF u16, PROTOCOL u16,
+//   ADDR 16 bytes, PORT be16 | FWMARK u32, [SCHED_NAME, FLAGS{flags,mask}, TIMEOUT u32,
+//   NETMASK u32] } | IPVS_CMD_ATTR_DEST { ADDR 16 bytes, PORT be16, ADDR_FAMILY u16,
+//   [FWD_METHOD u32, WEIGHT u32, U_THRESH u32, L_THRESH u32] }
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "labctl/base/error.h"
+#include "labctl/model/ip.h"
+#include "labctl/kernel/netlink.h"
+#include "labctl/model/topology.h"
+
+namespace labctl {
+
+/// Counters of a service or destination. From STATS64 when the kernel sends it, else STATS.
+/// The kernel's estimator refreshes them about every 2 s.
+struct IpvsStats {
+  uint64_t conns = 0;
+  uint64_t inpkts = 0;
+  uint64_t outpkts = 0;
+  uint64_t inbytes = 0;
+  uint64_t outbytes = 0;
+  uint64_t cps = 0;  ///< Rates: connections, packets and bytes per second.
+  uint64_t inpps = 0;
+  uint64_t outpps = 0;
+  uint64_t inbps = 0;
+  uint64_t outbps = 0;
+};
+
+struct IpvsInfo {
+  uint32_t version = 0;  ///< e.g. 0x010201
+  uint32_t conn_tab_size = 0;
+  [[nodiscard]] std::string version_str() const;  ///< "1.2.1"
+};
+
+struct IpvsService {
+  int family = 0;
+  int protocol = 0;  ///< IPPROTO_TCP/UDP/SCTP; 0 for fwmark services.
+  IpAddr addr;
+  uint16_t port = 0;  ///< Host order.
+  uint32_t fwmark = 0;
+  std::string scheduler;
+  std::string pe_name;
+  uint32_t flags = 0;    ///< IP_VS_SVC_F_*.
+  uint32_t timeout = 0;  ///< Persistence timeout in seconds.
+  uint32_t netmask =
+      0;  ///< As the kernel keeps it: IPv4 mask bits in network order, IPv6 prefix length.
+  IpvsStats stats;
+};
+
+struct IpvsDest {
+  IpAddr addr;
+  uint16_t port = 0;
+  uint32_t fwd_method = 0;  ///< IP_VS_CONN_F_MASQ 0, LOCALNODE 1, TUNNEL 2, DROUTE 3, BYPASS 4.
+  std::optional<FwdMethod> method;  ///< fwd_method as labctl names it, when it is NAT/DR/TUN.
+  int weight = 0;
+  uint32_t u_thresh = 0;
+  uint32_t l_thresh = 0;
+  uint32_t active_conns = 0;
+  uint32_t inact_conns = 0;
+  uint32_t persist_conns = 0;
+  int tun_type = 0;  ///< IP_VS_CONN_F_TUNNEL_TYPE_IPIP 0, GUE 1, GRE 2.
+  IpvsStats stats;
+};
+
+namespace ipvs {
+
+inline constexpr const char* kFamilyName = "IPVS";
+
+// Factories. `family` is the generic netlink family id (Ipvs::family()).
+[[nodiscard]] Request get_info(uint16_t family);
+[[nodiscard]] Result<Request> new_service(uint16_t family, const VirtualService& s);
+[[nodiscard]] Result<Request> del_service(uint16_t family, const VirtualService& s);
+[[nodiscard]] Result<Request> new_dest(uint16_t family, const VirtualService& s,
+                                       const RealServer& d);
+[[nodiscard]] Result<Request> del_dest(uint16_t family, const VirtualService& s,
+                                       const RealServer& d);
+[[nodiscard]] Request get_services(uint16_t family);  ///< A dump of every service.
+[[nodiscard]] Result<Request> get_dests(uint16_t family, const VirtualService& s);  ///< A dump.
+[[nodiscard]] Request flush(uint16_t family);
+
+// Decoders for reply messages.
+[[nodiscard]] Result<IpvsInfo> parse_info(const nlmsghdr& nlh);
+[[nodiscard]] Result<IpvsService> parse_service(const nlmsghdr& nlh);
+[[nodiscard]] Result<IpvsDest> parse_dest(const nlmsghdr& nlh);
+
+/// "tcp 10.0.0.100:80" or "fwmark 7", as ipvsadm names a service.
+[[nodiscard]] std::string service_name(const VirtualService& s);
+/// The hint for an errno from a service or destination command (exposed for tests).
+/// `scheduler` is named in the ENOENT hint of NEW_SERVICE.
+[[nodiscard]] std::string service_hint(int errnum, const std::string& where,
+                                       const std::string& scheduler);
+[[nodiscard]] std::string dest_hint(int errnum, const std::string& where);
+/// The Error when the kernel has no "IPVS" generic netlink family.
+[[nodiscard]] Error no_ipvs_error(const std::string& where);
+
+}  // namespace ipvs
+
+/// The IPVS table of the namespace the socket was opened in.
+class Ipvs {
+ public:
+  /// Opens in the calling thread's current namespace and resolves the "IPVS" family; fails
+  /// with ipvs::no_ipvs_error() when the kernel has no IPVS.
+  static Result<Ipvs> open(std::string where = {});
+
+  [[nodiscard]] Result<IpvsInfo> info();
+  [[nodiscard]] Status add_service(const VirtualService& s);
+  [[nodiscard]] Status del_service(const VirtualService& s);
+  /// d.port 0 means the service's port.
+  [[nodiscard]] Status add_dest(const VirtualService& s, const RealServer& d);
+  [[nodiscard]] Status del_dest(const VirtualService& s, const RealServer& d);
+  [[nodiscard]] Result<std::vector<IpvsService>> services();
+  /// Destinations of a service; empty when the service does not exist (the kernel's answer).
+  [[nodiscard]] Result<std::vector<IpvsDest>> dests(const VirtualService& s);
+  /// Removes every service (and so every destination) in this namespace.
+  [[nodiscard]] Status flush();
+
+  [[nodiscard]] uint16_t family() const { return family_; }
+  [[nodiscard]] NetlinkSocket& socket() { return sock_; }
+
+ private:
+  Ipvs(NetlinkSocket s, uint16_t family) : sock_(std::move(s)), family_(family) {}
+  NetlinkSocket sock_;
+  uint16_t family_ = 0;
+};
+
+}  // namespace labctl

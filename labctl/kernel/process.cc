@@ -1,0 +1,281 @@
+#include "labctl/kernel/process.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "labctl/base/fd.h"
+
+extern char** environ;
+
+namespace labctl {
+namespace {
+
+// What a child reports through the status pipe when it cannot get to exec.
+struct ChildFailure {
+  int stage;
+  int err;
+};
+constexpr const char* kStages[] = {"", "enter the namespace", "unshare the mount namespace",
+                                   "make / a slave mount", "remount /sys", "open the log",
+                                   "exec"};
+
+// In the child, between fork and exec: only system calls. Returns 0 or the failed stage.
+int enter_node(int netns_fd) {
+  if (::setns(netns_fd, CLONE_NEWNET) != 0) return 1;
+  if (::unshare(CLONE_NEWNS) != 0) return 2;
+  if (::mount("", "/", "none", MS_SLAVE | MS_REC, nullptr) != 0) return 3;
+  // A fresh sysfs shows this namespace's interfaces under /sys/class/net.
+  ::umount2("/sys", MNT_DETACH);
+  if (::mount("sysfs", "/sys", "sysfs", 0, nullptr) != 0) return 4;
+  return 0;
+}
+
+std::vector<char*> c_strings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+std::vector<std::string> merged_env(const std::vector<std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv(*e);
+    bool overridden = false;
+    for (const auto& x : extra)
+      if (kv.substr(0, kv.find('=') + 1) == x.substr(0, x.find('=') + 1)) overridden = true;
+    if (!overridden) env.push_back(std::move(kv));
+  }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+// Resolves a bare program name against PATH in the parent, so "not found" is a clear error.
+Result<std::string> find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    if (::access(name.c_str(), X_OK) == 0) return name;
+    return fail_errno("cannot run " + name, errno);
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t colon = dirs.find(':', start);
+    std::string dir = dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return fail("program '" + name + "' not found in PATH", "give the full path in the agent's argv");
+}
+
+std::string log_tail(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return "";
+  off_t size = ::lseek(fd.get(), 0, SEEK_END);
+  off_t from = size > 512 ? size - 512 : 0;
+  std::string out(static_cast<size_t>(size - from), '\0');
+  if (::pread(fd.get(), out.data(), out.size(), from) < 0) return "";
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+Result<pid_t> spawn_in_netns(const SpawnOptions& opts) {
+  if (opts.argv.empty()) return fail("nothing to run: empty argv");
+  TRY_ASSIGN(std::string program, find_program(opts.argv[0]));
+  const auto env_strings = merged_env(opts.env);
+  auto argv = c_strings(opts.argv);
+  auto envp = c_strings(env_strings);
+  const bool want_ready = opts.ready_timeout.count() > 0;
+
+  int status_pipe[2], ready_pipe[2] = {-1, -1};
+  if (::pipe2(status_pipe, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
+  Fd status_r(status_pipe[0]), status_w(status_pipe[1]);
+  if (want_ready && ::pipe2(ready_pipe, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
+  Fd ready_r(ready_pipe[0]), ready_w(ready_pipe[1]);
+
+  pid_t child = ::fork();
+  if (child < 0) return fail_errno("fork", errno);
+  if (child == 0) {
+    // Double fork: the grandchild is re-parented, so agents outlive labctl and never
+    // linger as labctl's zombies.
+    pid_t grandchild = ::fork();
+    if (grandchild != 0) {
+      (void)!::write(status_pipe[1], &grandchild, sizeof grandchild);
+      ::_exit(grandchild > 0 ? 0 : 1);
+    }
+    ::setsid();
+    ChildFailure f{enter_node(opts.netns_fd), 0};
+    if (f.stage == 0) {
+      int in = ::open("/dev/null", O_RDONLY);
+      int out = ::open(opts.log_path.empty() ? "/dev/null" : opts.log_path.c_str(),
+                       O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (in < 0 || out < 0) {
+        f.stage = 5;
+      } else {
+        ::dup2(in, 0);
+        ::dup2(out, 1);
+        ::dup2(out, 2);
+        if (want_ready) ::dup2(ready_pipe[1], 3);
+        ::execve(program.c_str(), argv.data(), envp.data());
+        f.stage = 6;
+      }
+    }
+    f.err = errno;
+    (void)!::write(status_pipe[1], &f, sizeof f);
+    ::_exit(127);
+  }
+  status_w.reset();
+  ready_w.reset();
+  int ws = 0;
+  ::waitpid(child, &ws, 0);
+  pid_t pid = -1;
+  if (::read(status_r.get(), &pid, sizeof pid) != sizeof pid || pid <= 0)
+    return fail("start " + opts.argv[0] + ": fork failed");
+  ChildFailure f{};
+  if (::read(status_r.get(), &f, sizeof f) == sizeof f) {
+    ::waitpid(pid, nullptr, WNOHANG);
+    return fail_errno("start " + opts.argv[0] + ": could not " + kStages[f.stage], f.err);
+  }
+  if (!want_ready) return pid;
+
+  pollfd p{ready_r.get(), POLLIN, 0};
+  int rc = ::poll(&p, 1, static_cast<int>(opts.ready_timeout.count()));
+  char buf[16] = {};
+  ssize_t n = rc > 0 ? ::read(ready_r.get(), buf, sizeof buf - 1) : 0;
+  if (n > 0 && std::strncmp(buf, "ready", 5) == 0) return pid;
+  ::kill(pid, SIGKILL);
+  std::string tail = log_tail(opts.log_path);
+  return fail(rc == 0 ? "start " + opts.argv[0] + ": not ready after " +
+                            std::to_string(opts.ready_timeout.count()) + " ms"
+                      : "start " + opts.argv[0] + ": it exited before it was ready",
+              tail.empty() ? "see " + opts.log_path : "its log ends with: " + tail);
+}
+
+using Inodes = std::vector<std::pair<dev_t, ino_t>>;
+
+// Where in `inodes` the network namespace of `st` is, or inodes.size().
+static size_t which(const Inodes& inodes, const struct stat& st) {
+  for (size_t i = 0; i < inodes.size(); ++i)
+    if (st.st_dev == inodes[i].first && st.st_ino == inodes[i].second) return i;
+  return inodes.size();
+}
+
+// The pids in /proc (thread-group leaders) that live in one of `inodes`.
+static std::vector<pid_t> pids_in(const Inodes& inodes) {
+  std::vector<pid_t> out;
+  if (inodes.empty()) return out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  const pid_t self = ::getpid();
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0 || pid == self) continue;
+    struct stat st{};
+    std::string p = std::string(e->d_name) + "/ns/net";
+    if (::fstatat(::dirfd(d), p.c_str(), &st, 0) != 0) continue;
+    if (which(inodes, st) < inodes.size()) out.push_back(static_cast<pid_t>(pid));
+  }
+  ::closedir(d);
+  return out;
+}
+
+static Inodes inodes_of(const std::vector<std::string>& ns_paths) {
+  Inodes out;
+  for (const auto& path : ns_paths) {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) == 0) out.emplace_back(st.st_dev, st.st_ino);
+  }
+  return out;
+}
+
+std::vector<pid_t> pids_in_netns(const std::string& ns_path) {
+  return pids_in(inodes_of({ns_path}));
+}
+
+namespace {
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_send_signal(int fd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0));
+}
+
+// Waits until every process behind `fds` has exited (each pidfd turns readable) or the
+// time is up; returns the ones still running.
+std::vector<Fd> wait_exit(std::vector<Fd> fds, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!fds.empty()) {
+    std::vector<pollfd> p;
+    for (const auto& f : fds) p.push_back({f.get(), POLLIN, 0});
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    if (::poll(p.data(), p.size(), static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+    std::vector<Fd> running;
+    for (size_t i = 0; i < fds.size(); ++i)
+      if (!(p[i].revents & POLLIN)) running.push_back(std::move(fds[i]));
+    fds = std::move(running);
+  }
+  return fds;
+}
+
+}  // namespace
+
+// A pidfd for `pid` if its process is in one of `inodes`. A pid from a scan of /proc may
+// have been recycled since, so the check comes after the pidfd is open: from then on the
+// pidfd names that process and no other.
+static Fd open_if_inside(pid_t pid, const Inodes& inodes) {
+  Fd fd(pidfd_open(pid));
+  struct stat st{};
+  const std::string ns = "/proc/" + std::to_string(pid) + "/ns/net";
+  if (!fd || ::stat(ns.c_str(), &st) != 0 || which(inodes, st) == inodes.size()) return Fd();
+  return fd;
+}
+
+void stop_processes_in_netns(const std::vector<std::string>& ns_paths,
+                             std::chrono::milliseconds grace) {
+  const auto inodes = inodes_of(ns_paths);
+  const auto pids = pids_in(inodes);
+  if (pids.empty()) return;  // nothing to wait for, so no window for latecomers either
+  std::vector<Fd> fds;
+  for (pid_t p : pids)
+    if (Fd fd = open_if_inside(p, inodes); fd && pidfd_send_signal(fd.get(), SIGTERM) == 0)
+      fds.push_back(std::move(fd));
+  fds = wait_exit(std::move(fds), grace);
+  for (const auto& fd : fds) pidfd_send_signal(fd.get(), SIGKILL);
+  wait_exit(std::move(fds), std::chrono::seconds(5));
+  // Anything that entered a namespace while we waited (an `exec` shell started just now).
+  for (pid_t p : pids_in(inodes))
+    if (Fd fd = open_if_inside(p, inodes)) pidfd_send_signal(fd.get(), SIGKILL);
+}
+
+Error exec_in_netns(int netns_fd, const std::vector<std::string>& argv,
+                    const std::vector<std::string>& env) {
+  if (argv.empty()) return Error{"nothing to run", 0, {}, {}};
+  if (int stage = enter_node(netns_fd); stage != 0)
+    return Error{std::string("could not ") + kStages[stage], errno, {}, {}};
+  const auto env_strings = merged_env(env);
+  auto args = c_strings(argv);
+  auto envp = c_strings(env_strings);
+  ::execvpe(argv[0].c_str(), args.data(), envp.data());
+  int err = errno;
+  return Error{"cannot run " + argv[0], err, {}, err == ENOENT ? "is it installed and in PATH?" : ""};
+}
+
+}  // namespace labctl

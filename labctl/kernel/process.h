@@ -1,0 +1,48 @@
+// Processes inside lab namespaces: starting agents detached from labctl, finding every
+// process that lives in a namespace (as `ip netns pids` does), and stopping them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "labctl/base/error.h"
+
+namespace labctl {
+
+struct SpawnOptions {
+  int netns_fd = -1;              ///< Namespace to run in.
+  std::vector<std::string> argv;  ///< argv[0] is looked up in PATH when it has no '/'.
+  std::vector<std::string> env;   ///< Extra "KEY=VALUE" entries on top of labctl's environment.
+  std::string log_path;           ///< stdout and stderr go here (appended).
+  /// When > 0, the child gets a pipe as fd 3 and must write "ready" to it within this time
+  /// (labagent --ready-fd 3); otherwise a successful exec counts as started.
+  std::chrono::milliseconds ready_timeout{0};
+};
+
+/// Starts a process in its own session inside the namespace, with its own mount namespace
+/// in which /sys shows the node's interfaces (as `ip netns exec` does). The process is not
+/// labctl's child (it is re-parented), so it outlives labctl. Fails if exec fails, or if a
+/// ready handshake was asked for and did not come (the log's tail is in the error).
+[[nodiscard]] Result<pid_t> spawn_in_netns(const SpawnOptions& opts);
+
+/// Every process whose network namespace is the one bound at ns_path.
+[[nodiscard]] std::vector<pid_t> pids_in_netns(const std::string& ns_path);
+
+/// Every process in any of the namespaces gets SIGTERM, then SIGKILL if still alive after
+/// `grace`; then whatever entered them meanwhile gets SIGKILL. A pid whose process is no
+/// longer in one of them when it is signalled (recycled since the scan) is left alone.
+void stop_processes_in_netns(const std::vector<std::string>& ns_paths,
+                             std::chrono::milliseconds grace);
+inline void stop_processes_in_netns(const std::string& ns_path, std::chrono::milliseconds grace) {
+  stop_processes_in_netns(std::vector<std::string>{ns_path}, grace);
+}
+
+/// Replaces the calling process with argv running inside the namespace, with /sys remounted
+/// for it. Only returns on failure. The caller must be single-threaded.
+[[nodiscard]] Error exec_in_netns(int netns_fd, const std::vector<std::string>& argv,
+                                  const std::vector<std::string>& env);
+
+}  // namespace labctl

@@ -1,0 +1,206 @@
+// rtnetlink operations on one network namespace: links (bridge, veth, ipip), addresses and
+// routes. Messages are built by libnl-route and turned into Request values (netlink.h);
+// the free functions in namespace rtnl are those pure factories and decoders, the Rtnl
+// class sends them over a socket opened in the namespace it acts on.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "labctl/base/error.h"
+#include "labctl/model/ip.h"
+#include "labctl/kernel/netlink.h"
+#include "labctl/model/topology.h"
+
+namespace labctl {
+
+struct LinkInfo {
+  std::string name;
+  int index = 0;
+  std::string kind;    ///< IFLA_INFO_KIND: "veth", "bridge", "ipip"; "" for lo and the like.
+  unsigned flags = 0;  ///< IFF_* from ifinfomsg.
+  bool up = false;     ///< IFF_UP (administratively up).
+  int mtu = 0;
+  std::string mac;        ///< "aa:bb:cc:dd:ee:ff", "" when the link has no Ethernet address.
+  int master = 0;         ///< IFLA_MASTER ifindex, 0 when not enslaved.
+  std::string alias;      ///< IFLA_IFALIAS.
+  int link = 0;           ///< IFLA_LINK: a veth's peer ifindex (in link_netnsid's namespace).
+  int link_netnsid = -1;  ///< IFLA_LINK_NETNSID: -1 when the peer is in this namespace.
+};
+
+struct AddrInfo {
+  std::string dev;
+  int index = 0;
+  IpPrefix prefix;  ///< The interface address with its prefix length.
+};
+
+/// A neighbour (ARP / NDP) entry: who the kernel thinks owns an address on a link.
+struct NeighInfo {
+  std::string dev;
+  int index = 0;
+  IpAddr dst;
+  std::string lladdr;  ///< "aa:bb:cc:dd:ee:ff", "" while unresolved.
+  uint16_t state = 0;  ///< NUD_* (REACHABLE, STALE, FAILED ...).
+};
+
+struct RouteInfo {
+  int family = 0;
+  std::optional<IpPrefix> dst;  ///< nullopt: the default route.
+  std::optional<IpAddr> via;
+  std::string dev;
+  int oif = 0;
+  int protocol = 0;  ///< RTPROT_*: kernel (2) for prefix routes, boot (3) for ours.
+  int scope = 0;     ///< RT_SCOPE_*.
+};
+
+namespace rtnl {
+
+/// The name of the fallback IPIP device the ipip module creates in every namespace.
+inline constexpr const char* kIpipFallback = "tunl0";
+
+// Factories: one Request each, built with libnl-route, no kernel involved.
+[[nodiscard]] Result<Request> bridge_add(const std::string& name, int mtu);
+/// A veth pair created here, its peer placed straight into `peer_netns_fd` (-1: here too).
+[[nodiscard]] Result<Request> veth_add(const std::string& name, const std::string& peer_name,
+                                       int peer_netns_fd, int mtu, const std::string& mac,
+                                       const std::string& peer_mac);
+[[nodiscard]] Result<Request> link_set_master(const std::string& dev, int master_index,
+                                              const std::string& master_name);
+[[nodiscard]] Result<Request> link_set_up(const std::string& dev);
+[[nodiscard]] Result<Request> link_set_alias(const std::string& dev, const std::string& alias);
+/// Deletes a link by name (a veth takes its peer with it, wherever the peer lives).
+[[nodiscard]] Result<Request> link_del(const std::string& dev);
+/// IPv6 addresses are added with IFA_F_NODAD: a lab's addresses are unique by construction
+/// and DAD would keep them unusable for a second or more after bring-up.
+[[nodiscard]] Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& addr);
+/// A route in the main table; `oif` is the ifindex of r.dev (0 when r.dev is "").
+[[nodiscard]] Result<Request> route_add(const Route& r, int oif);
+/// An explicit point-to-point ipip device; `link_index` is t.dev's ifindex (0: unbound).
+[[nodiscard]] Result<Request> ipip_add(const Tunnel& t, int link_index);
+/// The request that makes the kernel load ipip here; see ensure_ipip in rtnl.cc for why
+/// EEXIST means success (the request's ok_errno).
+[[nodiscard]] Result<Request> ipip_ensure();
+
+[[nodiscard]] Request link_dump();
+/// RTM_GETLINK for one link by name, without statistics.
+[[nodiscard]] Request link_get(const std::string& dev);
+[[nodiscard]] Request addr_dump(int family);  ///< AF_UNSPEC for both families.
+[[nodiscard]] Request route_dump(int family);
+[[nodiscard]] Request neigh_dump(int family);
+
+// Decoders for the dumps' reply messages.
+[[nodiscard]] Result<LinkInfo> parse_link(const nlmsghdr& nlh);
+/// Returns nullopt for address families other than IPv4/IPv6.
+[[nodiscard]] Result<std::optional<AddrInfo>> parse_addr(const nlmsghdr& nlh);
+/// Returns nullopt for routes outside the main table or that are not unicast.
+[[nodiscard]] Result<std::optional<RouteInfo>> parse_route(const nlmsghdr& nlh);
+/// nullopt for families other than IPv4/IPv6.
+[[nodiscard]] Result<std::optional<NeighInfo>> parse_neigh(const nlmsghdr& nlh);
+
+// Hints per errno, chosen by the factories above (exposed for tests).
+[[nodiscard]] std::string link_hint(int errnum, const std::string& where);
+[[nodiscard]] std::string addr_hint(int errnum, const std::string& where);
+[[nodiscard]] std::string route_hint(int errnum, const std::string& where);
+[[nodiscard]] std::string ipip_hint(int errnum, const std::string& where);
+
+}  // namespace rtnl
+
+class RtnlBatch;
+
+/// rtnetlink requests against the namespace its socket was opened in. Each mutating call is
+/// one round trip; use batch() to send many in one go.
+class Rtnl {
+ public:
+  /// Opens in the calling thread's current namespace; `where` (e.g. its name) labels errors.
+  static Result<Rtnl> open(std::string where = {});
+
+  [[nodiscard]] Status create_bridge(const std::string& name, int mtu);
+  [[nodiscard]] Status create_veth(const std::string& name, const std::string& peer_name,
+                                   int peer_netns_fd, int mtu, const std::string& mac,
+                                   const std::string& peer_mac);
+  [[nodiscard]] Status set_master(const std::string& dev, const std::string& master);
+  [[nodiscard]] Status link_up(const std::string& dev);
+  [[nodiscard]] Status add_address(const std::string& dev, const IpPrefix& addr);
+  /// labctl::Route: the default route when !r.to.
+  [[nodiscard]] Status add_route(const Route& r);
+  [[nodiscard]] Status create_ipip(const Tunnel& t);
+  /// Makes the ipip module load so tunl0 exists here (LVS-TUN real servers).
+  [[nodiscard]] Status ensure_ipip();
+  [[nodiscard]] Status set_alias(const std::string& dev, const std::string& alias);
+  /// For rolling back a link this lab created; deleting the namespace does it all at once.
+  [[nodiscard]] Status delete_link(const std::string& dev);
+
+  [[nodiscard]] Result<std::vector<LinkInfo>> links();
+  [[nodiscard]] Result<std::vector<AddrInfo>> addresses();
+  /// Unicast routes of the main table for AF_INET or AF_INET6.
+  [[nodiscard]] Result<std::vector<RouteInfo>> routes(int family);
+  /// The neighbour table (ARP for AF_INET, NDP for AF_INET6).
+  [[nodiscard]] Result<std::vector<NeighInfo>> neighbours(int family);
+
+  /// One link by name (ENODEV when there is none).
+  [[nodiscard]] Result<LinkInfo> link(const std::string& dev);
+  /// The ifindex of `dev`, from a cache filled by link dumps and lookups (looked up on a miss).
+  [[nodiscard]] Result<int> ifindex(const std::string& dev);
+  /// A builder that sends its requests in as few round trips as possible.
+  [[nodiscard]] RtnlBatch batch();
+
+  [[nodiscard]] NetlinkSocket& socket() { return sock_; }
+  [[nodiscard]] const std::string& where() const { return sock_.where(); }
+
+ private:
+  friend class RtnlBatch;
+  explicit Rtnl(NetlinkSocket s) : sock_(std::move(s)) {}
+  std::optional<int> cached_index(const std::string& dev) const;
+  Status one(const std::function<Status(RtnlBatch&)>& add);
+
+  NetlinkSocket sock_;
+  std::map<std::string, int> index_;
+};
+
+/// Collects requests for one namespace and sends them together, keeping one status per
+/// call. Calls that need the ifindex of a link not yet known (set_master's master,
+/// add_address, add_route's dev) first send what is pending, since the batch may be creating
+/// that link, and then look it up. Each call returns its own build or lookup error at once;
+/// what the kernel says comes from commit() or commit_each(). After a request fails nothing
+/// more is sent.
+class RtnlBatch {
+ public:
+  explicit RtnlBatch(Rtnl& rtnl) : rtnl_(&rtnl) {}
+
+  Status create_bridge(const std::string& name, int mtu);
+  Status create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd,
+                     int mtu, const std::string& mac, const std::string& peer_mac);
+  Status set_master(const std::string& dev, const std::string& master);
+  Status link_up(const std::string& dev);
+  Status add_address(const std::string& dev, const IpPrefix& addr);
+  Status add_route(const Route& r);
+  Status create_ipip(const Tunnel& t);
+  Status ensure_ipip();
+  Status set_alias(const std::string& dev, const std::string& alias);
+  /// Adds an already-built request, or the error of one that could not be built.
+  Status add(Result<Request> r);
+
+  /// Sends everything pending; the first failure of every call since the last commit, as
+  /// NetlinkSocket::batch names it ("request 2 of 3: ...").
+  [[nodiscard]] Status commit();
+  /// Sends everything pending; one status per call since the last commit, in call order.
+  [[nodiscard]] std::vector<Status> commit_each();
+  /// Requests built but not sent yet.
+  [[nodiscard]] size_t pending() const { return pending_.size(); }
+
+ private:
+  Result<int> resolve(const std::string& dev);
+  Status fail_slot(const Error& e);  ///< A call whose request could not be built.
+  void flush();
+  bool failed() const;
+
+  Rtnl* rtnl_;
+  std::vector<Request> pending_;
+  std::vector<size_t> pending_slot_;  ///< Index into slots_ of each pending request.
+  std::vector<Status> slots_;         ///< One per call since the last commit.
+};
+
+}  // namespace labctl

@@ -1,0 +1,43 @@
+// The lab lifecycle: up (all or nothing), down (idempotent, finds a lab by its marks even
+// without state), and which labs are running. Everything here acts only on namespaces
+// named "<lab>-*" that carry the lab's mark.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "labctl/base/error.h"
+#include "labctl/lab/executor.h"
+#include "labctl/plan/plan.h"
+#include "labctl/model/topology.h"
+
+namespace labctl {
+
+struct UpOptions {
+  bool replace = false;     ///< Tear an existing lab of that name down first.
+  std::string source_text;  ///< The topology's TOML, kept in the state dir for status.
+  /// Called after each applied step.
+  std::function<void(size_t index, const PlannedStep&)> on_step;
+  /// Wraps the real executor (failure injection in tests); identity when empty.
+  std::function<std::unique_ptr<Executor>(Executor& real)> wrap_executor;
+};
+
+/// Fails unless the process has CAP_NET_ADMIN and CAP_SYS_ADMIN (netlink, mounts, setns).
+[[nodiscard]] Status check_privileges();
+
+/// Builds the lab. On any failure, SIGINT, SIGTERM or SIGHUP everything made is removed and
+/// the error names the failing step.
+[[nodiscard]] Status lab_up(const Topology& t, const Plan& plan, const UpOptions& opts);
+
+/// Stops the lab's processes and removes its namespaces and state. Idempotent.
+[[nodiscard]] Status lab_down(const std::string& lab);
+
+/// The lab's namespaces: those named "<lab>-*" carrying its mark. Sorted.
+[[nodiscard]] std::vector<std::string> lab_namespaces(const std::string& lab);
+
+/// Every lab that has namespaces or state on this machine.
+[[nodiscard]] std::vector<std::string> running_labs();
+
+}  // namespace labctl

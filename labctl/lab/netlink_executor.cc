@@ -1,0 +1,238 @@
+#include "labctl/lab/netlink_executor.h"
+
+#include <chrono>
+#include <optional>
+#include <thread>
+#include <variant>
+
+#include "labctl/plan/agent.h"
+#include "labctl/kernel/ipvs.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/base/overloaded.h"
+#include "labctl/kernel/process.h"
+#include "labctl/kernel/rtnl.h"
+#include "labctl/kernel/sysctl.h"
+
+namespace labctl {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kAgentReadyTimeout = 5s;
+constexpr auto kStopGrace = 1s;
+
+}  // namespace
+
+struct NetlinkExecutor::Netns {
+  Fd fd;
+  std::optional<Rtnl> rtnl;
+  std::optional<Ipvs> ipvs;
+};
+
+std::string netns_mark(const std::string& lab) { return "labctl:" + lab; }
+
+std::string read_netns_mark(const std::string& ns) {
+  auto fd = open_netns(ns);
+  if (!fd) return "";
+  std::string alias;
+  (void)with_netns(fd->get(), [&]() -> Status {
+    TRY_ASSIGN(Rtnl rtnl, Rtnl::open(ns));
+    TRY_ASSIGN(LinkInfo lo, rtnl.link("lo"));
+    alias = lo.alias;
+    return {};
+  });
+  return alias;
+}
+
+NetlinkExecutor::NetlinkExecutor(std::string lab, Journal* journal, std::string labagent)
+    : lab_(std::move(lab)), journal_(journal), labagent_(std::move(labagent)) {}
+
+NetlinkExecutor::~NetlinkExecutor() = default;
+
+Result<NetlinkExecutor::Netns*> NetlinkExecutor::ns(const std::string& name) {
+  if (auto it = netns_.find(name); it != netns_.end()) return it->second.get();
+  // A namespace made earlier (by another run): open it and a socket inside it.
+  auto n = std::make_unique<Netns>();
+  TRY_ASSIGN(n->fd, open_netns(name));
+  TRY(with_netns(n->fd.get(), [&]() -> Status {
+    TRY_ASSIGN(n->rtnl, Rtnl::open(name));
+    return {};
+  }));
+  return (netns_[name] = std::move(n)).get();
+}
+
+// One rtnetlink step as a request of `b`, a batch on its namespace's socket. Errors go into
+// the batch too (a call's status is also its slot's).
+void NetlinkExecutor::add_request(RtnlBatch& b, const Step& step) {
+  std::visit(
+      Overloaded{
+          [&](const step::CreateBridge& s) { (void)b.create_bridge(s.name, s.mtu); },
+          [&](const step::CreateVeth& s) {
+            auto peer = ns(s.peer_ns);
+            if (!peer) {
+              (void)b.add(tl::unexpected(peer.error()));
+              return;
+            }
+            (void)b.create_veth(s.name, s.peer_name, (*peer)->fd.get(), s.mtu, s.mac, s.peer_mac);
+          },
+          [&](const step::SetMaster& s) { (void)b.set_master(s.dev, s.master); },
+          [&](const step::LinkUp& s) { (void)b.link_up(s.dev); },
+          [&](const step::AddAddress& s) { (void)b.add_address(s.dev, s.addr); },
+          [&](const step::AddRoute& s) { (void)b.add_route(s.route); },
+          [&](const step::EnableIpip&) { (void)b.ensure_ipip(); },
+          [&](const step::CreateIpip& s) { (void)b.create_ipip(s.tunnel); },
+          [&](const auto& s) { (void)b.add(fail(describe(Step{s}) + ": not an rtnetlink step")); },
+      },
+      step);
+}
+
+Status NetlinkExecutor::apply(const Step& step) {
+  if (is_rtnetlink_step(step) || std::holds_alternative<step::SetSysctl>(step)) {
+    std::vector<Status> st = apply_run(std::span(&step, 1));
+    return std::move(st.front());
+  }
+  return std::visit(
+      Overloaded{
+          [&](const step::CreateNetns& s) -> Status {
+            TRY_ASSIGN(auto n, make_netns(s));
+            created_.insert(s.ns);
+            netns_[s.ns] = std::move(n);
+            return {};
+          },
+          [&](const auto& s) -> Status {  // rtnetlink steps and sysctls, handled above
+            return fail(describe(Step{s}) + ": no way to carry it out");
+          },
+          [&](const step::AddIpvsService& s) -> Status {
+            TRY_ASSIGN(Netns * n, ns(s.ns));
+            if (!n->ipvs) TRY(with_netns(n->fd.get(), [&]() -> Status {
+                TRY_ASSIGN(n->ipvs, Ipvs::open(s.ns));
+                return {};
+              }));
+            return n->ipvs->add_service(s.service);
+          },
+          [&](const step::AddIpvsDest& s) -> Status {
+            TRY_ASSIGN(Netns * n, ns(s.ns));
+            if (!n->ipvs) TRY(with_netns(n->fd.get(), [&]() -> Status {
+                TRY_ASSIGN(n->ipvs, Ipvs::open(s.ns));
+                return {};
+              }));
+            return n->ipvs->add_dest(s.service, s.dest);
+          },
+          [&](const step::StartAgent& s) -> Status {
+            TRY_ASSIGN(Netns * n, ns(s.ns));
+            SpawnOptions o;
+            o.netns_fd = n->fd.get();
+            o.argv = agent_argv(s.agent, s.node, labagent_, /*with_ready_fd=*/true);
+            o.env = {"LABCTL_LAB=" + s.lab, "LABCTL_NODE=" + s.node};
+            o.log_path = agent_log_path(s.lab, s.node, s.agent.name);
+            if (agent_signals_ready(s.agent)) o.ready_timeout = kAgentReadyTimeout;
+            TRY_ASSIGN(pid_t pid, spawn_in_netns(o));
+            if (journal_) TRY(journal_->append({"agent", s.node + "/" + s.agent.name, pid}));
+            return {};
+          },
+      },
+      step);
+}
+
+Result<std::unique_ptr<NetlinkExecutor::Netns>> NetlinkExecutor::make_netns(
+    const step::CreateNetns& s) {
+  // Journal first: a SIGKILL right after leaves a record naming what may exist.
+  if (journal_) TRY(journal_->append({"netns", s.ns, 0}));
+  auto n = std::make_unique<Netns>();
+  // The mark goes on before the namespace is published under /run/netns, so a namespace
+  // of ours is never seen unmarked.
+  TRY(create_netns(s.ns, [&]() -> Status {
+    TRY_ASSIGN(n->rtnl, Rtnl::open(s.ns));
+    return n->rtnl->set_alias("lo", netns_mark(lab_));
+  }));
+  auto fd = open_netns(s.ns);
+  if (!fd) {
+    (void)delete_netns(s.ns);
+    return tl::unexpected(fd.error());
+  }
+  n->fd = std::move(*fd);
+  return n;
+}
+
+std::vector<Status> NetlinkExecutor::apply_run(std::span<const Step> steps) {
+  bool all_netns = true, all_rtnl_here = true, all_sysctl_here = true;
+  for (const auto& s : steps) {
+    const bool here = step_netns(s) == step_netns(steps[0]);
+    all_netns = all_netns && std::holds_alternative<step::CreateNetns>(s);
+    all_rtnl_here = all_rtnl_here && is_rtnetlink_step(s) && here;
+    all_sysctl_here = all_sysctl_here && std::holds_alternative<step::SetSysctl>(s) && here;
+  }
+  if (all_rtnl_here) return apply_batch(steps);
+  if (all_sysctl_here) return write_sysctls(steps);
+  if (!all_netns) return Executor::apply_run(steps);
+  return make_netns_concurrently(steps);
+}
+
+// One entry into the namespace for all of its sysctls; the first failure ends the run.
+std::vector<Status> NetlinkExecutor::write_sysctls(std::span<const Step> steps) {
+  std::vector<Status> out;
+  auto n = ns(step_netns(steps[0]));
+  Status entered = !n ? Status(tl::unexpected(n.error())) : with_netns((*n)->fd.get(), [&] {
+    for (const auto& s : steps) {
+      const auto& w = std::get<step::SetSysctl>(s);
+      out.push_back(write_sysctl(w.key, w.value, &sysctl_fs_));
+      if (!out.back()) break;
+    }
+    return Status{};
+  });
+  if (!entered) out.push_back(std::move(entered));
+  while (out.size() < steps.size()) out.push_back(fail("not attempted"));
+  return out;
+}
+
+// A run of rtnetlink requests in one namespace goes out in as few sendmsg calls as the
+// socket allows; each ACK is its step's status, so errors still name their exact step.
+std::vector<Status> NetlinkExecutor::apply_batch(std::span<const Step> steps) {
+  auto n = ns(step_netns(steps[0]));
+  if (!n) return std::vector<Status>(steps.size(), tl::unexpected(n.error()));
+  RtnlBatch b = (*n)->rtnl->batch();
+  for (const auto& s : steps) add_request(b, s);
+  return b.commit_each();
+}
+
+std::vector<Status> NetlinkExecutor::make_netns_concurrently(std::span<const Step> steps) {
+  const size_t workers = std::min<size_t>(2, steps.size());
+  std::vector<Result<std::unique_ptr<Netns>>> made;
+  for (size_t i = 0; i < steps.size(); ++i) made.emplace_back(fail("not attempted"));
+  auto work = [&](size_t w) {
+    for (size_t i = w; i < steps.size(); i += workers)
+      made[i] = make_netns(std::get<step::CreateNetns>(steps[i]));
+  };
+  std::vector<std::thread> threads;  // this thread is worker 0: one thread fewer to start
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
+  work(0);
+  for (auto& t : threads) t.join();
+  std::vector<Status> out;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (!made[i]) {
+      out.push_back(tl::unexpected(made[i].error()));
+      continue;
+    }
+    const auto& ns = std::get<step::CreateNetns>(steps[i]).ns;
+    created_.insert(ns);
+    netns_[ns] = std::move(*made[i]);
+    out.emplace_back();
+  }
+  return out;
+}
+
+Status NetlinkExecutor::revert(const Step& step) {
+  if (const auto* s = std::get_if<step::CreateNetns>(&step)) {
+    stop_processes_in_netns(netns_path(s->ns), kStopGrace);
+    netns_.erase(s->ns);  // closes our sockets into it
+    created_.erase(s->ns);
+    return delete_netns(s->ns);
+  }
+  // Everything else, agents included, lives inside a namespace this run created and goes
+  // with it: reverting CreateNetns stops every process in it first.
+  if (created_.count(step_netns(step))) return {};
+  return fail("cannot undo " + describe(step) + ": its namespace was not made by this run",
+              "run `labctl down " + lab_ + "`");
+}
+
+}  // namespace labctl

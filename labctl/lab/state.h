@@ -1,0 +1,65 @@
+// A lab's state on the host: /run/labctl/<lab>/ (0700) holds the resolved topology, the
+// journal of what `up` created, agent pids and logs. It is a convenience for status and
+// down, never the only record: down also finds a lab by the marks on its namespaces.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "labctl/base/error.h"
+#include "labctl/base/fd.h"
+
+namespace labctl {
+
+/// Root of all state; LABCTL_STATE_DIR overrides it (tests).
+[[nodiscard]] std::string state_root();
+[[nodiscard]] std::string state_dir(const std::string& lab);
+[[nodiscard]] std::string agent_log_path(const std::string& lab, const std::string& node,
+                                         const std::string& agent);
+
+/// Creates the lab's state directory (and its logs/ subdirectory), mode 0700.
+[[nodiscard]] Status make_state_dir(const std::string& lab);
+/// Removes the lab's state directory and everything in it. Missing is not an error.
+[[nodiscard]] Status remove_state_dir(const std::string& lab);
+/// Labs that have a state directory.
+[[nodiscard]] std::vector<std::string> labs_with_state();
+
+/// An exclusive per-lab lock (flock on <root>/locks/<lab>.lock): two up/down of one lab
+/// never interleave; different labs never wait for each other. Released on destruction.
+class LabLock {
+ public:
+  /// Waits for the lock, telling the user once if someone else holds it.
+  [[nodiscard]] static Result<LabLock> acquire(const std::string& lab);
+  /// Removes the lock file while still holding it (the lab is gone: leave nothing behind).
+  /// Safe: acquire() retries when the file it locked is no longer the one at the path.
+  void remove();
+
+ private:
+  LabLock(Fd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  Fd fd_;
+  std::string path_;
+};
+
+/// Append-only record of what `up` is creating, written *before* each namespace is made
+/// (so a SIGKILL at any moment leaves a journal naming everything that may exist).
+struct JournalEntry {
+  std::string kind;   ///< "netns" or "agent"
+  std::string name;   ///< namespace name, or "<node>/<agent>"
+  pid_t pid = 0;      ///< agents only
+};
+
+class Journal {
+ public:
+  [[nodiscard]] static Result<Journal> open(const std::string& lab);
+  [[nodiscard]] Status append(const JournalEntry& e);
+  /// Reads a lab's journal; a missing or partly written one yields what could be read.
+  [[nodiscard]] static std::vector<JournalEntry> read(const std::string& lab);
+
+ private:
+  explicit Journal(Fd fd) : fd_(std::move(fd)) {}
+  Fd fd_;
+};
+
+}  // namespace labctl

@@ -1,0 +1,46 @@
+// What a running lab looks like, read back from the kernel (not from our own state):
+// per namespace its links, addresses, routes, processes and IPVS services.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "labctl/base/error.h"
+#include "labctl/kernel/ipvs.h"
+#include "labctl/kernel/rtnl.h"
+
+namespace labctl {
+
+struct ProcessInfo {
+  pid_t pid = 0;
+  std::string cmdline;  ///< argv joined by spaces.
+};
+
+struct NetnsStatus {
+  std::string ns;
+  std::string member;  ///< Node or switch name (ns without the "<lab>-" prefix).
+  std::vector<LinkInfo> links;
+  std::vector<AddrInfo> addresses;
+  std::vector<RouteInfo> routes;
+  std::vector<ProcessInfo> processes;
+  std::vector<IpvsService> services;  ///< Empty when IPVS is unavailable or unused.
+  std::vector<std::vector<IpvsDest>> dests;  ///< Parallel to services.
+  std::string error;                  ///< Why something could not be read, if so.
+};
+
+struct LabStatus {
+  std::string lab;
+  bool has_state = false;  ///< /run/labctl/<lab> exists.
+  std::vector<NetnsStatus> namespaces;
+};
+
+[[nodiscard]] Result<LabStatus> lab_status(const std::string& lab);
+[[nodiscard]] nlohmann::json status_json(const LabStatus& s);
+/// Human-readable, one block per namespace.
+[[nodiscard]] std::string render_status(const LabStatus& s);
+
+}  // namespace labctl

@@ -1,0 +1,314 @@
+#include "labctl/model/lvs.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+
+namespace labctl::topo {
+namespace {
+
+class LvsRules {
+ public:
+  LvsRules(Topology& t, const toml::table& root, const Net& net, Reporter& r)
+      : t_(t), root_(root), net_(net), r_(r) {}
+  void run();
+
+ private:
+  struct Ctx {
+    const Node& director;
+    const VirtualService& svc;
+    std::string base;  ///< toml path of the service
+  };
+  Pos at(const std::string& path, Pos fallback) const { return pos_at(root_, path, fallback); }
+  void service(const Node& director, VirtualService& s);
+  bool resolve(const Ctx& c, RealServer& rs, std::size_t idx);
+  void dr(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
+  void nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
+  void tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
+  void hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, Pos p);
+  std::string director_addr_facing(const Node& director, const Node& rsn) const;
+
+  Topology& t_;
+  const toml::table& root_;
+  const Net& net_;
+  Reporter& r_;
+  std::set<std::pair<std::string, std::string>> warned_;  ///< (node, warning) said once.
+};
+
+void LvsRules::run() {
+  for (auto& n : t_.nodes) {
+    std::map<std::tuple<int, uint32_t, IpAddr, uint16_t>, std::string> ids;
+    for (auto& s : n.services) {
+      auto [it, fresh] = ids.emplace(std::tuple{static_cast<int>(s.proto), s.fwmark, s.vip, s.port}, s.name);
+      if (!fresh && s.vip.family)
+        r_.error(s.pos, fmt::format("service {} on {} repeats service {} ({} {}:{})", s.name, n.name,
+                                    it->second, to_string(s.proto), s.vip.str(), s.port),
+                 "IPVS identifies a service by protocol, VIP and port (or fwmark)");
+      service(n, s);
+    }
+  }
+}
+
+void LvsRules::service(const Node& director, VirtualService& s) {
+  Ctx c{director, s, fmt::format("nodes.{}.services.{}", director.name, s.name)};
+  if (s.real_servers.empty())
+    r_.warning(s.pos, fmt::format("service {} has no real servers", s.name),
+               "IPVS will accept connections for it and drop them");
+  if (s.vip.family && !s.fwmark && !net_.owns(director, s.vip))
+    r_.warning(at(c.base + ".vip", s.pos),
+               fmt::format("VIP {} of service {} is not an address of director {}", s.vip.str(), s.name,
+                           director.name),
+               fmt::format("IPVS only sees packets the director accepts as local: add \"{}/{}\" to the "
+                           "interface facing the clients",
+                           s.vip.str(), s.vip.max_prefix()));
+  bool has_nat = false;
+  std::set<std::pair<IpAddr, uint16_t>> seen;
+  for (std::size_t k = 0; k < s.real_servers.size(); ++k) {
+    RealServer& rs = s.real_servers[k];
+    if (!resolve(c, rs, k)) continue;
+    Pos p = rs.pos;
+    if (!seen.emplace(rs.addr, rs.port).second)
+      r_.error(p, fmt::format("real server {} appears twice in service {}", rs.addr.str(), s.name));
+    const Node* rsn = t_.node(rs.node);
+    if (!rsn) continue;
+    switch (rs.method) {
+      case FwdMethod::Dr: dr(c, rs, *rsn, p); break;
+      case FwdMethod::Nat: nat(c, rs, *rsn, p); has_nat = true; break;
+      case FwdMethod::Tun: tun(c, rs, *rsn, p); break;
+    }
+  }
+  if (has_nat && !net_.forwards(director, s.vip.family ? s.vip.family : AF_INET) &&
+      warned_.emplace(director.name, "forward").second)
+    r_.warning(director.pos,
+               fmt::format("NAT director {} does not enable forwarding", director.name),
+               fmt::format("add sysctl {} = 1: the director routes every reply back to the client",
+                           s.vip.v6() ? "net.ipv6.conf.all.forwarding" : "net.ipv4.ip_forward"));
+}
+
+bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
+  std::string rbase = fmt::format("{}.real_servers[{}]", c.base, idx);
+  std::string where = fmt::format("real server {} of service {}", idx + 1, c.svc.name);
+  int family = c.svc.vip.family;
+  if (!rs.node.empty()) {
+    Pos np = at(rbase + ".node", rs.pos);
+    const Node* n = t_.node(rs.node);
+    if (!n) {
+      std::vector<std::string> names;
+      for (const auto& x : t_.nodes) names.push_back(x.name);
+      r_.error(np, fmt::format("{} names node '{}', which does not exist", where, rs.node),
+               did_you_mean(rs.node, names, fmt::format("nodes: {}", fmt::join(names, ", "))));
+      return false;
+    }
+    if (rs.addr.family) {
+      if (net_.owner(rs.addr) != n) {
+        r_.error(at(rbase + ".address", rs.pos),
+                 fmt::format("{}: {} is not an interface address of node {}", where, rs.addr.str(), rs.node),
+                 "leave address out to use the node's address on the director's segment");
+        return false;
+      }
+    } else {
+      // The node's address on a segment it shares with the director, else its first one.
+      for (const auto& [di, ri] : net_.shared(c.director, *n))
+        for (const auto& p : ri->addresses)
+          if (!rs.addr.family && p.addr.family == family) rs.addr = p.addr;
+      if (!rs.addr.family) {
+        if (auto a = net_.first_address(*n, family)) rs.addr = *a;
+      }
+      if (!rs.addr.family) {
+        r_.error(np, fmt::format("{}: node {} has no IPv{} interface address", where, rs.node,
+                                 family == AF_INET6 ? 6 : 4),
+                 "give it one, or name the real server by address");
+        return false;
+      }
+    }
+  } else if (rs.addr.family) {
+    const Node* n = net_.owner(rs.addr);
+    if (!n) {
+      r_.error(at(rbase + ".address", rs.pos),
+               fmt::format("{}: no node of the lab has address {}", where, rs.addr.str()),
+               "a lab is closed: real servers are lab nodes; name one with node = \"...\"");
+      return false;
+    }
+    rs.node = n->name;
+  } else {
+    return false;  // neither: reported by the parser
+  }
+  if (family && rs.addr.family != family) {
+    r_.error(rs.pos, fmt::format("{} is IPv{} but VIP {} is IPv{}", where, rs.addr.v4() ? 4 : 6,
+                                 c.svc.vip.str(), c.svc.vip.v4() ? 4 : 6),
+             "real servers and their VIP must be of one address family");
+    return false;
+  }
+  if (rs.node == c.director.name) {
+    r_.error(rs.pos, fmt::format("{} is the director {} itself", where, rs.node),
+             "put the real server on a node of its own");
+    return false;
+  }
+  return true;
+}
+
+std::string LvsRules::director_addr_facing(const Node& director, const Node& rsn) const {
+  for (const auto& [di, ri] : net_.shared(director, rsn))
+    for (const auto& p : di->addresses)
+      if (p.len < p.addr.max_prefix()) return p.addr.str();
+  return "";
+}
+
+void LvsRules::dr(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
+  auto pairs = net_.shared(c.director, rsn);
+  if (pairs.empty()) {
+    r_.error(p, fmt::format("real server {} ({}) shares no L2 segment with director {}", rsn.name,
+                            rs.addr.str(), c.director.name),
+             "DR rewrites only the MAC address, so the director and the real server must be on one "
+             "switch or one veth link; use method = \"tun\" to reach it through routers");
+    return;
+  }
+  const Interface* on_seg = nullptr;
+  const Interface* dir_if = nullptr;
+  for (const auto& [di, ri] : pairs)
+    for (const auto& a : ri->addresses)
+      if (a.addr == rs.addr) {
+        on_seg = ri;
+        dir_if = di;
+      }
+  if (!on_seg) {
+    r_.error(p, fmt::format("real server address {} is not on the segment {} shares with director {}",
+                            rs.addr.str(), rsn.name, c.director.name),
+             fmt::format("DR needs the RIP on {}:{}, the interface on the director's segment", rsn.name,
+                         pairs.front().second->name));
+    return;
+  }
+  bool routable = false;
+  for (const auto& a : dir_if->addresses)
+    if (a.len < a.addr.max_prefix() && a.contains(rs.addr)) routable = true;
+  if (!routable)
+    r_.error(p, fmt::format("director {} has no address on {}'s subnet on {}", c.director.name,
+                            rs.addr.str(), dir_if->name),
+             "DR sends to the real server's MAC, which the director learns by ARP on that subnet: "
+             "give the director an address (the DIP) there");
+  hidden_vip_warnings(c, rsn, FwdMethod::Dr, p);
+}
+
+void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
+  auto why = net_.trace(c.director, rs.addr, rsn);
+  if (!why.empty()) {
+    r_.error(p, fmt::format("director {} cannot reach real server {} ({}): {}", c.director.name,
+                            rsn.name, rs.addr.str(), why));
+    return;
+  }
+  // The client side: the director's subnets other than the real server's. Replies towards
+  // them must go back through the director, which undoes the address rewrite.
+  std::vector<IpPrefix> client_side;
+  for (const auto& i : c.director.interfaces)
+    for (const auto& a : i.addresses)
+      if (a.addr.family == rs.addr.family && a.len < a.addr.max_prefix() && !a.contains(rs.addr))
+        client_side.push_back(a.network());
+  std::string gw = director_addr_facing(c.director, rsn);
+  std::string hint = gw.empty() ? "give it a default route via the director"
+                                : fmt::format("add routes = [{{ to = \"default\", via = \"{}\" }}] to node {}",
+                                              gw, rsn.name);
+  auto via_director = [&](const std::optional<Net::NextHop>& hop) {
+    return hop && hop->gw && net_.owns(c.director, *hop->gw);
+  };
+  if (client_side.empty()) {
+    bool ok = false;
+    for (const auto& r : rsn.routes)
+      if (!r.to && r.family == rs.addr.family && r.via && net_.owns(c.director, *r.via)) ok = true;
+    if (!ok)
+      r_.error(p, fmt::format("NAT real server {} has no default route via director {}", rsn.name,
+                              c.director.name),
+               hint);
+    return;
+  }
+  for (const auto& net : client_side) {
+    auto hop = net_.lookup(rsn, net.addr);
+    if (!via_director(hop)) {
+      std::string what =
+          !hop       ? fmt::format("has no route back to the client side {}", net.str())
+          : hop->gw  ? fmt::format("routes replies for the client side {} to {}, not to director {}",
+                                   net.str(), hop->gw->str(), c.director.name)
+                     : fmt::format("reaches the client side {} directly, bypassing director {}",
+                                   net.str(), c.director.name);
+      r_.error(p, fmt::format("NAT real server {} {}", rsn.name, what),
+               "NAT replies must pass the director to get their source rewritten back to the VIP; " + hint);
+      return;
+    }
+  }
+}
+
+void LvsRules::tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
+  auto why = net_.trace(c.director, rs.addr, rsn);
+  if (!why.empty())
+    r_.error(p, fmt::format("director {} has no routed path to real server {} ({}): {}", c.director.name,
+                            rsn.name, rs.addr.str(), why),
+             "TUN sends DIP -> RIP IPIP packets, routed like any other traffic");
+  if (!rsn.accept_ipip)
+    r_.error(p, fmt::format("TUN real server {} does not accept IPIP", rsn.name),
+             fmt::format("add accept_ipip = true to node {} (loads ipip so tunl0 decapsulates)", rsn.name));
+  hidden_vip_warnings(c, rsn, FwdMethod::Tun, p);
+  if (warned_.emplace(rsn.name, "rp_filter").second) {
+    for (const char* dev : {"all", "tunl0"}) {
+      std::string key = fmt::format("net.ipv4.conf.{}.rp_filter", dev);
+      if (net_.sysctl(rsn, key).value_or(-1) != 0) {
+        r_.warning(rsn.pos, fmt::format("TUN real server {} does not set {} = 0", rsn.name, key),
+                   "requests arrive on tunl0 but the route back to the client leaves another "
+                   "interface; reverse-path filtering drops them unless it is off on all, tunl0 and "
+                   "the receiving interface");
+      }
+    }
+  }
+}
+
+void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, Pos p) {
+  if (c.svc.fwmark || !c.svc.vip.family) return;
+  auto has_vip = [&](const std::vector<IpPrefix>& list) {
+    return std::any_of(list.begin(), list.end(), [&](const IpPrefix& a) { return a.addr == c.svc.vip; });
+  };
+  bool on_lo = has_vip(rsn.lo_addresses), on_tunl0 = has_vip(rsn.tunl0_addresses);
+  if (!on_lo && !on_tunl0 && warned_.emplace(rsn.name, "vip:" + c.svc.vip.str()).second) {
+    const char* dev = m == FwdMethod::Tun ? "tunl0" : "lo";
+    r_.warning(p, fmt::format("{} real server {} does not have VIP {} on {}", to_string(m), rsn.name,
+                              c.svc.vip.str(), dev),
+               fmt::format("add {} = [\"{}/{}\"] to node {}: the request still says CIP -> VIP and the "
+                           "kernel drops packets for addresses it does not have",
+                           dev, c.svc.vip.str(), c.svc.vip.max_prefix(), rsn.name));
+  }
+  if (!c.svc.vip.v4() || !warned_.emplace(rsn.name, "arp").second) return;
+  // The effective value is the larger of conf.all and conf.<interface>: either is enough.
+  auto effective = [&](const std::string& what, const Interface& i) {
+    return std::max(net_.sysctl(rsn, "net.ipv4.conf.all." + what).value_or(0),
+                    net_.sysctl(rsn, "net.ipv4.conf." + i.name + "." + what).value_or(0));
+  };
+  for (const auto& i : rsn.interfaces) {
+    if (effective("arp_ignore", i) < 1) {
+      r_.warning(p, fmt::format("{} real server {} would answer ARP for the VIP on {}", to_string(m),
+                                rsn.name, i.name),
+                 fmt::format("set net.ipv4.conf.all.arp_ignore = 1 and net.ipv4.conf.{}.arp_ignore = 1 "
+                             "so only the director answers for {}",
+                             i.name, c.svc.vip.str()));
+      break;
+    }
+  }
+  for (const auto& i : rsn.interfaces) {
+    if (effective("arp_announce", i) < 2) {
+      r_.warning(p, fmt::format("{} real server {} may announce the VIP in its ARP requests on {}",
+                                to_string(m), rsn.name, i.name),
+                 fmt::format("set net.ipv4.conf.all.arp_announce = 2 and net.ipv4.conf.{}.arp_announce = 2",
+                             i.name));
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+void check_lvs(Topology& t, const toml::table& root, const Net& net, Reporter& r) {
+  LvsRules(t, root, net, r).run();
+}
+
+}  // namespace labctl::topo

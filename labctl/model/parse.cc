@@ -1,0 +1,741 @@
+// Phase two, first half: the TOML tree as written (toml++ keeps every position) to the
+// model, checking what each value and table can show on its own. Every problem is reported
+// and parsing goes on, so one run shows all of them.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "labctl/model/diag.h"
+#include "labctl/model/rules.h"
+
+namespace labctl::topo {
+namespace {
+
+using Keys = std::vector<std::string>;
+
+const char* type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    default: return "a date or time";
+  }
+}
+
+Pos pos_or(const toml::node& n, Pos fallback) {
+  Pos p = pos_of(n.source());
+  return p.line ? p : fallback;
+}
+
+class Parser {
+ public:
+  explicit Parser(Reporter& r) : r_(r) {}
+  Topology run(const toml::table& root);
+
+ private:
+  struct Entry {
+    std::string name;
+    Pos key_pos;
+    const toml::node* value;
+  };
+
+  // --- generic readers: each reports what is wrong and returns nullopt ---
+  std::vector<Entry> entries(const toml::table& t, Pos fallback);
+  void unknown_keys(const toml::table& t, const Keys& known, const std::string& where, Pos fallback);
+  const toml::table* table_of(const toml::node& n, const std::string& where, Pos fallback);
+  std::optional<std::string> str(const toml::table& t, std::string_view key,
+                                 const std::string& where, Pos tpos, bool required = false);
+  std::optional<int64_t> integer(const toml::table& t, std::string_view key,
+                                 const std::string& where, Pos tpos, int64_t lo, int64_t hi,
+                                 bool required = false);
+  std::optional<bool> boolean(const toml::table& t, std::string_view key,
+                              const std::string& where, Pos tpos);
+  std::optional<double> number(const toml::table& t, std::string_view key,
+                               const std::string& where, Pos tpos);
+  /// A string or an array of strings, each with its position.
+  std::vector<std::pair<std::string, Pos>> strings(const toml::table& t, std::string_view key,
+                                                   const std::string& where, Pos tpos);
+  std::vector<IpPrefix> prefixes(const toml::table& t, std::string_view key,
+                                 const std::string& where, Pos tpos);
+  std::optional<IpAddr> address(const toml::table& t, std::string_view key,
+                                const std::string& where, Pos tpos, bool required = false);
+  void missing(std::string_view key, const std::string& where, Pos tpos, std::string hint = {});
+  bool name_ok(const std::string& name, Pos p, const std::string& what);
+
+  // --- the schema ---
+  Switch parse_switch(const Entry& e);
+  Node parse_node(const Entry& e);
+  Interface parse_interface(const std::string& node, const Entry& e);
+  std::vector<Route> parse_routes(const std::string& node, const toml::table& t, Pos tpos);
+  void flatten_sysctls(const toml::table& t, const std::string& prefix, Pos fallback,
+                       std::vector<Sysctl>& out);
+  Tunnel parse_tunnel(const std::string& node, const Entry& e);
+  VirtualService parse_service(const std::string& node, const Entry& e);
+  RealServer parse_real_server(const std::string& where, const toml::table& t, Pos tpos,
+                               FwdMethod default_method);
+  Agent parse_agent(const std::string& node, const Entry& e);
+  Check parse_check(const Entry& e);
+  std::optional<FwdMethod> method(const toml::table& t, const std::string& where, Pos tpos);
+
+  Reporter& r_;
+};
+
+std::vector<Parser::Entry> Parser::entries(const toml::table& t, Pos fallback) {
+  std::vector<Entry> out;
+  for (auto&& [k, v] : t)
+    out.push_back({std::string(k.str()), k.source().begin.line ? pos_of(k.source()) : pos_or(v, fallback), &v});
+  // toml++ keeps keys sorted by name; the file's order is what people expect (and what
+  // sysctls are applied in), so sort by where each key was written.
+  std::stable_sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
+    return std::tie(a.key_pos.line, a.key_pos.col) < std::tie(b.key_pos.line, b.key_pos.col);
+  });
+  return out;
+}
+
+void Parser::unknown_keys(const toml::table& t, const Keys& known, const std::string& where,
+                          Pos fallback) {
+  for (auto&& [k, v] : t) {
+    std::string key(k.str());
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    Pos p = k.source().begin.line ? pos_of(k.source()) : pos_or(v, fallback);
+    r_.error(p, fmt::format("unknown key '{}' in {}", key, where),
+             did_you_mean(key, known, fmt::format("known keys: {}", fmt::join(known, ", "))));
+  }
+}
+
+const toml::table* Parser::table_of(const toml::node& n, const std::string& where, Pos fallback) {
+  if (const auto* t = n.as_table()) return t;
+  r_.error(pos_or(n, fallback), fmt::format("{} must be a table, not {}", where, type_name(n)),
+           "write it as [section] or { key = value, ... }");
+  return nullptr;
+}
+
+void Parser::missing(std::string_view key, const std::string& where, Pos tpos, std::string hint) {
+  r_.error(tpos, fmt::format("{} needs '{}'", where, key), std::move(hint));
+}
+
+std::optional<std::string> Parser::str(const toml::table& t, std::string_view key,
+                                       const std::string& where, Pos tpos, bool required) {
+  const toml::node* n = t.get(key);
+  if (!n) {
+    if (required) missing(key, where, tpos);
+    return std::nullopt;
+  }
+  if (const auto* s = n->as_string()) return s->get();
+  r_.error(pos_or(*n, tpos), fmt::format("'{}' in {} must be a string, not {}", key, where, type_name(*n)),
+           "put the value in double quotes");
+  return std::nullopt;
+}
+
+std::optional<int64_t> Parser::integer(const toml::table& t, std::string_view key,
+                                       const std::string& where, Pos tpos, int64_t lo, int64_t hi,
+                                       bool required) {
+  const toml::node* n = t.get(key);
+  if (!n) {
+    if (required) missing(key, where, tpos);
+    return std::nullopt;
+  }
+  const auto* i = n->as_integer();
+  if (!i) {
+    r_.error(pos_or(*n, tpos),
+             fmt::format("'{}' in {} must be an integer, not {}", key, where, type_name(*n)),
+             n->is_string() ? "write the number without quotes" : "");
+    return std::nullopt;
+  }
+  int64_t v = i->get();
+  if (v < lo || v > hi) {
+    r_.error(pos_or(*n, tpos), fmt::format("'{}' in {} is {}, out of range {}..{}", key, where, v, lo, hi));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<bool> Parser::boolean(const toml::table& t, std::string_view key,
+                                    const std::string& where, Pos tpos) {
+  const toml::node* n = t.get(key);
+  if (!n) return std::nullopt;
+  if (const auto* b = n->as_boolean()) return b->get();
+  r_.error(pos_or(*n, tpos), fmt::format("'{}' in {} must be true or false, not {}", key, where, type_name(*n)));
+  return std::nullopt;
+}
+
+std::optional<double> Parser::number(const toml::table& t, std::string_view key,
+                                     const std::string& where, Pos tpos) {
+  const toml::node* n = t.get(key);
+  if (!n) return std::nullopt;
+  if (const auto* f = n->as_floating_point()) return f->get();
+  if (const auto* i = n->as_integer()) return static_cast<double>(i->get());
+  r_.error(pos_or(*n, tpos), fmt::format("'{}' in {} must be a number, not {}", key, where, type_name(*n)));
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, Pos>> Parser::strings(const toml::table& t, std::string_view key,
+                                                         const std::string& where, Pos tpos) {
+  std::vector<std::pair<std::string, Pos>> out;
+  const toml::node* n = t.get(key);
+  if (!n) return out;
+  Pos p = pos_or(*n, tpos);
+  if (const auto* s = n->as_string()) {
+    out.emplace_back(s->get(), p);
+    return out;
+  }
+  const auto* a = n->as_array();
+  if (!a) {
+    r_.error(p, fmt::format("'{}' in {} must be a string or a list of strings, not {}", key, where,
+                            type_name(*n)));
+    return out;
+  }
+  for (const auto& el : *a) {
+    if (const auto* s = el.as_string())
+      out.emplace_back(s->get(), pos_or(el, p));
+    else
+      r_.error(pos_or(el, p), fmt::format("'{}' in {} must hold strings, not {}", key, where, type_name(el)));
+  }
+  return out;
+}
+
+std::vector<IpPrefix> Parser::prefixes(const toml::table& t, std::string_view key,
+                                       const std::string& where, Pos tpos) {
+  std::vector<IpPrefix> out;
+  for (const auto& [text, p] : strings(t, key, where, tpos)) {
+    auto pfx = IpPrefix::parse(text);
+    if (pfx) {
+      out.push_back(*pfx);
+      continue;
+    }
+    if (IpAddr::parse(text))
+      r_.error(p, fmt::format("address '{}' in {} has no prefix length", text, where),
+               fmt::format("write it in CIDR form, e.g. \"{}/{}\"", text,
+                           IpAddr::parse(text)->v4() ? "24" : "64"));
+    else
+      r_.error(p, fmt::format("'{}' in {} is not an IPv4 or IPv6 address in CIDR form", text, where),
+               "e.g. \"10.0.0.1/24\" or \"fd00::1/64\"");
+  }
+  return out;
+}
+
+std::optional<IpAddr> Parser::address(const toml::table& t, std::string_view key,
+                                      const std::string& where, Pos tpos, bool required) {
+  auto s = str(t, key, where, tpos, required);
+  if (!s) return std::nullopt;
+  if (auto a = IpAddr::parse(*s)) return a;
+  Pos p = pos_or(*t.get(key), tpos);
+  if (IpPrefix::parse(*s))
+    r_.error(p, fmt::format("'{}' in {} must be a plain address, not a prefix", key, where),
+             fmt::format("drop the prefix length: \"{}\"", s->substr(0, s->find('/'))));
+  else
+    r_.error(p, fmt::format("'{}' in {} is not an IPv4 or IPv6 address: '{}'", key, where, *s));
+  return std::nullopt;
+}
+
+bool Parser::name_ok(const std::string& name, Pos p, const std::string& what) {
+  if (auto why = bad_name(name)) {
+    r_.error(p, fmt::format("{} name '{}' {}", what, name, *why),
+             "use letters, digits, '_' and '-' (not first), at most " +
+                 std::to_string(kMaxNameLen) + " bytes");
+    return false;
+  }
+  return true;
+}
+
+Topology Parser::run(const toml::table& root) {
+  Topology topo;
+  const Pos top{1, 1};
+  unknown_keys(root, {"version", "name", "description", "switches", "nodes", "checks"},
+               "the topology", top);
+  if (auto v = integer(root, "version", "the topology", top, 0,
+                       std::numeric_limits<int64_t>::max())) {
+    if (*v != 1)
+      r_.error(pos_at(root, "version", top),
+               fmt::format("unsupported topology version {}", *v),
+               "this labctl reads version = 1");
+    topo.version = static_cast<int>(*v);
+  } else if (!root.get("version")) {
+    r_.error(top, "the topology needs 'version'", "add `version = 1` at the top");
+  }
+  if (auto n = str(root, "name", "the topology", top, true)) {
+    topo.name = *n;
+    name_ok(*n, pos_at(root, "name", top), "lab");
+  }
+  topo.description = str(root, "description", "the topology", top).value_or("");
+
+  if (const auto* sw = root.get("switches"))
+    if (const auto* t = table_of(*sw, "'switches'", top))
+      for (const auto& e : entries(*t, top)) topo.switches.push_back(parse_switch(e));
+  if (const auto* nodes = root.get("nodes")) {
+    if (const auto* t = table_of(*nodes, "'nodes'", top))
+      for (const auto& e : entries(*t, top)) topo.nodes.push_back(parse_node(e));
+  } else {
+    r_.error(top, "the topology has no nodes", "add at least one [nodes.<name>] table");
+  }
+  if (const auto* checks = root.get("checks"))
+    if (const auto* t = table_of(*checks, "'checks'", top))
+      for (const auto& e : entries(*t, top)) topo.checks.push_back(parse_check(e));
+  return topo;
+}
+
+Switch Parser::parse_switch(const Entry& e) {
+  Switch s;
+  s.name = e.name;
+  s.pos = e.key_pos;
+  name_ok(s.name, e.key_pos, "switch");
+  std::string where = "switch " + s.name;
+  const toml::table* t = table_of(*e.value, where, e.key_pos);
+  if (!t) return s;
+  Pos tp = pos_or(*t, e.key_pos);
+  unknown_keys(*t, {"mtu"}, where, tp);
+  s.mtu = static_cast<int>(integer(*t, "mtu", where, tp, kMinMtu, kMaxMtu).value_or(0));
+  return s;
+}
+
+Node Parser::parse_node(const Entry& e) {
+  Node n;
+  n.name = e.name;
+  n.pos = e.key_pos;
+  name_ok(n.name, e.key_pos, "node");
+  std::string where = "node " + n.name;
+  const toml::table* t = table_of(*e.value, where, e.key_pos);
+  if (!t) return n;
+  Pos tp = pos_or(*t, e.key_pos);
+  unknown_keys(*t, {"interfaces", "lo", "accept_ipip", "tunl0", "routes", "sysctl", "tunnels",
+                    "services", "agents"},
+               where, tp);
+
+  if (const auto* ifs = t->get("interfaces"))
+    if (const auto* it = table_of(*ifs, "'interfaces' of " + where, tp))
+      for (const auto& ie : entries(*it, tp)) n.interfaces.push_back(parse_interface(n.name, ie));
+
+  n.lo_addresses = prefixes(*t, "lo", where, tp);
+  n.accept_ipip = boolean(*t, "accept_ipip", where, tp).value_or(false);
+  n.tunl0_addresses = prefixes(*t, "tunl0", where, tp);
+  if (!n.tunl0_addresses.empty() && !n.accept_ipip)
+    r_.error(pos_at(*t, "tunl0", tp), fmt::format("{} has tunl0 addresses but does not accept IPIP", where),
+             "add `accept_ipip = true` to the node (tunl0 exists only once ipip is loaded)");
+
+  if (const auto* routes = t->get("routes")) {
+    (void)routes;
+    n.routes = parse_routes(n.name, *t, tp);
+  }
+  if (const auto* sys = t->get("sysctl"))
+    if (const auto* st = table_of(*sys, "'sysctl' of " + where, tp)) {
+      flatten_sysctls(*st, "", tp, n.sysctls);
+      std::stable_sort(n.sysctls.begin(), n.sysctls.end(), [](const Sysctl& a, const Sysctl& b) {
+        return std::tie(a.pos.line, a.pos.col) < std::tie(b.pos.line, b.pos.col);
+      });
+    }
+  if (const auto* tun = t->get("tunnels"))
+    if (const auto* tt = table_of(*tun, "'tunnels' of " + where, tp))
+      for (const auto& te : entries(*tt, tp)) n.tunnels.push_back(parse_tunnel(n.name, te));
+  if (const auto* svc = t->get("services"))
+    if (const auto* st = table_of(*svc, "'services' of " + where, tp))
+      for (const auto& se : entries(*st, tp)) n.services.push_back(parse_service(n.name, se));
+  if (const auto* ag = t->get("agents"))
+    if (const auto* at = table_of(*ag, "'agents' of " + where, tp))
+      for (const auto& ae : entries(*at, tp)) n.agents.push_back(parse_agent(n.name, ae));
+  return n;
+}
+
+Interface Parser::parse_interface(const std::string& node, const Entry& e) {
+  Interface i;
+  i.name = e.name;
+  i.pos = e.key_pos;
+  std::string where = fmt::format("interface {}:{}", node, i.name);
+  if (auto why = bad_ifname(i.name)) {
+    r_.error(e.key_pos, fmt::format("interface name '{}' on node {} {}", i.name, node, *why),
+             "interface names are 1-15 bytes without '/', ':' or spaces");
+  } else if (i.name == "lo" || i.name == "tunl0") {
+    r_.error(e.key_pos, fmt::format("'{}' cannot be declared under interfaces", i.name),
+             fmt::format("put its addresses in the node's `{} = [...]` key", i.name));
+  }
+  const toml::table* t = table_of(*e.value, where, e.key_pos);
+  if (!t) return i;
+  Pos tp = pos_or(*t, e.key_pos);
+  unknown_keys(*t, {"switch", "peer", "addresses", "mtu", "mac", "port"}, where, tp);
+  i.addresses = prefixes(*t, "addresses", where, tp);
+  i.mtu = static_cast<int>(integer(*t, "mtu", where, tp, kMinMtu, kMaxMtu).value_or(0));
+  if (auto mac = str(*t, "mac", where, tp)) {
+    if (auto why = bad_mac(*mac))
+      r_.error(pos_at(*t, "mac", tp), fmt::format("mac '{}' of {} {}", *mac, where, *why),
+               "write six hex octets, e.g. \"02:00:00:00:00:01\" (02: locally administered)");
+    else
+      i.mac = *mac;
+  }
+  i.sw = str(*t, "switch", where, tp).value_or("");
+  if (auto peer = str(*t, "peer", where, tp)) {
+    auto colon = peer->find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == peer->size())
+      r_.error(pos_at(*t, "peer", tp), fmt::format("peer '{}' of {} is not \"node:interface\"", *peer, where),
+               "e.g. peer = \"router:eth1\"");
+    else {
+      i.peer_node = peer->substr(0, colon);
+      i.peer_ifname = peer->substr(colon + 1);
+    }
+  }
+  i.port = str(*t, "port", where, tp).value_or("");
+  bool has_sw = t->get("switch"), has_peer = t->get("peer");
+  if (has_sw && has_peer)
+    r_.error(pos_at(*t, "peer", tp), fmt::format("{} has both 'switch' and 'peer'", where),
+             "an interface connects to one thing: a switch, or one interface of another node");
+  else if (!has_sw && !has_peer)
+    r_.error(tp, fmt::format("{} connects to nothing", where),
+             "add switch = \"<switch>\" or peer = \"<node>:<interface>\"");
+  if (t->get("port") && !has_sw)
+    r_.error(pos_at(*t, "port", tp), fmt::format("{} has a 'port' but no 'switch'", where),
+             "'port' names the bridge port in the switch; a peer link has none");
+  if (!i.port.empty())
+    if (auto why = bad_ifname(i.port))
+      r_.error(pos_at(*t, "port", tp), fmt::format("bridge port name '{}' of {} {}", i.port, where, *why));
+  return i;
+}
+
+std::vector<Route> Parser::parse_routes(const std::string& node, const toml::table& t, Pos tpos) {
+  std::vector<Route> out;
+  const toml::node* n = t.get("routes");
+  const auto* arr = n->as_array();
+  std::string where = "routes of node " + node;
+  if (!arr) {
+    r_.error(pos_or(*n, tpos), fmt::format("{} must be a list of tables, not {}", where, type_name(*n)),
+             "e.g. routes = [{ to = \"default\", via = \"10.0.0.1\" }]");
+    return out;
+  }
+  for (std::size_t idx = 0; idx < arr->size(); ++idx) {
+    const toml::node& el = (*arr)[idx];
+    std::string rwhere = fmt::format("route {} of node {}", idx + 1, node);
+    const toml::table* rt = table_of(el, rwhere, pos_or(*n, tpos));
+    if (!rt) continue;
+    Route route;
+    Pos rp = pos_or(*rt, pos_or(*n, tpos));
+    route.pos = rp;
+    unknown_keys(*rt, {"to", "via", "dev"}, rwhere, rp);
+    route.via = address(*rt, "via", rwhere, rp);
+    route.dev = str(*rt, "dev", rwhere, rp).value_or("");
+    auto to = str(*rt, "to", rwhere, rp, true);
+    bool to_ok = false;
+    if (to) {
+      Pos tp = pos_at(*rt, "to", rp);
+      if (*to == "default") {
+        if (route.via) {
+          route.family = route.via->family;
+          to_ok = true;
+        } else if (rt->get("via") == nullptr) {
+          r_.error(tp, fmt::format("{}: a default route without 'via' has no address family", rwhere),
+                   "write to = \"0.0.0.0/0\" or to = \"::/0\"");
+        }
+      } else if (auto pfx = IpPrefix::parse(*to, true)) {
+        if (pfx->network() != *pfx) {
+          r_.error(tp, fmt::format("{}: '{}' has host bits set", rwhere, *to),
+                   fmt::format("did you mean \"{}\"?", pfx->network().str()));
+        } else {
+          route.family = pfx->addr.family;
+          if (pfx->len != 0) route.to = *pfx;
+          to_ok = true;
+        }
+      } else {
+        r_.error(tp, fmt::format("{}: '{}' is not \"default\" or a prefix", rwhere, *to),
+                 "e.g. to = \"10.0.2.0/24\" or to = \"default\"");
+      }
+    }
+    if (!rt->get("via") && !rt->get("dev"))
+      r_.error(rp, fmt::format("{} has neither 'via' nor 'dev'", rwhere),
+               "say where packets go: via = \"<gateway>\" and/or dev = \"<interface>\"");
+    if (to_ok && route.via && route.via->family != route.family)
+      r_.error(pos_at(*rt, "via", rp),
+               fmt::format("{} mixes address families: to is IPv{}, via is IPv{}", rwhere,
+                           route.family == route.via->family ? 0 : (route.via->v4() ? 6 : 4),
+                           route.via->v4() ? 4 : 6));
+    if (to_ok) out.push_back(route);
+  }
+  return out;
+}
+
+void Parser::flatten_sysctls(const toml::table& t, const std::string& prefix, Pos fallback,
+                             std::vector<Sysctl>& out) {
+  for (const auto& e : entries(t, fallback)) {
+    std::string key = prefix.empty() ? e.name : prefix + "." + e.name;
+    // Both `net.ipv4.ip_forward = 1` (nested tables in TOML) and `"net.ipv4.ip_forward" = 1`
+    // (one key) mean the same sysctl.
+    if (const auto* sub = e.value->as_table()) {
+      flatten_sysctls(*sub, key, e.key_pos, out);
+      continue;
+    }
+    Sysctl s;
+    s.key = key;
+    s.pos = pos_or(*e.value, e.key_pos);
+    if (const auto* i = e.value->as_integer())
+      s.value = std::to_string(i->get());
+    else if (const auto* str_v = e.value->as_string())
+      s.value = str_v->get();
+    else {
+      r_.error(s.pos, fmt::format("sysctl {} must be an integer or a string, not {}", key,
+                                  type_name(*e.value)),
+               e.value->is_boolean() ? "write 1 or 0" : "");
+      continue;
+    }
+    if (auto why = bad_sysctl_key(key)) {
+      r_.error(s.pos, fmt::format("sysctl '{}' {}", key, *why),
+               "labctl sets only network sysctls (net.*), which are per namespace");
+      continue;
+    }
+    if (s.value.empty() || s.value.find('\n') != std::string::npos) {
+      r_.error(s.pos, fmt::format("sysctl {} has an empty or multi-line value", key));
+      continue;
+    }
+    out.push_back(std::move(s));
+  }
+}
+
+Tunnel Parser::parse_tunnel(const std::string& node, const Entry& e) {
+  Tunnel tun;
+  tun.name = e.name;
+  tun.pos = e.key_pos;
+  std::string where = fmt::format("tunnel {}:{}", node, tun.name);
+  if (auto why = bad_ifname(tun.name))
+    r_.error(e.key_pos, fmt::format("tunnel name '{}' on node {} {}", tun.name, node, *why));
+  const toml::table* t = table_of(*e.value, where, e.key_pos);
+  if (!t) return tun;
+  Pos tp = pos_or(*t, e.key_pos);
+  unknown_keys(*t, {"local", "remote", "ttl", "dev", "addresses"}, where, tp);
+  auto local = address(*t, "local", where, tp, true);
+  auto remote = address(*t, "remote", where, tp, true);
+  for (auto [key, a] : {std::pair{"local", &local}, std::pair{"remote", &remote}}) {
+    if (*a && !(*a)->v4()) {
+      r_.error(pos_at(*t, key, tp), fmt::format("'{}' of {} must be IPv4 (IPIP carries IPv4)", key, where));
+      a->reset();
+    }
+  }
+  if (local) tun.local = *local;
+  if (remote) tun.remote = *remote;
+  tun.ttl = static_cast<int>(integer(*t, "ttl", where, tp, 0, 255).value_or(64));
+  tun.dev = str(*t, "dev", where, tp).value_or("");
+  tun.addresses = prefixes(*t, "addresses", where, tp);
+  return tun;
+}
+
+std::optional<FwdMethod> Parser::method(const toml::table& t, const std::string& where, Pos tpos) {
+  auto m = str(t, "method", where, tpos);
+  if (!m) return std::nullopt;
+  if (auto fm = parse_method(*m)) return fm;
+  std::string hint = did_you_mean(*m, {"nat", "dr", "tun"}, "one of nat (-m), dr (-g), tun (-i)");
+  if (*m == "masq" || *m == "masquerading") hint = "did you mean 'nat'? (ipvsadm -m)";
+  if (*m == "gatewaying" || *m == "direct") hint = "did you mean 'dr'? (ipvsadm -g)";
+  if (*m == "ipip" || *m == "tunnel") hint = "did you mean 'tun'? (ipvsadm -i)";
+  r_.error(pos_at(t, "method", tpos), fmt::format("unknown forwarding method '{}' in {}", *m, where), hint);
+  return std::nullopt;
+}
+
+VirtualService Parser::parse_service(const std::string& node, const Entry& e) {
+  VirtualService s;
+  s.name = e.name;
+  s.pos = e.key_pos;
+  name_ok(s.name, e.key_pos, "service");
+  std::string where = "service " + s.name;
+  const toml::table* t = table_of(*e.value, where, e.key_pos);
+  if (!t) return s;
+  Pos tp = pos_or(*t, e.key_pos);
+  (void)node;
+  unknown_keys(*t, {"proto", "vip", "port", "fwmark", "family", "scheduler", "persistence",
+                    "method", "real_servers"},
+               where, tp);
+  if (t->get("fwmark")) {
+    s.fwmark = static_cast<uint32_t>(integer(*t, "fwmark", where, tp, 1, UINT32_MAX).value_or(0));
+    for (const char* k : {"vip", "port", "proto"})
+      if (t->get(k))
+        r_.error(pos_at(*t, k, tp), fmt::format("{} is a fwmark service and cannot have '{}'", where, k),
+                 "a fwmark service matches packets by firewall mark; the mark rules pick address and port");
+    auto fam = str(*t, "family", where, tp).value_or("ipv4");
+    if (fam == "ipv4")
+      s.vip = *IpAddr::parse("0.0.0.0");
+    else if (fam == "ipv6")
+      s.vip = *IpAddr::parse("::");
+    else
+      r_.error(pos_at(*t, "family", tp), fmt::format("family of {} must be \"ipv4\" or \"ipv6\"", where));
+  } else {
+    if (t->get("family"))
+      r_.error(pos_at(*t, "family", tp), fmt::format("'family' in {} applies only to fwmark services", where),
+               "the VIP's address decides the family");
+    if (auto vip = address(*t, "vip", where, tp, true)) s.vip = *vip;
+    s.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535, true).value_or(0));
+    auto proto = str(*t, "proto", where, tp).value_or("tcp");
+    if (proto == "tcp")
+      s.proto = Proto::Tcp;
+    else if (proto == "udp")
+      s.proto = Proto::Udp;
+    else
+      r_.error(pos_at(*t, "proto", tp), fmt::format("proto of {} must be \"tcp\" or \"udp\", not '{}'", where, proto),
+               did_you_mean(proto, {"tcp", "udp"}, "for other protocols use a fwmark service"));
+  }
+  if (auto sched = str(*t, "scheduler", where, tp)) {
+    if (is_scheduler(*sched))
+      s.scheduler = *sched;
+    else
+      r_.error(pos_at(*t, "scheduler", tp), fmt::format("unknown scheduler '{}' in {}", *sched, where),
+               did_you_mean(*sched, schedulers(), fmt::format("known: {}", fmt::join(schedulers(), ", "))));
+  } else {
+    s.scheduler = "wlc";  // ipvsadm's default
+  }
+  s.persistence =
+      static_cast<uint32_t>(integer(*t, "persistence", where, tp, 0, kMaxPersistence).value_or(0));
+  FwdMethod default_method = method(*t, where, tp).value_or(FwdMethod::Dr);
+  if (const auto* rs = t->get("real_servers")) {
+    const auto* arr = rs->as_array();
+    if (!arr) {
+      r_.error(pos_or(*rs, tp), fmt::format("real_servers of {} must be a list of tables", where),
+               "e.g. real_servers = [{ node = \"rs1\" }, { address = \"10.0.0.12\" }]");
+    } else {
+      for (std::size_t idx = 0; idx < arr->size(); ++idx) {
+        std::string rwhere = fmt::format("real server {} of {}", idx + 1, where);
+        if (const auto* rt = table_of((*arr)[idx], rwhere, pos_or(*rs, tp)))
+          s.real_servers.push_back(
+              parse_real_server(rwhere, *rt, pos_or(*rt, pos_or(*rs, tp)), default_method));
+      }
+    }
+  }
+  return s;
+}
+
+RealServer Parser::parse_real_server(const std::string& where, const toml::table& t, Pos tpos,
+                                     FwdMethod default_method) {
+  RealServer rs;
+  rs.pos = tpos;
+  unknown_keys(t, {"node", "address", "port", "method", "weight", "u_thresh", "l_thresh"}, where, tpos);
+  rs.node = str(t, "node", where, tpos).value_or("");
+  if (auto a = address(t, "address", where, tpos)) rs.addr = *a;
+  if (!t.get("node") && !t.get("address"))
+    missing("node' or 'address", where, tpos, "name the real server: node = \"rs1\" or address = \"10.0.0.11\"");
+  rs.port = static_cast<uint16_t>(integer(t, "port", where, tpos, 1, 65535).value_or(0));
+  rs.method = method(t, where, tpos).value_or(default_method);
+  rs.weight = static_cast<int>(integer(t, "weight", where, tpos, 0, 65535).value_or(1));
+  auto u = integer(t, "u_thresh", where, tpos, 0, UINT32_MAX);
+  auto l = integer(t, "l_thresh", where, tpos, 0, UINT32_MAX);
+  rs.u_thresh = static_cast<uint32_t>(u.value_or(0));
+  rs.l_thresh = static_cast<uint32_t>(l.value_or(0));
+  if (rs.l_thresh && rs.u_thresh && rs.l_thresh > rs.u_thresh)
+    r_.error(pos_at(t, "l_thresh", tpos),
+             fmt::format("l_thresh {} of {} is above its u_thresh {}", rs.l_thresh, where, rs.u_thresh),
+             "the lower threshold (when the server is used again) must not exceed the upper one");
+  return rs;
+}
+
+Agent Parser::parse_agent(const std::string& node, const Entry& e) {
+  Agent a;
+  a.name = e.name;
+  a.pos = e.key_pos;
+  name_ok(a.name, e.key_pos, "agent");
+  std::string where = fmt::format("agent {}:{}", node, a.name);
+  const toml::table* t = table_of(*e.value, where, e.key_pos);
+  if (!t) return a;
+  Pos tp = pos_or(*t, e.key_pos);
+  auto kind = str(*t, "kind", where, tp, true);
+  if (!kind) return a;
+  auto k = parse_agent_kind(*kind);
+  if (!k) {
+    r_.error(pos_at(*t, "kind", tp), fmt::format("unknown agent kind '{}' in {}", *kind, where),
+             did_you_mean(*kind, {"http", "echo", "load", "command"}, "one of http, echo, load, command"));
+    return a;
+  }
+  a.kind = *k;
+  switch (a.kind) {
+    case AgentKind::Http:
+      unknown_keys(*t, {"kind", "port"}, where, tp);
+      a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(80));
+      break;
+    case AgentKind::Echo: {
+      unknown_keys(*t, {"kind", "port", "proto"}, where, tp);
+      a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(7));
+      auto proto = str(*t, "proto", where, tp).value_or("tcp");
+      if (proto != "tcp" && proto != "udp")
+        r_.error(pos_at(*t, "proto", tp), fmt::format("proto of {} must be \"tcp\" or \"udp\"", where));
+      a.params["proto"] = proto;
+      break;
+    }
+    case AgentKind::LoadClient: {
+      unknown_keys(*t, {"kind", "target", "count", "concurrency"}, where, tp);
+      if (auto target = str(*t, "target", where, tp, true)) a.params["target"] = *target;
+      a.params["count"] = std::to_string(integer(*t, "count", where, tp, 1, kMaxLoadCount).value_or(100));
+      a.params["concurrency"] =
+          std::to_string(integer(*t, "concurrency", where, tp, 1, kMaxLoadConcurrency).value_or(1));
+      break;
+    }
+    case AgentKind::Command: {
+      unknown_keys(*t, {"kind", "argv", "port"}, where, tp);
+      a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(0));
+      const toml::node* argv = t->get("argv");
+      if (!argv) {
+        missing("argv", where, tp, "e.g. argv = [\"python3\", \"-m\", \"http.server\", \"8080\"]");
+      } else if (const auto* s = argv->as_string()) {
+        r_.error(pos_or(*argv, tp), fmt::format("argv of {} must be a list, not a string", where),
+                 fmt::format("labctl never runs a shell; split the command into words: argv = [\"{}\"]",
+                             fmt::join(split_words(s->get()), "\", \"")));
+      } else {
+        for (const auto& [w, p] : strings(*t, "argv", where, tp)) a.argv.push_back(w);
+        if (a.argv.empty() && argv->is_array())
+          r_.error(pos_or(*argv, tp), fmt::format("argv of {} is empty", where));
+      }
+      break;
+    }
+  }
+  return a;
+}
+
+Check Parser::parse_check(const Entry& e) {
+  Check c;
+  c.name = e.name;
+  c.pos = e.key_pos;
+  name_ok(c.name, e.key_pos, "check");
+  std::string where = "check " + c.name;
+  const toml::table* t = table_of(*e.value, where, e.key_pos);
+  if (!t) return c;
+  Pos tp = pos_or(*t, e.key_pos);
+  auto kind = str(*t, "kind", where, tp, true);
+  if (!kind) return c;
+  const CheckKindSpec* spec = find_check_kind(*kind);
+  if (!spec) {
+    std::vector<std::string> kinds;
+    for (const auto& k : check_kinds()) kinds.push_back(k.name);
+    r_.error(pos_at(*t, "kind", tp), fmt::format("unknown check kind '{}' in {}", *kind, where),
+             did_you_mean(*kind, kinds, fmt::format("one of {}", fmt::join(kinds, ", "))));
+    return c;
+  }
+  c.kind = *kind;
+  Keys known = {"kind"};
+  known.insert(known.end(), spec->required.begin(), spec->required.end());
+  known.insert(known.end(), spec->optional.begin(), spec->optional.end());
+  unknown_keys(*t, known, where, tp);
+  for (const auto& req : spec->required)
+    if (!t->get(req)) missing(req, where, tp);
+  if (spec->needs_target && !t->get("to") && !t->get("service"))
+    missing("to' or 'service", where, tp,
+            "give the target: to = \"<address or node>\", or service = \"<service>\" for its VIP");
+
+  c.from = str(*t, "from", where, tp).value_or("");
+  c.to = str(*t, "to", where, tp).value_or("");
+  c.service = str(*t, "service", where, tp).value_or("");
+  c.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(0));
+  for (const auto& [s, p] : strings(*t, "expect", where, tp)) c.expect.push_back(s);
+  if (auto path = str(*t, "path", where, tp)) {
+    if (path->empty() || path->front() != '/')
+      r_.error(pos_at(*t, "path", tp), fmt::format("path of {} must start with '/'", where));
+    c.params["path"] = *path;
+  }
+  if (auto n = integer(*t, "requests", where, tp, 1, kMaxCheckRequests)) c.params["requests"] = std::to_string(*n);
+  if (auto tol = number(*t, "tolerance", where, tp)) {
+    if (*tol < 0 || *tol > 1 || std::isnan(*tol))
+      r_.error(pos_at(*t, "tolerance", tp), fmt::format("tolerance of {} must be between 0 and 1", where),
+               "it is the allowed relative deviation from the expected share, e.g. 0.2");
+    else
+      c.params["tolerance"] = fmt::format("{}", *tol);
+  }
+  for (const auto& [key, value] : spec->defaults) c.params.emplace(key, value);
+  return c;
+}
+
+}  // namespace
+
+Topology parse_tables(const toml::table& root, Reporter& r) { return Parser(r).run(root); }
+
+}  // namespace labctl::topo

@@ -1,0 +1,120 @@
+#include "labctl/model/rules.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace labctl::topo {
+
+std::optional<std::string> bad_name(std::string_view name) {
+  if (name.empty()) return "is empty";
+  if (name.size() > kMaxNameLen) return "is longer than " + std::to_string(kMaxNameLen) + " bytes";
+  if (name.front() == '-') return "starts with '-'";
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+      return std::string("contains '") + c + "'";
+  return std::nullopt;
+}
+
+std::optional<std::string> bad_ifname(std::string_view name) {
+  if (name.empty()) return "is empty";
+  if (name.size() > kMaxIfnameLen)
+    return "is " + std::to_string(name.size()) + " bytes, longer than the kernel's 15";
+  if (name == "." || name == "..") return "is '" + std::string(name) + "'";
+  for (char c : name) {
+    if (c == '/' || c == ':') return std::string("contains '") + c + "'";
+    if (std::isspace(static_cast<unsigned char>(c))) return "contains whitespace";
+    if (!std::isprint(static_cast<unsigned char>(c))) return "contains a control character";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> bad_mac(std::string_view mac) {
+  if (mac.size() != 17) return "is not six hex octets separated by ':'";
+  for (std::size_t i = 0; i < mac.size(); ++i) {
+    bool colon = i % 3 == 2;
+    if (colon ? mac[i] != ':' : !std::isxdigit(static_cast<unsigned char>(mac[i])))
+      return "is not six hex octets separated by ':'";
+  }
+  int first = std::stoi(std::string(mac.substr(0, 2)), nullptr, 16);
+  if (first & 1) return "is a multicast address";
+  if (mac == "00:00:00:00:00:00") return "is all zeros";
+  return std::nullopt;
+}
+
+std::optional<std::string> bad_sysctl_key(std::string_view key) {
+  if (key.substr(0, 4) != "net.") return "is not a net.* key";
+  std::size_t start = 0;
+  while (start <= key.size()) {
+    auto dot = key.find('.', start);
+    auto part = key.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (part.empty()) return "has an empty component";
+    if (part == "..") return "contains '..'";
+    for (char c : part)
+      if (c == '/' || std::isspace(static_cast<unsigned char>(c))) return "contains '/' or whitespace";
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return std::nullopt;
+}
+
+std::optional<FwdMethod> parse_method(std::string_view s) {
+  if (s == "nat") return FwdMethod::Nat;
+  if (s == "dr") return FwdMethod::Dr;
+  if (s == "tun") return FwdMethod::Tun;
+  return std::nullopt;
+}
+
+std::optional<AgentKind> parse_agent_kind(std::string_view s) {
+  if (s == "http") return AgentKind::Http;
+  if (s == "echo") return AgentKind::Echo;
+  if (s == "load") return AgentKind::LoadClient;
+  if (s == "command") return AgentKind::Command;
+  return std::nullopt;
+}
+
+const std::vector<std::string>& schedulers() {
+  static const std::vector<std::string> all = {"rr",  "wrr", "lc", "wlc", "lblc", "lblcr", "dh",
+                                               "sh",  "sed", "nq", "fo",  "ovf",  "mh",    "twos"};
+  return all;
+}
+
+bool is_scheduler(std::string_view s) {
+  const auto& all = schedulers();
+  return std::find(all.begin(), all.end(), s) != all.end();
+}
+
+std::vector<std::string> split_words(std::string_view s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      if (!cur.empty()) out.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+const std::vector<CheckKindSpec>& check_kinds() {
+  static const std::vector<CheckKindSpec> all = {
+      {"reach", {"from"}, {"to", "service", "port"}, true, {}},
+      {"no-reach", {"from"}, {"to", "service", "port"}, true, {}},
+      {"http", {"from"}, {"to", "service", "port", "path", "expect"}, true, {{"path", "/"}}},
+      {"balance", {"from", "service"}, {"requests", "tolerance"}, false,
+       {{"requests", "60"}, {"tolerance", "0.25"}}},
+      {"bypass", {"from", "service"}, {"requests"}, false, {{"requests", "20"}}},
+      {"arp-owner", {"from", "service"}, {}, false, {}},
+  };
+  return all;
+}
+
+const CheckKindSpec* find_check_kind(std::string_view name) {
+  for (const auto& k : check_kinds())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+}  // namespace labctl::topo

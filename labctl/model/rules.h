@@ -1,0 +1,51 @@
+// What names and values a topology may hold: one place for the limits the parser enforces
+// and docs/topology.md describes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "labctl/model/topology.h"
+
+namespace labctl::topo {
+
+/// Lab, node, switch, service, agent and check names. 32 keeps "<lab>-<node>" (the
+/// namespace name, a file under /run/netns) readable in `ip netns list`.
+inline constexpr std::size_t kMaxNameLen = 32;
+inline constexpr std::size_t kMaxIfnameLen = 15;  ///< IFNAMSIZ - 1.
+inline constexpr int64_t kMinMtu = 68;             ///< The IPv4 minimum.
+inline constexpr int64_t kMaxMtu = 65535;
+inline constexpr int64_t kMaxPersistence = 31536000;  ///< A year, in seconds.
+inline constexpr int64_t kMaxLoadCount = 1000000;
+inline constexpr int64_t kMaxLoadConcurrency = 64;
+inline constexpr int64_t kMaxCheckRequests = 10000;
+
+/// Why `name` is not a safe file and interface name part, or nullopt when it is.
+[[nodiscard]] std::optional<std::string> bad_name(std::string_view name);
+/// Why `name` cannot be a Linux interface name, or nullopt.
+[[nodiscard]] std::optional<std::string> bad_ifname(std::string_view name);
+[[nodiscard]] std::optional<std::string> bad_mac(std::string_view mac);
+[[nodiscard]] std::optional<std::string> bad_sysctl_key(std::string_view key);
+
+[[nodiscard]] std::optional<FwdMethod> parse_method(std::string_view s);
+[[nodiscard]] std::optional<AgentKind> parse_agent_kind(std::string_view s);
+[[nodiscard]] const std::vector<std::string>& schedulers();
+[[nodiscard]] bool is_scheduler(std::string_view s);
+/// Splits on whitespace; only to suggest an argv list for a command written as one string.
+[[nodiscard]] std::vector<std::string> split_words(std::string_view s);
+
+struct CheckKindSpec {
+  std::string name;
+  std::vector<std::string> required;
+  std::vector<std::string> optional;
+  bool needs_target = false;  ///< Needs `to` or `service`.
+  std::vector<std::pair<std::string, std::string>> defaults;  ///< Filled into Check::params.
+};
+[[nodiscard]] const std::vector<CheckKindSpec>& check_kinds();
+[[nodiscard]] const CheckKindSpec* find_check_kind(std::string_view name);
+
+}  // namespace labctl::topo

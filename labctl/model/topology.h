@@ -1,0 +1,158 @@
+// The resolved topology: what a lab is, after parsing, defaults and reference checks.
+// Every name here is final (no prefixes added yet); namespaces are "<lab>-<node>" and
+// "<lab>-<switch>" (see netns_name). The parser (topology_parse.h) produces this; the
+// planner (planner.h) consumes it. Pos fields point back into the TOML for messages.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "labctl/model/ip.h"
+
+namespace labctl {
+
+struct Pos {
+  int line = 0;  ///< 1-based; 0 when the value has no source position.
+  int col = 0;
+};
+
+enum class FwdMethod { Nat, Dr, Tun };
+enum class Proto { Tcp, Udp };
+
+/// A veth end inside a node. It connects to exactly one thing: a switch, or a peer
+/// interface on another node.
+struct Interface {
+  std::string name;                 ///< Name inside the node namespace, <= 15 bytes.
+  std::vector<IpPrefix> addresses;  ///< Interface addresses with their prefix length.
+  int mtu = 0;                      ///< 0: kernel default.
+  std::string mac;                  ///< "" : kernel-chosen.
+  std::string sw;                   ///< Switch this interface plugs into, or "".
+  std::string peer_node;            ///< For node-to-node links: the other node ...
+  std::string peer_ifname;          ///< ... and its interface.
+  std::string port;                 ///< Name of the bridge port in the switch namespace.
+  Pos pos;
+};
+
+struct Route {
+  std::optional<IpPrefix> to;  ///< nullopt: the default route.
+  int family = 0;              ///< AF_INET or AF_INET6 (needed for default routes).
+  std::optional<IpAddr> via;   ///< Gateway, if any.
+  std::string dev;             ///< Output interface, "" to let the kernel pick from via.
+  Pos pos;
+};
+
+struct Sysctl {
+  std::string key;  ///< Dotted form, e.g. "net.ipv4.conf.all.arp_ignore".
+  std::string value;
+  Pos pos;
+};
+
+/// An explicit point-to-point IPIP device.
+struct Tunnel {
+  std::string name;
+  IpAddr local;
+  IpAddr remote;
+  int ttl = 64;
+  std::string dev;  ///< Underlay device to bind to, "" for none.
+  std::vector<IpPrefix> addresses;
+  Pos pos;
+};
+
+struct RealServer {
+  IpAddr addr;
+  std::string node;   ///< The node holding addr, "" when no node of the lab has it.
+  uint16_t port = 0;  ///< 0: same as the service port.
+  FwdMethod method = FwdMethod::Dr;
+  int weight = 1;
+  uint32_t u_thresh = 0;  ///< 0: no upper connection threshold.
+  uint32_t l_thresh = 0;
+  Pos pos;
+};
+
+/// An IPVS virtual service on a director node. Identified by proto+vip+port, or by fwmark
+/// when fwmark != 0 (then vip carries only the address family).
+struct VirtualService {
+  std::string name;
+  Proto proto = Proto::Tcp;
+  IpAddr vip;
+  uint16_t port = 0;
+  uint32_t fwmark = 0;
+  std::string scheduler = "rr";
+  uint32_t persistence = 0;  ///< Persistence timeout in seconds; 0: not persistent.
+  std::vector<RealServer> real_servers;
+  Pos pos;
+};
+
+enum class AgentKind { Http, Echo, LoadClient, Command };
+
+/// A workload process started inside a node. Built-in kinds run `labagent`; Command runs
+/// argv as given (never through a shell).
+struct Agent {
+  std::string name;
+  AgentKind kind = AgentKind::Command;
+  uint16_t port = 0;                      ///< Listening port for servers.
+  std::vector<std::string> argv;          ///< Command kind: the program and its arguments.
+  std::map<std::string, std::string> params;  ///< Kind-specific options (target, count...).
+  Pos pos;
+};
+
+struct Node {
+  std::string name;
+  std::vector<Interface> interfaces;
+  std::vector<IpPrefix> lo_addresses;  ///< Extra addresses on lo (the DR real server's VIP).
+  std::vector<Route> routes;
+  std::vector<Sysctl> sysctls;         ///< Applied in the order written.
+  std::vector<Tunnel> tunnels;
+  bool accept_ipip = false;            ///< Load ipip and bring tunl0 up (LVS-TUN real server).
+  std::vector<IpPrefix> tunl0_addresses;  ///< Addresses on tunl0 (the TUN real server's VIP).
+  std::vector<VirtualService> services;
+  std::vector<Agent> agents;
+  Pos pos;
+};
+
+/// A Linux bridge living in a namespace of its own ("<lab>-<switch>").
+struct Switch {
+  std::string name;
+  int mtu = 0;
+  Pos pos;
+};
+
+/// An assertion run after bring-up. `kind` is one of the kinds the checks code knows
+/// (reach, no-reach, http, balance, bypass, arp-owner ...); the remaining fields are its
+/// arguments, validated per kind by the parser.
+struct Check {
+  std::string name;
+  std::string kind;
+  std::string from;     ///< Node the check runs in.
+  std::string to;       ///< Target: an address, "node", or "service-name".
+  uint16_t port = 0;
+  std::string service;  ///< Director-side virtual service the check is about, if any.
+  std::vector<std::string> expect;  ///< http: the body must contain one of these.
+  std::map<std::string, std::string> params;
+  Pos pos;
+};
+
+struct Topology {
+  int version = 1;
+  std::string name;
+  std::string description;
+  std::string source;  ///< The file it came from, or "builtin:<name>".
+  std::vector<Node> nodes;
+  std::vector<Switch> switches;
+  std::vector<Check> checks;
+
+  [[nodiscard]] const Node* node(const std::string& n) const;
+  [[nodiscard]] const Switch* find_switch(const std::string& n) const;
+};
+
+/// The namespace of a node or switch: "<lab>-<name>".
+[[nodiscard]] std::string netns_name(const std::string& lab, const std::string& name);
+
+[[nodiscard]] const char* to_string(FwdMethod m);
+[[nodiscard]] const char* to_string(Proto p);
+[[nodiscard]] const char* to_string(AgentKind k);
+
+}  // namespace labctl

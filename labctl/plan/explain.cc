@@ -1,0 +1,140 @@
+#include "labctl/plan/explain.h"
+
+#include <fmt/format.h>
+
+#include <set>
+#include <sstream>
+
+#include "labctl/plan/render.h"
+#include "labctl/plan/roles.h"
+
+namespace labctl {
+namespace {
+
+constexpr std::size_t kWidth = 96;
+
+std::string join_prefixes(const std::vector<IpPrefix>& v) {
+  std::string out;
+  for (const auto& p : v) out += (out.empty() ? "" : ", ") + p.str();
+  return out.empty() ? "no address" : out;
+}
+
+void para(std::ostringstream& out, const std::string& indent, const std::string& text) {
+  for (const auto& line : wrap_words(text, kWidth - indent.size())) out << indent << line << "\n";
+}
+
+std::string membership_text(const Membership& m) {
+  std::string what = fmt::format("Real server ({}) of {} on {}: ", method_upper(m.dest->method),
+                                 service_label(*m.service), m.director->name);
+  switch (m.dest->method) {
+    case FwdMethod::Dr:
+      return what + "the director forwards it the client's packet unchanged except for the "
+                    "destination MAC; it holds the VIP itself and replies straight to the client.";
+    case FwdMethod::Nat:
+      return what + "the director rewrites the destination to " + m.dest->addr.str() +
+             " (DNAT); replies go back through the director, which puts the VIP back as source.";
+    case FwdMethod::Tun:
+      return what + "the director wraps the client's packet in an outer IP header to " +
+             m.dest->addr.str() + "; it unwraps it on tunl0 and replies straight to the client.";
+  }
+  return what;
+}
+
+std::string dest_text(const Roles& r, const VirtualService& s, const RealServer& d) {
+  const Node* o = r.owner(d.addr);
+  uint16_t port = d.port != 0 ? d.port : s.port;
+  std::string who = o ? o->name + " " : "";
+  return fmt::format("{}{}:{} ({}, weight {})", who, d.addr.str(), port, method_upper(d.method),
+                     d.weight);
+}
+
+void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, const Node& n) {
+  out << n.name << ": " << r.role_name(n) << "  [namespace " << netns_name(t.name, n.name)
+      << "]\n";
+  if (r.is_director(n))
+    para(out, "  ",
+         "It owns the VIP of each service below and hands every new client connection to one "
+         "of the real servers with IPVS.");
+  for (const auto& m : r.memberships(n)) para(out, "  ", membership_text(m));
+  if (r.is_router(n)) para(out, "  ", "It forwards packets between its networks.");
+  if (!r.is_director(n) && !r.is_real_server(n) && !r.is_router(n))
+    para(out, "  ", "It talks to the services' VIPs like any host outside the cluster would.");
+  for (const auto& i : n.interfaces) {
+    std::string link = !i.sw.empty() ? "on switch " + i.sw
+                                     : "cable to " + i.peer_node + " " + i.peer_ifname;
+    out << fmt::format("    {:<7} {}  ({})\n", i.name, join_prefixes(i.addresses), link);
+  }
+  if (!n.lo_addresses.empty())
+    out << fmt::format("    {:<7} {}\n", "lo", join_prefixes(n.lo_addresses));
+  if (n.accept_ipip)
+    out << fmt::format("    {:<7} {}  (receives IP-in-IP)\n", "tunl0",
+                       join_prefixes(n.tunl0_addresses));
+  for (const auto& tun : n.tunnels)
+    out << fmt::format("    {:<7} {}  (ipip {} -> {})\n", tun.name, join_prefixes(tun.addresses),
+                       tun.local.str(), tun.remote.str());
+  for (const auto& s : n.services) {
+    out << fmt::format("    service {} {}, scheduler {}\n", to_string(s.proto), service_label(s),
+                       s.scheduler);
+    for (const auto& d : s.real_servers) out << "      -> " << dest_text(r, s, d) << "\n";
+  }
+}
+
+void switch_intro(std::ostringstream& out, const Topology& t, const Switch& sw) {
+  out << "switch " << sw.name << "  [namespace " << netns_name(t.name, sw.name) << "]\n";
+  std::string ports;
+  for (const auto& n : t.nodes)
+    for (const auto& i : n.interfaces)
+      if (i.sw == sw.name)
+        ports += (ports.empty() ? "" : ", ") + i.port + " (" + n.name + " " + i.name + ")";
+  para(out, "  ", "A bridge joining " + (ports.empty() ? std::string("no ports yet") : ports) + ".");
+}
+
+void steps_of(std::ostringstream& out, const Plan& p, const std::string& member) {
+  out << "\n";
+  for (std::size_t k = 0; k < p.steps.size(); ++k) {
+    const auto& s = p.steps[k];
+    if (s.node != member) continue;
+    std::string num = fmt::format("  {:>3}. ", k + 1);
+    out << num << shell_command(s.step) << "\n";
+    if (!s.why.empty()) para(out, std::string(num.size(), ' '), s.why);
+  }
+}
+
+}  // namespace
+
+std::string render_explain(const Topology& t, const Plan& p) {
+  Roles roles(t);
+  std::ostringstream out;
+  out << "Lab " << t.name;
+  if (!t.description.empty()) out << ": " << t.description;
+  out << "\n";
+  para(out, "",
+       fmt::format("{} steps in {} namespaces, numbered in the order `labctl up {}` runs them; "
+                   "each shows the equivalent command. Source: {}.",
+                   p.steps.size(), t.nodes.size() + t.switches.size(), t.name,
+                   t.source.empty() ? "(unknown)" : t.source));
+  std::set<std::string> shown;
+  for (const auto& n : t.nodes) {
+    out << "\n";
+    node_intro(out, roles, t, n);
+    steps_of(out, p, n.name);
+    shown.insert(n.name);
+  }
+  for (const auto& sw : t.switches) {
+    out << "\n";
+    switch_intro(out, t, sw);
+    steps_of(out, p, sw.name);
+    shown.insert(sw.name);
+  }
+  // Steps of anything else (a hand-made plan) are still shown rather than silently dropped.
+  std::set<std::string> rest;
+  for (const auto& s : p.steps)
+    if (!shown.count(s.node)) rest.insert(s.node);
+  for (const auto& member : rest) {
+    out << "\n" << (member.empty() ? "(lab-wide)" : member) << "\n";
+    steps_of(out, p, member);
+  }
+  return out.str();
+}
+
+}  // namespace labctl

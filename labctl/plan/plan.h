@@ -1,0 +1,119 @@
+// A plan is an ordered list of steps, each a plain value. The planner (planner.h) makes it
+// from a topology without touching the system; an Executor (executor.h) carries it out.
+// Every step can be shown as the equivalent shell command (for --dry-run), carries a
+// one-line "why" when it is not obvious (for explain), and has an undo.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "labctl/model/topology.h"
+
+namespace labctl {
+namespace step {
+
+/// Create the named network namespace "/run/netns/<ns>" and mark it as the lab's own.
+struct CreateNetns {
+  std::string ns;
+  std::string lab;
+  std::string member;  ///< The node or switch it holds.
+};
+struct CreateBridge {
+  std::string ns;
+  std::string name;
+  int mtu = 0;
+};
+/// A veth pair created inside `ns`, its peer placed directly into `peer_ns`.
+struct CreateVeth {
+  std::string ns;
+  std::string name;
+  std::string peer_ns;
+  std::string peer_name;
+  int mtu = 0;  ///< Applies to both ends; 0: kernel default.
+  std::string mac;
+  std::string peer_mac;
+};
+struct SetMaster {
+  std::string ns;
+  std::string dev;
+  std::string master;
+};
+struct LinkUp {
+  std::string ns;
+  std::string dev;
+};
+struct AddAddress {
+  std::string ns;
+  std::string dev;
+  IpPrefix addr;
+};
+struct AddRoute {
+  std::string ns;
+  Route route;
+};
+struct SetSysctl {
+  std::string ns;
+  std::string key;  ///< Dotted form.
+  std::string value;
+};
+/// Make sure the ipip module is loaded so tunl0 exists in `ns` (LVS-TUN real server).
+struct EnableIpip {
+  std::string ns;
+};
+struct CreateIpip {
+  std::string ns;
+  Tunnel tunnel;
+};
+struct AddIpvsService {
+  std::string ns;
+  VirtualService service;  ///< real_servers is ignored here.
+};
+struct AddIpvsDest {
+  std::string ns;
+  VirtualService service;  ///< Identifies the service; real_servers is ignored.
+  RealServer dest;
+};
+struct StartAgent {
+  std::string ns;
+  std::string lab;
+  std::string node;
+  Agent agent;
+};
+
+}  // namespace step
+
+using Step = std::variant<step::CreateNetns, step::CreateBridge, step::CreateVeth, step::SetMaster,
+                          step::LinkUp, step::AddAddress, step::AddRoute, step::SetSysctl,
+                          step::EnableIpip, step::CreateIpip, step::AddIpvsService,
+                          step::AddIpvsDest, step::StartAgent>;
+
+struct PlannedStep {
+  Step step;
+  std::string node;  ///< The node or switch this step belongs to (explain groups by it).
+  std::string why;   ///< One line of why, "" when the step is self-explanatory.
+};
+
+struct Plan {
+  std::string lab;
+  std::vector<PlannedStep> steps;
+};
+
+/// Whether the step is one rtnetlink request in its namespace (links, addresses, routes),
+/// so that a run of them can go to the kernel in one batch.
+[[nodiscard]] bool is_rtnetlink_step(const Step& s);
+/// The namespace a step acts in.
+[[nodiscard]] const std::string& step_netns(const Step& s);
+/// The equivalent shell command (ip, ipvsadm, sysctl ...), runnable as root.
+[[nodiscard]] std::string shell_command(const Step& s);
+/// The shell command that undoes the step.
+[[nodiscard]] std::string undo_command(const Step& s);
+/// A short description for progress and error messages, e.g. "create veth eth0 in dr-demo-rs1".
+[[nodiscard]] std::string describe(const Step& s);
+/// The step's kind as a stable kebab-case word ("create-veth"), for --json.
+[[nodiscard]] std::string step_type(const Step& s);
+
+/// The program and arguments an agent runs (labagent for the built-in kinds).
+[[nodiscard]] std::vector<std::string> agent_argv(const step::StartAgent& s);
+
+}  // namespace labctl

@@ -1,0 +1,185 @@
+#include "labctl/plan/render.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "labctl/base/overloaded.h"
+
+namespace labctl {
+namespace {
+
+constexpr std::size_t kCommentWidth = 98;
+
+void comment(std::ostringstream& out, const std::string& text) {
+  for (const auto& line : wrap_words(text, kCommentWidth - 2)) out << "# " << line << "\n";
+}
+
+bool has_step(const Plan& p, auto pred) {
+  return std::any_of(p.steps.begin(), p.steps.end(),
+                     [&](const PlannedStep& s) { return pred(s.step); });
+}
+
+bool runs_labagent(const Step& s) {
+  const auto* a = std::get_if<step::StartAgent>(&s);
+  return a && a->agent.kind != AgentKind::Command;
+}
+
+bool uses_ipvs(const Step& s) {
+  return std::holds_alternative<step::AddIpvsService>(s) ||
+         std::holds_alternative<step::AddIpvsDest>(s);
+}
+
+/// "need PROGRAM" guard: fail before touching the system when a tool is missing.
+void require(std::ostringstream& out, const std::string& program, const std::string& why) {
+  out << "command -v " << program << " >/dev/null || { echo \"" << program
+      << " is not on PATH (" << why << ")\" >&2; exit 1; }\n";
+}
+
+nlohmann::json service_json(const VirtualService& s) {
+  return {{"name", s.name},       {"proto", to_string(s.proto)},   {"vip", s.vip.str()},
+          {"port", s.port},       {"fwmark", s.fwmark},            {"scheduler", s.scheduler},
+          {"persistence", s.persistence}};
+}
+
+nlohmann::json fields(const Step& step) {
+  using nlohmann::json;
+  return std::visit(
+      Overloaded{
+          [](const step::CreateNetns& s) -> json { return {{"lab", s.lab}, {"member", s.member}}; },
+          [](const step::CreateBridge& s) -> json { return {{"name", s.name}, {"mtu", s.mtu}}; },
+          [](const step::CreateVeth& s) -> json {
+            return {{"name", s.name},   {"peer_ns", s.peer_ns}, {"peer_name", s.peer_name},
+                    {"mtu", s.mtu},     {"mac", s.mac},         {"peer_mac", s.peer_mac}};
+          },
+          [](const step::SetMaster& s) -> json { return {{"dev", s.dev}, {"master", s.master}}; },
+          [](const step::LinkUp& s) -> json { return {{"dev", s.dev}}; },
+          [](const step::AddAddress& s) -> json {
+            return {{"dev", s.dev}, {"address", s.addr.str()}};
+          },
+          [](const step::AddRoute& s) -> json {
+            const Route& r = s.route;
+            return {{"to", r.to ? r.to->network().str() : "default"},
+                    {"family", r.family == AF_INET6 ? "inet6" : "inet"},
+                    {"via", r.via ? r.via->str() : ""},
+                    {"dev", r.dev}};
+          },
+          [](const step::SetSysctl& s) -> json { return {{"key", s.key}, {"value", s.value}}; },
+          [](const step::EnableIpip&) -> json { return json::object(); },
+          [](const step::CreateIpip& s) -> json {
+            const Tunnel& t = s.tunnel;
+            json addrs = json::array();
+            for (const auto& a : t.addresses) addrs.push_back(a.str());
+            return {{"name", t.name}, {"local", t.local.str()}, {"remote", t.remote.str()},
+                    {"ttl", t.ttl},   {"dev", t.dev},           {"addresses", addrs}};
+          },
+          [](const step::AddIpvsService& s) -> json { return service_json(s.service); },
+          [](const step::AddIpvsDest& s) -> json {
+            const RealServer& d = s.dest;
+            return {{"service", service_json(s.service)},
+                    {"address", d.addr.str()},
+                    {"port", d.port != 0 ? d.port : s.service.port},
+                    {"method", to_string(d.method)},
+                    {"weight", d.weight},
+                    {"u_thresh", d.u_thresh},
+                    {"l_thresh", d.l_thresh}};
+          },
+          [](const step::StartAgent& s) -> json {
+            return {{"node", s.node},
+                    {"name", s.agent.name},
+                    {"kind", to_string(s.agent.kind)},
+                    {"port", s.agent.port},
+                    {"argv", agent_argv(s)}};
+          },
+      },
+      step);
+}
+
+}  // namespace
+
+std::vector<std::string> wrap_words(const std::string& text, std::size_t width) {
+  std::vector<std::string> lines;
+  std::istringstream words(text);
+  std::string word, line;
+  while (words >> word) {
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      lines.push_back(line);
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+std::string render_script(const Plan& p) {
+  std::ostringstream out;
+  out << "#!/usr/bin/env bash\n"
+      << "# Builds the lab \"" << p.lab << "\" with plain ip, sysctl and ipvsadm commands: what\n"
+      << "# `labctl up " << p.lab << "` does over netlink (this is `labctl up --dry-run`).\n"
+      << "# Run it as root on a kernel with IPVS and IPIP. It stops at the first failing\n"
+      << "# command. The matching teardown script stops its agents and deletes its namespaces.\n"
+      << "set -euo pipefail\n"
+      << "trap 'echo \"failed at line $LINENO: $BASH_COMMAND\" >&2' ERR\n";
+  if (has_step(p, runs_labagent)) require(out, "labagent", "it serves the lab's agents");
+  if (has_step(p, uses_ipvs)) require(out, "ipvsadm", "it configures IPVS");
+  std::size_t prev_type = std::variant_npos;
+  for (const auto& s : p.steps) {
+    // A blank line between kinds of step groups the script the way the planner phases it.
+    if (s.step.index() != prev_type) out << "\n";
+    prev_type = s.step.index();
+    if (!s.why.empty()) comment(out, s.why);
+    out << shell_command(s.step) << "\n";
+  }
+  return out.str();
+}
+
+std::string render_down_script(const Plan& p) {
+  std::ostringstream out;
+  out << "#!/usr/bin/env bash\n"
+      << "# Tears down the lab \"" << p.lab << "\": stops its agents, then deletes its\n"
+      << "# namespaces, which takes every interface, address, route, sysctl and IPVS service\n"
+      << "# inside them along. Keeps going when a command fails and exits 1 if any did.\n"
+      << "set -uo pipefail\n"
+      << "status=0\n";
+  // Only processes outlive their namespace's name; everything else goes with `netns del`.
+  for (auto it = p.steps.rbegin(); it != p.steps.rend(); ++it)
+    if (std::holds_alternative<step::StartAgent>(it->step))
+      out << undo_command(it->step) << " || status=1\n";
+  for (auto it = p.steps.rbegin(); it != p.steps.rend(); ++it)
+    if (std::holds_alternative<step::CreateNetns>(it->step))
+      out << undo_command(it->step) << " || status=1\n";
+  out << "exit $status\n";
+  return out.str();
+}
+
+namespace {
+nlohmann::json step_json(const Plan& p, std::size_t i) {
+  const auto& s = p.steps[i];
+  return {{"index", i + 1},
+          {"type", step_type(s.step)},
+          {"ns", step_netns(s.step)},
+          {"node", s.node},
+          {"fields", fields(s.step)},
+          {"description", describe(s.step)},
+          {"shell", shell_command(s.step)},
+          {"undo", undo_command(s.step)},
+          {"why", s.why}};
+}
+}  // namespace
+
+nlohmann::json plan_json(const Plan& p) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (std::size_t i = 0; i < p.steps.size(); ++i) steps.push_back(step_json(p, i));
+  return {{"lab", p.lab}, {"steps", steps}};
+}
+
+void write_plan_json(std::ostream& out, const Plan& p) {
+  out << "{\"lab\": " << nlohmann::json(p.lab).dump() << ", \"steps\": [";
+  for (std::size_t i = 0; i < p.steps.size(); ++i)
+    out << (i ? ",\n" : "\n") << step_json(p, i).dump();
+  out << "\n]}\n";
+}
+
+}  // namespace labctl

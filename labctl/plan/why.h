@@ -1,0 +1,31 @@
+// The one-line "why" of each plan step: the LVS course idea behind it (MAC rewrite for DR,
+// IP-in-IP for TUN, DNAT for NAT, arp_ignore/arp_announce for a VIP on lo ...). Derived from
+// roles (roles.h), never from node names. "" when the step explains itself.
+#pragma once
+
+#include <string>
+
+#include "labctl/plan/roles.h"
+
+namespace labctl::why {
+
+[[nodiscard]] std::string switch_netns(const Switch& sw);
+[[nodiscard]] std::string bridge(const Roles& r, const Switch& sw);
+[[nodiscard]] std::string bridge_up(const Switch& sw);
+[[nodiscard]] std::string no_ipv6(const Node& n);
+[[nodiscard]] std::string veth(const Node& n, const Interface& i);
+[[nodiscard]] std::string link_up(const Node& n, const std::string& dev);
+[[nodiscard]] std::string address(const Roles& r, const Node& n, const std::string& dev,
+                                  const IpPrefix& a);
+[[nodiscard]] std::string sysctl(const Roles& r, const Node& n, const Sysctl& s);
+[[nodiscard]] std::string route(const Roles& r, const Node& n, const Route& rt);
+[[nodiscard]] std::string enable_ipip(const Roles& r, const Node& n);
+[[nodiscard]] std::string ipip(const Tunnel& t);
+[[nodiscard]] std::string service(const VirtualService& s);
+[[nodiscard]] std::string dest(const Roles& r, const VirtualService& s, const RealServer& d);
+[[nodiscard]] std::string agent(const Node& n, const Agent& a);
+
+/// What a scheduler does, in a few words ("round robin: ..."); "" for unknown ones.
+[[nodiscard]] std::string scheduler(const std::string& name);
+
+}  // namespace labctl::why

@@ -1,0 +1,63 @@
+// `labctl vm exec`: runs a command as root in a throwaway QEMU guest that boots a kernel
+// with IPVS and IPIP over the host's own root file system (read-only 9p + tmpfs overlay).
+// Output streams back live through files in a writable 9p share that labctl tails; the
+// exit status comes back in a file of that share. See docs/vm.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "labctl/base/error.h"
+#include "labctl/vm/guest_kernel.h"
+
+namespace labctl {
+
+struct VmOptions {
+  std::vector<std::string> argv;  ///< the command; argv[0] is looked up in the guest's PATH
+  std::string cwd;                ///< runs there (the same path exists in the guest)
+  std::vector<std::string> env;   ///< "NAME=value" entries exported to the command
+  KernelQuery kernel;
+  int timeout_s = 0;              ///< 0: no limit
+  int memory_mib = 1024;
+  bool kvm = false;               ///< -enable-kvm (hangs on some hosts, so opt-in)
+  bool verbose = false;           ///< copy the guest console (kernel log) to stderr
+  /// modprobe'd before the command runs. lblc and lblcr register per-namespace state on
+  /// load, and loading them on demand can deadlock against a dying namespace (see
+  /// probe_ipvs in kernel_probe.h); loaded up front they cannot.
+  std::vector<std::string> preload = {"ip_vs", "ip_vs_lblc", "ip_vs_lblcr"};
+  std::string qemu;               ///< empty: qemu-system-x86_64 from PATH
+};
+
+/// What qemu needs to boot one guest; the pure input of qemu_argv().
+struct QemuConfig {
+  std::string qemu;
+  std::string kernel_image;
+  std::string initramfs;
+  std::string io_dir;      ///< host side of the writable share
+  std::string console_log; ///< the guest's serial console goes here
+  int memory_mib = 1024;
+  bool kvm = false;
+  bool verbose = false;
+};
+
+/// The qemu command line for `c` (no shell involved; commas in paths are escaped).
+[[nodiscard]] std::vector<std::string> qemu_argv(const QemuConfig& c);
+
+/// The script the guest's /bin/sh runs: exports `env`, enters `cwd`, execs `argv`. Every
+/// value is single-quoted, so spaces, quotes and newlines survive.
+[[nodiscard]] std::string command_script(const std::vector<std::string>& argv,
+                                         const std::string& cwd,
+                                         const std::vector<std::string>& env);
+
+/// Paths the guest replaces with fresh file systems: a cwd under them does not exist there.
+[[nodiscard]] bool hidden_in_guest(const std::string& path);
+
+/// Finds `name` in $PATH (or returns it when it contains a slash and is executable).
+[[nodiscard]] std::string find_program(const std::string& name);
+
+/// Boots the guest, runs the command with its output passed through, powers off. Returns
+/// the command's exit status. ETIMEDOUT when the timeout hit, EINTR when labctl got
+/// SIGINT/SIGTERM/SIGHUP (the guest is killed in both cases).
+[[nodiscard]] Result<int> vm_exec(const VmOptions& options);
+
+}  // namespace labctl
