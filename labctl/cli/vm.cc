@@ -1,4 +1,4 @@
-// `labctl vm exec [options] -- CMD...`: the CLI side of labctl/vm.h.
+// `labctl vm exec [options] -- CMD...`: the CLI side of labctl/vm/qemu.h.
 #include <unistd.h>
 
 #include <cerrno>

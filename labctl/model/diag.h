@@ -1,5 +1,5 @@
 // Internal to the topology loader: collecting diagnostics and suggesting near names.
-// Shared by topology_parse.cc (TOML to model) and topology_validate.cc (cross checks).
+// Shared by parse.cc (TOML to model) and validate.cc (cross checks).
 #pragma once
 
 #include <string>

@@ -1,6 +1,6 @@
 // The resolved topology: what a lab is, after parsing, defaults and reference checks.
 // Every name here is final (no prefixes added yet); namespaces are "<lab>-<node>" and
-// "<lab>-<switch>" (see netns_name). The parser (topology_parse.h) produces this; the
+// "<lab>-<switch>" (see netns_name). The loader (load.h) produces this; the
 // planner (planner.h) consumes it. Pos fields point back into the TOML for messages.
 #pragma once
 

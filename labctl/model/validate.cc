@@ -1,6 +1,6 @@
 // Phase two, second half: checks across objects (names, references, links, addresses,
 // routes) and the filling-in that depends on them (bridge port names, check targets).
-// The LVS rules live in topology_lvs.cc.
+// The LVS rules live in lvs.cc.
 #include <algorithm>
 #include <map>
 #include <set>

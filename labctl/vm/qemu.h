@@ -23,7 +23,7 @@ struct VmOptions {
   bool verbose = false;           ///< copy the guest console (kernel log) to stderr
   /// modprobe'd before the command runs. lblc and lblcr register per-namespace state on
   /// load, and loading them on demand can deadlock against a dying namespace (see
-  /// probe_ipvs in kernel_probe.h); loaded up front they cannot.
+  /// probe_ipvs in kernel/features.h); loaded up front they cannot.
   std::vector<std::string> preload = {"ip_vs", "ip_vs_lblc", "ip_vs_lblcr"};
   std::string qemu;               ///< empty: qemu-system-x86_64 from PATH
 };
