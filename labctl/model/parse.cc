@@ -260,7 +260,10 @@ Topology Parser::run(const toml::table& root) {
   }
   if (auto n = str(root, "name", "the topology", top, true)) {
     topo.name = *n;
-    name_ok(*n, pos_at(root, "name", top), "lab");
+    if (name_ok(*n, pos_at(root, "name", top), "lab"))
+      if (auto why = bad_lab_name(*n))
+        r_.error(pos_at(root, "name", top), fmt::format("lab name '{}' {}", *n, *why),
+                 "choose another name");
   }
   topo.description = str(root, "description", "the topology", top).value_or("");
 

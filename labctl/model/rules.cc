@@ -15,6 +15,18 @@ std::optional<std::string> bad_name(std::string_view name) {
   return std::nullopt;
 }
 
+const std::vector<std::string>& reserved_lab_names() {
+  static const std::vector<std::string> names = {"labs", "locks", "vm"};
+  return names;
+}
+
+std::optional<std::string> bad_lab_name(std::string_view name) {
+  if (auto why = bad_name(name)) return why;
+  for (const auto& r : reserved_lab_names())
+    if (name == r) return "is reserved for labctl's own files";
+  return std::nullopt;
+}
+
 std::optional<std::string> bad_ifname(std::string_view name) {
   if (name.empty()) return "is empty";
   if (name.size() > kMaxIfnameLen)

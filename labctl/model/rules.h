@@ -26,6 +26,11 @@ inline constexpr int64_t kMaxCheckRequests = 10000;
 
 /// Why `name` is not a safe file and interface name part, or nullopt when it is.
 [[nodiscard]] std::optional<std::string> bad_name(std::string_view name);
+/// Names labctl keeps for its own files beside the labs' (under /run/labctl, see
+/// lab/state.h): no lab may be called so, whatever the layout of the day.
+[[nodiscard]] const std::vector<std::string>& reserved_lab_names();
+/// Why `name` cannot name a lab (bad_name, or reserved), or nullopt when it can.
+[[nodiscard]] std::optional<std::string> bad_lab_name(std::string_view name);
 /// Why `name` cannot be a Linux interface name, or nullopt.
 [[nodiscard]] std::optional<std::string> bad_ifname(std::string_view name);
 [[nodiscard]] std::optional<std::string> bad_mac(std::string_view mac);
