@@ -47,7 +47,8 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-void die_on(const Status& st, const char* what) {
+template <class T>
+void die_on(const Result<T>& st, const char* what) {
   if (st) return;
   std::fprintf(stderr, "labctl_bench: %s: %s\n", what, st.error().str().c_str());
   std::exit(1);

@@ -23,21 +23,6 @@ int run_and_print_checks(const Topology& t, const std::vector<std::string>& only
 
 namespace {
 
-// The topology a running lab was built from (its state keeps the source), so checks test
-// what is actually up; otherwise the built-in or file of that name.
-Topology topology_of(const std::string& arg) {
-  const std::string kept = state_dir(arg) + "/topology.toml";
-  if (std::filesystem::exists(kept)) {
-    std::ifstream in(kept);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    LoadResult r = parse_topology(ss.str(), kept);
-    print_diagnostics_or_die(r);
-    return std::move(*r.topology);
-  }
-  return load_or_die(arg);
-}
-
 void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("check", "Run a running lab's checks");
   cmd->footer(
@@ -54,7 +39,7 @@ void setup(CLI::App& app) {
   cmd->add_flag("--json", json, "Machine-readable output");
   cmd->callback([] {
     if (Status st = check_privileges(); !st) die(st.error());
-    Topology t = topology_of(lab);
+    Topology t = running_or_load_or_die(lab);
     if (lab_namespaces(t.name).empty())
       die(Error{"lab " + t.name + " is not up", 0, {}, "`labctl up " + lab + "` first"});
     int rc = run_and_print_checks(t, only, json);

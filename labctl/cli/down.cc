@@ -1,33 +1,70 @@
-// labctl down LAB... | --all
+// labctl down LAB... | --all | --dry-run LAB
 #include <cstdio>
 
+#include "labctl/base/display.h"
 #include "labctl/cli/command.h"
+#include "labctl/cli/load.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/lab/state.h"
+#include "labctl/plan/planner.h"
+#include "labctl/plan/render.h"
 
 namespace labctl::cli {
 namespace {
+
+void print_report(const std::string& lab, const DownReport& r) {
+  if (!r.found_anything()) {
+    std::printf("no lab %s is up: nothing to take down\n", lab.c_str());
+  } else {
+    std::printf("lab %s is down (%zu namespace%s removed)\n", lab.c_str(), r.namespaces,
+                r.namespaces == 1 ? "" : "s");
+    if (r.placeholders > 0)
+      std::printf("  also removed %zu unfinished namespace file%s an interrupted up left\n",
+                  r.placeholders, r.placeholders == 1 ? "" : "s");
+  }
+  if (!r.unmarked.empty()) {
+    std::fprintf(stderr, "labctl: left alone: %zu namespace%s named %s-* but not made by labctl:\n",
+                 r.unmarked.size(), r.unmarked.size() == 1 ? "" : "s", lab.c_str());
+    for (const auto& ns : r.unmarked) std::fprintf(stderr, "  %s\n", shown(ns).c_str());
+    std::fprintf(stderr, "  if they are yours to remove: ip netns del NAME\n");
+  }
+}
 
 void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("down", "Stop a lab's agents and remove its namespaces and state");
   cmd->footer(
       "Idempotent: a lab that is not up is not an error. Finds the lab's namespaces by the\n"
-      "mark labctl puts on them, so it works even when /run/labctl/LAB is gone. Only\n"
-      "namespaces named LAB-* that carry LAB's mark are touched.");
+      "mark labctl (and the --dry-run script) puts on them, so it works even when its state\n"
+      "(/run/labctl/labs/LAB) is gone, and removes the unfinished namespace files a killed\n"
+      "`up` can leave. Only namespaces named LAB-* that carry LAB's mark are touched; others\n"
+      "of that name are listed and left alone.\n"
+      "  labctl down --dry-run dr-demo > down.sh   # the teardown as ip/kill commands");
   static std::vector<std::string> labs;
-  static bool all = false;
-  cmd->add_option("lab", labs, "Lab name(s)");
+  static bool all = false, dry_run = false;
+  cmd->add_option("lab", labs, "Lab name(s); with --dry-run a built-in name or file too");
   cmd->add_flag("--all", all, "Take down every lab on this machine");
+  cmd->add_flag("-n,--dry-run", dry_run,
+                "Print the teardown script of `up --dry-run` instead of doing anything");
   cmd->callback([] {
     if (all == !labs.empty()) throw ExitError{kExitInvalid, "down: give lab names or --all"};
+    if (dry_run) {
+      if (all || labs.size() != 1)
+        throw ExitError{kExitInvalid, "down --dry-run: give exactly one lab"};
+      std::printf("%s", render_down_script(make_plan(running_or_load_or_die(labs[0]))).c_str());
+      return;
+    }
+    for (const auto& lab : labs)
+      if (Status st = check_lab_name(lab); !st) die(st.error(), kExitInvalid);
     if (Status st = check_privileges(); !st) die(st.error());
     std::vector<std::string> targets = all ? running_labs() : labs;
     int failed = 0;
     for (const auto& lab : targets) {
-      if (Status st = lab_down(lab); !st) {
-        std::fprintf(stderr, "labctl: error: %s\n", st.error().str().c_str());
+      auto report = lab_down(lab);
+      if (!report) {
+        std::fprintf(stderr, "labctl: error: %s\n", report.error().str().c_str());
         ++failed;
       } else {
-        std::printf("lab %s is down\n", lab.c_str());
+        print_report(lab, *report);
       }
     }
     if (failed) throw ExitError{kExitFailure, {}};

@@ -12,5 +12,8 @@ namespace labctl::cli {
 void print_diagnostics_or_die(const LoadResult& r);
 /// load_topology + print_diagnostics_or_die: the resolved topology or exit 2.
 [[nodiscard]] Topology load_or_die(const std::string& name_or_path);
+/// The topology a running lab was built from (its state keeps the source), so commands act
+/// on what is actually up; otherwise load_or_die(arg), a built-in or file of that name.
+[[nodiscard]] Topology running_or_load_or_die(const std::string& arg);
 
 }  // namespace labctl::cli

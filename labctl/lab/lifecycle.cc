@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -53,28 +54,98 @@ bool has_cap(const __user_cap_data_struct* d, int cap) {
   return d[cap / 32].effective & (1u << (cap % 32));
 }
 
-// A journal-listed name under /run/netns that is a plain file, not a mounted namespace:
-// what a SIGKILL between "create the file" and "bind-mount the namespace" leaves.
+// A name under /run/netns that is an empty mode-000 file, not a mounted namespace: what a
+// SIGKILL between "create the file" and "bind-mount the namespace" leaves (labctl's
+// create_netns and iproute2's `ip netns add` both work that way). Not a namespace at all;
+// `ip netns del` removes such files too.
 bool is_unmounted_placeholder(const std::string& ns) {
   struct stat file{}, dir{};
-  return ::stat(netns_path(ns).c_str(), &file) == 0 && ::stat(kNetnsRunDir, &dir) == 0 &&
-         file.st_dev == dir.st_dev && S_ISREG(file.st_mode) && file.st_size == 0;
+  return ::lstat(netns_path(ns).c_str(), &file) == 0 && ::stat(kNetnsRunDir, &dir) == 0 &&
+         file.st_dev == dir.st_dev && S_ISREG(file.st_mode) && file.st_size == 0 &&
+         (file.st_mode & 07777) == 0;
 }
 
-Status down_locked(const std::string& lab) {
+// "dr-demo-rs1" is a name of lab "dr" (node "demo-rs1") and of lab "dr-demo" alike. A lab
+// whose up is running holds its lock, so a placeholder one of the others may be making
+// right now is left to it.
+bool maybe_being_made_by_another_lab(const std::string& name, const std::string& lab) {
+  for (std::size_t k = name.find('-'); k != std::string::npos; k = name.find('-', k + 1)) {
+    const std::string owner = name.substr(0, k);
+    if (owner != lab && LabLock::held_by_someone(owner)) return true;
+  }
+  return false;
+}
+
+// Removes the placeholders among the lab's names; the caller holds the lab's lock. One that
+// is another tool's `ip netns add` in flight is mounted within microseconds, so only files
+// still unmounted after a short pause go (the pause is paid only when there are some).
+std::size_t remove_placeholders(const std::string& lab, const std::set<std::string>& journaled) {
+  std::vector<std::string> found;
+  for (const auto& ns : list_netns())
+    if (ns.rfind(lab + "-", 0) == 0 && is_unmounted_placeholder(ns) &&
+        (journaled.contains(ns) || !maybe_being_made_by_another_lab(ns, lab)))
+      found.push_back(ns);
+  if (found.empty()) return 0;
+  std::this_thread::sleep_for(20ms);
+  std::size_t removed = 0;
+  for (const auto& ns : found)
+    if (is_unmounted_placeholder(ns) && ::unlink(netns_path(ns).c_str()) == 0) ++removed;
+  return removed;
+}
+
+std::set<std::string> journaled_netns(const std::string& lab) {
+  std::set<std::string> out;
+  for (const auto& e : Journal::read(lab))
+    if (e.kind == "netns") out.insert(e.name);
+  return out;
+}
+
+Result<DownReport> down_locked(const std::string& lab) {
+  DownReport report;
+  std::error_code ec;
+  report.had_state = std::filesystem::exists(state_dir(lab), ec) ||
+                     std::filesystem::exists(script_dir(lab), ec);
   const auto namespaces = lab_namespaces(lab);
   std::vector<std::string> paths;
   for (const auto& ns : namespaces) paths.push_back(netns_path(ns));
   // Processes keep a namespace alive after it is unmounted: stop them all first.
   stop_processes_in_netns(paths, kStopGrace);
   std::string problems;
-  for (const auto& ns : namespaces)
-    if (Status st = delete_netns(ns); !st) problems += "\n  " + st.error().str();
-  for (const auto& e : Journal::read(lab))
-    if (e.kind == "netns" && is_unmounted_placeholder(e.name)) ::unlink(netns_path(e.name).c_str());
+  for (const auto& ns : namespaces) {
+    if (Status st = delete_netns(ns); !st)
+      problems += "\n  " + st.error().str();
+    else
+      ++report.namespaces;
+  }
+  report.placeholders = remove_placeholders(lab, journaled_netns(lab));
+  report.unmarked = unmarked_namespaces(lab);
   if (Status st = remove_state_dir(lab); !st) problems += "\n  " + st.error().str();
+  // The --dry-run script's agent pids and logs (plan.h): the lab's too, and gone with it.
+  if (std::filesystem::remove_all(script_dir(lab), ec); ec)
+    problems += "\n  remove " + script_dir(lab) + ": " + ec.message();
   if (!problems.empty()) return fail("down " + lab + " left something behind:" + problems);
-  return {};
+  return report;
+}
+
+// Fails, before anything is made, when a namespace the plan would create exists already
+// (another lab's, or one nobody marked): the kernel's bare EEXIST would say neither.
+Status check_names_free(const Plan& plan) {
+  std::vector<std::string> taken;
+  for (const auto& s : plan.steps) {
+    const auto* ns = std::get_if<step::CreateNetns>(&s.step);
+    if (!ns || ::access(netns_path(ns->ns).c_str(), F_OK) != 0) continue;
+    const std::string mark = read_netns_mark(ns->ns);
+    taken.push_back(ns->ns + (mark.rfind("labctl:", 0) == 0
+                                  ? " (lab " + mark.substr(7) + "'s)"
+                                  : " (no labctl mark: made by hand or by a script)"));
+  }
+  if (taken.empty()) return {};
+  std::string list;
+  for (const auto& t : taken) list += "\n  " + t;
+  return fail("lab " + plan.lab + " cannot be made: " + std::to_string(taken.size()) +
+                  " of its namespaces exist already:" + list,
+              "take that lab down, remove a leftover with `ip netns del NAME`, or give this "
+              "lab another name");
 }
 
 }  // namespace
@@ -122,6 +193,17 @@ std::vector<std::string> lab_namespaces(const std::string& lab) {
   return out;
 }
 
+std::vector<std::string> unmarked_namespaces(const std::string& lab) {
+  const std::string prefix = lab + "-";
+  std::vector<std::string> candidates, out;
+  for (const auto& ns : list_netns())
+    if (ns.rfind(prefix, 0) == 0 && !is_unmounted_placeholder(ns)) candidates.push_back(ns);
+  const auto marks = read_marks(candidates);
+  for (size_t i = 0; i < candidates.size(); ++i)
+    if (marks[i].rfind("labctl:", 0) != 0) out.push_back(candidates[i]);
+  return out;
+}
+
 std::vector<std::string> running_labs() {
   std::set<std::string> labs;
   for (const auto& l : labs_with_state()) labs.insert(l);
@@ -151,6 +233,9 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
                   "`labctl down " + t.name + "` first, or `labctl up --replace`");
     TRY(down_locked(t.name));
   }
+  // A SIGKILLed up of this lab may have left placeholders under its names.
+  (void)remove_placeholders(t.name, journaled_netns(t.name));
+  TRY(check_names_free(plan));
   // State left by an up that died before making anything is stale: start afresh.
   TRY(remove_state_dir(t.name));
   TRY(make_state_dir(t.name));
@@ -186,20 +271,25 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
 }  // namespace
 
 Status lab_up(const Topology& t, const Plan& plan, const UpOptions& opts) {
+  TRY(check_lab_name(t.name));
   // From here on a signal means "roll back", never "die half-way".
   InterruptGuard guard;
   TRY(check_privileges());
   return on_own_thread([&] { return up_on_this_thread(t, plan, opts); });
 }
 
-Status lab_down(const std::string& lab) {
+Result<DownReport> lab_down(const std::string& lab) {
+  TRY(check_lab_name(lab));
   TRY(check_privileges());
-  return on_own_thread([&]() -> Status {
+  Result<DownReport> report;
+  Status st = on_own_thread([&]() -> Status {
     TRY_ASSIGN(LabLock lock, LabLock::acquire(lab));
-    TRY(down_locked(lab));
-    lock.remove();
+    report = down_locked(lab);
+    if (report) lock.remove();
     return {};
   });
+  if (!st) return tl::unexpected(st.error());
+  return report;
 }
 
 }  // namespace labctl

@@ -31,8 +31,25 @@ struct UpOptions {
 /// the error names the failing step.
 [[nodiscard]] Status lab_up(const Topology& t, const Plan& plan, const UpOptions& opts);
 
-/// Stops the lab's processes and removes its namespaces and state. Idempotent.
-[[nodiscard]] Status lab_down(const std::string& lab);
+/// What `down` found and removed.
+struct DownReport {
+  std::size_t namespaces = 0;    ///< The lab's (marked) namespaces removed.
+  std::size_t placeholders = 0;  ///< Unmounted /run/netns files of its names removed.
+  bool had_state = false;        ///< It had a state folder.
+  /// Namespaces named "<lab>-*" that carry no labctl mark: not the lab's, left alone.
+  std::vector<std::string> unmarked;
+  [[nodiscard]] bool found_anything() const {
+    return namespaces > 0 || placeholders > 0 || had_state;
+  }
+};
+
+/// Stops the lab's processes and removes its namespaces, the unmounted placeholders an
+/// interrupted `up` left under its names, and its state. Idempotent.
+[[nodiscard]] Result<DownReport> lab_down(const std::string& lab);
+
+/// Namespaces named "<lab>-*" that carry no labctl mark at all (made by hand or by another
+/// tool): never removed, only named so the user can decide. Sorted.
+[[nodiscard]] std::vector<std::string> unmarked_namespaces(const std::string& lab);
 
 /// The lab's namespaces: those named "<lab>-*" carrying its mark. Sorted.
 [[nodiscard]] std::vector<std::string> lab_namespaces(const std::string& lab);

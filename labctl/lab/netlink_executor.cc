@@ -29,8 +29,6 @@ struct NetlinkExecutor::Netns {
   std::optional<Ipvs> ipvs;
 };
 
-std::string netns_mark(const std::string& lab) { return "labctl:" + lab; }
-
 std::string read_netns_mark(const std::string& ns) {
   auto fd = open_netns(ns);
   if (!fd) return "";

@@ -16,9 +16,6 @@
 
 namespace labctl {
 
-/// The mark put on every namespace labctl creates (as lo's alias), so that `down` finds a
-/// lab's namespaces without its state and never touches anybody else's.
-[[nodiscard]] std::string netns_mark(const std::string& lab);
 /// Reads the mark of a named namespace ("" when unmarked or unreadable).
 [[nodiscard]] std::string read_netns_mark(const std::string& ns);
 

@@ -13,6 +13,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "labctl/base/display.h"
+#include "labctl/model/rules.h"
+
 namespace labctl {
 namespace fs = std::filesystem;
 namespace {
@@ -25,6 +28,8 @@ Status mkdir_0700(const std::string& path) {
 
 std::string journal_path(const std::string& lab) { return state_dir(lab) + "/journal"; }
 
+std::string labs_root() { return state_root() + "/labs"; }
+
 }  // namespace
 
 std::string state_root() {
@@ -32,7 +37,15 @@ std::string state_root() {
   return env && *env ? env : "/run/labctl";
 }
 
-std::string state_dir(const std::string& lab) { return state_root() + "/" + lab; }
+Status check_lab_name(std::string_view lab) {
+  if (auto why = topo::bad_lab_name(lab))
+    return fail("no lab can be called " + shown(lab) + ": the name " + *why,
+                "lab names are letters, digits, '_' and '-' (not first), at most " +
+                    std::to_string(topo::kMaxNameLen) + " bytes; see `labctl ls`");
+  return {};
+}
+
+std::string state_dir(const std::string& lab) { return labs_root() + "/" + lab; }
 
 std::string agent_log_path(const std::string& lab, const std::string& node,
                            const std::string& agent) {
@@ -40,13 +53,16 @@ std::string agent_log_path(const std::string& lab, const std::string& node,
 }
 
 Status make_state_dir(const std::string& lab) {
+  TRY(check_lab_name(lab));
   TRY(mkdir_0700(state_root()));
+  TRY(mkdir_0700(labs_root()));
   TRY(mkdir_0700(state_dir(lab)));
   TRY(mkdir_0700(state_dir(lab) + "/logs"));
   return {};
 }
 
 Status remove_state_dir(const std::string& lab) {
+  TRY(check_lab_name(lab));
   std::error_code ec;
   fs::remove_all(state_dir(lab), ec);
   if (ec) return fail("remove " + state_dir(lab) + ": " + ec.message());
@@ -56,13 +72,15 @@ Status remove_state_dir(const std::string& lab) {
 std::vector<std::string> labs_with_state() {
   std::vector<std::string> out;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(state_root(), ec))
-    if (e.is_directory() && e.path().filename() != "locks") out.push_back(e.path().filename());
+  for (const auto& e : fs::directory_iterator(labs_root(), ec))
+    if (e.is_directory() && !topo::bad_lab_name(e.path().filename().string()))
+      out.push_back(e.path().filename());
   std::sort(out.begin(), out.end());
   return out;
 }
 
 Result<LabLock> LabLock::acquire(const std::string& lab) {
+  TRY(check_lab_name(lab));
   TRY(mkdir_0700(state_root()));
   const std::string dir = state_root() + "/locks";
   TRY(mkdir_0700(dir));
@@ -88,11 +106,22 @@ Result<LabLock> LabLock::acquire(const std::string& lab) {
   }
 }
 
+bool LabLock::held_by_someone(const std::string& lab) {
+  if (topo::bad_lab_name(lab)) return false;
+  const std::string path = state_root() + "/locks/" + lab + ".lock";
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  // A shared lock conflicts with the holder's exclusive one and with nothing else.
+  if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return false;
+  return errno == EWOULDBLOCK;
+}
+
 void LabLock::remove() {
   if (fd_) ::unlink(path_.c_str());
 }
 
 Result<Journal> Journal::open(const std::string& lab) {
+  TRY(check_lab_name(lab));
   const std::string path = journal_path(lab);
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!fd) return fail_errno("open journal " + path, errno);

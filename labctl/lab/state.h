@@ -1,11 +1,15 @@
-// A lab's state on the host: /run/labctl/<lab>/ (0700) holds the resolved topology, the
-// journal of what `up` created, agent pids and logs. It is a convenience for status and
+// A lab's state on the host: /run/labctl/labs/<lab>/ (0700) holds the resolved topology,
+// the journal of what `up` created, agent pids and logs. It is a convenience for status and
 // down, never the only record: down also finds a lab by the marks on its namespaces.
+// labctl's own files (locks/) live beside labs/, never inside it, so no lab name reaches
+// them; and every function that makes or removes a path refuses a name that is not a lab
+// name (`labctl down ..` must never become a remove_all of /run).
 #pragma once
 
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "labctl/base/error.h"
@@ -15,6 +19,9 @@ namespace labctl {
 
 /// Root of all state; LABCTL_STATE_DIR overrides it (tests).
 [[nodiscard]] std::string state_root();
+/// An error naming `lab` (shown visibly, bounded) and the rule it breaks, unless it is a
+/// valid lab name (model/rules.h: bad_lab_name).
+[[nodiscard]] Status check_lab_name(std::string_view lab);
 [[nodiscard]] std::string state_dir(const std::string& lab);
 [[nodiscard]] std::string agent_log_path(const std::string& lab, const std::string& node,
                                          const std::string& agent);
@@ -32,6 +39,8 @@ class LabLock {
  public:
   /// Waits for the lock, telling the user once if someone else holds it.
   [[nodiscard]] static Result<LabLock> acquire(const std::string& lab);
+  /// Whether some process holds `lab`'s lock now (without waiting, creating or keeping it).
+  [[nodiscard]] static bool held_by_someone(const std::string& lab);
   /// Removes the lock file while still holding it (the lab is gone: leave nothing behind).
   /// Safe: acquire() retries when the file it locked is no longer the one at the path.
   void remove();

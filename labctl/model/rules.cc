@@ -1,5 +1,7 @@
 #include "labctl/model/rules.h"
 
+#include "labctl/base/display.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -11,7 +13,7 @@ std::optional<std::string> bad_name(std::string_view name) {
   if (name.front() == '-') return "starts with '-'";
   for (char c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
-      return std::string("contains '") + c + "'";
+      return "contains " + shown(std::string_view(&c, 1));
   return std::nullopt;
 }
 

@@ -99,9 +99,15 @@ std::vector<std::string> in_netns(const std::string& ns, std::vector<std::string
   return w;
 }
 
-/// The shell form keeps agent pids and logs apart from labctl's own state (state.h), so a
-/// lab built by a dry-run script is never mistaken for one `labctl up` built.
+}  // namespace
+
+// The shell form keeps agent pids and logs apart from labctl's own state (state.h): the
+// script has no journal, and labctl's state must stay labctl's alone.
 std::string script_dir(const std::string& lab) { return "/run/labctl-script/" + lab; }
+
+std::string netns_mark(const std::string& lab) { return "labctl:" + lab; }
+
+namespace {
 
 std::string agent_base(const step::StartAgent& a) {
   return script_dir(a.lab) + "/" + a.node + "-" + a.agent.name;
@@ -171,7 +177,12 @@ std::vector<std::string> agent_argv(const step::StartAgent& s) {
 std::string shell_command(const Step& step) {
   return std::visit(
       Overloaded{
-          [](const step::CreateNetns& s) { return shell_join({"ip", "netns", "add", s.ns}); },
+          // Marked as `up` marks it, so `labctl down` finds a script-built lab too.
+          [](const step::CreateNetns& s) {
+            return shell_join({"ip", "netns", "add", s.ns}) + "; " +
+                   shell_join(ip_cmd(s.ns, {"link", "set", "dev", "lo", "alias",
+                                            netns_mark(s.lab)}));
+          },
           [](const step::CreateBridge& s) {
             std::vector<std::string> w{"link", "add", "name", s.name};
             if (s.mtu > 0) w.insert(w.end(), {"mtu", std::to_string(s.mtu)});

@@ -105,6 +105,12 @@ struct Plan {
 /// The namespace a step acts in.
 [[nodiscard]] const std::string& step_netns(const Step& s);
 /// The equivalent shell command (ip, ipvsadm, sysctl ...), runnable as root.
+/// The mark put on every namespace of a lab (as lo's alias), by `up` and by the --dry-run
+/// script alike, so that `down` finds a lab's namespaces without its state and never
+/// touches anybody else's.
+[[nodiscard]] std::string netns_mark(const std::string& lab);
+/// Where the --dry-run script keeps its agents' pids and logs.
+[[nodiscard]] std::string script_dir(const std::string& lab);
 [[nodiscard]] std::string shell_command(const Step& s);
 /// The shell command that undoes the step.
 [[nodiscard]] std::string undo_command(const Step& s);

@@ -1,5 +1,7 @@
 #include "labctl/plan/render.h"
 
+#include "labctl/base/shell_quote.h"
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -119,7 +121,8 @@ std::string render_script(const Plan& p) {
       << "# Builds the lab \"" << p.lab << "\" with plain ip, sysctl and ipvsadm commands: what\n"
       << "# `labctl up " << p.lab << "` does over netlink (this is `labctl up --dry-run`).\n"
       << "# Run it as root on a kernel with IPVS and IPIP. It stops at the first failing\n"
-      << "# command. The matching teardown script stops its agents and deletes its namespaces.\n"
+      << "# command. Its namespaces carry labctl's mark, so `labctl down " << p.lab << "` removes\n"
+      << "# them; `labctl down --dry-run " << p.lab << "` prints the same teardown as a script.\n"
       << "set -euo pipefail\n"
       << "trap 'echo \"failed at line $LINENO: $BASH_COMMAND\" >&2' ERR\n";
   if (has_step(p, runs_labagent)) require(out, "labagent", "it serves the lab's agents");
@@ -150,6 +153,7 @@ std::string render_down_script(const Plan& p) {
   for (auto it = p.steps.rbegin(); it != p.steps.rend(); ++it)
     if (std::holds_alternative<step::CreateNetns>(it->step))
       out << undo_command(it->step) << " || status=1\n";
+  if (has_step(p, runs_labagent)) out << "rm -rf " << shell_quote(script_dir(p.lab)) << "\n";
   out << "exit $status\n";
   return out.str();
 }

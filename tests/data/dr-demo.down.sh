@@ -11,4 +11,5 @@ ip netns del dr-demo-rs2 || status=1
 ip netns del dr-demo-rs1 || status=1
 ip netns del dr-demo-director || status=1
 ip netns del dr-demo-client || status=1
+rm -rf /run/labctl-script/dr-demo
 exit $status

@@ -2,19 +2,20 @@
 # Builds the lab "dr-demo" with plain ip, sysctl and ipvsadm commands: what
 # `labctl up dr-demo` does over netlink (this is `labctl up --dry-run`).
 # Run it as root on a kernel with IPVS and IPIP. It stops at the first failing
-# command. The matching teardown script stops its agents and deletes its namespaces.
+# command. Its namespaces carry labctl's mark, so `labctl down dr-demo` removes
+# them; `labctl down --dry-run dr-demo` prints the same teardown as a script.
 set -euo pipefail
 trap 'echo "failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 command -v labagent >/dev/null || { echo "labagent is not on PATH (it serves the lab's agents)" >&2; exit 1; }
 command -v ipvsadm >/dev/null || { echo "ipvsadm is not on PATH (it configures IPVS)" >&2; exit 1; }
 
-ip netns add dr-demo-client
-ip netns add dr-demo-director
-ip netns add dr-demo-rs1
-ip netns add dr-demo-rs2
+ip netns add dr-demo-client; ip -n dr-demo-client link set dev lo alias labctl:dr-demo
+ip netns add dr-demo-director; ip -n dr-demo-director link set dev lo alias labctl:dr-demo
+ip netns add dr-demo-rs1; ip -n dr-demo-rs1 link set dev lo alias labctl:dr-demo
+ip netns add dr-demo-rs2; ip -n dr-demo-rs2 link set dev lo alias labctl:dr-demo
 # switch lan gets a namespace of its own, so its bridge and ports never touch the host's root
 # namespace
-ip netns add dr-demo-lan
+ip netns add dr-demo-lan; ip -n dr-demo-lan link set dev lo alias labctl:dr-demo
 
 # client has no IPv6 addresses, so the interfaces made for it get no IPv6 either: no DAD, MLD or
 # router solicitations on the wire, and captures show only the lab's own traffic

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "labctl/lab/apply.h"
+#include "labctl/lab/netlink_executor.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/plan/planner.h"
 #include "labctl/checks/probe.h"
@@ -28,7 +29,9 @@
 #include "labctl/kernel/sysctl.h"
 #include "labctl/model/load.h"
 #include "tests/host/host_test.h"
+#include "tests/host/script_lab.h"
 #include "tests/support/fail_at.h"
+#include "tests/support/kill_sweep.h"
 
 namespace labctl {
 namespace {
@@ -247,15 +250,16 @@ TEST_F(HostLab, DownNeverTouchesAnUnmarkedNamespaceWithTheLabsPrefix) {
   ASSERT_TRUE(delete_netns(foreign));
 }
 
-TEST_F(HostLab, ATakenNamespaceNameFailsUpAndOnlyOursAreRemoved) {
+TEST_F(HostLab, ATakenNamespaceNameFailsUpBeforeAnythingIsMadeAndSaysWhose) {
   auto& l = lab();
-  // Namespaces are created two at a time; one of them cannot be.
   const std::string taken = netns_name(l.name, "c");
-  ASSERT_TRUE(create_netns(taken));
+  ASSERT_TRUE(create_netns(taken));  // unmarked: as `ip netns add` makes it
   auto st = lab_up(l.topo, l.plan, {});
   ASSERT_FALSE(st);
-  EXPECT_NE(st.error().message.find("create namespace " + taken), std::string::npos) << st.error().str();
-  EXPECT_EQ(st.error().errnum, EEXIST);
+  const std::string msg = st.error().str();
+  EXPECT_NE(msg.find("1 of its namespaces exist already"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(taken + " (no labctl mark"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ip netns del NAME"), std::string::npos) << msg;
   auto names = list_netns();
   for (const auto& n : names) {
     if (n.rfind(l.name + "-", 0) == 0) {
@@ -393,17 +397,115 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 }
 
-TEST_F(HostLab, SigkillAtAnyMomentThenDownLeavesNothing) {
+// 200 SIGKILLs spread over the whole of `up`, each followed by a `down` without state.
+TEST_F(HostLab, SigkillAnywhereInUpThenDownWithoutStateLeavesNothing) {
   auto& l = lab();
-  std::mt19937 rng{42};
-  for (int round = 0; round < 12; ++round) {
-    pid_t pid = spawn_labctl({"up", l.file});
-    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 40000));
-    ::kill(pid, SIGKILL);
-    wait_exit(pid);
-    ASSERT_TRUE(lab_down(l.name)) << "round " << round;
-    ASSERT_TRUE(nothing_left(l.name)) << "round " << round;
+  auto r = test::kill_sweep(kLabctl, l.name, l.file, 200);
+  EXPECT_EQ(r.kills, 200);
+  for (const auto& left : r.leftovers) ADD_FAILURE() << left;
+  // The sweep really covered the run: some kills came before up was done, some after.
+  EXPECT_GT(r.finished_first, 0) << "up took " << r.up_ms << " ms";
+  EXPECT_LT(r.finished_first, r.kills * 3 / 4) << "up took " << r.up_ms << " ms";
+  std::printf("  kill sweep: 200 kills over %.1f ms, %d after up had finished\n", r.up_ms * 1.2,
+              r.finished_first);
+}
+
+// What a SIGKILL between "create /run/netns/NAME" and "bind-mount the namespace on it"
+// leaves: an empty mode-000 file. down removes those of its own lab's names, with or
+// without state, and says so.
+TEST_F(HostLab, DownRemovesPlaceholdersOfItsNamesWithoutState) {
+  auto& l = lab();
+  ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
+  const std::string placeholder = netns_path(l.name + "-director");
+  ::close(::open(placeholder.c_str(), O_RDONLY | O_CREAT | O_EXCL, 0));
+  std::filesystem::remove_all(state_dir(l.name));
+  auto r = lab_down(l.name);
+  ASSERT_TRUE(r) << r.error().str();
+  EXPECT_EQ(r->placeholders, 1u);
+  EXPECT_EQ(r->namespaces, 6u) << "4 nodes + 2 switches";
+  EXPECT_TRUE(nothing_left(l.name));
+  EXPECT_EQ(run("ip netns list | grep -c '^" + l.name + "-'"), "0\n");
+  // A placeholder alone (the kill came before any namespace was published) is found too.
+  ::close(::open(placeholder.c_str(), O_RDONLY | O_CREAT | O_EXCL, 0));
+  r = lab_down(l.name);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->placeholders, 1u);
+  EXPECT_TRUE(r->found_anything());
+  EXPECT_FALSE(std::filesystem::exists(placeholder));
+}
+
+// "<lab>-m-a" is also lab "<lab>-m"'s node "a": while that lab's up holds its lock, the
+// file may be its namespace in the making, and down of the shorter name leaves it.
+TEST_F(HostLab, APlaceholderAnotherRunningUpMayOwnIsLeftToIt) {
+  auto& l = lab();
+  const std::string other = l.name + "-m";
+  const std::string placeholder = netns_path(other + "-a");
+  ::close(::open(placeholder.c_str(), O_RDONLY | O_CREAT | O_EXCL, 0));
+  {
+    auto held = LabLock::acquire(other);
+    ASSERT_TRUE(held);
+    auto r = lab_down(l.name);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->placeholders, 0u);
+    EXPECT_TRUE(std::filesystem::exists(placeholder));
+    held->remove();
   }
+  auto r = lab_down(l.name);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->placeholders, 1u) << "nobody is making it: it is a leftover";
+  EXPECT_FALSE(std::filesystem::exists(placeholder));
+  // A real file with content is nobody's placeholder: never touched.
+  std::ofstream(placeholder) << "not a namespace";
+  r = lab_down(l.name);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->placeholders, 0u);
+  EXPECT_TRUE(std::filesystem::exists(placeholder));
+  std::filesystem::remove(placeholder);
+}
+
+TEST_F(HostLab, DownNamesUnmarkedNamespacesOfItsNamesAndLeavesThem) {
+  auto& l = lab();
+  const std::string foreign = l.name + "-byhand";
+  ASSERT_TRUE(create_netns(foreign));
+  auto r = test::run_shell(kLabctl + " down " + l.name);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("no lab " + l.name + " is up"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("left alone: 1 namespace named " + l.name + "-* but not made by labctl"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("'" + foreign + "'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ip netns del NAME"), std::string::npos) << r.output;
+  EXPECT_EQ(read_netns_mark(foreign), "");
+  auto names = list_netns();
+  EXPECT_NE(std::find(names.begin(), names.end(), foreign), names.end());
+  ASSERT_TRUE(delete_netns(foreign));
+}
+
+TEST_F(HostLab, DownOfALabThatIsNotUpSaysSoAndSucceeds) {
+  const std::string name = test::unique_name("nosuchlab");
+  auto r = test::run_shell(kLabctl + " down " + name);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "no lab " + name + " is up: nothing to take down\n");
+  EXPECT_FALSE(std::filesystem::exists(state_root() + "/locks/" + name + ".lock"));
+}
+
+// `down ..` once meant remove_all("/run/labctl/.."). Names that are no lab names are
+// refused before any path is built from them, reserved ones included.
+TEST_F(HostLab, DownRefusesNamesThatAreNoLabNames) {
+  auto& l = lab();
+  ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
+  for (const std::string& bad : std::vector<std::string>{"..", "../..", ".", "locks", "labs", "a/b", "-x"}) {
+    auto r = test::run_shell(kLabctl + " down -- " + shell_quote(bad));
+    EXPECT_EQ(r.status, 2) << bad << ": " << r.output;
+    EXPECT_NE(r.output.find("no lab can be called"), std::string::npos) << r.output;
+  }
+  auto r = test::run_shell(kLabctl + " down \"$(printf 'x\\a%.0s' $(seq 5000))\"");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_LT(r.output.size(), 400u) << "the name is not echoed whole";
+  EXPECT_EQ(r.output.find('\a'), std::string::npos) << "no raw BEL";
+  EXPECT_NE(r.output.find("x\\ax\\a"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(state_dir(l.name))) << "the state root is intact";
+  EXPECT_EQ(lab_namespaces(l.name).size(), 6u);
 }
 
 TEST_F(HostLab, CtrlCDuringUpRollsBack) {

@@ -27,7 +27,9 @@ TEST(ShellQuote, LeavesPlainWordsAndQuotesTheRest) {
 }
 
 TEST(StepShell, NamespaceBridgeVethMaster) {
-  EXPECT_EQ(shell_command(step::CreateNetns{"lab-a", "lab", "a"}), "ip netns add lab-a");
+  // Marked as `up` marks it (two commands, so `set -e` stops at a failing add).
+  EXPECT_EQ(shell_command(step::CreateNetns{"lab-a", "lab", "a"}),
+            "ip netns add lab-a; ip -n lab-a link set dev lo alias labctl:lab");
   EXPECT_EQ(undo_command(step::CreateNetns{"lab-a", "lab", "a"}), "ip netns del lab-a");
   EXPECT_EQ(shell_command(step::CreateBridge{"lab-sw", "sw", 9000}),
             "ip -n lab-sw link add name sw mtu 9000 type bridge mcast_snooping 0");

@@ -88,5 +88,51 @@ TEST_F(StateTest, RemovedLockFileIsNotLockedByALateWaiter) {
   ::close(fd);
 }
 
+// Lab folders and labctl's own files are apart: no lab name reaches locks/.
+TEST_F(StateTest, LabFoldersLiveApartFromLabctlsOwnFiles) {
+  ASSERT_TRUE(make_state_dir("lab1"));
+  EXPECT_EQ(state_dir("lab1"), root_ + "/labs/lab1");
+  auto lock = LabLock::acquire("lab2");
+  ASSERT_TRUE(lock);
+  EXPECT_EQ(::access((root_ + "/locks/lab2.lock").c_str(), F_OK), 0);
+  EXPECT_EQ(labs_with_state(), std::vector<std::string>{"lab1"}) << "locks/ is no lab";
+  for (const char* reserved : {"locks", "labs", "vm"}) {
+    auto st = make_state_dir(reserved);
+    ASSERT_FALSE(st) << reserved;
+    EXPECT_NE(st.error().str().find("reserved for labctl's own files"), std::string::npos)
+        << st.error().str();
+    EXPECT_FALSE(remove_state_dir(reserved)) << reserved;
+    EXPECT_FALSE(LabLock::acquire(reserved)) << reserved;
+  }
+  EXPECT_EQ(::access((root_ + "/locks/lab2.lock").c_str(), F_OK), 0) << "nothing removed";
+}
+
+// A name that is no lab name never becomes a path that is made or removed: `down ..`
+// would otherwise remove_all the parent of the state root.
+TEST_F(StateTest, NamesThatAreNoLabNameNeverBecomePaths) {
+  const std::string canary = root_ + "/canary";
+  std::filesystem::create_directories(canary);
+  ASSERT_TRUE(make_state_dir("lab1"));
+  for (const std::string& bad : std::vector<std::string>{"..", ".", "../..", "", "a/b", "-x", std::string(33, 'a'),
+                                std::string("a\0b", 3)}) {
+    auto st = remove_state_dir(bad);
+    ASSERT_FALSE(st) << bad;
+    EXPECT_NE(st.error().str().find("no lab can be called"), std::string::npos);
+    EXPECT_FALSE(make_state_dir(bad));
+    EXPECT_FALSE(LabLock::acquire(bad));
+    EXPECT_FALSE(Journal::open(bad));
+  }
+  EXPECT_TRUE(std::filesystem::exists(canary));
+  EXPECT_TRUE(std::filesystem::exists(state_dir("lab1")));
+  // The name is shown visibly and bounded, never raw.
+  auto st = remove_state_dir(std::string(1 << 20, 'x'));
+  ASSERT_FALSE(st);
+  EXPECT_LT(st.error().str().size(), 400u);
+  EXPECT_NE(st.error().str().find("(1048576 bytes)"), std::string::npos);
+  auto bell = check_lab_name("a\ab");
+  ASSERT_FALSE(bell);
+  EXPECT_EQ(bell.error().str().find('\a'), std::string::npos) << "no raw BEL";
+}
+
 }  // namespace
 }  // namespace labctl

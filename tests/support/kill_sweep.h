@@ -1,0 +1,121 @@
+// The crash sweep shared by the host and kernel tiers: `labctl up` SIGKILLed at many
+// moments spread evenly over its whole measured run, its state folder removed, then the
+// real `labctl down LAB`. Whatever of the lab is still there afterwards is a leftover.
+#pragma once
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "labctl/kernel/netns.h"
+#include "labctl/lab/state.h"
+
+namespace labctl::test {
+
+struct SweepResult {
+  int kills = 0;
+  int finished_first = 0;      ///< Runs that were done before their kill landed.
+  double up_ms = 0;            ///< The measured duration the offsets spread over.
+  std::vector<std::string> leftovers;  ///< "kill 17 at 3.2 ms: /run/netns/x-a" and the like.
+};
+
+inline pid_t spawn_quiet(const std::string& exe, const std::vector<std::string>& args) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> argv{const_cast<char*>(exe.c_str())};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execv(exe.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+inline int wait_status(pid_t pid) {
+  int ws = 0;
+  ::waitpid(pid, &ws, 0);
+  return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+/// How many labagent processes run on this machine (tiers run their cases one at a time).
+inline int count_labagents() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string pid = e.path().filename();
+    if (pid.empty() || !std::isdigit(static_cast<unsigned char>(pid[0]))) continue;
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink(e.path() / "exe", ec);
+    if (!ec && exe.filename() == "labagent") ++n;
+  }
+  return n;
+}
+
+/// Everything of `lab` on this machine: names under /run/netns (namespaces and
+/// placeholders alike), its state folder and its lock file.
+inline std::vector<std::string> traces_of(const std::string& lab) {
+  std::vector<std::string> out;
+  for (const auto& ns : list_netns())
+    if (ns.rfind(lab + "-", 0) == 0) out.push_back(netns_path(ns));
+  std::error_code ec;
+  if (std::filesystem::exists(state_dir(lab), ec)) out.push_back(state_dir(lab));
+  const std::string lock = state_root() + "/locks/" + lab + ".lock";
+  if (std::filesystem::exists(lock, ec)) out.push_back(lock);
+  return out;
+}
+
+/// Kills `labctl up UP_ARG` (which builds lab `lab`) `kills` times, at offsets spread
+/// evenly from 0 to 1.2 times its measured duration.
+inline SweepResult kill_sweep(const std::string& labctl, const std::string& lab,
+                              const std::string& up_arg, int kills) {
+  using clock = std::chrono::steady_clock;
+  SweepResult r;
+  const int agents_before = count_labagents();
+  // The duration of a whole `up` (process start to exit), the median of three.
+  std::vector<double> runs;
+  for (int i = 0; i < 3; ++i) {
+    auto t0 = clock::now();
+    const int rc = wait_status(spawn_quiet(labctl, {"up", up_arg}));
+    runs.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+    wait_status(spawn_quiet(labctl, {"down", lab}));
+    if (rc != 0) {
+      r.leftovers.push_back("`labctl up " + up_arg + "` failed (exit " + std::to_string(rc) +
+                            ") before any kill");
+      return r;
+    }
+  }
+  std::sort(runs.begin(), runs.end());
+  r.up_ms = runs[1];
+  for (int k = 0; k < kills; ++k) {
+    const double at_ms = r.up_ms * 1.2 * k / kills;
+    pid_t pid = spawn_quiet(labctl, {"up", up_arg});
+    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(at_ms));
+    ::kill(pid, SIGKILL);
+    if (wait_status(pid) == 0) ++r.finished_first;
+    ++r.kills;
+    std::error_code ec;
+    std::filesystem::remove_all(state_dir(lab), ec);
+    const int rc = wait_status(spawn_quiet(labctl, {"down", lab}));
+    const std::string when = "kill " + std::to_string(k) + " at " + std::to_string(at_ms) + " ms";
+    if (rc != 0) r.leftovers.push_back(when + ": `labctl down` exited " + std::to_string(rc));
+    for (const auto& t : traces_of(lab)) r.leftovers.push_back(when + ": " + t);
+    if (int now = count_labagents(); now != agents_before)
+      r.leftovers.push_back(when + ": " + std::to_string(now - agents_before) + " labagent(s)");
+    if (r.leftovers.size() > 20) break;  // enough to see the pattern
+  }
+  return r;
+}
+
+}  // namespace labctl::test
