@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "labctl/base/display.h"
+
 namespace labctl {
 
 bool LoadResult::ok() const {
@@ -12,13 +14,20 @@ bool LoadResult::ok() const {
   });
 }
 
+// Longer than any sane path to a lab file, short enough that a line stays readable.
+constexpr std::size_t kMaxPlainFile = 255;
+
 static const char* severity_name(Diagnostic::Severity s) {
   return s == Diagnostic::Severity::Error ? "error" : "warning";
 }
 
 std::string format_diagnostic(const Diagnostic& d) {
   // A diagnostic about the file as a whole (it cannot be opened) has no position.
-  std::string where = d.line ? fmt::format("{}:{}:{}", d.file, d.line, d.col) : d.file;
+  // The file is as the user gave it: printed plainly when it is a readable path, so editors
+  // and scripts can follow "file:line:col", and through shown() when it could flood or
+  // garble the terminal (a megabyte-long name, control bytes).
+  std::string file = plainly_printable(d.file) && d.file.size() <= kMaxPlainFile ? d.file : shown(d.file);
+  std::string where = d.line ? fmt::format("{}:{}:{}", file, d.line, d.col) : file;
   std::string out = fmt::format("{}: {}: {}", where, severity_name(d.severity), d.message);
   if (!d.hint.empty()) out += "\n  hint: " + d.hint;
   return out;
@@ -96,6 +105,10 @@ std::string nearest(std::string_view word, const std::vector<std::string>& candi
   };
   std::pair<std::size_t, std::size_t> best_score{limit + 1, 0};
   for (const auto& c : candidates) {
+    // The length difference bounds the distance from below; checking it first keeps a
+    // megabyte-long word from costing a megabyte-sized table per candidate.
+    std::size_t len_diff = c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+    if (len_diff > limit) continue;
     auto sc = score(c);
     if (sc < best_score) {
       best_score = sc;
@@ -108,8 +121,14 @@ std::string nearest(std::string_view word, const std::vector<std::string>& candi
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates,
                          std::string otherwise) {
   auto n = nearest(word, candidates);
-  if (!n.empty()) return fmt::format("did you mean '{}'?", n);
+  if (!n.empty()) return fmt::format("did you mean {}?", shown(n));
   return otherwise;
+}
+
+std::string plain(std::string_view name) {
+  bool word = !name.empty() && name.size() <= kShownMax && plainly_printable(name) &&
+              name.find_first_of(" '\"\\") == std::string_view::npos;
+  return word ? std::string(name) : shown(name);
 }
 
 Pos pos_of(const toml::source_region& r) {

@@ -38,6 +38,11 @@ class Reporter {
                                        const std::vector<std::string>& candidates,
                                        std::string otherwise = {});
 
+/// A user-given name for a message without quotes ("node rs1"): as it is when it is a short
+/// printable word, else through shown() (quoted, escaped, bounded), so no message echoes
+/// control bytes or a megabyte.
+[[nodiscard]] std::string plain(std::string_view name);
+
 [[nodiscard]] Pos pos_of(const toml::source_region& r);
 /// The position of the value at a toml++ path such as "nodes.rs1.routes[0].via", or
 /// `fallback` when the path is absent or has no position.

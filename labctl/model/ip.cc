@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -40,6 +41,26 @@ uint32_t IpAddr::v4_be() const {
   return v;
 }
 
+bool IpAddr::unspecified() const {
+  return family != 0 && std::all_of(bytes.begin(), bytes.begin() + static_cast<long>(size()),
+                                    [](uint8_t b) { return b == 0; });
+}
+
+bool IpAddr::multicast() const {
+  return v4() ? (bytes[0] & 0xf0) == 0xe0 : v6() && bytes[0] == 0xff;
+}
+
+bool IpAddr::loopback() const {
+  if (v4()) return bytes[0] == 127;
+  if (!v6()) return false;
+  return std::all_of(bytes.begin(), bytes.begin() + 15, [](uint8_t b) { return b == 0; }) && bytes[15] == 1;
+}
+
+bool IpAddr::v4_mapped() const {
+  return v6() && std::all_of(bytes.begin(), bytes.begin() + 10, [](uint8_t b) { return b == 0; }) &&
+         bytes[10] == 0xff && bytes[11] == 0xff;
+}
+
 std::optional<IpPrefix> IpPrefix::parse(std::string_view text, bool allow_bare) {
   auto slash = text.find('/');
   if (slash == std::string_view::npos) {
@@ -67,6 +88,16 @@ IpPrefix IpPrefix::network() const {
     int bits = len - static_cast<int>(i) * 8;
     uint8_t mask = bits >= 8 ? 0xff : bits <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - bits));
     p.addr.bytes[i] &= mask;
+  }
+  return p;
+}
+
+IpPrefix IpPrefix::broadcast() const {
+  IpPrefix p = *this;
+  for (std::size_t i = 0; i < p.addr.size(); ++i) {
+    int bits = len - static_cast<int>(i) * 8;
+    uint8_t mask = bits >= 8 ? 0xff : bits <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - bits));
+    p.addr.bytes[i] |= static_cast<uint8_t>(~mask);
   }
   return p;
 }

@@ -22,6 +22,10 @@ struct IpAddr {
   [[nodiscard]] int max_prefix() const { return v4() ? 32 : 128; }
   /// The IPv4 address as a network-order u32 (as libnl and IPVS want it).
   [[nodiscard]] uint32_t v4_be() const;
+  [[nodiscard]] bool unspecified() const;  ///< 0.0.0.0 or ::
+  [[nodiscard]] bool multicast() const;    ///< 224.0.0.0/4 or ff00::/8
+  [[nodiscard]] bool loopback() const;     ///< 127.0.0.0/8 or ::1
+  [[nodiscard]] bool v4_mapped() const;    ///< ::ffff:0:0/96
   auto operator<=>(const IpAddr&) const = default;
 };
 
@@ -33,6 +37,7 @@ struct IpPrefix {
   static std::optional<IpPrefix> parse(std::string_view text, bool allow_bare = false);
   [[nodiscard]] std::string str() const;
   [[nodiscard]] IpPrefix network() const;  ///< Host bits cleared.
+  [[nodiscard]] IpPrefix broadcast() const;  ///< Host bits set (IPv4's directed broadcast).
   [[nodiscard]] bool contains(const IpAddr& a) const;
   [[nodiscard]] bool overlaps(const IpPrefix& o) const;
   auto operator<=>(const IpPrefix&) const = default;

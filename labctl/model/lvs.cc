@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "labctl/base/display.h"
+
 namespace labctl::topo {
 namespace {
 
@@ -41,12 +43,30 @@ class LvsRules {
 };
 
 void LvsRules::run() {
+  // The same VIP, port and protocol on two directors is allowed by the kernel (each has
+  // its own IPVS table) and a lab may mean it (a failover pair, or two sites whose
+  // clients never meet); but usually it is a copy-paste slip, and clients then reach
+  // whichever director their routing or ARP picks. So a warning, not an error.
+  std::map<std::tuple<int, IpAddr, uint16_t>, std::pair<std::string, std::string>> lab_ids;
+  for (auto& n : t_.nodes)
+    for (auto& s : n.services) {
+      if (s.fwmark || !s.vip.family) continue;
+      auto [it, fresh] = lab_ids.emplace(std::tuple{static_cast<int>(s.proto), s.vip, s.port},
+                                         std::pair{n.name, s.name});
+      if (!fresh && it->second.first != n.name)
+        r_.warning(at(fmt::format("nodes.{}.services.{}.vip", n.name, s.name), s.pos),
+                   fmt::format("service {} on {} serves {} {}:{}, as does service {} on director {}", plain(s.name),
+                               plain(n.name), to_string(s.proto), s.vip.str(), s.port, plain(it->second.second),
+                               plain(it->second.first)),
+                   "clients reach whichever director their route or ARP picks; if that is not a "
+                   "failover pair, give one service another VIP or port");
+    }
   for (auto& n : t_.nodes) {
     std::map<std::tuple<int, uint32_t, IpAddr, uint16_t>, std::string> ids;
     for (auto& s : n.services) {
       auto [it, fresh] = ids.emplace(std::tuple{static_cast<int>(s.proto), s.fwmark, s.vip, s.port}, s.name);
       if (!fresh && s.vip.family)
-        r_.error(s.pos, fmt::format("service {} on {} repeats service {} ({} {}:{})", s.name, n.name,
+        r_.error(s.pos, fmt::format("service {} on {} repeats service {} ({} {}:{})", plain(s.name), plain(n.name),
                                     it->second, to_string(s.proto), s.vip.str(), s.port),
                  "IPVS identifies a service by protocol, VIP and port (or fwmark)");
       service(n, s);
@@ -57,12 +77,12 @@ void LvsRules::run() {
 void LvsRules::service(const Node& director, VirtualService& s) {
   Ctx c{director, s, fmt::format("nodes.{}.services.{}", director.name, s.name)};
   if (s.real_servers.empty())
-    r_.warning(s.pos, fmt::format("service {} has no real servers", s.name),
+    r_.warning(s.pos, fmt::format("service {} has no real servers", plain(s.name)),
                "IPVS will accept connections for it and drop them");
   if (s.vip.family && !s.fwmark && !net_.owns(director, s.vip))
     r_.warning(at(c.base + ".vip", s.pos),
-               fmt::format("VIP {} of service {} is not an address of director {}", s.vip.str(), s.name,
-                           director.name),
+               fmt::format("VIP {} of service {} is not an address of director {}", s.vip.str(), plain(s.name),
+                           plain(director.name)),
                fmt::format("IPVS only sees packets the director accepts as local: add \"{}/{}\" to the "
                            "interface facing the clients",
                            s.vip.str(), s.vip.max_prefix()));
@@ -73,7 +93,7 @@ void LvsRules::service(const Node& director, VirtualService& s) {
     if (!resolve(c, rs, k)) continue;
     Pos p = rs.pos;
     if (!seen.emplace(rs.addr, rs.port).second)
-      r_.error(p, fmt::format("real server {} appears twice in service {}", rs.addr.str(), s.name));
+      r_.error(p, fmt::format("real server {} appears twice in service {}", rs.addr.str(), plain(s.name)));
     const Node* rsn = t_.node(rs.node);
     if (!rsn) continue;
     switch (rs.method) {
@@ -85,14 +105,14 @@ void LvsRules::service(const Node& director, VirtualService& s) {
   if (has_nat && !net_.forwards(director, s.vip.family ? s.vip.family : AF_INET) &&
       warned_.emplace(director.name, "forward").second)
     r_.warning(director.pos,
-               fmt::format("NAT director {} does not enable forwarding", director.name),
+               fmt::format("NAT director {} does not enable forwarding", plain(director.name)),
                fmt::format("add sysctl {} = 1: the director routes every reply back to the client",
                            s.vip.v6() ? "net.ipv6.conf.all.forwarding" : "net.ipv4.ip_forward"));
 }
 
 bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
   std::string rbase = fmt::format("{}.real_servers[{}]", c.base, idx);
-  std::string where = fmt::format("real server {} of service {}", idx + 1, c.svc.name);
+  std::string where = fmt::format("real server {} of service {}", idx + 1, plain(c.svc.name));
   int family = c.svc.vip.family;
   if (!rs.node.empty()) {
     Pos np = at(rbase + ".node", rs.pos);
@@ -100,14 +120,14 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
     if (!n) {
       std::vector<std::string> names;
       for (const auto& x : t_.nodes) names.push_back(x.name);
-      r_.error(np, fmt::format("{} names node '{}', which does not exist", where, rs.node),
+      r_.error(np, fmt::format("{} names node {}, which does not exist", where, shown(rs.node)),
                did_you_mean(rs.node, names, fmt::format("nodes: {}", fmt::join(names, ", "))));
       return false;
     }
     if (rs.addr.family) {
       if (net_.owner(rs.addr) != n) {
         r_.error(at(rbase + ".address", rs.pos),
-                 fmt::format("{}: {} is not an interface address of node {}", where, rs.addr.str(), rs.node),
+                 fmt::format("{}: {} is not an interface address of node {}", where, rs.addr.str(), plain(rs.node)),
                  "leave address out to use the node's address on the director's segment");
         return false;
       }
@@ -120,7 +140,7 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
         if (auto a = net_.first_address(*n, family)) rs.addr = *a;
       }
       if (!rs.addr.family) {
-        r_.error(np, fmt::format("{}: node {} has no IPv{} interface address", where, rs.node,
+        r_.error(np, fmt::format("{}: node {} has no IPv{} interface address", where, plain(rs.node),
                                  family == AF_INET6 ? 6 : 4),
                  "give it one, or name the real server by address");
         return false;
@@ -145,7 +165,7 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
     return false;
   }
   if (rs.node == c.director.name) {
-    r_.error(rs.pos, fmt::format("{} is the director {} itself", where, rs.node),
+    r_.error(rs.pos, fmt::format("{} is the director {} itself", where, plain(rs.node)),
              "put the real server on a node of its own");
     return false;
   }
@@ -162,8 +182,8 @@ std::string LvsRules::director_addr_facing(const Node& director, const Node& rsn
 void LvsRules::dr(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
   auto pairs = net_.shared(c.director, rsn);
   if (pairs.empty()) {
-    r_.error(p, fmt::format("real server {} ({}) shares no L2 segment with director {}", rsn.name,
-                            rs.addr.str(), c.director.name),
+    r_.error(p, fmt::format("real server {} ({}) shares no L2 segment with director {}", plain(rsn.name),
+                            rs.addr.str(), plain(c.director.name)),
              "DR rewrites only the MAC address, so the director and the real server must be on one "
              "switch or one veth link; use method = \"tun\" to reach it through routers");
     return;
@@ -178,8 +198,8 @@ void LvsRules::dr(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
       }
   if (!on_seg) {
     r_.error(p, fmt::format("real server address {} is not on the segment {} shares with director {}",
-                            rs.addr.str(), rsn.name, c.director.name),
-             fmt::format("DR needs the RIP on {}:{}, the interface on the director's segment", rsn.name,
+                            rs.addr.str(), plain(rsn.name), plain(c.director.name)),
+             fmt::format("DR needs the RIP on {}:{}, the interface on the director's segment", plain(rsn.name),
                          pairs.front().second->name));
     return;
   }
@@ -187,7 +207,7 @@ void LvsRules::dr(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
   for (const auto& a : dir_if->addresses)
     if (a.len < a.addr.max_prefix() && a.contains(rs.addr)) routable = true;
   if (!routable)
-    r_.error(p, fmt::format("director {} has no address on {}'s subnet on {}", c.director.name,
+    r_.error(p, fmt::format("director {} has no address on {}'s subnet on {}", plain(c.director.name),
                             rs.addr.str(), dir_if->name),
              "DR sends to the real server's MAC, which the director learns by ARP on that subnet: "
              "give the director an address (the DIP) there");
@@ -197,8 +217,8 @@ void LvsRules::dr(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
 void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
   auto why = net_.trace(c.director, rs.addr, rsn);
   if (!why.empty()) {
-    r_.error(p, fmt::format("director {} cannot reach real server {} ({}): {}", c.director.name,
-                            rsn.name, rs.addr.str(), why));
+    r_.error(p, fmt::format("director {} cannot reach real server {} ({}): {}", plain(c.director.name),
+                            plain(rsn.name), rs.addr.str(), why));
     return;
   }
   // The client side: the director's subnets other than the real server's. Replies towards
@@ -211,7 +231,7 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
   std::string gw = director_addr_facing(c.director, rsn);
   std::string hint = gw.empty() ? "give it a default route via the director"
                                 : fmt::format("add routes = [{{ to = \"default\", via = \"{}\" }}] to node {}",
-                                              gw, rsn.name);
+                                              gw, plain(rsn.name));
   auto via_director = [&](const std::optional<Net::NextHop>& hop) {
     return hop && hop->gw && net_.owns(c.director, *hop->gw);
   };
@@ -220,8 +240,8 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
     for (const auto& r : rsn.routes)
       if (!r.to && r.family == rs.addr.family && r.via && net_.owns(c.director, *r.via)) ok = true;
     if (!ok)
-      r_.error(p, fmt::format("NAT real server {} has no default route via director {}", rsn.name,
-                              c.director.name),
+      r_.error(p, fmt::format("NAT real server {} has no default route via director {}", plain(rsn.name),
+                              plain(c.director.name)),
                hint);
     return;
   }
@@ -231,10 +251,10 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
       std::string what =
           !hop       ? fmt::format("has no route back to the client side {}", net.str())
           : hop->gw  ? fmt::format("routes replies for the client side {} to {}, not to director {}",
-                                   net.str(), hop->gw->str(), c.director.name)
+                                   net.str(), hop->gw->str(), plain(c.director.name))
                      : fmt::format("reaches the client side {} directly, bypassing director {}",
-                                   net.str(), c.director.name);
-      r_.error(p, fmt::format("NAT real server {} {}", rsn.name, what),
+                                   net.str(), plain(c.director.name));
+      r_.error(p, fmt::format("NAT real server {} {}", plain(rsn.name), what),
                "NAT replies must pass the director to get their source rewritten back to the VIP; " + hint);
       return;
     }
@@ -244,18 +264,18 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
 void LvsRules::tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
   auto why = net_.trace(c.director, rs.addr, rsn);
   if (!why.empty())
-    r_.error(p, fmt::format("director {} has no routed path to real server {} ({}): {}", c.director.name,
-                            rsn.name, rs.addr.str(), why),
+    r_.error(p, fmt::format("director {} has no routed path to real server {} ({}): {}", plain(c.director.name),
+                            plain(rsn.name), rs.addr.str(), why),
              "TUN sends DIP -> RIP IPIP packets, routed like any other traffic");
   if (!rsn.accept_ipip)
-    r_.error(p, fmt::format("TUN real server {} does not accept IPIP", rsn.name),
-             fmt::format("add accept_ipip = true to node {} (loads ipip so tunl0 decapsulates)", rsn.name));
+    r_.error(p, fmt::format("TUN real server {} does not accept IPIP", plain(rsn.name)),
+             fmt::format("add accept_ipip = true to node {} (loads ipip so tunl0 decapsulates)", plain(rsn.name)));
   hidden_vip_warnings(c, rsn, FwdMethod::Tun, p);
   if (warned_.emplace(rsn.name, "rp_filter").second) {
     for (const char* dev : {"all", "tunl0"}) {
       std::string key = fmt::format("net.ipv4.conf.{}.rp_filter", dev);
       if (net_.sysctl(rsn, key).value_or(-1) != 0) {
-        r_.warning(rsn.pos, fmt::format("TUN real server {} does not set {} = 0", rsn.name, key),
+        r_.warning(rsn.pos, fmt::format("TUN real server {} does not set {} = 0", plain(rsn.name), key),
                    "requests arrive on tunl0 but the route back to the client leaves another "
                    "interface; reverse-path filtering drops them unless it is off on all, tunl0 and "
                    "the receiving interface");
@@ -272,11 +292,11 @@ void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, P
   bool on_lo = has_vip(rsn.lo_addresses), on_tunl0 = has_vip(rsn.tunl0_addresses);
   if (!on_lo && !on_tunl0 && warned_.emplace(rsn.name, "vip:" + c.svc.vip.str()).second) {
     const char* dev = m == FwdMethod::Tun ? "tunl0" : "lo";
-    r_.warning(p, fmt::format("{} real server {} does not have VIP {} on {}", to_string(m), rsn.name,
+    r_.warning(p, fmt::format("{} real server {} does not have VIP {} on {}", to_string(m), plain(rsn.name),
                               c.svc.vip.str(), dev),
                fmt::format("add {} = [\"{}/{}\"] to node {}: the request still says CIP -> VIP and the "
                            "kernel drops packets for addresses it does not have",
-                           dev, c.svc.vip.str(), c.svc.vip.max_prefix(), rsn.name));
+                           dev, c.svc.vip.str(), c.svc.vip.max_prefix(), plain(rsn.name)));
   }
   if (!c.svc.vip.v4() || !warned_.emplace(rsn.name, "arp").second) return;
   // The effective value is the larger of conf.all and conf.<interface>: either is enough.
@@ -287,19 +307,19 @@ void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, P
   for (const auto& i : rsn.interfaces) {
     if (effective("arp_ignore", i) < 1) {
       r_.warning(p, fmt::format("{} real server {} would answer ARP for the VIP on {}", to_string(m),
-                                rsn.name, i.name),
+                                plain(rsn.name), plain(i.name)),
                  fmt::format("set net.ipv4.conf.all.arp_ignore = 1 and net.ipv4.conf.{}.arp_ignore = 1 "
                              "so only the director answers for {}",
-                             i.name, c.svc.vip.str()));
+                             plain(i.name), c.svc.vip.str()));
       break;
     }
   }
   for (const auto& i : rsn.interfaces) {
     if (effective("arp_announce", i) < 2) {
       r_.warning(p, fmt::format("{} real server {} may announce the VIP in its ARP requests on {}",
-                                to_string(m), rsn.name, i.name),
+                                to_string(m), plain(rsn.name), plain(i.name)),
                  fmt::format("set net.ipv4.conf.all.arp_announce = 2 and net.ipv4.conf.{}.arp_announce = 2",
-                             i.name));
+                             plain(i.name)));
       break;
     }
   }

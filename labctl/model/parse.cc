@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "labctl/base/display.h"
 #include "labctl/model/diag.h"
 #include "labctl/model/rules.h"
 
@@ -103,7 +104,7 @@ void Parser::unknown_keys(const toml::table& t, const Keys& known, const std::st
     std::string key(k.str());
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     Pos p = k.source().begin.line ? pos_of(k.source()) : pos_or(v, fallback);
-    r_.error(p, fmt::format("unknown key '{}' in {}", key, where),
+    r_.error(p, fmt::format("unknown key {} in {}", shown(key), where),
              did_you_mean(key, known, fmt::format("known keys: {}", fmt::join(known, ", "))));
   }
 }
@@ -209,11 +210,11 @@ std::vector<IpPrefix> Parser::prefixes(const toml::table& t, std::string_view ke
       continue;
     }
     if (IpAddr::parse(text))
-      r_.error(p, fmt::format("address '{}' in {} has no prefix length", text, where),
+      r_.error(p, fmt::format("address {} in {} has no prefix length", shown(text), where),
                fmt::format("write it in CIDR form, e.g. \"{}/{}\"", text,
                            IpAddr::parse(text)->v4() ? "24" : "64"));
     else
-      r_.error(p, fmt::format("'{}' in {} is not an IPv4 or IPv6 address in CIDR form", text, where),
+      r_.error(p, fmt::format("{} in {} is not an IPv4 or IPv6 address in CIDR form", shown(text), where),
                "e.g. \"10.0.0.1/24\" or \"fd00::1/64\"");
   }
   return out;
@@ -229,13 +230,13 @@ std::optional<IpAddr> Parser::address(const toml::table& t, std::string_view key
     r_.error(p, fmt::format("'{}' in {} must be a plain address, not a prefix", key, where),
              fmt::format("drop the prefix length: \"{}\"", s->substr(0, s->find('/'))));
   else
-    r_.error(p, fmt::format("'{}' in {} is not an IPv4 or IPv6 address: '{}'", key, where, *s));
+    r_.error(p, fmt::format("'{}' in {} is not an IPv4 or IPv6 address: {}", key, where, shown(*s)));
   return std::nullopt;
 }
 
 bool Parser::name_ok(const std::string& name, Pos p, const std::string& what) {
   if (auto why = bad_name(name)) {
-    r_.error(p, fmt::format("{} name '{}' {}", what, name, *why),
+    r_.error(p, fmt::format("{} name {} {}", what, shown(name), *why),
              "use letters, digits, '_' and '-' (not first), at most " +
                  std::to_string(kMaxNameLen) + " bytes");
     return false;
@@ -262,7 +263,7 @@ Topology Parser::run(const toml::table& root) {
     topo.name = *n;
     if (name_ok(*n, pos_at(root, "name", top), "lab"))
       if (auto why = bad_lab_name(*n))
-        r_.error(pos_at(root, "name", top), fmt::format("lab name '{}' {}", *n, *why),
+        r_.error(pos_at(root, "name", top), fmt::format("lab name {} {}", shown(*n), *why),
                  "choose another name");
   }
   topo.description = str(root, "description", "the topology", top).value_or("");
@@ -287,7 +288,7 @@ Switch Parser::parse_switch(const Entry& e) {
   s.name = e.name;
   s.pos = e.key_pos;
   name_ok(s.name, e.key_pos, "switch");
-  std::string where = "switch " + s.name;
+  std::string where = "switch " + plain(s.name);
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return s;
   Pos tp = pos_or(*t, e.key_pos);
@@ -301,7 +302,7 @@ Node Parser::parse_node(const Entry& e) {
   n.name = e.name;
   n.pos = e.key_pos;
   name_ok(n.name, e.key_pos, "node");
-  std::string where = "node " + n.name;
+  std::string where = "node " + plain(n.name);
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return n;
   Pos tp = pos_or(*t, e.key_pos);
@@ -347,12 +348,12 @@ Interface Parser::parse_interface(const std::string& node, const Entry& e) {
   Interface i;
   i.name = e.name;
   i.pos = e.key_pos;
-  std::string where = fmt::format("interface {}:{}", node, i.name);
+  std::string where = fmt::format("interface {}:{}", plain(node), plain(i.name));
   if (auto why = bad_ifname(i.name)) {
-    r_.error(e.key_pos, fmt::format("interface name '{}' on node {} {}", i.name, node, *why),
+    r_.error(e.key_pos, fmt::format("interface name {} on node {} {}", shown(i.name), plain(node), *why),
              "interface names are 1-15 bytes without '/', ':' or spaces");
   } else if (i.name == "lo" || i.name == "tunl0") {
-    r_.error(e.key_pos, fmt::format("'{}' cannot be declared under interfaces", i.name),
+    r_.error(e.key_pos, fmt::format("{} cannot be declared under interfaces", shown(i.name)),
              fmt::format("put its addresses in the node's `{} = [...]` key", i.name));
   }
   const toml::table* t = table_of(*e.value, where, e.key_pos);
@@ -363,7 +364,7 @@ Interface Parser::parse_interface(const std::string& node, const Entry& e) {
   i.mtu = static_cast<int>(integer(*t, "mtu", where, tp, kMinMtu, kMaxMtu).value_or(0));
   if (auto mac = str(*t, "mac", where, tp)) {
     if (auto why = bad_mac(*mac))
-      r_.error(pos_at(*t, "mac", tp), fmt::format("mac '{}' of {} {}", *mac, where, *why),
+      r_.error(pos_at(*t, "mac", tp), fmt::format("mac {} of {} {}", shown(*mac), where, *why),
                "write six hex octets, e.g. \"02:00:00:00:00:01\" (02: locally administered)");
     else
       i.mac = *mac;
@@ -372,7 +373,7 @@ Interface Parser::parse_interface(const std::string& node, const Entry& e) {
   if (auto peer = str(*t, "peer", where, tp)) {
     auto colon = peer->find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == peer->size())
-      r_.error(pos_at(*t, "peer", tp), fmt::format("peer '{}' of {} is not \"node:interface\"", *peer, where),
+      r_.error(pos_at(*t, "peer", tp), fmt::format("peer {} of {} is not \"node:interface\"", shown(*peer), where),
                "e.g. peer = \"router:eth1\"");
     else {
       i.peer_node = peer->substr(0, colon);
@@ -392,7 +393,7 @@ Interface Parser::parse_interface(const std::string& node, const Entry& e) {
              "'port' names the bridge port in the switch; a peer link has none");
   if (!i.port.empty())
     if (auto why = bad_ifname(i.port))
-      r_.error(pos_at(*t, "port", tp), fmt::format("bridge port name '{}' of {} {}", i.port, where, *why));
+      r_.error(pos_at(*t, "port", tp), fmt::format("bridge port name {} of {} {}", shown(i.port), where, *why));
   return i;
 }
 
@@ -400,7 +401,7 @@ std::vector<Route> Parser::parse_routes(const std::string& node, const toml::tab
   std::vector<Route> out;
   const toml::node* n = t.get("routes");
   const auto* arr = n->as_array();
-  std::string where = "routes of node " + node;
+  std::string where = "routes of node " + plain(node);
   if (!arr) {
     r_.error(pos_or(*n, tpos), fmt::format("{} must be a list of tables, not {}", where, type_name(*n)),
              "e.g. routes = [{ to = \"default\", via = \"10.0.0.1\" }]");
@@ -408,7 +409,7 @@ std::vector<Route> Parser::parse_routes(const std::string& node, const toml::tab
   }
   for (std::size_t idx = 0; idx < arr->size(); ++idx) {
     const toml::node& el = (*arr)[idx];
-    std::string rwhere = fmt::format("route {} of node {}", idx + 1, node);
+    std::string rwhere = fmt::format("route {} of node {}", idx + 1, plain(node));
     const toml::table* rt = table_of(el, rwhere, pos_or(*n, tpos));
     if (!rt) continue;
     Route route;
@@ -431,7 +432,7 @@ std::vector<Route> Parser::parse_routes(const std::string& node, const toml::tab
         }
       } else if (auto pfx = IpPrefix::parse(*to, true)) {
         if (pfx->network() != *pfx) {
-          r_.error(tp, fmt::format("{}: '{}' has host bits set", rwhere, *to),
+          r_.error(tp, fmt::format("{}: {} has host bits set", rwhere, shown(*to)),
                    fmt::format("did you mean \"{}\"?", pfx->network().str()));
         } else {
           route.family = pfx->addr.family;
@@ -439,7 +440,7 @@ std::vector<Route> Parser::parse_routes(const std::string& node, const toml::tab
           to_ok = true;
         }
       } else {
-        r_.error(tp, fmt::format("{}: '{}' is not \"default\" or a prefix", rwhere, *to),
+        r_.error(tp, fmt::format("{}: {} is not \"default\" or a prefix", rwhere, shown(*to)),
                  "e.g. to = \"10.0.2.0/24\" or to = \"default\"");
       }
     }
@@ -474,18 +475,22 @@ void Parser::flatten_sysctls(const toml::table& t, const std::string& prefix, Po
     else if (const auto* str_v = e.value->as_string())
       s.value = str_v->get();
     else {
-      r_.error(s.pos, fmt::format("sysctl {} must be an integer or a string, not {}", key,
+      r_.error(s.pos, fmt::format("sysctl {} must be an integer or a string, not {}", shown(key),
                                   type_name(*e.value)),
                e.value->is_boolean() ? "write 1 or 0" : "");
       continue;
     }
     if (auto why = bad_sysctl_key(key)) {
-      r_.error(s.pos, fmt::format("sysctl '{}' {}", key, *why),
+      r_.error(s.pos, fmt::format("sysctl {} {}", shown(key), *why),
                "labctl sets only network sysctls (net.*), which are per namespace");
       continue;
     }
-    if (s.value.empty() || s.value.find('\n') != std::string::npos) {
-      r_.error(s.pos, fmt::format("sysctl {} has an empty or multi-line value", key));
+    // The value is written to /proc/sys as one line: a newline would end it early and a
+    // NUL cut it (the kernel stops at either), so the sysctl would get part of the value.
+    if (s.value.empty() || s.value.find_first_of(std::string_view("\n\r\0", 3)) != std::string::npos) {
+      r_.error(s.pos, fmt::format("sysctl {} has an empty value or one with a newline or NUL: {}", shown(key),
+                                  shown(s.value)),
+               "a sysctl value is one line of text, e.g. 1 or \"4096 87380 6291456\"");
       continue;
     }
     out.push_back(std::move(s));
@@ -496,9 +501,9 @@ Tunnel Parser::parse_tunnel(const std::string& node, const Entry& e) {
   Tunnel tun;
   tun.name = e.name;
   tun.pos = e.key_pos;
-  std::string where = fmt::format("tunnel {}:{}", node, tun.name);
+  std::string where = fmt::format("tunnel {}:{}", plain(node), plain(tun.name));
   if (auto why = bad_ifname(tun.name))
-    r_.error(e.key_pos, fmt::format("tunnel name '{}' on node {} {}", tun.name, node, *why));
+    r_.error(e.key_pos, fmt::format("tunnel name {} on node {} {}", shown(tun.name), plain(node), *why));
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return tun;
   Pos tp = pos_or(*t, e.key_pos);
@@ -527,7 +532,7 @@ std::optional<FwdMethod> Parser::method(const toml::table& t, const std::string&
   if (*m == "masq" || *m == "masquerading") hint = "did you mean 'nat'? (ipvsadm -m)";
   if (*m == "gatewaying" || *m == "direct") hint = "did you mean 'dr'? (ipvsadm -g)";
   if (*m == "ipip" || *m == "tunnel") hint = "did you mean 'tun'? (ipvsadm -i)";
-  r_.error(pos_at(t, "method", tpos), fmt::format("unknown forwarding method '{}' in {}", *m, where), hint);
+  r_.error(pos_at(t, "method", tpos), fmt::format("unknown forwarding method {} in {}", shown(*m), where), hint);
   return std::nullopt;
 }
 
@@ -536,7 +541,7 @@ VirtualService Parser::parse_service(const std::string& node, const Entry& e) {
   s.name = e.name;
   s.pos = e.key_pos;
   name_ok(s.name, e.key_pos, "service");
-  std::string where = "service " + s.name;
+  std::string where = "service " + plain(s.name);
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return s;
   Pos tp = pos_or(*t, e.key_pos);
@@ -561,7 +566,16 @@ VirtualService Parser::parse_service(const std::string& node, const Entry& e) {
     if (t->get("family"))
       r_.error(pos_at(*t, "family", tp), fmt::format("'family' in {} applies only to fwmark services", where),
                "the VIP's address decides the family");
-    if (auto vip = address(*t, "vip", where, tp, true)) s.vip = *vip;
+    if (auto vip = address(*t, "vip", where, tp, true)) {
+      s.vip = *vip;
+      // IPVS would take 0.0.0.0 as a service address, but no packet is ever sent to it:
+      // the service could never be reached. A fwmark service is the way to match any.
+      if (vip->unspecified())
+        r_.error(pos_at(*t, "vip", tp),
+                 fmt::format("vip {} of {} is the unspecified address: no client can connect to it", vip->str(),
+                             where),
+                 "give the service's address, or use fwmark = <mark> to match packets by firewall mark");
+    }
     s.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535, true).value_or(0));
     auto proto = str(*t, "proto", where, tp).value_or("tcp");
     if (proto == "tcp")
@@ -569,14 +583,14 @@ VirtualService Parser::parse_service(const std::string& node, const Entry& e) {
     else if (proto == "udp")
       s.proto = Proto::Udp;
     else
-      r_.error(pos_at(*t, "proto", tp), fmt::format("proto of {} must be \"tcp\" or \"udp\", not '{}'", where, proto),
+      r_.error(pos_at(*t, "proto", tp), fmt::format("proto of {} must be \"tcp\" or \"udp\", not {}", where, shown(proto)),
                did_you_mean(proto, {"tcp", "udp"}, "for other protocols use a fwmark service"));
   }
   if (auto sched = str(*t, "scheduler", where, tp)) {
     if (is_scheduler(*sched))
       s.scheduler = *sched;
     else
-      r_.error(pos_at(*t, "scheduler", tp), fmt::format("unknown scheduler '{}' in {}", *sched, where),
+      r_.error(pos_at(*t, "scheduler", tp), fmt::format("unknown scheduler {} in {}", shown(*sched), where),
                did_you_mean(*sched, schedulers(), fmt::format("known: {}", fmt::join(schedulers(), ", "))));
   } else {
     s.scheduler = "wlc";  // ipvsadm's default
@@ -629,7 +643,7 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
   a.name = e.name;
   a.pos = e.key_pos;
   name_ok(a.name, e.key_pos, "agent");
-  std::string where = fmt::format("agent {}:{}", node, a.name);
+  std::string where = fmt::format("agent {}:{}", plain(node), plain(a.name));
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return a;
   Pos tp = pos_or(*t, e.key_pos);
@@ -637,7 +651,7 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
   if (!kind) return a;
   auto k = parse_agent_kind(*kind);
   if (!k) {
-    r_.error(pos_at(*t, "kind", tp), fmt::format("unknown agent kind '{}' in {}", *kind, where),
+    r_.error(pos_at(*t, "kind", tp), fmt::format("unknown agent kind {} in {}", shown(*kind), where),
              did_you_mean(*kind, {"http", "echo", "load", "command"}, "one of http, echo, load, command"));
     return a;
   }
@@ -675,9 +689,21 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
                  fmt::format("labctl never runs a shell; split the command into words: argv = [\"{}\"]",
                              fmt::join(split_words(s->get()), "\", \"")));
       } else {
-        for (const auto& [w, p] : strings(*t, "argv", where, tp)) a.argv.push_back(w);
+        auto words = strings(*t, "argv", where, tp);
+        for (const auto& [w, p] : words) a.argv.push_back(w);
         if (a.argv.empty() && argv->is_array())
           r_.error(pos_or(*argv, tp), fmt::format("argv of {} is empty", where));
+        // execve takes C strings: a NUL would silently cut the word. Empty arguments are
+        // fine (printf ""), an empty program is not.
+        for (std::size_t w = 0; w < words.size(); ++w) {
+          if (words[w].first.find('\0') != std::string::npos)
+            r_.error(words[w].second, fmt::format("argv[{}] of {} contains a NUL byte: {}", w, where,
+                                                  shown(words[w].first)),
+                     "a program's arguments cannot hold NUL");
+          else if (w == 0 && words[w].first.empty())
+            r_.error(words[w].second, fmt::format("argv[0] of {} is empty: there is no program to run", where),
+                     "the first word is the program, e.g. argv = [\"python3\", \"-m\", \"http.server\"]");
+        }
       }
       break;
     }
@@ -690,7 +716,7 @@ Check Parser::parse_check(const Entry& e) {
   c.name = e.name;
   c.pos = e.key_pos;
   name_ok(c.name, e.key_pos, "check");
-  std::string where = "check " + c.name;
+  std::string where = "check " + plain(c.name);
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return c;
   Pos tp = pos_or(*t, e.key_pos);
@@ -700,7 +726,7 @@ Check Parser::parse_check(const Entry& e) {
   if (!spec) {
     std::vector<std::string> kinds;
     for (const auto& k : check_kinds()) kinds.push_back(k.name);
-    r_.error(pos_at(*t, "kind", tp), fmt::format("unknown check kind '{}' in {}", *kind, where),
+    r_.error(pos_at(*t, "kind", tp), fmt::format("unknown check kind {} in {}", shown(*kind), where),
              did_you_mean(*kind, kinds, fmt::format("one of {}", fmt::join(kinds, ", "))));
     return c;
   }
@@ -718,8 +744,20 @@ Check Parser::parse_check(const Entry& e) {
   c.from = str(*t, "from", where, tp).value_or("");
   c.to = str(*t, "to", where, tp).value_or("");
   c.service = str(*t, "service", where, tp).value_or("");
+  // A present but empty value would otherwise pass as "not given" and skip every check
+  // of the reference it should have been.
+  for (const char* key : {"from", "to", "service"})
+    if (const auto* v = t->get(key); v && v->is_string() && v->as_string()->get().empty())
+      r_.error(pos_at(*t, key, tp), fmt::format("'{}' of {} is empty", key, where),
+               std::string(key) == "from" ? "name the node the check runs in" : "name the target");
+  if (t->get("to") && t->get("service"))
+    r_.error(pos_at(*t, "service", tp), fmt::format("{} has both 'to' and 'service'", where),
+             "give one target: to = \"<address or node>\", or service = \"<service>\" for its VIP");
   c.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(0));
   for (const auto& [s, p] : strings(*t, "expect", where, tp)) c.expect.push_back(s);
+  if (const auto* ex = t->get("expect"); ex && ex->is_array() && ex->as_array()->empty())
+    r_.error(pos_or(*ex, tp), fmt::format("expect of {} is empty: no body could match", where),
+             "list the strings one of which the body must contain, or leave expect out");
   if (auto path = str(*t, "path", where, tp)) {
     if (path->empty() || path->front() != '/')
       r_.error(pos_at(*t, "path", tp), fmt::format("path of {} must start with '/'", where));

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "labctl/base/display.h"
+
 namespace labctl::topo {
 
 std::optional<std::string> bad_name(std::string_view name) {
@@ -35,7 +37,7 @@ std::optional<std::string> bad_ifname(std::string_view name) {
     return "is " + std::to_string(name.size()) + " bytes, longer than the kernel's 15";
   if (name == "." || name == "..") return "is '" + std::string(name) + "'";
   for (char c : name) {
-    if (c == '/' || c == ':') return std::string("contains '") + c + "'";
+    if (c == '/' || c == ':') return "contains " + shown(std::string_view(&c, 1));
     if (std::isspace(static_cast<unsigned char>(c))) return "contains whitespace";
     if (!std::isprint(static_cast<unsigned char>(c))) return "contains a control character";
   }
@@ -57,6 +59,11 @@ std::optional<std::string> bad_mac(std::string_view mac) {
 
 std::optional<std::string> bad_sysctl_key(std::string_view key) {
   if (key.substr(0, 4) != "net.") return "is not a net.* key";
+  // Checked first, so a key of thousands of parts costs one count, not a walk of each.
+  if (key.size() > kMaxSysctlKeyLen)
+    return "is longer than " + std::to_string(kMaxSysctlKeyLen) + " bytes";
+  if (std::count(key.begin(), key.end(), '.') + 1 > static_cast<long>(kMaxSysctlKeyParts))
+    return "has more than " + std::to_string(kMaxSysctlKeyParts) + " parts";
   std::size_t start = 0;
   while (start <= key.size()) {
     auto dot = key.find('.', start);
@@ -65,6 +72,8 @@ std::optional<std::string> bad_sysctl_key(std::string_view key) {
     if (part == "..") return "contains '..'";
     for (char c : part)
       if (c == '/' || std::isspace(static_cast<unsigned char>(c))) return "contains '/' or whitespace";
+    for (char c : part)
+      if (!std::isprint(static_cast<unsigned char>(c))) return "contains a control character";
     if (dot == std::string_view::npos) break;
     start = dot + 1;
   }

@@ -23,6 +23,21 @@ inline constexpr int64_t kMaxPersistence = 31536000;  ///< A year, in seconds.
 inline constexpr int64_t kMaxLoadCount = 1000000;
 inline constexpr int64_t kMaxLoadConcurrency = 64;
 inline constexpr int64_t kMaxCheckRequests = 10000;
+/// IPv6 needs an MTU of at least 1280 (RFC 8200); below it the kernel drops the
+/// interface's IPv6 addresses and refuses new ones.
+inline constexpr int64_t kMinMtuIpv6 = 1280;
+/// The largest topology file read. Real labs are a few KB; the cap keeps /dev/zero or a
+/// mistaken log file from eating memory.
+inline constexpr std::size_t kMaxFileBytes = std::size_t{4} << 20;
+/// The deepest nesting a topology may have (table and key parts, inline tables, arrays);
+/// toml++ recurses per level and a few thousand levels overflow its stack.
+inline constexpr int kMaxDepth = 64;
+/// A Linux bridge holds at most BR_MAX_PORTS (1024) ports; the 1025th fails with EXFULL.
+inline constexpr std::size_t kMaxBridgePorts = 1024;
+/// Real network sysctls have at most 6 parts and 60 bytes (net.ipv4.conf.<if>.<name>);
+/// the bounds leave room and keep a runaway key out of messages and /proc paths.
+inline constexpr std::size_t kMaxSysctlKeyParts = 16;
+inline constexpr std::size_t kMaxSysctlKeyLen = 255;
 
 /// Why `name` is not a safe file and interface name part, or nullopt when it is.
 [[nodiscard]] std::optional<std::string> bad_name(std::string_view name);

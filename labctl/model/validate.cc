@@ -1,12 +1,15 @@
 // Phase two, second half: checks across objects (names, references, links, addresses,
 // routes) and the filling-in that depends on them (bridge port names, check targets).
 // The LVS rules live in lvs.cc.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "labctl/base/display.h"
 #include "labctl/model/diag.h"
 #include "labctl/model/lvs.h"
 #include "labctl/model/segments.h"
@@ -28,6 +31,7 @@ class Validator {
   void unique_names();
   void links();
   void link(Node& n, Interface& i);
+  void switch_names();
   void bridge_ports();
   void addresses();
   void routes(const Node& n);
@@ -53,7 +57,7 @@ std::vector<std::string> Validator::node_names() const {
 
 const Node* Validator::node_ref(const std::string& name, Pos p, const std::string& what) {
   if (const Node* n = t_.node(name)) return n;
-  r_.error(p, fmt::format("{} names node '{}', which does not exist", what, name),
+  r_.error(p, fmt::format("{} names node {}, which does not exist", what, shown(name)),
            did_you_mean(name, node_names(), fmt::format("nodes: {}", fmt::join(node_names(), ", "))));
   return nullptr;
 }
@@ -65,7 +69,7 @@ void Validator::unique_names() {
   for (const auto& n : t_.nodes) {
     auto it = seen.find(n.name);
     if (it != seen.end())
-      r_.error(n.pos, fmt::format("node '{}' has the same name as a {}", n.name, it->second),
+      r_.error(n.pos, fmt::format("node {} has the same name as a {}", shown(n.name), it->second),
                "nodes and switches share one name space (each gets the namespace <lab>-<name>)");
     seen.emplace(n.name, "node");
   }
@@ -74,7 +78,7 @@ void Validator::unique_names() {
     for (const auto& s : n.services) {
       auto [it, fresh] = services.emplace(s.name, s.pos);
       if (!fresh)
-        r_.error(s.pos, fmt::format("service name '{}' is already used at line {}", s.name, it->second.line),
+        r_.error(s.pos, fmt::format("service name {} is already used at line {}", shown(s.name), it->second.line),
                  "service names are unique in the lab (checks refer to them)");
     }
   for (const auto& n : t_.nodes) {
@@ -82,14 +86,14 @@ void Validator::unique_names() {
     for (const auto& i : n.interfaces) devs.insert(i.name);
     for (const auto& tun : n.tunnels)
       if (devs.count(tun.name) || tun.name == "lo" || tun.name == "tunl0")
-        r_.error(tun.pos, fmt::format("tunnel name '{}' on node {} is already an interface name", tun.name, n.name));
+        r_.error(tun.pos, fmt::format("tunnel name {} on node {} is already an interface name", shown(tun.name), plain(n.name)));
   }
 }
 
 void Validator::links() {
   for (auto& n : t_.nodes) {
     if (n.interfaces.empty())
-      r_.error(n.pos, fmt::format("node {} has no interfaces", n.name),
+      r_.error(n.pos, fmt::format("node {} has no interfaces", plain(n.name)),
                "add one, e.g. interfaces.eth0 = { switch = \"lan\", addresses = [\"10.0.0.5/24\"] }");
     for (auto& i : n.interfaces) link(n, i);
   }
@@ -98,14 +102,14 @@ void Validator::links() {
 
 void Validator::link(Node& n, Interface& i) {
   std::string base = fmt::format("{}.interfaces.{}", npath(n), i.name);
-  std::string where = fmt::format("interface {}:{}", n.name, i.name);
+  std::string where = fmt::format("interface {}:{}", plain(n.name), plain(i.name));
   if (!i.sw.empty()) {
     if (!t_.find_switch(i.sw)) {
       std::vector<std::string> sws;
       for (const auto& s : t_.switches) sws.push_back(s.name);
       r_.error(at(base + ".switch", i.pos),
-               fmt::format("{} connects to switch '{}', which does not exist", where, i.sw),
-               did_you_mean(i.sw, sws, sws.empty() ? fmt::format("declare it: [switches.{}]", i.sw)
+               fmt::format("{} connects to switch {}, which does not exist", where, shown(i.sw)),
+               did_you_mean(i.sw, sws, sws.empty() ? fmt::format("declare it: [switches.{}]", plain(i.sw))
                                                    : fmt::format("switches: {}", fmt::join(sws, ", "))));
     }
     return;
@@ -125,22 +129,41 @@ void Validator::link(Node& n, Interface& i) {
     if (oi.name == i.peer_ifname) back = &oi;
   }
   if (!back) {
-    r_.error(p, fmt::format("{} names peer {}:{}, but node {} has no interface '{}'", where, i.peer_node,
-                            i.peer_ifname, i.peer_node, i.peer_ifname),
+    r_.error(p, fmt::format("{} names peer {}:{}, but node {} has no interface {}", where, plain(i.peer_node),
+                            plain(i.peer_ifname), plain(i.peer_node), shown(i.peer_ifname)),
              did_you_mean(i.peer_ifname, names,
                           fmt::format("declare both ends: [nodes.{}] interfaces.{} = {{ peer = \"{}:{}\" }}",
-                                      i.peer_node, i.peer_ifname, n.name, i.name)));
+                                      plain(i.peer_node), plain(i.peer_ifname), plain(n.name), plain(i.name))));
     return;
   }
   if (back->peer_node != n.name || back->peer_ifname != i.name)
     r_.error(p, fmt::format("{} names {}:{} as its peer, but {}:{} does not name {}:{} back", where,
-                            i.peer_node, i.peer_ifname, i.peer_node, i.peer_ifname, n.name, i.name),
-             fmt::format("a veth link is declared on both ends: set peer = \"{}:{}\" on {}:{}", n.name,
-                         i.name, i.peer_node, i.peer_ifname));
+                            plain(i.peer_node), plain(i.peer_ifname), plain(i.peer_node), plain(i.peer_ifname), plain(n.name), plain(i.name)),
+             fmt::format("a veth link is declared on both ends: set peer = \"{}:{}\" on {}:{}", plain(n.name),
+                         plain(i.name), plain(i.peer_node), plain(i.peer_ifname)));
+}
+
+void Validator::switch_names() {
+  // A switch is a bridge device named like the switch inside the switch's namespace
+  // "<lab>-<switch>" (planner: CreateBridge{ns, sw.name}), beside that namespace's lo: so
+  // its name must be a valid interface name other than lo.
+  for (const auto& s : t_.switches) {
+    if (bad_name(s.name)) continue;  // reported by the parser
+    if (auto why = bad_ifname(s.name))
+      r_.error(s.pos, fmt::format("switch name {} {}, but it also names the switch's bridge device", shown(s.name),
+                                  *why),
+               fmt::format("interface names are at most {} bytes: choose a shorter switch name", kMaxIfnameLen));
+    else if (s.name == "lo")
+      r_.error(s.pos, "switch name 'lo' is taken: the bridge would need the name of the loopback device in the "
+                      "switch's namespace",
+               "choose another switch name");
+  }
 }
 
 void Validator::bridge_ports() {
+  switch_names();
   std::map<std::pair<std::string, std::string>, std::string> ports;  // (switch, port) -> owner
+  std::map<std::string, std::size_t> counts;
   for (auto& n : t_.nodes)
     for (auto& i : n.interfaces) {
       if (i.sw.empty()) continue;
@@ -149,77 +172,206 @@ void Validator::bridge_ports() {
         std::string def = n.name + "-" + i.name;
         if (def.size() > kMaxIfnameLen) {
           r_.error(i.pos,
-                   fmt::format("bridge port name '{}' for {}:{} is {} bytes, longer than 15", def, n.name,
-                               i.name, def.size()),
+                   fmt::format("bridge port name {} for {}:{} is {} bytes, longer than 15", shown(def), plain(n.name),
+                               plain(i.name), def.size()),
                    fmt::format("the port in switch {} is named <node>-<interface> by default; set a "
                                "shorter one: port = \"{}\"",
-                               i.sw, def.substr(0, kMaxIfnameLen)));
+                               plain(i.sw), def.substr(0, kMaxIfnameLen)));
           continue;
         }
         i.port = def;
       }
-      std::string owner = n.name + ":" + i.name;
+      std::string owner = plain(n.name) + ":" + plain(i.name);
+      // The port lives in the switch's namespace beside the bridge and lo.
+      if (i.port == i.sw || i.port == "lo") {
+        r_.error(at(base + ".port", i.pos),
+                 fmt::format("bridge port name {} of {} is the name of {} in switch {}'s namespace", shown(i.port),
+                             owner, i.port == "lo" ? "the loopback device" : "the bridge itself", plain(i.sw)),
+                 "set another port = \"...\"");
+        continue;
+      }
+      ++counts[i.sw];
       auto [it, fresh] = ports.emplace(std::pair{i.sw, i.port}, owner);
       if (!fresh)
         r_.error(at(base + ".port", i.pos),
-                 fmt::format("bridge port name '{}' in switch {} is used by both {} and {}", i.port, i.sw,
+                 fmt::format("bridge port name {} in switch {} is used by both {} and {}", shown(i.port), plain(i.sw),
                              it->second, owner),
                  "set a distinct port = \"...\" on one of them");
     }
+  for (const auto& s : t_.switches) {
+    auto it = counts.find(s.name);
+    if (it != counts.end() && it->second > kMaxBridgePorts)
+      r_.error(s.pos,
+               fmt::format("switch {} has {} ports, more than a Linux bridge holds ({}, BR_MAX_PORTS)", plain(s.name),
+                           it->second, kMaxBridgePorts),
+               "split the nodes over several switches, joined by a router node");
+  }
+}
+
+// Why `a` cannot be held by a device (lo when on_lo), naming the rule; nullopt when it can.
+// These the kernel refuses or makes useless: a multicast group is joined, not assigned;
+// a loopback address off lo is a martian the stack drops; a v4-mapped address is how a
+// dual-stack socket spells IPv4, never an interface address.
+std::optional<std::pair<std::string, std::string>> unusable(const IpPrefix& a, bool on_lo) {
+  const IpAddr& x = a.addr;
+  if (x.unspecified())
+    return std::pair{fmt::format("is the unspecified address ({}): no device can hold it",
+                                 x.v4() ? "0.0.0.0" : "::"),
+                     "give it a unicast address"};
+  if (x.multicast())
+    return std::pair{fmt::format("is a multicast address ({}): an interface cannot hold it",
+                                 x.v4() ? "224.0.0.0/4" : "ff00::/8"),
+                     "multicast groups are joined by the programs that use them; give the device a "
+                     "unicast address"};
+  if (x.loopback() && !on_lo)
+    return std::pair{fmt::format("is a loopback address ({}): only lo may hold it", x.v4() ? "127.0.0.0/8" : "::1"),
+                     "packets for loopback addresses never leave a node; use an address of the "
+                     "interface's subnet"};
+  if (x.v4_mapped())
+    return std::pair{std::string("is an IPv4-mapped IPv6 address (::ffff:0:0/96): an interface cannot hold it"),
+                     "write the IPv4 address itself, e.g. \"" + IpAddr{AF_INET, {x.bytes[12], x.bytes[13],
+                                                                               x.bytes[14], x.bytes[15]}}.str() +
+                         "/24\""};
+  return std::nullopt;
 }
 
 void Validator::addresses() {
   struct Owner {
+    std::string node;
     std::string what;
     Pos pos;
   };
   std::map<IpAddr, Owner> seen;
-  auto add = [&](const IpAddr& a, const std::string& what, Pos p) {
-    auto [it, fresh] = seen.emplace(a, Owner{what, p});
+  auto add = [&](const IpAddr& a, const Node& n, const std::string& dev, Pos p) {
+    std::string what = plain(n.name) + ":" + plain(dev);
+    auto [it, fresh] = seen.emplace(a, Owner{n.name, what, p});
     if (!fresh)
       r_.error(p, fmt::format("address {} of {} is already used by {} (line {})", a.str(), what,
                               it->second.what, it->second.pos.line),
                "every interface address must be unique in the lab; only a VIP may repeat, on lo or tunl0");
   };
+  auto rules = [&](const IpPrefix& a, const Node& n, const std::string& dev, Pos p) {
+    if (auto why = unusable(a, dev == "lo"))
+      r_.error(p, fmt::format("{} on {}:{} {}", a.str(), plain(n.name), plain(dev), why->first), why->second);
+  };
   std::map<std::string, std::string> macs;
   for (const auto& n : t_.nodes) {
     for (const auto& i : n.interfaces) {
       std::string base = fmt::format("{}.interfaces.{}.addresses", npath(n), i.name);
+      bool v6 = false;
       for (std::size_t k = 0; k < i.addresses.size(); ++k) {
         const auto& a = i.addresses[k];
+        v6 = v6 || a.addr.v6();
         Pos p = at(fmt::format("{}[{}]", base, k), at(base, i.pos));
-        add(a.addr, n.name + ":" + i.name, p);
+        add(a.addr, n, i.name, p);
+        if (unusable(a, false)) {
+          rules(a, n, i.name, p);
+          continue;
+        }
         // 10.0.0.0/24 as an interface address is the network itself: almost always a typo.
+        // /31 (RFC 3021) and /32 have no network or broadcast address to avoid.
         if (a.len < a.addr.max_prefix() - 1 && a.network().addr == a.addr)
-          r_.error(p, fmt::format("{} on {}:{} is the network address of its subnet", a.str(), n.name, i.name),
+          r_.error(p, fmt::format("{} on {}:{} is the network address of its subnet", a.str(), plain(n.name), plain(i.name)),
                    "give the interface a host address, e.g. " + IpPrefix{[&] {
                      IpAddr h = a.addr;
                      h.bytes[h.size() - 1] |= 1;
                      return h;
                    }(), a.len}.str());
+        // The kernel takes 10.0.0.255/24, but every host on the subnet treats packets to
+        // it as broadcast: the interface could never be reached at its own address.
+        else if (a.addr.v4() && a.len < 31 && a.broadcast().addr == a.addr)
+          r_.error(p, fmt::format("{} on {}:{} is the broadcast address of its subnet {}", a.str(), plain(n.name),
+                                  plain(i.name), a.network().str()),
+                   "give the interface a host address, e.g. " + IpPrefix{[&] {
+                     IpAddr h = a.addr;
+                     h.bytes[3] &= 0xfe;
+                     return h;
+                   }(), a.len}.str());
       }
+      // Below 1280 the kernel turns IPv6 off on the device (and refuses addresses): the
+      // interface's IPv6 addresses would silently be gone.
+      if (v6 && i.mtu && i.mtu < kMinMtuIpv6)
+        r_.error(at(fmt::format("{}.interfaces.{}.mtu", npath(n), i.name), i.pos),
+                 fmt::format("mtu {} of {}:{} is below IPv6's minimum of {}, but the interface has IPv6 "
+                             "addresses",
+                             i.mtu, plain(n.name), plain(i.name), kMinMtuIpv6),
+                 fmt::format("raise mtu to at least {}, or drop the IPv6 addresses", kMinMtuIpv6));
       if (!i.mac.empty()) {
         std::string m = i.mac;
         std::transform(m.begin(), m.end(), m.begin(), ::tolower);
-        auto [it, fresh] = macs.emplace(m, n.name + ":" + i.name);
+        auto [it, fresh] = macs.emplace(m, plain(n.name) + ":" + plain(i.name));
         if (!fresh)
           r_.error(at(fmt::format("{}.interfaces.{}.mac", npath(n), i.name), i.pos),
-                   fmt::format("mac {} of {}:{} is already used by {}", i.mac, n.name, i.name, it->second));
+                   fmt::format("mac {} of {}:{} is already used by {}", i.mac, plain(n.name), plain(i.name), it->second));
       }
     }
     for (const auto& tun : n.tunnels)
-      for (const auto& a : tun.addresses) add(a.addr, n.name + ":" + tun.name, tun.pos);
+      for (const auto& a : tun.addresses) {
+        add(a.addr, n, tun.name, tun.pos);
+        rules(a, n, tun.name, tun.pos);
+      }
   }
+  // lo and tunl0 may repeat an address only when it is a VIP: a DR/TUN real server holds
+  // its service's VIP there so the kernel accepts packets for it. Any other repeat is two
+  // nodes claiming one address, and which one answers depends on routing by accident.
+  std::set<IpAddr> vips;
+  for (const auto& n : t_.nodes)
+    for (const auto& s : n.services)
+      if (!s.fwmark && s.vip.family) vips.insert(s.vip);
+  for (const auto& n : t_.nodes)
+    for (const auto& [dev, list] : {std::pair{"lo", &n.lo_addresses}, std::pair{"tunl0", &n.tunl0_addresses}})
+      for (std::size_t k = 0; k < list->size(); ++k) {
+        const IpPrefix& a = (*list)[k];
+        std::string path = fmt::format("{}.{}", npath(n), dev);
+        Pos p = at(fmt::format("{}[{}]", path, k), at(path, n.pos));
+        rules(a, n, dev, p);
+        if (vips.count(a.addr)) continue;
+        auto [it, fresh] = seen.emplace(a.addr, Owner{n.name, plain(n.name) + ":" + dev, p});
+        if (!fresh && it->second.node != n.name)
+          r_.error(p, fmt::format("address {} on {}:{} is also held by {} (line {}), and no service has it as "
+                                  "its VIP",
+                                  a.addr.str(), plain(n.name), dev, it->second.what, it->second.pos.line),
+                   "only a service's VIP may repeat (on lo or tunl0 of its real servers); give this "
+                   "address to one node, or name it as the vip of a service");
+      }
 }
 
 void Validator::routes(const Node& n) {
+  // (family, destination) -> the route that has it; "default" and "0.0.0.0/0" are one.
+  std::map<std::pair<int, std::optional<IpPrefix>>, std::size_t> dests;
   for (std::size_t k = 0; k < n.routes.size(); ++k) {
     const Route& rt = n.routes[k];
     std::string base = fmt::format("{}.routes[{}]", npath(n), k);
-    std::string where = fmt::format("route {} of node {}", k + 1, n.name);
+    std::string where = fmt::format("route {} of node {}", k + 1, plain(n.name));
+    Pos tp = at(base + ".to", rt.pos);
+    std::string dest = rt.to ? rt.to->str() : (rt.family == AF_INET6 ? "the IPv6 default" : "the IPv4 default");
+    // labctl adds routes with NLM_F_EXCL (as `ip route add`): a second route to one
+    // destination fails with "File exists" halfway through `up`.
+    auto [dit, fresh] = dests.emplace(std::pair{rt.family, rt.to}, k);
+    if (!fresh) {
+      r_.error(tp, fmt::format("{} goes to {}, as route {} does already", where, dest, dit->second + 1),
+               "a node has one route per destination; drop one of them");
+      continue;
+    }
+    if (rt.to)
+      for (const auto& i : n.interfaces)
+        for (const auto& a : i.addresses) {
+          if (a.len >= a.addr.max_prefix() || a.network() != *rt.to) continue;
+          // The kernel already has this prefix as the connected route of the interface.
+          // IPv4 keeps both at metric 0, so adding it again fails with "File exists";
+          // IPv6 takes it (metric 1024 against the connected 256) but never uses it.
+          if (rt.family == AF_INET)
+            r_.error(tp, fmt::format("{} goes to {}, the connected subnet of {}", where, dest, plain(i.name)),
+                     "the kernel adds that route itself with the address; drop this one");
+          else
+            r_.warning(tp, fmt::format("{} goes to {}, the connected subnet of {}: the connected route "
+                                       "wins and this one is never used",
+                                       where, dest, plain(i.name)),
+                       "the kernel adds that route itself with the address; drop this one");
+        }
     if (!rt.dev.empty() && !net_.has_device(n, rt.dev)) {
-      r_.error(at(base + ".dev", rt.pos), fmt::format("{} uses dev '{}', which node {} does not have", where,
-                                                       rt.dev, n.name),
+      r_.error(at(base + ".dev", rt.pos), fmt::format("{} uses dev {}, which node {} does not have", where,
+                                                       shown(rt.dev), plain(n.name)),
                did_you_mean(rt.dev, net_.device_names(n)));
       continue;
     }
@@ -228,19 +380,19 @@ void Validator::routes(const Node& n) {
     bool link_local = rt.via->v6() && rt.via->bytes[0] == 0xfe && (rt.via->bytes[1] & 0xc0) == 0x80;
     if (link_local && !rt.dev.empty()) continue;
     if (net_.owns(n, *rt.via)) {
-      r_.error(vp, fmt::format("{}: gateway {} is node {}'s own address", where, rt.via->str(), n.name),
+      r_.error(vp, fmt::format("{}: gateway {} is node {}'s own address", where, rt.via->str(), plain(n.name)),
                "the gateway is the next hop: an address of another node on a connected subnet");
       continue;
     }
     const Interface* on = net_.connected_interface(n, *rt.via);
     if (!on) {
       r_.error(vp, fmt::format("{}: gateway {} is not on any subnet connected to node {}", where,
-                               rt.via->str(), n.name),
+                               rt.via->str(), plain(n.name)),
                fmt::format("connected subnets: {}", fmt::join(net_.connected_subnets(n), ", ")));
     } else if (!rt.dev.empty() && rt.dev != on->name) {
       r_.error(vp, fmt::format("{}: gateway {} is on {}'s subnet, not on dev {}", where, rt.via->str(),
-                               on->name, rt.dev),
-               fmt::format("use dev = \"{}\" or leave dev out", on->name));
+                               plain(on->name), rt.dev),
+               fmt::format("use dev = \"{}\" or leave dev out", plain(on->name)));
     }
   }
 }
@@ -259,7 +411,7 @@ void Validator::sysctls(const Node& n) {
       if (dev == "all" || dev == "default" || net_.has_device(n, dev)) break;
       auto names = net_.device_names(n);
       names.insert(names.begin(), {"all", "default"});
-      r_.error(s.pos, fmt::format("sysctl {} names interface '{}', which node {} does not have", s.key, dev, n.name),
+      r_.error(s.pos, fmt::format("sysctl {} names interface {}, which node {} does not have", shown(s.key), shown(dev), plain(n.name)),
                did_you_mean(dev, names, fmt::format("interfaces: {}", fmt::join(names, ", "))));
       break;
     }
@@ -271,13 +423,13 @@ void Validator::tunnels(const Node& n) {
     std::string base = fmt::format("{}.tunnels.{}", npath(n), tun.name);
     if (tun.local.family && !net_.owns(n, tun.local))
       r_.error(at(base + ".local", tun.pos),
-               fmt::format("tunnel {}:{}: local {} is not an address of node {}", n.name, tun.name,
-                           tun.local.str(), n.name),
+               fmt::format("tunnel {}:{}: local {} is not an address of node {}", plain(n.name), plain(tun.name),
+                           tun.local.str(), plain(n.name)),
                "local is this end's underlay address, one of the node's interface addresses");
     if (!tun.dev.empty() && !net_.has_device(n, tun.dev))
       r_.error(at(base + ".dev", tun.pos),
-               fmt::format("tunnel {}:{} uses dev '{}', which node {} does not have", n.name, tun.name,
-                           tun.dev, n.name),
+               fmt::format("tunnel {}:{} uses dev {}, which node {} does not have", plain(n.name), plain(tun.name),
+                           shown(tun.dev), plain(n.name)),
                did_you_mean(tun.dev, net_.device_names(n)));
   }
 }
@@ -291,7 +443,7 @@ void Validator::agents(const Node& n) {
     auto [pit, fresh] = ports.emplace(std::pair{proto, a.port}, a.name);
     if (!fresh)
       r_.error(at(fmt::format("{}.agents.{}.port", npath(n), a.name), a.pos),
-               fmt::format("agent {}:{} listens on {} port {}, as does agent {}", n.name, a.name, proto,
+               fmt::format("agent {}:{} listens on {} port {}, as does agent {}", plain(n.name), plain(a.name), proto,
                            a.port, pit->second),
                "give one of them another port");
   }
@@ -304,7 +456,7 @@ void Validator::checks() {
 void Validator::check(Check& c) {
   if (c.kind.empty()) return;
   std::string base = "checks." + c.name;
-  std::string where = "check " + c.name;
+  std::string where = "check " + plain(c.name);
   if (!c.from.empty()) node_ref(c.from, at(base + ".from", c.pos), where);
   const VirtualService* svc = nullptr;
   const Node* director = nullptr;
@@ -320,7 +472,7 @@ void Validator::check(Check& c) {
       for (const auto& n : t_.nodes)
         for (const auto& s : n.services) names.push_back(s.name);
       r_.error(at(base + ".service", c.pos),
-               fmt::format("{} names service '{}', which does not exist", where, c.service),
+               fmt::format("{} names service {}, which does not exist", where, shown(c.service)),
                did_you_mean(c.service, names,
                             names.empty() ? "declare it under [nodes.<director>.services.<name>]"
                                           : fmt::format("services: {}", fmt::join(names, ", "))));
@@ -338,13 +490,13 @@ void Validator::check(Check& c) {
       else
         c.to = first->str();
     } else {
-      r_.error(p, fmt::format("{}: target '{}' is neither an address nor a node", where, c.to),
+      r_.error(p, fmt::format("{}: target {} is neither an address nor a node", where, shown(c.to)),
                did_you_mean(c.to, node_names(), "write an IP address, a node name, or use service = \"...\""));
     }
   } else if (svc) {
     if (svc->fwmark) {
       r_.error(at(base + ".service", c.pos),
-               fmt::format("{}: service {} is a fwmark service and has no single VIP", where, svc->name),
+               fmt::format("{}: service {} is a fwmark service and has no single VIP", where, plain(svc->name)),
                "give the target explicitly: to = \"<address>\", port = <port>");
       return;
     }
@@ -358,7 +510,7 @@ void Validator::check(Check& c) {
       if (rs.method == FwdMethod::Nat) {
         r_.error(at(base + ".service", c.pos),
                  fmt::format("{}: service {} forwards with NAT, where replies always pass the director", where,
-                             svc->name),
+                             plain(svc->name)),
                  "bypass holds only for dr and tun real servers");
         break;
       }
@@ -367,7 +519,7 @@ void Validator::check(Check& c) {
     if (!svc->vip.v4() || svc->fwmark) {
       r_.error(at(base + ".service", c.pos),
                fmt::format("{}: service {} has no IPv4 VIP, so there is no ARP entry to look at", where,
-                           svc->name));
+                           plain(svc->name)));
       return;
     }
     c.to = svc->vip.str();
@@ -376,7 +528,7 @@ void Validator::check(Check& c) {
     if (from && !net_.share_segment(*from, *director))
       r_.error(at(base + ".from", c.pos),
                fmt::format("{}: node {} shares no L2 segment with director {}, so it never ARPs for the VIP",
-                           where, c.from, director->name),
+                           where, plain(c.from), plain(director->name)),
                "run arp-owner from a node on the director's switch");
   }
 }

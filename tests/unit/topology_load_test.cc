@@ -296,6 +296,61 @@ sysctl.net.ipv4.conf.all.arp_announce = 2
   EXPECT_THAT(w[1].message, HasSubstr("does not set net.ipv4.conf.tunl0.rp_filter = 0"));
 }
 
+TEST(Warnings, Ipv6RouteToAConnectedSubnetIsNeverUsed) {
+  // IPv6 takes the route (metric 1024 beside the connected 256) but never uses it; in IPv4
+  // the same route is an error (EEXIST, see tests/data/bad/route-connected-subnet.toml).
+  std::string text = replace(kDr, "interfaces.eth0 = { switch = \"lan\", addresses = [\"10.0.0.11/24\"] }",
+                             "interfaces.eth0 = { switch = \"lan\", addresses = [\"10.0.0.11/24\", \"fd00::11/64\"] }\n"
+                             "routes = [{ to = \"fd00::/64\", dev = \"eth0\" }]");
+  LoadResult r = parse_topology(text, "w.toml");
+  ASSERT_TRUE(r.topology) << dump(r);
+  auto w = warnings(r);
+  ASSERT_EQ(w.size(), 1u) << dump(r);
+  EXPECT_THAT(w[0].message, HasSubstr("route 1 of node rs1 goes to fd00::/64, the connected subnet of eth0"));
+  EXPECT_EQ(w[0].line, 14);
+  EXPECT_EQ(w[0].col, 18);
+}
+
+TEST(Warnings, OneVipAndPortOnTwoDirectors) {
+  std::string text = std::string(kDr) + R"([nodes.rs1.services.copy]
+vip = "10.0.0.100"
+port = 80
+real_servers = [{ node = "director" }]
+)";
+  LoadResult r = parse_topology(text, "w.toml");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  bool found = false;
+  for (const auto& d : warnings(r))
+    if (d.message.find("service copy on rs1 serves tcp 10.0.0.100:80, as does service web on director "
+                       "director") != std::string::npos)
+      found = true;
+  EXPECT_TRUE(found) << dump(r);
+}
+
+TEST(FalsePositives, LegitimateLabsStayClean) {
+  // /31 and /32 have no network or broadcast address; 127.0.0.2 may sit on lo; overlapping
+  // subnets on separate L2 segments are separate networks; the DR real server's VIP on lo
+  // repeats the director's address because a service names it (the base lab).
+  const char* text = R"(version = 1
+name = "fp"
+[switches.s1]
+[switches.s2]
+[nodes.a]
+interfaces.eth0 = { switch = "s1", addresses = ["10.0.0.0/31", "10.9.0.7/32"] }
+lo = ["127.0.0.2/8"]
+[nodes.b]
+interfaces.eth0 = { switch = "s1", addresses = ["10.0.0.1/31"] }
+[nodes.c]
+interfaces.eth0 = { switch = "s2", addresses = ["10.0.0.3/24", "fd00::3/64"], mtu = 1280 }
+[nodes.d]
+interfaces.eth0 = { switch = "s2", addresses = ["10.0.0.4/24"], mtu = 576 }
+)";
+  LoadResult r = parse_topology(text, "fp.toml");
+  EXPECT_TRUE(r.topology) << dump(r);
+  EXPECT_TRUE(r.diagnostics.empty()) << dump(r);
+  EXPECT_TRUE(parse_topology(kDr, "w.toml").diagnostics.empty());
+}
+
 TEST(Schema, SysctlSpellingsAreEquivalentAndKeepFileOrder) {
   std::string text = replace(kDr, "sysctl.net.ipv4.conf.all.arp_ignore = 1\n",
                              "sysctl.\"net.ipv4.conf.all.arp_ignore\" = \"1\"\n"
