@@ -1,5 +1,7 @@
 #include "labctl/kernel/process.h"
 
+#include "labctl/base/display.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -63,10 +65,16 @@ std::vector<std::string> merged_env(const std::vector<std::string>& extra) {
 }
 
 // Resolves a bare program name against PATH in the parent, so "not found" is a clear error.
+// The error names the program and, for a bare name, every directory PATH made it look in.
 Result<std::string> find_program(const std::string& name) {
   if (name.find('/') != std::string::npos) {
     if (::access(name.c_str(), X_OK) == 0) return name;
-    return fail_errno("cannot run " + name, errno);
+    const int err = errno;
+    return fail_errno("cannot run " + shown(name), err,
+                      err == ENOENT   ? "there is no file " + shown(name)
+                      : err == EACCES ? shown(name) + " is not executable (chmod +x) or a folder on "
+                                        "its way is closed to labctl"
+                                      : "");
   }
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
@@ -79,7 +87,9 @@ Result<std::string> find_program(const std::string& name) {
     if (colon == std::string::npos) break;
     start = colon + 1;
   }
-  return fail("program '" + name + "' not found in PATH", "give the full path in the agent's argv");
+  return fail_errno("program " + shown(name) + " not found in PATH", ENOENT,
+                    "PATH looked in " + shown(dirs, 512) +
+                        "; install it, or give its full path as the agent's argv[0]");
 }
 
 std::string log_tail(const std::string& path) {

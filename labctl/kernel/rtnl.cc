@@ -16,6 +16,8 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
 
+#include "labctl/base/display.h"
+
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -154,14 +156,44 @@ std::string link_hint(int errnum, const std::string& where) {
     case EOPNOTSUPP:
       return "this kernel does not support that kind of link";
     case ERANGE:
+      return "a value is out of range: an interface name has at most 15 bytes (IFNAMSIZ - 1)";
     case EINVAL:
-      return "check the MTU (68..65535 for veth and bridge) and the MAC address";
+      return "check the MTU (68..65535; at least 1280 where the interface carries IPv6) and "
+             "the MAC address";
     case EBADF:
       return "the peer's namespace file descriptor is not valid (was the namespace deleted?)";
     default:
       return "";
   }
 }
+
+namespace {
+
+// RTM_NEWLINK answers ERANGE when IFLA_IFNAME is longer than its policy's IFNAMSIZ - 1:
+// the hint names the name, the rest is link_hint's (or ipip_hint's).
+HintFn names_hint(std::vector<std::string> names, HintFn base) {
+  return [names = std::move(names), base = std::move(base)](int errnum, const std::string& where) {
+    if (errnum == ERANGE)
+      for (const auto& n : names)
+        if (n.size() > 15)
+          return "the interface name " + shown(n) + " is " + std::to_string(n.size()) +
+                 " bytes; Linux allows at most 15 (IFNAMSIZ - 1)";
+    return base(errnum, where);
+  };
+}
+
+// The kernel refuses an IPv6 address on a device whose MTU is below IPv6's minimum
+// (addrconf: IPV6_MIN_MTU) with a bare EINVAL.
+HintFn addr_hint_for(const IpPrefix& p) {
+  return [v6 = p.addr.v6()](int errnum, const std::string& where) {
+    if (errnum == EINVAL && v6)
+      return std::string("IPv6 needs an MTU of at least 1280 (IPV6_MIN_MTU) on the interface: "
+                         "raise its mtu, or give it no IPv6 address");
+    return addr_hint(errnum, where);
+  };
+}
+
+}  // namespace
 
 std::string addr_hint(int errnum, const std::string& where) {
   switch (errnum) {
@@ -232,7 +264,7 @@ Result<Request> bridge_add(const std::string& name, int mtu) {
   mnl_attr_nest_end(nlh, data);
   mnl_attr_nest_end(nlh, info);
   buf.resize(nlh->nlmsg_len);
-  return Request{std::move(buf), "create bridge " + name, link_hint, 0};
+  return Request{std::move(buf), "create bridge " + name, names_hint({name}, link_hint), 0};
 }
 
 Result<Request> veth_add(const std::string& name, const std::string& peer_name, int peer_netns_fd,
@@ -257,7 +289,7 @@ Result<Request> veth_add(const std::string& name, const std::string& peer_name, 
   TRY(set_mac(link.get(), mac, what));
   TRY(set_mac(peer.get(), peer_mac, what));
   if (peer_netns_fd >= 0) rtnl_link_set_ns_fd(peer.get(), peer_netns_fd);
-  return build_link_add(link.get(), what, link_hint);
+  return build_link_add(link.get(), what, names_hint({name, peer_name}, link_hint));
 }
 
 Result<Request> link_set_master(const std::string& dev, int master_index,
@@ -311,7 +343,7 @@ Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& p)
   nl_msg* msg = nullptr;
   err = rtnl_addr_build_add_request(addr.get(), NLM_F_CREATE | NLM_F_EXCL, &msg);
   if (err < 0) return tl::unexpected(libnl_error(what, err));
-  return to_request(msg, what, addr_hint);
+  return to_request(msg, what, addr_hint_for(p));
 }
 
 Result<Request> route_add(const Route& r, int oif) {
@@ -373,7 +405,7 @@ Result<Request> ipip_add(const Tunnel& t, int link_index) {
   rtnl_link_ipip_set_remote(link.get(), t.remote.v4_be());
   rtnl_link_ipip_set_ttl(link.get(), static_cast<uint8_t>(t.ttl));
   if (link_index > 0) rtnl_link_ipip_set_link(link.get(), static_cast<uint32_t>(link_index));
-  return build_link_add(link.get(), what, ipip_hint);
+  return build_link_add(link.get(), what, names_hint({t.name}, ipip_hint));
 }
 
 // Why ensure_ipip is an RTM_NEWLINK for an ipip device named tunl0 with no parameters:

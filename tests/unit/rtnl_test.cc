@@ -422,6 +422,33 @@ TEST(RtnlDecode, RoutesOfTheMainTableOnly) {
   EXPECT_FALSE(l->has_value());
 }
 
+// ERANGE is what RTM_NEWLINK answers for an IFLA_IFNAME over 15 bytes: the hint names it.
+TEST(RtnlHints, ErangeNamesTheNameThatIsTooLong) {
+  auto br = rtnl::bridge_add("sixteen-bytes-sw", 0);
+  ASSERT_TRUE(br);
+  const std::string h = br->hint(ERANGE, "lab-sw");
+  EXPECT_NE(h.find("'sixteen-bytes-sw' is 16 bytes"), std::string::npos) << h;
+  EXPECT_NE(h.find("at most 15"), std::string::npos) << h;
+  EXPECT_EQ(h.find("MTU"), std::string::npos) << "not about the MTU: " << h;
+  auto veth = rtnl::veth_add("eth0", "lab-peer-too-long", -1, 0, "", "");
+  ASSERT_TRUE(veth);
+  EXPECT_NE(veth->hint(ERANGE, "").find("'lab-peer-too-long' is 17 bytes"), std::string::npos);
+  // Other errors keep their own hints.
+  EXPECT_NE(br->hint(EEXIST, "lab-sw").find("exists already"), std::string::npos);
+}
+
+// The kernel refuses an IPv6 address on a device with an MTU below 1280 with EINVAL.
+TEST(RtnlHints, EinvalForAnIpv6AddressNamesTheIpv6MinimumMtu) {
+  auto v6 = rtnl::addr_add(5, "eth0", *IpPrefix::parse("fd00::1/64"));
+  ASSERT_TRUE(v6);
+  EXPECT_NE(v6->hint(EINVAL, "").find("at least 1280"), std::string::npos) << v6->hint(EINVAL, "");
+  auto v4 = rtnl::addr_add(5, "eth0", *IpPrefix::parse("10.0.0.1/24"));
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(v4->hint(EINVAL, "").find("1280"), std::string::npos);
+  EXPECT_NE(rtnl::link_hint(EINVAL, "").find("at least 1280 where the interface carries IPv6"),
+            std::string::npos);
+}
+
 TEST(RtnlHints, ChosenPerErrno) {
   EXPECT_NE(rtnl::link_hint(EEXIST, "lab-rs1").find("exists already in lab-rs1"),
             std::string::npos);
