@@ -16,7 +16,7 @@ namespace labctl::cli {
 int run_and_print_checks(const Topology& t, const std::vector<std::string>& only, bool json) {
   auto rep = run_checks(t, only);
   if (!rep) die(rep.error());
-  if (json) std::printf("%s\n", checks_json(*rep).dump(2).c_str());
+  if (json) std::printf("%s\n", json_text(checks_json(*rep)).c_str());
   else std::printf("%s", render_checks(*rep).c_str());
   return rep->passed() ? 0 : kExitFailure;
 }

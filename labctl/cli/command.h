@@ -5,6 +5,7 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "labctl/base/error.h"
 
@@ -21,6 +22,12 @@ bool register_command(int order, SetupFn setup);
 
 /// Prints the error as "labctl: error: ..." and throws ExitError{code}.
 [[noreturn]] void die(const Error& e, int code = 1);
+
+/// `j` as indented text. User strings (a file path, a name) may be invalid UTF-8, which
+/// nlohmann's dump() would throw on: such bytes become U+FFFD instead.
+[[nodiscard]] inline std::string json_text(const nlohmann::json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 /// Exit statuses shared by every command.
 inline constexpr int kExitFailure = 1;

@@ -28,7 +28,7 @@ void setup_doctor(CLI::App& app) {
       ->delimiter(',');
   cmd->callback([json, require] {
     DoctorReport report = run_doctor();
-    if (*json) std::printf("%s\n", report_json(report).dump(2).c_str());
+    if (*json) std::printf("%s\n", json_text(report_json(report)).c_str());
     else std::fputs(format_report(report).c_str(), stdout);
     if (auto missing = report.missing_of(*require); !missing.empty())
       throw ExitError{kExitRequiredMissing, "required: " + fmt::format("{}", fmt::join(missing, ", ")) +

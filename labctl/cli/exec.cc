@@ -4,12 +4,14 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "labctl/base/display.h"
 #include "labctl/cli/command.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/netlink_executor.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/process.h"
 #include "labctl/lab/state.h"
+#include "labctl/model/rules.h"
 #include "labctl/model/topology.h"
 
 namespace labctl::cli {
@@ -40,6 +42,12 @@ void setup(CLI::App& app) {
   cmd->add_option("node", node, "Node (or switch) name")->required();
   cmd->add_option("command", argv, "Command and arguments (after --)");
   cmd->callback([] {
+    if (Status st = check_lab_name(lab); !st) die(st.error(), kExitInvalid);
+    if (topo::bad_name(node))
+      die(Error{"lab " + lab + " has no node " + shown(node), 0, {},
+                "node names are letters, digits, '_' and '-'; `labctl status " + lab +
+                    "` lists them"},
+          kExitInvalid);
     if (Status st = check_privileges(); !st) die(st.error());
     const std::string ns = netns_name(lab, node);
     if (read_netns_mark(ns) != netns_mark(lab)) {

@@ -41,7 +41,7 @@ void setup(CLI::App& app) {
     if (json) {
       auto j = plan_json(plan);
       j["members"] = members_json(t);
-      std::printf("%s\n", j.dump(2).c_str());
+      std::printf("%s\n", json_text(j).c_str());
       return;
     }
     std::fputs(render_explain(t, plan).c_str(), stdout);

@@ -18,7 +18,7 @@ void run_list(bool json) {
     else
       std::printf("%-12s %s\n", std::string(b.name).c_str(), desc.c_str());
   }
-  if (json) std::printf("%s\n", out.dump(2).c_str());
+  if (json) std::printf("%s\n", json_text(out).c_str());
 }
 
 void setup_list(CLI::App& app) {

@@ -12,7 +12,7 @@
 namespace labctl::cli {
 namespace {
 
-void print_json(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+void print_json(const nlohmann::json& j) { std::printf("%s\n", json_text(j).c_str()); }
 
 void setup_status(CLI::App& app) {
   auto* cmd = app.add_subcommand("status", "Show running labs as the kernel sees them");
@@ -25,6 +25,8 @@ void setup_status(CLI::App& app) {
   cmd->add_option("lab", lab, "Lab name (default: every running lab)");
   cmd->add_flag("--json", json, "Machine-readable output");
   cmd->callback([] {
+    if (!lab.empty())
+      if (Status st = check_lab_name(lab); !st) die(st.error(), kExitInvalid);
     if (Status st = check_privileges(); !st) die(st.error());
     std::vector<std::string> labs = lab.empty() ? running_labs() : std::vector<std::string>{lab};
     nlohmann::json all = nlohmann::json::array();

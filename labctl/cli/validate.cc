@@ -26,7 +26,7 @@ void run_validate(const ValidateArgs& a) {
     for (const auto& d : res.diagnostics) std::fprintf(stderr, "%s\n", format_diagnostic(d).c_str());
     if (res.ok()) std::printf("%s: valid\n", name.c_str());
   }
-  if (a.json) std::printf("%s\n", out.dump(2).c_str());
+  if (a.json) std::printf("%s\n", json_text(out).c_str());
   if (any_error) throw ExitError{kExitInvalid, {}};
 }
 

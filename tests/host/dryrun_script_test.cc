@@ -62,5 +62,25 @@ TEST(DryRunScript, TeardownScriptAloneRemovesEverything) {
   EXPECT_FALSE(test::any_netns_left(plan));
 }
 
+// The script marks its namespaces as `up` does: `labctl down` takes a script-built lab
+// down, agents and the script's pid/log folder included. Before, down said "down" and
+// left all of them.
+TEST(DryRunScript, LabctlDownTakesDownWhatTheScriptBuilt) {
+  LABCTL_REQUIRE_ROOT();
+  Plan plan = make_plan(routed_lab(test::unique_name("dry")));
+  test::ScriptLab lab(plan);
+  ASSERT_EQ(lab.up().status, 0);
+  ASSERT_EQ(lab.exec_until_ok("client", "curl -s --max-time 2 http://10.9.2.20:8080/").status, 0);
+  auto mark = test::run_shell("ip -n " + plan.lab + "-client -j link show dev lo");
+  EXPECT_NE(mark.output.find("\"ifalias\":\"labctl:" + plan.lab + "\""), std::string::npos)
+      << mark.output;
+  auto down = test::run_shell(LABCTL_BINARY_DIR "/labctl/labctl down " + plan.lab);
+  EXPECT_EQ(down.status, 0) << down.output;
+  EXPECT_EQ(down.output, "lab " + plan.lab + " is down (5 namespaces removed)\n");
+  EXPECT_FALSE(test::any_netns_left(plan));
+  EXPECT_FALSE(std::filesystem::exists("/run/labctl-script/" + plan.lab));
+  EXPECT_EQ(test::run_shell("pgrep -f '[l]abagent http --port 8080 --name server'").output, "");
+}
+
 }  // namespace
 }  // namespace labctl

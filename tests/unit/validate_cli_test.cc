@@ -14,6 +14,7 @@
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct CliRun {
   int status = -1;
@@ -91,6 +92,40 @@ TEST_F(ValidateCli, ListShowsBuiltinsWithDescriptions) {
   EXPECT_THAT(r.out, HasSubstr("LVS-DR: director and two real servers"));
   EXPECT_THAT(r.out, HasSubstr("nat-demo"));
   EXPECT_THAT(r.out, HasSubstr("tun-demo"));
+}
+
+}  // namespace
+
+namespace {
+
+// `labctl down --dry-run` is the teardown the `up --dry-run` script's header points to; it
+// needs no root and touches nothing.
+TEST_F(ValidateCli, DownDryRunPrintsTheTeardownScript) {
+  CliRun r = run("down --dry-run dr-demo");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("# Tears down the lab \"dr-demo\""));
+  EXPECT_THAT(r.out, HasSubstr("ip netns del dr-demo-director || status=1\n"));
+  EXPECT_THAT(r.out, HasSubstr("rm -rf /run/labctl-script/dr-demo\n"));
+  CliRun up = run("up --dry-run dr-demo");
+  EXPECT_THAT(up.out, HasSubstr("labctl down --dry-run dr-demo"));
+  EXPECT_EQ(run("down --dry-run").status, 2);
+  EXPECT_EQ(run("down --dry-run dr-demo nat-demo").status, 2);
+}
+
+// Invalid UTF-8 in a path must not make --json throw (nlohmann's dump does by default).
+TEST_F(ValidateCli, JsonOutputSurvivesAPathThatIsNotUtf8) {
+  const std::string dir = ::testing::TempDir() + "/labctl-json-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string bad = dir + "/lab\xff.toml";
+  { std::FILE* f = std::fopen(bad.c_str(), "w"); std::fputs("version = 1\n", f); std::fclose(f); }
+  CliRun r = run("validate --json '" + bad + "'");
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, Not(HasSubstr("terminate called")));
+  auto start = r.out.find('[');
+  ASSERT_NE(start, std::string::npos) << r.out;
+  auto j = nlohmann::json::parse(r.out.substr(start), nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << r.out;
 }
 
 }  // namespace
