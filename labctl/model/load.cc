@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -90,11 +91,13 @@ static LoadResult read_file(const std::string& path) {
                         fmt::format("topology file {} is {} bytes, more than the limit of {} ({} bytes)",
                                     file, st.st_size, mib(topo::kMaxFileBytes), topo::kMaxFileBytes),
                         "a topology is a few KB of TOML: is this the right file?");
-  std::string text;
-  // One byte past the limit shows a file that grew while being read.
-  text.resize(topo::kMaxFileBytes + 1);
+  // Sized by fstat (a topology is a few KB; no 4 MiB buffer to fill), grown only if the
+  // file grows meanwhile, and never past one byte over the limit, which shows that it did.
+  const std::size_t cap = topo::kMaxFileBytes + 1;
+  std::string text(static_cast<std::size_t>(st.st_size) + 1, '\0');
   std::size_t got = 0;
-  while (got < text.size()) {
+  while (got < cap) {
+    if (got == text.size()) text.resize(std::min(cap, text.size() * 2));
     ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0)
