@@ -46,16 +46,7 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
+std::string run(const std::string& cmd) { return test::run_capture(cmd); }
 
 // What the root namespace looks like: links, addresses, routes and the sysctls labs set.
 std::string root_snapshot() {
@@ -376,26 +367,8 @@ TEST_F(HostLab, DemoPlansRollBackAtEveryStepAndOnTheMissingKernelFeature) {
   }
 }
 
-pid_t spawn_labctl(const std::vector<std::string>& args) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> argv{const_cast<char*>(kLabctl.c_str())};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    ::execv(kLabctl.c_str(), argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int ws = 0;
-  ::waitpid(pid, &ws, 0);
-  return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-}
+pid_t spawn_labctl(const std::vector<std::string>& args) { return test::spawn_quiet(kLabctl, args); }
+int wait_exit(pid_t pid) { return test::wait_status(pid); }
 
 // 200 SIGKILLs spread over the whole of `up`, each followed by a `down` without state.
 TEST_F(HostLab, SigkillAnywhereInUpThenDownWithoutStateLeavesNothing) {
