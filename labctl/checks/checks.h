@@ -27,6 +27,10 @@ struct CheckReport {
   [[nodiscard]] bool passed() const;
 };
 
+/// Fails, naming it with a did-you-mean hint, when a name in `only` is none of the lab's
+/// checks: `labctl check LAB typo` must never run nothing and call that a pass.
+[[nodiscard]] Status check_names_known(const Topology& t, const std::vector<std::string>& only);
+
 /// Runs the lab's checks in file order (only those named in `only`, when not empty).
 /// Errors only when the lab is not up; a failing check is a result, not an error.
 [[nodiscard]] Result<CheckReport> run_checks(const Topology& t,

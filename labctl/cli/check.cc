@@ -14,6 +14,7 @@
 namespace labctl::cli {
 
 int run_and_print_checks(const Topology& t, const std::vector<std::string>& only, bool json) {
+  if (Status st = check_names_known(t, only); !st) die(st.error(), kExitInvalid);
   auto rep = run_checks(t, only);
   if (!rep) die(rep.error());
   if (json) std::printf("%s\n", json_text(checks_json(*rep)).c_str());
@@ -30,7 +31,8 @@ void setup(CLI::App& app) {
       "balance (every real server answers, spread per scheduler and weights), bypass\n"
       "(DR/TUN replies never pass the director: its IPVS OutPkts stays 0) and arp-owner\n"
       "(the VIP's ARP entry is the director's MAC). Exit status 0 when all pass, 1 if any\n"
-      "fails. Example: labctl check dr-demo");
+      "fails or none ran, 2 for a check name the lab does not have.\n"
+      "Example: labctl check dr-demo");
   static std::string lab;
   static std::vector<std::string> only;
   static bool json = false;
@@ -40,6 +42,7 @@ void setup(CLI::App& app) {
   cmd->callback([] {
     if (Status st = check_privileges(); !st) die(st.error());
     Topology t = running_or_load_or_die(lab);
+    if (Status st = check_names_known(t, only); !st) die(st.error(), kExitInvalid);
     if (lab_namespaces(t.name).empty())
       die(Error{"lab " + t.name + " is not up", 0, {}, "`labctl up " + lab + "` first"});
     int rc = run_and_print_checks(t, only, json);

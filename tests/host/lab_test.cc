@@ -569,6 +569,12 @@ TEST_F(HostLab, UpCheckAndCheckRunTheLabsChecksFromItsKeptTopology) {
   out = run(kLabctl + " check " + l.name + " b-answers-a --json 2>&1; echo rc=$?");
   EXPECT_NE(out.find("\"passed\": true"), std::string::npos) << out;
   EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
+  // An unknown check name is a usage error, never "0 of 0 checks passed" and exit 0.
+  out = run(kLabctl + " check " + l.name + " b-answers-b 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("has no check 'b-answers-b'"), std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean 'b-answers-a'"), std::string::npos) << out;
+  EXPECT_EQ(out.find("checks passed"), std::string::npos) << out;
+  EXPECT_NE(out.find("rc=2"), std::string::npos) << out;
   // Stop b's agent: both checks must now fail, and say so in the exit status.
   stop_processes_in_netns(netns_path(netns_name(l.name, "b")), 1000ms);
   out = run(kLabctl + " check " + l.name + " 2>&1; echo rc=$?");

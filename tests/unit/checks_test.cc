@@ -1,4 +1,5 @@
 #include "labctl/checks/checks.h"
+#include "labctl/model/load.h"
 
 #include <gtest/gtest.h>
 
@@ -42,7 +43,10 @@ TEST(ExpectedShares, HashingAndPersistenceStickToOneServer) {
 
 TEST(CheckReport, PassesOnlyWhenEveryCheckPassed) {
   CheckReport r;
-  EXPECT_TRUE(r.passed());
+  r.lab = "l";
+  EXPECT_FALSE(r.passed()) << "zero checks run is never a pass";
+  EXPECT_NE(render_checks(r).find("no checks ran"), std::string::npos);
+  EXPECT_EQ(checks_json(r)["passed"], false);
   r.results.push_back({"a", "reach", true, "", 0});
   EXPECT_TRUE(r.passed());
   r.results.push_back({"b", "http", false, "no answer", 0});
@@ -50,6 +54,28 @@ TEST(CheckReport, PassesOnlyWhenEveryCheckPassed) {
   EXPECT_NE(render_checks(r).find("FAIL  b (http): no answer"), std::string::npos);
   EXPECT_NE(render_checks(r).find("1 of 2 checks passed"), std::string::npos);
   EXPECT_EQ(checks_json(r)["passed"], false);
+}
+
+TEST(CheckNames, AnUnknownNameIsAnErrorWithTheNearestOne) {
+  auto loaded = load_topology("dr-demo");
+  ASSERT_TRUE(loaded.ok());
+  const Topology& t = *loaded.topology;
+  ASSERT_FALSE(t.checks.empty());
+  EXPECT_TRUE(check_names_known(t, {}));
+  EXPECT_TRUE(check_names_known(t, {t.checks[0].name}));
+  std::string typo = t.checks[0].name;
+  typo.back() = typo.back() == 'x' ? 'y' : 'x';
+  auto st = check_names_known(t, {typo});
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().str().find("has no check '" + typo + "'"), std::string::npos);
+  EXPECT_NE(st.error().str().find("did you mean '" + t.checks[0].name + "'"), std::string::npos)
+      << st.error().str();
+  auto far = check_names_known(t, {"nosuchcheck"});
+  ASSERT_FALSE(far);
+  EXPECT_NE(far.error().str().find("its checks: " + t.checks[0].name), std::string::npos)
+      << far.error().str();
+  // run_checks refuses too, before it would touch the lab.
+  EXPECT_FALSE(run_checks(t, {"nosuchcheck"}));
 }
 
 }  // namespace
