@@ -15,9 +15,13 @@ build: setup
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD)
 
-# The unit tier again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The unit tier again under AddressSanitizer and UndefinedBehaviorSanitizer, unoptimized:
+# GCC takes ~3x longer to optimize instrumented code (-O2: 54 s for model/validate.cc,
+# -O0: 19 s), the sanitized unit tier runs in seconds either way, and -O0 hides nothing
+# from the sanitizers.
 asan: setup
-	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_FLAGS) -DLABCTL_SANITIZE=ON -DLABCTL_BENCH=OFF >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLABCTL_WERROR=$(LABCTL_WERROR) \
+	  -DLABCTL_SANITIZE=ON -DLABCTL_BENCH=OFF >/dev/null
 	@cmake --build $(ASAN_BUILD) --target unit_tests
 
 demo: build
