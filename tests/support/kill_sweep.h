@@ -90,15 +90,17 @@ inline std::vector<std::string> traces_of(const std::string& lab) {
 }
 
 /// Kills `labctl up UP_ARG` (which builds lab `lab`) `kills` times, at offsets spread
-/// evenly from 0 to 1.2 times its measured duration.
+/// evenly from 0 to 1.2 times its measured duration (and up to four times more, later,
+/// when none of those runs was done before its kill).
 inline SweepResult kill_sweep(const std::string& labctl, const std::string& lab,
                               const std::string& up_arg, int kills) {
   using clock = std::chrono::steady_clock;
   SweepResult r;
   const int agents_before = count_labagents();
-  // The duration of a whole `up` (process start to exit), the median of three.
+  // The duration of a whole `up` (process start to exit): the median of five, after a
+  // first run that warms caches and is not counted (cold runs took twice as long).
   std::vector<double> runs;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 6; ++i) {
     auto t0 = clock::now();
     const int rc = wait_status(spawn_quiet(labctl, {"up", up_arg}));
     runs.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
@@ -109,10 +111,11 @@ inline SweepResult kill_sweep(const std::string& labctl, const std::string& lab,
       return r;
     }
   }
+  runs.erase(runs.begin());
   std::sort(runs.begin(), runs.end());
-  r.up_ms = runs[1];
-  for (int k = 0; k < kills; ++k) {
-    const double at_ms = r.up_ms * 1.2 * k / kills;
+  r.up_ms = runs[runs.size() / 2];
+  // One kill at `at_ms` after start, then `down` without state, then what is left.
+  auto kill_at = [&](int k, double at_ms) {
     pid_t pid = spawn_quiet(labctl, {"up", up_arg});
     std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(at_ms));
     ::kill(pid, SIGKILL);
@@ -126,8 +129,13 @@ inline SweepResult kill_sweep(const std::string& labctl, const std::string& lab,
     for (const auto& t : traces_of(lab)) r.leftovers.push_back(when + ": " + t);
     if (int now = count_labagents(); now != agents_before)
       r.leftovers.push_back(when + ": " + std::to_string(now - agents_before) + " labagent(s)");
-    if (r.leftovers.size() > 20) break;  // enough to see the pattern
-  }
+  };
+  for (int k = 0; k < kills && r.leftovers.size() <= 20; ++k)
+    kill_at(k, r.up_ms * 1.2 * k / kills);
+  // The sweep must reach the end of up: if the machine got slower than it was measured,
+  // so that no run was done before its kill, later offsets make sure one is.
+  for (double f : {1.5, 2.0, 3.0, 5.0})
+    if (r.finished_first == 0) kill_at(r.kills, r.up_ms * f);
   return r;
 }
 
