@@ -134,10 +134,9 @@ Status check_names_free(const Plan& plan) {
   for (const auto& s : plan.steps) {
     const auto* ns = std::get_if<step::CreateNetns>(&s.step);
     if (!ns || ::access(netns_path(ns->ns).c_str(), F_OK) != 0) continue;
-    const std::string mark = read_netns_mark(ns->ns);
-    taken.push_back(ns->ns + (mark.rfind("labctl:", 0) == 0
-                                  ? " (lab " + mark.substr(7) + "'s)"
-                                  : " (no labctl mark: made by hand or by a script)"));
+    const auto owner = lab_of_mark(read_netns_mark(ns->ns));
+    taken.push_back(ns->ns + (owner ? " (lab " + *owner + "'s)"
+                                    : " (no labctl mark: made by hand or by a script)"));
   }
   if (taken.empty()) return {};
   std::string list;
@@ -200,7 +199,7 @@ std::vector<std::string> unmarked_namespaces(const std::string& lab) {
     if (ns.rfind(prefix, 0) == 0 && !is_unmounted_placeholder(ns)) candidates.push_back(ns);
   const auto marks = read_marks(candidates);
   for (size_t i = 0; i < candidates.size(); ++i)
-    if (marks[i].rfind("labctl:", 0) != 0) out.push_back(candidates[i]);
+    if (!lab_of_mark(marks[i])) out.push_back(candidates[i]);
   return out;
 }
 
@@ -209,7 +208,7 @@ std::vector<std::string> running_labs() {
   for (const auto& l : labs_with_state()) labs.insert(l);
   for (const auto& ns : list_netns()) {
     std::string mark = read_netns_mark(ns);
-    if (mark.rfind("labctl:", 0) == 0) labs.insert(mark.substr(7));
+    if (auto owner = lab_of_mark(mark)) labs.insert(*owner);
   }
   return {labs.begin(), labs.end()};
 }

@@ -105,7 +105,16 @@ std::vector<std::string> in_netns(const std::string& ns, std::vector<std::string
 // script has no journal, and labctl's state must stay labctl's alone.
 std::string script_dir(const std::string& lab) { return "/run/labctl-script/" + lab; }
 
-std::string netns_mark(const std::string& lab) { return "labctl:" + lab; }
+namespace {
+constexpr std::string_view kMarkPrefix = "labctl:";
+}  // namespace
+
+std::string netns_mark(const std::string& lab) { return std::string(kMarkPrefix) + lab; }
+
+std::optional<std::string> lab_of_mark(std::string_view mark) {
+  if (!mark.starts_with(kMarkPrefix)) return std::nullopt;
+  return std::string(mark.substr(kMarkPrefix.size()));
+}
 
 namespace {
 

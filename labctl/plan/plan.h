@@ -4,7 +4,9 @@
 // one-line "why" when it is not obvious (for explain), and has an undo.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -109,6 +111,8 @@ struct Plan {
 /// script alike, so that `down` finds a lab's namespaces without its state and never
 /// touches anybody else's.
 [[nodiscard]] std::string netns_mark(const std::string& lab);
+/// The lab a mark names, or nullopt when it is no labctl mark.
+[[nodiscard]] std::optional<std::string> lab_of_mark(std::string_view mark);
 /// Where the --dry-run script keeps its agents' pids and logs.
 [[nodiscard]] std::string script_dir(const std::string& lab);
 [[nodiscard]] std::string shell_command(const Step& s);

@@ -26,6 +26,14 @@ TEST(ShellQuote, LeavesPlainWordsAndQuotesTheRest) {
   EXPECT_EQ(shell_join({"echo", "a b", "c"}), "echo 'a b' c");
 }
 
+TEST(NetnsMark, NamesItsLabAndNothingElseIsAMark) {
+  EXPECT_EQ(netns_mark("dr-demo"), "labctl:dr-demo");
+  EXPECT_EQ(lab_of_mark(netns_mark("dr-demo")), "dr-demo");
+  EXPECT_EQ(lab_of_mark(""), std::nullopt);
+  EXPECT_EQ(lab_of_mark("my lo"), std::nullopt);
+  EXPECT_EQ(lab_of_mark("labctl"), std::nullopt);
+}
+
 TEST(StepShell, NamespaceBridgeVethMaster) {
   // Marked as `up` marks it (two commands, so `set -e` stops at a failing add).
   EXPECT_EQ(shell_command(step::CreateNetns{"lab-a", "lab", "a"}),
