@@ -3,7 +3,9 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 LABCTL_WERROR ?= OFF
-CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLABCTL_WERROR=$(LABCTL_WERROR)
+# ccache, where installed, makes rebuilds in other checkouts (worktrees) of the tree cheap.
+LAUNCHER  := $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLABCTL_WERROR=$(LABCTL_WERROR) $(LAUNCHER)
 LABCTL = $(BUILD)/labctl/labctl
 
 .PHONY: setup build asan demo test unit host kernel bench clean
@@ -20,7 +22,7 @@ build: setup
 # -O0: 19 s), the sanitized unit tier runs in seconds either way, and -O0 hides nothing
 # from the sanitizers.
 asan: setup
-	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLABCTL_WERROR=$(LABCTL_WERROR) \
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLABCTL_WERROR=$(LABCTL_WERROR) $(LAUNCHER) \
 	  -DLABCTL_SANITIZE=ON -DLABCTL_BENCH=OFF >/dev/null
 	@cmake --build $(ASAN_BUILD) --target unit_tests
 

@@ -340,6 +340,10 @@ std::string render_checks(const CheckReport& r) {
   for (const auto& c : r.results) {
     passed += c.passed;
     o << (c.passed ? "  PASS  " : "  FAIL  ") << c.name << " (" << c.kind << "): " << c.detail << "\n";
+    for (const auto& k : c.causes) {
+      o << "        cause: " << k.what << "\n";
+      if (!k.fix.empty()) o << "        fix:   " << k.fix << "\n";
+    }
   }
   if (r.results.empty())
     o << r.lab << ": no checks ran (the topology has no [checks] tables), so nothing is proven\n";
@@ -350,8 +354,12 @@ std::string render_checks(const CheckReport& r) {
 
 nlohmann::json checks_json(const CheckReport& r) {
   nlohmann::json a = nlohmann::json::array();
-  for (const auto& c : r.results)
-    a.push_back({{"name", c.name}, {"kind", c.kind}, {"passed", c.passed}, {"detail", c.detail}, {"ms", c.ms}});
+  for (const auto& c : r.results) {
+    nlohmann::json causes = nlohmann::json::array();
+    for (const auto& k : c.causes) causes.push_back({{"node", k.node}, {"what", k.what}, {"fix", k.fix}});
+    a.push_back({{"name", c.name}, {"kind", c.kind}, {"passed", c.passed}, {"detail", c.detail},
+                 {"ms", c.ms}, {"causes", causes}});
+  }
   return {{"lab", r.lab}, {"passed", r.passed()}, {"checks", a}};
 }
 

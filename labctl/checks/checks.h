@@ -13,12 +13,21 @@
 
 namespace labctl {
 
+/// A likely reason a check failed, found by reading the lab back from the kernel, with the
+/// topology line that would fix it.
+struct Cause {
+  std::string node;  ///< The node where the cause was found.
+  std::string what;  ///< "rs1 answers ARP for the VIP 10.10.0.100: arp_ignore is 0 on eth0".
+  std::string fix;   ///< "[nodes.rs1.sysctl] net.ipv4.conf.all.arp_ignore = 1".
+};
+
 struct CheckResult {
   std::string name;
   std::string kind;
   bool passed = false;
   std::string detail;  ///< What was seen: "rs1 30, rs2 30 (expected 50% each ±25%)".
   double ms = 0;
+  std::vector<Cause> causes;  ///< For a failed check: what in the lab explains it, if found.
 };
 
 struct CheckReport {

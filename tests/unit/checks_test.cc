@@ -78,5 +78,23 @@ TEST(CheckNames, AnUnknownNameIsAnErrorWithTheNearestOne) {
   EXPECT_FALSE(run_checks(t, {"nosuchcheck"}));
 }
 
+TEST(RenderChecks, AFailedCheckShowsItsCausesAndFixes) {
+  CheckReport rep;
+  rep.lab = "dr-demo";
+  CheckResult r{"director-owns-vip", "arp-owner", false, "rs1 answered ARP for the VIP", 3, {}};
+  r.causes.push_back({"rs1", "rs1 answers ARP for 10.10.0.100: arp_ignore is 0",
+                      "[nodes.rs1.sysctl] net.ipv4.conf.all.arp_ignore = 1"});
+  rep.results.push_back(r);
+  const std::string text = render_checks(rep);
+  EXPECT_NE(text.find("  FAIL  director-owns-vip"), std::string::npos) << text;
+  EXPECT_NE(text.find("cause: rs1 answers ARP for 10.10.0.100"), std::string::npos) << text;
+  EXPECT_NE(text.find("fix:   [nodes.rs1.sysctl] net.ipv4.conf.all.arp_ignore = 1"), std::string::npos)
+      << text;
+  auto j = checks_json(rep);
+  EXPECT_FALSE(j["passed"].get<bool>());
+  ASSERT_EQ(j["checks"][0]["causes"].size(), 1u);
+  EXPECT_EQ(j["checks"][0]["causes"][0]["node"], "rs1");
+}
+
 }  // namespace
 }  // namespace labctl
