@@ -8,9 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "labctl/base/display.h"
 #include "labctl/base/fd.h"
 
 namespace labctl {
@@ -36,11 +38,17 @@ std::string endpoint(const IpAddr& a, uint16_t port) {
   return (a.v6() ? "[" + a.str() + "]" : a.str()) + ":" + std::to_string(port);
 }
 
+using Clock = std::chrono::steady_clock;
+
+Millis left_until(Clock::time_point end) {
+  return std::max(Millis{0}, std::chrono::duration_cast<Millis>(end - Clock::now()));
+}
+
 // Waits for `events` on fd; ETIMEDOUT when the time runs out.
 Status wait_for(int fd, short events, Millis timeout) {
   pollfd p{fd, events, 0};
   int rc;
-  do rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  do rc = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(0, timeout.count())));
   while (rc < 0 && errno == EINTR);
   if (rc == 0) return fail_errno("timed out", ETIMEDOUT);
   if (rc < 0) return fail_errno("poll", errno);
@@ -82,6 +90,7 @@ Status tcp_connect(const IpAddr& to, uint16_t port, Millis timeout) {
 
 Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string& path,
                              Millis timeout) {
+  const auto end = Clock::now() + timeout;
   TRY_ASSIGN(Fd fd, connect_to(to, port, timeout));
   const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + to.str() + "\r\n\r\n";
   if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
@@ -89,7 +98,7 @@ Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string&
   std::string resp;
   char buf[4096];
   for (;;) {
-    if (Status st = wait_for(fd.get(), POLLIN, timeout); !st)
+    if (Status st = wait_for(fd.get(), POLLIN, left_until(end)); !st)
       return tl::unexpected(std::move(st.error()).context("HTTP reply from " + endpoint(to, port)));
     ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
     if (n < 0) return fail_errno("read HTTP reply from " + endpoint(to, port), errno);
@@ -106,6 +115,58 @@ Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string&
   std::string body = resp.substr(head_end + 4);
   while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
   return body;
+}
+
+Result<std::string> tcp_banner(const IpAddr& to, uint16_t port, const std::string& want,
+                               Millis timeout) {
+  const auto end = Clock::now() + timeout;
+  TRY_ASSIGN(Fd fd, connect_to(to, port, timeout));
+  const std::string where = "banner from " + endpoint(to, port);
+  std::string got;
+  char buf[512];
+  while (got.find('\n') == std::string::npos && got.size() < 4096 &&
+         !(got.size() >= want.size() && got.rfind(want, 0) == 0 && !want.empty())) {
+    if (Status st = wait_for(fd.get(), POLLIN, left_until(end)); !st) {
+      if (!got.empty()) break;  // it spoke, just no line end: judge what came
+      return tl::unexpected(std::move(st.error()).context(where + " (the server said nothing)"));
+    }
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n < 0) return fail_errno("read " + where, errno);
+    if (n == 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  if (auto nl = got.find('\n'); nl != std::string::npos) got.resize(nl);
+  while (!got.empty() && got.back() == '\r') got.pop_back();
+  if (got.rfind(want, 0) != 0)
+    return fail(endpoint(to, port) + " said " + shown(got) + ", not " + shown(want) + "...",
+                got.empty() ? "the server closed without a word: is it server-speaks-first?"
+                            : "");
+  return got;
+}
+
+Result<std::string> udp_exchange(const IpAddr& to, uint16_t port, const std::string& payload,
+                                 Millis timeout) {
+  const std::string where = "UDP to " + endpoint(to, port);
+  Fd fd(::socket(to.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fail_errno("socket", errno);
+  sockaddr_storage ss;
+  socklen_t len = fill_sockaddr(to, port, ss);
+  // Connected: the kernel then delivers only datagrams from exactly to:port, and reports an
+  // ICMP port unreachable as ECONNREFUSED on the next receive.
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
+    return fail_errno(where, errno);
+  if (::send(fd.get(), payload.data(), payload.size(), 0) != static_cast<ssize_t>(payload.size()))
+    return fail_errno(where, errno);
+  if (Status st = wait_for(fd.get(), POLLIN, timeout); !st) {
+    Error e = std::move(st.error()).context(where + ": no reply from that address");
+    e.hint = "a reply from any other source address (a real server answering from its own "
+             "address, not the VIP) counts as none";
+    return tl::unexpected(std::move(e));
+  }
+  char buf[65536];
+  ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+  if (n < 0) return fail_errno(where, errno, errno == ECONNREFUSED ? "nothing listens on that UDP port" : "");
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 Status icmp_echo(const IpAddr& to, Millis timeout) {

@@ -1,5 +1,7 @@
 // Network probes used by checks, run from whatever namespace the calling thread is in:
-// TCP connect, a minimal HTTP GET, and an ICMP echo. Every one is bounded by a timeout.
+// TCP connect, a minimal HTTP GET, a banner read, a UDP exchange and an ICMP echo. Every one
+// is bounded by its timeout as a whole (not per read), so a check can hand a probe exactly
+// what is left of its own deadline.
 #pragma once
 
 #include <chrono>
@@ -16,6 +18,16 @@ using Millis = std::chrono::milliseconds;
 /// The response body of `GET path` (trailing newlines removed); an error unless HTTP 200.
 [[nodiscard]] Result<std::string> http_get(const IpAddr& to, uint16_t port,
                                            const std::string& path, Millis timeout);
+/// Connects and reads what a server-speaks-first service (SSH, SMTP, FTP) says, until it
+/// starts with `want`, a line ends, the peer closes, or time runs out; an error unless what
+/// was read starts with `want`. Returns the first line read.
+[[nodiscard]] Result<std::string> tcp_banner(const IpAddr& to, uint16_t port,
+                                             const std::string& want, Millis timeout);
+/// Sends `payload` in one datagram from a connected UDP socket and returns the first reply.
+/// Connected: a reply from any other address or port (a DR real server answering from its
+/// own address instead of the VIP) never arrives, and an ICMP port unreachable fails it.
+[[nodiscard]] Result<std::string> udp_exchange(const IpAddr& to, uint16_t port,
+                                               const std::string& payload, Millis timeout);
 /// One ICMP (or ICMPv6) echo request and its reply.
 [[nodiscard]] Status icmp_echo(const IpAddr& to, Millis timeout);
 
