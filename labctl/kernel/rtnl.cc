@@ -479,6 +479,12 @@ Result<LinkInfo> parse_link(const nlmsghdr& nlh) {
     l.link = static_cast<int>(mnl_attr_get_u32(tb[IFLA_LINK]));
   if (tb[IFLA_LINK_NETNSID] && mnl_attr_validate(tb[IFLA_LINK_NETNSID], MNL_TYPE_U32) == 0)
     l.link_netnsid = static_cast<int32_t>(mnl_attr_get_u32(tb[IFLA_LINK_NETNSID]));
+  if (tb[IFLA_STATS64] && mnl_attr_get_payload_len(tb[IFLA_STATS64]) >= sizeof(rtnl_link_stats64)) {
+    rtnl_link_stats64 st;
+    std::memcpy(&st, mnl_attr_get_payload(tb[IFLA_STATS64]), sizeof st);
+    l.rx_packets = st.rx_packets;
+    l.tx_packets = st.tx_packets;
+  }
   if (tb[IFLA_LINKINFO]) {
     AttrTable<IFLA_INFO_MAX + 1> info;
     if (mnl_attr_parse_nested(tb[IFLA_LINKINFO], AttrTable<IFLA_INFO_MAX + 1>::cb, &info) >= 0 &&

@@ -29,6 +29,8 @@ struct LinkInfo {
   std::string alias;      ///< IFLA_IFALIAS.
   int link = 0;           ///< IFLA_LINK: a veth's peer ifindex (in link_netnsid's namespace).
   int link_netnsid = -1;  ///< IFLA_LINK_NETNSID: -1 when the peer is in this namespace.
+  uint64_t rx_packets = 0;  ///< IFLA_STATS64 (dumps only): a tunnel's decapsulated packets.
+  uint64_t tx_packets = 0;
 };
 
 struct AddrInfo {
