@@ -750,7 +750,7 @@ Check Parser::parse_check(const Entry& e) {
     if (const auto* v = t->get(key); v && v->is_string() && v->as_string()->get().empty())
       r_.error(pos_at(*t, key, tp), fmt::format("'{}' of {} is empty", key, where),
                std::string(key) == "from" ? "name the node the check runs in" : "name the target");
-  if (t->get("to") && t->get("service"))
+  if (spec->needs_target && t->get("to") && t->get("service"))
     r_.error(pos_at(*t, "service", tp), fmt::format("{} has both 'to' and 'service'", where),
              "give one target: to = \"<address or node>\", or service = \"<service>\" for its VIP");
   c.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(0));
@@ -771,6 +771,36 @@ Check Parser::parse_check(const Entry& e) {
     else
       c.params["tolerance"] = fmt::format("{}", *tol);
   }
+  if (auto timeout = number(*t, "timeout", where, tp)) {
+    if (!(*timeout > 0 && *timeout <= kMaxCheckTimeout))
+      r_.error(pos_at(*t, "timeout", tp),
+               fmt::format("timeout of {} must be more than 0 and at most {} seconds", where, kMaxCheckTimeout),
+               "it is the check's deadline in seconds, e.g. timeout = 5 or 2.5");
+    else
+      c.params["timeout"] = fmt::format("{}", *timeout);
+  }
+  if (auto proto = str(*t, "proto", where, tp)) {
+    if (*proto != "tcp" && *proto != "udp")
+      r_.error(pos_at(*t, "proto", tp), fmt::format("proto of {} is {}, not tcp or udp", where, shown(*proto)),
+               did_you_mean(*proto, {"tcp", "udp"}, "one of tcp, udp"));
+    else
+      c.params["proto"] = *proto;
+  }
+  for (const char* key : {"send", "banner"})
+    if (auto v = str(*t, key, where, tp)) {
+      if (v->empty())
+        r_.error(pos_at(*t, key, tp), fmt::format("'{}' of {} is empty", key, where),
+                 std::string(key) == "send" ? "give the UDP payload to send, or leave send out for a default"
+                                            : "give what the server says first, e.g. banner = \"SSH-\"");
+      else
+        c.params[key] = *v;
+    }
+  if (t->get("banner") && c.params.count("proto") && c.params.at("proto") == "udp")
+    r_.error(pos_at(*t, "banner", tp), fmt::format("{} reads a banner, which needs TCP, but says proto = \"udp\"", where),
+             "a banner is what a TCP server says first; for UDP give send and expect");
+  if (t->get("send") && !(c.params.count("proto") && c.params.at("proto") == "udp") && !t->get("service"))
+    r_.error(pos_at(*t, "send", tp), fmt::format("{} has a UDP payload (send) but is not a UDP check", where),
+             "add proto = \"udp\"");
   for (const auto& [key, value] : spec->defaults) c.params.emplace(key, value);
   return c;
 }

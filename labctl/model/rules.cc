@@ -122,14 +122,21 @@ std::vector<std::string> split_words(std::string_view s) {
 }
 
 const std::vector<CheckKindSpec>& check_kinds() {
+  // `to` and `port` beside `service`: the address and port to send to, for fwmark services
+  // (which have no VIP). `timeout` (seconds) replaces the kind's default deadline.
   static const std::vector<CheckKindSpec> all = {
-      {"reach", {"from"}, {"to", "service", "port"}, true, {}},
-      {"no-reach", {"from"}, {"to", "service", "port"}, true, {}},
-      {"http", {"from"}, {"to", "service", "port", "path", "expect"}, true, {{"path", "/"}}},
-      {"balance", {"from", "service"}, {"requests", "tolerance"}, false,
+      {"reach", {"from"}, {"to", "service", "port", "proto", "send", "expect", "banner", "timeout"}, true, {}},
+      {"no-reach", {"from"}, {"to", "service", "port", "proto", "send", "expect", "banner", "timeout"}, true, {}},
+      {"http", {"from"}, {"to", "service", "port", "path", "expect", "timeout"}, true, {{"path", "/"}}},
+      {"balance", {"from", "service"}, {"to", "port", "path", "requests", "tolerance", "timeout"}, false,
        {{"requests", "60"}, {"tolerance", "0.25"}}},
-      {"bypass", {"from", "service"}, {"requests"}, false, {{"requests", "20"}}},
-      {"arp-owner", {"from", "service"}, {}, false, {}},
+      {"bypass", {"from", "service"}, {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"},
+       false, {{"requests", "20"}}},
+      {"via-director", {"from", "service"},
+       {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"}, false, {{"requests", "20"}}},
+      {"tunnel", {"from", "service"}, {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"},
+       false, {{"requests", "10"}}},
+      {"arp-owner", {"from", "service"}, {"to", "port", "timeout"}, false, {}},
   };
   return all;
 }

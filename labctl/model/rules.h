@@ -23,6 +23,8 @@ inline constexpr int64_t kMaxPersistence = 31536000;  ///< A year, in seconds.
 inline constexpr int64_t kMaxLoadCount = 1000000;
 inline constexpr int64_t kMaxLoadConcurrency = 64;
 inline constexpr int64_t kMaxCheckRequests = 10000;
+/// The longest deadline a check may ask for, in seconds.
+inline constexpr double kMaxCheckTimeout = 600;
 /// IPv6 needs an MTU of at least 1280 (RFC 8200); below it the kernel drops the
 /// interface's IPv6 addresses and refuses new ones.
 inline constexpr int64_t kMinMtuIpv6 = 1280;

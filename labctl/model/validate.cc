@@ -479,6 +479,29 @@ void Validator::check(Check& c) {
       return;
     }
   }
+  // balance, bypass, via-director, tunnel, arp-owner: `service` names the IPVS service to
+  // judge; traffic goes to its VIP and port, or (a fwmark service has neither) to the `to`
+  // and `port` the check gives.
+  const bool about_service = !find_check_kind(c.kind)->needs_target;
+  if (about_service && svc) {
+    if (svc->fwmark) {
+      if (c.to.empty() || c.port == 0) {
+        r_.error(at(base + ".service", c.pos),
+                 fmt::format("{}: service {} is a fwmark service: it has no VIP or port of its own, so the "
+                             "check must name where to send",
+                             where, plain(svc->name)),
+                 fmt::format("add {}{}to the check: an address and port the mark rule matches",
+                             c.to.empty() ? "to = \"<address>\", " : "", c.port ? "" : "port = <port> "));
+        return;
+      }
+    } else if (!c.to.empty() || c.port) {
+      r_.error(at(base + (c.to.empty() ? ".port" : ".to"), c.pos),
+               fmt::format("{}: service {} has its own VIP and port; 'to' and 'port' are only for fwmark services",
+                           where, plain(svc->name)),
+               "leave them out: the check sends to the service's VIP and port");
+      return;
+    }
+  }
   if (!c.to.empty()) {
     Pos p = at(base + ".to", c.pos);
     if (IpAddr::parse(c.to)) {
@@ -503,26 +526,65 @@ void Validator::check(Check& c) {
     c.to = svc->vip.str();
     if (c.port == 0) c.port = svc->port;
   }
+  // The protocol: as the check says, else the service's.
+  if (svc && !svc->fwmark && !c.params.count("proto") && svc->proto == Proto::Udp) c.params["proto"] = "udp";
+  const bool udp = c.params.count("proto") && c.params.at("proto") == "udp";
+  if (c.params.count("send") && !udp)
+    r_.error(at(base + ".send", c.pos), fmt::format("{} has a UDP payload (send) but is not a UDP check", where),
+             "add proto = \"udp\" (or name a UDP service)");
+  if (udp && c.params.count("banner"))
+    r_.error(at(base + ".banner", c.pos),
+             fmt::format("{} reads a banner, which needs TCP, but its service is UDP", where));
+  if ((c.kind == "reach" || c.kind == "no-reach") && !c.expect.empty() && !udp)
+    r_.error(at(base + ".expect", c.pos),
+             fmt::format("{}: expect on a {} check matches a UDP reply, and this check is not UDP", where, c.kind),
+             "add proto = \"udp\", or use kind = \"http\" to match an HTTP body, or banner = \"...\"");
+  if (udp && c.port == 0)
+    r_.error(at(base + ".proto", c.pos), fmt::format("{} is a UDP check without a port", where),
+             "add port = <port>");
   if (c.kind == "http" && c.port == 0) c.port = 80;
   if (!svc) return;
+  auto methods_other_than = [&](FwdMethod m) -> const RealServer* {
+    for (const auto& rs : svc->real_servers)
+      if (rs.method != m) return &rs;
+    return nullptr;
+  };
   if (c.kind == "bypass") {
     for (const auto& rs : svc->real_servers)
       if (rs.method == FwdMethod::Nat) {
         r_.error(at(base + ".service", c.pos),
                  fmt::format("{}: service {} forwards with NAT, where replies always pass the director", where,
                              plain(svc->name)),
-                 "bypass holds only for dr and tun real servers");
+                 "bypass holds only for dr and tun real servers; for NAT use kind = \"via-director\"");
         break;
       }
   }
+  if (c.kind == "via-director")
+    if (const RealServer* rs = methods_other_than(FwdMethod::Nat))
+      r_.error(at(base + ".service", c.pos),
+               fmt::format("{}: service {} forwards to {} with {}, where replies never pass the director", where,
+                           plain(svc->name), rs->node.empty() ? rs->addr.str() : rs->node, to_string(rs->method)),
+               "via-director holds only for nat real servers; for dr and tun use kind = \"bypass\"");
+  if (c.kind == "tunnel")
+    if (const RealServer* rs = methods_other_than(FwdMethod::Tun))
+      r_.error(at(base + ".service", c.pos),
+               fmt::format("{}: service {} forwards to {} with {}, not through an IPIP tunnel", where,
+                           plain(svc->name), rs->node.empty() ? rs->addr.str() : rs->node, to_string(rs->method)),
+               "tunnel checks tun services (method = \"tun\"); for dr use kind = \"bypass\"");
+  if (c.kind == "balance" && udp)
+    r_.error(at(base + ".service", c.pos),
+             fmt::format("{}: balance counts which server answered by its HTTP body, and service {} is UDP",
+                         where, plain(svc->name)),
+             "balance a TCP service whose servers run the http agent; for UDP use bypass, via-director or tunnel");
   if (c.kind == "arp-owner") {
-    if (!svc->vip.v4() || svc->fwmark) {
+    auto vip = svc->fwmark ? IpAddr::parse(c.to) : std::optional<IpAddr>(svc->vip);
+    if (!vip || !vip->v4()) {
       r_.error(at(base + ".service", c.pos),
                fmt::format("{}: service {} has no IPv4 VIP, so there is no ARP entry to look at", where,
                            plain(svc->name)));
       return;
     }
-    c.to = svc->vip.str();
+    c.to = vip->str();
     c.params["owner"] = director->name;
     const Node* from = t_.node(c.from);
     if (from && !net_.share_segment(*from, *director))
