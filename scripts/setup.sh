@@ -9,6 +9,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps psmisc ipvsadm curl
+  libxml2-utils
   qemu-system-x86 busybox-static kmod cpio
 )
 

@@ -5,21 +5,21 @@ namespace labctl::check_kind {
 
 CheckResult arp_owner(Ctx& ctx, const Check& c) {
   Found f = find_service(ctx.t, c.service);
-  if (!f.service) return {c.name, c.kind, false, "no service " + c.service, 0};
+  if (!f.service) return failed(c, "no service " + c.service);
   auto vip = IpAddr::parse(c.to);
-  if (!vip) return {c.name, c.kind, false, "bad VIP " + c.to, 0};
+  if (!vip) return failed(c, "bad VIP " + c.to);
   std::string mac;
   Status st = ctx.in(c.from, [&]() -> Status {
     // Talking to the VIP makes the kernel resolve it; then read what it learned.
-    (void)tcp_connect(*vip, c.port ? c.port : 80, kProbeTimeout);
+    (void)tcp_connect(*vip, c.port ? c.port : 80, ctx.deadline.probe());
     TRY_ASSIGN(Rtnl rtnl, Rtnl::open());
     TRY_ASSIGN(auto neigh, rtnl.neighbours(vip->family));
     for (const auto& nb : neigh)
       if (nb.dst == *vip && !nb.lladdr.empty()) mac = nb.lladdr;
     return {};
   });
-  if (!st) return {c.name, c.kind, false, st.error().str(), 0};
-  if (mac.empty()) return {c.name, c.kind, false, c.from + " has no ARP entry for " + c.to, 0};
+  if (!st) return failed(c, st.error().str());
+  if (mac.empty()) return failed(c, c.from + " has no ARP entry for " + c.to);
   for (const auto& n : ctx.t.nodes) {
     auto links = links_of(ctx, n.name);
     if (!links) continue;
@@ -29,10 +29,10 @@ CheckResult arp_owner(Ctx& ctx, const Check& c) {
         std::string detail = c.from + " resolves VIP " + c.to + " to " + mac + ", " + n.name + "'s " + l.name;
         if (!ok) detail += "; expected the director " + f.director->name +
                            " (does " + n.name + " answer ARP for the VIP? arp_ignore=1 hides it)";
-        return {c.name, c.kind, ok, detail, 0};
+        return verdict(c, ok, detail);
       }
   }
-  return {c.name, c.kind, false, c.from + " resolves VIP " + c.to + " to " + mac + ", which no lab node has", 0};
+  return failed(c, c.from + " resolves VIP " + c.to + " to " + mac + ", which no lab node has");
 }
 
 }  // namespace labctl::check_kind

@@ -3,46 +3,101 @@
 #include <cmath>
 
 namespace labctl::check_kind {
+namespace {
 
+struct Server {
+  std::string who;  ///< The node whose HTTP agent answers with its name, or the address.
+  int weight = 0;
+  double share = 0;
+};
+
+// What already makes the balance fail, given what answered so far and how many requests
+// are left: a server above its band, or one that cannot reach its band any more.
+std::vector<std::string> share_problems(const std::vector<Server>& servers, const Requests& q,
+                                        double tol) {
+  std::vector<std::string> why;
+  const int left = q.planned - q.sent;
+  for (const auto& s : servers) {
+    const int got = q.counts.count(s.who) ? q.counts.at(s.who) : 0;
+    const double want = s.share * q.planned;
+    const auto about = std::to_string(static_cast<int>(std::lround(want)));
+    if (s.share == 0) {
+      if (got) why.push_back(s.who + " has weight 0 but answered " + std::to_string(got));
+    } else if (got > want * (1 + tol)) {
+      why.push_back(s.who + " got " + std::to_string(got) + ", expected about " + about);
+    } else if (got + left < want * (1 - tol)) {
+      if (left == 0 && got == 0) why.push_back(s.who + " never answered");
+      else if (left == 0)
+        why.push_back(s.who + " got " + std::to_string(got) + ", expected about " + about);
+      else
+        why.push_back(s.who + " got " + std::to_string(got) + " of the first " +
+                      std::to_string(q.sent) + " and can no longer reach about " + about + " of " +
+                      std::to_string(q.planned));
+    }
+  }
+  return why;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += "; " + x;
+  return s;
+}
+
+}  // namespace
+
+// Judged by the director's IPVS table as it is now (scheduler, persistence, real servers
+// and their weights), not the topology file: a live `ipvsadm -e ... -w 0` changes what is
+// right.
 CheckResult balance(Ctx& ctx, const Check& c) {
   CheckResult r;
   Found f = find_service(ctx.t, c.service);
-  if (!f.service) return {c.name, c.kind, false, "no service " + c.service, 0};
-  const auto& svc = *f.service;
+  if (!f.service) return failed(c, "no service " + c.service);
+  auto live = live_service(ctx, *f.director, *f.service);
+  if (!live) return failed(c, live.error().str());
+  if (live->dests.empty())
+    return failed(c, "the director's IPVS table has no real servers for " + ipvs::service_name(*f.service));
+  const std::string& sched = live->service.scheduler;
+  const bool persistent = (live->service.flags & 0x1) != 0;  // IP_VS_SVC_F_PERSISTENT
+  std::vector<Server> servers;
+  std::vector<int> weights;
+  std::string table;
+  for (const auto& d : live->dests) {
+    servers.push_back({who_has(ctx.t, d.addr), d.weight, 0});
+    weights.push_back(d.weight);
+    table += (table.empty() ? "" : ", ") + servers.back().who + " " + std::to_string(d.weight);
+  }
+  const auto shares = expected_shares(sched, persistent, weights);
+  for (size_t i = 0; i < shares.size(); ++i) servers[i].share = shares[i];
+  const std::string source = "weights from the director's IPVS table (" + sched +
+                             (persistent ? ", persistent" : "") + "): " + table;
+
   const int n = param_int(c, "requests", 60);
   const double tol = param_double(c, "tolerance", 0.25);
-  int failed = 0;
-  auto counts = http_counts(ctx, c, n, &failed);
-  if (!counts) return {c.name, c.kind, false, counts.error().str(), 0};
-  r.detail = counts_text(*counts) + " of " + std::to_string(n);
-  if (failed) r.detail += " (" + std::to_string(failed) + " failed)";
-  auto shares = expected_shares(svc);
-  r.passed = failed == 0;
+  auto q = send_requests(ctx, c, n, [&](const Requests& so_far) -> std::string {
+    if (shares.empty())
+      return so_far.counts.size() > 1 ? "answers came from more than one server" : "";
+    auto why = share_problems(servers, so_far, tol);
+    return why.empty() ? "" : "the share is already missed";
+  });
+  if (!q) return failed(c, q.error().str());
+  r.detail = q->text() + "; " + source;
+  r.passed = q->failed == 0 && q->sent == n;
+  if (q->answered() == 0) return r;
   if (shares.empty()) {
     // Source hashing or persistence: one client always lands on the same server.
-    r.passed = r.passed && counts->size() == 1;
-    r.detail += counts->size() == 1 ? "; one client sticks to one server, as " + svc.scheduler +
-                                          (svc.persistence ? " with persistence" : "") + " should"
-                                    : "; expected a single server for one client";
+    const bool one = q->counts.size() == 1;
+    r.passed = r.passed && one;
+    r.detail += one ? "; one client sticks to one server, as " + sched +
+                          (persistent ? " with persistence" : "") + " should"
+                    : "; expected a single server for one client";
     return r;
   }
-  std::string why;
-  for (size_t i = 0; i < svc.real_servers.size(); ++i) {
-    const auto& rs = svc.real_servers[i];
-    const std::string who = rs.node.empty() ? rs.addr.str() : rs.node;
-    const int got = counts->count(who) ? counts->at(who) : 0;
-    const double want = shares[i] * n;
-    if (shares[i] == 0) {
-      if (got) why += "; " + who + " has weight 0 but answered";
-      continue;
-    }
-    if (got == 0) why += "; " + who + " never answered";
-    else if (std::abs(got - want) > tol * want)
-      why += "; " + who + " got " + std::to_string(got) + ", expected about " +
-             std::to_string(static_cast<int>(std::lround(want)));
-  }
-  if (!why.empty()) r.passed = false, r.detail += why;
-  else r.detail += "; within " + std::to_string(static_cast<int>(tol * 100)) + "% of " + svc.scheduler + "'s share";
+  auto why = share_problems(servers, *q, tol);
+  if (!why.empty()) r.passed = false, r.detail += joined(why);
+  else if (r.passed)
+    r.detail += "; within " + std::to_string(static_cast<int>(std::lround(tol * 100))) + "% of " +
+                sched + "'s share";
   return r;
 }
 

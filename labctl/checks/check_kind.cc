@@ -1,8 +1,36 @@
 #include "labctl/checks/check_kind.h"
 
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "labctl/base/display.h"
 
 namespace labctl::check_kind {
+
+Millis Deadline::left() const {
+  return std::max(Millis{0}, std::chrono::duration_cast<Millis>(end - Clock::now()));
+}
+
+Millis Deadline::probe(Millis want) const { return std::max(Millis{1}, std::min(want, left())); }
+
+std::string Deadline::ran_out() const {
+  std::ostringstream o;
+  o << "the check's " << static_cast<double>(total.count()) / 1000 << " s deadline ran out";
+  return o.str();
+}
+
+CheckResult verdict(const Check& c, bool passed, std::string detail) {
+  CheckResult r;
+  r.name = c.name;
+  r.kind = c.kind;
+  r.passed = passed;
+  r.detail = std::move(detail);
+  return r;
+}
 
 Found find_service(const Topology& t, const std::string& name) {
   for (const auto& n : t.nodes)
@@ -21,38 +49,170 @@ double param_double(const Check& c, const std::string& key, double fallback) {
   return it == c.params.end() ? fallback : std::atof(it->second.c_str());
 }
 
+std::string param(const Check& c, const std::string& key, const std::string& fallback) {
+  auto it = c.params.find(key);
+  return it == c.params.end() ? fallback : it->second;
+}
+
 std::string target_of(const Check& c) {
   auto a = IpAddr::parse(c.to);
   std::string host = a && a->v6() ? "[" + c.to + "]" : c.to;
   return c.port ? host + ":" + std::to_string(c.port) : host;
 }
 
+std::string who_has(const Topology& t, const IpAddr& addr) {
+  for (const auto& n : t.nodes)
+    for (const auto& i : n.interfaces)
+      for (const auto& p : i.addresses)
+        if (p.addr == addr) return n.name;
+  return addr.str();
+}
 
-Result<std::map<std::string, int>> http_counts(Ctx& ctx, const Check& c, int n, int* failed) {
+std::string exchange_name(const Check& c) {
+  if (param(c, "proto") == "udp") return "UDP to " + target_of(c);
+  if (c.params.count("banner")) return "banner of " + target_of(c);
+  return "GET http://" + target_of(c) + param(c, "path", "/");
+}
+
+Result<std::string> exchange(const Check& c, const IpAddr& to, Millis timeout) {
+  const uint16_t port = c.port ? c.port : 80;
+  if (param(c, "proto") == "udp") {
+    const std::string payload = param(c, "send", "labctl " + c.name);
+    TRY_ASSIGN(std::string reply, udp_exchange(to, port, payload, timeout));
+    if (c.expect.empty()) {
+      if (reply != payload)
+        return fail("UDP reply " + shown(reply) + " is not the echo of " + shown(payload),
+                    "give expect = [\"...\"] when the service answers something else");
+      return reply;
+    }
+    for (const auto& e : c.expect)
+      if (reply.find(e) != std::string::npos) return reply;
+    return fail("UDP reply " + shown(reply) + " contains none of expect");
+  }
+  if (auto it = c.params.find("banner"); it != c.params.end())
+    return tcp_banner(to, port, it->second, timeout);
+  return http_get(to, port, param(c, "path", "/"), timeout);
+}
+
+std::string Requests::text() const {
+  std::string s;
+  for (const auto& [who, k] : counts)
+    s += (s.empty() ? "" : ", ") + (plainly_printable(who) && who.size() <= 40 ? who : shown(who, 40)) +
+         " " + std::to_string(k);
+  if (s.empty()) s = "no answers";
+  s += " of " + std::to_string(sent);
+  if (sent != planned) s += " sent (of " + std::to_string(planned) + " planned)";
+  if (failed) s += ", " + std::to_string(failed) + " failed (last: " + last_error + ")";
+  if (!stopped.empty()) s += "; stopped early: " + stopped;
+  return s;
+}
+
+Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive& conclusive,
+                               bool failures_conclusive) {
   auto to = IpAddr::parse(c.to);
   if (!to) return fail("check " + c.name + ": bad target address " + c.to);
-  std::map<std::string, int> counts;
-  std::string path = c.params.count("path") ? c.params.at("path") : "/";
-  std::string last_error;
+  Requests q;
+  q.planned = n;
   TRY(ctx.in(c.from, [&]() -> Status {
-    for (int i = 0; i < n; ++i) {
-      auto body = http_get(*to, c.port ? c.port : 80, path, kProbeTimeout);
-      if (body) ++counts[*body];
-      else {
-        ++*failed;
-        last_error = body.error().str();
+    while (q.sent < n) {
+      if (ctx.deadline.over()) {
+        q.stopped = ctx.deadline.ran_out();
+        break;
       }
+      auto answer = exchange(c, *to, ctx.deadline.probe());
+      ++q.sent;
+      if (answer) {
+        ++q.counts[*answer];
+      } else {
+        ++q.failed;
+        q.last_error = answer.error().message;
+      }
+      ctx.report(std::to_string(q.sent) + " of " + std::to_string(n) + " requests" +
+                 (q.failed ? ", " + std::to_string(q.failed) + " failed" : ""));
+      if (q.sent == n) break;
+      if (!failures_conclusive)
+        ;
+      else if (q.answered() == 0 && q.failed >= kUnreachableAfter)
+        q.stopped = "the first " + std::to_string(q.failed) + " requests all failed";
+      else if (q.failed >= kFailuresConclusive)
+        q.stopped = std::to_string(q.failed) + " requests failed";
+      if (q.stopped.empty() && conclusive) q.stopped = conclusive(q);
+      if (!q.stopped.empty()) break;
     }
     return {};
   }));
-  if (counts.empty()) return fail(last_error.empty() ? "no answers" : last_error);
-  return counts;
+  return q;
 }
 
-std::string counts_text(const std::map<std::string, int>& counts) {
-  std::string s;
-  for (const auto& [who, k] : counts) s += (s.empty() ? "" : ", ") + who + " " + std::to_string(k);
-  return s;
+Result<LiveService> live_service(Ctx& ctx, const Node& director, const VirtualService& svc) {
+  LiveService out;
+  bool found = false;
+  TRY(ctx.in(director.name, [&]() -> Status {
+    TRY_ASSIGN(Ipvs ipvs, Ipvs::open(netns_name(ctx.t.name, director.name)));
+    TRY_ASSIGN(auto services, ipvs.services());
+    for (const auto& s : services)
+      if ((svc.fwmark && s.fwmark == svc.fwmark) ||
+          (!svc.fwmark && s.fwmark == 0 && s.addr == svc.vip && s.port == svc.port &&
+           s.protocol == (svc.proto == Proto::Udp ? IPPROTO_UDP : IPPROTO_TCP))) {
+        out.service = s;
+        found = true;
+      }
+    if (!found) return {};
+    TRY_ASSIGN(out.dests, ipvs.dests(svc));
+    return {};
+  }));
+  if (!found)
+    return fail("service " + svc.name + " (" + ipvs::service_name(svc) +
+                    ") is not in the director's IPVS table",
+                "see `labctl exec " + ctx.t.name + " " + director.name + " -- ipvsadm -Ln`");
+  return out;
+}
+
+Result<DirectorCounters> parse_stats_percpu(const std::string& text) {
+  DirectorCounters c;
+  c.exact = true;
+  std::istringstream in(text);
+  std::string line;
+  bool rows = false;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string cpu;
+    if (!(f >> cpu)) continue;
+    if (cpu == "CPU") {
+      rows = true;
+      continue;
+    }
+    if (!rows) continue;
+    if (cpu == "~") break;  // the estimator's copy follows; the per-cpu rows are the truth
+    unsigned long long conns, in_pkts, out_pkts;
+    if (!(f >> std::hex >> conns >> in_pkts >> out_pkts))
+      return fail("unexpected line in ip_vs_stats_percpu: " + shown(line));
+    c.inpkts += in_pkts;
+    c.outpkts += out_pkts;
+  }
+  if (!rows) return fail("ip_vs_stats_percpu has no CPU rows");
+  return c;
+}
+
+Result<DirectorCounters> director_counters(Ctx& ctx, const Node& director,
+                                           const VirtualService& svc) {
+  TRY_ASSIGN(LiveService live, live_service(ctx, director, svc));
+  DirectorCounters out{live.service.stats.inpkts, live.service.stats.outpkts, false};
+  Status st = ctx.in(director.name, [&]() -> Status {
+    TRY_ASSIGN(Ipvs ipvs, Ipvs::open(netns_name(ctx.t.name, director.name)));
+    TRY_ASSIGN(auto services, ipvs.services());
+    // The per-cpu counters are the whole namespace's: this service's only when it is alone.
+    if (services.size() != 1) return {};
+    // /proc/self is the thread-group leader's namespace; this thread's is thread-self.
+    std::ifstream f("/proc/thread-self/net/ip_vs_stats_percpu");
+    if (!f) return {};
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (auto exact = parse_stats_percpu(ss.str())) out = *exact;
+    return {};
+  });
+  if (!st) return tl::unexpected(st.error());
+  return out;
 }
 
 Result<std::vector<LinkInfo>> links_of(Ctx& ctx, const std::string& node) {

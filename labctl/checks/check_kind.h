@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "labctl/base/display.h"
 #include "labctl/base/error.h"
 #include "labctl/base/fd.h"
 #include "labctl/checks/checks.h"
@@ -21,13 +22,31 @@ namespace labctl::check_kind {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-inline constexpr Millis kProbeTimeout{2000};
-// IPVS counters are refreshed by the kernel's rate estimator about every 2 s.
-inline constexpr auto kCounterSettle = 5s;
+/// One probe's own bound. Lab traffic crosses veths in one kernel: a reply that takes a
+/// second (even under emulation) is not coming.
+inline constexpr Millis kProbeTimeout{1000};
+/// Requests that all failed before any answered: the target is unreachable, stop there.
+inline constexpr int kUnreachableAfter = 2;
+/// Failures after which a multi-request check stops: its verdict is a failure already.
+inline constexpr int kFailuresConclusive = 3;
+
+/// When the running check must have its verdict.
+struct Deadline {
+  Clock::time_point end;
+  Millis total{0};
+  [[nodiscard]] Millis left() const;
+  [[nodiscard]] bool over() const { return Clock::now() >= end; }
+  /// A probe's timeout: `want`, cut to what is left of the deadline (at least 1 ms).
+  [[nodiscard]] Millis probe(Millis want = kProbeTimeout) const;
+  /// "the check's 5 s deadline ran out".
+  [[nodiscard]] std::string ran_out() const;
+};
 
 struct Ctx {
   const Topology& t;
   std::map<std::string, Fd> ns;  ///< node -> open namespace
+  Deadline deadline;             ///< Of the check running now.
+  std::function<void(const std::string&)> progress;  ///< "12 of 40 requests"; may be empty.
 
   Result<int> fd(const std::string& node) {
     if (auto it = ns.find(node); it != ns.end()) return it->second.get();
@@ -39,6 +58,9 @@ struct Ctx {
     TRY_ASSIGN(int f, fd(node));
     return run_in_netns(f, fn);
   }
+  void report(const std::string& what) const {
+    if (progress) progress(what);
+  }
 };
 
 struct Found {
@@ -46,21 +68,77 @@ struct Found {
   const VirtualService* service = nullptr;
 };
 
+/// A check's result: its verdict and what was seen.
+CheckResult verdict(const Check& c, bool passed, std::string detail);
+inline CheckResult failed(const Check& c, std::string detail) { return verdict(c, false, std::move(detail)); }
+
 Found find_service(const Topology& t, const std::string& name);
 int param_int(const Check& c, const std::string& key, int fallback);
 double param_double(const Check& c, const std::string& key, double fallback);
+std::string param(const Check& c, const std::string& key, const std::string& fallback = {});
 /// "10.0.0.1:80", "[fd00::1]:80" or the bare address when the check has no port.
 std::string target_of(const Check& c);
-/// Sends `n` GETs from `from` and counts the bodies (each labagent answers its node name).
-Result<std::map<std::string, int>> http_counts(Ctx& ctx, const Check& c, int n, int* failed);
-std::string counts_text(const std::map<std::string, int>& counts);
+/// The node that holds `addr` on one of its interfaces, else the address itself.
+std::string who_has(const Topology& t, const IpAddr& addr);
+
+/// One request of the check's protocol to its target, from the calling thread's namespace:
+/// a UDP datagram (its reply), a banner read (the banner), else an HTTP GET (the body).
+/// The answer must match `expect` for UDP when given, else echo the payload.
+Result<std::string> exchange(const Check& c, const IpAddr& to, Millis timeout);
+/// "GET http://10.0.0.1:80/", "UDP to 10.0.0.1:53", "banner of 10.0.0.1:22".
+std::string exchange_name(const Check& c);
+
+/// What a run of requests saw.
+struct Requests {
+  std::map<std::string, int> counts;  ///< Answer -> how many times.
+  int planned = 0;
+  int sent = 0;
+  int failed = 0;
+  std::string last_error;
+  std::string stopped;  ///< Why it stopped before `planned`; "" when all were sent.
+  [[nodiscard]] int answered() const { return sent - failed; }
+  /// "rs1 20, rs2 20 of 40", plus the failures and why it stopped.
+  [[nodiscard]] std::string text() const;
+};
+/// Returns a reason to stop (the verdict is already certain), or "" to go on.
+using Conclusive = std::function<std::string(const Requests&)>;
+/// Sends up to `n` requests (exchange()) from the check's `from` node. Stops early at the
+/// deadline, when `conclusive` gives a reason, and (with `failures_conclusive`) when the
+/// first kUnreachableAfter all failed or after kFailuresConclusive failures. Errors only
+/// when the namespace is gone.
+Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive& conclusive = {},
+                               bool failures_conclusive = true);
+
+/// A service as the director's kernel has it now, and its real servers.
+struct LiveService {
+  IpvsService service;
+  std::vector<IpvsDest> dests;
+};
+Result<LiveService> live_service(Ctx& ctx, const Node& director, const VirtualService& svc);
+
+/// Packet counters of the director's IPVS traffic, with which service they are of.
+struct DirectorCounters {
+  uint64_t inpkts = 0;
+  uint64_t outpkts = 0;
+  bool exact = false;  ///< Read from the per-cpu counters (no estimator lag).
+};
+/// The per-cpu totals of /proc/net/ip_vs_stats_percpu (exact, updated per packet) when the
+/// director has this one service only; else the service's netlink counters, which the
+/// estimator refreshes about every 2 s.
+Result<DirectorCounters> director_counters(Ctx& ctx, const Node& director,
+                                           const VirtualService& svc);
+/// Sums the per-cpu rows of /proc/net/ip_vs_stats_percpu (exposed for tests).
+Result<DirectorCounters> parse_stats_percpu(const std::string& text);
+
 Result<std::vector<LinkInfo>> links_of(Ctx& ctx, const std::string& node);
 
 // The kinds of check, one file each.
 CheckResult reach(Ctx& ctx, const Check& c, bool want);
 CheckResult http(Ctx& ctx, const Check& c);
 CheckResult balance(Ctx& ctx, const Check& c);
-CheckResult bypass(Ctx& ctx, const Check& c);
+/// bypass (want_out false: replies never pass the director) and via-director (true).
+CheckResult director_replies(Ctx& ctx, const Check& c, bool want_out);
+CheckResult tunnel(Ctx& ctx, const Check& c);
 CheckResult arp_owner(Ctx& ctx, const Check& c);
 
 }  // namespace labctl::check_kind

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <iomanip>
 #include <sstream>
 
 #include "labctl/checks/check_kind.h"
@@ -14,15 +16,18 @@ namespace {
 
 using check_kind::Clock;
 using check_kind::Ctx;
+using check_kind::failed;
 
 CheckResult run_one(Ctx& ctx, const Check& c) {
   if (c.kind == "reach") return check_kind::reach(ctx, c, true);
   if (c.kind == "no-reach") return check_kind::reach(ctx, c, false);
   if (c.kind == "http") return check_kind::http(ctx, c);
   if (c.kind == "balance") return check_kind::balance(ctx, c);
-  if (c.kind == "bypass") return check_kind::bypass(ctx, c);
+  if (c.kind == "bypass") return check_kind::director_replies(ctx, c, false);
+  if (c.kind == "via-director") return check_kind::director_replies(ctx, c, true);
+  if (c.kind == "tunnel") return check_kind::tunnel(ctx, c);
   if (c.kind == "arp-owner") return check_kind::arp_owner(ctx, c);
-  return {c.name, c.kind, false, "unknown check kind " + c.kind, 0};
+  return failed(c, "unknown check kind " + c.kind);
 }
 
 bool hashes_one_client(const std::string& sched) {
@@ -39,18 +44,52 @@ bool CheckReport::passed() const {
   return true;
 }
 
-std::vector<double> expected_shares(const VirtualService& s) {
-  if (s.persistence || hashes_one_client(s.scheduler)) return {};
+std::vector<double> expected_shares(const std::string& scheduler, bool persistent,
+                                    const std::vector<int>& weights) {
+  if (persistent || hashes_one_client(scheduler)) return {};
   std::vector<double> w;
   double total = 0;
-  for (const auto& rs : s.real_servers) {
+  for (int weight : weights) {
     // rr ignores weights except that 0 takes a server out; the others follow weights.
-    double x = rs.weight <= 0 ? 0 : (s.scheduler == "rr" ? 1 : rs.weight);
+    double x = weight <= 0 ? 0 : (scheduler == "rr" ? 1 : weight);
     w.push_back(x);
     total += x;
   }
   for (auto& x : w) x = total > 0 ? x / total : 0;
   return w;
+}
+
+std::vector<double> expected_shares(const VirtualService& s) {
+  std::vector<int> weights;
+  for (const auto& rs : s.real_servers) weights.push_back(rs.weight);
+  return expected_shares(s.scheduler, s.persistence != 0, weights);
+}
+
+Millis default_deadline(const std::string& kind) {
+  using namespace std::chrono_literals;
+  if (kind == "balance") return 10s;
+  if (kind == "http" || kind == "bypass" || kind == "via-director" || kind == "tunnel") return 6s;
+  return 3s;  // reach, no-reach, arp-owner: one probe
+}
+
+Millis check_deadline(const Check& c) {
+  if (auto it = c.params.find("timeout"); it != c.params.end()) {
+    double s = std::atof(it->second.c_str());
+    if (s > 0) return Millis{static_cast<int64_t>(s * 1000)};
+  }
+  return default_deadline(c.kind);
+}
+
+std::string check_expectation(const std::string& kind) {
+  if (kind == "reach") return "the target answers";
+  if (kind == "no-reach") return "the target does not answer";
+  if (kind == "http") return "every request answered, a body containing one of expect";
+  if (kind == "balance") return "every real server answers, in the scheduler's proportions";
+  if (kind == "bypass") return "the director counts requests in but no replies out";
+  if (kind == "via-director") return "the director counts requests in and replies out";
+  if (kind == "tunnel") return "every real server's tunnel device receives encapsulated packets";
+  if (kind == "arp-owner") return "the VIP resolves to the director's MAC";
+  return "kind " + kind;
 }
 
 Status check_names_known(const Topology& t, const std::vector<std::string>& only) {
@@ -68,41 +107,70 @@ Status check_names_known(const Topology& t, const std::vector<std::string>& only
   return {};
 }
 
-Result<CheckReport> run_checks(const Topology& t, const std::vector<std::string>& only) {
-  TRY(check_names_known(t, only));
+Result<CheckReport> run_checks(const Topology& t, const CheckOptions& o) {
+  TRY(check_names_known(t, o.only));
   CheckReport rep;
   rep.lab = t.name;
-  Ctx ctx{t, {}};
+  Ctx ctx{t, {}, {}, {}};
   for (const auto& c : t.checks) {
-    if (!only.empty() && std::find(only.begin(), only.end(), c.name) == only.end()) continue;
+    if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), c.name) == o.only.end()) continue;
     if (!ctx.fd(c.from)) return fail("lab " + t.name + " is not up (no namespace for " + c.from + ")",
                                      "`labctl up " + t.name + "` first");
-    auto start = Clock::now();
+    const auto start = Clock::now();
+    const Millis deadline = o.timeout ? *o.timeout : check_deadline(c);
+    ctx.deadline = {start + deadline, deadline};
+    ctx.progress = [&](const std::string& what) {
+      if (o.on_progress)
+        o.on_progress(c, what, std::chrono::duration_cast<Millis>(Clock::now() - start));
+    };
     CheckResult r = run_one(ctx, c);
     r.name = c.name;
     r.kind = c.kind;
+    r.expected = check_expectation(c.kind);
+    r.deadline_ms = static_cast<double>(deadline.count());
     r.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    // Whatever completes the result (its causes) goes above: on_result shows it at once.
+    if (o.on_result) o.on_result(r);
     rep.results.push_back(std::move(r));
   }
   return rep;
 }
 
-std::string render_checks(const CheckReport& r) {
+Result<CheckReport> run_checks(const Topology& t, const std::vector<std::string>& only) {
+  CheckOptions o;
+  o.only = only;
+  return run_checks(t, o);
+}
+
+std::string render_check(const CheckResult& c) {
+  std::ostringstream o;
+  o << (c.passed ? "  PASS  " : "  FAIL  ") << c.name << " (" << c.kind << "): " << c.detail;
+  if (c.ms >= 1000) o << " [" << std::fixed << std::setprecision(1) << c.ms / 1000 << " s]";
+  o << "\n";
+  for (const auto& k : c.causes) {
+    o << "        cause: " << k.what << "\n";
+    if (!k.fix.empty()) o << "        fix:   " << k.fix << "\n";
+  }
+  return o.str();
+}
+
+std::string render_summary(const CheckReport& r) {
   std::ostringstream o;
   int passed = 0;
-  for (const auto& c : r.results) {
-    passed += c.passed;
-    o << (c.passed ? "  PASS  " : "  FAIL  ") << c.name << " (" << c.kind << "): " << c.detail << "\n";
-    for (const auto& k : c.causes) {
-      o << "        cause: " << k.what << "\n";
-      if (!k.fix.empty()) o << "        fix:   " << k.fix << "\n";
-    }
-  }
+  double ms = 0;
+  for (const auto& c : r.results) passed += c.passed, ms += c.ms;
   if (r.results.empty())
     o << r.lab << ": no checks ran (the topology has no [checks] tables), so nothing is proven\n";
   else
-    o << r.lab << ": " << passed << " of " << r.results.size() << " checks passed\n";
+    o << r.lab << ": " << passed << " of " << r.results.size() << " checks passed in "
+      << std::fixed << std::setprecision(1) << ms / 1000 << " s\n";
   return o.str();
+}
+
+std::string render_checks(const CheckReport& r) {
+  std::string s;
+  for (const auto& c : r.results) s += render_check(c);
+  return s + render_summary(r);
 }
 
 nlohmann::json checks_json(const CheckReport& r) {
@@ -111,7 +179,8 @@ nlohmann::json checks_json(const CheckReport& r) {
     nlohmann::json causes = nlohmann::json::array();
     for (const auto& k : c.causes) causes.push_back({{"node", k.node}, {"what", k.what}, {"fix", k.fix}});
     a.push_back({{"name", c.name}, {"kind", c.kind}, {"passed", c.passed}, {"detail", c.detail},
-                 {"ms", c.ms}, {"causes", causes}});
+                 {"expected", c.expected}, {"ms", c.ms}, {"deadline_ms", c.deadline_ms},
+                 {"causes", causes}});
   }
   return {{"lab", r.lab}, {"passed", r.passed()}, {"checks", a}};
 }

@@ -3,6 +3,9 @@
 // kernel's own view (IPVS counters, neighbour tables) to judge it.
 #pragma once
 
+#include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +31,8 @@ struct CheckResult {
   std::string detail;  ///< What was seen: "rs1 30, rs2 30 (expected 50% each ±25%)".
   double ms = 0;
   std::vector<Cause> causes;  ///< For a failed check: what in the lab explains it, if found.
+  std::string expected;       ///< What passing means for its kind (check_expectation()).
+  double deadline_ms = 0;     ///< The deadline it ran under.
 };
 
 struct CheckReport {
@@ -40,17 +45,45 @@ struct CheckReport {
 /// checks: `labctl check LAB typo` must never run nothing and call that a pass.
 [[nodiscard]] Status check_names_known(const Topology& t, const std::vector<std::string>& only);
 
-/// Runs the lab's checks in file order (only those named in `only`, when not empty).
-/// Errors only when the lab is not up; a failing check is a result, not an error.
+struct CheckOptions {
+  std::vector<std::string> only;  ///< Run only these checks (by name); all when empty.
+  /// Replaces every check's own deadline (`timeout` key, else its kind's default).
+  std::optional<std::chrono::milliseconds> timeout;
+  /// Called with each verdict as soon as it is reached, before the next check starts.
+  std::function<void(const CheckResult&)> on_result;
+  /// Called while a check runs with what it is doing ("12 of 40 requests") and for how
+  /// long it has run; the caller decides whether and how to show it.
+  std::function<void(const Check&, const std::string& what, std::chrono::milliseconds elapsed)>
+      on_progress;
+};
+
+/// The time a check of this kind gets by default (docs/checks.md has the table).
+[[nodiscard]] std::chrono::milliseconds default_deadline(const std::string& kind);
+/// The check's own deadline: its `timeout` key, else its kind's default.
+[[nodiscard]] std::chrono::milliseconds check_deadline(const Check& c);
+/// What passing means for a kind of check: "every real server answers in the scheduler's
+/// proportions". Used as the "expected" half of a failure message.
+[[nodiscard]] std::string check_expectation(const std::string& kind);
+
+/// Runs the lab's checks in file order, each under its deadline. Errors only when a name in
+/// `only` is unknown or the lab is not up; a failing check is a result, not an error.
+[[nodiscard]] Result<CheckReport> run_checks(const Topology& t, const CheckOptions& o);
 [[nodiscard]] Result<CheckReport> run_checks(const Topology& t,
                                              const std::vector<std::string>& only = {});
 
+/// One verdict as printed: "  PASS  name (kind): detail", plus its causes and fixes.
+[[nodiscard]] std::string render_check(const CheckResult& r);
+/// The closing line: "dr-demo: 4 of 5 checks passed in 2.1 s".
+[[nodiscard]] std::string render_summary(const CheckReport& r);
 [[nodiscard]] std::string render_checks(const CheckReport& r);
 [[nodiscard]] nlohmann::json checks_json(const CheckReport& r);
 
 /// Expected share of requests per real server for a balance check: equal for rr, by weight
 /// for weighted and least-connection schedulers; empty when the scheduler (or persistence)
 /// sends one client to a single server. Servers of weight 0 get nothing.
+[[nodiscard]] std::vector<double> expected_shares(const std::string& scheduler, bool persistent,
+                                                  const std::vector<int>& weights);
+/// The same for a service as the topology declares it.
 [[nodiscard]] std::vector<double> expected_shares(const VirtualService& s);
 
 }  // namespace labctl

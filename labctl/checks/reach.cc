@@ -1,18 +1,29 @@
 #include "labctl/checks/check_kind.h"
 
-
 namespace labctl::check_kind {
 
+// One probe, bounded by the deadline: a UDP exchange or banner read when the check says so,
+// else a TCP connect when there is a port, else an ICMP echo.
 CheckResult reach(Ctx& ctx, const Check& c, bool want) {
   CheckResult r;
   auto to = IpAddr::parse(c.to);
-  if (!to) return {c.name, c.kind, false, "bad target address " + c.to, 0};
-  Status st = ctx.in(c.from, [&] {
-    return c.port ? tcp_connect(*to, c.port, kProbeTimeout) : icmp_echo(*to, kProbeTimeout);
+  if (!to) return failed(c, "bad target address " + c.to);
+  const bool udp = param(c, "proto") == "udp", banner = c.params.count("banner") > 0;
+  std::string answer;
+  Status st = ctx.in(c.from, [&]() -> Status {
+    const Millis timeout = ctx.deadline.probe();
+    if (udp || banner) {
+      TRY_ASSIGN(answer, exchange(c, *to, timeout));
+      return {};
+    }
+    return c.port ? tcp_connect(*to, c.port, timeout) : icmp_echo(*to, timeout);
   });
-  const std::string how = c.port ? "TCP connect to " + target_of(c) : "ping " + c.to;
+  const std::string how = udp || banner ? exchange_name(c)
+                          : c.port      ? "TCP connect to " + target_of(c)
+                                        : "ping " + c.to;
   r.passed = static_cast<bool>(st) == want;
   r.detail = st ? how + " from " + c.from + " succeeded" : how + " from " + c.from + " failed: " + st.error().str();
+  if (st && !answer.empty()) r.detail += " (" + shown(answer, 60) + ")";
   if (!want && st) r.detail += " (it must not)";
   return r;
 }

@@ -1,10 +1,15 @@
-// labctl check LAB [CHECK...] [--json]
+// labctl check LAB [CHECK...] [--json] [--junit FILE] [--timeout SECONDS]
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <map>
+#include <mutex>
 
 #include "labctl/checks/checks.h"
+#include "labctl/checks/junit.h"
 #include "labctl/cli/check_run.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
@@ -12,13 +17,102 @@
 #include "labctl/lab/state.h"
 
 namespace labctl::cli {
+namespace {
 
-int run_and_print_checks(const Topology& t, const std::vector<std::string>& only, bool json) {
+using std::chrono::milliseconds;
+
+// Shows a check that runs longer than a second: on a terminal one line rewritten in place,
+// in a pipe (CI logs) a plain line now and then.
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled), tty_(::isatty(STDOUT_FILENO) == 1) {}
+  void update(const Check& c, const std::string& what, milliseconds elapsed) {
+    if (!enabled_ || elapsed < milliseconds{1000}) return;
+    std::lock_guard lock(mu_);
+    const double s = static_cast<double>(elapsed.count()) / 1000;
+    if (tty_) {
+      std::printf("\r\033[K  ....  %s (%s): %s [%.1f s]", c.name.c_str(), c.kind.c_str(), what.c_str(), s);
+      shown_ = true;
+    } else {
+      auto& next = next_[c.name];
+      if (elapsed < next) return;
+      std::printf("  ....  %s (%s): %s [%.1f s]\n", c.name.c_str(), c.kind.c_str(), what.c_str(), s);
+      next = elapsed + milliseconds{2000};
+    }
+    std::fflush(stdout);
+  }
+  void verdict(const CheckResult& r) {
+    std::lock_guard lock(mu_);
+    if (!enabled_) return;
+    if (shown_) std::printf("\r\033[K");
+    shown_ = false;
+    std::fputs(render_check(r).c_str(), stdout);
+    std::fflush(stdout);
+  }
+
+ private:
+  bool enabled_, tty_;
+  bool shown_ = false;
+  std::mutex mu_;
+  std::map<std::string, milliseconds> next_;
+};
+
+Status write_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return fail_errno("write " + tmp, errno);
+    out << text;
+    if (!out.flush()) return fail_errno("write " + tmp, errno);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return fail("rename " + tmp + " to " + path + ": " + ec.message());
+  return {};
+}
+
+}  // namespace
+
+void add_check_flags(CLI::App* cmd, CheckRunFlags& f) {
+  cmd->add_flag("--json", f.json, "Machine-readable output (all results at the end)");
+  cmd->add_option("--junit", f.junit,
+                  "Also write the results as JUnit XML to FILE (one testcase per check)")
+      ->type_name("FILE");
+  cmd->add_option("--timeout", f.timeout_s,
+                  "Give every check this deadline in seconds instead of its own (its `timeout` "
+                  "key, else its kind's default)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.1, 600.0));
+}
+
+int run_and_print_checks(const Topology& t, const std::vector<std::string>& only,
+                         const CheckRunFlags& f) {
   if (Status st = check_names_known(t, only); !st) die(st.error(), kExitInvalid);
-  auto rep = run_checks(t, only);
+  if (!f.junit.empty()) {
+    // Found out now, not after the checks have run.
+    namespace fs = std::filesystem;
+    const fs::path p(f.junit);
+    const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+    std::error_code ec;
+    if (fs::is_directory(p, ec) || ::access(dir.c_str(), W_OK) != 0 ||
+        (fs::exists(p, ec) && ::access(p.c_str(), W_OK) != 0))
+      die(Error{"cannot write the JUnit file " + f.junit, errno, {}, "give a writable file path"},
+          kExitInvalid);
+  }
+  Progress progress(!f.json);
+  CheckOptions o;
+  o.only = only;
+  if (f.timeout_s > 0) o.timeout = milliseconds{static_cast<int64_t>(f.timeout_s * 1000)};
+  o.on_result = [&](const CheckResult& r) { progress.verdict(r); };
+  o.on_progress = [&](const Check& c, const std::string& what, milliseconds elapsed) {
+    progress.update(c, what, elapsed);
+  };
+  auto rep = run_checks(t, o);
   if (!rep) die(rep.error());
-  if (json) std::printf("%s\n", json_text(checks_json(*rep)).c_str());
-  else std::printf("%s", render_checks(*rep).c_str());
+  if (f.json) std::printf("%s\n", json_text(checks_json(*rep)).c_str());
+  else std::printf("%s", render_summary(*rep).c_str());
+  if (!f.junit.empty())
+    if (Status st = write_file(f.junit, checks_junit({*rep})); !st) die(st.error(), kExitInvalid);
   return rep->passed() ? 0 : kExitFailure;
 }
 
@@ -26,26 +120,29 @@ namespace {
 
 void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("check", "Run a running lab's checks");
-  cmd->footer(
-      "Checks are the assertions in the topology's [checks] tables: reach / no-reach, http,\n"
-      "balance (every real server answers, spread per scheduler and weights), bypass\n"
-      "(DR/TUN replies never pass the director: its IPVS OutPkts stays 0) and arp-owner\n"
-      "(the VIP's ARP entry is the director's MAC). Exit status 0 when all pass, 1 if any\n"
-      "fails or none ran, 2 for a check name the lab does not have.\n"
-      "Example: labctl check dr-demo");
+  cmd->footer(std::string(
+      "Checks are the assertions in the topology's [checks] tables: reach / no-reach (TCP,\n"
+      "UDP, banner or ping), http, balance (every real server answers, spread per the\n"
+      "director's live scheduler and weights), bypass (DR/TUN replies never pass the\n"
+      "director), via-director (NAT replies do), tunnel (TUN real servers receive IPIP) and\n"
+      "arp-owner (the VIP's ARP entry is the director's MAC). Each runs under a deadline\n"
+      "(docs/checks.md) and its verdict is printed as soon as it is reached.\n") +
+      kCheckExitHelp +
+      "\nExamples: labctl check dr-demo\n"
+      "          labctl check dr-demo balanced --junit report.xml --timeout 5");
   static std::string lab;
   static std::vector<std::string> only;
-  static bool json = false;
+  static CheckRunFlags flags;
   cmd->add_option("lab", lab, "Running lab (or a built-in name / file that is up)")->required();
   cmd->add_option("checks", only, "Run only these checks (by name)");
-  cmd->add_flag("--json", json, "Machine-readable output");
+  add_check_flags(cmd, flags);
   cmd->callback([] {
     if (Status st = check_privileges(); !st) die(st.error());
     Topology t = running_or_load_or_die(lab);
     if (Status st = check_names_known(t, only); !st) die(st.error(), kExitInvalid);
     if (lab_namespaces(t.name).empty())
       die(Error{"lab " + t.name + " is not up", 0, {}, "`labctl up " + lab + "` first"});
-    int rc = run_and_print_checks(t, only, json);
+    int rc = run_and_print_checks(t, only, flags);
     if (rc) throw ExitError{rc, {}};
   });
 }

@@ -1,4 +1,4 @@
-// labctl up LAB|FILE [--dry-run] [--replace] [--verbose]
+// labctl up LAB|FILE [--dry-run] [--replace] [--verbose] [--check [--json] [--junit FILE]]
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -56,17 +56,22 @@ void setup(CLI::App& app) {
       "  labctl up --dry-run dr-demo > dr.sh   # the same lab as ip/sysctl/ipvsadm commands\n"
       "All or nothing: if any step fails (or on Ctrl-C) everything made so far is removed and\n"
       "the failing step, the kernel's message and errno are shown. Needs root.\n"
-      "On a kernel without IPVS/IPIP run it in the micro-VM: labctl vm exec -- labctl up LAB");
+      "On a kernel without IPVS/IPIP run it in the micro-VM: labctl vm exec -- labctl up LAB\n"
+      "With --check: " + std::string(kCheckExitHelp) + " --json, --junit and --timeout\n"
+      "apply to the checks (see `labctl check --help`).");
   static std::string what;
   static bool dry_run = false, replace = false, verbose = false, check = false;
+  static CheckRunFlags check_flags;
   cmd->add_option("lab", what, "Built-in lab name (see `labctl list`) or path to a .toml file")
       ->required();
   cmd->add_flag("-n,--dry-run", dry_run,
                 "Print the plan as a runnable shell script instead of building the lab");
   cmd->add_flag("--replace", replace, "Tear down a running lab of the same name first");
   cmd->add_flag("-v,--verbose", verbose, "Print each step as it is done");
-  cmd->add_flag("--check", check,
-                "Run the lab's checks right after (exit 1 if any fails; the lab stays up)");
+  auto* check_opt = cmd->add_flag(
+      "--check", check, "Run the lab's checks right after (exit 1 if any fails; the lab stays up)");
+  add_check_flags(cmd, check_flags);
+  for (const char* name : {"--json", "--junit", "--timeout"}) cmd->get_option(name)->needs(check_opt);
   cmd->callback([] {
     Topology t = load_or_die(what);
     Plan plan = make_plan(t);
@@ -84,11 +89,12 @@ void setup(CLI::App& app) {
     auto start = std::chrono::steady_clock::now();
     if (Status st = lab_up(t, plan, o); !st) die(st.error());
     std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
-    print_summary(t, took.count());
-    if (check && !t.checks.empty()) {
-      std::printf("\nchecks:\n");
+    // With --json, stdout holds only the checks' JSON document.
+    if (!(check && check_flags.json)) print_summary(t, took.count());
+    if (check) {
+      if (!check_flags.json) std::printf("\nchecks:\n");
       std::fflush(stdout);
-      if (int rc = run_and_print_checks(t, {}, false); rc) throw ExitError{rc, {}};
+      if (int rc = run_and_print_checks(t, {}, check_flags); rc) throw ExitError{rc, {}};
     }
   });
 }

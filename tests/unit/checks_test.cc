@@ -1,5 +1,15 @@
 #include "labctl/checks/checks.h"
+#include "labctl/checks/check_kind.h"
+#include "labctl/checks/junit.h"
 #include "labctl/model/load.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -41,15 +51,149 @@ TEST(ExpectedShares, HashingAndPersistenceStickToOneServer) {
   EXPECT_TRUE(expected_shares(svc("rr", {1, 1}, 300)).empty());
 }
 
+CheckResult result(std::string name, std::string kind, bool passed, std::string detail, double ms) {
+  CheckResult r;
+  r.name = std::move(name);
+  r.kind = std::move(kind);
+  r.passed = passed;
+  r.detail = std::move(detail);
+  r.ms = ms;
+  return r;
+}
+
+TEST(ExpectedShares, TheKernelsWeightsDecide) {
+  // As read back from the director after `ipvsadm -e ... -w 0`.
+  EXPECT_EQ(expected_shares("rr", false, {1, 0}), (std::vector<double>{1.0, 0.0}));
+  EXPECT_EQ(expected_shares("wrr", false, {3, 1}), (std::vector<double>{0.75, 0.25}));
+  EXPECT_TRUE(expected_shares("rr", true, {1, 1}).empty()) << "persistent";
+}
+
+TEST(CheckDeadline, KindDefaultsAndTheTimeoutKey) {
+  using namespace std::chrono_literals;
+  Check c;
+  c.kind = "reach";
+  EXPECT_EQ(check_deadline(c), 3s);
+  c.kind = "balance";
+  EXPECT_EQ(check_deadline(c), 10s);
+  c.params["timeout"] = "2.5";
+  EXPECT_EQ(check_deadline(c), 2500ms);
+  for (const char* k : {"reach", "no-reach", "http", "balance", "bypass", "via-director", "tunnel", "arp-owner"}) {
+    EXPECT_LE(default_deadline(k), 10s) << k;
+    EXPECT_EQ(check_expectation(k).find("kind "), std::string::npos) << k;
+  }
+}
+
+TEST(CheckDeadline, AProbeGetsWhatIsLeftAndNoMore) {
+  using namespace std::chrono_literals;
+  check_kind::Deadline d{check_kind::Clock::now() + 300ms, 300ms};
+  EXPECT_LE(d.probe(), 300ms);
+  EXPECT_GT(d.probe(), 200ms);
+  EXPECT_EQ(d.probe(50ms), 50ms);
+  check_kind::Deadline gone{check_kind::Clock::now() - 1s, 1s};
+  EXPECT_TRUE(gone.over());
+  EXPECT_EQ(gone.probe(), 1ms) << "a probe never gets 0 ms: poll(0) would not wait at all";
+  EXPECT_NE(gone.ran_out().find("1 s deadline"), std::string::npos) << gone.ran_out();
+}
+
+TEST(StatsPercpu, SumsThePerCpuRowsNotTheEstimatorsTotal) {
+  // As the kernel prints it (hex); the "~" row is the estimator's copy, lagging behind.
+  const std::string text =
+      "       Total Incoming Outgoing         Incoming         Outgoing\n"
+      "CPU    Conns  Packets  Packets            Bytes            Bytes\n"
+      "  0        3       1A        0              4E0                0\n"
+      "  1        1        5        2               10               20\n"
+      "  ~        0        0        0                0                0\n\n"
+      "     Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s\n"
+      "           0        0        0                0                0\n";
+  auto c = check_kind::parse_stats_percpu(text);
+  ASSERT_TRUE(c) << c.error().str();
+  EXPECT_EQ(c->inpkts, 0x1Au + 5);
+  EXPECT_EQ(c->outpkts, 2u);
+  EXPECT_TRUE(c->exact);
+  EXPECT_FALSE(check_kind::parse_stats_percpu("garbage"));
+}
+
+TEST(Requests, TextSaysWhatAnsweredFailedAndWhyItStopped) {
+  check_kind::Requests q;
+  q.planned = 40;
+  q.sent = 2;
+  q.failed = 2;
+  q.last_error = "connect to 10.0.0.1:80: timed out";
+  q.stopped = "the first 2 requests all failed";
+  EXPECT_EQ(q.text(),
+            "no answers of 2 sent (of 40 planned), 2 failed (last: connect to 10.0.0.1:80: timed "
+            "out); stopped early: the first 2 requests all failed");
+  q.counts["rs1\x01"] = 1;  // a body is any bytes: shown, never raw
+  EXPECT_NE(q.text().find("'rs1\\x01' 1"), std::string::npos) << q.text();
+}
+
+// JUnit validated by a real XML tool against tests/data/junit.xsd (the Jenkins/Surefire
+// shape), with user strings that break naive writers.
+std::string xmllint(const std::string& xml, const std::string& args) {
+  char path[] = "/tmp/labctl-junit-XXXXXX";
+  int fd = ::mkstemp(path);
+  EXPECT_GE(fd, 0);
+  ::close(fd);
+  std::ofstream(path) << xml;
+  std::string cmd = "xmllint " + args + " " + path + " 2>&1";
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    out += "rc=" + std::to_string(WEXITSTATUS(::pclose(p)));
+  }
+  std::remove(path);
+  return out;
+}
+
+TEST(Junit, ValidAgainstTheSchemaWhateverTheStrings) {
+  if (std::system("command -v xmllint >/dev/null") != 0) GTEST_SKIP() << "xmllint missing (libxml2-utils, scripts/setup.sh)";
+  CheckReport r;
+  r.lab = "lab<&>\"'";
+  CheckResult pass = result("ok", "reach", true, "TCP connect succeeded", 12.5);
+  pass.expected = check_expectation("reach");
+  CheckResult bad = result("b]]>\x01\x7f", "balance", false,
+                           "rs1 \xff\xfe 3 of 6 <b>&amp;\n\r\t ]]> \xed\xa0\x80 \xef\xbf\xbe end", 1500);
+  bad.expected = check_expectation("balance");
+  bad.causes.push_back({"rs1", "arp_ignore is 0 on \"eth0\"", "[nodes.rs1.sysctl] net.ipv4.conf.all.arp_ignore = 1"});
+  r.results = {pass, bad};
+  CheckReport empty;
+  empty.lab = "none";
+  const std::string xml = checks_junit({r, empty});
+  const std::string out = xmllint(xml, "--noout --schema " LABCTL_TEST_DATA "/junit.xsd");
+  EXPECT_NE(out.find("validates"), std::string::npos) << out << "\n" << xml;
+  EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
+  // What a CI server shows: the failure's message holds expected, seen and the cause.
+  const std::string msg = xmllint(xml, "--xpath 'string(//testcase[@time=\"1.500\"]/failure/@message)'");
+  EXPECT_NE(msg.find("expected every real server answers"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("seen rs1 \\xff\\xfe 3 of 6 <b>&amp;"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("cause: arp_ignore is 0 on \"eth0\" (fix: [nodes.rs1.sysctl]"), std::string::npos) << msg;
+  const std::string cls = xmllint(xml, "--xpath 'string(//testcase[1]/@classname)'");
+  EXPECT_EQ(cls, "lab<&>\"'\nrc=0");
+  EXPECT_NE(xmllint(xml, "--xpath 'string(//testsuite[1]/@failures)'").find("1"), std::string::npos);
+  EXPECT_NE(xmllint(xml, "--xpath 'string(//testcase[2]/system-out)'").find("deadline 0.000 s, took 1.500 s"),
+            std::string::npos);
+}
+
+TEST(Junit, EscapingKeepsTextAndDropsWhatXmlCannotHold) {
+  EXPECT_EQ(xml_escaped("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
+  EXPECT_EQ(xml_escaped("x\ny", true), "x&#10;y");
+  EXPECT_EQ(xml_escaped("x\ny"), "x\ny");
+  EXPECT_EQ(xml_escaped(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(xml_escaped("\xc3\xa9\xe2\x82\xac"), "\xc3\xa9\xe2\x82\xac") << "valid UTF-8 stays";
+  EXPECT_EQ(xml_escaped("\xc0\xaf"), "\\xc0\\xaf") << "overlong";
+  EXPECT_EQ(xml_escaped("\xe2\x82"), "\\xe2\\x82") << "cut short";
+}
+
 TEST(CheckReport, PassesOnlyWhenEveryCheckPassed) {
   CheckReport r;
   r.lab = "l";
   EXPECT_FALSE(r.passed()) << "zero checks run is never a pass";
   EXPECT_NE(render_checks(r).find("no checks ran"), std::string::npos);
   EXPECT_EQ(checks_json(r)["passed"], false);
-  r.results.push_back({"a", "reach", true, "", 0});
+  r.results.push_back(result("a", "reach", true, "", 0));
   EXPECT_TRUE(r.passed());
-  r.results.push_back({"b", "http", false, "no answer", 0});
+  r.results.push_back(result("b", "http", false, "no answer", 0));
   EXPECT_FALSE(r.passed());
   EXPECT_NE(render_checks(r).find("FAIL  b (http): no answer"), std::string::npos);
   EXPECT_NE(render_checks(r).find("1 of 2 checks passed"), std::string::npos);
@@ -81,7 +225,7 @@ TEST(CheckNames, AnUnknownNameIsAnErrorWithTheNearestOne) {
 TEST(RenderChecks, AFailedCheckShowsItsCausesAndFixes) {
   CheckReport rep;
   rep.lab = "dr-demo";
-  CheckResult r{"director-owns-vip", "arp-owner", false, "rs1 answered ARP for the VIP", 3, {}};
+  CheckResult r = result("director-owns-vip", "arp-owner", false, "rs1 answered ARP for the VIP", 3);
   r.causes.push_back({"rs1", "rs1 answers ARP for 10.10.0.100: arp_ignore is 0",
                       "[nodes.rs1.sysctl] net.ipv4.conf.all.arp_ignore = 1"});
   rep.results.push_back(r);
