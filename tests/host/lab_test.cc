@@ -584,6 +584,52 @@ TEST_F(HostLab, UpCheckAndCheckRunTheLabsChecksFromItsKeptTopology) {
   EXPECT_NE(out.find("rc=1"), std::string::npos) << out;
 }
 
+// What graders and CI see: verdicts as they come, a progress line for a slow check, a fast
+// failure when the target is gone, and JUnit that a real XML tool validates.
+TEST_F(HostLab, CheckStreamsVerdictsFailsFastAndWritesValidJunit) {
+  auto& l = lab();
+  const std::string junit = "/tmp/" + l.name + ".xml";
+  const std::string lint = "xmllint --noout --schema " LABCTL_TEST_DATA "/junit.xsd " + junit + " 2>&1";
+  std::string out = run(kLabctl + " up --check --junit " + junit + " " + l.file + " 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
+  EXPECT_NE(run(lint).find("validates"), std::string::npos) << run(lint);
+  EXPECT_EQ(run("xmllint --xpath 'count(//testcase)' " + junit), "2\n");
+  // b gone from its switch: nothing answers ARP for it, so every probe runs into its timeout.
+  ASSERT_EQ(std::system(("ip -n " + netns_name(l.name, "b") + " link set eth0 down").c_str()), 0);
+  auto start = std::chrono::steady_clock::now();
+  out = run(kLabctl + " check " + l.name + " --junit " + junit + " 2>&1; echo rc=$?");
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(out.find("rc=1"), std::string::npos) << out;
+  EXPECT_LT(s, 5.0) << out;
+  // In a pipe the progress is a plain line, printed before the verdict it leads to.
+  const auto progress = out.find("  ....  b-answers-a (http): 1 of 4 requests, 1 failed");
+  const auto reach_fail = out.find("FAIL  a-reaches-b"), http_fail = out.find("FAIL  b-answers-a");
+  EXPECT_NE(progress, std::string::npos) << out;
+  EXPECT_LT(reach_fail, progress) << out;
+  EXPECT_LT(progress, http_fail) << out;
+  EXPECT_NE(out.find("stopped early: the first 2 requests all failed"), std::string::npos) << out;
+  EXPECT_NE(run(lint).find("validates"), std::string::npos) << run(lint);
+  EXPECT_EQ(run("xmllint --xpath 'count(//failure)' " + junit), "2\n");
+  EXPECT_NE(run("xmllint --xpath 'string(//testcase[@name=\"a-reaches-b\"]/failure/@message)' " + junit)
+                .find("expected the target answers; seen TCP connect to 10.71.2.10:8080 from a failed"),
+            std::string::npos);
+  // --timeout gives every check that deadline instead of its own.
+  start = std::chrono::steady_clock::now();
+  out = run(kLabctl + " check " + l.name + " --timeout 0.3 --json 2>&1; echo rc=$?");
+  s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(s, 2.0) << out;
+  EXPECT_NE(out.find("\"deadline_ms\": 300.0"), std::string::npos) << out;
+  EXPECT_EQ(out.find("...."), std::string::npos) << "JSON output has no progress lines: " << out;
+  // Configuration errors are exit 2, before any check runs.
+  out = run(kLabctl + " check " + l.name + " --timeout 0 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("rc=2"), std::string::npos) << out;
+  out = run(kLabctl + " check " + l.name + " --junit /nonexistent-dir/x.xml 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("cannot write the JUnit file"), std::string::npos) << out;
+  EXPECT_NE(out.find("rc=2"), std::string::npos) << out;
+  EXPECT_EQ(out.find("FAIL"), std::string::npos) << out;
+  std::remove(junit.c_str());
+}
+
 TEST_F(HostLab, StatusReadsTheLabBackAsJson) {
   auto& l = lab();
   ASSERT_TRUE(lab_up(l.topo, l.plan, {}));

@@ -2,7 +2,12 @@
 // the topology's expectation or the lab itself is bent so each assertion must fail.
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "labctl/checks/checks.h"
 #include "labctl/kernel/ipvs.h"
@@ -12,6 +17,7 @@
 #include "labctl/kernel/rtnl.h"
 #include "labctl/model/load.h"
 #include "tests/kernel/kernel_test.h"
+#include "tests/support/kill_sweep.h"
 
 namespace labctl {
 namespace {
@@ -94,6 +100,112 @@ TEST_F(KernelChecksFail, EachDrAssertionFailsWhenItsPremiseIsFalse) {
   r = run_one(named("director-owns-vip"));
   EXPECT_FALSE(r.passed) << r.detail;
   EXPECT_NE(r.detail.find("rs1's eth0"), std::string::npos) << r.detail;
+}
+
+Check service_check(const Topology& t, const std::string& name, const std::string& kind) {
+  Check c;
+  c.name = name;
+  c.kind = kind;
+  c.from = "client";
+  for (const auto& n : t.nodes)
+    if (!n.services.empty()) {
+      c.service = n.services[0].name;
+      c.to = n.services[0].vip.str();
+      c.port = n.services[0].port;
+    }
+  return c;
+}
+
+std::string sh(const std::string& cmd) { return test::run_capture(cmd + " 2>&1; echo rc=$?"); }
+
+// The measurement: dr-demo without the VIP on the director took 136 s, silent.
+// Now every check fails within its deadline and the whole run ends in seconds.
+TEST_F(KernelChecksFail, BrokenDrFailsEveryCheckWithinItsDeadlineAndFast) {
+  up("dr-demo");
+  ASSERT_NE(sh("ip -n dr-demo-director addr del 10.10.0.100/32 dev eth0").find("rc=0"), std::string::npos);
+  const std::string junit = "/tmp/labctl-broken-dr.xml", json = "/tmp/labctl-broken-dr.json";
+  const auto start = std::chrono::steady_clock::now();
+  std::string out = sh(std::string(LABCTL_BINARY_DIR "/labctl/labctl check dr-demo --json --junit ") + junit +
+                       " > " + json);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("  broken dr-demo: `labctl check` took %.2f s\n", s);
+  EXPECT_NE(out.find("rc=1"), std::string::npos) << out;
+  // The target is 10 s in the guest; the bound leaves room for a slower emulation host.
+  EXPECT_LT(s, 15.0);
+  std::ifstream in(json);
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  ASSERT_EQ(j["checks"].size(), topo_.checks.size());
+  for (const auto& c : j["checks"]) {
+    EXPECT_FALSE(c["passed"].get<bool>()) << c.dump();
+    // A probe cut to the deadline may overrun it only by the reading around it.
+    EXPECT_LE(c["ms"].get<double>(), c["deadline_ms"].get<double>() + 500) << c.dump();
+    std::printf("    %s: %.0f ms (deadline %.0f ms)\n", c["name"].get<std::string>().c_str(),
+                c["ms"].get<double>(), c["deadline_ms"].get<double>());
+  }
+  std::string lint = sh("xmllint --noout --schema " LABCTL_TEST_DATA "/junit.xsd " + junit);
+  EXPECT_NE(lint.find("validates"), std::string::npos) << lint;
+  EXPECT_NE(sh("xmllint --xpath 'string(/testsuites/testsuite/@failures)' " + junit)
+                .find(std::to_string(topo_.checks.size())),
+            std::string::npos);
+  std::remove(junit.c_str());
+  std::remove(json.c_str());
+}
+
+// The director's table decides, not the file: after a live weight change to 0 rs2 must get
+// nothing, and the balance says where the weights came from.
+TEST_F(KernelChecksFail, BalanceJudgesByTheDirectorsLiveWeights) {
+  up("dr-demo");
+  std::string out = sh("ip netns exec dr-demo-director ipvsadm -e -t 10.10.0.100:80 -r 10.10.0.12:80 -g -w 0");
+  ASSERT_NE(out.find("rc=0"), std::string::npos) << out;
+  auto r = run_one(named("balanced"));
+  EXPECT_TRUE(r.passed) << r.detail;
+  EXPECT_NE(r.detail.find("weights from the director's IPVS table (rr): rs1 1, rs2 0"), std::string::npos)
+      << r.detail;
+  EXPECT_EQ(r.detail.find("rs2 1"), std::string::npos) << "rs2 must not have answered: " << r.detail;
+  // And back to 1: an rr balance of rs1 only must now fail, naming rs2.
+  out = sh("ip netns exec dr-demo-director ipvsadm -e -t 10.10.0.100:80 -r 10.10.0.12:80 -g -w 1");
+  ASSERT_NE(out.find("rc=0"), std::string::npos) << out;
+  out = sh("ip -n dr-demo-rs2 addr del 10.10.0.100/32 dev lo");  // rs2 now drops what it gets
+  ASSERT_NE(out.find("rc=0"), std::string::npos) << out;
+  r = run_one(named("balanced"));
+  EXPECT_FALSE(r.passed) << r.detail;
+  EXPECT_NE(r.detail.find("stopped early"), std::string::npos) << r.detail;
+  EXPECT_LT(r.ms, 10000) << r.detail;
+}
+
+TEST_F(KernelChecksFail, ViaDirectorHoldsForNatAndFailsForDr) {
+  up("nat-demo");
+  auto r = run_one(service_check(topo_, "nat-via", "via-director"));
+  EXPECT_TRUE(r.passed) << r.detail;
+  EXPECT_NE(r.detail.find("replies passed through it"), std::string::npos) << r.detail;
+  ASSERT_TRUE(lab_down(topo_.name));
+  topo_ = {};
+  up("dr-demo");
+  r = run_one(service_check(topo_, "dr-via", "via-director"));
+  EXPECT_FALSE(r.passed) << r.detail;
+  EXPECT_NE(r.detail.find("no reply passed through it"), std::string::npos) << r.detail;
+}
+
+TEST_F(KernelChecksFail, TunnelSeesEachRealServersTunl0AndNamesOneThatGetsNothing) {
+  up("tun-demo");
+  auto r = run_one(service_check(topo_, "tun", "tunnel"));
+  EXPECT_TRUE(r.passed) << r.detail;
+  EXPECT_NE(r.detail.find("rs1 tunl0 rx +"), std::string::npos) << r.detail;
+  EXPECT_NE(r.detail.find("rs2 tunl0 rx +"), std::string::npos) << r.detail;
+  EXPECT_EQ(r.detail.find("rx +0"), std::string::npos) << r.detail;
+  // rp_filter on at rs1: packets still arrive encapsulated (the tunnel holds) but get no
+  // answer; the check tells the two apart.
+  ASSERT_NE(sh("ip netns exec tun-demo-rs1 sysctl -qw net.ipv4.conf.all.rp_filter=1").find("rc=0"),
+            std::string::npos);
+  r = run_one(service_check(topo_, "tun", "tunnel"));
+  EXPECT_TRUE(r.passed) << r.detail;
+  EXPECT_NE(r.detail.find("failed"), std::string::npos) << r.detail;
+  // tunl0 down at rs2: nothing is decapsulated there.
+  ASSERT_NE(sh("ip -n tun-demo-rs2 link set tunl0 down").find("rc=0"), std::string::npos);
+  r = run_one(service_check(topo_, "tun", "tunnel"));
+  EXPECT_FALSE(r.passed) << r.detail;
+  EXPECT_NE(r.detail.find("no encapsulated packet reached rs2"), std::string::npos) << r.detail;
 }
 
 TEST_F(KernelChecksFail, BypassFailsForNatWhereRepliesCrossTheDirector) {
