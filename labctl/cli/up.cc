@@ -9,6 +9,7 @@
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/plan/exercise.h"
 #include "labctl/plan/render.h"
 #include "labctl/plan/planner.h"
 
@@ -85,6 +86,7 @@ void setup(CLI::App& app) {
     if (Status st = lab_up(t, plan, o); !st) die(st.error());
     std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
     print_summary(t, took.count());
+    if (t.exercise) std::printf("\n%s\n", exercise_banner(t).c_str());
     if (check && !t.checks.empty()) {
       std::printf("\nchecks:\n");
       std::fflush(stdout);
