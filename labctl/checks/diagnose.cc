@@ -12,6 +12,7 @@
 #include "labctl/base/fd.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/sysctl.h"
+#include "labctl/plan/roles.h"
 
 namespace labctl {
 namespace {
@@ -51,6 +52,8 @@ std::vector<Dest> dests_of(const Topology& t, const VirtualService& s, const Lab
   if (it != f.services.end() && it->second.read && it->second.present) {
     for (const auto& d : it->second.dests)
       out.push_back({d.addr, d.port, d.method.value_or(FwdMethod::Dr), d.weight, node_with_addr(t, d.addr)});
+    // The kernel's order is its hash order: name the causes in address order instead.
+    std::sort(out.begin(), out.end(), [](const Dest& a, const Dest& b) { return a.addr < b.addr; });
     return out;
   }
   for (const auto& rs : s.real_servers)
@@ -196,7 +199,7 @@ class Decider {
     add(x.node,
         fmt::format("{} real server {} does not hold the VIP {} (on {}): the packets the director "
                     "sends it are not addressed to it, so it drops them",
-                    to_string(x.method), x.node, s.vip.str(), tun ? "tunl0" : "lo"),
+                    method_upper(x.method), x.node, s.vip.str(), tun ? "tunl0" : "lo"),
         fmt::format("[nodes.{}] {} += \"{}\"", x.node, tun ? "tunl0" : "lo", host_prefix(s.vip)));
   }
 
@@ -212,7 +215,7 @@ class Decider {
   }
 
   void arp(const Dest& x, const NodeFacts& rf, const VirtualService& s) {
-    const std::string m = to_string(x.method);
+    const std::string m = method_upper(x.method);
     for (const auto& dev : arp_devices(rf)) {
       if (auto e = effective(rf, dev, "arp_ignore"); e && e->value() < 1)
         add(x.node,
@@ -246,8 +249,8 @@ class Decider {
         if (v != e->value()) continue;
         add(x.node,
             fmt::format("TUN real server {} drops {} as spoofed: rp_filter is {} on {} (effective on {}: "
-                        "max of all {} and {} {}), and the route back {}",
-                        x.node, what, v, key_dev, dev, e->all, dev, e->dev,
+                        "max of all {} and {} {}), and its route back to {} {}",
+                        x.node, what, v, key_dev, dev, e->all, dev, e->dev, back ? back->str() : "the sender",
                         !r ? "does not exist" : "leaves by " + r->dev + ", not " + dev),
             fmt::format("[nodes.{}.sysctl] {} = 0", x.node, conf_key(key_dev, "rp_filter")));
       }

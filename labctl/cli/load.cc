@@ -24,6 +24,8 @@ void print_diagnostics_or_die(const LoadResult& r) {
   if (held) {
     std::string src = r.topology->source;
     if (src.rfind("builtin:", 0) == 0) src = src.substr(8);
+    // A running lab's kept copy: the built-in or file it came from goes by the lab's name.
+    if (src == state_dir(r.topology->name) + "/topology.toml") src = r.topology->name;
     std::fprintf(stderr, "note: %s is an exercise: %zu warning%s about it held back, since they would give "
                          "the answer away (`labctl validate %s` shows them)\n",
                  r.topology->name.c_str(), held, held == 1 ? "" : "s", src.c_str());
