@@ -1,8 +1,12 @@
 // labctl explain LAB|FILE [--json]: what `up` would do, node by node, and why.
 #include <cstdio>
+#include <fstream>
+#include <iostream>
 
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
+#include "labctl/model/builtins.h"
+#include "labctl/plan/exercise.h"
 #include "labctl/plan/explain.h"
 #include "labctl/plan/render.h"
 #include "labctl/plan/planner.h"
@@ -29,14 +33,32 @@ void setup(CLI::App& app) {
       "Examples:\n"
       "  labctl explain dr-demo          # every step with the LVS idea behind it\n"
       "  labctl explain --json nat-demo  # the same as data\n"
+      "  labctl explain dr-demo-noarp    # an exercise: the task, not the plan (it would tell)\n"
+      "  labctl explain --toml dr-demo-noarp > mylab.toml   # its topology, to repair\n"
       "Needs no root and changes nothing.");
   static std::string what;
-  static bool json = false;
+  static bool json = false, toml = false;
   cmd->add_option("lab", what, "Built-in lab name (see `labctl list`) or path to a .toml file")
       ->required();
   cmd->add_flag("--json", json, "Print the plan as JSON: every step's type, fields, command, why");
+  cmd->add_flag("--toml", toml, "Print the topology's TOML as written (a built-in's source, or the file)");
   cmd->callback([] {
     Topology t = load_or_die(what);
+    if (toml) {
+      if (const auto* b = find_builtin(what)) {
+        std::fwrite(b->text.data(), 1, b->text.size(), stdout);
+      } else {
+        std::ifstream in(t.source.empty() ? what : t.source);
+        std::cout << in.rdbuf();
+      }
+      return;
+    }
+    if (t.exercise) {
+      // The plan lists what the lab has, and so what it lacks: not for an exercise.
+      if (json) std::printf("%s\n", json_text(exercise_json(t)).c_str());
+      else std::fputs(render_exercise(t).c_str(), stdout);
+      return;
+    }
     Plan plan = make_plan(t);
     if (json) {
       auto j = plan_json(plan);

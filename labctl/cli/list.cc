@@ -1,5 +1,8 @@
 // `labctl list`: the built-in topologies and what each one shows.
 #include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "labctl/model/builtins.h"
 #include "labctl/cli/command.h"
@@ -10,20 +13,29 @@ namespace {
 
 void run_list(bool json) {
   auto out = nlohmann::json::array();
+  // Demos first, then exercises (labs broken on purpose) in a section of their own.
+  std::vector<std::pair<std::string, std::string>> demos, exercises;
   for (const auto& b : builtin_topologies()) {
     LoadResult res = parse_topology(b.text, std::string(b.name) + ".toml");
     std::string desc = res.topology ? res.topology->description : "(does not load: run labctl validate)";
+    const bool exercise = res.topology && res.topology->exercise;
     if (json)
-      out.push_back({{"name", b.name}, {"description", desc}, {"valid", res.ok()}});
-    else
-      std::printf("%-12s %s\n", std::string(b.name).c_str(), desc.c_str());
+      out.push_back({{"name", b.name}, {"description", desc}, {"valid", res.ok()}, {"exercise", exercise}});
+    (exercise ? exercises : demos).emplace_back(std::string(b.name), desc);
   }
-  if (json) std::printf("%s\n", json_text(out).c_str());
+  if (json) {
+    std::printf("%s\n", json_text(out).c_str());
+    return;
+  }
+  for (const auto& [name, desc] : demos) std::printf("%-12s %s\n", name.c_str(), desc.c_str());
+  if (exercises.empty()) return;
+  std::printf("\nexercises (broken on purpose; `labctl explain NAME` states the task):\n");
+  for (const auto& [name, desc] : exercises) std::printf("%-18s [exercise] %s\n", name.c_str(), desc.c_str());
 }
 
 void setup_list(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
-  auto* cmd = app.add_subcommand("list", "Show the built-in topologies");
+  auto* cmd = app.add_subcommand("list", "Show the built-in topologies: demos, then exercises");
   cmd->add_flag("--json", *json, "Print as JSON");
   cmd->callback([json] { run_list(*json); });
 }

@@ -11,7 +11,25 @@
 namespace labctl::cli {
 
 void print_diagnostics_or_die(const LoadResult& r) {
-  for (const auto& d : r.diagnostics) std::fprintf(stderr, "%s\n", format_diagnostic(d).c_str());
+  // An exercise's warnings name what is broken on purpose: they would give the answer away.
+  const bool exercise = r.ok() && r.topology->exercise;
+  size_t held = 0;
+  for (const auto& d : r.diagnostics) {
+    if (exercise && d.severity == Diagnostic::Severity::Warning) {
+      ++held;
+      continue;
+    }
+    std::fprintf(stderr, "%s\n", format_diagnostic(d).c_str());
+  }
+  if (held) {
+    std::string src = r.topology->source;
+    if (src.rfind("builtin:", 0) == 0) src = src.substr(8);
+    // A running lab's kept copy: the built-in or file it came from goes by the lab's name.
+    if (src == state_dir(r.topology->name) + "/topology.toml") src = r.topology->name;
+    std::fprintf(stderr, "note: %s is an exercise: %zu warning%s about it held back, since they would give "
+                         "the answer away (`labctl validate %s` shows them)\n",
+                 r.topology->name.c_str(), held, held == 1 ? "" : "s", src.c_str());
+  }
   if (!r.ok()) throw ExitError{kExitInvalid, {}};
 }
 

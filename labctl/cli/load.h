@@ -7,8 +7,8 @@
 
 namespace labctl::cli {
 
-/// Prints every diagnostic (warnings too) to stderr; throws ExitError{kExitInvalid} when
-/// any is an error.
+/// Prints every diagnostic (warnings too, but for an exercise only a count of them) to
+/// stderr; throws ExitError{kExitInvalid} when any is an error.
 void print_diagnostics_or_die(const LoadResult& r);
 /// load_topology + print_diagnostics_or_die: the resolved topology or exit 2.
 [[nodiscard]] Topology load_or_die(const std::string& name_or_path);

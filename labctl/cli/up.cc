@@ -9,6 +9,7 @@
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/plan/exercise.h"
 #include "labctl/plan/render.h"
 #include "labctl/plan/planner.h"
 
@@ -90,9 +91,16 @@ void setup(CLI::App& app) {
     if (Status st = lab_up(t, plan, o); !st) die(st.error());
     std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
     // With --json, stdout holds only the checks' JSON document.
-    if (!(check && check_flags.json)) print_summary(t, took.count());
+    if (!(check && check_flags.json)) {
+      print_summary(t, took.count());
+      if (t.exercise) std::printf("
+%s
+", exercise_banner(t).c_str());
+    }
     if (check) {
-      if (!check_flags.json) std::printf("\nchecks:\n");
+      if (!check_flags.json) std::printf("
+checks:
+");
       std::fflush(stdout);
       if (int rc = run_and_print_checks(t, {}, check_flags); rc) throw ExitError{rc, {}};
     }

@@ -34,6 +34,8 @@ class LvsRules {
   void tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
   void hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, Pos p);
   std::string director_addr_facing(const Node& director, const Node& rsn) const;
+  /// An error, or a warning when the lab is an exercise that breaks `rule` on purpose.
+  void rule_error(const char* rule, Pos p, std::string message, std::string hint);
 
   Topology& t_;
   const toml::table& root_;
@@ -41,6 +43,15 @@ class LvsRules {
   Reporter& r_;
   std::set<std::pair<std::string, std::string>> warned_;  ///< (node, warning) said once.
 };
+
+void LvsRules::rule_error(const char* rule, Pos p, std::string message, std::string hint) {
+  if (t_.exercise && std::find(t_.exercise->breaks.begin(), t_.exercise->breaks.end(), rule) !=
+                         t_.exercise->breaks.end())
+    r_.warning(p, message + fmt::format(" (broken on purpose: the exercise breaks rule {})", rule),
+               std::move(hint));
+  else
+    r_.error(p, std::move(message), std::move(hint));
+}
 
 void LvsRules::run() {
   // The same VIP, port and protocol on two directors is allowed by the kernel (each has
@@ -240,9 +251,10 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
     for (const auto& r : rsn.routes)
       if (!r.to && r.family == rs.addr.family && r.via && net_.owns(c.director, *r.via)) ok = true;
     if (!ok)
-      r_.error(p, fmt::format("NAT real server {} has no default route via director {}", plain(rsn.name),
-                              plain(c.director.name)),
-               hint);
+      rule_error("nat-route", p,
+                 fmt::format("NAT real server {} has no default route via director {}", plain(rsn.name),
+                             plain(c.director.name)),
+                 hint);
     return;
   }
   for (const auto& net : client_side) {
@@ -254,8 +266,8 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
                                    net.str(), hop->gw->str(), plain(c.director.name))
                      : fmt::format("reaches the client side {} directly, bypassing director {}",
                                    net.str(), plain(c.director.name));
-      r_.error(p, fmt::format("NAT real server {} {}", plain(rsn.name), what),
-               "NAT replies must pass the director to get their source rewritten back to the VIP; " + hint);
+      rule_error("nat-route", p, fmt::format("NAT real server {} {}", plain(rsn.name), what),
+                 "NAT replies must pass the director to get their source rewritten back to the VIP; " + hint);
       return;
     }
   }
@@ -268,8 +280,8 @@ void LvsRules::tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
                             plain(rsn.name), rs.addr.str(), why),
              "TUN sends DIP -> RIP IPIP packets, routed like any other traffic");
   if (!rsn.accept_ipip)
-    r_.error(p, fmt::format("TUN real server {} does not accept IPIP", plain(rsn.name)),
-             fmt::format("add accept_ipip = true to node {} (loads ipip so tunl0 decapsulates)", plain(rsn.name)));
+    rule_error("tun-ipip", p, fmt::format("TUN real server {} does not accept IPIP", plain(rsn.name)),
+               fmt::format("add accept_ipip = true to node {} (loads ipip so tunl0 decapsulates)", plain(rsn.name)));
   hidden_vip_warnings(c, rsn, FwdMethod::Tun, p);
   if (warned_.emplace(rsn.name, "rp_filter").second) {
     for (const char* dev : {"all", "tunl0"}) {

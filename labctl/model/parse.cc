@@ -81,6 +81,7 @@ class Parser {
                                FwdMethod default_method);
   Agent parse_agent(const std::string& node, const Entry& e);
   Check parse_check(const Entry& e);
+  Exercise parse_exercise(const toml::node& n, Pos p);
   std::optional<FwdMethod> method(const toml::table& t, const std::string& where, Pos tpos);
 
   Reporter& r_;
@@ -247,7 +248,7 @@ bool Parser::name_ok(const std::string& name, Pos p, const std::string& what) {
 Topology Parser::run(const toml::table& root) {
   Topology topo;
   const Pos top{1, 1};
-  unknown_keys(root, {"version", "name", "description", "switches", "nodes", "checks"},
+  unknown_keys(root, {"version", "name", "description", "exercise", "switches", "nodes", "checks"},
                "the topology", top);
   if (auto v = integer(root, "version", "the topology", top, 0,
                        std::numeric_limits<int64_t>::max())) {
@@ -267,6 +268,7 @@ Topology Parser::run(const toml::table& root) {
                  "choose another name");
   }
   topo.description = str(root, "description", "the topology", top).value_or("");
+  if (const auto* ex = root.get("exercise")) topo.exercise = parse_exercise(*ex, pos_at(root, "exercise", top));
 
   if (const auto* sw = root.get("switches"))
     if (const auto* t = table_of(*sw, "'switches'", top))
@@ -281,6 +283,26 @@ Topology Parser::run(const toml::table& root) {
     if (const auto* t = table_of(*checks, "'checks'", top))
       for (const auto& e : entries(*t, top)) topo.checks.push_back(parse_check(e));
   return topo;
+}
+
+Exercise Parser::parse_exercise(const toml::node& n, Pos p) {
+  Exercise ex;
+  ex.pos = p;
+  const std::string where = "[exercise]";
+  const toml::table* t = table_of(n, where, p);
+  if (!t) return ex;
+  Pos tp = pos_or(*t, p);
+  unknown_keys(*t, {"task", "look_at", "breaks"}, where, tp);
+  ex.task = str(*t, "task", where, tp, true).value_or("");
+  for (auto& [s, sp] : strings(*t, "look_at", where, tp)) ex.look_at.push_back(std::move(s));
+  const auto& known = exercise_rules();
+  for (auto& [s, sp] : strings(*t, "breaks", where, tp)) {
+    if (std::find(known.begin(), known.end(), s) == known.end())
+      r_.error(sp, fmt::format("{} names no LVS rule an exercise can break: {}", where, shown(s)),
+               did_you_mean(s, known, fmt::format("rules: {}", fmt::join(known, ", "))));
+    ex.breaks.push_back(std::move(s));
+  }
+  return ex;
 }
 
 Switch Parser::parse_switch(const Entry& e) {

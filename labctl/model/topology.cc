@@ -14,6 +14,11 @@ const Switch* Topology::find_switch(const std::string& n) const {
   return nullptr;
 }
 
+const std::vector<std::string>& exercise_rules() {
+  static const std::vector<std::string> rules{"nat-route", "tun-ipip"};
+  return rules;
+}
+
 std::string netns_name(const std::string& lab, const std::string& name) {
   return lab + "-" + name;
 }

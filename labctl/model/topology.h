@@ -135,6 +135,20 @@ struct Check {
   Pos pos;
 };
 
+/// A lab broken on purpose for students to repair (topologies/exercises/, docs/exercises.md).
+struct Exercise {
+  std::string task;                  ///< What the student sees going wrong and is asked to do.
+  std::vector<std::string> look_at;  ///< Where to look, without giving the answer away.
+  /// LVS rules this lab breaks on purpose (exercise_rules()): their errors become warnings,
+  /// so the broken lab can still be built.
+  std::vector<std::string> breaks;
+  Pos pos;
+};
+
+/// The LVS rules an exercise may break on purpose: "nat-route" (a NAT real server's route
+/// back to the client not via the director), "tun-ipip" (a TUN real server without IPIP).
+[[nodiscard]] const std::vector<std::string>& exercise_rules();
+
 struct Topology {
   int version = 1;
   std::string name;
@@ -143,6 +157,7 @@ struct Topology {
   std::vector<Node> nodes;
   std::vector<Switch> switches;
   std::vector<Check> checks;
+  std::optional<Exercise> exercise;  ///< Set for a lab broken on purpose.
 
   [[nodiscard]] const Node* node(const std::string& n) const;
   [[nodiscard]] const Switch* find_switch(const std::string& n) const;

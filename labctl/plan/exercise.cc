@@ -1,0 +1,82 @@
+#include "labctl/plan/exercise.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "labctl/plan/render.h"
+#include "labctl/plan/roles.h"
+
+namespace labctl {
+namespace {
+
+constexpr std::size_t kWidth = 96;
+
+void para(std::ostringstream& out, const std::string& indent, const std::string& text,
+          const std::string& first = {}) {
+  bool head = true;
+  for (const auto& line : wrap_words(text, kWidth - indent.size() - first.size())) {
+    out << indent << (head ? first : std::string(first.size(), ' ')) << line << "\n";
+    head = false;
+  }
+}
+
+}  // namespace
+
+std::string render_exercise(const Topology& t) {
+  std::ostringstream out;
+  if (!t.exercise) return out.str();
+  Roles r(t);
+  out << t.name << ": an exercise, broken on purpose\n";
+  if (!t.description.empty()) para(out, "  ", t.description);
+  out << "\nTask\n";
+  para(out, "  ", t.exercise->task);
+  if (!t.exercise->look_at.empty()) {
+    out << "\nWhere to look\n";
+    for (const auto& l : t.exercise->look_at) para(out, "  ", l, "- ");
+  }
+  out << "\nThe lab\n";
+  for (const auto& n : t.nodes) {
+    std::string addrs;
+    for (const auto& i : n.interfaces)
+      for (const auto& p : i.addresses) addrs += (addrs.empty() ? "" : ", ") + i.name + " " + p.str();
+    out << fmt::format("  {:<10} {:<22} {}\n", n.name, r.role_name(n), addrs);
+  }
+  out << "\nHow to work on it\n";
+  const std::vector<std::pair<std::string, std::string>> steps = {
+      {"labctl up " + t.name, "build it (it comes up: the fault is in what it does)"},
+      {"labctl check " + t.name, "which checks fail, and what labctl finds wrong"},
+      {"labctl exec " + t.name + " NODE -- CMD", "look inside a node (ip, ipvsadm, sysctl, curl ...)"},
+      {"labctl explain --toml " + t.name + " > mylab.toml", "the topology, to repair"},
+      {"labctl up --replace ./mylab.toml", "then check again until every check passes"},
+  };
+  std::size_t w = 0;
+  for (const auto& [cmd, _] : steps) w = std::max(w, cmd.size());
+  for (const auto& [cmd, what] : steps) out << fmt::format("  {:<{}}  {}\n", cmd, w, what);
+  // The plan is not shown: its steps would list what is there and so what is missing.
+  return out.str();
+}
+
+nlohmann::json exercise_json(const Topology& t) {
+  if (!t.exercise) return nullptr;
+  Roles r(t);
+  auto members = nlohmann::json::array();
+  for (const auto& n : t.nodes) members.push_back({{"name", n.name}, {"role", r.role_name(n)}});
+  return {{"name", t.name},
+          {"description", t.description},
+          {"task", t.exercise->task},
+          {"look_at", t.exercise->look_at},
+          {"members", members}};
+}
+
+std::string exercise_banner(const Topology& t) {
+  if (!t.exercise) return {};
+  return fmt::format("{} is an exercise: it is broken on purpose and some checks fail until it is repaired "
+                     "(`labctl explain {}` states the task)",
+                     t.name, t.name);
+}
+
+}  // namespace labctl
