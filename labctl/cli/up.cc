@@ -93,14 +93,10 @@ void setup(CLI::App& app) {
     // With --json, stdout holds only the checks' JSON document.
     if (!(check && check_flags.json)) {
       print_summary(t, took.count());
-      if (t.exercise) std::printf("
-%s
-", exercise_banner(t).c_str());
+      if (t.exercise) std::printf("\n%s\n", exercise_banner(t).c_str());
     }
     if (check) {
-      if (!check_flags.json) std::printf("
-checks:
-");
+      if (!check_flags.json) std::printf("\nchecks:\n");
       std::fflush(stdout);
       if (int rc = run_and_print_checks(t, {}, check_flags); rc) throw ExitError{rc, {}};
     }
