@@ -64,6 +64,13 @@ kind = "reach"
 from = "client"
 service = "ssh"
 banner = "SSH-2.0-labctl-rs"
+[checks.udp-direct]
+kind = "reach"
+from = "client"
+to = "10.40.0.11"
+port = 7
+proto = "udp"
+send = "hello rs1"
 [checks.udp-nobody]
 kind = "no-reach"
 from = "client"
@@ -111,6 +118,12 @@ class KernelProtocols : public ::testing::Test {
   std::string file_ = "/tmp/labctl-chk-proto.toml";
   Topology topo_;
 };
+
+TEST_F(KernelProtocols, UdpReachEchoesFromARealServersOwnAddress) {
+  auto r = result("udp-direct");
+  EXPECT_TRUE(r.passed) << r.detail;
+  EXPECT_NE(r.detail.find("UDP to 10.40.0.11:7 from client succeeded ('hello rs1')"), std::string::npos) << r.detail;
+}
 
 TEST_F(KernelProtocols, UdpReachAndBypassThroughADrVip) {
   // Needs the echo agent to answer from the VIP it was asked on (IP_PKTINFO): a reply from
