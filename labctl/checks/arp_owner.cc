@@ -1,6 +1,5 @@
 #include "labctl/checks/check_kind.h"
 
-
 namespace labctl::check_kind {
 
 CheckResult arp_owner(Ctx& ctx, const Check& c) {

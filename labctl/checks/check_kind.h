@@ -117,7 +117,7 @@ struct LiveService {
 };
 Result<LiveService> live_service(Ctx& ctx, const Node& director, const VirtualService& svc);
 
-/// Packet counters of the director's IPVS traffic, with which service they are of.
+/// Packet counters of the director's IPVS traffic for one service.
 struct DirectorCounters {
   uint64_t inpkts = 0;
   uint64_t outpkts = 0;
