@@ -96,6 +96,13 @@ CheckResult balance(Ctx& ctx, const Check& c) {
     return r;
   }
   auto why = share_problems(servers, *q, tol);
+  if (why.empty() && !q->stopped.empty()) {
+    // Stopped by failures before any share was missed: say who has not answered yet.
+    std::string silent;
+    for (const auto& s : servers)
+      if (s.share > 0 && !q->counts.count(s.who)) silent += (silent.empty() ? "" : ", ") + s.who;
+    if (!silent.empty()) why.push_back("no answer yet from " + silent);
+  }
   if (!why.empty()) r.passed = false, r.detail += joined(why);
   else if (r.passed)
     r.detail += "; within " + std::to_string(static_cast<int>(std::lround(tol * 100))) + "% of " +
