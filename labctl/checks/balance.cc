@@ -1,5 +1,6 @@
 #include "labctl/checks/check_kind.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace labctl::check_kind {
@@ -60,12 +61,13 @@ CheckResult balance(Ctx& ctx, const Check& c) {
   const std::string& sched = live->service.scheduler;
   const bool persistent = (live->service.flags & 0x1) != 0;  // IP_VS_SVC_F_PERSISTENT
   std::vector<Server> servers;
+  for (const auto& d : live->dests) servers.push_back({who_has(ctx.t, d.addr), d.weight, 0});
+  std::sort(servers.begin(), servers.end(), [](const Server& a, const Server& b) { return a.who < b.who; });
   std::vector<int> weights;
   std::string table;
-  for (const auto& d : live->dests) {
-    servers.push_back({who_has(ctx.t, d.addr), d.weight, 0});
-    weights.push_back(d.weight);
-    table += (table.empty() ? "" : ", ") + servers.back().who + " " + std::to_string(d.weight);
+  for (const auto& s : servers) {
+    weights.push_back(s.weight);
+    table += (table.empty() ? "" : ", ") + s.who + " " + std::to_string(s.weight);
   }
   const auto shares = expected_shares(sched, persistent, weights);
   for (size_t i = 0; i < shares.size(); ++i) servers[i].share = shares[i];
@@ -94,6 +96,13 @@ CheckResult balance(Ctx& ctx, const Check& c) {
     return r;
   }
   auto why = share_problems(servers, *q, tol);
+  if (why.empty() && !q->stopped.empty()) {
+    // Stopped by failures before any share was missed: say who has not answered yet.
+    std::string silent;
+    for (const auto& s : servers)
+      if (s.share > 0 && !q->counts.count(s.who)) silent += (silent.empty() ? "" : ", ") + s.who;
+    if (!silent.empty()) why.push_back("no answer yet from " + silent);
+  }
   if (!why.empty()) r.passed = false, r.detail += joined(why);
   else if (r.passed)
     r.detail += "; within " + std::to_string(static_cast<int>(std::lround(tol * 100))) + "% of " +

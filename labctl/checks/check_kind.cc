@@ -125,7 +125,8 @@ Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive
         ++q.counts[*answer];
       } else {
         ++q.failed;
-        q.last_error = answer.error().message;
+        const std::string e = answer.error().str();
+        q.last_error = e.substr(0, e.find('\n'));  // without the hint
       }
       ctx.report(std::to_string(q.sent) + " of " + std::to_string(n) + " requests" +
                  (q.failed ? ", " + std::to_string(q.failed) + " failed" : ""));

@@ -22,9 +22,10 @@ namespace labctl::check_kind {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-/// One probe's own bound. Lab traffic crosses veths in one kernel: a reply that takes a
-/// second (even under emulation) is not coming.
-inline constexpr Millis kProbeTimeout{1000};
+/// One probe's own bound. Lab traffic crosses veths inside one kernel: a request and its
+/// answer take a few milliseconds even under emulation (measured in the micro-VM), so one
+/// that has not come in half a second is not coming.
+inline constexpr Millis kProbeTimeout{500};
 /// Requests that all failed before any answered: the target is unreachable, stop there.
 inline constexpr int kUnreachableAfter = 2;
 /// Failures after which a multi-request check stops: its verdict is a failure already.
@@ -116,7 +117,7 @@ struct LiveService {
 };
 Result<LiveService> live_service(Ctx& ctx, const Node& director, const VirtualService& svc);
 
-/// Packet counters of the director's IPVS traffic, with which service they are of.
+/// Packet counters of the director's IPVS traffic for one service.
 struct DirectorCounters {
   uint64_t inpkts = 0;
   uint64_t outpkts = 0;

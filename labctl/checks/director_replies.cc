@@ -43,6 +43,7 @@ CheckResult director_replies(Ctx& ctx, const Check& c, bool want_out) {
     r.detail += out ? ": replies passed through it" : "; no reply passed through it";
   else
     r.detail += out ? "; replies went back through the director" : ": replies bypassed it";
+  if (q->failed) r.detail += "; but " + std::to_string(q->failed) + " requests failed";
   return r;
 }
 

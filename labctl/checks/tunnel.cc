@@ -1,5 +1,7 @@
 #include "labctl/checks/check_kind.h"
 
+#include <algorithm>
+
 namespace labctl::check_kind {
 namespace {
 
@@ -52,6 +54,7 @@ CheckResult tunnel(Ctx& ctx, const Check& c) {
       return failed(c, n->name + " has no tunnel device to receive on (accept_ipip = true gives it tunl0)");
     servers.push_back({n, *rx});
   }
+  std::sort(servers.begin(), servers.end(), [](const Rs& a, const Rs& b) { return a.node->name < b.node->name; });
   if (servers.empty())
     return failed(c, "the director's IPVS table has no real server of weight > 0");
   // Counters rise as the packets arrive, so the check stops once every server has some.

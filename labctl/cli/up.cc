@@ -58,8 +58,9 @@ void setup(CLI::App& app) {
       "All or nothing: if any step fails (or on Ctrl-C) everything made so far is removed and\n"
       "the failing step, the kernel's message and errno are shown. Needs root.\n"
       "On a kernel without IPVS/IPIP run it in the micro-VM: labctl vm exec -- labctl up LAB\n"
-      "With --check: " + std::string(kCheckExitHelp) + " --json, --junit and --timeout\n"
-      "apply to the checks (see `labctl check --help`).");
+      "With --check, exit status 1 when a check failed (or the lab has none) and 2 for a\n"
+      "configuration error; --json, --junit and --timeout shape the check run as for\n"
+      "`labctl check` (see its --help).");
   static std::string what;
   static bool dry_run = false, replace = false, verbose = false, check = false;
   static CheckRunFlags check_flags;

@@ -64,6 +64,13 @@ kind = "reach"
 from = "client"
 service = "ssh"
 banner = "SSH-2.0-labctl-rs"
+[checks.udp-direct]
+kind = "reach"
+from = "client"
+to = "10.40.0.11"
+port = 7
+proto = "udp"
+send = "hello rs1"
 [checks.udp-nobody]
 kind = "no-reach"
 from = "client"
@@ -112,6 +119,12 @@ class KernelProtocols : public ::testing::Test {
   Topology topo_;
 };
 
+TEST_F(KernelProtocols, UdpReachEchoesFromARealServersOwnAddress) {
+  auto r = result("udp-direct");
+  EXPECT_TRUE(r.passed) << r.detail;
+  EXPECT_NE(r.detail.find("UDP to 10.40.0.11:7 from client succeeded ('hello rs1')"), std::string::npos) << r.detail;
+}
+
 TEST_F(KernelProtocols, UdpReachAndBypassThroughADrVip) {
   // Needs the echo agent to answer from the VIP it was asked on (IP_PKTINFO): a reply from
   // the real server's own address never reaches the connected socket.
@@ -148,6 +161,35 @@ TEST_F(KernelProtocols, BannerIsReadAndMatched) {
   ASSERT_TRUE(rep);
   EXPECT_FALSE(rep->results[0].passed);
   EXPECT_NE(rep->results[0].detail.find("not '220 '"), std::string::npos) << rep->results[0].detail;
+}
+
+// A fwmark service has no VIP: its checks send where they are told (to, port), and the
+// kernel's table is found by mark. tc on the director's ingress marks VIP:80 with 7.
+TEST(KernelFwmark, BalanceBypassAndArpOwnerOfAFwmarkService) {
+  if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
+  if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
+  auto loaded = load_topology(LABCTL_TEST_DATA "/fwmark-dr.toml");
+  ASSERT_TRUE(loaded.ok());
+  Topology t = *loaded.topology;
+  ASSERT_TRUE(lab_up(t, make_plan(t), {}));
+  const std::string d = "ip netns exec chk-fwmark-director ";
+  std::string out = test::run_capture(d + "tc qdisc add dev eth0 ingress && " + d +
+                                      "tc filter add dev eth0 ingress protocol ip u32 match ip dst "
+                                      "10.50.0.100/32 match ip dport 80 0xffff action skbedit mark 7 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
+  auto rep = run_checks(t);
+  ASSERT_TRUE(rep) << rep.error().str();
+  ASSERT_EQ(rep->results.size(), 3u);
+  for (const auto& r : rep->results) EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
+  EXPECT_NE(rep->results[0].detail.find("rs1 30, rs2 30 of 60"), std::string::npos) << rep->results[0].detail;
+  // Without the mark nothing reaches the fwmark service: the balance must fail, fast.
+  out = test::run_capture(d + "tc qdisc del dev eth0 ingress 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
+  rep = run_checks(t, {"fw-balance"});
+  ASSERT_TRUE(rep);
+  EXPECT_FALSE(rep->results[0].passed) << rep->results[0].detail;
+  EXPECT_LT(rep->results[0].ms, 3000) << rep->results[0].detail;
+  EXPECT_TRUE(lab_down(t.name));
 }
 
 }  // namespace
