@@ -1,25 +1,41 @@
-// labagent http: answers every HTTP request with the node's name.
+// labagent http: answers every HTTP request with the node's name, and writes an access log
+// line for each to stdout (the agent's log file).
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
+#include <string_view>
 
+#include "agents/access_log.h"
 #include "agents/common.h"
 
 namespace labagent {
 namespace {
 
-// Reads until the end of the request head (blank line), a timeout or 16 KiB.
-bool read_request_head(int fd) {
-  std::string buf;
-  char chunk[2048];
-  while (buf.find("\r\n\r\n") == std::string::npos && buf.find("\n\n") == std::string::npos) {
-    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0 || buf.size() > 16384) return false;
-    buf.append(chunk, static_cast<size_t>(n));
+constexpr std::size_t kMaxHead = 16384;
+
+// Reads until the end of the request head (blank line), a timeout or kMaxHead bytes, into
+// buf; returns the request line ("" when no whole head arrived).
+std::string_view read_request_head(int fd, char* buf) {
+  std::size_t len = 0;
+  for (;;) {
+    ssize_t n = ::recv(fd, buf + len, kMaxHead - len, 0);
+    if (n <= 0) return {};
+    // The blank line can straddle two reads: look a few bytes back.
+    const std::size_t from = len >= 3 ? len - 3 : 0;
+    len += static_cast<std::size_t>(n);
+    std::string_view seen(buf + from, len - from);
+    if (seen.find("\r\n\r\n") != std::string_view::npos || seen.find("\n\n") != std::string_view::npos) {
+      std::string_view head(buf, len);
+      std::string_view line = head.substr(0, head.find('\n'));
+      if (line.ends_with('\r')) line.remove_suffix(1);
+      return line.empty() ? std::string_view("?") : line;
+    }
+    if (len == kMaxHead) return {};
   }
-  return true;
 }
 
 }  // namespace
@@ -32,15 +48,21 @@ int run_http(uint16_t port, const std::string& name, int ready_fd) {
   const std::string reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
                             std::to_string(body.size()) + "\r\nServer: labagent\r\nX-Served-By: " +
                             name + "\r\nConnection: close\r\n\r\n" + body;
+  static char head[kMaxHead];
+  char line[kAccessLineMax];
   for (;;) {
-    int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_in6 peer{};
+    socklen_t plen = sizeof peer;
+    int c = ::accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_CLOEXEC);
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return die("accept");
     }
     set_timeouts(c, kIoTimeoutMs);
-    if (read_request_head(c)) write_all(c, reply);
+    std::string_view request = read_request_head(c, head);
+    const int status = !request.empty() && write_all(c, reply) ? 200 : 0;
     ::close(c);
+    (void)!::write(STDOUT_FILENO, line, format_access_line(line, peer, request, status));
   }
 }
 

@@ -13,18 +13,19 @@
 #include <vector>
 
 #include "agents/common.h"
+#include "labctl/model/load_target.h"
 
 namespace labagent {
 namespace {
 
 // One HTTP GET; returns the body ("" on failure).
-std::string http_get(const addrinfo* ai, const std::string& host) {
+std::string http_get(const addrinfo* ai, const std::string& request) {
   int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return "";
   set_timeouts(fd, kIoTimeoutMs);
   std::string body;
   if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-      write_all(fd, "GET / HTTP/1.0\r\nHost: " + host + "\r\n\r\n")) {
+      write_all(fd, request)) {
     std::string resp;
     char buf[4096];
     ssize_t n;
@@ -42,13 +43,14 @@ std::string http_get(const addrinfo* ai, const std::string& host) {
 }  // namespace
 
 int run_load(const std::string& target, int count, int concurrency, int seconds) {
-  auto colon = target.rfind(':');
-  if (colon == std::string::npos) {
-    std::fprintf(stderr, "labagent: --target must be HOST:PORT\n");
+  auto parsed = labctl::parse_load_target(target);
+  if (!parsed) {
+    std::fprintf(stderr, "labagent: %s (%s)\n", parsed.error().message.c_str(), parsed.error().hint.c_str());
     return 2;
   }
-  std::string host = target.substr(0, colon), port = target.substr(colon + 1);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string request =
+      "GET " + parsed->path + " HTTP/1.0\r\nHost: " + parsed->host_header() + "\r\n\r\n";
+  const std::string host = parsed->addr.str(), port = std::to_string(parsed->port);
   addrinfo hints{}, *res = nullptr;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
@@ -64,7 +66,7 @@ int run_load(const std::string& target, int count, int concurrency, int seconds)
   // Each worker takes request numbers until `count` are taken or time is up.
   auto worker = [&] {
     while (next.fetch_add(1) < count && std::chrono::steady_clock::now() < deadline) {
-      std::string who = http_get(res, host);
+      std::string who = http_get(res, request);
       std::lock_guard<std::mutex> lock(mu);
       if (who.empty()) ++failed;
       else ++served[who];
