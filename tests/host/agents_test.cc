@@ -74,7 +74,7 @@ class HostAgents : public ::testing::Test {
     std::string out = run(kLabctl + " down " + lab_ + " 2>&1");
     EXPECT_TRUE(nothing_left(lab_)) << out;
     // Supervisors and agents went with the namespaces: no labagent of this lab is left.
-    EXPECT_EQ(run("pgrep -f -- '--state " + state_dir(lab_) + "/' || true"), "");
+    EXPECT_EQ(run("pgrep -f -- '[-]-state " + state_dir(lab_) + "/' || true"), "");
     std::remove(file_.c_str());
   }
   // `labctl up FILE`: its output and exit status.
@@ -154,7 +154,7 @@ TEST_F(HostAgents, AnAgentThatNeverListensFailsUpAfterTheDeadline) {
   EXPECT_EQ(rc, 1) << out;
   EXPECT_THAT(out, HasSubstr("not listening on tcp:9001 after 5000 ms")) << out;
   EXPECT_TRUE(nothing_left(lab_));
-  EXPECT_EQ(run("pgrep -x -f 'sleep 101' || true"), "");
+  EXPECT_EQ(run("pgrep -x -f '[s]leep 101' || true"), "");
 }
 
 TEST_F(HostAgents, AgentsThatDieLaterShowInStatusAndLs) {
