@@ -57,7 +57,8 @@ class Supervisor {
     ::signal(SIGPIPE, SIG_IGN);
     if (sfd_ < 0) return die("signalfd");
     if (o_.ready_fd >= 0) ::fcntl(o_.ready_fd, F_SETFD, FD_CLOEXEC);
-    if (!parse_listen()) return report_failed("bad --listen " + o_.listen + " (want tcp:PORT or udp:PORT)");
+    if (!parse_listen())
+      return report_failed("bad --listen " + o_.listen + " (want tcp:PORT or udp:PORT)");
 
     if (!start()) return report_failed("cannot start " + o_.argv[0] + ": " + std::strerror(errno));
     if (int rc = await_ready(); rc >= 0) return rc;
@@ -86,12 +87,13 @@ class Supervisor {
       ::signal(SIGPIPE, SIG_DFL);
       ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
       ::execvp(argv[0], argv.data());
-      std::fprintf(stderr, "labagent supervise: cannot run %s: %s\n", argv[0], std::strerror(errno));
+      std::fprintf(stderr, "labagent supervise: cannot run %s: %s\n", argv[0],
+                   std::strerror(errno));
       ::_exit(127);
     }
     st_.pid = pid;
     started_ = Clock::now();
-    save(stopping_ ? "stopped" : "starting");
+    save("starting");
     return true;
   }
 
@@ -228,7 +230,8 @@ class Supervisor {
     const std::string text = labctl::agent_state_text(st_);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-      std::fprintf(stderr, "labagent supervise: cannot write %s: %s\n", tmp.c_str(), std::strerror(errno));
+      std::fprintf(stderr, "labagent supervise: cannot write %s: %s\n", tmp.c_str(),
+                   std::strerror(errno));
       return;
     }
     bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());

@@ -36,18 +36,24 @@ Topology running_topology(const std::string& lab) {
   std::error_code ec;
   if (!std::filesystem::exists(dir, ec)) {
     if (ec.value() == EACCES)
-      die(Error{"cannot look into " + dir, EACCES, {}, "a lab's state belongs to root: run with sudo"});
+      die(Error{
+          "cannot look into " + dir, EACCES, {}, "a lab's state belongs to root: run with sudo"});
     std::vector<std::string> labs = labs_with_state();
-    die(Error{"lab " + lab + " is not up (no state in " + dir + ")", 0, {},
+    die(Error{"lab " + lab + " is not up (no state in " + dir + ")",
+              0,
+              {},
               topo::did_you_mean(lab, labs, "`labctl ls` lists running labs")});
   }
   const std::string kept = dir + "/topology.toml";
   std::ifstream in(kept);
-  if (!in) die(Error{"cannot read " + kept, errno, {}, "a lab's state belongs to root: run with sudo"});
+  if (!in)
+    die(Error{"cannot read " + kept, errno, {}, "a lab's state belongs to root: run with sudo"});
   std::stringstream ss;
   ss << in.rdbuf();
   LoadResult r = parse_topology(ss.str(), kept);
-  if (!r.ok()) die(Error{"the topology kept in " + kept + " no longer loads", 0, {}, "labctl validate " + kept});
+  if (!r.ok())
+    die(Error{
+        "the topology kept in " + kept + " no longer loads", 0, {}, "labctl validate " + kept});
   return std::move(*r.topology);
 }
 
@@ -66,8 +72,10 @@ void setup(CLI::App& app) {
   cmd->add_option("lab", lab, "Lab name")->required();
   cmd->add_option("node", node, "Node name")->required();
   cmd->add_option("agent", agent, "Agent name (default: every agent of the node)");
-  cmd->add_option("-n,--lines", lines, "Only the last N lines of each log")->check(CLI::Range(0L, 100000000L));
-  cmd->add_flag("-f,--follow", follow, "Keep printing what is appended, until Ctrl-C or the lab goes down");
+  cmd->add_option("-n,--lines", lines, "Only the last N lines of each log")
+      ->check(CLI::Range(0L, 100000000L));
+  cmd->add_flag("-f,--follow", follow,
+                "Keep printing what is appended, until Ctrl-C or the lab goes down");
   cmd->callback([] {
     if (Status st = check_lab_name(lab); !st) die(st.error(), kExitInvalid);
     const Topology t = running_topology(lab);
@@ -75,18 +83,24 @@ void setup(CLI::App& app) {
     if (!n) {
       std::vector<std::string> names;
       for (const auto& x : t.nodes) names.push_back(x.name);
-      die(Error{"lab " + lab + " has no node " + shown(node), 0, {},
+      die(Error{"lab " + lab + " has no node " + shown(node),
+                0,
+                {},
                 topo::did_you_mean(node, names, "its nodes: " + fmt_join(names))},
           kExitInvalid);
     }
     std::vector<std::string> names;
     for (const auto& a : n->agents) names.push_back(a.name);
     if (names.empty())
-      die(Error{"node " + node + " of lab " + lab + " has no agents", 0, {},
+      die(Error{"node " + node + " of lab " + lab + " has no agents",
+                0,
+                {},
                 "agents are declared in the topology (agents.NAME = {...}); see docs/topology.md"},
           kExitInvalid);
     if (!agent.empty() && std::find(names.begin(), names.end(), agent) == names.end())
-      die(Error{"node " + node + " of lab " + lab + " has no agent " + shown(agent), 0, {},
+      die(Error{"node " + node + " of lab " + lab + " has no agent " + shown(agent),
+                0,
+                {},
                 topo::did_you_mean(agent, names, "its agents: " + fmt_join(names))},
           kExitInvalid);
     std::vector<LogSource> logs;

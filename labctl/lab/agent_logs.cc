@@ -19,7 +19,8 @@ Result<off_t> last_lines_offset(int fd, long lines) {
   while (pos > 0) {
     const off_t from = std::max<off_t>(0, pos - static_cast<off_t>(sizeof block));
     const size_t len = static_cast<size_t>(pos - from);
-    if (::pread(fd, block, len, from) != static_cast<ssize_t>(len)) return fail_errno("read log", errno);
+    if (::pread(fd, block, len, from) != static_cast<ssize_t>(len))
+      return fail_errno("read log", errno);
     for (size_t i = len; i-- > 0;) {
       if (block[i] != '\n') continue;
       // The file's own last '\n' ends the last line; it does not start one.
@@ -44,10 +45,11 @@ Result<LogSource> open_log(std::string label, std::string path, long lines) {
   if (!s.fd) {
     const int err = errno;
     return fail_errno("cannot read the log " + s.path, err,
-                      err == EACCES   ? "a lab's state belongs to root: run labctl logs with sudo"
-                      : err == ENOENT ? "the agent has written nothing yet, or the lab was brought up "
-                                        "by an older labctl"
-                                      : "");
+                      err == EACCES ? "a lab's state belongs to root: run labctl logs with sudo"
+                      : err == ENOENT
+                          ? "the agent has written nothing yet, or the lab was brought up "
+                            "by an older labctl"
+                          : "");
   }
   if (lines >= 0) {
     TRY_ASSIGN(s.offset, last_lines_offset(s.fd.get(), lines));
@@ -55,7 +57,8 @@ Result<LogSource> open_log(std::string label, std::string path, long lines) {
   return s;
 }
 
-Status pump_log(LogSource& src, bool flush_partial, const std::function<void(const std::string&)>& out) {
+Status pump_log(LogSource& src, bool flush_partial,
+                const std::function<void(const std::string&)>& out) {
   char buf[65536];
   for (;;) {
     ssize_t n = ::pread(src.fd.get(), buf, sizeof buf, src.offset);

@@ -8,12 +8,13 @@ namespace labctl {
 namespace {
 
 Error bad(std::string_view text, const std::string& why) {
-  return Error{"target " + shown(text) + " " + why, 0, {},
-               "write it as " + std::string(kLoadTargetForms)};
+  return Error{
+      "target " + shown(text) + " " + why, 0, {}, "write it as " + std::string(kLoadTargetForms)};
 }
 
 // "ADDRESS[:PORT]" or "[V6][:PORT]"; port_required for the bare HOST:PORT form.
-Result<LoadTarget> parse_authority(std::string_view whole, std::string_view hp, bool port_required) {
+Result<LoadTarget> parse_authority(std::string_view whole, std::string_view hp,
+                                   bool port_required) {
   LoadTarget t;
   std::string_view host, port;
   if (hp.starts_with('[')) {
@@ -23,8 +24,10 @@ Result<LoadTarget> parse_authority(std::string_view whole, std::string_view hp, 
     std::string_view rest = hp.substr(close + 1);
     if (!rest.empty() && !rest.starts_with(':'))
       return tl::unexpected(bad(whole, "has something other than :PORT after ']'"));
-    if (!rest.empty()) port = rest.substr(1);
-    else if (port_required) return tl::unexpected(bad(whole, "has no port"));
+    if (!rest.empty())
+      port = rest.substr(1);
+    else if (port_required)
+      return tl::unexpected(bad(whole, "has no port"));
   } else {
     auto colon = hp.rfind(':');
     if (colon != std::string_view::npos && hp.find(':') != colon)
@@ -39,9 +42,10 @@ Result<LoadTarget> parse_authority(std::string_view whole, std::string_view hp, 
   }
   auto addr = IpAddr::parse(host);
   if (!addr)
-    return tl::unexpected(bad(whole, host.empty() ? "has no address"
-                                                  : "names " + shown(host) +
-                                                        ", which is no numeric address (a lab has no DNS)"));
+    return tl::unexpected(bad(
+        whole, host.empty()
+                   ? "has no address"
+                   : "names " + shown(host) + ", which is no numeric address (a lab has no DNS)"));
   if (hp.starts_with('[') != addr->v6())
     return tl::unexpected(bad(whole, addr->v6() ? "has an IPv6 address without brackets"
                                                 : "has an IPv4 address in brackets"));
@@ -78,7 +82,8 @@ Result<LoadTarget> parse_load_target(std::string_view text) {
     return t;
   }
   if (auto scheme = text.find("://"); scheme != std::string_view::npos)
-    return tl::unexpected(bad(text, "uses scheme " + shown(text.substr(0, scheme)) + "; only http:// is spoken"));
+    return tl::unexpected(
+        bad(text, "uses scheme " + shown(text.substr(0, scheme)) + "; only http:// is spoken"));
   if (text.find('/') != std::string_view::npos)
     return tl::unexpected(bad(text, "has a path but no http:// in front"));
   return parse_authority(text, text, true);

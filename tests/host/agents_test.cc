@@ -3,23 +3,22 @@
 // back through `labctl status`/`ls`, the load agent's URL target, the UDP echo's source
 // address, the access log and `labctl logs`.
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "labctl/checks/probe.h"
 #include "labctl/kernel/netns.h"
@@ -55,7 +54,8 @@ std::string topology(const std::string& lab, const std::string& server_agents,
                      const std::string& client_agents = "") {
   return "version = 1\nname = \"" + lab + "\"\n[switches.lan]\n" +
          // The client comes first, so a load agent on it is first in file order too.
-         "[nodes.client]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.77.0.10/24\"] }\n" +
+         "[nodes.client]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.77.0.10/24\"] "
+         "}\n" +
          client_agents + "\n" +
          "[nodes.srv]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.77.0.2/24\", "
          "\"10.77.0.3/24\"] }\n" +
@@ -66,7 +66,8 @@ class HostAgents : public ::testing::Test {
  protected:
   void SetUp() override {
     LABCTL_REQUIRE_ROOT();
-    lab_ = "ag" + std::to_string(::getpid() % 10000) + "x" + std::to_string(std::random_device{}() % 100000);
+    lab_ = "ag" + std::to_string(::getpid() % 10000) + "x" +
+           std::to_string(std::random_device{}() % 100000);
     file_ = "/tmp/" + lab_ + ".toml";
   }
   void TearDown() override {
@@ -94,7 +95,8 @@ class HostAgents : public ::testing::Test {
     return {};
   }
   // Polls status until the agent's status phrase contains `want` (or 5 s pass).
-  nlohmann::json await_agent(const std::string& node, const std::string& agent, const std::string& want) {
+  nlohmann::json await_agent(const std::string& node, const std::string& agent,
+                             const std::string& want) {
     nlohmann::json a;
     for (int i = 0; i < 100; ++i) {
       a = agent_json(node, agent);
@@ -120,8 +122,9 @@ class HostAgents : public ::testing::Test {
 TEST_F(HostAgents, CommandAgentWithAPortIsAwaitedUntilItListens) {
   // It takes a second before it listens: `up` must wait, so a connect right after succeeds.
   const auto t0 = std::chrono::steady_clock::now();
-  auto [out, rc] = up(topology(lab_, "agents.late = { kind = \"command\", argv = [\"sh\", \"-c\", \"sleep 1; exec " +
-                                         kLabagent + " http --port 9000 --name late\"], port = 9000 }"));
+  auto [out, rc] = up(topology(
+      lab_, "agents.late = { kind = \"command\", argv = [\"sh\", \"-c\", \"sleep 1; exec " +
+                kLabagent + " http --port 9000 --name late\"], port = 9000 }"));
   ASSERT_EQ(rc, 0) << out;
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 1s);
   Fd client = ns("client");
@@ -135,22 +138,25 @@ TEST_F(HostAgents, CommandAgentWithAPortIsAwaitedUntilItListens) {
 }
 
 TEST_F(HostAgents, AnAgentThatExitsAtOnceFailsUpWithItsLogAndLeavesNothing) {
-  auto [out, rc] = up(topology(lab_, "agents.web = { kind = \"http\", port = 80 }\n"
-                                     "agents.bad = { kind = \"command\", argv = [\"sh\", \"-c\", "
-                                     "\"echo boom-marker >&2; exit 3\"] }"));
+  auto [out, rc] = up(topology(lab_,
+                               "agents.web = { kind = \"http\", port = 80 }\n"
+                               "agents.bad = { kind = \"command\", argv = [\"sh\", \"-c\", "
+                               "\"echo boom-marker >&2; exit 3\"] }"));
   EXPECT_EQ(rc, 1) << out;
   EXPECT_THAT(out, HasSubstr("start agent srv:bad: exited (code 3) before it was ready")) << out;
   EXPECT_THAT(out, HasSubstr("boom-marker")) << out;
   EXPECT_TRUE(nothing_left(lab_)) << run("ip netns list");
 
-  auto [out2, rc2] = up(topology(lab_, "agents.f = { kind = \"command\", argv = [\"/bin/false\"] }"));
+  auto [out2, rc2] =
+      up(topology(lab_, "agents.f = { kind = \"command\", argv = [\"/bin/false\"] }"));
   EXPECT_EQ(rc2, 1) << out2;
   EXPECT_THAT(out2, HasSubstr("exited (code 1) before it was ready")) << out2;
   EXPECT_TRUE(nothing_left(lab_));
 }
 
 TEST_F(HostAgents, AnAgentThatNeverListensFailsUpAfterTheDeadline) {
-  auto [out, rc] = up(topology(lab_, "agents.mute = { kind = \"command\", argv = [\"sleep\", \"101\"], port = 9001 }"));
+  auto [out, rc] = up(topology(
+      lab_, "agents.mute = { kind = \"command\", argv = [\"sleep\", \"101\"], port = 9001 }"));
   EXPECT_EQ(rc, 1) << out;
   EXPECT_THAT(out, HasSubstr("not listening on tcp:9001 after 5000 ms")) << out;
   EXPECT_TRUE(nothing_left(lab_));
@@ -158,8 +164,10 @@ TEST_F(HostAgents, AnAgentThatNeverListensFailsUpAfterTheDeadline) {
 }
 
 TEST_F(HostAgents, AgentsThatDieLaterShowInStatusAndLs) {
-  auto [out, rc] = up(topology(lab_, "agents.web = { kind = \"http\", port = 80 }\n"
-                                     "agents.brief = { kind = \"command\", argv = [\"sh\", \"-c\", \"sleep 0.6; exit 4\"] }"));
+  auto [out, rc] = up(topology(
+      lab_,
+      "agents.web = { kind = \"http\", port = 80 }\n"
+      "agents.brief = { kind = \"command\", argv = [\"sh\", \"-c\", \"sleep 0.6; exit 4\"] }"));
   ASSERT_EQ(rc, 0) << out;
   EXPECT_THAT(ls_line(), ::testing::EndsWith(" ok"));
   auto brief = await_agent("srv", "brief", "exited (code 4)");
@@ -191,9 +199,11 @@ TEST_F(HostAgents, AgentsThatDieLaterShowInStatusAndLs) {
 }
 
 TEST_F(HostAgents, RestartOnFailureStartsItAgainAndDownStillLeavesNothing) {
-  auto [out, rc] = up(topology(lab_, "agents.web = { kind = \"http\", port = 80, restart = \"on-failure\" }\n"
-                                     "agents.flaky = { kind = \"command\", argv = [\"sh\", \"-c\", "
-                                     "\"echo started; sleep 0.3; exit 1\"], restart = \"on-failure\" }"));
+  auto [out, rc] =
+      up(topology(lab_,
+                  "agents.web = { kind = \"http\", port = 80, restart = \"on-failure\" }\n"
+                  "agents.flaky = { kind = \"command\", argv = [\"sh\", \"-c\", "
+                  "\"echo started; sleep 0.3; exit 1\"], restart = \"on-failure\" }"));
   ASSERT_EQ(rc, 0) << out;
   auto web = agent_json("srv", "web");
   const pid_t first = web["pid"].get<pid_t>();
@@ -225,9 +235,10 @@ TEST_F(HostAgents, RestartOnFailureStartsItAgainAndDownStillLeavesNothing) {
 
 TEST_F(HostAgents, LoadAgentWithAUrlTargetLoadsTheServerOnceItIsReady) {
   // The load agent is on the client, first in the file: it must still start after srv's.
-  auto [out, rc] = up(topology(lab_, "agents.web = { kind = \"http\", port = 8080 }",
-                               "agents.gen = { kind = \"load\", target = \"http://10.77.0.3:8080/hello\", "
-                               "count = 20, seconds = 5 }"));
+  auto [out, rc] =
+      up(topology(lab_, "agents.web = { kind = \"http\", port = 8080 }",
+                  "agents.gen = { kind = \"load\", target = \"http://10.77.0.3:8080/hello\", "
+                  "count = 20, seconds = 5 }"));
   ASSERT_EQ(rc, 0) << out;
   auto gen = await_agent("client", "gen", "finished");
   EXPECT_EQ(gen["status"], "finished (code 0)") << gen.dump();
@@ -243,7 +254,8 @@ TEST_F(HostAgents, LoadAgentWithAUrlTargetLoadsTheServerOnceItIsReady) {
 }
 
 TEST_F(HostAgents, UdpEchoAnswersFromTheAddressItWasSentTo) {
-  auto [out, rc] = up(topology(lab_, "agents.echo = { kind = \"echo\", port = 7, proto = \"udp\" }"));
+  auto [out, rc] =
+      up(topology(lab_, "agents.echo = { kind = \"echo\", port = 7, proto = \"udp\" }"));
   ASSERT_EQ(rc, 0) << out;
   Fd client = ns("client");
   // The secondary address .3: a wildcard socket would answer from the primary .2, and a
@@ -256,7 +268,8 @@ TEST_F(HostAgents, UdpEchoAnswersFromTheAddressItWasSentTo) {
       sa.sin_family = AF_INET;
       sa.sin_port = htons(7);
       ::inet_pton(AF_INET, to, &sa.sin_addr);
-      if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return fail_errno("connect", errno);
+      if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+        return fail_errno("connect", errno);
       timeval tv{2, 0};
       ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
       if (::send(s.get(), "ping", 4, 0) != 4) return fail_errno("send", errno);
@@ -271,9 +284,10 @@ TEST_F(HostAgents, UdpEchoAnswersFromTheAddressItWasSentTo) {
 }
 
 TEST_F(HostAgents, LogsPrintsFollowsAndNamesWhatIsUnknown) {
-  auto [out, rc] = up(topology(lab_, "agents.web = { kind = \"http\", port = 80 }\n"
-                                     "agents.talk = { kind = \"command\", argv = [\"sh\", \"-c\", "
-                                     "\"echo hello-from-talk; exec sleep 100\"] }"));
+  auto [out, rc] = up(topology(lab_,
+                               "agents.web = { kind = \"http\", port = 80 }\n"
+                               "agents.talk = { kind = \"command\", argv = [\"sh\", \"-c\", "
+                               "\"echo hello-from-talk; exec sleep 100\"] }"));
   ASSERT_EQ(rc, 0) << out;
   Fd client = ns("client");
   auto get = [&] {
@@ -314,7 +328,8 @@ TEST_F(HostAgents, LogsPrintsFollowsAndNamesWhatIsUnknown) {
       return {};
     });
   });
-  std::string followed = run("timeout 2 " + kLabctl + " logs -f -n 0 " + lab_ + " srv web; echo rc=$?");
+  std::string followed =
+      run("timeout 2 " + kLabctl + " logs -f -n 0 " + lab_ + " srv web; echo rc=$?");
   later.join();
   EXPECT_THAT(followed, HasSubstr("\"GET /while-following\" 200")) << followed;
   EXPECT_THAT(followed, Not(HasSubstr("/first"))) << followed;

@@ -2,13 +2,12 @@
 // address the datagram was sent to), not from the real server's own address, or a client
 // with a connected socket never sees the reply.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <random>
-
-#include <gtest/gtest.h>
 
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
@@ -25,7 +24,8 @@ namespace {
 std::string dr_udp_lab(const std::string& name) {
   const BuiltinTopology* dr = find_builtin("dr-demo");
   std::string t(dr ? dr->text : "");
-  t.replace(t.find("name = \"dr-demo\""), std::string("name = \"dr-demo\"").size(), "name = \"" + name + "\"");
+  t.replace(t.find("name = \"dr-demo\""), std::string("name = \"dr-demo\"").size(),
+            "name = \"" + name + "\"");
   const std::string web = "agents.web = { kind = \"http\", port = 80 }\n";
   for (size_t at = t.find(web); at != std::string::npos; at = t.find(web, at + 1))
     t.insert(at + web.size(), "agents.echo = { kind = \"echo\", port = 7, proto = \"udp\" }\n");
@@ -53,7 +53,8 @@ TEST(KernelAgents, UdpEchoThroughADrVipAnswersFromTheVip) {
       sa.sin_family = AF_INET;
       sa.sin_port = htons(7);
       ::inet_pton(AF_INET, "10.10.0.100", &sa.sin_addr);
-      if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return fail_errno("connect", errno);
+      if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+        return fail_errno("connect", errno);
       timeval tv{3, 0};
       ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
       if (::send(s.get(), "ping", 4, 0) != 4) return fail_errno("send", errno);

@@ -3,15 +3,14 @@
 // reading log tails.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <string>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "agents/access_log.h"
 #include "labctl/kernel/process.h"
@@ -87,7 +86,8 @@ TEST(LoadTarget, EveryErrorNamesTheAcceptedForms) {
     auto t = parse_load_target(c.text);
     ASSERT_FALSE(t) << c.text;
     EXPECT_THAT(t.error().message, HasSubstr(c.why)) << c.text;
-    EXPECT_THAT(t.error().hint, HasSubstr("http://ADDRESS[:PORT][/PATH] or ADDRESS:PORT")) << c.text;
+    EXPECT_THAT(t.error().hint, HasSubstr("http://ADDRESS[:PORT][/PATH] or ADDRESS:PORT"))
+        << c.text;
   }
 }
 
@@ -97,7 +97,8 @@ name = "t"
 [switches.lan]
 [nodes.a]
 interfaces.eth0 = { switch = "lan", addresses = ["10.0.0.1/24"] }
-)" + agent_line + "\n";
+)" + agent_line +
+         "\n";
 }
 
 std::string errors(const LoadResult& r) {
@@ -122,23 +123,29 @@ agents.py = { kind = "command", argv = ["nc", "-lu", "9"], port = 9, proto = "ud
 }
 
 TEST(AgentKeys, LoadSecondsDefaultsTo30) {
-  auto r = parse_topology(lab_with(R"(agents.gen = { kind = "load", target = "10.0.0.1:80" })"), "t.toml");
+  auto r = parse_topology(lab_with(R"(agents.gen = { kind = "load", target = "10.0.0.1:80" })"),
+                          "t.toml");
   ASSERT_TRUE(r.ok()) << errors(r);
   EXPECT_EQ(r.topology->node("a")->agents[0].params.at("seconds"), "30");
 }
 
 TEST(AgentKeys, BadValuesAreErrorsAtTheirPosition) {
-  auto r = parse_topology(lab_with(R"(agents.web = { kind = "http", restart = "on-failur" })"), "t.toml");
+  auto r = parse_topology(lab_with(R"(agents.web = { kind = "http", restart = "on-failur" })"),
+                          "t.toml");
   EXPECT_FALSE(r.ok());
   EXPECT_THAT(errors(r), HasSubstr("t.toml:6:41: error: restart of agent a:web is 'on-failur'"));
   EXPECT_THAT(errors(r), HasSubstr("did you mean 'on-failure'"));
 
-  r = parse_topology(lab_with(R"(agents.gen = { kind = "load", target = "http://www/", seconds = 3601 })"), "t.toml");
+  r = parse_topology(
+      lab_with(R"(agents.gen = { kind = "load", target = "http://www/", seconds = 3601 })"),
+      "t.toml");
   EXPECT_FALSE(r.ok());
-  EXPECT_THAT(errors(r), HasSubstr("t.toml:6:40: error: agent a:gen: target 'http://www/' names 'www', which is no numeric address"));
+  EXPECT_THAT(errors(r), HasSubstr("t.toml:6:40: error: agent a:gen: target 'http://www/' names "
+                                   "'www', which is no numeric address"));
   EXPECT_THAT(errors(r), HasSubstr("seconds"));
 
-  r = parse_topology(lab_with(R"(agents.py = { kind = "command", argv = ["x"], proto = "udp" })"), "t.toml");
+  r = parse_topology(lab_with(R"(agents.py = { kind = "command", argv = ["x"], proto = "udp" })"),
+                     "t.toml");
   EXPECT_FALSE(r.ok());
   EXPECT_THAT(errors(r), HasSubstr("has a proto but no port"));
 }
@@ -149,11 +156,29 @@ TEST(AgentArgv, EveryAgentRunsUnderTheSupervisor) {
   EXPECT_EQ(agent_listen_spec(web), "tcp:8080");
   auto argv = supervised_argv(web, "rs1", "/bin/labagent", "/run/x/agents/rs1-web.json",
                               agent_argv(web, "rs1", "/bin/labagent"));
-  EXPECT_EQ(argv, (std::vector<std::string>{
-                      "/bin/labagent", "supervise", "--state", "/run/x/agents/rs1-web.json", "--node",
-                      "rs1", "--agent", "web", "--ready-fd", "3", "--ready-timeout-ms", "5000",
-                      "--listen", "tcp:8080", "--restart", "on-failure", "--", "/bin/labagent", "http",
-                      "--port", "8080", "--name", "rs1"}));
+  EXPECT_EQ(argv, (std::vector<std::string>{"/bin/labagent",
+                                            "supervise",
+                                            "--state",
+                                            "/run/x/agents/rs1-web.json",
+                                            "--node",
+                                            "rs1",
+                                            "--agent",
+                                            "web",
+                                            "--ready-fd",
+                                            "3",
+                                            "--ready-timeout-ms",
+                                            "5000",
+                                            "--listen",
+                                            "tcp:8080",
+                                            "--restart",
+                                            "on-failure",
+                                            "--",
+                                            "/bin/labagent",
+                                            "http",
+                                            "--port",
+                                            "8080",
+                                            "--name",
+                                            "rs1"}));
 
   Agent load;
   load.name = "gen";
@@ -161,8 +186,8 @@ TEST(AgentArgv, EveryAgentRunsUnderTheSupervisor) {
   load.params = {{"target", "http://10.0.0.100/"}, {"count", "50"}, {"seconds", "7"}};
   EXPECT_EQ(agent_listen_spec(load), "");
   EXPECT_EQ(agent_argv(load, "client", "labagent"),
-            (std::vector<std::string>{"labagent", "load", "--target", "http://10.0.0.100/", "--count", "50",
-                                      "--seconds", "7"}));
+            (std::vector<std::string>{"labagent", "load", "--target", "http://10.0.0.100/",
+                                      "--count", "50", "--seconds", "7"}));
   argv = supervised_argv(load, "client", "labagent", "s", {"labagent", "load"});
   EXPECT_THAT(argv, ::testing::Contains("--oneshot"));
   EXPECT_THAT(argv, ::testing::Not(::testing::Contains("--listen")));
@@ -187,7 +212,8 @@ TEST(Planner, LoadAgentsStartAfterEveryServerAgent) {
   Plan p = make_plan(t);
   std::vector<std::string> order;
   for (const auto& s : p.steps)
-    if (const auto* a = std::get_if<step::StartAgent>(&s.step)) order.push_back(a->node + ":" + a->agent.name);
+    if (const auto* a = std::get_if<step::StartAgent>(&s.step))
+      order.push_back(a->node + ":" + a->agent.name);
   ASSERT_GE(order.size(), 2u);
   EXPECT_EQ(order.back(), t.nodes.front().name + ":gen");
   for (size_t i = 0; i + 1 < order.size(); ++i) EXPECT_THAT(order[i], ::testing::EndsWith(":web"));
@@ -263,9 +289,12 @@ TEST(AccessLog, OneLinePerRequestWithClientRequestAndStatus) {
 
 TEST(ProcNet, ListeningTcpAndBoundUdp) {
   const std::string tcp =
-      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-      "   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n"
-      "   1: 0100007F:0050 0100007F:A000 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n";
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout "
+      "inode\n"
+      "   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 "
+      "1 1\n"
+      "   1: 0100007F:0050 0100007F:A000 01 00000000:00000000 00:00000000 00000000     0        0 "
+      "2 1\n";
   EXPECT_TRUE(proc_net_has_port(tcp, false, 8080));
   EXPECT_FALSE(proc_net_has_port(tcp, false, 80));  // established, not listening
   EXPECT_FALSE(proc_net_has_port(tcp, false, 81));
