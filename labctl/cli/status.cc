@@ -18,8 +18,9 @@ void setup_status(CLI::App& app) {
   auto* cmd = app.add_subcommand("status", "Show running labs as the kernel sees them");
   cmd->footer(
       "For each node: interfaces with state and addresses, routes, IPVS services with their\n"
-      "real servers and counters, and the processes (agents) running in it. Everything is\n"
-      "read back from the kernel, not from labctl's own records.");
+      "real servers and counters, its agents (running, exited (code N), killed (SIGx), with\n"
+      "restarts; as their supervisors recorded them) and the processes running in it.\n"
+      "Everything else is read back from the kernel, not from labctl's own records.");
   static std::string lab;
   static bool json = false;
   cmd->add_option("lab", lab, "Lab name (default: every running lab)");
@@ -55,13 +56,22 @@ void setup_ls(CLI::App& app) {
       for (const auto& ns : nss) procs += pids_in_netns(netns_path(ns)).size();
       auto st = labs_with_state();
       bool state = std::find(st.begin(), st.end(), l) != st.end();
-      if (json)
-        all.push_back({{"lab", l}, {"namespaces", nss}, {"processes", procs}, {"state", state}});
-      else
-        std::printf("%-20s %-11zu %-7zu %s\n", l.c_str(), nss.size(), procs,
-                    nss.empty() ? "stale state only (labctl down cleans it up)"
-                    : state     ? "ok"
-                                : "no state (labctl down still finds it)");
+      // An agent that exited or was killed makes the lab not ok (status says more).
+      std::vector<std::string> failed;
+      if (auto s = lab_status(l)) failed = failed_agents(*s);
+      if (json) {
+        all.push_back({{"lab", l}, {"namespaces", nss}, {"processes", procs}, {"state", state},
+                       {"ok", !nss.empty() && failed.empty()}, {"failed_agents", failed}});
+        continue;
+      }
+      std::string what = nss.empty() ? "stale state only (labctl down cleans it up)"
+                         : !failed.empty()
+                             ? "agent " + failed.front() +
+                                   (failed.size() > 1 ? " (+" + std::to_string(failed.size() - 1) + " more)" : "") +
+                                   "; labctl status " + l
+                         : state ? "ok"
+                                 : "no state (labctl down still finds it)";
+      std::printf("%-20s %-11zu %-7zu %s\n", l.c_str(), nss.size(), procs, what.c_str());
     }
     if (json) print_json(all);
   });

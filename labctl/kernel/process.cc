@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -64,9 +66,10 @@ std::vector<std::string> merged_env(const std::vector<std::string>& extra) {
   return env;
 }
 
-// Resolves a bare program name against PATH in the parent, so "not found" is a clear error.
-// The error names the program and, for a bare name, every directory PATH made it look in.
-Result<std::string> find_program(const std::string& name) {
+}  // namespace
+
+// Resolved in the parent, so "not found" is a clear error rather than a failed exec.
+Result<std::string> resolve_program(const std::string& name) {
   if (name.find('/') != std::string::npos) {
     if (::access(name.c_str(), X_OK) == 0) return name;
     const int err = errno;
@@ -92,22 +95,67 @@ Result<std::string> find_program(const std::string& name) {
                         "; install it, or give its full path as the agent's argv[0]");
 }
 
-std::string log_tail(const std::string& path) {
+std::string log_tail(const std::string& path, int lines) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return "";
   off_t size = ::lseek(fd.get(), 0, SEEK_END);
-  off_t from = size > 512 ? size - 512 : 0;
+  off_t from = size > 2048 ? size - 2048 : 0;
   std::string out(static_cast<size_t>(size - from), '\0');
   if (::pread(fd.get(), out.data(), out.size(), from) < 0) return "";
+  if (from > 0) out.erase(0, std::min(out.size(), out.find('\n') + 1));  // a cut first line
   while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
+  size_t start = out.size();
+  for (int n = 0; n < lines && start > 0; ++n) {
+    size_t nl = out.rfind('\n', start - 1);
+    start = nl == std::string::npos ? 0 : nl;
+  }
+  return out.substr(start == 0 ? 0 : start + 1);
 }
 
-}  // namespace
+bool proc_net_has_port(std::string_view table, bool udp, uint16_t port) {
+  // "  sl  local_address rem_address   st ..." then one socket a line:
+  // "   0: 00000000:1F90 00000000:0000 0A ...". Ports and states are hex.
+  size_t pos = table.find('\n');
+  while (pos != std::string_view::npos && pos + 1 < table.size()) {
+    size_t end = table.find('\n', pos + 1);
+    std::string_view line = table.substr(pos + 1, end == std::string_view::npos ? end : end - pos - 1);
+    pos = end;
+    std::string_view f[4];
+    size_t i = 0, n = 0;
+    while (n < 4 && i < line.size()) {
+      while (i < line.size() && line[i] == ' ') ++i;
+      size_t j = line.find(' ', i);
+      if (j == std::string_view::npos) j = line.size();
+      if (j > i) f[n++] = line.substr(i, j - i);
+      i = j;
+    }
+    if (n < 4) continue;
+    auto colon = f[1].rfind(':');
+    if (colon == std::string_view::npos) continue;
+    unsigned long p = std::strtoul(std::string(f[1].substr(colon + 1)).c_str(), nullptr, 16);
+    if (p != port) continue;
+    if (udp || f[3] == "0A") return true;  // 0A: TCP_LISTEN
+  }
+  return false;
+}
+
+bool port_ready_here(bool udp, uint16_t port) {
+  for (const char* v : {"", "6"}) {
+    std::string path = std::string("/proc/self/net/") + (udp ? "udp" : "tcp") + v;
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
+    std::string text;
+    char buf[8192];
+    ssize_t n;
+    while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+    if (proc_net_has_port(text, udp, port)) return true;
+  }
+  return false;
+}
 
 Result<pid_t> spawn_in_netns(const SpawnOptions& opts) {
   if (opts.argv.empty()) return fail("nothing to run: empty argv");
-  TRY_ASSIGN(std::string program, find_program(opts.argv[0]));
+  TRY_ASSIGN(std::string program, resolve_program(opts.argv[0]));
   const auto env_strings = merged_env(opts.env);
   auto argv = c_strings(opts.argv);
   auto envp = c_strings(env_strings);
@@ -164,17 +212,41 @@ Result<pid_t> spawn_in_netns(const SpawnOptions& opts) {
   }
   if (!want_ready) return pid;
 
-  pollfd p{ready_r.get(), POLLIN, 0};
-  int rc = ::poll(&p, 1, static_cast<int>(opts.ready_timeout.count()));
-  char buf[16] = {};
-  ssize_t n = rc > 0 ? ::read(ready_r.get(), buf, sizeof buf - 1) : 0;
-  if (n > 0 && std::strncmp(buf, "ready", 5) == 0) return pid;
-  ::kill(pid, SIGKILL);
+  // The child answers with one line: "ready", or "failed: WHY". Until then, EOF means it
+  // died without a word.
+  const auto deadline = std::chrono::steady_clock::now() + opts.ready_timeout;
+  std::string answer;
+  bool timed_out = false;
+  while (answer.find('\n') == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{ready_r.get(), POLLIN, 0};
+    int rc = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) {
+      timed_out = rc == 0;
+      break;
+    }
+    char buf[512];
+    ssize_t n = ::read(ready_r.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  if (answer.starts_with("ready")) return pid;
+  if (timed_out) ::kill(pid, SIGTERM);  // a supervisor passes it on to the agent
+  std::string why = answer.starts_with("failed: ") ? answer.substr(8, answer.find('\n') - 8)
+                    : timed_out ? "not ready after " + std::to_string(opts.ready_timeout.count()) + " ms"
+                                : "it exited before it was ready";
   std::string tail = log_tail(opts.log_path);
-  return fail(rc == 0 ? "start " + opts.argv[0] + ": not ready after " +
-                            std::to_string(opts.ready_timeout.count()) + " ms"
-                      : "start " + opts.argv[0] + ": it exited before it was ready",
-              tail.empty() ? "see " + opts.log_path : "its log ends with: " + tail);
+  std::string indented;
+  for (size_t at = 0; at < tail.size();) {
+    size_t nl = tail.find('\n', at);
+    indented += "\n    " + tail.substr(at, nl == std::string::npos ? nl : nl - at);
+    at = nl == std::string::npos ? tail.size() : nl + 1;
+  }
+  return fail("start " + (opts.what.empty() ? opts.argv[0] : opts.what) + ": " + why,
+              tail.empty() ? "its log " + opts.log_path + " is empty"
+                           : "the last lines of its log (" + opts.log_path + "):" + indented);
 }
 
 using Inodes = std::vector<std::pair<dev_t, ino_t>>;

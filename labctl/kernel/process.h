@@ -5,7 +5,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "labctl/base/error.h"
@@ -17,10 +19,27 @@ struct SpawnOptions {
   std::vector<std::string> argv;  ///< argv[0] is looked up in PATH when it has no '/'.
   std::vector<std::string> env;   ///< Extra "KEY=VALUE" entries on top of labctl's environment.
   std::string log_path;           ///< stdout and stderr go here (appended).
+  std::string what;               ///< Names it in errors ("agent rs1:web"); default argv[0].
   /// When > 0, the child gets a pipe as fd 3 and must write "ready" to it within this time
-  /// (labagent --ready-fd 3); otherwise a successful exec counts as started.
+  /// (labagent supervise --ready-fd 3), or "failed: WHY" to say why it never will;
+  /// otherwise a successful exec counts as started.
   std::chrono::milliseconds ready_timeout{0};
 };
+
+/// The program argv[0] names: itself when it has a '/', else the first match in PATH. The
+/// error names the program and, for a bare name, every directory PATH made it look in.
+[[nodiscard]] Result<std::string> resolve_program(const std::string& name);
+
+/// The last `lines` lines of a log file (at most 2 KiB of it), "" when unreadable.
+[[nodiscard]] std::string log_tail(const std::string& path, int lines = 5);
+
+/// Whether a /proc/net/{tcp,tcp6,udp,udp6} table has a socket on local `port`: for TCP one
+/// in LISTEN state, for UDP any bound one.
+[[nodiscard]] bool proc_net_has_port(std::string_view table, bool udp, uint16_t port);
+
+/// Whether the network namespace the calling process is in has a listening TCP (or bound
+/// UDP) socket on `port`, IPv4 or IPv6, read from /proc/self/net.
+[[nodiscard]] bool port_ready_here(bool udp, uint16_t port);
 
 /// Starts a process in its own session inside the namespace, with its own mount namespace
 /// in which /sys shows the node's interfaces (as `ip netns exec` does). The process is not

@@ -12,13 +12,14 @@
 #include "labctl/kernel/process.h"
 #include "labctl/kernel/rtnl.h"
 #include "labctl/kernel/sysctl.h"
+#include "labctl/lab/state.h"
 
 namespace labctl {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kAgentReadyTimeout = 5s;
+constexpr auto kSupervisorGrace = 2s;
 constexpr auto kStopGrace = 1s;
 
 }  // namespace
@@ -118,12 +119,22 @@ Status NetlinkExecutor::apply(const Step& step) {
           },
           [&](const step::StartAgent& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));
+            // Every agent runs under `labagent supervise`, which waits until it is ready
+            // (listening on its port, or alive), records how it ends and may restart it.
+            std::vector<std::string> argv = agent_argv(s.agent, s.node, labagent_);
+            const std::string what = "agent " + s.node + ":" + s.agent.name;
+            auto program = resolve_program(argv.at(0));
+            if (!program) return tl::unexpected(program.error().context("start " + what));
+            argv[0] = *program;
             SpawnOptions o;
             o.netns_fd = n->fd.get();
-            o.argv = agent_argv(s.agent, s.node, labagent_, /*with_ready_fd=*/true);
+            o.argv = supervised_argv(s.agent, s.node, labagent_,
+                                     agent_state_path(s.lab, s.node, s.agent.name), argv);
             o.env = {"LABCTL_LAB=" + s.lab, "LABCTL_NODE=" + s.node};
             o.log_path = agent_log_path(s.lab, s.node, s.agent.name);
-            if (agent_signals_ready(s.agent)) o.ready_timeout = kAgentReadyTimeout;
+            o.what = what;
+            // The supervisor gives up at kAgentReadyTimeout and says why; this is a backstop.
+            o.ready_timeout = kAgentReadyTimeout + kSupervisorGrace;
             TRY_ASSIGN(pid_t pid, spawn_in_netns(o));
             if (journal_) TRY(journal_->append({"agent", s.node + "/" + s.agent.name, pid}));
             return {};

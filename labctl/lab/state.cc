@@ -52,12 +52,18 @@ std::string agent_log_path(const std::string& lab, const std::string& node,
   return state_dir(lab) + "/logs/" + node + "-" + agent + ".log";
 }
 
+std::string agent_state_path(const std::string& lab, const std::string& node,
+                             const std::string& agent) {
+  return state_dir(lab) + "/agents/" + node + "-" + agent + ".json";
+}
+
 Status make_state_dir(const std::string& lab) {
   TRY(check_lab_name(lab));
   TRY(mkdir_0700(state_root()));
   TRY(mkdir_0700(labs_root()));
   TRY(mkdir_0700(state_dir(lab)));
   TRY(mkdir_0700(state_dir(lab) + "/logs"));
+  TRY(mkdir_0700(state_dir(lab) + "/agents"));
   return {};
 }
 

@@ -1,5 +1,5 @@
 // A lab's state on the host: /run/labctl/labs/<lab>/ (0700) holds the resolved topology,
-// the journal of what `up` created, agent pids and logs. It is a convenience for status and
+// the journal of what `up` created, agent pids, logs and states (agents/). It is a convenience for status and
 // down, never the only record: down also finds a lab by the marks on its namespaces.
 // labctl's own files (locks/) live beside labs/, never inside it, so no lab name reaches
 // them; and every function that makes or removes a path refuses a name that is not a lab
@@ -25,6 +25,9 @@ namespace labctl {
 [[nodiscard]] std::string state_dir(const std::string& lab);
 [[nodiscard]] std::string agent_log_path(const std::string& lab, const std::string& node,
                                          const std::string& agent);
+/// Where an agent's supervisor records its state (labagent supervise --state; plan/agent.h).
+[[nodiscard]] std::string agent_state_path(const std::string& lab, const std::string& node,
+                                           const std::string& agent);
 
 /// Creates the lab's state directory (and its logs/ subdirectory), mode 0700.
 [[nodiscard]] Status make_state_dir(const std::string& lab);

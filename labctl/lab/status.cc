@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -67,6 +68,10 @@ NetnsStatus read_netns(const std::string& lab, const std::string& ns) {
   return out;
 }
 
+bool live_state(const AgentState& a) {
+  return a.state == "running" || a.state == "starting" || a.state == "restarting";
+}
+
 const char* method_name(const IpvsDest& d) {
   return d.method ? to_string(*d.method) : "other";
 }
@@ -92,9 +97,42 @@ Result<LabStatus> lab_status(const std::string& lab) {
   auto with_state = labs_with_state();
   s.has_state = std::find(with_state.begin(), with_state.end(), lab) != with_state.end();
   for (const auto& ns : lab_namespaces(lab)) s.namespaces.push_back(read_netns(lab, ns));
+  for (auto& a : read_agent_states(lab))
+    for (auto& n : s.namespaces)
+      if (n.member == a.node) {
+        // A record says running, but only the kernel knows: is its supervisor still there?
+        const bool present = std::any_of(n.processes.begin(), n.processes.end(),
+                                         [&](const ProcessInfo& p) { return p.pid == a.supervisor; });
+        if (live_state(a) && !present) a.state = "gone";
+        n.agents.push_back(std::move(a));
+        break;
+      }
   if (s.namespaces.empty() && !s.has_state)
     return fail("lab " + lab + " is not up", "`labctl ls` lists running labs");
   return s;
+}
+
+std::vector<AgentState> read_agent_states(const std::string& lab) {
+  std::vector<AgentState> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(state_dir(lab) + "/agents", ec)) {
+    if (e.path().extension() != ".json") continue;
+    std::ifstream in(e.path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (auto a = parse_agent_state(text)) out.push_back(std::move(*a));
+  }
+  std::sort(out.begin(), out.end(), [](const AgentState& a, const AgentState& b) {
+    return std::tie(a.node, a.agent) < std::tie(b.node, b.agent);
+  });
+  return out;
+}
+
+std::vector<std::string> failed_agents(const LabStatus& s) {
+  std::vector<std::string> out;
+  for (const auto& n : s.namespaces)
+    for (const auto& a : n.agents)
+      if (!agent_ok(a)) out.push_back(a.node + ":" + a.agent + " " + describe(a));
+  return out;
 }
 
 nlohmann::json status_json(const LabStatus& s) {
@@ -113,6 +151,17 @@ nlohmann::json status_json(const LabStatus& s) {
                         {"dev", r.dev},
                         {"family", r.family == AF_INET6 ? "inet6" : "inet"}});
     for (const auto& p : n.processes) procs.push_back({{"pid", p.pid}, {"cmdline", p.cmdline}});
+    json agents = json::array();
+    for (const auto& a : n.agents)
+      agents.push_back({{"name", a.agent},
+                        {"state", a.state},
+                        {"status", describe(a)},
+                        {"ok", agent_ok(a)},
+                        {"pid", a.pid},
+                        {"supervisor", a.supervisor},
+                        {"restarts", a.restarts},
+                        {"exit_code", a.code >= 0 && a.signal == 0 ? json(a.code) : json(nullptr)},
+                        {"signal", a.signal ? json(signal_name(a.signal)) : json(nullptr)}});
     for (size_t i = 0; i < n.services.size(); ++i) {
       const auto& sv = n.services[i];
       json dests = json::array();
@@ -128,7 +177,7 @@ nlohmann::json status_json(const LabStatus& s) {
     }
     json node = {{"name", n.member}, {"netns", n.ns},        {"links", links},
                  {"addresses", addrs}, {"routes", routes},   {"processes", procs},
-                 {"ipvs", services}};
+                 {"ipvs", services},   {"agents", agents}};
     if (!n.error.empty()) node["error"] = n.error;
     nodes.push_back(node);
   }
@@ -170,6 +219,9 @@ std::string render_status(const LabStatus& s) {
         o << "    -> " << d.addr.str() << ":" << d.port << " " << method_name(d) << " weight "
           << d.weight << " active " << d.active_conns << " inactive " << d.inact_conns << "\n";
     }
+    for (const auto& a : n.agents)
+      o << "  agent " << a.agent << "  " << describe(a)
+        << (a.pid > 0 ? "  pid " + std::to_string(a.pid) : std::string()) << "\n";
     for (const auto& p : n.processes) o << "  pid " << p.pid << "  " << p.cmdline << "\n";
   }
   return o.str();

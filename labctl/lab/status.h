@@ -12,6 +12,7 @@
 #include "labctl/base/error.h"
 #include "labctl/kernel/ipvs.h"
 #include "labctl/kernel/rtnl.h"
+#include "labctl/plan/agent.h"
 
 namespace labctl {
 
@@ -27,6 +28,9 @@ struct NetnsStatus {
   std::vector<AddrInfo> addresses;
   std::vector<RouteInfo> routes;
   std::vector<ProcessInfo> processes;
+  /// The node's agents as their supervisors recorded them; an agent recorded as running
+  /// whose supervisor is no longer in the namespace shows as "gone".
+  std::vector<AgentState> agents;
   std::vector<IpvsService> services;  ///< Empty when IPVS is unavailable or unused.
   std::vector<std::vector<IpvsDest>> dests;  ///< Parallel to services.
   std::string error;                  ///< Why something could not be read, if so.
@@ -39,6 +43,12 @@ struct LabStatus {
 };
 
 [[nodiscard]] Result<LabStatus> lab_status(const std::string& lab);
+/// Every agent state recorded in the lab's state folder (agents/*.json), sorted by node and
+/// agent; unreadable records are skipped.
+[[nodiscard]] std::vector<AgentState> read_agent_states(const std::string& lab);
+/// "node:agent exited (code 1)" for each agent that is not as it should be (agent_ok), with
+/// "gone" for one recorded running whose supervisor is not among `pids` of its node.
+[[nodiscard]] std::vector<std::string> failed_agents(const LabStatus& s);
 [[nodiscard]] nlohmann::json status_json(const LabStatus& s);
 /// Human-readable, one block per namespace.
 [[nodiscard]] std::string render_status(const LabStatus& s);

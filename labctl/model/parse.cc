@@ -9,6 +9,7 @@
 
 #include "labctl/base/display.h"
 #include "labctl/model/diag.h"
+#include "labctl/model/load_target.h"
 #include "labctl/model/rules.h"
 
 namespace labctl::topo {
@@ -680,11 +681,11 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
   a.kind = *k;
   switch (a.kind) {
     case AgentKind::Http:
-      unknown_keys(*t, {"kind", "port"}, where, tp);
+      unknown_keys(*t, {"kind", "port", "restart"}, where, tp);
       a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(80));
       break;
     case AgentKind::Echo: {
-      unknown_keys(*t, {"kind", "port", "proto"}, where, tp);
+      unknown_keys(*t, {"kind", "port", "proto", "restart"}, where, tp);
       a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(7));
       auto proto = str(*t, "proto", where, tp).value_or("tcp");
       if (proto != "tcp" && proto != "udp")
@@ -693,16 +694,31 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
       break;
     }
     case AgentKind::LoadClient: {
-      unknown_keys(*t, {"kind", "target", "count", "concurrency"}, where, tp);
-      if (auto target = str(*t, "target", where, tp, true)) a.params["target"] = *target;
+      unknown_keys(*t, {"kind", "target", "count", "concurrency", "seconds", "restart"}, where, tp);
+      if (auto target = str(*t, "target", where, tp, true)) {
+        a.params["target"] = *target;
+        if (auto parsed = parse_load_target(*target); !parsed)
+          r_.error(pos_at(*t, "target", tp), fmt::format("{}: {}", where, parsed.error().message),
+                   parsed.error().hint);
+      }
+      a.params["seconds"] =
+          std::to_string(integer(*t, "seconds", where, tp, 1, kMaxLoadSeconds).value_or(kDefaultLoadSeconds));
       a.params["count"] = std::to_string(integer(*t, "count", where, tp, 1, kMaxLoadCount).value_or(100));
       a.params["concurrency"] =
           std::to_string(integer(*t, "concurrency", where, tp, 1, kMaxLoadConcurrency).value_or(1));
       break;
     }
     case AgentKind::Command: {
-      unknown_keys(*t, {"kind", "argv", "port"}, where, tp);
+      unknown_keys(*t, {"kind", "argv", "port", "proto", "restart"}, where, tp);
       a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(0));
+      if (auto proto = str(*t, "proto", where, tp)) {
+        if (*proto != "tcp" && *proto != "udp")
+          r_.error(pos_at(*t, "proto", tp), fmt::format("proto of {} must be \"tcp\" or \"udp\"", where));
+        else if (!a.port)
+          r_.error(pos_at(*t, "proto", tp), fmt::format("{} has a proto but no port", where),
+                   "proto says how the agent listens on its port; give the port too");
+        a.params["proto"] = *proto;
+      }
       const toml::node* argv = t->get("argv");
       if (!argv) {
         missing("argv", where, tp, "e.g. argv = [\"python3\", \"-m\", \"http.server\", \"8080\"]");
@@ -729,6 +745,12 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
       }
       break;
     }
+  }
+  if (auto restart = str(*t, "restart", where, tp)) {
+    if (*restart == "on-failure") a.restart_on_failure = true;
+    else if (*restart != "no")
+      r_.error(pos_at(*t, "restart", tp), fmt::format("restart of {} is {}", where, shown(*restart)),
+               did_you_mean(*restart, {"no", "on-failure"}, "one of \"no\" (the default) or \"on-failure\""));
   }
   return a;
 }

@@ -22,6 +22,9 @@ inline constexpr int64_t kMaxMtu = 65535;
 inline constexpr int64_t kMaxPersistence = 31536000;  ///< A year, in seconds.
 inline constexpr int64_t kMaxLoadCount = 1000000;
 inline constexpr int64_t kMaxLoadConcurrency = 64;
+/// A load agent's time bound (its `seconds`), so a lab's load always stops by itself.
+inline constexpr int64_t kMaxLoadSeconds = 3600;
+inline constexpr int64_t kDefaultLoadSeconds = 30;
 inline constexpr int64_t kMaxCheckRequests = 10000;
 /// The longest deadline a check may ask for, in seconds.
 inline constexpr double kMaxCheckTimeout = 600;

@@ -1,40 +1,72 @@
 #include "labctl/plan/agent.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 
-namespace labctl {
+#include <nlohmann/json.hpp>
 
-bool agent_signals_ready(const Agent& a) {
-  return a.kind == AgentKind::Http || a.kind == AgentKind::Echo;
+namespace labctl {
+namespace {
+
+std::string param(const Agent& a, const std::string& key, const std::string& fallback) {
+  auto it = a.params.find(key);
+  return it == a.params.end() ? fallback : it->second;
 }
 
+}  // namespace
+
 std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
-                                    const std::string& labagent, bool with_ready_fd) {
-  auto param = [&](const std::string& key, const std::string& fallback) {
-    auto it = a.params.find(key);
-    return it == a.params.end() ? fallback : it->second;
-  };
-  std::vector<std::string> argv;
+                                    const std::string& labagent) {
   switch (a.kind) {
     case AgentKind::Command:
       return a.argv;
     case AgentKind::Http:
-      argv = {labagent, "http", "--port", std::to_string(a.port ? a.port : 80), "--name", node};
-      break;
-    case AgentKind::Echo:
-      argv = {labagent, "echo", "--port", std::to_string(a.port ? a.port : 7)};
-      if (param("proto", "tcp") == "udp") argv.push_back("--udp");
-      break;
-    case AgentKind::LoadClient:
-      argv = {labagent, "load", "--target", param("target", ""), "--count", param("count", "100")};
-      if (auto c = param("concurrency", ""); !c.empty()) argv.insert(argv.end(), {"--concurrency", c});
-      break;
+      return {labagent, "http", "--port", std::to_string(a.port ? a.port : 80), "--name", node};
+    case AgentKind::Echo: {
+      std::vector<std::string> argv{labagent, "echo", "--port", std::to_string(a.port ? a.port : 7)};
+      if (param(a, "proto", "tcp") == "udp") argv.push_back("--udp");
+      return argv;
+    }
+    case AgentKind::LoadClient: {
+      std::vector<std::string> argv{labagent, "load", "--target", param(a, "target", ""),
+                                    "--count", param(a, "count", "100")};
+      if (auto c = param(a, "concurrency", ""); !c.empty()) argv.insert(argv.end(), {"--concurrency", c});
+      if (auto s = param(a, "seconds", ""); !s.empty()) argv.insert(argv.end(), {"--seconds", s});
+      return argv;
+    }
   }
-  if (with_ready_fd && agent_signals_ready(a)) argv.insert(argv.end(), {"--ready-fd", "3"});
-  return argv;
+  return {};
+}
+
+std::string agent_listen_spec(const Agent& a) {
+  switch (a.kind) {
+    case AgentKind::LoadClient:
+      return "";
+    case AgentKind::Http:
+      return "tcp:" + std::to_string(a.port ? a.port : 80);
+    case AgentKind::Echo:
+      return param(a, "proto", "tcp") + ":" + std::to_string(a.port ? a.port : 7);
+    case AgentKind::Command:
+      return a.port ? param(a, "proto", "tcp") + ":" + std::to_string(a.port) : "";
+  }
+  return "";
+}
+
+std::vector<std::string> supervised_argv(const Agent& a, const std::string& node,
+                                         const std::string& labagent, const std::string& state_path,
+                                         const std::vector<std::string>& argv) {
+  std::vector<std::string> out{labagent, "supervise", "--state", state_path, "--node", node,
+                               "--agent", a.name, "--ready-fd", "3", "--ready-timeout-ms",
+                               std::to_string(kAgentReadyTimeout.count())};
+  if (auto listen = agent_listen_spec(a); !listen.empty()) out.insert(out.end(), {"--listen", listen});
+  if (a.kind == AgentKind::LoadClient) out.push_back("--oneshot");
+  if (a.restart_on_failure) out.insert(out.end(), {"--restart", "on-failure"});
+  out.push_back("--");
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
 }
 
 std::string find_labagent() {
@@ -47,6 +79,70 @@ std::string find_labagent() {
       if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
   }
   return "labagent";
+}
+
+std::string agent_state_text(const AgentState& s) {
+  nlohmann::json j = {{"node", s.node},         {"agent", s.agent}, {"state", s.state},
+                      {"supervisor", s.supervisor}, {"pid", s.pid},   {"code", s.code},
+                      {"signal", s.signal},     {"restarts", s.restarts}, {"oneshot", s.oneshot}};
+  return j.dump() + "\n";
+}
+
+Result<AgentState> parse_agent_state(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return fail("agent state is not a JSON object");
+  AgentState s;
+  auto get = [&](const char* key, auto& out) -> bool {
+    auto it = j.find(key);
+    if (it == j.end()) return false;
+    using T = std::remove_reference_t<decltype(out)>;
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (!it->is_string()) return false;
+      out = it->template get<std::string>();
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (!it->is_boolean()) return false;
+      out = it->template get<bool>();
+    } else {
+      if (!it->is_number_integer()) return false;
+      out = it->template get<T>();
+    }
+    return true;
+  };
+  if (!get("node", s.node) || !get("agent", s.agent) || !get("state", s.state) ||
+      !get("supervisor", s.supervisor) || !get("pid", s.pid) || !get("code", s.code) ||
+      !get("signal", s.signal) || !get("restarts", s.restarts) || !get("oneshot", s.oneshot))
+    return fail("agent state lacks a field or has one of the wrong type");
+  return s;
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+std::string agent_last_exit(const AgentState& s) {
+  if (s.signal > 0) return "killed (" + signal_name(s.signal) + ")";
+  if (s.code >= 0) return "exited (code " + std::to_string(s.code) + ")";
+  return "";
+}
+
+std::string describe(const AgentState& s) {
+  const std::string restarted =
+      s.restarts == 1 ? " (restarted once)"
+      : s.restarts    ? " (restarted " + std::to_string(s.restarts) + " times)"
+                      : "";
+  if (s.state == "running" || s.state == "starting") return s.state + restarted;
+  if (s.state == "restarting") return "restarting after " + agent_last_exit(s) + restarted;
+  if (s.state == "stopped") return "stopped";
+  if (s.state == "gone") return "gone (its supervisor is no longer running)";
+  if (s.oneshot && s.code == 0 && s.signal == 0) return "finished (code 0)";
+  std::string last = agent_last_exit(s);
+  return (last.empty() ? s.state : last) + restarted;
+}
+
+bool agent_ok(const AgentState& s) {
+  if (s.state == "running" || s.state == "starting" ) return true;
+  return s.oneshot && s.state == "exited" && s.code == 0 && s.signal == 0;
 }
 
 }  // namespace labctl

@@ -1,25 +1,68 @@
-// How an agent of the topology becomes a command line. Shared by the executor (which runs
-// it) and the dry-run script (which prints it), so both start exactly the same thing.
+// How an agent of the topology becomes a command line, and what its supervisor records.
+// Shared by the executor (which runs it), the dry-run script (which prints it), labagent's
+// supervisor (which writes the record) and status (which reads it).
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "labctl/base/error.h"
 #include "labctl/model/topology.h"
 
 namespace labctl {
 
-/// The argv that runs `a` on `node`. Built-in kinds run `labagent` (path given); servers
-/// get `--ready-fd 3` only when with_ready_fd (the executor's readiness handshake).
-[[nodiscard]] std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
-                                                  const std::string& labagent,
-                                                  bool with_ready_fd);
+/// How long an agent has to become ready: listening on its port, or alive for
+/// kAgentAliveTime when it has none. Documented in docs/lifecycle.md.
+inline constexpr std::chrono::milliseconds kAgentReadyTimeout{5000};
+inline constexpr std::chrono::milliseconds kAgentAliveTime{200};
 
-/// True for agents that report readiness (the built-in servers).
-[[nodiscard]] bool agent_signals_ready(const Agent& a);
+/// The argv that runs `a` on `node` itself. Built-in kinds run `labagent` (path given).
+[[nodiscard]] std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
+                                                  const std::string& labagent);
+
+/// What ready means for `a`: "tcp:PORT" (a listening TCP socket), "udp:PORT" (a bound UDP
+/// socket), or "" (alive for kAgentAliveTime; a load client may also have exited 0).
+[[nodiscard]] std::string agent_listen_spec(const Agent& a);
+
+/// The argv that runs `argv` (the agent's own, its program resolved) under
+/// `labagent supervise`, which reports readiness on fd 3 and records the agent's state in
+/// state_path.
+[[nodiscard]] std::vector<std::string> supervised_argv(const Agent& a, const std::string& node,
+                                                       const std::string& labagent,
+                                                       const std::string& state_path,
+                                                       const std::vector<std::string>& argv);
 
 /// The labagent binary: $LABCTL_AGENT, else beside the running labctl (installed) or in the
 /// build tree's agents/ directory, else "labagent" from PATH.
 [[nodiscard]] std::string find_labagent();
+
+/// An agent's state as its supervisor records it (a small JSON file in the lab's state).
+struct AgentState {
+  std::string node;
+  std::string agent;
+  std::string state;        ///< starting, running, restarting, exited, stopped (status: gone)
+  pid_t supervisor = 0;
+  pid_t pid = 0;            ///< The agent's own process (0 when none runs).
+  int code = -1;            ///< Exit code of its last run, -1 if none or killed.
+  int signal = 0;           ///< Signal that ended its last run, 0 if none.
+  int restarts = 0;
+  bool oneshot = false;     ///< A client (load): exiting 0 is finishing, not failing.
+};
+
+[[nodiscard]] std::string agent_state_text(const AgentState& s);
+[[nodiscard]] Result<AgentState> parse_agent_state(std::string_view text);
+/// "SIGKILL" for 9.
+[[nodiscard]] std::string signal_name(int sig);
+/// "exited (code 1)", "killed (SIGKILL)" or "" for the last run's end.
+[[nodiscard]] std::string agent_last_exit(const AgentState& s);
+/// One phrase for status: "running", "running (restarted 2 times)", "exited (code 1)",
+/// "killed (SIGKILL)", "restarting after killed (SIGKILL)", "finished (code 0)".
+[[nodiscard]] std::string describe(const AgentState& s);
+/// Whether the agent is as it should be: running, or a client that finished with 0.
+[[nodiscard]] bool agent_ok(const AgentState& s);
 
 }  // namespace labctl

@@ -179,8 +179,8 @@ const std::string& step_netns(const Step& s) {
 }
 
 std::vector<std::string> agent_argv(const step::StartAgent& s) {
-  // The script runs labagent from PATH and needs no readiness handshake.
-  return labctl::agent_argv(s.agent, s.node, "labagent", /*with_ready_fd=*/false);
+  // The script runs labagent from PATH, unsupervised.
+  return labctl::agent_argv(s.agent, s.node, "labagent");
 }
 
 std::string shell_command(const Step& step) {

@@ -248,10 +248,14 @@ class Planner {
       }
   }
 
+  // Servers first, then load clients: each agent is awaited until ready, so a load client
+  // only starts once every server it could send to listens.
   void agents() {
-    for (const auto& n : t_.nodes)
-      for (const auto& a : n.agents)
-        add(step::StartAgent{ns(n.name), t_.name, n.name, a}, n.name, why::agent(n, a));
+    for (bool clients : {false, true})
+      for (const auto& n : t_.nodes)
+        for (const auto& a : n.agents)
+          if ((a.kind == AgentKind::LoadClient) == clients)
+            add(step::StartAgent{ns(n.name), t_.name, n.name, a}, n.name, why::agent(n, a));
   }
 
   const Topology& t_;

@@ -329,9 +329,10 @@ std::string agent(const Node& n, const Agent& a) {
                          a.port, n.name);
     case AgentKind::Echo: return fmt::format("echo server on port {}", a.port);
     case AgentKind::LoadClient:
-      return fmt::format("load client: {} requests to {}",
+      return fmt::format("load client: {} requests to {}{}, started once every server agent is ready",
                          param("count").empty() ? "a bounded number of" : param("count"),
-                         param("target"));
+                         param("target"),
+                         param("seconds").empty() ? "" : " within " + param("seconds") + " s");
     case AgentKind::Command: return "";
   }
   return "";

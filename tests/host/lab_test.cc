@@ -201,7 +201,8 @@ TEST_F(HostLab, UpBuildsWhatTheTopologySaysAndDownRemovesIt) {
     });
     EXPECT_EQ(body, "b") << target;
   }
-  EXPECT_EQ(pids_in_netns(netns_path(netns_name(l.name, "b"))).size(), 1u);
+  // The agent and its supervisor (labagent supervise), both inside b.
+  EXPECT_EQ(pids_in_netns(netns_path(netns_name(l.name, "b"))).size(), 2u);
 
   auto again = lab_up(l.topo, l.plan, {});
   ASSERT_FALSE(again) << "a second up of the same lab is refused";

@@ -1,0 +1,37 @@
+// What the labagent workloads share: errors, socket set-up and bounded I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace labagent {
+
+constexpr int kIoTimeoutMs = 2000;
+
+/// Prints "labagent: WHAT: strerror(errno)" to stderr and returns 1.
+int die(const std::string& what);
+void set_timeouts(int fd, int ms);
+/// A dual-stack socket bound to [::]:port (IPv4 clients arrive as v4-mapped addresses).
+int listen_on(uint16_t port, int type);
+void signal_ready(int ready_fd);
+bool write_all(int fd, const std::string& s);
+
+int run_http(uint16_t port, const std::string& name, int ready_fd);
+int run_echo_udp(uint16_t port, int ready_fd);
+int run_echo_tcp(uint16_t port, int ready_fd);
+int run_load(const std::string& target, int count, int concurrency, int seconds);
+
+struct SuperviseOptions {
+  std::string state_path;   ///< Where the agent's state is recorded ("" = nowhere).
+  std::string node, agent;  ///< Recorded in the state, for status.
+  std::string listen;       ///< "tcp:PORT", "udp:PORT" or "" (ready = alive 200 ms).
+  bool oneshot = false;     ///< A client: exiting 0 before 200 ms is ready too.
+  bool restart_on_failure = false;
+  int ready_fd = -1;
+  int ready_timeout_ms = 5000;
+  std::vector<std::string> argv;
+};
+int run_supervise(const SuperviseOptions& o);
+
+}  // namespace labagent

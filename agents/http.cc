@@ -1,0 +1,69 @@
+// labagent http: answers every HTTP request with the node's name, and writes an access log
+// line for each to stdout (the agent's log file).
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "agents/access_log.h"
+#include "agents/common.h"
+
+namespace labagent {
+namespace {
+
+constexpr std::size_t kMaxHead = 16384;
+
+// Reads until the end of the request head (blank line), a timeout or kMaxHead bytes, into
+// buf; returns the request line ("" when no whole head arrived).
+std::string_view read_request_head(int fd, char* buf) {
+  std::size_t len = 0;
+  for (;;) {
+    ssize_t n = ::recv(fd, buf + len, kMaxHead - len, 0);
+    if (n <= 0) return {};
+    // The blank line can straddle two reads: look a few bytes back.
+    const std::size_t from = len >= 3 ? len - 3 : 0;
+    len += static_cast<std::size_t>(n);
+    std::string_view seen(buf + from, len - from);
+    if (seen.find("\r\n\r\n") != std::string_view::npos || seen.find("\n\n") != std::string_view::npos) {
+      std::string_view head(buf, len);
+      std::string_view line = head.substr(0, head.find('\n'));
+      if (line.ends_with('\r')) line.remove_suffix(1);
+      return line.empty() ? std::string_view("?") : line;
+    }
+    if (len == kMaxHead) return {};
+  }
+}
+
+}  // namespace
+
+int run_http(uint16_t port, const std::string& name, int ready_fd) {
+  int lfd = listen_on(port, SOCK_STREAM);
+  if (lfd < 0) return die("listen on port " + std::to_string(port));
+  signal_ready(ready_fd);
+  const std::string body = name + "\n";
+  const std::string reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\nServer: labagent\r\nX-Served-By: " +
+                            name + "\r\nConnection: close\r\n\r\n" + body;
+  static char head[kMaxHead];
+  char line[kAccessLineMax];
+  for (;;) {
+    sockaddr_in6 peer{};
+    socklen_t plen = sizeof peer;
+    int c = ::accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return die("accept");
+    }
+    set_timeouts(c, kIoTimeoutMs);
+    std::string_view request = read_request_head(c, head);
+    const int status = !request.empty() && write_all(c, reply) ? 200 : 0;
+    ::close(c);
+    (void)!::write(STDOUT_FILENO, line, format_access_line(line, peer, request, status));
+  }
+}
+
+}  // namespace labagent

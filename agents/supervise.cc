@@ -1,0 +1,278 @@
+// labagent supervise: runs an agent as its child inside the lab node, so that someone sees
+// how it ends. labctl execs this (never C++ after fork in its own threaded process); it
+//   - tells labctl on --ready-fd when the agent is ready: listening on its port (read from
+//     /proc/self/net, which shows this namespace's sockets), or alive for 200 ms without a
+//     port (a oneshot client may also have exited 0 by then); or "failed: WHY";
+//   - records the agent's state in a JSON file (plan/agent.h: AgentState) for status and ls;
+//   - passes SIGTERM/SIGINT on and exits without restarting (that is how `down` stops it);
+//   - with --restart on-failure, starts it again after a failure, after a delay that doubles
+//     from 0.5 s up to 8 s (back to 0.5 s once a run lasted 10 s).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "agents/common.h"
+#include "labctl/kernel/process.h"
+#include "labctl/plan/agent.h"
+
+namespace labagent {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr auto kPollTick = 10ms;
+constexpr auto kFirstBackoff = 500ms;
+constexpr auto kMaxBackoff = 8s;
+constexpr auto kStableRun = 10s;
+
+class Supervisor {
+ public:
+  explicit Supervisor(const SuperviseOptions& o) : o_(o) {
+    st_.node = o.node;
+    st_.agent = o.agent;
+    st_.supervisor = ::getpid();
+    st_.oneshot = o.oneshot;
+  }
+
+  int run() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&set, sig);
+    ::sigprocmask(SIG_BLOCK, &set, &old_mask_);
+    sfd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    // labctl may be gone before the answer on --ready-fd (killed mid-up): a write to the
+    // closed pipe must not kill the supervisor. The agent gets SIGPIPE back (start()).
+    ::signal(SIGPIPE, SIG_IGN);
+    if (sfd_ < 0) return die("signalfd");
+    if (o_.ready_fd >= 0) ::fcntl(o_.ready_fd, F_SETFD, FD_CLOEXEC);
+    if (!parse_listen())
+      return report_failed("bad --listen " + o_.listen + " (want tcp:PORT or udp:PORT)");
+
+    if (!start()) return report_failed("cannot start " + o_.argv[0] + ": " + std::strerror(errno));
+    if (int rc = await_ready(); rc >= 0) return rc;
+    return supervise();
+  }
+
+ private:
+  bool parse_listen() {
+    if (o_.listen.empty()) return true;
+    auto colon = o_.listen.find(':');
+    if (colon == std::string::npos) return false;
+    std::string proto = o_.listen.substr(0, colon);
+    if (proto != "tcp" && proto != "udp") return false;
+    udp_ = proto == "udp";
+    const char* b = o_.listen.data() + colon + 1;
+    const char* e = o_.listen.data() + o_.listen.size();
+    auto [end, ec] = std::from_chars(b, e, port_);
+    return ec == std::errc{} && end == e && port_ > 0;
+  }
+
+  bool start() {
+    auto argv = c_argv();
+    pid_t pid = ::fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      ::signal(SIGPIPE, SIG_DFL);
+      ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+      ::execvp(argv[0], argv.data());
+      std::fprintf(stderr, "labagent supervise: cannot run %s: %s\n", argv[0],
+                   std::strerror(errno));
+      ::_exit(127);
+    }
+    st_.pid = pid;
+    started_ = Clock::now();
+    save("starting");
+    return true;
+  }
+
+  std::vector<char*> c_argv() {
+    std::vector<char*> v;
+    for (auto& s : o_.argv) v.push_back(s.data());
+    v.push_back(nullptr);
+    return v;
+  }
+
+  // Reads pending signals; returns true when the child has ended (st_ updated).
+  bool drain_signals() {
+    signalfd_siginfo si;
+    bool child_ended = false;
+    while (::read(sfd_, &si, sizeof si) == sizeof si) {
+      if (si.ssi_signo == SIGCHLD) continue;
+      if (!stopping_) {
+        stopping_ = true;
+        if (st_.pid > 0) ::kill(st_.pid, SIGTERM);
+      }
+    }
+    int ws = 0;
+    if (st_.pid > 0 && ::waitpid(st_.pid, &ws, WNOHANG) == st_.pid) {
+      st_.pid = 0;
+      st_.code = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+      st_.signal = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
+      child_ended = true;
+    }
+    return child_ended;
+  }
+
+  // Waits up to `d` for a signal; returns true when the child has ended.
+  bool wait_for(std::chrono::milliseconds d) {
+    pollfd p{sfd_, POLLIN, 0};
+    int rc = ::poll(&p, 1, static_cast<int>(d.count()));
+    return rc > 0 ? drain_signals() : false;
+  }
+
+  bool ready_now() {
+    if (port_) return labctl::port_ready_here(udp_, port_);
+    return Clock::now() - started_ >= labctl::kAgentAliveTime;
+  }
+
+  // -1 once ready (go on supervising), else the exit status of the supervisor.
+  int await_ready() {
+    const auto deadline = started_ + std::chrono::milliseconds(o_.ready_timeout_ms);
+    for (;;) {
+      bool ended = wait_for(kPollTick) || drain_signals();
+      if (ended) {
+        if (stopping_) return finish("stopped");
+        if (o_.oneshot && st_.code == 0) {
+          save("exited");
+          report("ready");
+          return 0;
+        }
+        save("exited");
+        return report_failed(labctl::agent_last_exit(st_) + " before it was ready");
+      }
+      if (stopping_) {
+        stop_child();
+        return finish("stopped");
+      }
+      if (ready_now()) {
+        save("running");
+        report("ready");
+        return -1;
+      }
+      if (Clock::now() >= deadline) {
+        std::string why = "not listening on " + o_.listen + " after " +
+                          std::to_string(o_.ready_timeout_ms) + " ms";
+        stop_child();
+        save("exited");
+        return report_failed(why);
+      }
+    }
+  }
+
+  int supervise() {
+    auto backoff = std::chrono::milliseconds(kFirstBackoff);
+    for (;;) {
+      const bool ended = wait_for(1h);
+      if (stopping_) {
+        stop_child();
+        return finish("stopped");
+      }
+      if (!ended) continue;
+      const bool failed = st_.code != 0;
+      if (!failed || !o_.restart_on_failure) return finish("exited");
+      if (Clock::now() - started_ >= kStableRun) backoff = kFirstBackoff;
+      save("restarting");
+      std::fprintf(stderr, "labagent supervise: %s; restarting in %lld ms\n",
+                   labctl::agent_last_exit(st_).c_str(), static_cast<long long>(backoff.count()));
+      const auto until = Clock::now() + backoff;
+      while (!stopping_ && Clock::now() < until)
+        wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()) + 1ms);
+      if (stopping_) return finish("stopped");
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
+      ++st_.restarts;
+      if (!start()) {
+        std::fprintf(stderr, "labagent supervise: cannot start %s: %s\n", o_.argv[0].c_str(),
+                     std::strerror(errno));
+        return finish("exited");
+      }
+      save("running");
+    }
+  }
+
+  // SIGTERM, then SIGKILL after a second; reaps the child.
+  void stop_child() {
+    if (st_.pid <= 0) return;
+    ::kill(st_.pid, SIGTERM);
+    const auto until = Clock::now() + 1s;
+    while (st_.pid > 0 && Clock::now() < until) wait_for(kPollTick);
+    if (st_.pid > 0) {
+      ::kill(st_.pid, SIGKILL);
+      int ws = 0;
+      ::waitpid(st_.pid, &ws, 0);
+      st_.pid = 0;
+      st_.code = -1;
+      st_.signal = SIGKILL;
+    }
+  }
+
+  int finish(const char* state) {
+    save(state);
+    return 0;
+  }
+
+  void save(const char* state) {
+    st_.state = state;
+    if (o_.state_path.empty()) return;
+    // Written whole and renamed, so a reader never sees half a record.
+    const std::string tmp = o_.state_path + ".tmp";
+    const std::string text = labctl::agent_state_text(st_);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      std::fprintf(stderr, "labagent supervise: cannot write %s: %s\n", tmp.c_str(),
+                   std::strerror(errno));
+      return;
+    }
+    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), o_.state_path.c_str()) != 0)
+      std::fprintf(stderr, "labagent supervise: cannot write %s: %s\n", o_.state_path.c_str(),
+                   std::strerror(errno));
+  }
+
+  void report(const std::string& line) {
+    if (o_.ready_fd < 0) return;
+    std::string l = line + "\n";
+    (void)!::write(o_.ready_fd, l.data(), l.size());
+    ::close(o_.ready_fd);
+    o_.ready_fd = -1;
+  }
+
+  int report_failed(const std::string& why) {
+    std::fprintf(stderr, "labagent supervise: %s\n", why.c_str());
+    report("failed: " + why);
+    return 1;
+  }
+
+  SuperviseOptions o_;
+  labctl::AgentState st_;
+  int sfd_ = -1;
+  sigset_t old_mask_{};
+  bool udp_ = false;
+  uint16_t port_ = 0;
+  bool stopping_ = false;
+  Clock::time_point started_{};
+};
+
+}  // namespace
+
+int run_supervise(const SuperviseOptions& o) {
+  if (o.argv.empty()) {
+    std::fprintf(stderr, "labagent supervise: nothing to run (give the agent's argv after --)\n");
+    return 2;
+  }
+  return Supervisor(o).run();
+}
+
+}  // namespace labagent
