@@ -142,8 +142,9 @@ class Decider {
       const NodeFacts* df = facts(d->name);
       if (df && !s->fwmark && !holds(*df, s->vip))
         add(d->name,
-            fmt::format("director {} does not hold the VIP {}: no interface has it, so nothing answers "
-                        "ARP for it and clients cannot reach service {}", d->name, s->vip.str(), s->name),
+            fmt::format("director {} does not hold the VIP {}: no interface has it, so it neither answers ARP "
+                        "for it nor takes the clients' packets for service {} as its own", d->name,
+                        s->vip.str(), s->name),
             fmt::format("[nodes.{}] interfaces.{}.addresses += \"{}\"", d->name,
                         vip_interface(*d, s->vip), host_prefix(s->vip)));
       auto dests = dests_of(t_, *s, f_);
