@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps psmisc ipvsadm curl
   qemu-system-x86 busybox-static kmod cpio
+  wrk  # labagent_bench: the load client labagent load is measured against
 )
 
 missing=()
