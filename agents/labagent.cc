@@ -86,6 +86,13 @@ bool read_request_head(int fd) {
   return true;
 }
 
+// Ends the process from any of its threads: the first to get here exits, any other waits.
+[[noreturn]] void exit_once(int status) {
+  static std::mutex once;
+  once.lock();
+  std::exit(status);
+}
+
 int run_http(uint16_t port, const std::string& name, int ready_fd) {
   int lfd = listen_on(port, SOCK_STREAM);
   if (lfd < 0) return die("listen on port " + std::to_string(port));
@@ -94,16 +101,31 @@ int run_http(uint16_t port, const std::string& name, int ready_fd) {
   const std::string reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
                             std::to_string(body.size()) + "\r\nServer: labagent\r\nX-Served-By: " +
                             name + "\r\nConnection: close\r\n\r\n" + body;
-  for (;;) {
-    int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      return die("accept");
+  // Several threads (one per CPU, at least four), each taking connections from the one
+  // listening socket (the kernel hands each to one waiting thread): one thread left the
+  // other cores idle, and one silent client held up every other for the I/O timeout.
+  // Returns only on an error that ends the agent (its exit status).
+  auto serve = [&]() -> int {
+    for (;;) {
+      int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        // Out of descriptors or memory: wait for connections being served to close.
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          ::poll(nullptr, 0, 10);
+          continue;
+        }
+        return die("accept");
+      }
+      set_timeouts(c, kIoTimeoutMs);
+      if (read_request_head(c)) write_all(c, reply);
+      ::close(c);
     }
-    set_timeouts(c, kIoTimeoutMs);
-    if (read_request_head(c)) write_all(c, reply);
-    ::close(c);
-  }
+  };
+  // exit, not return: the other threads serve from this frame until the process ends.
+  for (unsigned i = 1; i < std::max(4u, std::thread::hardware_concurrency()); ++i)
+    std::thread([&] { exit_once(serve()); }).detach();
+  exit_once(serve());
 }
 
 int run_echo_udp(uint16_t port, int ready_fd) {

@@ -1,7 +1,8 @@
-// Host tier: how labagent's load client handles its connections, inside a throwaway
-// namespace (loopback only). It drives several connections per thread without blocking
-// and takes an answer as complete at its Content-Length (or when the server closes).
-// Servers made of test code play the odd servers.
+// Host tier: how labagent's load client and HTTP server handle their connections, inside a
+// throwaway namespace (loopback only). The load client drives several connections per
+// thread without blocking and takes an answer as complete at its Content-Length (or when
+// the server closes); the HTTP server serves on several threads, so one silent client
+// cannot hold up the others. Servers made of test code play the odd servers.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -172,6 +173,30 @@ TEST_F(AgentConnections, LoadCountsSilenceAndRefusalAsFailedAndEnds) {
   EXPECT_EQ(load(silent.port(), 3, 3, 20), "failed 3\nexit 1\n");
   // Nobody listens on port 1: refused at once.
   EXPECT_EQ(load(1, 5, 2, 20), "failed 5\nexit 1\n");
+}
+
+TEST_F(AgentConnections, HttpAgentServesOthersWhileOneClientStaysSilent) {
+  SpawnOptions o;
+  o.netns_fd = fd_.get();
+  o.argv = {kLabagent, "http", "--port", "8080", "--name", "n1", "--ready-fd", "3"};
+  o.ready_timeout = 3s;
+  auto pid = spawn_in_netns(o);
+  ASSERT_TRUE(pid) << pid.error().str();
+  // A client that connects and sends nothing: a server with one thread would wait for it
+  // for its 2 s timeout, and the load below (1 s) would get at most one answer.
+  int silent = -1;
+  ASSERT_TRUE(run_in_netns(fd_.get(), [&]() -> Status {
+    silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(8080);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(silent, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return fail("connect");
+    return {};
+  }));
+  std::this_thread::sleep_for(100ms);  // accepted by now
+  EXPECT_EQ(load(8080, 10, 1, 1), "n1 10\nexit 0\n");
+  ::close(silent);
 }
 
 }  // namespace
