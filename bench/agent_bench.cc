@@ -229,6 +229,7 @@ struct Options {
   int connections = 8;
   int seconds = 5;
   int wrk_threads = 2;
+  std::string load_agent;  ///< The labagent whose load client runs; "": the lab's own.
 };
 
 void bench(const Options& o) {
@@ -253,13 +254,14 @@ void bench(const Options& o) {
                                     "http://" + std::string(kServerIp) + ":" + std::to_string(port) + "/"};
   };
   // A count it cannot reach: --seconds ends the run, as -d does wrk's.
-  const std::vector<std::string> load{find_labagent(), "load", "--target",
+  const std::vector<std::string> load{o.load_agent.empty() ? find_labagent() : o.load_agent, "load", "--target",
                                       std::string(kServerIp) + ":" + std::to_string(kLabagentPort),
                                       "--count", "1000000", "--concurrency", conns, "--seconds", secs};
 
   std::printf("labagent load and http agent, %d connections, %d s per run, %d rounds "
               "(wrk -t %d; labagent load: one thread per connection):\n",
               o.connections, o.seconds, o.rounds, std::min(o.wrk_threads, o.connections));
+  std::printf("  http agent: %s\n  load client: %s\n", find_labagent().c_str(), load[0].c_str());
   std::vector<double> wrk_lab, load_lab, wrk_bb, load_ratio, server_ratio, wrk_cpu, load_cpu;
   for (int i = 0; i < o.rounds; ++i) {
     std::printf("  round %d\n", i + 1);
@@ -301,6 +303,10 @@ int main(int argc, char** argv) {
       ->default_val(8)->check(CLI::Range(1, 256));
   app.add_option("--seconds", o.seconds, "Length of each run")->default_val(5)->check(CLI::Range(1, 60));
   app.add_option("--wrk-threads", o.wrk_threads, "wrk's threads (-t)")->default_val(2)->check(CLI::Range(1, 64));
+  app.add_option("--load-agent", o.load_agent,
+                 "The labagent binary whose load client to measure (default: the one the lab's "
+                 "servers run: $LABCTL_AGENT, else this build's), e.g. an older build for before/after")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
   if (auto st = labctl::check_privileges(); !st) {
     std::fprintf(stderr, "labagent_bench: %s\n", st.error().str().c_str());
