@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
     --here) here=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "check_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) labctl=$1; shift ;;
   esac
