@@ -233,6 +233,10 @@ struct Options {
 };
 
 void bench(const Options& o) {
+  for (const char* tool : {"wrk", "busybox"})
+    if (std::system(("command -v " + std::string(tool) + " >/dev/null 2>&1").c_str()) != 0)
+      fail(std::string(tool) + " not found in PATH",
+           "scripts/setup.sh installs it (Debian packages wrk and busybox-static)");
   const std::string www = "/tmp/labagent-bench-www." + std::to_string(::getpid());
   std::filesystem::create_directories(www);
   // The same body as labagent's answer on node "server": its name and a newline.
@@ -259,7 +263,7 @@ void bench(const Options& o) {
                                       "--count", "1000000", "--concurrency", conns, "--seconds", secs};
 
   std::printf("labagent load and http agent, %d connections, %d s per run, %d rounds "
-              "(wrk -t %d; labagent load: one thread per connection):\n",
+              "(wrk -t %d threads; labagent load: one thread per CPU, at most one per connection):\n",
               o.connections, o.seconds, o.rounds, std::min(o.wrk_threads, o.connections));
   std::printf("  http agent: %s\n  load client: %s\n", find_labagent().c_str(), load[0].c_str());
   std::vector<double> wrk_lab, load_lab, wrk_bb, load_ratio, server_ratio, wrk_cpu, load_cpu;
