@@ -8,7 +8,7 @@ LAUNCHER  := $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccach
 CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLABCTL_WERROR=$(LABCTL_WERROR) $(LAUNCHER)
 LABCTL = $(BUILD)/labctl/labctl
 
-.PHONY: setup build asan demo test unit host kernel bench clean
+.PHONY: setup build asan demo test unit host kernel bench bench-lab bench-agents bench-checks clean
 
 setup:
 	@scripts/setup.sh
@@ -41,8 +41,18 @@ host: build
 kernel: build
 	@scripts/run-tests.sh --kernel-only $(BUILD)
 
-bench: build
+# Benchmarks (docs/bench.md): ratios against baselines measured in the same run.
+bench: bench-lab bench-agents bench-checks
+
+bench-lab: build
 	@$(BUILD)/bench/labctl_bench
+
+bench-agents: build
+	@$(BUILD)/bench/labagent_bench
+
+# `labctl check` needs IPVS: in the micro-VM unless this kernel has it.
+bench-checks: build
+	@bench/check_bench.sh $(LABCTL)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,13 +1,18 @@
 // labagent http: answers every HTTP request with the node's name, and writes an access log
 // line for each to stdout (the agent's log file).
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <mutex>
+#include <thread>
 
 #include "agents/access_log.h"
 #include "agents/common.h"
@@ -38,6 +43,13 @@ std::string_view read_request_head(int fd, char* buf) {
   }
 }
 
+// Ends the process from any of its threads: the first to get here exits, any other waits.
+[[noreturn]] void exit_once(int status) {
+  static std::mutex once;
+  once.lock();
+  std::exit(status);
+}
+
 }  // namespace
 
 int run_http(uint16_t port, const std::string& name, int ready_fd) {
@@ -48,22 +60,38 @@ int run_http(uint16_t port, const std::string& name, int ready_fd) {
   const std::string reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
                             std::to_string(body.size()) + "\r\nServer: labagent\r\nX-Served-By: " +
                             name + "\r\nConnection: close\r\n\r\n" + body;
-  static char head[kMaxHead];
-  char line[kAccessLineMax];
-  for (;;) {
-    sockaddr_in6 peer{};
-    socklen_t plen = sizeof peer;
-    int c = ::accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_CLOEXEC);
-    if (c < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      return die("accept");
+  // Several threads (one per CPU, at least four), each taking connections from the one
+  // listening socket (the kernel hands each to one waiting thread): one thread left the
+  // other cores idle, and one silent client held up every other for the I/O timeout.
+  // Returns only on an error that ends the agent (its exit status).
+  auto serve = [&]() -> int {
+    char head[kMaxHead];
+    char line[kAccessLineMax];
+    for (;;) {
+      sockaddr_in6 peer{};
+      socklen_t plen = sizeof peer;
+      int c = ::accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_CLOEXEC);
+      if (c < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        // Out of descriptors or memory: wait for connections being served to close.
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          ::poll(nullptr, 0, 10);
+          continue;
+        }
+        return die("accept");
+      }
+      set_timeouts(c, kIoTimeoutMs);
+      std::string_view request = read_request_head(c, head);
+      const int status = !request.empty() && write_all(c, reply) ? 200 : 0;
+      ::close(c);
+      // One write per line: lines from several threads never interleave in the log.
+      (void)!::write(STDOUT_FILENO, line, format_access_line(line, peer, request, status));
     }
-    set_timeouts(c, kIoTimeoutMs);
-    std::string_view request = read_request_head(c, head);
-    const int status = !request.empty() && write_all(c, reply) ? 200 : 0;
-    ::close(c);
-    (void)!::write(STDOUT_FILENO, line, format_access_line(line, peer, request, status));
-  }
+  };
+  // exit, not return: the other threads serve from this frame until the process ends.
+  for (unsigned i = 1; i < std::max(4u, std::thread::hardware_concurrency()); ++i)
+    std::thread([&] { exit_once(serve()); }).detach();
+  exit_once(serve());
 }
 
 }  // namespace labagent

@@ -11,6 +11,7 @@ packages=(
   iproute2 procps psmisc ipvsadm curl
   libxml2-utils
   qemu-system-x86 busybox-static kmod cpio
+  wrk  # labagent_bench: the load client labagent load is measured against
 )
 
 missing=()
