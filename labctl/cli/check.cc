@@ -125,8 +125,9 @@ void setup(CLI::App& app) {
       "UDP, banner or ping), http, balance (every real server answers, spread per the\n"
       "director's live scheduler and weights), bypass (DR/TUN replies never pass the\n"
       "director), via-director (NAT replies do), tunnel (TUN real servers receive IPIP) and\n"
-      "arp-owner (the VIP's ARP entry is the director's MAC). Each runs under a deadline\n"
-      "(docs/checks.md) and its verdict is printed as soon as it is reached.\n") +
+      "arp-owner (only the director answers ARP for the VIP). Each runs under a deadline\n"
+      "(docs/checks.md) and its verdict is printed as soon as it is reached; a failed check\n"
+      "names the cause found in the lab and the topology line that fixes it.\n") +
       kCheckExitHelp +
       "\nExamples: labctl check dr-demo\n"
       "          labctl check dr-demo balanced --junit report.xml --timeout 5");
