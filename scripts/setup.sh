@@ -8,7 +8,7 @@ packages=(
   libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libmnl-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  iproute2 procps psmisc ipvsadm curl
+  iproute2 procps psmisc ipvsadm curl python3
   libxml2-utils
   qemu-system-x86 busybox-static kmod cpio
   wrk  # labagent_bench: the load client labagent load is measured against

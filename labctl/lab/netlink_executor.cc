@@ -133,8 +133,8 @@ Status NetlinkExecutor::apply(const Step& step) {
             o.env = {"LABCTL_LAB=" + s.lab, "LABCTL_NODE=" + s.node};
             o.log_path = agent_log_path(s.lab, s.node, s.agent.name);
             o.what = what;
-            // The supervisor gives up at kAgentReadyTimeout and says why; this is a backstop.
-            o.ready_timeout = kAgentReadyTimeout + kSupervisorGrace;
+            // The supervisor gives up at the agent's ready timeout and says why; this is a backstop.
+            o.ready_timeout = agent_ready_timeout(s.agent) + kSupervisorGrace;
             TRY_ASSIGN(pid_t pid, spawn_in_netns(o));
             if (journal_) TRY(journal_->append({"agent", s.node + "/" + s.agent.name, pid}));
             return {};

@@ -681,11 +681,11 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
   a.kind = *k;
   switch (a.kind) {
     case AgentKind::Http:
-      unknown_keys(*t, {"kind", "port", "restart"}, where, tp);
+      unknown_keys(*t, {"kind", "port", "restart", "ready_timeout"}, where, tp);
       a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(80));
       break;
     case AgentKind::Echo: {
-      unknown_keys(*t, {"kind", "port", "proto", "restart"}, where, tp);
+      unknown_keys(*t, {"kind", "port", "proto", "restart", "ready_timeout"}, where, tp);
       a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(7));
       auto proto = str(*t, "proto", where, tp).value_or("tcp");
       if (proto != "tcp" && proto != "udp")
@@ -694,7 +694,7 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
       break;
     }
     case AgentKind::LoadClient: {
-      unknown_keys(*t, {"kind", "target", "count", "concurrency", "seconds", "restart"}, where, tp);
+      unknown_keys(*t, {"kind", "target", "count", "concurrency", "seconds", "restart", "ready_timeout"}, where, tp);
       if (auto target = str(*t, "target", where, tp, true)) {
         a.params["target"] = *target;
         if (auto parsed = parse_load_target(*target); !parsed)
@@ -709,7 +709,7 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
       break;
     }
     case AgentKind::Command: {
-      unknown_keys(*t, {"kind", "argv", "port", "proto", "restart"}, where, tp);
+      unknown_keys(*t, {"kind", "argv", "port", "proto", "restart", "ready_timeout"}, where, tp);
       a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(0));
       if (auto proto = str(*t, "proto", where, tp)) {
         if (*proto != "tcp" && *proto != "udp")
@@ -745,6 +745,15 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
       }
       break;
     }
+  }
+  if (auto ready = number(*t, "ready_timeout", where, tp)) {
+    if (!(*ready >= 0.1 && *ready <= kMaxAgentReadyTimeout))
+      r_.error(pos_at(*t, "ready_timeout", tp),
+               fmt::format("ready_timeout of {} must be at least 0.1 and at most {} seconds", where,
+                           kMaxAgentReadyTimeout),
+               "it is how long the agent may take to listen on its port (default 5), e.g. ready_timeout = 30");
+    else
+      a.ready_timeout_ms = static_cast<int>(*ready * 1000);
   }
   if (auto restart = str(*t, "restart", where, tp)) {
     if (*restart == "on-failure") a.restart_on_failure = true;

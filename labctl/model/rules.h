@@ -28,6 +28,9 @@ inline constexpr int64_t kDefaultLoadSeconds = 30;
 inline constexpr int64_t kMaxCheckRequests = 10000;
 /// The longest deadline a check may ask for, in seconds.
 inline constexpr double kMaxCheckTimeout = 600;
+/// An agent's ready_timeout, in seconds: at most this (a server that needs longer to listen
+/// is better started by hand).
+inline constexpr double kMaxAgentReadyTimeout = 300;
 /// IPv6 needs an MTU of at least 1280 (RFC 8200); below it the kernel drops the
 /// interface's IPv6 addresses and refuses new ones.
 inline constexpr int64_t kMinMtuIpv6 = 1280;

@@ -96,6 +96,7 @@ struct Agent {
   uint16_t port = 0;                      ///< Listening port for servers.
   std::vector<std::string> argv;          ///< Command kind: the program and its arguments.
   std::map<std::string, std::string> params;  ///< Kind-specific options (target, count...).
+  int ready_timeout_ms = 0;               ///< ready_timeout: how long it may take to be ready; 0: the default.
   bool restart_on_failure = false;        ///< restart = "on-failure": started again when it fails.
   Pos pos;
 };

@@ -41,6 +41,10 @@ std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
   return {};
 }
 
+std::chrono::milliseconds agent_ready_timeout(const Agent& a) {
+  return a.ready_timeout_ms > 0 ? std::chrono::milliseconds(a.ready_timeout_ms) : kAgentReadyTimeout;
+}
+
 std::string agent_listen_spec(const Agent& a) {
   switch (a.kind) {
     case AgentKind::LoadClient:
@@ -60,7 +64,7 @@ std::vector<std::string> supervised_argv(const Agent& a, const std::string& node
                                          const std::vector<std::string>& argv) {
   std::vector<std::string> out{labagent, "supervise", "--state", state_path, "--node", node,
                                "--agent", a.name, "--ready-fd", "3", "--ready-timeout-ms",
-                               std::to_string(kAgentReadyTimeout.count())};
+                               std::to_string(agent_ready_timeout(a).count())};
   if (auto listen = agent_listen_spec(a); !listen.empty()) out.insert(out.end(), {"--listen", listen});
   if (a.kind == AgentKind::LoadClient) out.push_back("--oneshot");
   if (a.restart_on_failure) out.insert(out.end(), {"--restart", "on-failure"});

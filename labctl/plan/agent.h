@@ -20,6 +20,9 @@ namespace labctl {
 inline constexpr std::chrono::milliseconds kAgentReadyTimeout{5000};
 inline constexpr std::chrono::milliseconds kAgentAliveTime{200};
 
+/// How long `a` may take to become ready: its ready_timeout, else kAgentReadyTimeout.
+[[nodiscard]] std::chrono::milliseconds agent_ready_timeout(const Agent& a);
+
 /// The argv that runs `a` on `node` itself. Built-in kinds run `labagent` (path given).
 [[nodiscard]] std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
                                                   const std::string& labagent);

@@ -19,13 +19,14 @@ namespace labctl {
 namespace {
 
 // Two real servers, each with a UDP echo agent on 7 and a banner (what an SSH server says
-// first) on 2222 from a small python3 server.
+// first) on 2222 from a small python3 server (ready_timeout 60: python3 takes seconds to
+// start under the guest's emulation, more on a busy machine).
 std::string rs(const std::string& name, const std::string& addr) {
   return "[nodes." + name + "]\n"
          "interfaces.eth0 = { switch = \"lan\", addresses = [\"" + addr + "/24\"] }\n"
          "lo = [\"10.40.0.100/32\"]\n"
          "agents.echo = { kind = \"echo\", port = 7, proto = \"udp\" }\n"
-         "agents.ssh = { kind = \"command\", port = 2222, argv = [\"/usr/bin/python3\", \"-c\", "
+         "agents.ssh = { kind = \"command\", port = 2222, ready_timeout = 60, argv = [\"/usr/bin/python3\", \"-c\", "
          "\"import socket; s = socket.create_server(('', 2222)); "
          "[c.sendall(b'SSH-2.0-labctl-" + name + "\\\\r\\\\n') or c.close() for c, _ in iter(s.accept, None)]\"] }\n"
          "[nodes." + name + ".sysctl]\n"

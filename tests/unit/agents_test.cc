@@ -129,6 +129,24 @@ TEST(AgentKeys, LoadSecondsDefaultsTo30) {
   EXPECT_EQ(r.topology->node("a")->agents[0].params.at("seconds"), "30");
 }
 
+TEST(AgentKeys, ReadyTimeoutReachesTheSupervisorAndIsBounded) {
+  auto r = parse_topology(lab_with(R"(agents.py = { kind = "command", argv = ["x"], port = 9, ready_timeout = 30 })"),
+                          "t.toml");
+  ASSERT_TRUE(r.ok()) << errors(r);
+  const Agent& py = r.topology->node("a")->agents[0];
+  EXPECT_EQ(agent_ready_timeout(py), std::chrono::seconds(30));
+  auto argv = supervised_argv(py, "a", "labagent", "s", {"x"});
+  auto it = std::find(argv.begin(), argv.end(), "--ready-timeout-ms");
+  ASSERT_NE(it, argv.end());
+  EXPECT_EQ(*(it + 1), "30000");
+  Agent plain = test::http_agent(80);
+  EXPECT_EQ(agent_ready_timeout(plain), kAgentReadyTimeout);
+
+  r = parse_topology(lab_with(R"(agents.web = { kind = "http", ready_timeout = 0 })"), "t.toml");
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(errors(r), HasSubstr("t.toml:6:47: error: ready_timeout of agent a:web must be at least 0.1"));
+}
+
 TEST(AgentKeys, BadValuesAreErrorsAtTheirPosition) {
   auto r = parse_topology(lab_with(R"(agents.web = { kind = "http", restart = "on-failur" })"),
                           "t.toml");
