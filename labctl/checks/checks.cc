@@ -90,7 +90,7 @@ std::string check_expectation(const std::string& kind) {
   if (kind == "bypass") return "the director counts requests in but no replies out";
   if (kind == "via-director") return "the director counts requests in and replies out";
   if (kind == "tunnel") return "every real server's tunnel device receives encapsulated packets";
-  if (kind == "arp-owner") return "the VIP resolves to the director's MAC";
+  if (kind == "arp-owner") return "only the director answers ARP for the VIP";
   return "kind " + kind;
 }
 
