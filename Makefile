@@ -2,6 +2,7 @@
 # need first. Everything else is plain CMake under build/.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+ASAN_JOBS  ?= $(shell nproc)
 LABCTL_WERROR ?= OFF
 # ccache, where installed, makes rebuilds in other checkouts (worktrees) of the tree cheap.
 LAUNCHER  := $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
@@ -24,13 +25,14 @@ build: setup
 asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLABCTL_WERROR=$(LABCTL_WERROR) $(LAUNCHER) \
 	  -DLABCTL_SANITIZE=ON -DLABCTL_BENCH=OFF >/dev/null
-	@cmake --build $(ASAN_BUILD) --target unit_tests
+	@cmake --build $(ASAN_BUILD) --target unit_tests --parallel $(ASAN_JOBS)
 
 demo: build
 	@scripts/demo.sh $(LABCTL)
 
-test: build asan
-	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
+# The ASan build runs inside run-tests.sh, beside the kernel tier's micro-VM (see there).
+test: build
+	@scripts/run-tests.sh --build-asan $(BUILD) $(ASAN_BUILD)
 
 unit: build
 	@ctest --test-dir $(BUILD) -L unit --output-on-failure

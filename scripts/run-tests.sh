@@ -4,23 +4,34 @@
 #   host  : root, real namespaces on this kernel
 #   kernel: needs IPVS and IPIP; natively when this kernel has them, otherwise the whole
 #           tier runs in one micro-VM boot (labctl vm exec).
-# Usage: run-tests.sh BUILD [ASAN_BUILD] | run-tests.sh --kernel-only BUILD
+# The micro-VM is one emulated CPU, so it keeps one host core busy for the whole kernel
+# tier and leaves the other idle. With --build-asan the tier runs in the background while
+# the ASan build and the unit and host tiers use the other core; its log is printed after
+# theirs. (The host tier's namespaces live in this kernel, the guest's in its own.)
+# Usage: run-tests.sh [--build-asan] BUILD [ASAN_BUILD] | run-tests.sh --kernel-only BUILD
 set -uo pipefail
-kernel_only=0
-if [ "${1:-}" = "--kernel-only" ]; then kernel_only=1; shift; fi
+kernel_only=0 build_asan=0
+case "${1:-}" in
+  --kernel-only) kernel_only=1; shift ;;
+  --build-asan) build_asan=1; shift ;;
+esac
 build=$1
 asan=${2:-}
 labctl="$build/labctl/labctl"
 passed=0 failed=0 skipped=0 status=0
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+tmp=$(mktemp -d)
+kernel_pid=""
+cleanup() {
+  # An interrupted run must not leave the guest behind: vm exec stops it on SIGTERM.
+  [ -n "$kernel_pid" ] && kill "$kernel_pid" 2>/dev/null && wait "$kernel_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-# run_tier NAME COMMAND...: runs a ctest invocation and adds up its results.
-run_tier() {
-  local name=$1; shift
-  echo "=== tier: $name"
-  "$@" 2>&1 | tee "$log"
-  local rc=${PIPESTATUS[0]}
+# count_tier NAME LOG RC: adds a finished tier's results from its ctest log.
+count_tier() {
+  local name=$1 log=$2 rc=$3
   local total fails skips
   total=$(sed -nE 's/.* tests failed out of ([0-9]+).*/\1/p' "$log" | tail -n1)
   fails=$(sed -nE 's/.*tests passed, ([0-9]+) tests failed out of.*/\1/p' "$log" | tail -n1)
@@ -33,7 +44,59 @@ run_tier() {
   [ "$rc" -eq 0 ] || status=1
 }
 
+# run_tier NAME COMMAND...: runs a ctest invocation in the foreground and counts it.
+run_tier() {
+  local name=$1; shift
+  local start=$SECONDS
+  echo "=== tier: $name"
+  "$@" 2>&1 | tee "$tmp/log"
+  local rc=${PIPESTATUS[0]}
+  echo "=== tier $name: $((SECONDS - start)) s"
+  count_tier "$name" "$tmp/log" "$rc"
+}
+
+# The kernel tier's command, or a reason it cannot run (then the tier counts as failed).
+kernel_cmd=() kernel_name="" kernel_error=""
+# Ask the kernel, not the file system: on a modular kernel /proc/net/ip_vs appears only
+# once ip_vs is loaded, and doctor's probes load it (in throwaway namespaces).
+if [ "$(id -u)" -eq 0 ] && "$labctl" doctor --require ipvs,ipip >/dev/null 2>&1; then
+  kernel_name="kernel (native)"
+  kernel_cmd=(env LABCTL_KERNEL_REQUIRED=1 ctest --test-dir "$build" -L kernel --output-on-failure)
+else
+  kernel_name="kernel (micro-VM)"
+  echo "this kernel lacks IPVS or IPIP: running the kernel tier in the micro-VM"
+  # The VM boots Debian's stock kernel unless LABCTL_VM_KERNEL names another.
+  if [ -z "${LABCTL_VM_KERNEL:-}" ] && ! "$(dirname "$0")/fetch-vm-kernel.sh" --quiet >/dev/null; then
+    kernel_error="could not fetch the micro-VM kernel (see above)"
+  else
+    kernel_cmd=(env LABCTL_KERNEL_REQUIRED=1 "$labctl" vm exec --timeout "${LABCTL_VM_TIMEOUT:-1800}" --
+                ctest --test-dir "$(realpath "$build")" -L kernel --output-on-failure)
+  fi
+fi
+
+# In the background only in the micro-VM: a native kernel tier shares this kernel (and its
+# IPVS tables) with the host tier.
+background=0
+[ $kernel_only -eq 0 ] && [ $build_asan -eq 1 ] && [ "$kernel_name" = "kernel (micro-VM)" ] &&
+  [ -z "$kernel_error" ] && background=1
+if [ $background -eq 1 ]; then
+  echo "=== tier: $kernel_name started in the background; its log follows the other tiers"
+  kernel_start=$SECONDS
+  "${kernel_cmd[@]}" >"$tmp/kernel.log" 2>&1 &
+  kernel_pid=$!
+fi
+
 if [ $kernel_only -eq 0 ]; then
+  if [ $build_asan -eq 1 ] && [ -n "$asan" ]; then
+    echo "=== building the ASan+UBSan unit tests"
+    start=$SECONDS
+    # One job while the guest has the other core; all of them otherwise.
+    jobs=$(nproc); [ $background -eq 1 ] && jobs=$(( jobs > 1 ? jobs - 1 : 1 ))
+    if ! make -s asan ASAN_BUILD="$asan" ASAN_JOBS="$jobs"; then
+      echo "the ASan build failed"; failed=$((failed + 1)); status=1; asan=""
+    fi
+    echo "=== ASan build: $((SECONDS - start)) s"
+  fi
   [ -n "$asan" ] && run_tier "unit (asan+ubsan)" ctest --test-dir "$asan" -L unit --output-on-failure
   run_tier unit ctest --test-dir "$build" -L unit --output-on-failure
   if [ "$(id -u)" -eq 0 ]; then
@@ -43,19 +106,16 @@ if [ $kernel_only -eq 0 ]; then
   fi
 fi
 
-# Ask the kernel, not the file system: on a modular kernel /proc/net/ip_vs appears only
-# once ip_vs is loaded, and doctor's probes load it (in throwaway namespaces).
-if [ "$(id -u)" -eq 0 ] && "$labctl" doctor --require ipvs,ipip >/dev/null 2>&1; then
-  run_tier "kernel (native)" env LABCTL_KERNEL_REQUIRED=1 ctest --test-dir "$build" -L kernel --output-on-failure
+if [ -n "$kernel_error" ]; then
+  echo "tier kernel: $kernel_error"; failed=$((failed + 1)); status=1
+elif [ $background -eq 1 ]; then
+  wait "$kernel_pid"; kernel_rc=$?; kernel_pid=""
+  echo "=== tier: $kernel_name (ran in the background)"
+  cat "$tmp/kernel.log"
+  echo "=== tier $kernel_name: $((SECONDS - kernel_start)) s"
+  count_tier "$kernel_name" "$tmp/kernel.log" "$kernel_rc"
 else
-  echo "this kernel lacks IPVS or IPIP: running the kernel tier in the micro-VM"
-  # The VM boots Debian's stock kernel unless LABCTL_VM_KERNEL names another.
-  if [ -z "${LABCTL_VM_KERNEL:-}" ] && ! "$(dirname "$0")/fetch-vm-kernel.sh" --quiet >/dev/null; then
-    echo "tier kernel: could not fetch the micro-VM kernel (see above)"; failed=$((failed + 1)); status=1
-  else
-    run_tier "kernel (micro-VM)" env LABCTL_KERNEL_REQUIRED=1 "$labctl" vm exec --timeout "${LABCTL_VM_TIMEOUT:-1800}" -- \
-      ctest --test-dir "$(realpath "$build")" -L kernel --output-on-failure
-  fi
+  run_tier "$kernel_name" "${kernel_cmd[@]}"
 fi
 
 echo "labctl tests: $passed passed, $failed failed, $skipped skipped"
