@@ -9,7 +9,9 @@ LAUNCHER  := $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccach
 CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLABCTL_WERROR=$(LABCTL_WERROR) $(LAUNCHER)
 LABCTL = $(BUILD)/labctl/labctl
 
-.PHONY: setup build asan demo test unit host kernel bench bench-lab bench-agents bench-checks clean
+PREFIX    ?= /usr/local
+
+.PHONY: setup build asan demo test unit host kernel install bench bench-lab bench-agents bench-checks clean
 
 setup:
 	@scripts/setup.sh
@@ -42,6 +44,10 @@ host: build
 
 kernel: build
 	@scripts/run-tests.sh --kernel-only $(BUILD)
+
+# labctl and labagent in $(PREFIX)/bin, man pages (from --help), bash completion.
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 # Benchmarks (docs/bench.md): ratios against baselines measured in the same run.
 bench: bench-lab bench-agents bench-checks

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "agents/common.h"
+#include "labctl/base/version.h"
 
 using namespace labagent;
 
@@ -27,7 +28,7 @@ std::string hostname_or(const std::string& fallback) {
 
 int main(int argc, char** argv) {
   CLI::App app{"labagent: workloads for labctl labs (run inside a lab node by labctl)", "labagent"};
-  app.set_version_flag("--version", "labagent " LABCTL_VERSION);
+  app.set_version_flag("--version", std::string("labagent ") + labctl::labctl_version());
   app.require_subcommand(1);
   int ready_fd = -1;
   uint16_t port = 80;

@@ -9,6 +9,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps psmisc ipvsadm curl python3
+  help2man  # man pages generated from --help (make install)
   libxml2-utils
   qemu-system-x86 busybox-static kmod cpio
   wrk  # labagent_bench: the load client labagent load is measured against

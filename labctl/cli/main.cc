@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "labctl/base/version.h"
 #include "labctl/cli/command.h"
 
 namespace labctl::cli {
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
       "labctl builds Linux network labs (namespaces, veth, bridges, routes, sysctls, IPVS,\n"
       "IPIP) from TOML topologies and checks that they work.",
       "labctl"};
-  app.set_version_flag("--version", "labctl " LABCTL_VERSION);
+  app.set_version_flag("--version", std::string("labctl ") + labctl::labctl_version());
   app.require_subcommand(1);
   auto& r = registry();
   std::stable_sort(r.begin(), r.end(),

@@ -1,7 +1,10 @@
 // `labctl vm exec [options] -- CMD...`: the CLI side of labctl/vm/qemu.h.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <filesystem>
+#include <sstream>
 
 #include "labctl/cli/command.h"
 #include "labctl/vm/qemu.h"
@@ -13,6 +16,24 @@ namespace {
 
 inline constexpr int kExitTimeout = 124;     ///< as timeout(1)
 inline constexpr int kExitInterrupted = 130;  ///< as a shell after ^C
+
+// `labctl vm exec -- labctl up dr-demo` must run this labctl (and, next to it, its
+// labagent) in the guest even when it is not installed: put its directory first on the
+// guest's PATH unless PATH has it already.
+void with_own_dir_on_path(std::vector<std::string>& env) {
+  std::error_code ec;
+  const std::string dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+  if (ec || dir.empty()) return;
+  auto it = std::find_if(env.begin(), env.end(), [](const std::string& e) { return e.starts_with("PATH="); });
+  if (it == env.end()) {
+    env.push_back("PATH=" + dir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    return;
+  }
+  std::istringstream dirs(it->substr(5));
+  for (std::string d; std::getline(dirs, d, ':');)
+    if (d == dir) return;
+  *it = "PATH=" + dir + ":" + it->substr(5);
+}
 
 void setup_vm(CLI::App& app) {
   auto* vm = app.add_subcommand("vm", "Run commands in a throwaway micro-VM whose kernel has "
@@ -53,6 +74,7 @@ void setup_vm(CLI::App& app) {
     o.kernel.env_image = env_kernel.env_image;
     o.kernel.env_modules = env_kernel.env_modules;
     for (char** e = environ; *e; ++e) o.env.emplace_back(*e);
+    with_own_dir_on_path(o.env);
     auto r = vm_exec(o);
     if (!r) {
       int code = r.error().errnum == ETIMEDOUT ? kExitTimeout

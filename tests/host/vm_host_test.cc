@@ -74,12 +74,14 @@ class HostVm : public ::testing::Test {
 TEST_F(HostVm, RunsTheCommandWithIpvsExactArgsOutputAndExitStatus) {
   LABCTL_REQUIRE_VM();
   Outcome r = vm(
-      "-- sh -c 'cat /proc/net/ip_vs; printf \"[%s]\\n\" \"$@\"; pwd; echo to-stderr >&2; exit 42'"
+      "-- sh -c 'cat /proc/net/ip_vs; printf \"[%s]\\n\" \"$@\"; pwd; labctl --version; echo to-stderr >&2; exit 42'"
       " sh 'a b' \"it's\" '\"q\"' '$HOME' ''");
   EXPECT_EQ(r.status, 42) << r.err;
   EXPECT_NE(r.out.find("IP Virtual Server version"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[a b]\n[it's]\n[\"q\"]\n[$HOME]\n[]\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(fs::current_path().string() + "\n"), std::string::npos) << "cwd kept";
+  // This labctl, not installed, is on the guest's PATH.
+  EXPECT_NE(r.out.find("\nlabctl "), std::string::npos) << r.out;
   EXPECT_EQ(r.err, "to-stderr\n");
   EXPECT_TRUE(empty_tmp()) << "the share directory was removed";
 }
