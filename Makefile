@@ -29,7 +29,10 @@ asan: setup
 	  -DLABCTL_SANITIZE=ON -DLABCTL_BENCH=OFF >/dev/null
 	@cmake --build $(ASAN_BUILD) --target unit_tests --parallel $(ASAN_JOBS)
 
-demo: build
+# Only the two programs the demo runs, not the tests and benches.
+demo: setup
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) --target labctl labagent
 	@scripts/demo.sh $(LABCTL)
 
 # The ASan build runs inside run-tests.sh, beside the kernel tier's micro-VM (see there).

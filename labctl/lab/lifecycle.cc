@@ -19,6 +19,7 @@
 #include "labctl/kernel/netns.h"
 #include "labctl/plan/render.h"
 #include "labctl/kernel/process.h"
+#include "labctl/lab/preflight.h"
 #include "labctl/lab/state.h"
 
 namespace labctl {
@@ -235,6 +236,9 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
   // A SIGKILLed up of this lab may have left placeholders under its names.
   (void)remove_placeholders(t.name, journaled_netns(t.name));
   TRY(check_names_free(plan));
+  // A kernel that cannot finish the lab (no IPVS, a scheduler or IPIP missing) is told so
+  // before the first step, not after 47 of 52 and a rollback.
+  if (opts.preflight) TRY(check_kernel_can_build(plan));
   // State left by an up that died before making anything is stale: start afresh.
   TRY(remove_state_dir(t.name));
   TRY(make_state_dir(t.name));

@@ -20,6 +20,9 @@ struct UpOptions {
   std::string source_text;  ///< The topology's TOML, kept in the state dir for status.
   /// Called after each applied step.
   std::function<void(size_t index, const PlannedStep&)> on_step;
+  /// Probe the kernel for what the plan needs before the first step (lab/preflight.h).
+  /// Off only in tests that inject failures into an IPVS plan on a kernel without IPVS.
+  bool preflight = true;
   /// Wraps the real executor (failure injection in tests); identity when empty.
   std::function<std::unique_ptr<Executor>(Executor& real)> wrap_executor;
 };

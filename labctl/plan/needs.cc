@@ -1,0 +1,23 @@
+#include "labctl/plan/needs.h"
+
+#include <algorithm>
+
+namespace labctl {
+
+KernelNeeds kernel_needs(const Plan& plan) {
+  KernelNeeds n;
+  for (const auto& ps : plan.steps) {
+    if (const auto* s = std::get_if<step::AddIpvsService>(&ps.step)) {
+      n.ipvs = true;
+      n.schedulers.push_back(s->service.scheduler);
+    } else if (std::holds_alternative<step::EnableIpip>(ps.step) ||
+               std::holds_alternative<step::CreateIpip>(ps.step)) {
+      n.ipip = true;
+    }
+  }
+  std::sort(n.schedulers.begin(), n.schedulers.end());
+  n.schedulers.erase(std::unique(n.schedulers.begin(), n.schedulers.end()), n.schedulers.end());
+  return n;
+}
+
+}  // namespace labctl
