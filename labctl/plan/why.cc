@@ -273,6 +273,8 @@ std::string scheduler(const std::string& name) {
       {"nq", "never queue: an idle real server first, else shortest expected delay"},
       {"fo", "weighted failover: the highest-weight available real server"},
       {"ovf", "overflow: the highest-weight server until its connection limit"},
+      {"twos", "weighted random twos choice: of two servers picked at random, the one with fewer "
+               "connections per weight"},
   };
   for (const auto& [n, text] : kSchedulers)
     if (name == n) return text;
