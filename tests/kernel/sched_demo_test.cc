@@ -96,8 +96,11 @@ TEST_F(SchedDemo, EveryPromiseHoldsOnTheFreshLab) {
             std::string::npos);
 }
 
-// sh: the same three sources spread over servers the moment the director round-robins.
-TEST_F(SchedDemo, StickyFailsWhenShBecomesRrUnderIt) {
+// Each promise broken under its check with ipvsadm -E, and kept again once restored.
+// (One case for the three: ctest runs every case in a process of its own, so each case
+// is one `up` in the guest.)
+TEST_F(SchedDemo, EachPromiseFailsWhenItsSchedulerChangesUnderIt) {
+  // sh made rr: the requests of one source address spread over the servers.
   ASSERT_TRUE(run_named("sh-per-source").passed);
   std::string out = director_ipvsadm("-E -t 10.10.0.104:80 -s rr");
   ASSERT_NE(out.find("rc=0"), std::string::npos) << out;
@@ -108,25 +111,21 @@ TEST_F(SchedDemo, StickyFailsWhenShBecomesRrUnderIt) {
   EXPECT_NE(causes(r).find("ipvsadm -E -t 10.10.0.104:80 -s sh"), std::string::npos) << causes(r);
   ASSERT_NE(director_ipvsadm("-E -t 10.10.0.104:80 -s sh").find("rc=0"), std::string::npos);
   EXPECT_TRUE(run_named("sh-per-source").passed);
-}
 
-// Persistence dropped (-E without -p): each client's connections spread again.
-TEST_F(SchedDemo, StickyFailsWhenPersistenceIsDropped) {
-  std::string out = director_ipvsadm("-E -t 10.10.0.106:80 -s rr");
+  // Persistence dropped (-E without -p): each client's connections spread again.
+  out = director_ipvsadm("-E -t 10.10.0.106:80 -s rr");
   ASSERT_NE(out.find("rc=0"), std::string::npos) << out;
-  CheckResult r = run_named("persistence-keeps-client");
+  r = run_named("persistence-keeps-client");
   EXPECT_FALSE(r.passed);
   EXPECT_TRUE(has(r, "rr without persistence promises no stickiness")) << r.detail;
   EXPECT_TRUE(has(r, " reached rs")) << r.detail;
   ASSERT_NE(director_ipvsadm("-E -t 10.10.0.106:80 -s rr -p 300").find("rc=0"), std::string::npos);
-}
 
-// lc made rr: new connections go round, onto the server that holds two, against the
-// director's own counts.
-TEST_F(SchedDemo, LeastConnFailsWhenLcBecomesRrUnderIt) {
-  std::string out = director_ipvsadm("-E -t 10.10.0.102:80 -s rr");
+  // lc made rr: new connections go round, onto the server that holds two, against the
+  // director's own counts.
+  out = director_ipvsadm("-E -t 10.10.0.102:80 -s rr");
   ASSERT_NE(out.find("rc=0"), std::string::npos) << out;
-  CheckResult r = run_named("lc-by-connections");
+  r = run_named("lc-by-connections");
   EXPECT_FALSE(r.passed);
   EXPECT_TRUE(has(r, "(active/inactive in the director's table) wlc allows only")) << r.detail;
   EXPECT_TRUE(has(r, "which does not pick by connections")) << r.detail;

@@ -68,6 +68,9 @@ TEST(DemoPlans, SchedDemoHasOneSchedulerPerVipAndAProofOfEach) {
               HasSubstr("one client address always lands on the same real server"));
   EXPECT_THAT(why_of(p, "add IPVS service tcp 10.10.0.106:80 in sched-demo-director"),
               HasSubstr("persistent for 300 s"));
+  EXPECT_THAT(render_explain(t, p), HasSubstr("service tcp 10.10.0.106:80, scheduler rr, persistent 300 s\n"));
+  EXPECT_THAT(why_of(p, "add IPVS service tcp 10.10.0.102:80 in sched-demo-director"),
+              HasSubstr("dynamic: it counts the load"));
   const Node* d = t.node("director");
   ASSERT_NE(d, nullptr);
   std::map<std::string, std::string> sched_of;
