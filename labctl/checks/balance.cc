@@ -1,4 +1,5 @@
 #include "labctl/checks/check_kind.h"
+#include "labctl/checks/sched_judge.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,31 +13,11 @@ struct Server {
   double share = 0;
 };
 
-// What already makes the balance fail, given what answered so far and how many requests
-// are left: a server above its band, or one that cannot reach its band any more.
 std::vector<std::string> share_problems(const std::vector<Server>& servers, const Requests& q,
                                         double tol) {
-  std::vector<std::string> why;
-  const int left = q.planned - q.sent;
-  for (const auto& s : servers) {
-    const int got = q.counts.count(s.who) ? q.counts.at(s.who) : 0;
-    const double want = s.share * q.planned;
-    const auto about = std::to_string(static_cast<int>(std::lround(want)));
-    if (s.share == 0) {
-      if (got) why.push_back(s.who + " has weight 0 but answered " + std::to_string(got));
-    } else if (got > want * (1 + tol)) {
-      why.push_back(s.who + " got " + std::to_string(got) + ", expected about " + about);
-    } else if (got + left < want * (1 - tol)) {
-      if (left == 0 && got == 0) why.push_back(s.who + " never answered");
-      else if (left == 0)
-        why.push_back(s.who + " got " + std::to_string(got) + ", expected about " + about);
-      else
-        why.push_back(s.who + " got " + std::to_string(got) + " of the first " +
-                      std::to_string(q.sent) + " and can no longer reach about " + about + " of " +
-                      std::to_string(q.planned));
-    }
-  }
-  return why;
+  std::vector<sched::Share> shares;
+  for (const auto& s : servers) shares.push_back({s.who, s.share});
+  return sched::share_problems(shares, q.counts, q.sent, q.planned, tol);
 }
 
 std::string joined(const std::vector<std::string>& v) {
@@ -105,8 +86,9 @@ CheckResult balance(Ctx& ctx, const Check& c) {
   }
   if (!why.empty()) r.passed = false, r.detail += joined(why);
   else if (r.passed)
-    r.detail += "; within " + std::to_string(static_cast<int>(std::lround(tol * 100))) + "% of " +
-                sched + "'s share";
+    r.detail += tol == 0 ? "; exactly " + sched + "'s share"
+                         : "; within " + std::to_string(static_cast<int>(std::lround(tol * 100))) + "% of " +
+                               sched + "'s share";
   return r;
 }
 

@@ -141,5 +141,9 @@ CheckResult balance(Ctx& ctx, const Check& c);
 CheckResult director_replies(Ctx& ctx, const Check& c, bool want_out);
 CheckResult tunnel(Ctx& ctx, const Check& c);
 CheckResult arp_owner(Ctx& ctx, const Check& c);
+/// sh, dh and persistence: each source (or client, or destination) sticks to one server.
+CheckResult sticky(Ctx& ctx, const Check& c);
+/// lc, wlc, sed, nq: each new connection goes to a least-loaded server by the kernel's counts.
+CheckResult least_conn(Ctx& ctx, const Check& c);
 
 }  // namespace labctl::check_kind

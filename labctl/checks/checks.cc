@@ -29,6 +29,8 @@ CheckResult run_one(Ctx& ctx, const Check& c) {
   if (c.kind == "via-director") return check_kind::director_replies(ctx, c, true);
   if (c.kind == "tunnel") return check_kind::tunnel(ctx, c);
   if (c.kind == "arp-owner") return check_kind::arp_owner(ctx, c);
+  if (c.kind == "sticky") return check_kind::sticky(ctx, c);
+  if (c.kind == "least-conn") return check_kind::least_conn(ctx, c);
   return failed(c, "unknown check kind " + c.kind);
 }
 
@@ -69,7 +71,7 @@ std::vector<double> expected_shares(const VirtualService& s) {
 
 Millis default_deadline(const std::string& kind) {
   using namespace std::chrono_literals;
-  if (kind == "balance") return 10s;
+  if (kind == "balance" || kind == "sticky" || kind == "least-conn") return 10s;
   if (kind == "http" || kind == "bypass" || kind == "via-director" || kind == "tunnel") return 6s;
   return 3s;  // reach, no-reach, arp-owner: one probe
 }
@@ -91,6 +93,11 @@ std::string check_expectation(const std::string& kind) {
   if (kind == "via-director") return "the director counts requests in and replies out";
   if (kind == "tunnel") return "every real server's tunnel device receives encapsulated packets";
   if (kind == "arp-owner") return "only the director answers ARP for the VIP";
+  if (kind == "sticky")
+    return "each source (sh), client (persistence) or destination (dh) always reaches the same real server";
+  if (kind == "least-conn")
+    return "each new connection goes to a real server with the fewest connections (per weight) by the "
+           "director's own counts";
   return "kind " + kind;
 }
 

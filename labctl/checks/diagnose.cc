@@ -147,6 +147,7 @@ class Decider {
                         s->vip.str(), s->name),
             fmt::format("[nodes.{}] interfaces.{}.addresses += \"{}\"", d->name,
                         vip_interface(*d, s->vip), host_prefix(s->vip)));
+      if (c_.kind == "sticky" || c_.kind == "least-conn") scheduler_changed(*d, *s);
       auto dests = dests_of(t_, *s, f_);
       if (!arp_only && df &&
           std::any_of(dests.begin(), dests.end(), [](const Dest& x) { return x.method == FwdMethod::Nat; }))
@@ -183,6 +184,30 @@ class Decider {
     for (const auto& c : out_)
       if (c.node == node && c.what == what) return;
     out_.push_back({node, std::move(what), std::move(fix)});
+  }
+
+  // The promise sticky and least-conn prove is the scheduler's: one changed under the lab
+  // (ipvsadm -E) is the first thing to name. balance follows the live table instead.
+  void scheduler_changed(const Node& d, const VirtualService& s) {
+    auto it = f_.services.find(s.name);
+    if (it == f_.services.end() || !it->second.read || !it->second.present) return;
+    const ServiceFacts& sf = it->second;
+    const bool persistent = s.persistence > 0;
+    if (sf.scheduler == s.scheduler && sf.persistent == persistent) return;
+    auto with_p = [](const std::string& sched, bool p, uint32_t timeout) {
+      return p ? fmt::format("{} with persistence {} s", sched, timeout) : sched + " without persistence";
+    };
+    const std::string svc = s.fwmark ? fmt::format("-f {}", s.fwmark)
+                                     : fmt::format("-{} {}", s.proto == Proto::Udp ? 'u' : 't',
+                                                   s.vip.v6() ? "[" + s.vip.str() + "]:" + std::to_string(s.port)
+                                                              : s.vip.str() + ":" + std::to_string(s.port));
+    add(d.name,
+        fmt::format("the director's IPVS table schedules service {} with {}, but the topology says {}: it was "
+                    "changed on the live lab (ipvsadm -E), and the promise this check proves is the topology's",
+                    s.name, with_p(sf.scheduler, sf.persistent, sf.timeout),
+                    with_p(s.scheduler, persistent, s.persistence)),
+        fmt::format("labctl exec {} {} -- ipvsadm -E {} -s {}{}", t_.name, d.name, svc, s.scheduler,
+                    persistent ? fmt::format(" -p {}", s.persistence) : ""));
   }
 
   void forwarding(const Node& d, const NodeFacts& df, const VirtualService& s) {
@@ -389,8 +414,12 @@ ServiceFacts read_service(const Topology& t, const Node& director, const Virtual
     TRY_ASSIGN(Ipvs ipvs, Ipvs::open(director.name));
     TRY_ASSIGN(auto services, ipvs.services());
     for (const auto& x : services)
-      if ((s.fwmark && x.fwmark == s.fwmark) || (!s.fwmark && x.addr == s.vip && x.port == s.port))
+      if ((s.fwmark && x.fwmark == s.fwmark) || (!s.fwmark && x.addr == s.vip && x.port == s.port)) {
         f.present = true;
+        f.scheduler = x.scheduler;
+        f.persistent = (x.flags & 0x1) != 0;  // IP_VS_SVC_F_PERSISTENT
+        f.timeout = x.timeout;
+      }
     if (f.present) {
       TRY_ASSIGN(f.dests, ipvs.dests(s));
     }

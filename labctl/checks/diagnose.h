@@ -37,6 +37,9 @@ struct ServiceFacts {
   bool read = false;     ///< The table could be read (false on a kernel without IPVS).
   bool present = false;  ///< The service is in it.
   std::vector<IpvsDest> dests;
+  std::string scheduler;  ///< As the table has it now (a live `ipvsadm -E` changes it).
+  bool persistent = false;
+  uint32_t timeout = 0;   ///< Persistence timeout in seconds.
 };
 
 struct LabFacts {

@@ -55,10 +55,17 @@ Status wait_for(int fd, short events, Millis timeout) {
   return {};
 }
 
-Result<Fd> connect_to(const IpAddr& to, uint16_t port, Millis timeout) {
+Result<Fd> connect_to(const IpAddr& to, uint16_t port, Millis timeout,
+                      const std::optional<IpAddr>& source = std::nullopt) {
   Fd fd(::socket(to.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return fail_errno("socket", errno);
   sockaddr_storage ss;
+  if (source) {
+    socklen_t slen = fill_sockaddr(*source, 0, ss);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), slen) != 0)
+      return fail_errno("bind to source address " + source->str(), errno,
+                        errno == EADDRNOTAVAIL ? "the address must be one of the sending node's own" : "");
+  }
   socklen_t len = fill_sockaddr(to, port, ss);
   const std::string where = "connect to " + endpoint(to, port);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
@@ -90,8 +97,13 @@ Status tcp_connect(const IpAddr& to, uint16_t port, Millis timeout) {
 
 Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string& path,
                              Millis timeout) {
+  return http_get(to, port, path, timeout, HttpGetOptions{});
+}
+
+Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string& path,
+                             Millis timeout, const HttpGetOptions& o) {
   const auto end = Clock::now() + timeout;
-  TRY_ASSIGN(Fd fd, connect_to(to, port, timeout));
+  TRY_ASSIGN(Fd fd, connect_to(to, port, timeout, o.source));
   const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + to.str() + "\r\n\r\n";
   if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
     return fail_errno("send HTTP request to " + endpoint(to, port), errno);
@@ -114,6 +126,7 @@ Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string&
     return fail(endpoint(to, port) + " answered " + status_line);
   std::string body = resp.substr(head_end + 4);
   while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+  if (o.keep) *o.keep = std::move(fd);
   return body;
 }
 

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "labctl/base/error.h"
+#include "labctl/base/fd.h"
 #include "labctl/model/ip.h"
 
 namespace labctl {
@@ -18,6 +20,18 @@ using Millis = std::chrono::milliseconds;
 /// The response body of `GET path` (trailing newlines removed); an error unless HTTP 200.
 [[nodiscard]] Result<std::string> http_get(const IpAddr& to, uint16_t port,
                                            const std::string& path, Millis timeout);
+/// How http_get connects, for checks that need several client addresses or open connections.
+struct HttpGetOptions {
+  /// Bind to this local address first: one node stands in for several clients (sh, dh and
+  /// persistence hash or remember the source address).
+  std::optional<IpAddr> source;
+  /// When set, receives the connection after the answer, still open on this side: the
+  /// director keeps counting it as an active connection (DR, TUN) until it is closed.
+  Fd* keep = nullptr;
+};
+[[nodiscard]] Result<std::string> http_get(const IpAddr& to, uint16_t port,
+                                           const std::string& path, Millis timeout,
+                                           const HttpGetOptions& o);
 /// Connects and reads what a server-speaks-first service (SSH, SMTP, FTP) says, until it
 /// starts with `want`, a line ends, the peer closes, or time runs out; an error unless what
 /// was read starts with `want`. Returns the first line read.

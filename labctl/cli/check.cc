@@ -124,8 +124,11 @@ void setup(CLI::App& app) {
       "Checks are the assertions in the topology's [checks] tables: reach / no-reach (TCP,\n"
       "UDP, banner or ping), http, balance (every real server answers, spread per the\n"
       "director's live scheduler and weights), bypass (DR/TUN replies never pass the\n"
-      "director), via-director (NAT replies do), tunnel (TUN real servers receive IPIP) and\n"
-      "arp-owner (only the director answers ARP for the VIP). Each runs under a deadline\n"
+      "director), via-director (NAT replies do), tunnel (TUN real servers receive IPIP),\n"
+      "arp-owner (only the director answers ARP for the VIP), sticky (sh, dh, persistence:\n"
+      "each source, destination or client stays on one real server) and least-conn (lc,\n"
+      "wlc, sed, nq: with connections held open, each new one goes to a real server with the\n"
+      "fewest, by the director's own counts). Each runs under a deadline\n"
       "(docs/checks.md) and its verdict is printed as soon as it is reached; a failed check\n"
       "names the cause found in the lab and the topology line that fixes it.\n") +
       kCheckExitHelp +

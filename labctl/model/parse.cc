@@ -817,6 +817,20 @@ Check Parser::parse_check(const Entry& e) {
     c.params["path"] = *path;
   }
   if (auto n = integer(*t, "requests", where, tp, 1, kMaxCheckRequests)) c.params["requests"] = std::to_string(*n);
+  if (auto n = integer(*t, "hold", where, tp, 0, kMaxCheckHold)) c.params["hold"] = std::to_string(*n);
+  if (t->get("sources")) {
+    std::string all;
+    for (const auto& [s, p] : strings(*t, "sources", where, tp)) {
+      if (!IpAddr::parse(s))
+        r_.error(p, fmt::format("{} is not an IP address in sources of {}", shown(s), where),
+                 "list addresses of the 'from' node to send from, e.g. sources = [\"10.10.0.10\", \"10.10.0.20\"]");
+      all += (all.empty() ? "" : " ") + s;
+    }
+    if (const auto* v = t->get("sources"); v->is_array() && v->as_array()->empty())
+      r_.error(pos_or(*v, tp), fmt::format("sources of {} is empty", where),
+               "list addresses of the 'from' node to send from, or leave sources out for all of them");
+    c.params["sources"] = all;
+  }
   if (auto tol = number(*t, "tolerance", where, tp)) {
     if (*tol < 0 || *tol > 1 || std::isnan(*tol))
       r_.error(pos_at(*t, "tolerance", tp), fmt::format("tolerance of {} must be between 0 and 1", where),

@@ -137,6 +137,12 @@ const std::vector<CheckKindSpec>& check_kinds() {
       {"tunnel", {"from", "service"}, {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"},
        false, {{"requests", "10"}}},
       {"arp-owner", {"from", "service"}, {"to", "port", "timeout"}, false, {}},
+      // sticky: `requests` per source address; `sources` default to the `from` node's own.
+      {"sticky", {"from", "service"}, {"to", "port", "path", "requests", "sources", "timeout"}, false,
+       {{"requests", "4"}}},
+      // least-conn: `hold` connections kept open, then `requests` short ones.
+      {"least-conn", {"from", "service"}, {"to", "port", "path", "hold", "requests", "timeout"}, false,
+       {{"hold", "4"}, {"requests", "8"}}},
   };
   return all;
 }

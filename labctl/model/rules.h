@@ -28,6 +28,8 @@ inline constexpr int64_t kDefaultLoadSeconds = 30;
 inline constexpr int64_t kMaxCheckRequests = 10000;
 /// The longest deadline a check may ask for, in seconds.
 inline constexpr double kMaxCheckTimeout = 600;
+/// Connections a least-conn check may hold open at once (each is a socket on both ends).
+inline constexpr int64_t kMaxCheckHold = 256;
 /// An agent's ready_timeout, in seconds: at most this (a server that needs longer to listen
 /// is better started by hand).
 inline constexpr double kMaxAgentReadyTimeout = 300;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -571,11 +572,42 @@ void Validator::check(Check& c) {
                fmt::format("{}: service {} forwards to {} with {}, not through an IPIP tunnel", where,
                            plain(svc->name), rs->node.empty() ? rs->addr.str() : rs->node, to_string(rs->method)),
                "tunnel checks tun services (method = \"tun\"); for dr use kind = \"bypass\"");
-  if (c.kind == "balance" && udp)
+  if ((c.kind == "balance" || c.kind == "sticky" || c.kind == "least-conn") && udp)
     r_.error(at(base + ".service", c.pos),
-             fmt::format("{}: balance counts which server answered by its HTTP body, and service {} is UDP",
-                         where, plain(svc->name)),
-             "balance a TCP service whose servers run the http agent; for UDP use bypass, via-director or tunnel");
+             fmt::format("{}: {} counts which server answered by its HTTP body, and service {} is UDP",
+                         where, c.kind, plain(svc->name)),
+             fmt::format("{} a TCP service whose servers run the http agent; for UDP use bypass, via-director or tunnel",
+                         c.kind));
+  if (c.kind == "least-conn")
+    for (const auto& rs : svc->real_servers)
+      if (rs.method == FwdMethod::Nat) {
+        r_.error(at(base + ".service", c.pos),
+                 fmt::format("{}: service {} forwards with NAT: the director sees each real server close its "
+                             "half after answering, so a connection the check holds open stops counting as active",
+                             where, plain(svc->name)),
+                 "least-conn holds connections open and needs dr or tun real servers, whose closes the director never sees");
+        break;
+      }
+  if (c.kind == "sticky" && c.params.count("sources")) {
+    const Node* from = t_.node(c.from);
+    std::istringstream in(c.params.at("sources"));
+    std::string a;
+    while (in >> a) {
+      auto ip = IpAddr::parse(a);
+      if (!ip || !from) continue;  // the parser said so already; an unknown node too
+      bool own = false;
+      for (const auto& i : from->interfaces)
+        for (const auto& p : i.addresses) own = own || p.addr == *ip;
+      if (!own)
+        r_.error(at(base + ".sources", c.pos),
+                 fmt::format("{}: source {} is not an address of node {}, so the check cannot send from it", where,
+                             a, plain(c.from)),
+                 fmt::format("add it to one of {}'s interfaces, or list only its own addresses", plain(c.from)));
+      else if (ip->family != svc->vip.family && !svc->fwmark)
+        r_.error(at(base + ".sources", c.pos),
+                 fmt::format("{}: source {} is not of the family of the VIP {}", where, a, svc->vip.str()));
+    }
+  }
   if (c.kind == "arp-owner") {
     auto vip = svc->fwmark ? IpAddr::parse(c.to) : std::optional<IpAddr>(svc->vip);
     if (!vip || !vip->v4()) {

@@ -73,8 +73,8 @@ void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, cons
     out << fmt::format("    {:<7} {}  (ipip {} -> {})\n", tun.name, join_prefixes(tun.addresses),
                        tun.local.str(), tun.remote.str());
   for (const auto& s : n.services) {
-    out << fmt::format("    service {} {}, scheduler {}\n", to_string(s.proto), service_label(s),
-                       s.scheduler);
+    out << fmt::format("    service {} {}, scheduler {}{}\n", to_string(s.proto), service_label(s),
+                       s.scheduler, s.persistence ? fmt::format(", persistent {} s", s.persistence) : "");
     for (const auto& d : s.real_servers) out << "      -> " << dest_text(r, s, d) << "\n";
   }
 }

@@ -261,18 +261,24 @@ std::string ipip(const Tunnel& t) {
 std::string scheduler(const std::string& name) {
   static const std::pair<const char*, const char*> kSchedulers[] = {
       {"rr", "round robin: each new connection goes to the next real server in turn"},
-      {"wrr", "weighted round robin: like rr, in proportion to the weights"},
-      {"lc", "least connections: the real server with the fewest active connections"},
-      {"wlc", "weighted least connections: fewest connections relative to weight"},
-      {"sh", "source hashing: one client address always lands on the same real server"},
+      {"wrr", "weighted round robin: like rr, in proportion to the weights (static: it looks at "
+              "the weights, never the load)"},
+      {"lc", "least connections: the real server with the fewest active connections, an active "
+             "one counting as 256 inactive; weights are ignored but 0 (dynamic: it counts the load)"},
+      {"wlc", "weighted least connections: fewest connections relative to weight (dynamic; the "
+              "kernel's default)"},
+      {"sh", "source hashing: one client address always lands on the same real server (static: "
+             "the hash picks, whatever the load)"},
       {"dh", "destination hashing: one destination address always maps to one real server"},
       {"mh", "Maglev hashing: consistent hashing that moves few clients when servers change"},
       {"lblc", "locality-based least connections"},
       {"lblcr", "locality-based least connections with replication"},
-      {"sed", "shortest expected delay"},
+      {"sed", "shortest expected delay: the least (active connections + 1) per weight"},
       {"nq", "never queue: an idle real server first, else shortest expected delay"},
       {"fo", "weighted failover: the highest-weight available real server"},
       {"ovf", "overflow: the highest-weight server until its connection limit"},
+      {"twos", "weighted random twos choice: of two servers picked at random, the one with fewer "
+               "connections per weight"},
   };
   for (const auto& [n, text] : kSchedulers)
     if (name == n) return text;

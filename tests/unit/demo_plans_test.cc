@@ -1,5 +1,6 @@
 // The built-in demos, loaded from topologies/*.toml, planned and rendered: the whys that
 // explain teaches must be there for the real files, not only for the C++ fixtures.
+#include <map>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -58,8 +59,42 @@ TEST(DemoPlans, TunDemoTeachesTunl0AndReversePath) {
               HasSubstr("VIP as source"));
 }
 
+TEST(DemoPlans, SchedDemoHasOneSchedulerPerVipAndAProofOfEach) {
+  Topology t = load("sched-demo");
+  Plan p = make_plan(t);
+  EXPECT_THAT(why_of(p, "add IPVS service tcp 10.10.0.101:80 in sched-demo-director"),
+              HasSubstr("in proportion to the weights"));
+  EXPECT_THAT(why_of(p, "add IPVS service tcp 10.10.0.104:80 in sched-demo-director"),
+              HasSubstr("one client address always lands on the same real server"));
+  EXPECT_THAT(why_of(p, "add IPVS service tcp 10.10.0.106:80 in sched-demo-director"),
+              HasSubstr("persistent for 300 s"));
+  EXPECT_THAT(render_explain(t, p), HasSubstr("service tcp 10.10.0.106:80, scheduler rr, persistent 300 s\n"));
+  EXPECT_THAT(why_of(p, "add IPVS service tcp 10.10.0.102:80 in sched-demo-director"),
+              HasSubstr("dynamic: it counts the load"));
+  const Node* d = t.node("director");
+  ASSERT_NE(d, nullptr);
+  std::map<std::string, std::string> sched_of;
+  for (const auto& s : d->services) {
+    sched_of[s.name] = s.scheduler;
+    ASSERT_EQ(s.real_servers.size(), 3u) << s.name;
+    EXPECT_EQ(s.real_servers[0].weight, 1) << s.name;
+    EXPECT_EQ(s.real_servers[1].weight, 2) << s.name;
+    EXPECT_EQ(s.real_servers[2].weight, s.name == "drain" ? 0 : 3) << s.name;
+  }
+  // Every check names the service whose promise it proves, with the kind that proves it.
+  std::map<std::string, std::string> kind_of;
+  for (const auto& c : t.checks) kind_of[sched_of.at(c.service) + (c.service == "persist" ? "+p" : "")] = c.kind;
+  EXPECT_EQ(kind_of["rr"], "balance");
+  EXPECT_EQ(kind_of["wrr"], "balance");
+  EXPECT_EQ(kind_of["lc"], "least-conn");
+  EXPECT_EQ(kind_of["wlc"], "least-conn");
+  EXPECT_EQ(kind_of["sh"], "sticky");
+  EXPECT_EQ(kind_of["dh"], "sticky");
+  EXPECT_EQ(kind_of["rr+p"], "sticky");
+}
+
 TEST(DemoPlans, EveryDemoRendersAScriptWithEveryStep) {
-  for (const char* demo : {"nat-demo", "dr-demo", "tun-demo"}) {
+  for (const char* demo : {"nat-demo", "dr-demo", "tun-demo", "sched-demo"}) {
     Plan p = make_plan(load(demo));
     ASSERT_FALSE(p.steps.empty()) << demo;
     std::string s = render_script(p);

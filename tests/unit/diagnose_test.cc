@@ -316,3 +316,41 @@ TEST(ArpProbe, RequestLayoutAndReplyParsing) {
 
 }  // namespace
 }  // namespace labctl
+
+namespace labctl {
+namespace {
+
+// A scheduler changed on the live lab breaks what sticky and least-conn prove: named first,
+// with the command that puts the topology's back.
+TEST(Diagnose, SchedulerChangedLiveUnderAStickyCheck) {
+  Topology t = demo("sched-demo");
+  LabFacts f = healthy(t);
+  ServiceFacts& sf = f.services["sh"];
+  sf.read = sf.present = true;
+  sf.scheduler = "sh";
+  EXPECT_TRUE(decide_causes(t, check_named(t, "sh-per-source"), f).empty());
+  sf.scheduler = "rr";
+  auto cs = decide_causes(t, check_named(t, "sh-per-source"), f);
+  ASSERT_EQ(cs.size(), 1u) << all_text(cs);
+  EXPECT_EQ(cs[0].node, "director");
+  EXPECT_NE(cs[0].what.find("schedules service sh with rr without persistence, but the topology says sh"),
+            std::string::npos) << cs[0].what;
+  EXPECT_EQ(cs[0].fix, "labctl exec sched-demo director -- ipvsadm -E -t 10.10.0.104:80 -s sh");
+}
+
+TEST(Diagnose, PersistenceDroppedLiveAndBalanceFollowsTheLiveTable) {
+  Topology t = demo("sched-demo");
+  LabFacts f = healthy(t);
+  ServiceFacts& sf = f.services["persist"];
+  sf.read = sf.present = true;
+  sf.scheduler = "rr";
+  auto cs = decide_causes(t, check_named(t, "persistence-keeps-client"), f);
+  ASSERT_EQ(cs.size(), 1u) << all_text(cs);
+  EXPECT_EQ(cs[0].fix, "labctl exec sched-demo director -- ipvsadm -E -t 10.10.0.106:80 -s rr -p 300");
+  // balance judges by the live scheduler, so a change is no cause of its failure.
+  f.services["wrr"] = {true, true, {}, "rr", false, 0};
+  EXPECT_TRUE(decide_causes(t, check_named(t, "wrr-by-weight"), f).empty());
+}
+
+}  // namespace
+}  // namespace labctl

@@ -92,6 +92,7 @@ TEST_F(ValidateCli, ListShowsBuiltinsWithDescriptions) {
   EXPECT_THAT(r.out, HasSubstr("LVS-DR: director and two real servers"));
   EXPECT_THAT(r.out, HasSubstr("nat-demo"));
   EXPECT_THAT(r.out, HasSubstr("tun-demo"));
+  EXPECT_THAT(r.out, HasSubstr("sched-demo   IPVS schedulers side by side"));
 }
 
 }  // namespace
