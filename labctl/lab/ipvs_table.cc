@@ -4,8 +4,10 @@
 #include <linux/ip_vs.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
+#include <tuple>
 
 #include "labctl/kernel/netns.h"
 
@@ -191,6 +193,19 @@ Result<IpvsTable> read_ipvs_table(const Topology& t, const std::string& node, bo
       for (auto& d : dests) ts.dests.push_back({std::move(d), ""});
       table.services.push_back(std::move(ts));
     }
+    // ipvsadm's order (its default --sort): services by protocol, address and port (fwmark
+    // services after), real servers by address and port; the kernel's is newest first.
+    std::sort(table.services.begin(), table.services.end(),
+              [](const IpvsTableService& a, const IpvsTableService& b) {
+                const auto& x = a.service;
+                const auto& y = b.service;
+                return std::tie(x.fwmark, x.protocol, x.family, x.addr, x.port) <
+                       std::tie(y.fwmark, y.protocol, y.family, y.addr, y.port);
+              });
+    for (auto& ts : table.services)
+      std::sort(ts.dests.begin(), ts.dests.end(), [](const IpvsTableDest& a, const IpvsTableDest& b) {
+        return std::tie(a.dest.addr, a.dest.port) < std::tie(b.dest.addr, b.dest.port);
+      });
     if (auto totals = ipvs::read_totals()) table.totals = *totals;
     if (conns) {
       TRY_ASSIGN(table.conns, ipvs::read_conn_table());
