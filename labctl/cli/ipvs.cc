@@ -113,6 +113,7 @@ void run_edit(IpvsEdit e, const Flags& f) {
     return;
   }
   std::printf("%s\n", done->c_str());
+  std::fflush(stdout);  // the notes (stderr) come after what was done, in a pipe too
   for (const auto& n : resolved->notes) std::fprintf(stderr, "labctl: note: %s\n", n.c_str());
   std::printf("\n%s", render_ipvs(table, e.kind == IpvsEditKind::SetTimeouts ? IpvsView::Timeouts
                                                                            : IpvsView::List)
