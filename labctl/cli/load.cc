@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "labctl/cli/command.h"
+#include "labctl/lab/ipvs_edit.h"
 #include "labctl/lab/state.h"
 
 namespace labctl::cli {
@@ -47,6 +48,9 @@ Topology running_or_load_or_die(const std::string& arg) {
     ss << in.rdbuf();
     LoadResult r = parse_topology(ss.str(), kept);
     print_diagnostics_or_die(r);
+    // Live edits (labctl ipvs LAB set-weight ...) changed the lab after it was built.
+    for (const auto& why : apply_recorded_ipvs_edits(*r.topology))
+      std::fprintf(stderr, "labctl: warning: a recorded IPVS edit no longer applies: %s\n", why.c_str());
     return std::move(*r.topology);
   }
   return load_or_die(arg);

@@ -69,7 +69,41 @@ struct IpvsDest {
   uint32_t inact_conns = 0;
   uint32_t persist_conns = 0;
   int tun_type = 0;  ///< IP_VS_CONN_F_TUNNEL_TYPE_IPIP 0, GUE 1, GRE 2.
+  uint16_t tun_port = 0;   ///< GUE's UDP port, host order.
+  uint16_t tun_flags = 0;  ///< IP_VS_TUNNEL_ENCAP_FLAG_*.
   IpvsStats stats;
+};
+
+/// The connection timeouts of a namespace's IPVS, in seconds (ipvsadm --set tcp tcpfin udp).
+/// In a SET_CONFIG request 0 means "leave unchanged".
+struct IpvsTimeouts {
+  uint32_t tcp = 0;
+  uint32_t tcp_fin = 0;
+  uint32_t udp = 0;
+};
+
+/// One entry of a namespace's connection table (/proc/net/ip_vs_conn; no netlink command
+/// reads it).
+struct IpvsConn {
+  std::string protocol;  ///< As the kernel names it: "TCP", "UDP", "SCTP", ...
+  IpAddr client;
+  uint16_t client_port = 0;
+  IpAddr vip;
+  uint16_t vport = 0;
+  IpAddr dest;
+  uint16_t dport = 0;
+  std::string state;     ///< "ESTABLISHED", "TIME_WAIT", "FIN_WAIT", "UDP", "NONE", ...
+  uint32_t expires = 0;  ///< Seconds left.
+  std::string pe_name;   ///< Persistence engine ("sip"), "" without one.
+  std::string pe_data;
+};
+
+/// A namespace's IPVS totals from /proc/net/ip_vs_stats_percpu: the per-cpu counters summed
+/// (exact: updated per packet) and the estimator's rates (refreshed about every 2 s).
+struct IpvsTotals {
+  IpvsStats exact;   ///< conns, in/out packets and bytes; rates 0.
+  IpvsStats rates;   ///< cps, in/out pps and bps from the estimator.
+  size_t cpus = 0;
 };
 
 namespace ipvs {
@@ -87,11 +121,48 @@ inline constexpr const char* kFamilyName = "IPVS";
 [[nodiscard]] Request get_services(uint16_t family);  ///< A dump of every service.
 [[nodiscard]] Result<Request> get_dests(uint16_t family, const VirtualService& s);  ///< A dump.
 [[nodiscard]] Request flush(uint16_t family);
+/// IPVS_CMD_SET_SERVICE from a service as the kernel reported it: its identity, scheduler,
+/// flags (full mask), persistence timeout and netmask, so only the fields the caller changed
+/// change. ENOENT (an unknown scheduler) names the schedulers this kernel can load.
+[[nodiscard]] Result<Request> set_service(uint16_t family, const IpvsService& s);
+/// IPVS_CMD_SET_DEST from a destination as the kernel reported it (method, weight,
+/// thresholds and tunnel settings are all sent: the kernel replaces every one).
+[[nodiscard]] Result<Request> set_dest(uint16_t family, const IpvsService& s, const IpvsDest& d);
+/// IPVS_CMD_NEW_DEST / DEL_DEST for a service as the kernel reported it.
+[[nodiscard]] Result<Request> new_dest(uint16_t family, const IpvsService& s, const IpvsDest& d);
+[[nodiscard]] Result<Request> del_dest(uint16_t family, const IpvsService& s, const IpvsDest& d);
+[[nodiscard]] Result<Request> get_dests(uint16_t family, const IpvsService& s);  ///< A dump.
+[[nodiscard]] Request get_config(uint16_t family);
+/// IPVS_CMD_SET_CONFIG; a 0 timeout leaves that one unchanged (the kernel's rule).
+[[nodiscard]] Request set_config(uint16_t family, const IpvsTimeouts& t);
 
 // Decoders for reply messages.
 [[nodiscard]] Result<IpvsInfo> parse_info(const nlmsghdr& nlh);
 [[nodiscard]] Result<IpvsService> parse_service(const nlmsghdr& nlh);
 [[nodiscard]] Result<IpvsDest> parse_dest(const nlmsghdr& nlh);
+[[nodiscard]] Result<IpvsTimeouts> parse_config(const nlmsghdr& nlh);
+/// The text of /proc/net/ip_vs_conn (IPv4 addresses in hex, IPv6 ones as %pI6 prints them).
+[[nodiscard]] Result<std::vector<IpvsConn>> parse_conn_table(const std::string& text);
+/// The text of /proc/net/ip_vs_stats_percpu.
+[[nodiscard]] Result<IpvsTotals> parse_stats_percpu(const std::string& text);
+/// The connection table of the calling thread's namespace (/proc/thread-self/net: after
+/// setns, /proc/self/net would be the thread-group leader's namespace).
+[[nodiscard]] Result<std::vector<IpvsConn>> read_conn_table();
+/// The totals of the calling thread's namespace.
+[[nodiscard]] Result<IpvsTotals> read_totals();
+
+/// Schedulers this kernel can use: ip_vs_NAME modules under `modules_dir` (default
+/// /lib/modules/$(uname -r)) in kernel/net/netfilter/ipvs/, plus those built in
+/// (modules.builtin). Sorted; empty when neither can be read.
+[[nodiscard]] std::vector<std::string> loadable_schedulers(const std::string& modules_dir = {});
+/// The scheduler names among module file names ("ip_vs_wrr.ko", "ip_vs_sh.ko.xz", ...) and
+/// the lines of modules.builtin (exposed for tests). Not schedulers: ip_vs itself, ip_vs_ftp
+/// (an application helper) and ip_vs_pe_* (persistence engines).
+[[nodiscard]] std::vector<std::string> schedulers_among(const std::vector<std::string>& files,
+                                                        const std::string& builtin);
+/// The hint for ENOENT from NEW/SET_SERVICE: the scheduler, and those the kernel can load.
+[[nodiscard]] std::string unknown_scheduler_hint(const std::string& scheduler,
+                                                 const std::vector<std::string>& loadable);
 
 /// "tcp 10.0.0.100:80" or "fwmark 7", as ipvsadm names a service.
 [[nodiscard]] std::string service_name(const VirtualService& s);
@@ -123,6 +194,17 @@ class Ipvs {
   [[nodiscard]] Result<std::vector<IpvsDest>> dests(const VirtualService& s);
   /// Removes every service (and so every destination) in this namespace.
   [[nodiscard]] Status flush();
+  /// Edits a service in place (ipvsadm -E): `s` as read back, with the fields to change
+  /// changed.
+  [[nodiscard]] Status set_service(const IpvsService& s);
+  /// Edits a destination in place (ipvsadm -e).
+  [[nodiscard]] Status set_dest(const IpvsService& s, const IpvsDest& d);
+  [[nodiscard]] Status add_dest(const IpvsService& s, const IpvsDest& d);
+  [[nodiscard]] Status del_dest(const IpvsService& s, const IpvsDest& d);
+  /// Destinations of a service as the kernel reported it.
+  [[nodiscard]] Result<std::vector<IpvsDest>> dests(const IpvsService& s);
+  [[nodiscard]] Result<IpvsTimeouts> timeouts();
+  [[nodiscard]] Status set_timeouts(const IpvsTimeouts& t);
 
   [[nodiscard]] uint16_t family() const { return family_; }
   [[nodiscard]] NetlinkSocket& socket() { return sock_; }

@@ -178,6 +178,8 @@ nlohmann::json status_json(const LabStatus& s) {
     json node = {{"name", n.member}, {"netns", n.ns},        {"links", links},
                  {"addresses", addrs}, {"routes", routes},   {"processes", procs},
                  {"ipvs", services},   {"agents", agents}};
+    // The conns/inpkts/outpkts above lag: the kernel's estimator refreshes them every ~2 s.
+    if (!n.services.empty()) node["ipvs_counters"] = "estimator, refreshed about every 2 s";
     if (!n.error.empty()) node["error"] = n.error;
     nodes.push_back(node);
   }
@@ -219,6 +221,9 @@ std::string render_status(const LabStatus& s) {
         o << "    -> " << d.addr.str() << ":" << d.port << " " << method_name(d) << " weight "
           << d.weight << " active " << d.active_conns << " inactive " << d.inact_conns << "\n";
     }
+    if (!n.services.empty())
+      o << "  (ipvs counters are the kernel estimator's, refreshed about every 2 s; exact totals: "
+           "labctl ipvs " << s.lab << " " << n.member << " --stats)\n";
     for (const auto& a : n.agents)
       o << "  agent " << a.agent << "  " << describe(a)
         << (a.pid > 0 ? "  pid " + std::to_string(a.pid) : std::string()) << "\n";
