@@ -316,8 +316,14 @@ void Validator::addresses() {
   // nodes claiming one address, and which one answers depends on routing by accident.
   std::set<IpAddr> vips;
   for (const auto& n : t_.nodes)
-    for (const auto& s : n.services)
+    for (const auto& s : n.services) {
       if (!s.fwmark && s.vip.family) vips.insert(s.vip);
+      // A fwmark service's VIPs are the host addresses its mark rules match: real servers
+      // hold them on lo as they hold any VIP.
+      if (s.fwmark)
+        for (const auto& m : n.marks)
+          if (m.mark == s.fwmark && m.dst && m.dst->len == m.dst->addr.max_prefix()) vips.insert(m.dst->addr);
+    }
   for (const auto& n : t_.nodes)
     for (const auto& [dev, list] : {std::pair{"lo", &n.lo_addresses}, std::pair{"tunl0", &n.tunl0_addresses}})
       for (std::size_t k = 0; k < list->size(); ++k) {
@@ -478,6 +484,13 @@ void Validator::check(Check& c) {
                                           : fmt::format("services: {}", fmt::join(names, ", "))));
       return;
     }
+  }
+  if (svc && !svc->fwmark && svc->proto == Proto::Sctp) {
+    r_.error(at(base + ".service", c.pos),
+             fmt::format("{}: service {} is SCTP, and labctl's checks speak TCP and UDP only", where,
+                         plain(svc->name)),
+             "check the SCTP service with an agent of kind command (e.g. an SCTP client) instead");
+    return;
   }
   // balance, bypass, via-director, tunnel, arp-owner: `service` names the IPVS service to
   // judge; traffic goes to its VIP and port, or (a fwmark service has neither) to the `to`
