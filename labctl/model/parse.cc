@@ -654,7 +654,8 @@ VirtualService Parser::parse_service(const std::string& node, const Entry& e) {
 void Parser::service_options(VirtualService& s, const toml::table& t, const std::string& where, Pos tp) {
   // The kernel schedules a non-persistent port-0 service never: ip_vs_schedule() drops each
   // packet ("port zero only supported in persistent services"), and ipvsadm refuses it.
-  if (!s.fwmark && t.get("port") && s.port == 0 && s.persistence == 0)
+  const toml::node* port = t.get("port");
+  if (!s.fwmark && port && port->value<int64_t>() == int64_t{0} && s.persistence == 0)
     r_.error(pos_at(t, "port", tp),
              fmt::format("port 0 (any port) of {} needs persistence", where),
              "IPVS schedules a port-0 service only by persistence templates; add persistence = "

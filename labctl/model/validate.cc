@@ -507,7 +507,7 @@ void Validator::check(Check& c) {
                              c.to.empty() ? "to = \"<address>\", " : "", c.port ? "" : "port = <port> "));
         return;
       }
-    } else if (!c.to.empty() || c.port) {
+    } else if (!c.to.empty() || (c.port && svc->port != 0)) {
       r_.error(at(base + (c.to.empty() ? ".port" : ".to"), c.pos),
                fmt::format("{}: service {} has its own VIP and port; 'to' and 'port' are only for fwmark services",
                            where, plain(svc->name)),
@@ -538,6 +538,11 @@ void Validator::check(Check& c) {
     }
     c.to = svc->vip.str();
     if (c.port == 0) c.port = svc->port;
+    if (c.port == 0 && svc->proto != Proto::Udp && c.kind != "arp-owner")
+      r_.error(at(base + ".service", c.pos),
+               fmt::format("{}: service {} takes any port (port 0), so the check must say which", where,
+                           plain(svc->name)),
+               "add port = <port> to the check");
   }
   // The protocol: as the check says, else the service's.
   if (svc && !svc->fwmark && !c.params.count("proto") && svc->proto == Proto::Udp) c.params["proto"] = "udp";

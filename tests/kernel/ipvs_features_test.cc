@@ -97,7 +97,9 @@ class KernelIpvsFeatures : public ::testing::Test {
     up_ = true;
   }
   void TearDown() override {
-    if (up_) EXPECT_TRUE(lab_down(topo_.name));
+    if (up_) {
+      EXPECT_TRUE(lab_down(topo_.name));
+    }
   }
   std::string in(const std::string& node, const std::string& cmd) {
     return test::run_capture("ip netns exec " + netns_name(topo_.name, node) + " " + cmd);
