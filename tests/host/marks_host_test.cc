@@ -49,6 +49,7 @@ TEST(HostMarks, UpAppliesTheRulesetNftListsBack) {
   Status st = lab_up(t, make_plan(t), {});
   ASSERT_TRUE(st) << st.error().str();
   const std::string listed = test::run_capture("ip netns exec " + name + "-a nft list table inet labctl 2>&1");
+  const std::string other = test::run_capture("ip netns exec " + name + "-b nft list tables 2>&1");
   EXPECT_TRUE(lab_down(name));
   EXPECT_TRUE(nothing_left(name));
   EXPECT_NE(listed.find("type filter hook prerouting priority mangle; policy accept;"), std::string::npos) << listed;
@@ -58,15 +59,14 @@ TEST(HostMarks, UpAppliesTheRulesetNftListsBack) {
                            "iifname \"eth0\" ip6 saddr fd70::/64 udp sport 5353 meta mark set 0x00000002",
                            "meta l4proto sctp meta mark set 0x00000003"})
     EXPECT_NE(listed.find(want), std::string::npos) << "want: " << want << "\n" << listed;
-  EXPECT_EQ(test::run_capture("ip netns exec " + name + "-b nft list tables 2>&1"), "")
-      << "a node without marks gets no table";
+  EXPECT_EQ(other, "") << "a node without marks gets no table";
 }
 
 TEST(HostMarks, NftsOwnErrorReachesTheUser) {
   LABCTL_REQUIRE_ROOT();
   Status applied;
   Status ran = run_in_new_netns([&]() -> Status {
-    applied = nft_apply("table inet labctl {\n  chain prerouting {\n    tcp dport eighty meta mark set 1\n  }\n}\n",
+    applied = nft_apply("table inet labctl {\n  chain prerouting {\n    tcp dport 80 meta mark sett 1\n  }\n}\n",
                         "load packet marks in test");
     return {};
   });
@@ -74,7 +74,9 @@ TEST(HostMarks, NftsOwnErrorReachesTheUser) {
   ASSERT_FALSE(applied);
   const std::string text = applied.error().str();
   EXPECT_NE(text.find("load packet marks in test: nft: Error:"), std::string::npos) << text;
-  EXPECT_NE(text.find("eighty"), std::string::npos) << "nft names what it could not read: " << text;
+  EXPECT_NE(text.find("syntax error"), std::string::npos) << text;
+  // nft 1.0.6 points its caret into the buffer's first line whatever line was wrong, so
+  // only its message is asserted.
   EXPECT_NE(text.find("hint:"), std::string::npos) << text;
 }
 
