@@ -13,6 +13,7 @@ packages=(
   libxml2-utils
   qemu-system-x86 busybox-static kmod cpio
   wrk  # labagent_bench: the load client labagent load is measured against
+  libnftables-dev nftables  # packet marks for fwmark services (libnftables), nft in dry-run scripts
 )
 
 missing=()

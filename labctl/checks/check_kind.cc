@@ -152,9 +152,9 @@ Result<LiveService> live_service(Ctx& ctx, const Node& director, const VirtualSe
     TRY_ASSIGN(Ipvs ipvs, Ipvs::open(netns_name(ctx.t.name, director.name)));
     TRY_ASSIGN(auto services, ipvs.services());
     for (const auto& s : services)
-      if ((svc.fwmark && s.fwmark == svc.fwmark) ||
+      if ((svc.fwmark && s.fwmark == svc.fwmark && s.family == svc.vip.family) ||
           (!svc.fwmark && s.fwmark == 0 && s.addr == svc.vip && s.port == svc.port &&
-           s.protocol == (svc.proto == Proto::Udp ? IPPROTO_UDP : IPPROTO_TCP))) {
+           s.protocol == ip_protocol(svc.proto))) {
         out.service = s;
         found = true;
       }

@@ -17,6 +17,8 @@
 #include <set>
 #include <sstream>
 
+#include "labctl/model/rules.h"
+
 namespace labctl {
 namespace ipvs {
 namespace {
@@ -58,7 +60,6 @@ void put_addr(nlmsghdr* nlh, uint16_t type, const IpAddr& a) {
   mnl_attr_put(nlh, type, bytes.size(), bytes.data());
 }
 
-int protocol_of(Proto p) { return p == Proto::Tcp ? IPPROTO_TCP : IPPROTO_UDP; }
 
 Status check_service(const VirtualService& s, const std::string& what) {
   if (!s.vip.v4() && !s.vip.v6()) return fail(what + ": the service has no address family");
@@ -68,6 +69,14 @@ Status check_service(const VirtualService& s, const std::string& what) {
   return {};
 }
 
+// The kernel keeps the persistence netmask as IPv4 mask bits in network order, or as an
+// IPv6 prefix length.
+uint32_t service_netmask(const VirtualService& s) {
+  if (s.vip.v6()) return s.netmask ? static_cast<uint32_t>(*s.netmask) : kV6FullPrefix;
+  const int len = s.netmask.value_or(32);
+  return htonl(len == 0 ? 0 : kV4FullMask << (32 - len));
+}
+
 // The identity of a service: AF + FWMARK, or AF + PROTOCOL + ADDR + PORT.
 void put_service_id(nlmsghdr* nlh, const VirtualService& s) {
   mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_AF, static_cast<uint16_t>(s.vip.family));
@@ -75,7 +84,7 @@ void put_service_id(nlmsghdr* nlh, const VirtualService& s) {
     mnl_attr_put_u32(nlh, IPVS_SVC_ATTR_FWMARK, s.fwmark);
     return;
   }
-  mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_PROTOCOL, static_cast<uint16_t>(protocol_of(s.proto)));
+  mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_PROTOCOL, static_cast<uint16_t>(ip_protocol(s.proto)));
   put_addr(nlh, IPVS_SVC_ATTR_ADDR, s.vip);
   mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_PORT, htons(s.port));
 }
@@ -88,11 +97,11 @@ void put_service_nest(nlmsghdr* nlh, const VirtualService& s, bool full) {
     // The kernel applies flags under mask on top of the existing service's flags: a full
     // mask makes the request say exactly which flags are set.
     ip_vs_flags flags{};
-    flags.flags = s.persistence > 0 ? IP_VS_SVC_F_PERSISTENT : 0;
+    flags.flags = service_flags(s);
     flags.mask = ~0U;
     mnl_attr_put(nlh, IPVS_SVC_ATTR_FLAGS, sizeof flags, &flags);
     mnl_attr_put_u32(nlh, IPVS_SVC_ATTR_TIMEOUT, s.persistence);
-    mnl_attr_put_u32(nlh, IPVS_SVC_ATTR_NETMASK, s.vip.v6() ? kV6FullPrefix : kV4FullMask);
+    mnl_attr_put_u32(nlh, IPVS_SVC_ATTR_NETMASK, service_netmask(s));
   }
   mnl_attr_nest_end(nlh, nest);
 }
@@ -105,6 +114,8 @@ uint32_t fwd_of(FwdMethod m) {
       return IP_VS_CONN_F_DROUTE;
     case FwdMethod::Tun:
       return IP_VS_CONN_F_TUNNEL;
+    case FwdMethod::Local:
+      return IP_VS_CONN_F_LOCALNODE;
   }
   return IP_VS_CONN_F_MASQ;
 }
@@ -304,7 +315,11 @@ std::string service_hint(int errnum, const std::string& where, const std::string
       return "this kernel's IPVS has no IPv6 support (CONFIG_IP_VS_IPV6)";
     case EINVAL:
       return "the kernel rejected the service's attributes (address family, protocol, "
-             "persistence netmask)";
+             "persistence netmask); an SCTP service needs IPVS built with SCTP "
+             "(CONFIG_IP_VS_PROTO_SCTP)";
+    case EPROTONOSUPPORT:
+      return "this kernel's IPVS does not balance that protocol (SCTP needs "
+             "CONFIG_IP_VS_PROTO_SCTP)";
     default:
       return "";
   }
@@ -344,6 +359,14 @@ Error no_ipvs_error(const std::string& where) {
                ENOENT,
                {},
                "run the lab in the micro-VM: labctl vm exec -- labctl up LAB"};
+}
+
+uint32_t service_flags(const VirtualService& s) {
+  uint32_t flags = s.persistence > 0 ? IP_VS_SVC_F_PERSISTENT : 0;
+  if (s.one_packet) flags |= IP_VS_SVC_F_ONEPACKET;
+  for (const auto& name : s.sched_flags)
+    if (const auto* f = topo::find_sched_flag(name)) flags |= f->bit;
+  return flags;
 }
 
 std::string service_name(const VirtualService& s) {
@@ -719,6 +742,9 @@ Result<IpvsDest> parse_dest(const nlmsghdr& nlh) {
       break;
     case IP_VS_CONN_F_TUNNEL:
       d.method = FwdMethod::Tun;
+      break;
+    case IP_VS_CONN_F_LOCALNODE:
+      d.method = FwdMethod::Local;
       break;
     default:
       break;

@@ -61,7 +61,7 @@ struct IpvsDest {
   IpAddr addr;
   uint16_t port = 0;
   uint32_t fwd_method = 0;  ///< IP_VS_CONN_F_MASQ 0, LOCALNODE 1, TUNNEL 2, DROUTE 3, BYPASS 4.
-  std::optional<FwdMethod> method;  ///< fwd_method as labctl names it, when it is NAT/DR/TUN.
+  std::optional<FwdMethod> method;  ///< fwd_method as labctl names it (NAT, DR, TUN, LOCALNODE).
   int weight = 0;
   uint32_t u_thresh = 0;
   uint32_t l_thresh = 0;
@@ -164,6 +164,8 @@ inline constexpr const char* kFamilyName = "IPVS";
 [[nodiscard]] std::string unknown_scheduler_hint(const std::string& scheduler,
                                                  const std::vector<std::string>& loadable);
 
+/// IP_VS_SVC_F_* of a service: persistent, one-packet, its scheduler flags.
+[[nodiscard]] uint32_t service_flags(const VirtualService& s);
 /// "tcp 10.0.0.100:80" or "fwmark 7", as ipvsadm names a service.
 [[nodiscard]] std::string service_name(const VirtualService& s);
 /// The hint for an errno from a service or destination command (exposed for tests).

@@ -8,6 +8,7 @@
 #include "labctl/plan/agent.h"
 #include "labctl/kernel/ipvs.h"
 #include "labctl/kernel/netns.h"
+#include "labctl/kernel/nft.h"
 #include "labctl/base/overloaded.h"
 #include "labctl/kernel/process.h"
 #include "labctl/kernel/rtnl.h"
@@ -116,6 +117,10 @@ Status NetlinkExecutor::apply(const Step& step) {
                 return {};
               }));
             return n->ipvs->add_dest(s.service, s.dest);
+          },
+          [&](const step::ApplyNftRules& s) -> Status {
+            TRY_ASSIGN(Netns * n, ns(s.ns));
+            return with_netns(n->fd.get(), [&] { return nft_apply(s.ruleset, describe(Step{s})); });
           },
           [&](const step::StartAgent& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));

@@ -28,7 +28,7 @@ std::string cmdline_of(pid_t pid) {
 
 VirtualService identity_of(const IpvsService& s) {
   VirtualService v;
-  v.proto = s.protocol == IPPROTO_UDP ? Proto::Udp : Proto::Tcp;
+  v.proto = s.protocol == IPPROTO_UDP ? Proto::Udp : s.protocol == IPPROTO_SCTP ? Proto::Sctp : Proto::Tcp;
   v.vip = s.addr;
   if (v.vip.family == 0) v.vip.family = s.family;
   v.port = s.port;
@@ -78,7 +78,7 @@ const char* method_name(const IpvsDest& d) {
 
 std::string service_label(const IpvsService& s) {
   if (s.fwmark) return "fwmark " + std::to_string(s.fwmark);
-  std::string proto = s.protocol == IPPROTO_UDP ? "udp" : "tcp";
+  std::string proto = s.protocol == IPPROTO_UDP ? "udp" : s.protocol == IPPROTO_SCTP ? "sctp" : "tcp";
   std::string addr = s.addr.v6() ? "[" + s.addr.str() + "]" : s.addr.str();
   return proto + " " + addr + ":" + std::to_string(s.port);
 }

@@ -29,6 +29,8 @@ class LvsRules {
   Pos at(const std::string& path, Pos fallback) const { return pos_at(root_, path, fallback); }
   void service(const Node& director, VirtualService& s);
   bool resolve(const Ctx& c, RealServer& rs, std::size_t idx);
+  bool local(const Ctx& c, RealServer& rs, const std::string& rbase, const std::string& where);
+  void marks(const Node& n);
   void dr(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
   void nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
   void tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
@@ -82,6 +84,59 @@ void LvsRules::run() {
                  "IPVS identifies a service by protocol, VIP and port (or fwmark)");
       service(n, s);
     }
+    marks(n);
+  }
+}
+
+// A fwmark service sees only packets some rule marks, and a mark nothing uses is a typo
+// more often than not; both are warnings, since a lab may mark in ways labctl cannot see
+// (a command agent running nft or tc).
+void LvsRules::marks(const Node& n) {
+  std::string base = "nodes." + n.name + ".marks";
+  for (std::size_t k = 0; k < n.marks.size(); ++k) {
+    const MarkRule& m = n.marks[k];
+    std::string where = fmt::format("mark rule {} of node {}", k + 1, plain(n.name));
+    std::string mbase = fmt::format("{}[{}]", base, k);
+    if (!m.iif.empty() && !net_.has_device(n, m.iif))
+      r_.error(at(mbase + ".iif", m.pos),
+               fmt::format("{} matches iif {}, which node {} does not have", where, shown(m.iif), plain(n.name)),
+               did_you_mean(m.iif, net_.device_names(n)));
+    if (!m.mark) continue;
+    const VirtualService* svc = nullptr;
+    for (const auto& s : n.services)
+      if (s.fwmark == m.mark) svc = &s;
+    if (!svc) {
+      r_.warning(at(mbase + ".mark", m.pos),
+                 fmt::format("{} sets mark {}, but node {} has no fwmark service with that mark", where, m.mark,
+                             plain(n.name)),
+                 "IPVS picks marked packets up only for a service with fwmark = <mark> on this node");
+      continue;
+    }
+    for (const auto& [key, p] : {std::pair{".src", &m.src}, std::pair{".dst", &m.dst}})
+      if (*p && (*p)->addr.family != svc->vip.family)
+        r_.warning(at(mbase + key, m.pos),
+                   fmt::format("{} marks IPv{} packets with {}, but fwmark service {} is IPv{}", where,
+                               (*p)->addr.v4() ? 4 : 6, m.mark, plain(svc->name), svc->vip.v4() ? 4 : 6),
+                   "IPVS looks a fwmark service up by mark and address family: set family on the service "
+                   "or write the rule for its family");
+    if (m.dst && m.dst->len == m.dst->addr.max_prefix() && !net_.owns(n, m.dst->addr))
+      r_.warning(at(mbase + ".dst", m.pos),
+                 fmt::format("{} marks packets to {}, which is not an address of node {}", where,
+                             m.dst->addr.str(), plain(n.name)),
+                 fmt::format("IPVS only sees packets the director accepts as local: add \"{}/{}\" to the "
+                             "interface facing the clients",
+                             m.dst->addr.str(), m.dst->addr.max_prefix()));
+  }
+  for (const auto& s : n.services) {
+    if (!s.fwmark) continue;
+    bool marked = std::any_of(n.marks.begin(), n.marks.end(), [&](const MarkRule& m) { return m.mark == s.fwmark; });
+    if (!marked)
+      r_.warning(at(fmt::format("nodes.{}.services.{}.fwmark", n.name, s.name), s.pos),
+                 fmt::format("fwmark service {} on {} waits for packets with mark {}, and no mark rule of {} sets it",
+                             plain(s.name), plain(n.name), s.fwmark, plain(n.name)),
+                 fmt::format("add a rule, e.g. [[nodes.{}.marks]] proto = \"tcp\", dst = \"<VIP>\", dport = [80, "
+                             "443], mark = {}",
+                             plain(n.name), s.fwmark));
   }
 }
 
@@ -111,6 +166,7 @@ void LvsRules::service(const Node& director, VirtualService& s) {
       case FwdMethod::Dr: dr(c, rs, *rsn, p); break;
       case FwdMethod::Nat: nat(c, rs, *rsn, p); has_nat = true; break;
       case FwdMethod::Tun: tun(c, rs, *rsn, p); break;
+      case FwdMethod::Local: break;  // the director itself: nothing to reach
     }
   }
   if (has_nat && !net_.forwards(director, s.vip.family ? s.vip.family : AF_INET) &&
@@ -125,6 +181,7 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
   std::string rbase = fmt::format("{}.real_servers[{}]", c.base, idx);
   std::string where = fmt::format("real server {} of service {}", idx + 1, plain(c.svc.name));
   int family = c.svc.vip.family;
+  if (rs.method == FwdMethod::Local) return local(c, rs, rbase, where);
   if (!rs.node.empty()) {
     Pos np = at(rbase + ".node", rs.pos);
     const Node* n = t_.node(rs.node);
@@ -177,9 +234,56 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
   }
   if (rs.node == c.director.name) {
     r_.error(rs.pos, fmt::format("{} is the director {} itself", where, plain(rs.node)),
-             "put the real server on a node of its own");
+             "put the real server on a node of its own, or let the director serve it too: method = \"local\"");
     return false;
   }
+  return true;
+}
+
+// A director that is one of its own real servers. IPVS sends such a destination's packets
+// up the director's own stack unchanged (IP_VS_CONN_F_LOCALNODE, ip_vs_null_xmit): no
+// address or port is rewritten, so the real server is one of the director's addresses and
+// listens on the service's port.
+bool LvsRules::local(const Ctx& c, RealServer& rs, const std::string& rbase, const std::string& where) {
+  const int family = c.svc.vip.family;
+  if (!rs.node.empty() && rs.node != c.director.name) {
+    r_.error(at(rbase + ".node", rs.pos),
+             fmt::format("{} has method local but names node {}, not the director {}", where, shown(rs.node),
+                         plain(c.director.name)),
+             "method = \"local\" is the director serving the service itself; a real server on another node "
+             "uses nat, dr or tun");
+    return false;
+  }
+  if (!rs.addr.family) {
+    // The VIP itself when the director holds it (the usual case), else its first address.
+    if (!c.svc.fwmark && net_.owns(c.director, c.svc.vip))
+      rs.addr = c.svc.vip;
+    else if (auto a = net_.first_address(c.director, family))
+      rs.addr = *a;
+    else {
+      r_.error(rs.pos, fmt::format("{}: director {} has no IPv{} address to serve from", where,
+                                   plain(c.director.name), family == AF_INET6 ? 6 : 4));
+      return false;
+    }
+  } else if (!net_.owns(c.director, rs.addr)) {
+    r_.error(at(rbase + ".address", rs.pos),
+             fmt::format("{} has method local, but {} is not an address of director {}", where, rs.addr.str(),
+                         plain(c.director.name)),
+             "a local real server is the director itself: give one of its addresses, or leave address out");
+    return false;
+  }
+  rs.node = c.director.name;
+  if (family && rs.addr.family != family) {
+    r_.error(rs.pos, fmt::format("{} is IPv{} but the service is IPv{}", where, rs.addr.v4() ? 4 : 6,
+                                 family == AF_INET6 ? 6 : 4));
+    return false;
+  }
+  if (rs.port != 0 && rs.port != c.svc.port)
+    r_.error(at(rbase + ".port", rs.pos),
+             fmt::format("{} has method local and port {}, but local delivery keeps the service's port {}", where,
+                         rs.port, c.svc.port),
+             "IPVS rewrites nothing for a local real server: leave port out and listen on the service's "
+             "port (use method = \"nat\" with another node to change ports)");
   return true;
 }
 

@@ -1,6 +1,8 @@
 // Phase two, first half: the TOML tree as written (toml++ keeps every position) to the
 // model, checking what each value and table can show on its own. Every problem is reported
 // and parsing goes on, so one run shows all of them.
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -80,6 +82,13 @@ class Parser {
   VirtualService parse_service(const std::string& node, const Entry& e);
   RealServer parse_real_server(const std::string& where, const toml::table& t, Pos tpos,
                                FwdMethod default_method);
+  /// Port 0, netmask, sched_flags and one_packet: the keys whose rules depend on the
+  /// service's protocol, scheduler and persistence, read after them.
+  void service_options(VirtualService& s, const toml::table& t, const std::string& where, Pos tp);
+  std::vector<MarkRule> parse_marks(const std::string& node, const toml::node& n, Pos tpos);
+  std::vector<uint16_t> ports(const toml::table& t, std::string_view key, const std::string& where, Pos tpos);
+  std::optional<IpPrefix> match_prefix(const toml::table& t, std::string_view key, const std::string& where,
+                                       Pos tpos);
   Agent parse_agent(const std::string& node, const Entry& e);
   Check parse_check(const Entry& e);
   Exercise parse_exercise(const toml::node& n, Pos p);
@@ -330,7 +339,7 @@ Node Parser::parse_node(const Entry& e) {
   if (!t) return n;
   Pos tp = pos_or(*t, e.key_pos);
   unknown_keys(*t, {"interfaces", "lo", "accept_ipip", "tunl0", "routes", "sysctl", "tunnels",
-                    "services", "agents"},
+                    "services", "agents", "marks"},
                where, tp);
 
   if (const auto* ifs = t->get("interfaces"))
@@ -364,6 +373,7 @@ Node Parser::parse_node(const Entry& e) {
   if (const auto* ag = t->get("agents"))
     if (const auto* at = table_of(*ag, "'agents' of " + where, tp))
       for (const auto& ae : entries(*at, tp)) n.agents.push_back(parse_agent(n.name, ae));
+  if (const auto* marks = t->get("marks")) n.marks = parse_marks(n.name, *marks, tp);
   return n;
 }
 
@@ -551,7 +561,8 @@ std::optional<FwdMethod> Parser::method(const toml::table& t, const std::string&
   auto m = str(t, "method", where, tpos);
   if (!m) return std::nullopt;
   if (auto fm = parse_method(*m)) return fm;
-  std::string hint = did_you_mean(*m, {"nat", "dr", "tun"}, "one of nat (-m), dr (-g), tun (-i)");
+  std::string hint =
+      did_you_mean(*m, {"nat", "dr", "tun", "local"}, "one of nat (-m), dr (-g), tun (-i), local (the director itself)");
   if (*m == "masq" || *m == "masquerading") hint = "did you mean 'nat'? (ipvsadm -m)";
   if (*m == "gatewaying" || *m == "direct") hint = "did you mean 'dr'? (ipvsadm -g)";
   if (*m == "ipip" || *m == "tunnel") hint = "did you mean 'tun'? (ipvsadm -i)";
@@ -570,7 +581,7 @@ VirtualService Parser::parse_service(const std::string& node, const Entry& e) {
   Pos tp = pos_or(*t, e.key_pos);
   (void)node;
   unknown_keys(*t, {"proto", "vip", "port", "fwmark", "family", "scheduler", "persistence",
-                    "method", "real_servers"},
+                    "netmask", "sched_flags", "one_packet", "method", "real_servers"},
                where, tp);
   if (t->get("fwmark")) {
     s.fwmark = static_cast<uint32_t>(integer(*t, "fwmark", where, tp, 1, UINT32_MAX).value_or(0));
@@ -599,15 +610,16 @@ VirtualService Parser::parse_service(const std::string& node, const Entry& e) {
                              where),
                  "give the service's address, or use fwmark = <mark> to match packets by firewall mark");
     }
-    s.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535, true).value_or(0));
+    // Port 0 is IPVS's "any port" service; the rule that it needs persistence is checked
+    // below, once persistence is read.
+    s.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 0, 65535, true).value_or(0));
     auto proto = str(*t, "proto", where, tp).value_or("tcp");
-    if (proto == "tcp")
-      s.proto = Proto::Tcp;
-    else if (proto == "udp")
-      s.proto = Proto::Udp;
+    if (auto p = parse_proto(proto))
+      s.proto = *p;
     else
-      r_.error(pos_at(*t, "proto", tp), fmt::format("proto of {} must be \"tcp\" or \"udp\", not {}", where, shown(proto)),
-               did_you_mean(proto, {"tcp", "udp"}, "for other protocols use a fwmark service"));
+      r_.error(pos_at(*t, "proto", tp),
+               fmt::format("proto of {} must be \"tcp\", \"udp\" or \"sctp\", not {}", where, shown(proto)),
+               did_you_mean(proto, {"tcp", "udp", "sctp"}, "for other protocols use a fwmark service"));
   }
   if (auto sched = str(*t, "scheduler", where, tp)) {
     if (is_scheduler(*sched))
@@ -620,6 +632,7 @@ VirtualService Parser::parse_service(const std::string& node, const Entry& e) {
   }
   s.persistence =
       static_cast<uint32_t>(integer(*t, "persistence", where, tp, 0, kMaxPersistence).value_or(0));
+  service_options(s, *t, where, tp);
   FwdMethod default_method = method(*t, where, tp).value_or(FwdMethod::Dr);
   if (const auto* rs = t->get("real_servers")) {
     const auto* arr = rs->as_array();
@@ -636,6 +649,180 @@ VirtualService Parser::parse_service(const std::string& node, const Entry& e) {
     }
   }
   return s;
+}
+
+void Parser::service_options(VirtualService& s, const toml::table& t, const std::string& where, Pos tp) {
+  // The kernel schedules a non-persistent port-0 service never: ip_vs_schedule() drops each
+  // packet ("port zero only supported in persistent services"), and ipvsadm refuses it.
+  const toml::node* port = t.get("port");
+  if (!s.fwmark && port && port->value<int64_t>() == int64_t{0} && s.persistence == 0)
+    r_.error(pos_at(t, "port", tp),
+             fmt::format("port 0 (any port) of {} needs persistence", where),
+             "IPVS schedules a port-0 service only by persistence templates; add persistence = "
+             "<seconds>, e.g. 300, or give the port");
+  if (const toml::node* nm = t.get("netmask")) {
+    Pos p = pos_or(*nm, tp);
+    const int max = s.vip.v6() ? 128 : 32;
+    std::optional<int> len;
+    if (const auto* i = nm->as_integer()) {
+      if (i->get() < 0 || i->get() > max)
+        r_.error(p, fmt::format("netmask of {} is {}, out of range 0..{} (a prefix length)", where, i->get(), max));
+      else
+        len = static_cast<int>(i->get());
+    } else if (const auto* str_v = nm->as_string()) {
+      // ipvsadm's own spelling for IPv4 (-M 255.255.255.0); it must be a contiguous mask.
+      auto mask = IpAddr::parse(str_v->get());
+      int bits = 0;
+      bool contiguous = mask && mask->v4() && s.vip.v4();
+      if (contiguous) {
+        uint32_t m = ntohl(mask->v4_be());
+        while (bits < 32 && (m & (0x80000000u >> bits))) ++bits;
+        contiguous = bits == 32 || (m << bits) == 0;
+      }
+      if (contiguous)
+        len = bits;
+      else
+        r_.error(p, fmt::format("netmask {} of {} is not a contiguous IPv4 mask", shown(str_v->get()), where),
+                 s.vip.v6() ? "an IPv6 service takes a prefix length, e.g. netmask = 64"
+                            : "give a prefix length (netmask = 24) or a mask like \"255.255.255.0\"");
+    } else {
+      r_.error(p, fmt::format("netmask of {} must be a prefix length or an IPv4 mask, not {}", where, type_name(*nm)));
+    }
+    if (len && s.persistence == 0)
+      r_.error(p, fmt::format("netmask of {} applies only to a persistent service", where),
+               "the netmask says which clients share a persistence template; add persistence = <seconds>");
+    else
+      s.netmask = len;
+  }
+  for (auto& [name, p] : strings(t, "sched_flags", where, tp)) {
+    const SchedFlag* f = find_sched_flag(name);
+    if (!f) {
+      std::vector<std::string> names;
+      for (const auto& x : sched_flags()) names.push_back(x.name);
+      r_.error(p, fmt::format("unknown scheduler flag {} in {}", shown(name), where),
+               did_you_mean(name, names, fmt::format("known: {}", fmt::join(names, ", "))));
+      continue;
+    }
+    // The flag bits are private to a scheduler: sh-port on rr would be SCHED2 that rr
+    // ignores (ipvsadm refuses it as "incompatible scheduler flag").
+    if (f->scheduler != s.scheduler) {
+      r_.error(p, fmt::format("scheduler flag {} of {} is for scheduler {}, and the service uses {}", name, where,
+                              f->scheduler, s.scheduler),
+               fmt::format("set scheduler = \"{}\", or drop the flag", f->scheduler));
+      continue;
+    }
+    if (std::find(s.sched_flags.begin(), s.sched_flags.end(), name) != s.sched_flags.end()) {
+      r_.error(p, fmt::format("scheduler flag {} of {} is given twice", name, where));
+      continue;
+    }
+    s.sched_flags.push_back(name);
+  }
+  if (auto op = boolean(t, "one_packet", where, tp)) {
+    // ip_vs_onepacket_enabled() applies it to UDP only; a fwmark service may carry UDP.
+    if (*op && !s.fwmark && s.proto != Proto::Udp)
+      r_.error(pos_at(t, "one_packet", tp),
+               fmt::format("one_packet of {} needs a UDP service, and this one is {}", where, to_string(s.proto)),
+               "one-packet scheduling sends each UDP datagram to a server of its own; it has no "
+               "meaning for connections (ipvsadm: \"only for UDP virtual services\")");
+    else
+      s.one_packet = *op;
+  }
+}
+
+std::vector<uint16_t> Parser::ports(const toml::table& t, std::string_view key, const std::string& where,
+                                    Pos tpos) {
+  std::vector<uint16_t> out;
+  const toml::node* n = t.get(key);
+  if (!n) return out;
+  Pos p = pos_or(*n, tpos);
+  std::vector<const toml::node*> items;
+  if (const auto* a = n->as_array()) {
+    for (const auto& el : *a) items.push_back(&el);
+    if (a->empty()) r_.error(p, fmt::format("'{}' of {} is an empty list", key, where), "leave it out to match any port");
+  } else {
+    items.push_back(n);
+  }
+  if (items.size() > kMaxMarkPorts) {
+    r_.error(p, fmt::format("'{}' of {} lists {} ports, more than {}", key, where, items.size(), kMaxMarkPorts),
+             "split the rule, or mark by address");
+    return out;
+  }
+  for (const auto* el : items) {
+    const auto* i = el->as_integer();
+    if (!i || i->get() < 1 || i->get() > 65535) {
+      r_.error(pos_or(*el, p), fmt::format("'{}' of {} must be a port 1..65535 or a list of them", key, where));
+      continue;
+    }
+    auto port = static_cast<uint16_t>(i->get());
+    if (std::find(out.begin(), out.end(), port) != out.end())
+      r_.error(pos_or(*el, p), fmt::format("'{}' of {} lists port {} twice", key, where, port));
+    else
+      out.push_back(port);
+  }
+  return out;
+}
+
+std::optional<IpPrefix> Parser::match_prefix(const toml::table& t, std::string_view key, const std::string& where,
+                                             Pos tpos) {
+  auto text = str(t, key, where, tpos);
+  if (!text) return std::nullopt;
+  Pos p = pos_at(t, key, tpos);
+  auto pfx = IpPrefix::parse(*text, /*allow_bare=*/true);
+  if (!pfx) {
+    r_.error(p, fmt::format("'{}' of {} is not an address or prefix: {}", key, where, shown(*text)),
+             "e.g. \"10.0.0.100\" or \"10.0.0.0/24\"");
+    return std::nullopt;
+  }
+  if (pfx->network() != *pfx) {
+    r_.error(p, fmt::format("'{}' of {}: {} has host bits set", key, where, shown(*text)),
+             fmt::format("did you mean \"{}\"?", pfx->network().str()));
+    return std::nullopt;
+  }
+  return pfx;
+}
+
+std::vector<MarkRule> Parser::parse_marks(const std::string& node, const toml::node& n, Pos tpos) {
+  std::vector<MarkRule> out;
+  const auto* arr = n.as_array();
+  if (!arr) {
+    r_.error(pos_or(n, tpos), fmt::format("marks of node {} must be a list of tables", plain(node)),
+             "write each rule as [[nodes." + plain(node) + ".marks]] with proto, dst, dport and mark");
+    return out;
+  }
+  for (std::size_t idx = 0; idx < arr->size(); ++idx) {
+    std::string where = fmt::format("mark rule {} of node {}", idx + 1, plain(node));
+    const toml::table* t = table_of((*arr)[idx], where, pos_or(n, tpos));
+    if (!t) continue;
+    Pos tp = pos_or(*t, pos_or(n, tpos));
+    MarkRule m;
+    m.pos = tp;
+    unknown_keys(*t, {"proto", "src", "dst", "sport", "dport", "iif", "mark"}, where, tp);
+    m.mark = static_cast<uint32_t>(integer(*t, "mark", where, tp, 1, UINT32_MAX, true).value_or(0));
+    if (auto proto = str(*t, "proto", where, tp)) {
+      m.proto = parse_proto(*proto);
+      if (!m.proto)
+        r_.error(pos_at(*t, "proto", tp), fmt::format("proto of {} must be \"tcp\", \"udp\" or \"sctp\", not {}",
+                                                      where, shown(*proto)),
+                 did_you_mean(*proto, {"tcp", "udp", "sctp"}, "leave proto out to match every protocol"));
+    }
+    m.src = match_prefix(*t, "src", where, tp);
+    m.dst = match_prefix(*t, "dst", where, tp);
+    if (m.src && m.dst && m.src->addr.family != m.dst->addr.family)
+      r_.error(pos_at(*t, "dst", tp), fmt::format("{} mixes address families: src is IPv{}, dst is IPv{}", where,
+                                                  m.src->addr.v4() ? 4 : 6, m.dst->addr.v4() ? 4 : 6),
+               "a packet is IPv4 or IPv6: write one rule per family");
+    m.sport = ports(*t, "sport", where, tp);
+    m.dport = ports(*t, "dport", where, tp);
+    for (const char* key : {"sport", "dport"})
+      if (t->get(key) && !t->get("proto"))
+        r_.error(pos_at(*t, key, tp), fmt::format("{} matches a port ('{}') but names no proto", where, key),
+                 "ports belong to a protocol: add proto = \"tcp\", \"udp\" or \"sctp\"");
+    m.iif = str(*t, "iif", where, tp).value_or("");
+    if (t->get("iif"))
+      if (auto why = bad_ifname(m.iif)) r_.error(pos_at(*t, "iif", tp), fmt::format("iif {} of {} {}", shown(m.iif), where, *why));
+    out.push_back(std::move(m));
+  }
+  return out;
 }
 
 RealServer Parser::parse_real_server(const std::string& where, const toml::table& t, Pos tpos,

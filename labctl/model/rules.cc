@@ -84,6 +84,30 @@ std::optional<FwdMethod> parse_method(std::string_view s) {
   if (s == "nat") return FwdMethod::Nat;
   if (s == "dr") return FwdMethod::Dr;
   if (s == "tun") return FwdMethod::Tun;
+  if (s == "local") return FwdMethod::Local;
+  return std::nullopt;
+}
+
+const std::vector<SchedFlag>& sched_flags() {
+  // include/uapi/linux/ip_vs.h: the three scheduler-private bits, named per scheduler as
+  // ipvsadm names them (-b); sh and mh give SCHED1 and SCHED2 the same meanings.
+  static const std::vector<SchedFlag> all = {
+      {"sh-fallback", "sh", 0x0008}, {"sh-port", "sh", 0x0010},
+      {"mh-fallback", "mh", 0x0008}, {"mh-port", "mh", 0x0010},
+  };
+  return all;
+}
+
+const SchedFlag* find_sched_flag(std::string_view name) {
+  for (const auto& f : sched_flags())
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+std::optional<Proto> parse_proto(std::string_view s) {
+  if (s == "tcp") return Proto::Tcp;
+  if (s == "udp") return Proto::Udp;
+  if (s == "sctp") return Proto::Sctp;
   return std::nullopt;
 }
 

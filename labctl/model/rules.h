@@ -62,6 +62,19 @@ inline constexpr std::size_t kMaxSysctlKeyLen = 255;
 [[nodiscard]] std::optional<std::string> bad_sysctl_key(std::string_view key);
 
 [[nodiscard]] std::optional<FwdMethod> parse_method(std::string_view s);
+/// "tcp", "udp", "sctp".
+[[nodiscard]] std::optional<Proto> parse_proto(std::string_view s);
+/// A scheduler flag (service key `sched_flags`, ipvsadm -b) and the one scheduler it is for.
+struct SchedFlag {
+  std::string name;       ///< "sh-port"
+  std::string scheduler;  ///< "sh"
+  uint32_t bit = 0;       ///< IP_VS_SVC_F_SCHED1..3
+};
+[[nodiscard]] const std::vector<SchedFlag>& sched_flags();
+[[nodiscard]] const SchedFlag* find_sched_flag(std::string_view name);
+/// Ports one mark rule may list (dport, sport): an nft set, kept small enough to read.
+inline constexpr std::size_t kMaxMarkPorts = 64;
+
 [[nodiscard]] std::optional<AgentKind> parse_agent_kind(std::string_view s);
 [[nodiscard]] const std::vector<std::string>& schedulers();
 [[nodiscard]] bool is_scheduler(std::string_view s);

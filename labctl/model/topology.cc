@@ -1,5 +1,7 @@
 #include "labctl/model/topology.h"
 
+#include <netinet/in.h>
+
 namespace labctl {
 
 const Node* Topology::node(const std::string& n) const {
@@ -28,11 +30,28 @@ const char* to_string(FwdMethod m) {
     case FwdMethod::Nat: return "nat";
     case FwdMethod::Dr: return "dr";
     case FwdMethod::Tun: return "tun";
+    case FwdMethod::Local: return "local";
   }
   return "?";
 }
 
-const char* to_string(Proto p) { return p == Proto::Tcp ? "tcp" : "udp"; }
+const char* to_string(Proto p) {
+  switch (p) {
+    case Proto::Tcp: return "tcp";
+    case Proto::Udp: return "udp";
+    case Proto::Sctp: return "sctp";
+  }
+  return "?";
+}
+
+int ip_protocol(Proto p) {
+  switch (p) {
+    case Proto::Tcp: return IPPROTO_TCP;
+    case Proto::Udp: return IPPROTO_UDP;
+    case Proto::Sctp: return IPPROTO_SCTP;
+  }
+  return IPPROTO_TCP;
+}
 
 const char* to_string(AgentKind k) {
   switch (k) {

@@ -19,8 +19,10 @@ struct Pos {
   int col = 0;
 };
 
-enum class FwdMethod { Nat, Dr, Tun };
-enum class Proto { Tcp, Udp };
+/// Local: the director is its own real server (the RS address is one of its own addresses);
+/// IPVS hands the packet to the director's own stack (IP_VS_CONN_F_LOCALNODE).
+enum class FwdMethod { Nat, Dr, Tun, Local };
+enum class Proto { Tcp, Udp, Sctp };
 
 /// A veth end inside a node. It connects to exactly one thing: a switch, or a peer
 /// interface on another node.
@@ -82,7 +84,26 @@ struct VirtualService {
   uint32_t fwmark = 0;
   std::string scheduler = "rr";
   uint32_t persistence = 0;  ///< Persistence timeout in seconds; 0: not persistent.
+  /// Persistence granularity as a prefix length (clients in one such network share a real
+  /// server); nullopt: the full length (/32, /128). Only with persistence.
+  std::optional<int> netmask;
+  /// Scheduler flags as ipvsadm names them (-b): sh-fallback, sh-port, mh-fallback, mh-port.
+  std::vector<std::string> sched_flags;
+  bool one_packet = false;  ///< One-packet scheduling (ipvsadm -o): each UDP datagram scheduled alone.
   std::vector<RealServer> real_servers;
+  Pos pos;
+};
+
+/// A packet-marking rule of a node (the `marks` list): packets matching every given field
+/// get `mark` before routing, so a fwmark service can pick them up. Applied with nftables.
+struct MarkRule {
+  std::optional<Proto> proto;      ///< nullopt: any protocol (then no ports).
+  std::optional<IpPrefix> src;     ///< Network (host bits clear) or a host (/32, /128).
+  std::optional<IpPrefix> dst;
+  std::vector<uint16_t> sport;     ///< Empty: any; several: any of them.
+  std::vector<uint16_t> dport;
+  std::string iif;                 ///< Input interface, "" for any.
+  uint32_t mark = 0;
   Pos pos;
 };
 
@@ -112,6 +133,7 @@ struct Node {
   std::vector<IpPrefix> tunl0_addresses;  ///< Addresses on tunl0 (the TUN real server's VIP).
   std::vector<VirtualService> services;
   std::vector<Agent> agents;
+  std::vector<MarkRule> marks;  ///< In the order written (a later rule's mark wins).
   Pos pos;
 };
 
@@ -170,6 +192,8 @@ struct Topology {
 
 [[nodiscard]] const char* to_string(FwdMethod m);
 [[nodiscard]] const char* to_string(Proto p);
+/// IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP.
+[[nodiscard]] int ip_protocol(Proto p);
 [[nodiscard]] const char* to_string(AgentKind k);
 
 }  // namespace labctl

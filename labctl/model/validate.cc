@@ -317,8 +317,14 @@ void Validator::addresses() {
   // nodes claiming one address, and which one answers depends on routing by accident.
   std::set<IpAddr> vips;
   for (const auto& n : t_.nodes)
-    for (const auto& s : n.services)
+    for (const auto& s : n.services) {
       if (!s.fwmark && s.vip.family) vips.insert(s.vip);
+      // A fwmark service's VIPs are the host addresses its mark rules match: real servers
+      // hold them on lo as they hold any VIP.
+      if (s.fwmark)
+        for (const auto& m : n.marks)
+          if (m.mark == s.fwmark && m.dst && m.dst->len == m.dst->addr.max_prefix()) vips.insert(m.dst->addr);
+    }
   for (const auto& n : t_.nodes)
     for (const auto& [dev, list] : {std::pair{"lo", &n.lo_addresses}, std::pair{"tunl0", &n.tunl0_addresses}})
       for (std::size_t k = 0; k < list->size(); ++k) {
@@ -480,6 +486,13 @@ void Validator::check(Check& c) {
       return;
     }
   }
+  if (svc && !svc->fwmark && svc->proto == Proto::Sctp) {
+    r_.error(at(base + ".service", c.pos),
+             fmt::format("{}: service {} is SCTP, and labctl's checks speak TCP and UDP only", where,
+                         plain(svc->name)),
+             "check the SCTP service with an agent of kind command (e.g. an SCTP client) instead");
+    return;
+  }
   // balance, bypass, via-director, tunnel, arp-owner: `service` names the IPVS service to
   // judge; traffic goes to its VIP and port, or (a fwmark service has neither) to the `to`
   // and `port` the check gives.
@@ -495,7 +508,7 @@ void Validator::check(Check& c) {
                              c.to.empty() ? "to = \"<address>\", " : "", c.port ? "" : "port = <port> "));
         return;
       }
-    } else if (!c.to.empty() || c.port) {
+    } else if (!c.to.empty() || (c.port && svc->port != 0)) {
       r_.error(at(base + (c.to.empty() ? ".port" : ".to"), c.pos),
                fmt::format("{}: service {} has its own VIP and port; 'to' and 'port' are only for fwmark services",
                            where, plain(svc->name)),
@@ -526,6 +539,11 @@ void Validator::check(Check& c) {
     }
     c.to = svc->vip.str();
     if (c.port == 0) c.port = svc->port;
+    if (c.port == 0 && svc->proto != Proto::Udp && c.kind != "arp-owner")
+      r_.error(at(base + ".service", c.pos),
+               fmt::format("{}: service {} takes any port (port 0), so the check must say which", where,
+                           plain(svc->name)),
+               "add port = <port> to the check");
   }
   // The protocol: as the check says, else the service's.
   if (svc && !svc->fwmark && !c.params.count("proto") && svc->proto == Proto::Udp) c.params["proto"] = "udp";

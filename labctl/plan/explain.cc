@@ -35,7 +35,9 @@ std::string membership_text(const Membership& m) {
              " (DNAT); replies go back through the director, which puts the VIP back as source.";
     case FwdMethod::Tun:
       return what + "the director wraps the client's packet in an outer IP header to " +
-             m.dest->addr.str() + "; it unwraps it on tunl0 and replies straight to the client.";
+             m.dest->addr.str() + "; it unwraps it on tunl0 and replies straight to the client.";    case FwdMethod::Local:
+      return what + "the director serves the service itself: IPVS hands the client's packet to its "
+                    "own stack unchanged, and it replies from the VIP.";
   }
   return what;
 }

@@ -2,6 +2,7 @@
 #include "labctl/plan/plan.h"
 
 #include "labctl/plan/agent.h"
+#include "labctl/plan/nft.h"
 
 #include <sys/socket.h>
 
@@ -27,7 +28,18 @@ std::vector<std::string> service_id(const VirtualService& s) {
     if (s.vip.v6()) w.push_back("-6");
     return w;
   }
-  return {s.proto == Proto::Udp ? "-u" : "-t", endpoint(s.vip, s.port)};
+  const char* flag = s.proto == Proto::Udp ? "-u" : s.proto == Proto::Sctp ? "--sctp-service" : "-t";
+  return {flag, endpoint(s.vip, s.port)};
+}
+
+/// ipvsadm -M: an IPv4 mask in dotted form (ipvsadm reads a bare number as the mask's
+/// bytes: -M 24 becomes 0.0.0.24), an IPv6 prefix length as a number.
+std::string netmask_arg(const VirtualService& s) {
+  const int len = *s.netmask;
+  if (s.vip.v6()) return std::to_string(len);
+  IpAddr mask{AF_INET, {}};
+  for (int i = 0; i < len; ++i) mask.bytes[i / 8] |= static_cast<uint8_t>(0x80 >> (i % 8));
+  return mask.str();
 }
 
 std::string service_text(const VirtualService& s) {
@@ -39,10 +51,11 @@ uint16_t dest_port(const VirtualService& s, const RealServer& d) {
   return d.port != 0 ? d.port : s.port;
 }
 
-/// "-r RIP[:PORT]"; a fwmark service has no port of its own, so a dest without one has none.
+/// "-r RIP[:PORT]"; a fwmark or port-0 service has no port of its own, so a dest without
+/// one has none. ipvsadm takes "[v6]" only with a port: a bare IPv6 address goes unbracketed.
 std::vector<std::string> dest_id(const VirtualService& s, const RealServer& d) {
   uint16_t port = dest_port(s, d);
-  if (port == 0) return {"-r", d.addr.v6() ? "[" + d.addr.str() + "]" : d.addr.str()};
+  if (port == 0) return {"-r", d.addr.str()};
   return {"-r", endpoint(d.addr, port)};
 }
 
@@ -51,6 +64,9 @@ const char* method_flag(FwdMethod m) {
     case FwdMethod::Nat: return "-m";
     case FwdMethod::Dr: return "-g";
     case FwdMethod::Tun: return "-i";
+    // ipvsadm cannot ask for the kernel's Local method; gatewaying to one of the
+    // director's own addresses is delivered locally the same way (ipvsadm -Ln: Route).
+    case FwdMethod::Local: return "-g";
   }
   return "-g";
 }
@@ -231,6 +247,13 @@ std::string shell_command(const Step& step) {
             w.insert(w.end(), {"-s", s.service.scheduler});
             if (s.service.persistence > 0)
               w.insert(w.end(), {"-p", std::to_string(s.service.persistence)});
+            if (s.service.netmask) w.insert(w.end(), {"-M", netmask_arg(s.service)});
+            if (!s.service.sched_flags.empty()) {
+              std::string flags;
+              for (const auto& f : s.service.sched_flags) flags += (flags.empty() ? "" : ",") + f;
+              w.insert(w.end(), {"-b", flags});
+            }
+            if (s.service.one_packet) w.push_back("-o");
             return shell_join(in_netns(s.ns, w));
           },
           [](const step::AddIpvsDest& s) {
@@ -251,6 +274,10 @@ std::string shell_command(const Step& step) {
                    shell_join(in_netns(s.ns, agent_argv(s))) + " </dev/null >" +
                    shell_quote(script_log_path(s)) + " 2>&1 & echo $! >" +
                    shell_quote(script_pid_path(s)) + "; }";
+          },
+          // The ruleset as nft reads it, in one transaction: what `up` hands libnftables.
+          [](const step::ApplyNftRules& s) {
+            return shell_join(in_netns(s.ns, {"nft", "-f", "-"})) + " <<'EOF'\n" + s.ruleset + "EOF";
           },
       },
       step);
@@ -307,6 +334,9 @@ std::string undo_command(const Step& step) {
             std::string pid = shell_quote(script_pid_path(s));
             return "kill \"$(cat " + pid + ")\" && rm -f " + pid;
           },
+          [](const step::ApplyNftRules& s) {
+            return shell_join(in_netns(s.ns, {"nft", "delete", "table", "inet", kNftTable}));
+          },
       },
       step);
 }
@@ -347,6 +377,9 @@ std::string describe(const Step& step) {
           [](const step::StartAgent& s) {
             return "start agent " + s.agent.name + " (" + to_string(s.agent.kind) + ") in " + s.ns;
           },
+          [](const step::ApplyNftRules& s) {
+            return std::string("load packet marks (nft table inet ") + kNftTable + ") in " + s.ns;
+          },
       },
       step);
 }
@@ -355,7 +388,7 @@ std::string step_type(const Step& step) {
   static constexpr const char* kNames[] = {
       "create-netns", "create-bridge", "create-veth",      "set-master", "link-up",
       "add-address",  "add-route",     "set-sysctl",       "enable-ipip", "create-ipip",
-      "add-ipvs-service", "add-ipvs-dest", "start-agent"};
+      "add-ipvs-service", "add-ipvs-dest", "start-agent", "apply-nft"};
   static_assert(std::size(kNames) == std::variant_size_v<Step>);
   return kNames[step.index()];
 }

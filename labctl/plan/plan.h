@@ -82,13 +82,18 @@ struct StartAgent {
   std::string node;
   Agent agent;
 };
+/// Load a node's packet-marking rules (its `marks`) as one nftables transaction.
+struct ApplyNftRules {
+  std::string ns;
+  std::string ruleset;  ///< nft_mark_ruleset(): the text `nft -f` would read.
+};
 
 }  // namespace step
 
 using Step = std::variant<step::CreateNetns, step::CreateBridge, step::CreateVeth, step::SetMaster,
                           step::LinkUp, step::AddAddress, step::AddRoute, step::SetSysctl,
                           step::EnableIpip, step::CreateIpip, step::AddIpvsService,
-                          step::AddIpvsDest, step::StartAgent>;
+                          step::AddIpvsDest, step::StartAgent, step::ApplyNftRules>;
 
 struct PlannedStep {
   Step step;

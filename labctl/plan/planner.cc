@@ -11,7 +11,8 @@
 //      that comes up after its ports takes them all into forwarding at once, instead of
 //      re-running port selection over every port each time another port comes up;
 //   9. addresses; 10. routes, after addresses so every gateway is on a connected network;
-//   11. IPVS services, each followed by its real servers; 12. net.ipv4.vs.* sysctls, which
+//   11. packet marks (nftables) for fwmark services, then IPVS services, each followed by
+//   its real servers; 12. net.ipv4.vs.* sysctls, which
 //      exist only once the first service has loaded ip_vs; 13. agents last, on a working
 //      network.
 #include "labctl/plan/planner.h"
@@ -21,6 +22,7 @@
 #include <set>
 #include <utility>
 
+#include "labctl/plan/nft.h"
 #include "labctl/plan/roles.h"
 #include "labctl/plan/why.h"
 
@@ -58,6 +60,7 @@ class Planner {
     links_up();
     addresses();
     routes();
+    marks();
     ipvs();
     sysctls(SysctlPhase::Ipvs);
     agents();
@@ -237,6 +240,12 @@ class Planner {
     for (const auto& n : t_.nodes)
       for (const auto& r : n.routes)
         add(step::AddRoute{ns(n.name), r}, n.name, why::route(roles_, n, r));
+  }
+
+  // Marks before services: a fwmark service must never see a packet of the lab unmarked.
+  void marks() {
+    for (const auto& n : t_.nodes)
+      if (!n.marks.empty()) add(step::ApplyNftRules{ns(n.name), nft_mark_ruleset(n)}, n.name, why::marks(n));
   }
 
   void ipvs() {

@@ -42,7 +42,10 @@ void require(std::ostringstream& out, const std::string& program, const std::str
 nlohmann::json service_json(const VirtualService& s) {
   return {{"name", s.name},       {"proto", to_string(s.proto)},   {"vip", s.vip.str()},
           {"port", s.port},       {"fwmark", s.fwmark},            {"scheduler", s.scheduler},
-          {"persistence", s.persistence}};
+          {"persistence", s.persistence},
+          {"netmask", s.netmask ? nlohmann::json(*s.netmask) : nlohmann::json()},
+          {"sched_flags", s.sched_flags},
+          {"one_packet", s.one_packet}};
 }
 
 nlohmann::json fields(const Step& step) {
@@ -94,6 +97,7 @@ nlohmann::json fields(const Step& step) {
                     {"port", s.agent.port},
                     {"argv", agent_argv(s)}};
           },
+          [](const step::ApplyNftRules& s) -> json { return {{"ruleset", s.ruleset}}; },
       },
       step);
 }
@@ -127,6 +131,8 @@ std::string render_script(const Plan& p) {
       << "trap 'echo \"failed at line $LINENO: $BASH_COMMAND\" >&2' ERR\n";
   if (has_step(p, runs_labagent)) require(out, "labagent", "it serves the lab's agents");
   if (has_step(p, uses_ipvs)) require(out, "ipvsadm", "it configures IPVS");
+  if (has_step(p, [](const Step& s) { return std::holds_alternative<step::ApplyNftRules>(s); }))
+    require(out, "nft", "it loads the packet marks of fwmark services");
   std::size_t prev_type = std::variant_npos;
   for (const auto& s : p.steps) {
     // A blank line between kinds of step groups the script the way the planner phases it.

@@ -55,7 +55,7 @@ const VirtualService* Roles::service_with_vip(const Node& n, const IpAddr& a) co
 
 std::vector<FwdMethod> Roles::director_methods(const Node& n) const {
   std::vector<FwdMethod> out;
-  for (FwdMethod m : {FwdMethod::Nat, FwdMethod::Dr, FwdMethod::Tun})
+  for (FwdMethod m : {FwdMethod::Nat, FwdMethod::Dr, FwdMethod::Tun, FwdMethod::Local})
     for (const auto& s : n.services)
       for (const auto& rs : s.real_servers)
         if (rs.method == m && std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
@@ -103,6 +103,7 @@ std::string method_upper(FwdMethod m) {
     case FwdMethod::Nat: return "NAT";
     case FwdMethod::Dr: return "DR";
     case FwdMethod::Tun: return "TUN";
+    case FwdMethod::Local: return "LOCAL";
   }
   return "?";
 }
@@ -110,7 +111,7 @@ std::string method_upper(FwdMethod m) {
 std::string service_label(const VirtualService& s) {
   if (s.fwmark != 0) return "fwmark " + std::to_string(s.fwmark);
   std::string a = s.vip.v6() ? "[" + s.vip.str() + "]" : s.vip.str();
-  return a + ":" + std::to_string(s.port) + (s.proto == Proto::Udp ? "/udp" : "");
+  return a + ":" + std::to_string(s.port) + (s.proto == Proto::Tcp ? "" : std::string("/") + to_string(s.proto));
 }
 
 }  // namespace labctl

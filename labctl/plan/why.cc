@@ -293,7 +293,19 @@ std::string service(const VirtualService& s) {
       service_label(s), s.scheduler, sched.empty() ? "" : " (" + sched + ")");
   if (s.persistence > 0)
     out += fmt::format("; persistent for {} s: a client keeps its real server", s.persistence);
+  if (s.netmask)
+    out += fmt::format(", and every client of one /{} network shares it", *s.netmask);
+  if (s.fwmark == 0 && s.port == 0) out += "; port 0: any port of the VIP, each kept by the client's template";
+  if (!s.sched_flags.empty()) out += fmt::format("; scheduler flags {}", fmt::join(s.sched_flags, ", "));
+  if (s.one_packet) out += "; one-packet scheduling: every UDP datagram is scheduled on its own";
   return out;
+}
+
+std::string marks(const Node& n) {
+  return fmt::format(
+      "{} packet-marking rule{} for fwmark services: nftables sets the mark in prerouting, before "
+      "IPVS looks for services in LOCAL_IN, so one service can take several ports or addresses",
+      n.marks.size(), n.marks.size() == 1 ? "" : "s");
 }
 
 std::string dest(const Roles& r, const VirtualService& s, const RealServer& d) {
@@ -318,7 +330,12 @@ std::string dest(const Roles& r, const VirtualService& s, const RealServer& d) {
           "real server {} by TUN (-i, IP-in-IP): the director wraps the packet in a second IP "
           "header addressed to {}, so it may be routers away; the real server unwraps it and "
           "replies to the client straight from the VIP",
-          who, d.addr.str());
+          who, d.addr.str());    case FwdMethod::Local:
+      return fmt::format(
+          "the director {} is a real server of its own service (local delivery, the kernel's "
+          "LOCALNODE method): IPVS passes the packet up its own stack unchanged. ipvsadm has no "
+          "option for it; -g to the director's own address is delivered locally the same way",
+          who);
   }
   return "";
 }

@@ -24,6 +24,8 @@ namespace labctl::why {
 [[nodiscard]] std::string service(const VirtualService& s);
 [[nodiscard]] std::string dest(const Roles& r, const VirtualService& s, const RealServer& d);
 [[nodiscard]] std::string agent(const Node& n, const Agent& a);
+/// Why a node gets an nftables table: its marks feed fwmark services.
+[[nodiscard]] std::string marks(const Node& n);
 
 /// What a scheduler does, in a few words ("round robin: ..."); "" for unknown ones.
 [[nodiscard]] std::string scheduler(const std::string& name);

@@ -165,26 +165,24 @@ TEST_F(KernelProtocols, BannerIsReadAndMatched) {
 }
 
 // A fwmark service has no VIP: its checks send where they are told (to, port), and the
-// kernel's table is found by mark. tc on the director's ingress marks VIP:80 with 7.
+// kernel's table is found by mark. The lab's mark rule (nftables on the director) marks
+// VIP:80 with 7.
 TEST(KernelFwmark, BalanceBypassAndArpOwnerOfAFwmarkService) {
   if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
   if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
   auto loaded = load_topology(LABCTL_TEST_DATA "/fwmark-dr.toml");
   ASSERT_TRUE(loaded.ok());
   Topology t = *loaded.topology;
-  ASSERT_TRUE(lab_up(t, make_plan(t), {}));
+  Status up = lab_up(t, make_plan(t), {});
+  ASSERT_TRUE(up) << up.error().str();
   const std::string d = "ip netns exec chk-fwmark-director ";
-  std::string out = test::run_capture(d + "tc qdisc add dev eth0 ingress && " + d +
-                                      "tc filter add dev eth0 ingress protocol ip u32 match ip dst "
-                                      "10.50.0.100/32 match ip dport 80 0xffff action skbedit mark 7 2>&1; echo rc=$?");
-  EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
   auto rep = run_checks(t);
   ASSERT_TRUE(rep) << rep.error().str();
   ASSERT_EQ(rep->results.size(), 3u);
   for (const auto& r : rep->results) EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
   EXPECT_NE(rep->results[0].detail.find("rs1 30, rs2 30 of 60"), std::string::npos) << rep->results[0].detail;
   // Without the mark nothing reaches the fwmark service: the balance must fail, fast.
-  out = test::run_capture(d + "tc qdisc del dev eth0 ingress 2>&1; echo rc=$?");
+  std::string out = test::run_capture(d + "nft delete table inet labctl 2>&1; echo rc=$?");
   EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
   rep = run_checks(t, {"fw-balance"});
   ASSERT_TRUE(rep);

@@ -187,7 +187,8 @@ TEST(Step, NetnsAndTypeOfEveryAlternative) {
                            step::CreateIpip{"j", t},
                            step::AddIpvsService{"k", {}},
                            step::AddIpvsDest{"l", {}, {}},
-                           step::StartAgent{"m", "l", "n", {}}};
+                           step::StartAgent{"m", "l", "n", {}},
+                           step::ApplyNftRules{"n", "table inet labctl {}\n"}};
   std::set<std::string> types;
   for (std::size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(step_netns(all[i]), std::string(1, static_cast<char>('a' + i)));
