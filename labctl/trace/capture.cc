@@ -3,6 +3,7 @@
 #include <pcap/pcap.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include <fmt/format.h>
@@ -148,22 +149,21 @@ Result<CaptureReport> PcapCapture::run(const CaptureLimits& limits,
   std::vector<pollfd> fds;
   for (const auto& h : hs) fds.push_back({pcap_get_selectable_fd(h.p), POLLIN, 0});
 
+  // Each handle's frames come in its own order; a round of polling gathers what every
+  // ready handle has, then hands it on sorted by the kernel's timestamps, so lines, pcap
+  // records and the count follow time across directions and interfaces.
+  struct Pending {
+    Frame frame;
+    pcap_pkthdr hdr;
+  };
   struct Ctx {
-    PcapCapture::Impl* impl;
-    const Handle* h;
-    const CaptureLimits* limits;
-    const std::function<void(const Frame&)>* on_frame;
-    CaptureReport* rep;
-    bool stop = false;
+    const Handle* h = nullptr;
+    std::vector<Pending> pending;
   };
-  auto reached = [&](const Ctx& c) {
-    return (limits.count && c.rep->frames >= *limits.count) || c.stop;
-  };
+  bool stop = false;
+  auto reached = [&] { return (limits.count && rep.frames >= *limits.count) || stop; };
   auto callback = [](u_char* user, const pcap_pkthdr* hdr, const u_char* bytes) {
     auto* c = reinterpret_cast<Ctx*>(user);
-    if ((c->limits->count && c->rep->frames >= *c->limits->count) || c->stop) return;
-    ++c->rep->frames;
-    if (c->impl->dumper) pcap_dump(reinterpret_cast<u_char*>(c->impl->dumper), hdr, bytes);
     Frame f;
     f.iface = c->h->iface;
     f.dir = c->h->dir;
@@ -171,11 +171,21 @@ Result<CaptureReport> PcapCapture::run(const CaptureLimits& limits,
     f.link = c->h->link;
     f.wire_len = hdr->len;
     f.data.assign(bytes, bytes + hdr->caplen);
-    if (*c->on_frame) (*c->on_frame)(f);
-    if (c->limits->done && c->limits->done()) c->stop = true;
+    c->pending.push_back({std::move(f), *hdr});
   };
-
-  Ctx ctx{impl_.get(), nullptr, &limits, &on_frame, &rep};
+  Ctx ctx;
+  auto deliver = [&] {
+    std::stable_sort(ctx.pending.begin(), ctx.pending.end(),
+                     [](const Pending& a, const Pending& b) { return a.frame.t_ns < b.frame.t_ns; });
+    for (const auto& p : ctx.pending) {
+      if (reached()) break;
+      ++rep.frames;
+      if (impl_->dumper) pcap_dump(reinterpret_cast<u_char*>(impl_->dumper), &p.hdr, p.frame.data.data());
+      if (on_frame) on_frame(p.frame);
+      if (limits.done && limits.done()) stop = true;
+    }
+    ctx.pending.clear();
+  };
   auto drain = [&](size_t i) -> Status {
     ctx.h = &hs[i];
     const int n = pcap_dispatch(hs[i].p, -1, callback, reinterpret_cast<u_char*>(&ctx));
@@ -185,7 +195,7 @@ Result<CaptureReport> PcapCapture::run(const CaptureLimits& limits,
     return {};
   };
   Status result;
-  while (!reached(ctx)) {
+  while (!reached()) {
     if (limits.interrupted && limits.interrupted->load()) {
       rep.interrupted = true;
       break;
@@ -203,17 +213,20 @@ Result<CaptureReport> PcapCapture::run(const CaptureLimits& limits,
       result = fail_errno("poll the capture sockets", errno);
       break;
     }
-    for (size_t i = 0; i < fds.size() && ready > 0 && !reached(ctx); ++i)
+    for (size_t i = 0; i < fds.size() && ready > 0; ++i)
       if (fds[i].revents & (POLLIN | POLLERR))
         if (Status st = drain(i); !st) {
           result = st;
           break;
         }
+    deliver();
     if (!result) break;
   }
   // What is already queued when time is up or the caller has what it wanted still counts.
-  if (result && !rep.interrupted)
-    for (size_t i = 0; i < hs.size() && !reached(ctx); ++i) (void)drain(i);
+  if (result && !rep.interrupted && !reached()) {
+    for (size_t i = 0; i < hs.size(); ++i) (void)drain(i);
+    deliver();
+  }
   for (const auto& h : hs) {
     pcap_stat s{};
     if (pcap_stats(h.p, &s) == 0) rep.dropped += s.ps_drop;

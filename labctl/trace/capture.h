@@ -79,8 +79,9 @@ class PcapCapture {
   /// resolution, as tcpdump -w would. The file is complete when run() returns.
   [[nodiscard]] Status write_pcap(const std::string& path);
 
-  /// Reads frames until a limit is reached, calling on_frame for each in arrival order
-  /// per handle (not sorted across interfaces: sort by t_ns).
+  /// Reads frames until a limit is reached, calling on_frame for each. Frames are handed
+  /// on in timestamp order within each round of polling (what was queued together);
+  /// across rounds they come as the kernel queued them.
   [[nodiscard]] Result<CaptureReport> run(const CaptureLimits& limits,
                                           const std::function<void(const Frame&)>& on_frame);
 

@@ -224,9 +224,11 @@ class WalkBuilder {
         case FwdMethod::Dr:
           if (has(c, "dst MAC") && !has(c, "dst IP") && !has(c, "src IP") && !has(c, "wrapped") &&
               !has(c, "dst port"))
-            return fmt::format("DR: the director rewrote only the destination MAC, to {}'s; the IP header "
-                               "is unchanged ({} -> {}), so {} must hold the VIP itself (on lo)",
+            return fmt::format("DR: the director rewrote only the destination MAC, to {}'s (the source MAC "
+                               "is its own, as on every frame it sends); the IP addresses and ports are "
+                               "unchanged ({} -> {}){}, so {} must hold the VIP itself (on lo)",
                                rs_mac.empty() ? "the real server" : rs_mac, in->src.str(), in->dst.str(),
+                               has(c, "TTL") ? ", only the TTL dropped by one as at any forwarding hop" : "",
                                rs_mac.empty() ? "the real server" : rs_mac);
           break;
         case FwdMethod::Nat:

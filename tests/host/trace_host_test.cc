@@ -118,11 +118,11 @@ TEST_F(HostTrace, CaptureSummaryLinesAndCtrlCStillLeavesAValidFile) {
 
 TEST_F(HostTrace, CaptureNamesWhatExistsWhenTheNodeOrInterfaceDoesNot) {
   std::string out = sh(kLabctl + " capture " + lab_ + " server eth9 --count 1 2>&1; echo rc=$?");
-  EXPECT_THAT(out, HasSubstr("has no interface eth9"));
+  EXPECT_THAT(out, HasSubstr("has no interface 'eth9'"));
   EXPECT_THAT(out, HasSubstr("its interfaces: eth0"));
   EXPECT_THAT(out, HasSubstr("rc=2"));
   out = sh(kLabctl + " capture " + lab_ + " nosuch eth0 --count 1 2>&1; echo rc=$?");
-  EXPECT_THAT(out, HasSubstr("has no node nosuch"));
+  EXPECT_THAT(out, HasSubstr("has no node 'nosuch'"));
   EXPECT_THAT(out, HasSubstr("client"));
   EXPECT_THAT(out, HasSubstr("rc=2"));
   out = sh(kLabctl + " capture " + lab_ + " server eth0 --filter 'tcp port banana' --count 1 2>&1; echo rc=$?");

@@ -90,7 +90,7 @@ TEST(Walk, DrRewritesOnlyTheDestinationMacAndTheReplyBypassesTheDirector) {
   EXPECT_THAT(w.request[2].changes, Contains(HasSubstr("dst MAC 02:00:00:00:00:02 (director:eth0) -> 02:00:00:00:00:0b (rs1:eth0)")));
   for (const auto& c : w.request[2].changes) EXPECT_THAT(c, HasSubstr("MAC"));
   EXPECT_THAT(w.request[2].why, AllOf(HasSubstr("DR: the director rewrote only the destination MAC, to rs1's"),
-                                      HasSubstr("IP header is unchanged")));
+                                      HasSubstr("the IP addresses and ports are unchanged (10.10.0.10 -> 10.10.0.100)")));
   ASSERT_EQ(w.reply.size(), 2u);
   EXPECT_EQ(w.reply[0].node, "rs1");
   EXPECT_TRUE(w.answered);
