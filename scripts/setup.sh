@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libmnl-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
+  libpcap-dev tcpdump  # labctl capture/trace; tests read its pcap files back with tcpdump -r
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps psmisc ipvsadm curl python3
   help2man  # man pages generated from --help (make install)

@@ -25,7 +25,8 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"vm", {"base", "kernel"}},
       {"lab", {"base", "model", "plan", "kernel"}},
       {"checks", {"base", "model", "plan", "kernel", "lab", "vm"}},
-      {"cli", {"base", "model", "plan", "kernel", "lab", "checks", "vm"}},
+      {"trace", {"base", "model", "plan", "kernel", "lab", "checks", "vm"}},
+      {"cli", {"base", "model", "plan", "kernel", "lab", "checks", "vm", "trace"}},
   };
   return rules;
 }

@@ -1,0 +1,203 @@
+#include "labctl/trace/trace.h"
+
+#include <net/if.h>
+
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "labctl/base/fd.h"
+#include "labctl/checks/probe.h"
+#include "labctl/kernel/netns.h"
+#include "labctl/kernel/rtnl.h"
+#include "labctl/model/load_target.h"
+
+namespace labctl {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+// Headers are all a walk needs: Ethernet + two IPv6 headers + TCP with options fit.
+constexpr int kTraceSnaplen = 200;
+constexpr int kTraceBuffer = 256 * 1024;
+// After the request: how long the capture may still take to drain what the kernel queued.
+constexpr auto kDrainBound = 2s;
+
+Result<std::pair<const Node*, const VirtualService*>> pick_service(const Topology& t, const std::string& name) {
+  std::vector<std::pair<const Node*, const VirtualService*>> all;
+  for (const auto& n : t.nodes)
+    for (const auto& s : n.services) all.push_back({&n, &s});
+  std::string names;
+  for (const auto& [n, s] : all) names += (names.empty() ? "" : ", ") + s->name + " (on " + n->name + ")";
+  if (all.empty()) return fail("lab " + t.name + " has no IPVS service to trace", "trace follows a request to a service's VIP");
+  if (name.empty()) {
+    if (all.size() > 1) return fail("lab " + t.name + " has several services: " + names, "pick one with --service NAME");
+    return all[0];
+  }
+  for (const auto& p : all)
+    if (p.second->name == name) return p;
+  return fail("lab " + t.name + " has no service " + name, "its services: " + names);
+}
+
+// The node requests come from: the one the lab's own checks of this service use.
+Result<std::string> pick_client(const Topology& t, const VirtualService& svc, const std::string& from) {
+  std::string nodes;
+  for (const auto& n : t.nodes) nodes += (nodes.empty() ? "" : ", ") + n.name;
+  if (!from.empty()) {
+    if (!t.node(from)) return fail("lab " + t.name + " has no node " + from, "its nodes: " + nodes);
+    return from;
+  }
+  for (const auto& c : t.checks)
+    if (c.service == svc.name && !c.from.empty() && t.node(c.from)) return c.from;
+  if (t.node("client")) return std::string("client");
+  return fail("no node to send the request from", "name one with --from NODE (its nodes: " + nodes + ")");
+}
+
+std::map<IpAddr, std::string> address_owners(const Topology& t) {
+  std::map<IpAddr, std::string> owners;
+  for (const auto& n : t.nodes)
+    for (const auto& i : n.interfaces)
+      for (const auto& a : i.addresses) owners.emplace(a.addr, n.name);
+  return owners;
+}
+
+}  // namespace
+
+Result<std::vector<TraceIface>> node_interfaces(const std::string& lab, const std::string& node, bool only_up) {
+  TRY_ASSIGN(Fd ns, open_netns(netns_name(lab, node)));
+  std::vector<TraceIface> out;
+  TRY(run_in_netns(ns.get(), [&]() -> Status {
+    TRY_ASSIGN(Rtnl rtnl, Rtnl::open(netns_name(lab, node)));
+    TRY_ASSIGN(auto links, rtnl.links());
+    for (const auto& l : links) {
+      if (l.name == "lo" || (only_up && !(l.flags & IFF_UP))) continue;
+      out.push_back({node, l.name, l.mac});
+    }
+    return {};
+  }));
+  return out;
+}
+
+Result<TraceSetup> trace_setup(const Topology& t, const TraceOptions& o) {
+  TraceSetup setup;
+  setup.lab = t.name;
+  setup.addr_owner = address_owners(t);
+  if (!o.to.empty()) {
+    if (!o.service.empty()) return fail("give --service or --to, not both");
+    TRY_ASSIGN(LoadTarget target, parse_load_target(o.to));
+    setup.vip = target.addr;
+    setup.port = target.port;
+    std::string nodes;
+    for (const auto& n : t.nodes) nodes += (nodes.empty() ? "" : ", ") + n.name;
+    if (o.from.empty()) return fail("--to needs --from NODE", "its nodes: " + nodes);
+    if (!t.node(o.from)) return fail("lab " + t.name + " has no node " + o.from, "its nodes: " + nodes);
+    setup.client = o.from;
+  } else {
+    TRY_ASSIGN(auto found, pick_service(t, o.service));
+    const auto& [director, svc] = found;
+    if (svc->fwmark != 0)
+      return fail("service " + svc->name + " is selected by firewall mark " + std::to_string(svc->fwmark),
+                  "trace follows a request to a VIP and port: give --to VIP:PORT --from NODE");
+    TRY_ASSIGN(setup.client, pick_client(t, *svc, o.from));
+    setup.service = svc->name;
+    setup.method = svc->real_servers.empty() ? FwdMethod::Dr : svc->real_servers[0].method;
+    setup.proto = svc->proto;
+    setup.vip = svc->vip;
+    setup.port = svc->port;
+    setup.director = director->name;
+  }
+  return setup;
+}
+
+Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& o) {
+  const std::string client = setup.client;
+
+  // Every up interface of every node: the walk is what the packets say, wherever they went.
+  std::map<std::string, Fd> ns;
+  std::vector<CaptureIface> where;
+  for (const auto& n : t.nodes) {
+    auto fd = open_netns(netns_name(t.name, n.name));
+    if (!fd)
+      return fail("lab " + t.name + " has no namespace for node " + n.name + " (" + fd.error().str() + ")",
+                  "is the lab up? `labctl up " + t.name + "`");
+    TRY_ASSIGN(auto ifs, node_interfaces(t.name, n.name, true));
+    for (auto& i : ifs) {
+      where.push_back({n.name, i.iface, fd->get()});
+      setup.ifaces.push_back(std::move(i));
+    }
+    ns[n.name] = std::move(*fd);
+  }
+  CaptureOptions co;
+  co.snaplen = kTraceSnaplen;
+  co.buffer_bytes = kTraceBuffer;
+  TRY_ASSIGN(PcapCapture cap, PcapCapture::open(where, co));
+
+  // The capture reads on a thread of its own while this one sends the request.
+  std::vector<TracedFrame> frames;
+  std::atomic<bool> finish{false};
+  std::optional<uint16_t> passive_port;  // passive: the connection being followed
+  std::atomic<bool> passive_answered{false};
+  Result<CaptureReport> rep = CaptureReport{};
+  const auto until = Clock::now() + o.timeout + kDrainBound;
+  std::thread reader([&] {
+    CaptureLimits lim;
+    lim.until = until;
+    lim.interrupted = o.interrupted;
+    lim.finish = &finish;
+    if (o.passive) lim.done = [&] { return passive_answered.load(); };
+    rep = cap.run(lim, [&](const Frame& f) {
+      TracedFrame tf{f.iface, f.dir, f.t_ns, decode_packet(f.link, f.data.data(), f.data.size(), f.wire_len)};
+      if (o.passive && where[f.iface].node == client) {
+        const Packet& p = tf.pkt;
+        if (!passive_port && f.dir == Direction::Out && p.l4 && p.inner() && p.inner()->dst == setup.vip &&
+            p.l4->dport == setup.port && (setup.proto == Proto::Udp || (p.l4->tcp_flags & 0x12) == 0x02))
+          passive_port = p.l4->sport;
+        else if (passive_port && f.dir == Direction::In && p.l4 && p.l4->dport == *passive_port)
+          passive_answered = true;
+      }
+      frames.push_back(std::move(tf));
+    });
+  });
+
+  std::string result;
+  if (!o.passive) {
+    IpAddr vip = setup.vip;
+    Status sent = run_in_netns(ns.at(client).get(), [&]() -> Status {
+      if (setup.proto == Proto::Udp) {
+        auto r = udp_exchange(vip, setup.port, "labctl trace\n", o.timeout);
+        if (!r) return tl::unexpected(r.error());
+        result = "UDP answer: " + *r;
+        return {};
+      }
+      auto r = http_get(vip, setup.port, "/", o.timeout);
+      if (!r) return tl::unexpected(r.error());
+      result = "HTTP 200: " + *r;
+      return {};
+    });
+    if (!sent)
+      result = "failed: " + sent.error().message +
+               (sent.error().errnum ? std::string(": ") + std::strerror(sent.error().errnum) : "");
+    finish = true;
+  }
+  reader.join();
+  if (!rep) return tl::unexpected(rep.error());
+  if (rep->interrupted) return fail("trace interrupted");
+
+  Walk w = build_walk(setup, std::move(frames));
+  if (!o.passive) {
+    w.request_result = (setup.proto == Proto::Udp ? "UDP datagram" : "HTTP GET /") + std::string(" from ") +
+                       client + ": " + result;
+    w.findings.insert(w.findings.begin(), w.request_result);
+  } else if (!w.client_port) {
+    w.findings.insert(w.findings.begin(),
+                      fmt::format("no connection from {} to the service came within {} ms (passive: nothing was sent)",
+                                  client, o.timeout.count()));
+  }
+  if (rep->dropped)
+    w.findings.push_back(fmt::format("the kernel dropped {} captured frame(s): the walk may miss hops", rep->dropped));
+  return w;
+}
+
+}  // namespace labctl

@@ -1,0 +1,530 @@
+#include "labctl/trace/walk.h"
+
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+
+namespace labctl {
+namespace {
+
+constexpr uint8_t kSyn = 0x02, kAck = 0x10;
+
+const char* method_name(const std::optional<FwdMethod>& method) {
+  if (!method) return "routing";
+  switch (*method) {
+    case FwdMethod::Nat: return "NAT";
+    case FwdMethod::Dr: return "DR";
+    case FwdMethod::Tun: return "TUN";
+  }
+  return "?";
+}
+
+bool is_tcp(const Packet& p) { return p.l4 && p.l4->proto == IPPROTO_TCP; }
+bool is_udp(const Packet& p) { return p.l4 && p.l4->proto == IPPROTO_UDP; }
+
+// The client's first packet of a connection to the service: a SYN (or a datagram) from the
+// client node to VIP:port.
+bool opens_connection(const TraceSetup& s, const TracedFrame& f) {
+  const Packet& p = f.pkt;
+  const IpHeader* in = p.inner();
+  if (!in || !p.l4 || in->dst != s.vip || p.l4->dport != s.port) return false;
+  if (s.proto == Proto::Tcp) return is_tcp(p) && (p.l4->tcp_flags & (kSyn | kAck)) == kSyn;
+  return is_udp(p);
+}
+
+class WalkBuilder {
+ public:
+  WalkBuilder(const TraceSetup& s, std::vector<TracedFrame> frames) : frames_(std::move(frames)) {
+    w_.setup = s;
+    // Time order. A tunnel device hands on the very skb its underlay received, timestamp
+    // and all, so a tie puts what came in before what went out, and the wrapped packet
+    // before the unwrapped one.
+    auto key = [](const TracedFrame& f) {
+      return std::tuple(f.t_ns, f.dir == Direction::Out, -static_cast<int>(f.pkt.ip.size()));
+    };
+    std::stable_sort(frames_.begin(), frames_.end(),
+                     [&](const TracedFrame& a, const TracedFrame& b) { return key(a) < key(b); });
+    for (const auto& i : s.ifaces)
+      if (!i.mac.empty()) mac_owner_[i.mac] = i.node + ":" + i.iface;
+  }
+
+  Walk build() {
+    const TraceSetup& s = w_.setup;
+    const TracedFrame* first = nullptr;
+    for (const auto& f : frames_)
+      if (node_of(f) == s.client && f.dir == Direction::Out && opens_connection(s, f)) {
+        first = &f;
+        break;
+      }
+    if (!first) {
+      no_request();
+      return std::move(w_);
+    }
+    w_.client_ip = first->pkt.inner()->src;
+    w_.client_port = first->pkt.l4->sport;
+    const uint32_t isn = first->pkt.l4->seq;
+    const bool tcp = s.proto == Proto::Tcp;
+    w_.request = hops_where([&](const Packet& p) {
+      if (!p.l4 || p.l4->sport != *w_.client_port || !p.inner() || p.inner()->src != *w_.client_ip) return false;
+      if (!tcp) return is_udp(p);
+      return is_tcp(p) && (p.l4->tcp_flags & (kSyn | kAck)) == kSyn && p.l4->seq == isn;
+    }, true);
+    w_.reply = hops_where([&](const Packet& p) {
+      if (!p.l4 || p.l4->dport != *w_.client_port || !p.inner() || p.inner()->dst != *w_.client_ip) return false;
+      if (!tcp) return is_udp(p);
+      return is_tcp(p) && (p.l4->tcp_flags & (kSyn | kAck)) == (kSyn | kAck) && p.l4->ack == isn + 1;
+    }, false);
+    explain(w_.request, true);
+    explain(w_.reply, false);
+    conclude();
+    return std::move(w_);
+  }
+
+ private:
+  const std::string& node_of(const TracedFrame& f) const { return w_.setup.ifaces[f.iface].node; }
+  const std::string& node_of(const Hop& h) const { return h.node; }
+
+  std::string mac_label(const MacAddr& m) const {
+    const std::string t = mac_text(m);
+    if (auto it = mac_owner_.find(t); it != mac_owner_.end()) return t + " (" + it->second + ")";
+    if (t == "ff:ff:ff:ff:ff:ff") return t + " (broadcast)";
+    return t;
+  }
+  std::string ip_label(const IpAddr& a) const {
+    if (a == w_.setup.vip && w_.setup.method) return a.str() + " (VIP)";
+    if (w_.client_ip && a == *w_.client_ip) return a.str() + " (client)";
+    if (auto it = w_.setup.addr_owner.find(a); it != w_.setup.addr_owner.end())
+      return a.str() + " (" + it->second + ")";
+    return a.str();
+  }
+  std::string mac_owner_node(const MacAddr& m) const {
+    auto it = mac_owner_.find(mac_text(m));
+    return it == mac_owner_.end() ? "" : it->second.substr(0, it->second.find(':'));
+  }
+
+  // The first frame matching `match` on each interface and direction: one hop each.
+  // Further copies on the client's way out are retransmissions.
+  template <class Match>
+  std::vector<Hop> hops_where(const Match& match, bool count_copies) {
+    std::vector<Hop> hops;
+    std::set<std::pair<size_t, Direction>> seen;
+    for (const auto& f : frames_) {
+      if (!match(f.pkt)) continue;
+      if (!seen.insert({f.iface, f.dir}).second) {
+        if (count_copies && node_of(f) == w_.setup.client && f.dir == Direction::Out) ++copies_;
+        continue;
+      }
+      Hop h;
+      h.iface = f.iface;
+      h.node = w_.setup.ifaces[f.iface].node;
+      h.ifname = w_.setup.ifaces[f.iface].iface;
+      h.dir = f.dir;
+      h.t_ns = f.t_ns;
+      h.pkt = f.pkt;
+      hops.push_back(std::move(h));
+    }
+    return hops;
+  }
+
+  static std::vector<std::string> diff(const Packet& a, const Packet& b, const WalkBuilder& wb) {
+    std::vector<std::string> d;
+    if (a.eth && b.eth) {
+      if (a.eth->src != b.eth->src)
+        d.push_back("src MAC " + wb.mac_label(a.eth->src) + " -> " + wb.mac_label(b.eth->src));
+      if (a.eth->dst != b.eth->dst)
+        d.push_back("dst MAC " + wb.mac_label(a.eth->dst) + " -> " + wb.mac_label(b.eth->dst));
+    } else if (a.eth && !b.eth) {
+      d.push_back("no Ethernet header (a tunnel device carries bare IP)");
+    } else if (!a.eth && b.eth) {
+      d.push_back("Ethernet header again");
+    }
+    const IpHeader* ao = a.outer();
+    const IpHeader* bo = b.outer();
+    if (!ao && bo)
+      d.push_back("wrapped in an outer IP header " + wb.ip_label(bo->src) + " -> " + wb.ip_label(bo->dst) +
+                  " (IPIP)");
+    else if (ao && !bo)
+      d.push_back("outer IP header " + wb.ip_label(ao->src) + " -> " + wb.ip_label(ao->dst) + " removed");
+    else if (ao && bo) {
+      if (ao->src != bo->src) d.push_back("outer src " + wb.ip_label(ao->src) + " -> " + wb.ip_label(bo->src));
+      if (ao->dst != bo->dst) d.push_back("outer dst " + wb.ip_label(ao->dst) + " -> " + wb.ip_label(bo->dst));
+      if (ao->ttl != bo->ttl) d.push_back(fmt::format("outer TTL {} -> {}", ao->ttl, bo->ttl));
+    }
+    const IpHeader* ai = a.inner();
+    const IpHeader* bi = b.inner();
+    const std::string pre = (ao || bo) ? "inner " : "";
+    if (ai && bi) {
+      if (ai->src != bi->src) d.push_back(pre + "src IP " + wb.ip_label(ai->src) + " -> " + wb.ip_label(bi->src));
+      if (ai->dst != bi->dst) d.push_back(pre + "dst IP " + wb.ip_label(ai->dst) + " -> " + wb.ip_label(bi->dst));
+      if (ai->ttl != bi->ttl) d.push_back(fmt::format("{}TTL {} -> {}", pre, ai->ttl, bi->ttl));
+    }
+    if (a.l4 && b.l4) {
+      if (a.l4->sport != b.l4->sport) d.push_back(fmt::format("src port {} -> {}", a.l4->sport, b.l4->sport));
+      if (a.l4->dport != b.l4->dport) d.push_back(fmt::format("dst port {} -> {}", a.l4->dport, b.l4->dport));
+    }
+    return d;
+  }
+
+  static bool only_macs_changed(const std::vector<std::string>& changes) {
+    return !changes.empty() && std::all_of(changes.begin(), changes.end(), [](const std::string& c) {
+      return c.starts_with("src MAC") || c.starts_with("dst MAC");
+    });
+  }
+  static bool has(const std::vector<std::string>& changes, const std::string& prefix) {
+    return std::any_of(changes.begin(), changes.end(),
+                       [&](const std::string& c) { return c.starts_with(prefix); });
+  }
+
+  std::string why_first(const Hop& h, bool request) const {
+    const TraceSetup& s = w_.setup;
+    const IpHeader* in = h.pkt.inner();
+    if (!request)
+      return fmt::format("{} answers {} -> {}", h.node, ip_label(in->src), ip_label(in->dst));
+    std::string why = s.method ? fmt::format("the client sends CIP -> VIP ({} -> {})", in->src.str(), in->dst.str())
+                               : fmt::format("the client sends {} -> {}", in->src.str(), in->dst.str());
+    if (h.pkt.eth) {
+      const std::string to = mac_owner_node(h.pkt.eth->dst);
+      if (!to.empty() && to == s.director)
+        why += ", to the director's MAC: the director answered ARP for the VIP";
+      else if (!to.empty())
+        why += ", to " + to + "'s MAC (its gateway or the VIP's owner on this link)";
+    }
+    return why;
+  }
+
+  // Why the packet looks as it does at `h`, given `prev` (the hop before it).
+  std::string why_hop(const Hop& prev, const Hop& h, bool request) const {
+    const TraceSetup& s = w_.setup;
+    const std::string m = method_name(s.method);
+    const auto& c = h.changes;
+    const IpHeader* in = h.pkt.inner();
+    const IpHeader* out = h.pkt.outer();
+    if (prev.node != h.node) {
+      if (c.empty()) return fmt::format("crossed the link from {}:{} unchanged", prev.node, prev.ifname);
+      return fmt::format("changed between {}:{} and {}:{} (something on the link rewrote it)", prev.node,
+                         prev.ifname, h.node, h.ifname);
+    }
+    if (prev.dir == Direction::In && h.dir == Direction::In) {
+      if (prev.pkt.outer() && !out)
+        return fmt::format("{} took the outer header off ({}): the inner packet {} -> {} is for an address "
+                           "local to {} (the VIP on tunl0), so it is delivered",
+                           h.node, h.ifname, in->src.str(), in->dst.str(), h.node);
+      return fmt::format("seen again on {}:{}", h.node, h.ifname);
+    }
+    if (prev.dir == Direction::Out) return fmt::format("{} sent it again on {}", h.node, h.ifname);
+    // In on a node, then out of it: that node forwarded the packet.
+    if (s.method && h.node == s.director && request) {
+      const std::string rs = out ? owner_name(out->dst) : owner_name(in->dst);
+      const std::string rs_mac = h.pkt.eth ? mac_owner_node(h.pkt.eth->dst) : "";
+      switch (*s.method) {
+        case FwdMethod::Dr:
+          if (has(c, "dst MAC") && !has(c, "dst IP") && !has(c, "src IP") && !has(c, "wrapped") &&
+              !has(c, "dst port"))
+            return fmt::format("DR: the director rewrote only the destination MAC, to {}'s (the source MAC "
+                               "is its own, as on every frame it sends); the IP addresses and ports are "
+                               "unchanged ({} -> {}){}, so {} must hold the VIP itself (on lo)",
+                               rs_mac.empty() ? "the real server" : rs_mac, in->src.str(), in->dst.str(),
+                               has(c, "TTL") ? ", only the TTL dropped by one as at any forwarding hop" : "",
+                               rs_mac.empty() ? "the real server" : rs_mac);
+          break;
+        case FwdMethod::Nat:
+          if (has(c, "dst IP") && !has(c, "src IP"))
+            return fmt::format("NAT: the director rewrote the destination VIP -> RIP ({}, {}); the source "
+                               "stays the client's, and the director keeps the connection to undo this on "
+                               "the reply",
+                               in->dst.str(), rs);
+          break;
+        case FwdMethod::Tun:
+          if (has(c, "wrapped") && !has(c, "inner src IP") && !has(c, "inner dst IP"))
+            return fmt::format("TUN: the director wrapped the packet, unchanged inside ({} -> {}), in a second "
+                               "IP header DIP -> RIP ({} -> {}, IPIP) so routers can carry it to {}",
+                               in->src.str(), in->dst.str(), out->src.str(), out->dst.str(), rs);
+          break;
+      }
+      return fmt::format("{}: the director forwarded it, but not as {} does: {}", m, m,
+                         c.empty() ? "nothing changed" : fmt::format("{}", fmt::join(c, "; ")));
+    }
+    if (s.method && h.node == s.director && !request) {
+      if (s.method == FwdMethod::Nat && has(c, "src IP"))
+        return fmt::format("NAT: the director rewrote the reply's source RIP -> VIP ({}), the address the "
+                           "client asked, and sends it on",
+                           in->src.str());
+      return fmt::format("the director forwarded the reply: {}", c.empty() ? "unchanged" : fmt::format("{}", fmt::join(c, "; ")));
+    }
+    if (only_macs_changed(c) || (has(c, "src MAC") && (has(c, "TTL") || has(c, "outer TTL")) &&
+                                 !has(c, "dst IP") && !has(c, "src IP") && !has(c, "outer dst")))
+      return fmt::format("{} routed it: new MACs for the next link, TTL down by one; the IP addresses stay", h.node);
+    return fmt::format("{} forwarded it: {}", h.node, c.empty() ? "unchanged" : fmt::format("{}", fmt::join(c, "; ")));
+  }
+
+  std::string owner_name(const IpAddr& a) const {
+    auto it = w_.setup.addr_owner.find(a);
+    return it == w_.setup.addr_owner.end() ? a.str() : it->second;
+  }
+
+  void explain(std::vector<Hop>& hops, bool request) {
+    for (size_t i = 0; i < hops.size(); ++i) {
+      if (i == 0) {
+        hops[i].why = why_first(hops[i], request);
+        continue;
+      }
+      hops[i].changes = diff(hops[i - 1].pkt, hops[i].pkt, *this);
+      hops[i].why = why_hop(hops[i - 1], hops[i], request);
+    }
+  }
+
+  void no_request() {
+    const TraceSetup& s = w_.setup;
+    std::string f = fmt::format("the client ({}) sent no {} to {}:{} while the trace ran", s.client,
+                                s.proto == Proto::Tcp ? "TCP SYN" : "UDP datagram", s.vip.str(), s.port);
+    // Unanswered ARP from the client is the usual reason nothing left it.
+    std::map<IpAddr, int> asked;
+    std::set<IpAddr> answered;
+    for (const auto& fr : frames_) {
+      if (!fr.pkt.arp || node_of(fr) != s.client) continue;
+      if (fr.pkt.arp->op == 1 && fr.dir == Direction::Out) ++asked[fr.pkt.arp->target_ip];
+      if (fr.pkt.arp->op == 2 && fr.dir == Direction::In) answered.insert(fr.pkt.arp->sender_ip);
+    }
+    for (const auto& [ip, n] : asked)
+      if (!answered.contains(ip))
+        f += fmt::format("; it asked ARP who-has {} {} time{} and nobody answered", ip_label(ip), n, n == 1 ? "" : "s");
+    w_.findings.push_back(f);
+  }
+
+  std::string where(const Hop& h) const { return h.node + ":" + h.ifname + " (" + to_string(h.dir) + ")"; }
+
+  void conclude() {
+    const TraceSetup& s = w_.setup;
+    const std::string m = method_name(s.method);
+    w_.retransmissions = copies_;
+    for (const auto& h : w_.request)
+      if (h.node == s.director) w_.request_via_director = true;
+    for (const auto& h : w_.reply)
+      if (h.node == s.director) w_.reply_via_director = true;
+    for (auto it = w_.request.rbegin(); it != w_.request.rend(); ++it)
+      if (it->node != s.client && it->node != s.director && it->dir == Direction::In) {
+        w_.real_server = it->node;
+        break;
+      }
+    for (const auto& h : w_.reply)
+      if (h.node == s.client && h.dir == Direction::In) w_.answered = true;
+    bool ok = w_.answered;
+    auto& f = w_.findings;
+    if (s.method && !w_.request_via_director) {
+      ok = false;
+      f.push_back("!! the request never reached the director: the client sent it to " +
+                  (w_.request.empty() || !w_.request[0].pkt.eth ? std::string("another node")
+                                                                : mac_label(w_.request[0].pkt.eth->dst)) +
+                  "; whoever answers ARP for the VIP gets the traffic (look at arp_ignore/arp_announce on "
+                  "the real servers)");
+    }
+    if (w_.answered) {
+      const Hop& last = w_.reply.back();
+      const IpHeader* in = last.pkt.inner();
+      std::string path;
+      for (const auto& h : w_.reply) path += (path.empty() ? "" : " -> ") + h.node + ":" + h.ifname;
+      const bool want_via = s.method == FwdMethod::Nat;
+      if (!s.method)
+        f.push_back("reply path: " + path);
+      else
+        f.push_back(fmt::format("reply path: {}; it {} the director{}", path,
+                                w_.reply_via_director ? "passed" : "did not pass",
+                                w_.reply_via_director == want_via
+                                    ? fmt::format(" (as {} promises)", m)
+                                    : fmt::format(" -- {} promises it {}", m, want_via ? "does" : "does not")));
+      if (s.method && w_.reply_via_director != want_via) ok = false;
+      if (!s.method) {
+        if (in->src != s.vip) {
+          ok = false;
+          f.push_back(fmt::format("!! the client got its answer from {}, not from {}", ip_label(in->src), s.vip.str()));
+        }
+      } else if (in->src != s.vip) {
+        ok = false;
+        f.push_back(fmt::format("!! the client got its answer from {}, not from the VIP {}: its TCP stack does not "
+                                "know that address and resets the connection",
+                                ip_label(in->src), s.vip.str()));
+      } else {
+        f.push_back(fmt::format("the client got its answer from the VIP {}, the address it asked", s.vip.str()));
+      }
+      if (s.method && !w_.real_server.empty())
+        f.push_back(fmt::format("answered by {} ({} forwarding)", w_.real_server, m));
+    } else {
+      ok = false;
+      if (!w_.reply.empty()) {
+        f.push_back("!! no answer reached the client: the reply was last seen on " + where(w_.reply.back()));
+        if (s.method == FwdMethod::Nat && !w_.reply_via_director)
+          f.push_back("   NAT replies must go back through the director (the real server's default gateway), "
+                      "which rewrites their source RIP -> VIP");
+      } else if (!w_.request.empty()) {
+        const Hop& last = w_.request.back();
+        f.push_back("!! no answer: the request was last seen on " + where(last) + ", and no reply was seen anywhere");
+        if (std::string refused = refusal(); !refused.empty()) f.push_back("   " + refused);
+        else f.push_back("   " + stuck_hint(last));
+      }
+    }
+    if (w_.retransmissions > 0)
+      f.push_back(fmt::format("the client sent its first packet {} more time{} (retransmissions: no answer in time)",
+                              w_.retransmissions, w_.retransmissions == 1 ? "" : "s"));
+    w_.ok = ok;
+  }
+
+  // A TCP reset or ICMP error sent back toward the client's port instead of an answer.
+  std::string refusal() const {
+    for (const auto& f : frames_) {
+      const Packet& p = f.pkt;
+      const IpHeader* in = p.inner();
+      if (!in || !p.l4 || f.dir != Direction::Out || in->dst != *w_.client_ip) continue;
+      if (p.l4->proto == IPPROTO_TCP && (p.l4->tcp_flags & 0x04) && p.l4->dport == *w_.client_port)
+        return fmt::format("{} answered with a TCP reset from {}:{}: nothing listens on that port there", node_of(f),
+                           in->src.str(), p.l4->sport);
+      if ((p.l4->proto == IPPROTO_ICMP && p.l4->icmp_type == 3) || (p.l4->proto == IPPROTO_ICMPV6 && p.l4->icmp_type == 1))
+        return fmt::format("{} sent an ICMP destination unreachable (code {}) from {}", node_of(f), p.l4->icmp_code,
+                           in->src.str());
+    }
+    return "";
+  }
+
+  std::string stuck_hint(const Hop& last) const {
+    const TraceSetup& s = w_.setup;
+    if (last.node == s.client)
+      return "nothing on the lab received it: is the client's route or ARP entry for the VIP right? "
+             "(`labctl exec " + s.lab + " " + s.client + " -- ip neigh`)";
+    if (last.node == s.director)
+      return last.dir == Direction::In
+                 ? "the director received it but did not forward it: is the IPVS service there with real "
+                   "servers (`labctl status " + s.lab + "`), and ip_forward on for NAT?"
+                 : "the director sent it on but no real server interface saw it arrive";
+    if (last.pkt.outer() && last.dir == Direction::In)
+      return last.node + " received the IPIP packet but did not unwrap it: is ipip loaded with tunl0 up "
+                         "(accept_ipip = true)?";
+    if (last.dir == Direction::In)
+      return last.node + " received it but sent nothing back: no server listening on the port, the kernel "
+                         "dropped it (rp_filter on tunl0/all for TUN; no VIP on lo for DR), or no route back "
+                         "to the client";
+    return last.node + " sent it on but the next interface never saw it";
+  }
+
+  std::vector<TracedFrame> frames_;
+  std::map<std::string, std::string> mac_owner_;
+  Walk w_;
+  int copies_ = 0;
+};
+
+std::string endpoint(const IpAddr& a, uint16_t port) {
+  return a.v6() ? fmt::format("[{}]:{}", a.str(), port) : fmt::format("{}:{}", a.str(), port);
+}
+
+nlohmann::json hop_json(const Hop& h, int64_t t0) {
+  nlohmann::json j = {{"node", h.node},
+                      {"iface", h.ifname},
+                      {"dir", to_string(h.dir)},
+                      {"t_us", static_cast<double>(h.t_ns - t0) / 1000.0}};
+  if (h.pkt.eth) {
+    j["src_mac"] = mac_text(h.pkt.eth->src);
+    j["dst_mac"] = mac_text(h.pkt.eth->dst);
+  } else {
+    j["src_mac"] = nullptr;
+    j["dst_mac"] = nullptr;
+  }
+  if (const IpHeader* in = h.pkt.inner()) {
+    j["src"] = in->src.str();
+    j["dst"] = in->dst.str();
+    j["ttl"] = in->ttl;
+  }
+  if (h.pkt.l4) {
+    j["sport"] = h.pkt.l4->sport;
+    j["dport"] = h.pkt.l4->dport;
+    if (h.pkt.l4->proto == IPPROTO_TCP) j["flags"] = tcp_flags_text(h.pkt.l4->tcp_flags);
+  }
+  if (const IpHeader* out = h.pkt.outer())
+    j["outer"] = {{"src", out->src.str()}, {"dst", out->dst.str()}, {"ttl", out->ttl}, {"proto", out->proto}};
+  else
+    j["outer"] = nullptr;
+  j["changes"] = h.changes;
+  j["why"] = h.why;
+  j["packet"] = packet_json(h.pkt);
+  return j;
+}
+
+void render_hops(std::string& out, const std::vector<Hop>& hops, int64_t t0) {
+  size_t width = 0;
+  for (const auto& h : hops) width = std::max(width, h.node.size() + 1 + h.ifname.size());
+  int n = 0;
+  for (const auto& h : hops) {
+    const std::string where = h.node + ":" + h.ifname;
+    out += fmt::format("  {:>2}  {:<{}}  {:<3}  +{:.3f} ms  {}\n", ++n, where, width, to_string(h.dir),
+                       static_cast<double>(h.t_ns - t0) / 1e6, packet_summary(h.pkt));
+    for (const auto& c : h.changes) out += fmt::format("        changed: {}\n", c);
+    if (n > 1 && h.changes.empty()) out += "        changed: nothing\n";
+    if (!h.why.empty()) out += fmt::format("        why: {}\n", h.why);
+  }
+}
+
+}  // namespace
+
+Walk build_walk(const TraceSetup& setup, std::vector<TracedFrame> frames) {
+  return WalkBuilder(setup, std::move(frames)).build();
+}
+
+std::string render_walk(const Walk& w) {
+  const TraceSetup& s = w.setup;
+  std::string out =
+      s.method ? fmt::format("trace {}: service {} ({}, {} {}), one request from {}\n", s.lab, s.service,
+                             method_name(s.method), s.proto == Proto::Tcp ? "TCP" : "UDP", endpoint(s.vip, s.port),
+                             s.client)
+               : fmt::format("trace {}: {} {} (no IPVS service: plain routing), one request from {}\n", s.lab,
+                             s.proto == Proto::Tcp ? "TCP" : "UDP", endpoint(s.vip, s.port), s.client);
+  const int64_t t0 = !w.request.empty() ? w.request.front().t_ns : 0;
+  if (w.client_port) {
+    const bool tcp = s.proto == Proto::Tcp;
+    out += fmt::format("request ({} {} -> {}), hop by hop:\n", tcp ? "TCP SYN" : "UDP datagram",
+                       endpoint(*w.client_ip, *w.client_port), endpoint(s.vip, s.port));
+    render_hops(out, w.request, t0);
+    if (w.reply.empty()) out += "reply: none seen\n";
+    else {
+      out += fmt::format("reply ({}), hop by hop:\n", tcp ? "TCP SYN-ACK" : "UDP datagram");
+      render_hops(out, w.reply, t0);
+    }
+  }
+  for (const auto& f : w.findings) out += f + "\n";
+  if (!s.method)
+    out += w.ok ? fmt::format("{}: answered\n", s.lab) : fmt::format("{}: NOT answered as asked (see the !! lines)\n", s.lab);
+  else
+    out += w.ok ? fmt::format("{}: the walk is what {} promises\n", s.lab, method_name(s.method))
+                : fmt::format("{}: the walk is NOT what {} promises (see the !! lines)\n", s.lab, method_name(s.method));
+  return out;
+}
+
+nlohmann::json walk_json(const Walk& w) {
+  const TraceSetup& s = w.setup;
+  const int64_t t0 = !w.request.empty() ? w.request.front().t_ns : 0;
+  nlohmann::json req = nlohmann::json::array(), rep = nlohmann::json::array();
+  for (const auto& h : w.request) req.push_back(hop_json(h, t0));
+  for (const auto& h : w.reply) rep.push_back(hop_json(h, t0));
+  nlohmann::json j = {{"lab", s.lab},
+                      {"service", s.service},
+                      {"method", method_name(s.method)},
+                      {"proto", s.proto == Proto::Tcp ? "tcp" : "udp"},
+                      {"vip", s.vip.str()},
+                      {"port", s.port},
+                      {"client", s.client},
+                      {"director", s.director},
+                      {"client_ip", w.client_ip ? nlohmann::json(w.client_ip->str()) : nlohmann::json()},
+                      {"client_port", w.client_port ? nlohmann::json(*w.client_port) : nlohmann::json()},
+                      {"request", req},
+                      {"reply", rep},
+                      {"answered", w.answered},
+                      {"real_server", w.real_server},
+                      {"request_via_director", w.request_via_director},
+                      {"reply_via_director", w.reply_via_director},
+                      {"retransmissions", w.retransmissions},
+                      {"findings", w.findings},
+                      {"ok", w.ok}};
+  return j;
+}
+
+}  // namespace labctl

@@ -1,0 +1,185 @@
+// Host tier: `labctl capture` and `labctl trace --to` on a routed lab of real namespaces
+// (no IPVS here), checked against tcpdump reading the pcap files and against the link
+// addresses the kernel reports in each namespace.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/host/host_test.h"
+#include "tests/support/kill_sweep.h"
+
+namespace labctl {
+namespace {
+
+using ::testing::HasSubstr;
+const std::string kLabctl = LABCTL_BINARY_DIR "/labctl/labctl";
+
+std::string sh(const std::string& cmd) { return test::run_capture(cmd); }
+
+class HostTrace : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (::geteuid() != 0) return;
+    lab_ = test::unique_name("trace");
+    file_ = std::filesystem::temp_directory_path() / (lab_ + ".toml");
+    std::ifstream in(LABCTL_TEST_DATA "/host/routed.toml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::ofstream(file_) << std::regex_replace(ss.str(), std::regex("name = \"routed\""), "name = \"" + lab_ + "\"");
+    up_ = sh(kLabctl + " up " + file_.string() + " 2>&1; echo rc=$?");
+  }
+  static void TearDownTestSuite() {
+    if (lab_.empty()) return;
+    sh(kLabctl + " down " + lab_ + " >/dev/null 2>&1");
+    std::filesystem::remove(file_);
+  }
+  void SetUp() override {
+    LABCTL_REQUIRE_ROOT();
+    ASSERT_THAT(up_, HasSubstr("rc=0")) << up_;
+  }
+  // A link's MAC address as `ip` reads it from the kernel in the node's namespace.
+  static std::string mac_of(const std::string& node, const std::string& dev) {
+    auto j = nlohmann::json::parse(sh("ip -n " + lab_ + "-" + node + " -j link show " + dev));
+    return j.at(0).at("address");
+  }
+  // Requests from the client until `pid` (a capture) exits; returns its exit status.
+  static int traffic_until_exit(pid_t pid) {
+    for (int i = 0; i < 100; ++i) {
+      int ws = 0;
+      if (::waitpid(pid, &ws, WNOHANG) == pid) return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+      sh("ip netns exec " + lab_ + "-client curl -s -m 1 http://10.72.2.10/ >/dev/null 2>&1");
+      ::usleep(50'000);
+    }
+    ::kill(pid, SIGKILL);
+    return -1;
+  }
+  static pid_t spawn(const std::string& cmd) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+      ::_exit(127);
+    }
+    return pid;
+  }
+  static inline std::string lab_, up_;
+  static inline std::filesystem::path file_;
+};
+
+TEST_F(HostTrace, CaptureWritesAPcapThatTcpdumpReads) {
+  const std::string pcap = "/tmp/" + lab_ + "-server.pcap";
+  pid_t pid = spawn("exec " + kLabctl + " capture " + lab_ + " server eth0 -w " + pcap +
+                    " --count 6 --seconds 20 --filter 'tcp port 80' 2>/dev/null");
+  ASSERT_EQ(traffic_until_exit(pid), 0);
+  const std::string read = sh("tcpdump -nn -r " + pcap + " 2>&1");
+  std::filesystem::remove(pcap);
+  int lines = 0;
+  std::istringstream in(read);
+  for (std::string l; std::getline(in, l);)
+    if (l.find("10.72.2.10.80") != std::string::npos) ++lines;
+  EXPECT_EQ(lines, 6) << read;
+  EXPECT_THAT(read, HasSubstr("reading from file"));
+}
+
+TEST_F(HostTrace, CaptureSummaryLinesAndCtrlCStillLeavesAValidFile) {
+  // One line per packet, with direction, MACs and addresses.
+  pid_t pid = spawn("exec " + kLabctl + " capture " + lab_ + " router eth1 --count 4 --seconds 20 > /tmp/" + lab_ +
+                    ".lines 2>/dev/null");
+  ASSERT_EQ(traffic_until_exit(pid), 0);
+  const std::string lines = sh("cat /tmp/" + lab_ + ".lines; rm -f /tmp/" + lab_ + ".lines");
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 4) << lines;
+  EXPECT_THAT(lines, HasSubstr(" out " + mac_of("router", "eth1") + " > " + mac_of("server", "eth0")));
+  EXPECT_THAT(lines, HasSubstr("10.72.2.10.80: TCP"));
+  // Ctrl-C in the middle of a long capture: a complete pcap file, exit 0, at once.
+  const std::string pcap = "/tmp/" + lab_ + "-int.pcap";
+  pid = spawn("exec " + kLabctl + " capture " + lab_ + " client eth0 -w " + pcap + " --seconds 60 2>/dev/null");
+  for (int i = 0; i < 5; ++i) sh("ip netns exec " + lab_ + "-client curl -s -m 1 http://10.72.2.10/ >/dev/null 2>&1");
+  ::kill(pid, SIGINT);
+  const auto t0 = std::chrono::steady_clock::now();
+  int ws = 0;
+  ::waitpid(pid, &ws, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+  const std::string read = sh("tcpdump -nn -r " + pcap + " 2>&1; echo rc=$?");
+  std::filesystem::remove(pcap);
+  EXPECT_THAT(read, HasSubstr("rc=0"));
+  EXPECT_THAT(read, HasSubstr("10.72.2.10.80"));
+}
+
+TEST_F(HostTrace, CaptureNamesWhatExistsWhenTheNodeOrInterfaceDoesNot) {
+  std::string out = sh(kLabctl + " capture " + lab_ + " server eth9 --count 1 2>&1; echo rc=$?");
+  EXPECT_THAT(out, HasSubstr("has no interface 'eth9'"));
+  EXPECT_THAT(out, HasSubstr("its interfaces: eth0"));
+  EXPECT_THAT(out, HasSubstr("rc=2"));
+  out = sh(kLabctl + " capture " + lab_ + " nosuch eth0 --count 1 2>&1; echo rc=$?");
+  EXPECT_THAT(out, HasSubstr("has no node 'nosuch'"));
+  EXPECT_THAT(out, HasSubstr("client"));
+  EXPECT_THAT(out, HasSubstr("rc=2"));
+  out = sh(kLabctl + " capture " + lab_ + " server eth0 --filter 'tcp port banana' --count 1 2>&1; echo rc=$?");
+  EXPECT_THAT(out, HasSubstr("filter \"tcp port banana\""));
+  EXPECT_THAT(out, HasSubstr("rc=2"));
+}
+
+// The walk through a router: each hop's fields as captured, the router's new MACs (the
+// kernel's own addresses) and TTL, the addresses unchanged, the reply's way back.
+TEST_F(HostTrace, TraceWalksThroughTheRouterAndBack) {
+  const std::string out = sh(kLabctl + " trace " + lab_ + " --from client --to 10.72.2.10:80 --json 2>&1");
+  nlohmann::json j;
+  ASSERT_NO_THROW(j = nlohmann::json::parse(out)) << out;
+  ASSERT_TRUE(j["ok"]) << out;
+  const auto& req = j["request"];
+  ASSERT_EQ(req.size(), 4u) << out;
+  const std::vector<std::string> where = {"client:eth0:out", "router:eth0:in", "router:eth1:out", "server:eth0:in"};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(req[i]["node"].get<std::string>() + ":" + req[i]["iface"].get<std::string>() + ":" +
+                  req[i]["dir"].get<std::string>(),
+              where[i]);
+    EXPECT_EQ(req[i]["src"], "10.72.1.10");
+    EXPECT_EQ(req[i]["dst"], "10.72.2.10");
+    EXPECT_EQ(req[i]["dport"], 80);
+    EXPECT_EQ(req[i]["flags"], "S");
+    if (i) {
+      EXPECT_GE(req[i]["t_us"].get<double>(), req[i - 1]["t_us"].get<double>());
+    }
+  }
+  EXPECT_EQ(req[0]["src_mac"], mac_of("client", "eth0"));
+  EXPECT_EQ(req[0]["dst_mac"], mac_of("router", "eth0"));
+  EXPECT_EQ(req[2]["src_mac"], mac_of("router", "eth1"));
+  EXPECT_EQ(req[2]["dst_mac"], mac_of("server", "eth0"));
+  EXPECT_EQ(req[2]["ttl"].get<int>(), req[1]["ttl"].get<int>() - 1);
+  EXPECT_THAT(req[2]["why"].get<std::string>(), HasSubstr("router routed it"));
+  const auto& rep = j["reply"];
+  ASSERT_EQ(rep.size(), 4u) << out;
+  EXPECT_EQ(rep[0]["node"], "server");
+  EXPECT_EQ(rep[0]["src"], "10.72.2.10");
+  EXPECT_EQ(rep[0]["flags"], "S.");
+  EXPECT_EQ(rep[3]["node"], "client");
+  EXPECT_EQ(rep[3]["dst"], "10.72.1.10");
+  EXPECT_EQ(rep[3]["dport"], j["client_port"]);
+  EXPECT_TRUE(j["answered"]);
+}
+
+// Nothing listens on port 81: the server resets, no SYN-ACK comes, and the trace says
+// where the SYN was last seen, fast, with exit status 1.
+TEST_F(HostTrace, TraceOfAnUnansweredRequestSaysWhereItWasLastSeen) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string out = sh(kLabctl + " trace " + lab_ + " --from client --to 10.72.2.10:81 2>&1; echo rc=$?");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3)) << out;
+  EXPECT_THAT(out, HasSubstr("last seen on server:eth0 (in)"));
+  EXPECT_THAT(out, HasSubstr("connect to 10.72.2.10:81"));
+  EXPECT_THAT(out, HasSubstr("server answered with a TCP reset from 10.72.2.10:81"));
+  EXPECT_THAT(out, HasSubstr("rc=1"));
+}
+
+}  // namespace
+}  // namespace labctl
