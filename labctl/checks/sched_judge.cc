@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <set>
 
 namespace labctl::sched {
@@ -84,6 +85,20 @@ std::vector<std::string> share_problems(const std::vector<Share>& servers,
     }
   }
   return why;
+}
+
+std::string persistence_client(const IpAddr& a, uint32_t netmask) {
+  IpAddr m = a;
+  if (a.v4()) {
+    if (netmask == 0) return a.str();
+    uint8_t mask[4];
+    std::memcpy(mask, &netmask, 4);  // network order: the first byte is the first octet's mask
+    for (int i = 0; i < 4; ++i) m.bytes[i] &= mask[i];
+  } else {
+    const uint32_t len = netmask == 0 || netmask > 128 ? 128 : netmask;
+    for (uint32_t bit = len; bit < 128; ++bit) m.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+  }
+  return m.str();
 }
 
 Stickiness stickiness(const std::string& scheduler, bool persistent) {

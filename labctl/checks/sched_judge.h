@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "labctl/model/ip.h"
+
 namespace labctl::sched {
 
 // ---- balance: shares of requests ----
@@ -37,6 +39,11 @@ enum class Stickiness {
 [[nodiscard]] Stickiness stickiness(const std::string& scheduler, bool persistent);
 /// "one server per source address (sh)" and so on.
 [[nodiscard]] std::string promise_text(Stickiness s, const std::string& scheduler);
+
+/// The client a source address is to persistence: the address under the service's netmask
+/// as the kernel keeps it (IPv4: mask bits in network order, 0 taken as /32; IPv6: a
+/// prefix length), printed: "10.10.0.0" for 10.10.0.20 under 255.255.255.0.
+[[nodiscard]] std::string persistence_client(const IpAddr& source, uint32_t netmask);
 
 /// Which servers answered the requests sent from one source address.
 struct SourceAnswers {

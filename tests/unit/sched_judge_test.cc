@@ -2,6 +2,7 @@
 // fed here (a drained server answering, an uneven rr, a source on two servers, a new
 // connection to a busy server) must fail, saying what broke.
 #include <chrono>
+#include <cstring>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -95,6 +96,19 @@ TEST(Sticky, PersistenceGroupsSourcesByNetmask) {
   EXPECT_THAT(why[0], HasSubstr("client 10.0.0.0 reached rs1 4, rs2 4"));
   a[1].client = "10.0.0.20";
   EXPECT_THAT(sticky_problems(Stickiness::PerClient, "rr", a), IsEmpty());
+}
+
+TEST(Sticky, PersistenceClientIsTheSourceUnderTheNetmask) {
+  const auto a = *IpAddr::parse("10.10.0.20");
+  uint32_t mask24, mask32;
+  const uint8_t m24[4] = {255, 255, 255, 0}, m32[4] = {255, 255, 255, 255};
+  std::memcpy(&mask24, m24, 4);  // as the kernel keeps it: network order
+  std::memcpy(&mask32, m32, 4);
+  EXPECT_EQ(persistence_client(a, mask32), "10.10.0.20");
+  EXPECT_EQ(persistence_client(a, mask24), "10.10.0.0");
+  EXPECT_EQ(persistence_client(a, 0), "10.10.0.20");
+  EXPECT_EQ(persistence_client(*IpAddr::parse("fd00::1:2"), 64), "fd00::");
+  EXPECT_EQ(persistence_client(*IpAddr::parse("fd00::1:2"), 128), "fd00::1:2");
 }
 
 TEST(Sticky, NoPromiseIsAFailureWhateverTheAnswers) {
