@@ -174,6 +174,22 @@ std::vector<std::string> least_loaded(const std::string& scheduler, const std::v
   return {allowed.begin(), allowed.end()};
 }
 
+bool only_this_connection(const std::vector<DestLoad>& before, const std::vector<DestLoad>& after,
+                          const std::string& who) {
+  if (before.size() != after.size()) return false;
+  for (const auto& b : before) {
+    auto a = std::find_if(after.begin(), after.end(), [&](const DestLoad& d) { return d.who == b.who; });
+    if (a == after.end()) return false;
+    if (b.who == who) {
+      if (uint64_t{a->active} + a->inactive != uint64_t{b.active} + b.inactive + 1 || a->inactive < b.inactive)
+        return false;
+    } else if (a->active != b.active || a->inactive != b.inactive) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string loads_text(const std::vector<DestLoad>& loads) {
   std::string s;
   for (const auto& d : loads)

@@ -79,6 +79,12 @@ struct DestLoad {
 /// Ties give several.
 [[nodiscard]] std::vector<std::string> least_loaded(const std::string& scheduler,
                                                     const std::vector<DestLoad>& loads);
+/// Whether only one new connection, to `who`, happened between two reads of the table:
+/// every other server's counts unchanged, `who` exactly one more (active or inactive).
+/// When not, something else moved the counts (an old connection expired) and a choice
+/// against `before` proves nothing either way.
+[[nodiscard]] bool only_this_connection(const std::vector<DestLoad>& before,
+                                        const std::vector<DestLoad>& after, const std::string& who);
 /// "rs1 2/0, rs2 1/3" (active/inactive per server).
 [[nodiscard]] std::string loads_text(const std::vector<DestLoad>& loads);
 

@@ -160,6 +160,18 @@ TEST(LeastLoaded, AServerNearItsLimitMayBeSkipped) {
   EXPECT_THAT(least_loaded("lc", {rs1, rs2}), ElementsAre("rs1"));
 }
 
+TEST(LeastLoaded, AChoiceIsJudgedOnlyWhenNothingElseMovedTheCounts) {
+  std::vector<DestLoad> before = {{"rs1", 1, 2, 5}, {"rs2", 1, 1, 5}};
+  // The new connection to rs1, still active or already closed: judged.
+  EXPECT_TRUE(only_this_connection(before, {{"rs1", 1, 3, 5}, {"rs2", 1, 1, 5}}, "rs1"));
+  EXPECT_TRUE(only_this_connection(before, {{"rs1", 1, 2, 6}, {"rs2", 1, 1, 5}}, "rs1"));
+  // An old connection of rs2 expired meanwhile, or one of rs1's: not judged.
+  EXPECT_FALSE(only_this_connection(before, {{"rs1", 1, 3, 5}, {"rs2", 1, 1, 4}}, "rs1"));
+  EXPECT_FALSE(only_this_connection(before, {{"rs1", 1, 3, 4}, {"rs2", 1, 1, 5}}, "rs1"));
+  // A server gone from the table.
+  EXPECT_FALSE(only_this_connection(before, {{"rs1", 1, 3, 5}}, "rs1"));
+}
+
 TEST(LeastLoaded, LoadsText) {
   EXPECT_EQ(loads_text({{"rs1", 1, 2, 0}, {"rs2", 2, 1, 9}}), "rs1 2/0, rs2 1/9");
 }
