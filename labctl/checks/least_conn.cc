@@ -32,24 +32,6 @@ const sched::DestLoad* find(const std::vector<sched::DestLoad>& v, const std::st
   return nullptr;
 }
 
-// Between `before` and `after` only the new connection to `who` happened: every other
-// server's counts are unchanged and `who` has exactly one connection more.
-bool only_this_connection(const std::vector<sched::DestLoad>& before,
-                          const std::vector<sched::DestLoad>& after, const std::string& who) {
-  if (before.size() != after.size()) return false;
-  for (const auto& b : before) {
-    const sched::DestLoad* a = find(after, b.who);
-    if (!a) return false;
-    if (b.who == who) {
-      if (uint64_t{a->active} + a->inactive != uint64_t{b.active} + b.inactive + 1 || a->inactive < b.inactive)
-        return false;
-    } else if (a->active != b.active || a->inactive != b.inactive) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string counts_text(const std::map<std::string, int>& m) {
   std::string s;
   for (const auto& [who, n] : m) s += (s.empty() ? "" : ", ") + who + " " + std::to_string(n);
@@ -164,7 +146,7 @@ CheckResult least_conn(Ctx& ctx, const Check& c) {
       last_before = before;
       if (std::find(allowed.begin(), allowed.end(), *body) != allowed.end()) continue;
       TRY_ASSIGN(auto after, read());
-      if (!only_this_connection(before, after, *body)) {
+      if (!sched::only_this_connection(before, after, *body)) {
         // Something else changed the counts meanwhile (an old connection expired): this
         // one proves nothing; too many such and the table is too busy to judge.
         if (++unjudged > kMaxUnjudged) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <set>
 
 namespace labctl::sched {
@@ -86,6 +87,20 @@ std::vector<std::string> share_problems(const std::vector<Share>& servers,
   return why;
 }
 
+std::string persistence_client(const IpAddr& a, uint32_t netmask) {
+  IpAddr m = a;
+  if (a.v4()) {
+    if (netmask == 0) return a.str();
+    uint8_t mask[4];
+    std::memcpy(mask, &netmask, 4);  // network order: the first byte is the first octet's mask
+    for (int i = 0; i < 4; ++i) m.bytes[i] &= mask[i];
+  } else {
+    const uint32_t len = netmask == 0 || netmask > 128 ? 128 : netmask;
+    for (uint32_t bit = len; bit < 128; ++bit) m.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+  }
+  return m.str();
+}
+
 Stickiness stickiness(const std::string& scheduler, bool persistent) {
   if (persistent) return Stickiness::PerClient;
   if (scheduler == "sh" || scheduler == "mh") return Stickiness::PerSource;
@@ -157,6 +172,22 @@ std::vector<std::string> least_loaded(const std::string& scheduler, const std::v
   if (settled.size() != all.size())
     for (const auto& w : least_of(rule, settled)) allowed.insert(w);
   return {allowed.begin(), allowed.end()};
+}
+
+bool only_this_connection(const std::vector<DestLoad>& before, const std::vector<DestLoad>& after,
+                          const std::string& who) {
+  if (before.size() != after.size()) return false;
+  for (const auto& b : before) {
+    auto a = std::find_if(after.begin(), after.end(), [&](const DestLoad& d) { return d.who == b.who; });
+    if (a == after.end()) return false;
+    if (b.who == who) {
+      if (uint64_t{a->active} + a->inactive != uint64_t{b.active} + b.inactive + 1 || a->inactive < b.inactive)
+        return false;
+    } else if (a->active != b.active || a->inactive != b.inactive) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string loads_text(const std::vector<DestLoad>& loads) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "labctl/model/ip.h"
+
 namespace labctl::sched {
 
 // ---- balance: shares of requests ----
@@ -37,6 +39,11 @@ enum class Stickiness {
 [[nodiscard]] Stickiness stickiness(const std::string& scheduler, bool persistent);
 /// "one server per source address (sh)" and so on.
 [[nodiscard]] std::string promise_text(Stickiness s, const std::string& scheduler);
+
+/// The client a source address is to persistence: the address under the service's netmask
+/// as the kernel keeps it (IPv4: mask bits in network order, 0 taken as /32; IPv6: a
+/// prefix length), printed: "10.10.0.0" for 10.10.0.20 under 255.255.255.0.
+[[nodiscard]] std::string persistence_client(const IpAddr& source, uint32_t netmask);
 
 /// Which servers answered the requests sent from one source address.
 struct SourceAnswers {
@@ -72,6 +79,12 @@ struct DestLoad {
 /// Ties give several.
 [[nodiscard]] std::vector<std::string> least_loaded(const std::string& scheduler,
                                                     const std::vector<DestLoad>& loads);
+/// Whether only one new connection, to `who`, happened between two reads of the table:
+/// every other server's counts unchanged, `who` exactly one more (active or inactive).
+/// When not, something else moved the counts (an old connection expired) and a choice
+/// against `before` proves nothing either way.
+[[nodiscard]] bool only_this_connection(const std::vector<DestLoad>& before,
+                                        const std::vector<DestLoad>& after, const std::string& who);
 /// "rs1 2/0, rs2 1/3" (active/inactive per server).
 [[nodiscard]] std::string loads_text(const std::vector<DestLoad>& loads);
 

@@ -4,7 +4,6 @@
 // promise of the scheduler and persistence the director's IPVS table has now; for a
 // persistent service, each server that kept a client must also hold persistence templates
 // in the director's table (the kernel's own record of "this client belongs here").
-#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -30,22 +29,6 @@ std::vector<IpAddr> sources_of(const Topology& t, const Check& c, const IpAddr& 
       for (const auto& p : i.addresses)
         if (p.addr.family == to.family && !p.addr.loopback()) out.push_back(p.addr);
   return out;
-}
-
-// The source as persistence sees it: IPv4 under the service's netmask (network order bits,
-// as the kernel keeps it), IPv6 under its prefix length.
-std::string client_of(const IpAddr& a, uint32_t netmask) {
-  IpAddr m = a;
-  if (a.v4()) {
-    if (netmask == 0) return a.str();
-    uint8_t mask[4];
-    std::memcpy(mask, &netmask, 4);
-    for (int i = 0; i < 4; ++i) m.bytes[i] &= mask[i];
-  } else {
-    const uint32_t len = netmask == 0 || netmask > 128 ? 128 : netmask;
-    for (uint32_t bit = len; bit < 128; ++bit) m.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
-  }
-  return m.str();
 }
 
 std::string joined(const std::vector<std::string>& v) {
@@ -80,7 +63,7 @@ CheckResult sticky(Ctx& ctx, const Check& c) {
   const int per = param_int(c, "requests", 4);
   const int planned = per * static_cast<int>(sources.size());
   std::vector<sched::SourceAnswers> answers;
-  for (const auto& s : sources) answers.push_back({s.str(), client_of(s, live->service.netmask), {}, 0});
+  for (const auto& s : sources) answers.push_back({s.str(), sched::persistence_client(s, live->service.netmask), {}, 0});
   int sent = 0, failed_n = 0;
   std::string last_error, stopped;
   Status st = ctx.in(c.from, [&]() -> Status {

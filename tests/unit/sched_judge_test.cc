@@ -2,6 +2,7 @@
 // fed here (a drained server answering, an uneven rr, a source on two servers, a new
 // connection to a busy server) must fail, saying what broke.
 #include <chrono>
+#include <cstring>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -97,6 +98,19 @@ TEST(Sticky, PersistenceGroupsSourcesByNetmask) {
   EXPECT_THAT(sticky_problems(Stickiness::PerClient, "rr", a), IsEmpty());
 }
 
+TEST(Sticky, PersistenceClientIsTheSourceUnderTheNetmask) {
+  const auto a = *IpAddr::parse("10.10.0.20");
+  uint32_t mask24, mask32;
+  const uint8_t m24[4] = {255, 255, 255, 0}, m32[4] = {255, 255, 255, 255};
+  std::memcpy(&mask24, m24, 4);  // as the kernel keeps it: network order
+  std::memcpy(&mask32, m32, 4);
+  EXPECT_EQ(persistence_client(a, mask32), "10.10.0.20");
+  EXPECT_EQ(persistence_client(a, mask24), "10.10.0.0");
+  EXPECT_EQ(persistence_client(a, 0), "10.10.0.20");
+  EXPECT_EQ(persistence_client(*IpAddr::parse("fd00::1:2"), 64), "fd00::");
+  EXPECT_EQ(persistence_client(*IpAddr::parse("fd00::1:2"), 128), "fd00::1:2");
+}
+
 TEST(Sticky, NoPromiseIsAFailureWhateverTheAnswers) {
   std::vector<SourceAnswers> a = {{"10.0.0.10", "10.0.0.10", {{"rs1", 4}}, 0}};
   auto why = sticky_problems(Stickiness::None, "rr", a);
@@ -144,6 +158,18 @@ TEST(LeastLoaded, AServerNearItsLimitMayBeSkipped) {
   EXPECT_THAT(least_loaded("lc", {rs1, rs2}), ElementsAre("rs1", "rs2"));
   rs1.active = 1;  // below l_thresh: certainly not overloaded
   EXPECT_THAT(least_loaded("lc", {rs1, rs2}), ElementsAre("rs1"));
+}
+
+TEST(LeastLoaded, AChoiceIsJudgedOnlyWhenNothingElseMovedTheCounts) {
+  std::vector<DestLoad> before = {{"rs1", 1, 2, 5}, {"rs2", 1, 1, 5}};
+  // The new connection to rs1, still active or already closed: judged.
+  EXPECT_TRUE(only_this_connection(before, {{"rs1", 1, 3, 5}, {"rs2", 1, 1, 5}}, "rs1"));
+  EXPECT_TRUE(only_this_connection(before, {{"rs1", 1, 2, 6}, {"rs2", 1, 1, 5}}, "rs1"));
+  // An old connection of rs2 expired meanwhile, or one of rs1's: not judged.
+  EXPECT_FALSE(only_this_connection(before, {{"rs1", 1, 3, 5}, {"rs2", 1, 1, 4}}, "rs1"));
+  EXPECT_FALSE(only_this_connection(before, {{"rs1", 1, 3, 4}, {"rs2", 1, 1, 5}}, "rs1"));
+  // A server gone from the table.
+  EXPECT_FALSE(only_this_connection(before, {{"rs1", 1, 3, 5}}, "rs1"));
 }
 
 TEST(LeastLoaded, LoadsText) {
