@@ -126,7 +126,14 @@ void run_show(const Flags& f) {
     usage("ipvs: --stats, --rate, --connections and --timeouts are different views: pick one");
   Topology t = running_lab(f.args[0]);
   auto node = pick_director(t, f.args.size() > 1 ? f.args[1] : "");
-  if (!node) die(node.error(), kExitInvalid);
+  if (!node) {
+    Error e = node.error();
+    // A mistyped edit looks like a node name: say what the edits are called too.
+    if (f.args.size() > 1)
+      e.hint += "; edits: set-weight, drain, add-server, remove-server, set-scheduler, "
+                "set-persistence, set-timeouts";
+    die(e, kExitInvalid);
+  }
   const IpvsView view = f.stats      ? IpvsView::Stats
                         : f.rate     ? IpvsView::Rate
                         : f.conns    ? IpvsView::Connections
