@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 
 #include "labctl/kernel/ipvs.h"
 #include "labctl/kernel/nft.h"
@@ -239,6 +240,25 @@ TEST(IpvsFeaturesModel, FwmarkDrLabLoadsWithoutWarnings) {
   for (const auto& d : loaded.diagnostics) diags += format_diagnostic(d) + "\n";
   ASSERT_TRUE(loaded.ok()) << diags;
   EXPECT_TRUE(loaded.diagnostics.empty()) << diags;
+}
+
+// The marked address is the VIP a DR real server must hold, as for any VIP.
+TEST(IpvsFeaturesModel, FwmarkDrRealServerWithoutTheMarkedVipIsWarned) {
+  std::ifstream in(LABCTL_TEST_DATA "/fwmark-dr.toml");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string s = text.str();
+  const std::string rs2_lo = "[nodes.rs2]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.50.0.12/24\"] }\n"
+                             "lo = [\"10.50.0.100/32\"]\n";
+  ASSERT_NE(s.find(rs2_lo), std::string::npos);
+  s.replace(s.find(rs2_lo), rs2_lo.size(),
+            "[nodes.rs2]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.50.0.12/24\"] }\n");
+  auto loaded = parse_topology(s, "fwmark-dr.toml");
+  ASSERT_TRUE(loaded.ok());
+  std::string all;
+  for (const auto& d : loaded.diagnostics) all += format_diagnostic(d) + "\n";
+  EXPECT_NE(all.find("warning: dr real server rs2 does not have VIP 10.50.0.100 on lo"), std::string::npos) << all;
+  EXPECT_EQ(all.find("rs1 does not have"), std::string::npos) << all;
 }
 
 TEST(IpvsFeaturesModel, FwmarkServiceWithoutMarksIsAWarning) {
