@@ -27,15 +27,17 @@ std::string tidy(std::string text) {
 
 std::string nft_hint(const std::string& e) {
   auto has = [&](const char* s) { return e.find(s) != std::string::npos; };
-  if (has("Operation not supported") || has("Protocol not supported") || has("No such file or directory") ||
-      has("cannot open netlink socket") || has("Address family not supported"))
-    return "this kernel seems to lack nf_tables (CONFIG_NF_TABLES, CONFIG_NF_TABLES_INET) or a "
-           "matching expression; run `labctl doctor`, or the lab in the micro-VM: labctl vm exec -- "
-           "labctl up LAB";
+  if (has("Operation not supported") || has("Protocol not supported") ||
+      has("No such file or directory") || has("cannot open netlink socket") ||
+      has("Address family not supported"))
+    return "this kernel seems to lack nf_tables or a part the rules need (CONFIG_NF_TABLES, "
+           "CONFIG_NF_TABLES_INET, the meta and payload expressions); run the lab in the "
+           "micro-VM: labctl vm exec -- labctl up LAB";
   if (has("Operation not permitted") || has("Permission denied"))
     return "nftables needs CAP_NET_ADMIN: run labctl as root";
   if (has("syntax error") || has("Error:"))
-    return "the ruleset comes from the topology's marks; `labctl up --dry-run` shows it as nft reads it";
+    return "the ruleset comes from the topology's marks; `labctl up --dry-run` shows it as nft "
+           "reads it";
   return "";
 }
 

@@ -401,20 +401,30 @@ void LvsRules::tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
 }
 
 void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, Pos p) {
-  if (c.svc.fwmark || !c.svc.vip.family) return;
-  auto has_vip = [&](const std::vector<IpPrefix>& list) {
-    return std::any_of(list.begin(), list.end(), [&](const IpPrefix& a) { return a.addr == c.svc.vip; });
-  };
-  bool on_lo = has_vip(rsn.lo_addresses), on_tunl0 = has_vip(rsn.tunl0_addresses);
-  if (!on_lo && !on_tunl0 && warned_.emplace(rsn.name, "vip:" + c.svc.vip.str()).second) {
-    const char* dev = m == FwdMethod::Tun ? "tunl0" : "lo";
-    r_.warning(p, fmt::format("{} real server {} does not have VIP {} on {}", to_string(m), plain(rsn.name),
-                              c.svc.vip.str(), dev),
-               fmt::format("add {} = [\"{}/{}\"] to node {}: the request still says CIP -> VIP and the "
-                           "kernel drops packets for addresses it does not have",
-                           dev, c.svc.vip.str(), c.svc.vip.max_prefix(), plain(rsn.name)));
+  // A fwmark service's VIPs are the host addresses its director's mark rules match.
+  std::vector<IpAddr> vips;
+  if (!c.svc.fwmark && c.svc.vip.family) vips.push_back(c.svc.vip);
+  if (c.svc.fwmark)
+    for (const auto& mr : c.director.marks)
+      if (mr.mark == c.svc.fwmark && mr.dst && mr.dst->len == mr.dst->addr.max_prefix())
+        vips.push_back(mr.dst->addr);
+  std::optional<IpAddr> v4_vip;  // ARP concerns IPv4 VIPs only
+  for (const IpAddr& vip : vips) {
+    if (vip.v4() && !v4_vip) v4_vip = vip;
+    auto has_vip = [&](const std::vector<IpPrefix>& list) {
+      return std::any_of(list.begin(), list.end(), [&](const IpPrefix& a) { return a.addr == vip; });
+    };
+    bool on_lo = has_vip(rsn.lo_addresses), on_tunl0 = has_vip(rsn.tunl0_addresses);
+    if (!on_lo && !on_tunl0 && warned_.emplace(rsn.name, "vip:" + vip.str()).second) {
+      const char* dev = m == FwdMethod::Tun ? "tunl0" : "lo";
+      r_.warning(p, fmt::format("{} real server {} does not have VIP {} on {}", to_string(m), plain(rsn.name),
+                                vip.str(), dev),
+                 fmt::format("add {} = [\"{}/{}\"] to node {}: the request still says CIP -> VIP and the "
+                             "kernel drops packets for addresses it does not have",
+                             dev, vip.str(), vip.max_prefix(), plain(rsn.name)));
+    }
   }
-  if (!c.svc.vip.v4() || !warned_.emplace(rsn.name, "arp").second) return;
+  if (!v4_vip || !warned_.emplace(rsn.name, "arp").second) return;
   // The effective value is the larger of conf.all and conf.<interface>: either is enough.
   auto effective = [&](const std::string& what, const Interface& i) {
     return std::max(net_.sysctl(rsn, "net.ipv4.conf.all." + what).value_or(0),
@@ -426,7 +436,7 @@ void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, P
                                 plain(rsn.name), plain(i.name)),
                  fmt::format("set net.ipv4.conf.all.arp_ignore = 1 and net.ipv4.conf.{}.arp_ignore = 1 "
                              "so only the director answers for {}",
-                             plain(i.name), c.svc.vip.str()));
+                             plain(i.name), v4_vip->str()));
       break;
     }
   }

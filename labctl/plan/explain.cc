@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "labctl/plan/nft.h"
 #include "labctl/plan/render.h"
 #include "labctl/plan/roles.h"
 
@@ -79,6 +80,7 @@ void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, cons
                        s.scheduler, s.persistence ? fmt::format(", persistent {} s", s.persistence) : "");
     for (const auto& d : s.real_servers) out << "      -> " << dest_text(r, s, d) << "\n";
   }
+  for (const auto& m : n.marks) out << "    mark    " << nft_rule(m) << "\n";
 }
 
 void switch_intro(std::ostringstream& out, const Topology& t, const Switch& sw) {

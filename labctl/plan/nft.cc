@@ -21,8 +21,10 @@ std::string nft_rule(const MarkRule& m) {
   std::vector<std::string> w;
   // Interface names are quoted: nft would take a bare word that names a symbol otherwise.
   if (!m.iif.empty()) w.push_back(fmt::format("iifname \"{}\"", m.iif));
-  if (m.src) w.push_back(fmt::format("{} saddr {}", m.src->addr.v4() ? "ip" : "ip6", prefix_text(*m.src)));
-  if (m.dst) w.push_back(fmt::format("{} daddr {}", m.dst->addr.v4() ? "ip" : "ip6", prefix_text(*m.dst)));
+  if (m.src)
+    w.push_back(fmt::format("{} saddr {}", m.src->addr.v4() ? "ip" : "ip6", prefix_text(*m.src)));
+  if (m.dst)
+    w.push_back(fmt::format("{} daddr {}", m.dst->addr.v4() ? "ip" : "ip6", prefix_text(*m.dst)));
   if (m.proto) {
     const char* p = to_string(*m.proto);
     // A port match implies its protocol; without ports the protocol is matched alone.

@@ -1,13 +1,13 @@
 // Host tier: a node's marks applied with libnftables in its namespace (the host kernel has
 // nftables), read back with nft itself; nft's own error for a bad ruleset; and an `up`
 // that fails after the marks leaves nothing behind.
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/nft.h"
@@ -48,16 +48,20 @@ TEST(HostMarks, UpAppliesTheRulesetNftListsBack) {
   Topology t = marks_lab(name);
   Status st = lab_up(t, make_plan(t), {});
   ASSERT_TRUE(st) << st.error().str();
-  const std::string listed = test::run_capture("ip netns exec " + name + "-a nft list table inet labctl 2>&1");
+  const std::string listed =
+      test::run_capture("ip netns exec " + name + "-a nft list table inet labctl 2>&1");
   const std::string other = test::run_capture("ip netns exec " + name + "-b nft list tables 2>&1");
   EXPECT_TRUE(lab_down(name));
   EXPECT_TRUE(nothing_left(name));
-  EXPECT_NE(listed.find("type filter hook prerouting priority mangle; policy accept;"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("type filter hook prerouting priority mangle; policy accept;"),
+            std::string::npos)
+      << listed;
   // nft prints marks in hex and may write sets without the spaces we put: compare the
   // matches one by one.
-  for (const char* want : {"ip daddr 10.70.0.1 tcp dport { 80, 443 } meta mark set 0x00000001",
-                           "iifname \"eth0\" ip6 saddr fd70::/64 udp sport 5353 meta mark set 0x00000002",
-                           "meta l4proto sctp meta mark set 0x00000003"})
+  for (const char* want :
+       {"ip daddr 10.70.0.1 tcp dport { 80, 443 } meta mark set 0x00000001",
+        "iifname \"eth0\" ip6 saddr fd70::/64 udp sport 5353 meta mark set 0x00000002",
+        "meta l4proto sctp meta mark set 0x00000003"})
     EXPECT_NE(listed.find(want), std::string::npos) << "want: " << want << "\n" << listed;
   EXPECT_EQ(other, "") << "a node without marks gets no table";
 }
@@ -66,8 +70,9 @@ TEST(HostMarks, NftsOwnErrorReachesTheUser) {
   LABCTL_REQUIRE_ROOT();
   Status applied;
   Status ran = run_in_new_netns([&]() -> Status {
-    applied = nft_apply("table inet labctl {\n  chain prerouting {\n    tcp dport 80 meta mark sett 1\n  }\n}\n",
-                        "load packet marks in test");
+    applied = nft_apply(
+        "table inet labctl {\n  chain prerouting {\n    tcp dport 80 meta mark sett 1\n  }\n}\n",
+        "load packet marks in test");
     return {};
   });
   ASSERT_TRUE(ran) << ran.error().str();
@@ -86,7 +91,8 @@ TEST(HostMarks, FailureAfterTheMarksLeavesNothing) {
   Topology t = marks_lab(name);
   Plan p = make_plan(t);
   size_t nft = 0;
-  while (nft < p.steps.size() && !std::holds_alternative<step::ApplyNftRules>(p.steps[nft].step)) ++nft;
+  while (nft < p.steps.size() && !std::holds_alternative<step::ApplyNftRules>(p.steps[nft].step))
+    ++nft;
   ASSERT_LT(nft + 1, p.steps.size()) << "the marks step and one after it";
   UpOptions o;
   o.wrap_executor = [nft](Executor& real) { return std::make_unique<test::FailAt>(real, nft + 1); };

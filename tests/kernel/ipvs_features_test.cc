@@ -5,13 +5,12 @@
 // ipvsadm and the marks with nft, the tools an administrator would use, and compared with
 // the topology; then traffic shows what the settings are for. One test case, so ctest
 // (a process per case) builds the lab once.
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <set>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "labctl/lab/lifecycle.h"
 #include "labctl/model/load.h"
@@ -32,8 +31,10 @@ std::string ipvsadm_line(const VirtualService& s) {
   if (s.fwmark)
     out = "FWM  " + std::to_string(s.fwmark) + (s.vip.v6() ? " IPv6" : "");
   else
-    out = std::string(s.proto == Proto::Tcp ? "TCP " : s.proto == Proto::Udp ? "UDP " : "SCTP") + " " +
-          bracket(s.vip) + ":" + std::to_string(s.port);
+    out = std::string(s.proto == Proto::Tcp   ? "TCP "
+                      : s.proto == Proto::Udp ? "UDP "
+                                              : "SCTP") +
+          " " + bracket(s.vip) + ":" + std::to_string(s.port);
   out += " " + s.scheduler;
   if (!s.sched_flags.empty()) {
     out += " (";
@@ -55,7 +56,8 @@ std::string ipvsadm_line(const VirtualService& s) {
         out += " mask " + std::to_string(*s.netmask);
       } else {
         IpAddr m{AF_INET, {}};
-        for (int i = 0; i < *s.netmask; ++i) m.bytes[i / 8] |= static_cast<uint8_t>(0x80 >> (i % 8));
+        for (int i = 0; i < *s.netmask; ++i)
+          m.bytes[i / 8] |= static_cast<uint8_t>(0x80 >> (i % 8));
         out += " mask " + m.str();
       }
     }
@@ -90,7 +92,8 @@ class KernelIpvsFeatures : public ::testing::Test {
     std::string diags;
     for (const auto& d : loaded.diagnostics) diags += format_diagnostic(d) + "\n";
     ASSERT_TRUE(loaded.ok()) << diags;
-    EXPECT_TRUE(loaded.diagnostics.empty()) << "the features lab should load without warnings:\n" << diags;
+    EXPECT_TRUE(loaded.diagnostics.empty()) << "the features lab should load without warnings:\n"
+                                            << diags;
     topo_ = *loaded.topology;
     Status st = lab_up(topo_, make_plan(topo_), {});
     ASSERT_TRUE(st) << st.error().str();
@@ -127,15 +130,18 @@ TEST_F(KernelIpvsFeatures, ReadBackWithIpvsadmAndNftThenServe) {
     const std::string want = squeeze(ipvsadm_line(s));
     EXPECT_TRUE(table.find("\n" + want + "\n") != std::string::npos ||
                 table.find("\n" + want + " \n") != std::string::npos)
-        << "want: " << want << "\ngot:\n" << table;
+        << "want: " << want << "\ngot:\n"
+        << table;
     for (const auto& d : s.real_servers)
       EXPECT_NE(table.find("-> " + dest_words(s, d) + " "), std::string::npos)
-          << "want: -> " << dest_words(s, d) << "\ngot:\n" << table;
+          << "want: -> " << dest_words(s, d) << "\ngot:\n"
+          << table;
     ++services;
   }
   EXPECT_EQ(services, 8u);
   EXPECT_NE(table.find("-> 10.60.0.100:8080 Local 1"), std::string::npos) << table;
-  EXPECT_NE(table.find("FWM 2 IPv6 mh (mh-port) persistent 60 mask 64"), std::string::npos) << table;
+  EXPECT_NE(table.find("FWM 2 IPv6 mh (mh-port) persistent 60 mask 64"), std::string::npos)
+      << table;
 
   // The marks as nft lists them back: the rules labctl rendered (nft prints marks in hex).
   const std::string rules = in("director", "nft list table inet labctl");
@@ -144,16 +150,21 @@ TEST_F(KernelIpvsFeatures, ReadBackWithIpvsadmAndNftThenServe) {
     rule = rule.substr(0, rule.rfind("meta mark set"));
     char hex[16];
     std::snprintf(hex, sizeof hex, "0x%08x", m.mark);
-    EXPECT_NE(rules.find(rule + "meta mark set " + hex), std::string::npos) << "want: " << rule << "\n" << rules;
+    EXPECT_NE(rules.find(rule + "meta mark set " + hex), std::string::npos)
+        << "want: " << rule << "\n"
+        << rules;
   }
-  EXPECT_NE(rules.find("type filter hook prerouting priority mangle; policy accept;"), std::string::npos) << rules;
+  EXPECT_NE(rules.find("type filter hook prerouting priority mangle; policy accept;"),
+            std::string::npos)
+      << rules;
 
   // One fwmark service over ports 80 and 443 with persistence: one client keeps one real
   // server on both ports (round robin alone would alternate between rs1 and rs2).
   std::set<std::string> answered;
   for (const char* port : {"80", "443", "80", "443", "80", "443"})
     answered.insert(get(std::string("http://10.60.0.100:") + port + "/"));
-  EXPECT_EQ(answered.size(), 1u) << "persistence across the marked ports broke: " << ::testing::PrintToString(answered);
+  EXPECT_EQ(answered.size(), 1u) << "persistence across the marked ports broke: "
+                                 << ::testing::PrintToString(answered);
   EXPECT_TRUE(answered.count("rs1") || answered.count("rs2")) << ::testing::PrintToString(answered);
 
   // The IPv6 fwmark service, marked by its ip6 rule.

@@ -2,6 +2,7 @@
 // flags, one-packet, local delivery, marks) from TOML to request bytes, nft text and the
 // dry-run script, without a kernel.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <linux/genetlink.h>
 #include <linux/ip_vs.h>
 #include <netinet/in.h>
@@ -9,8 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
-
-#include <gtest/gtest.h>
+#include <sstream>
 
 #include "labctl/kernel/ipvs.h"
 #include "labctl/kernel/nft.h"
@@ -71,7 +71,8 @@ TEST(IpvsFeaturesModel, EveryKeyIsLoadedAsWritten) {
   ASSERT_EQ(self.real_servers.size(), 2u);
   EXPECT_EQ(self.real_servers[0].method, FwdMethod::Local);
   EXPECT_EQ(self.real_servers[0].node, "director");
-  EXPECT_EQ(self.real_servers[0].addr.str(), "10.60.0.100") << "a local real server defaults to the VIP";
+  EXPECT_EQ(self.real_servers[0].addr.str(), "10.60.0.100")
+      << "a local real server defaults to the VIP";
   const auto& marks = t.node("director")->marks;
   ASSERT_EQ(marks.size(), 2u);
   EXPECT_EQ(marks[0].proto, Proto::Tcp);
@@ -86,7 +87,8 @@ TEST(IpvsFeaturesEncode, FlagsNetmaskSctpAndPortZero) {
   auto hash = ipvs::new_service(kFamily, svc(t, "hash"));
   ASSERT_TRUE(hash) << hash.error().str();
   auto h = service_attrs(*hash);
-  EXPECT_EQ(flags_of(h).flags, static_cast<uint32_t>(IP_VS_SVC_F_SCHED_SH_FALLBACK | IP_VS_SVC_F_SCHED_SH_PORT));
+  EXPECT_EQ(flags_of(h).flags,
+            static_cast<uint32_t>(IP_VS_SVC_F_SCHED_SH_FALLBACK | IP_VS_SVC_F_SCHED_SH_PORT));
   EXPECT_EQ(flags_of(h).mask, 0xffffffffu);
 
   auto dns = ipvs::new_service(kFamily, svc(t, "dns"));
@@ -125,7 +127,8 @@ TEST(IpvsFeaturesEncode, LocalRealServerIsTheKernelsLocalNode) {
   auto r = ipvs::new_dest(kFamily, self, self.real_servers[0]);
   ASSERT_TRUE(r) << r.error().str();
   auto dest = nested(test::attrs_of(r->header(), sizeof(genlmsghdr))[IPVS_CMD_ATTR_DEST]);
-  EXPECT_EQ(mnl_attr_get_u32(dest[IPVS_DEST_ATTR_FWD_METHOD]), static_cast<uint32_t>(IP_VS_CONN_F_LOCALNODE));
+  EXPECT_EQ(mnl_attr_get_u32(dest[IPVS_DEST_ATTR_FWD_METHOD]),
+            static_cast<uint32_t>(IP_VS_CONN_F_LOCALNODE));
   EXPECT_EQ(payload(dest[IPVS_DEST_ATTR_PORT]), (std::vector<uint8_t>{0x1f, 0x90}));
 }
 
@@ -155,7 +158,8 @@ TEST(NftRuleset, EveryFieldOfARule) {
   m.dport = {53, 5353};
   m.mark = 9;
   EXPECT_EQ(nft_rule(m),
-            "iifname \"eth1\" ip saddr 10.1.0.0/16 ip daddr 10.2.0.7 udp sport 1024 udp dport { 53, 5353 } "
+            "iifname \"eth1\" ip saddr 10.1.0.0/16 ip daddr 10.2.0.7 udp sport 1024 udp dport { "
+            "53, 5353 } "
             "meta mark set 9");
   MarkRule s;
   s.proto = Proto::Sctp;
@@ -166,9 +170,11 @@ TEST(NftRuleset, EveryFieldOfARule) {
 }
 
 TEST(NftRuleset, ErrorsGetAHint) {
-  EXPECT_NE(nft_hint("Error: Could not process rule: Operation not supported").find("nf_tables"), std::string::npos);
-  EXPECT_NE(nft_hint("Error: Could not process rule: Operation not permitted").find("CAP_NET_ADMIN"),
+  EXPECT_NE(nft_hint("Error: Could not process rule: Operation not supported").find("nf_tables"),
             std::string::npos);
+  EXPECT_NE(
+      nft_hint("Error: Could not process rule: Operation not permitted").find("CAP_NET_ADMIN"),
+      std::string::npos);
   EXPECT_NE(nft_hint("Error: syntax error, unexpected junk").find("--dry-run"), std::string::npos);
   EXPECT_EQ(nft_hint(""), "");
 }
@@ -177,7 +183,8 @@ TEST(IpvsFeaturesPlan, MarksComeBeforeServicesAndRenderAsNftHeredoc) {
   Topology t = features();
   Plan p = make_plan(t);
   auto first = [&](auto pred) {
-    return std::find_if(p.steps.begin(), p.steps.end(), [&](const PlannedStep& s) { return pred(s.step); }) -
+    return std::find_if(p.steps.begin(), p.steps.end(),
+                        [&](const PlannedStep& s) { return pred(s.step); }) -
            p.steps.begin();
   };
   auto nft = first([](const Step& s) { return std::holds_alternative<step::ApplyNftRules>(s); });
@@ -188,11 +195,13 @@ TEST(IpvsFeaturesPlan, MarksComeBeforeServicesAndRenderAsNftHeredoc) {
   EXPECT_EQ(step_netns(step), "ipvsx-director");
   EXPECT_EQ(step_type(step), "apply-nft");
   const std::string ruleset = nft_mark_ruleset(*t.node("director"));
-  EXPECT_EQ(shell_command(step), "ip netns exec ipvsx-director nft -f - <<'EOF'\n" + ruleset + "EOF");
+  EXPECT_EQ(shell_command(step),
+            "ip netns exec ipvsx-director nft -f - <<'EOF'\n" + ruleset + "EOF");
   EXPECT_EQ(undo_command(step), "ip netns exec ipvsx-director nft delete table inet labctl");
   EXPECT_EQ(describe(step), "load packet marks (nft table inet labctl) in ipvsx-director");
   const std::string script = render_script(p);
-  EXPECT_NE(script.find("ip netns exec ipvsx-director nft -f - <<'EOF'\n" + ruleset + "EOF\n"), std::string::npos)
+  EXPECT_NE(script.find("ip netns exec ipvsx-director nft -f - <<'EOF'\n" + ruleset + "EOF\n"),
+            std::string::npos)
       << script;
   EXPECT_NE(script.find("command -v nft >/dev/null"), std::string::npos);
   auto json = plan_json(p);
@@ -204,7 +213,8 @@ TEST(IpvsFeaturesPlan, IpvsadmSpellsEveryOption) {
   auto add = [&](const std::string& name) {
     return shell_command(step::AddIpvsService{"d", svc(t, name)});
   };
-  EXPECT_EQ(add("hash"), "ip netns exec d ipvsadm -A -t 10.60.0.100:81 -s sh -b sh-fallback,sh-port");
+  EXPECT_EQ(add("hash"),
+            "ip netns exec d ipvsadm -A -t 10.60.0.100:81 -s sh -b sh-fallback,sh-port");
   EXPECT_EQ(add("dns"), "ip netns exec d ipvsadm -A -u 10.60.0.100:53 -s wlc -o");
   EXPECT_EQ(add("any"), "ip netns exec d ipvsadm -A -t 10.60.0.101:0 -s wlc -p 60 -M 255.255.255.0")
       << "ipvsadm reads -M 24 as the mask 0.0.0.24: IPv4 masks go dotted";
@@ -232,6 +242,25 @@ TEST(IpvsFeaturesModel, FwmarkDrLabLoadsWithoutWarnings) {
   EXPECT_TRUE(loaded.diagnostics.empty()) << diags;
 }
 
+// The marked address is the VIP a DR real server must hold, as for any VIP.
+TEST(IpvsFeaturesModel, FwmarkDrRealServerWithoutTheMarkedVipIsWarned) {
+  std::ifstream in(LABCTL_TEST_DATA "/fwmark-dr.toml");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string s = text.str();
+  const std::string rs2_lo = "[nodes.rs2]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.50.0.12/24\"] }\n"
+                             "lo = [\"10.50.0.100/32\"]\n";
+  ASSERT_NE(s.find(rs2_lo), std::string::npos);
+  s.replace(s.find(rs2_lo), rs2_lo.size(),
+            "[nodes.rs2]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.50.0.12/24\"] }\n");
+  auto loaded = parse_topology(s, "fwmark-dr.toml");
+  ASSERT_TRUE(loaded.ok());
+  std::string all;
+  for (const auto& d : loaded.diagnostics) all += format_diagnostic(d) + "\n";
+  EXPECT_NE(all.find("warning: dr real server rs2 does not have VIP 10.50.0.100 on lo"), std::string::npos) << all;
+  EXPECT_EQ(all.find("rs1 does not have"), std::string::npos) << all;
+}
+
 TEST(IpvsFeaturesModel, FwmarkServiceWithoutMarksIsAWarning) {
   const std::string path = "/tmp/labctl-unit-fwmark-nomarks.toml";
   std::ofstream(path) << R"(version = 1
@@ -254,8 +283,12 @@ interfaces.eth0 = { switch = "lan", addresses = ["10.0.0.11/24"] }
   ASSERT_TRUE(loaded.ok());
   std::string all;
   for (const auto& d : loaded.diagnostics) all += format_diagnostic(d) + "\n";
-  EXPECT_NE(all.find(":7:10: warning: fwmark service m on d waits for packets with mark 5"), std::string::npos) << all;
-  EXPECT_NE(all.find("warning: mark rule 1 of node d sets mark 6, but node d has no fwmark service"), std::string::npos)
+  EXPECT_NE(all.find(":7:10: warning: fwmark service m on d waits for packets with mark 5"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(
+      all.find("warning: mark rule 1 of node d sets mark 6, but node d has no fwmark service"),
+      std::string::npos)
       << all;
 }
 
