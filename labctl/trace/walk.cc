@@ -210,8 +210,8 @@ class WalkBuilder {
     }
     if (prev.dir == Direction::In && h.dir == Direction::In) {
       if (prev.pkt.outer() && !out)
-        return fmt::format("{} took the outer header off ({}): the inner packet {} -> {} is for an address "
-                           "local to {} (the VIP on tunl0), so it is delivered",
+        return fmt::format("{} took the outer header off ({}): the inner packet {} -> {} is addressed to the "
+                           "VIP, which {} holds on tunl0",
                            h.node, h.ifname, in->src.str(), in->dst.str(), h.node);
       return fmt::format("seen again on {}:{}", h.node, h.ifname);
     }
