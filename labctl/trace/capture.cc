@@ -160,8 +160,8 @@ Result<CaptureReport> PcapCapture::run(const CaptureLimits& limits,
     const Handle* h = nullptr;
     std::vector<Pending> pending;
   };
-  bool stop = false;
-  auto reached = [&] { return (limits.count && rep.frames >= *limits.count) || stop; };
+  bool stop = false;  // done() said so: stop waiting, but still read what is queued
+  auto reached = [&] { return limits.count && rep.frames >= *limits.count; };
   auto callback = [](u_char* user, const pcap_pkthdr* hdr, const u_char* bytes) {
     auto* c = reinterpret_cast<Ctx*>(user);
     Frame f;
@@ -195,7 +195,7 @@ Result<CaptureReport> PcapCapture::run(const CaptureLimits& limits,
     return {};
   };
   Status result;
-  while (!reached()) {
+  while (!reached() && !stop) {
     if (limits.interrupted && limits.interrupted->load()) {
       rep.interrupted = true;
       break;

@@ -2,6 +2,7 @@
 
 #include <net/if.h>
 
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -178,7 +179,9 @@ Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& 
     });
     if (!sent)
       result = "failed: " + sent.error().message +
-               (sent.error().errnum ? std::string(": ") + std::strerror(sent.error().errnum) : "");
+               (sent.error().errnum && sent.error().errnum != ETIMEDOUT
+                    ? std::string(": ") + std::strerror(sent.error().errnum)
+                    : "");
     finish = true;
   }
   reader.join();

@@ -210,8 +210,8 @@ class WalkBuilder {
     }
     if (prev.dir == Direction::In && h.dir == Direction::In) {
       if (prev.pkt.outer() && !out)
-        return fmt::format("{} took the outer header off ({}): the inner packet {} -> {} is for an address "
-                           "local to {} (the VIP on tunl0), so it is delivered",
+        return fmt::format("{} took the outer header off ({}): the inner packet {} -> {} is addressed to the "
+                           "VIP, which {} holds on tunl0",
                            h.node, h.ifname, in->src.str(), in->dst.str(), h.node);
       return fmt::format("seen again on {}:{}", h.node, h.ifname);
     }
@@ -401,10 +401,22 @@ class WalkBuilder {
     if (last.pkt.outer() && last.dir == Direction::In)
       return last.node + " received the IPIP packet but did not unwrap it: is ipip loaded with tunl0 up "
                          "(accept_ipip = true)?";
-    if (last.dir == Direction::In)
-      return last.node + " received it but sent nothing back: no server listening on the port, the kernel "
-                         "dropped it (rp_filter on tunl0/all for TUN; no VIP on lo for DR), or no route back "
-                         "to the client";
+    if (last.dir == Direction::In) {
+      const std::string port = std::to_string(last.pkt.l4 ? last.pkt.l4->dport : s.port);
+      if (!last.pkt.eth && s.method == FwdMethod::Tun)
+        return last.node + " unwrapped it on " + last.ifname + " but sent nothing back: the kernel dropped the "
+               "inner packet, most likely by reverse-path filtering (the route back to the client leaves by "
+               "another interface, so rp_filter must be 0 on " + last.ifname + " and all), or nothing listens "
+               "on port " + port;
+      if (s.method == FwdMethod::Nat)
+        return last.node + " received it but sent nothing back: it needs a route back to the client through "
+               "the director (its default gateway), and something listening on port " + port;
+      if (s.method == FwdMethod::Dr)
+        return last.node + " received it but sent nothing back: CIP -> VIP is local to it only with the VIP "
+               "on its lo; and something must listen on port " + port;
+      return last.node + " received it but sent nothing back: nothing listens on port " + port +
+             ", the kernel dropped it, or it has no route back to the client";
+    }
     return last.node + " sent it on but the next interface never saw it";
   }
 

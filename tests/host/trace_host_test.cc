@@ -169,6 +169,40 @@ TEST_F(HostTrace, TraceWalksThroughTheRouterAndBack) {
   EXPECT_TRUE(j["answered"]);
 }
 
+// --wait sends nothing and follows the next connection the node opens (here a curl);
+// capture --json and -w - are read back too.
+TEST_F(HostTrace, TraceWaitsForTheNextConnectionAndCaptureSpeaksJsonAndPcapOnStdout) {
+  const std::string out_file = "/tmp/" + lab_ + ".wait.json";
+  pid_t pid = spawn("exec " + kLabctl + " trace " + lab_ + " --from client --to 10.72.2.10:80 --wait --timeout 20 --json > " +
+                    out_file + " 2>&1");
+  EXPECT_EQ(traffic_until_exit(pid), 0);
+  const std::string out = sh("cat " + out_file + "; rm -f " + out_file);
+  nlohmann::json j;
+  ASSERT_NO_THROW(j = nlohmann::json::parse(out)) << out;
+  EXPECT_TRUE(j["ok"]);
+  EXPECT_EQ(j["request"].size(), 4u);
+  EXPECT_EQ(j["reply"].size(), 4u);
+
+  pid = spawn("exec " + kLabctl + " capture " + lab_ + " server eth0 --json --count 2 --filter tcp > /tmp/" + lab_ +
+              ".jsonl 2>/dev/null");
+  ASSERT_EQ(traffic_until_exit(pid), 0);
+  std::istringstream lines(sh("cat /tmp/" + lab_ + ".jsonl; rm -f /tmp/" + lab_ + ".jsonl"));
+  int n = 0;
+  for (std::string l; std::getline(lines, l); ++n) {
+    auto p = nlohmann::json::parse(l);
+    EXPECT_EQ(p["node"], "server");
+    EXPECT_EQ(p["packet"]["l4"]["proto"], "TCP");
+    EXPECT_TRUE(p["dir"] == "in" || p["dir"] == "out");
+  }
+  EXPECT_EQ(n, 2);
+
+  pid = spawn("exec " + kLabctl + " capture " + lab_ + " server eth0 -w - --count 3 --filter tcp 2>/dev/null | tcpdump -nn -r - > /tmp/" +
+              lab_ + ".stdout 2>/dev/null");
+  ASSERT_EQ(traffic_until_exit(pid), 0);
+  const std::string read = sh("cat /tmp/" + lab_ + ".stdout; rm -f /tmp/" + lab_ + ".stdout");
+  EXPECT_EQ(std::count(read.begin(), read.end(), '\n'), 3) << read;
+}
+
 // Nothing listens on port 81: the server resets, no SYN-ACK comes, and the trace says
 // where the SYN was last seen, fast, with exit status 1.
 TEST_F(HostTrace, TraceOfAnUnansweredRequestSaysWhereItWasLastSeen) {

@@ -228,6 +228,27 @@ TEST(Walk, AResetInsteadOfAnAnswerIsNamed) {
   EXPECT_THAT(w.findings, Contains(HasSubstr("rs1 answered with a TCP reset from 10.10.0.100:80")));
 }
 
+TEST(Walk, ATunRealServerThatUnwrapsButDoesNotAnswerPointsAtRpFilter) {
+  Lab l;
+  l.s.lab = "tun-demo-rpfilter";
+  l.s.method = FwdMethod::Tun;
+  l.s.vip = ip("10.30.1.100");
+  l.s.port = 80;
+  l.s.client = "client";
+  l.s.director = "director";
+  l.s.ifaces = {{"client", "eth0", kClient}, {"director", "eth0", kDir0}, {"rs1", "eth0", kRs1}, {"rs1", "tunl0", ""}};
+  const Bytes inner = test::ipv4("10.30.1.10", "10.30.1.100", IPPROTO_TCP, test::tcp(kPort, 80, 0x02, kIsn, 0));
+  l.see("client", "eth0", Direction::Out, syn(kClient, kDir0, "10.30.1.10", "10.30.1.100"));
+  l.see("director", "eth0", Direction::In, syn(kClient, kDir0, "10.30.1.10", "10.30.1.100"));
+  l.see("director", "eth0", Direction::Out, test::eth(kDir0, kRs1, 0x0800, test::ipv4("10.30.1.2", "10.30.2.11", 4, inner)));
+  l.see("rs1", "eth0", Direction::In, test::eth(kDir0, kRs1, 0x0800, test::ipv4("10.30.1.2", "10.30.2.11", 4, inner)));
+  l.see("rs1", "tunl0", Direction::In, inner, true);
+  Walk w = build_walk(l.s, l.frames);
+  EXPECT_FALSE(w.ok);
+  EXPECT_THAT(w.findings, Contains(HasSubstr("last seen on rs1:tunl0 (in)")));
+  EXPECT_THAT(w.findings, Contains(HasSubstr("rp_filter must be 0 on tunl0 and all")));
+}
+
 TEST(Walk, NoRequestNamesTheUnansweredArp) {
   Lab l = dr_lab();
   for (int i = 0; i < 3; ++i)
