@@ -12,6 +12,7 @@
 #include <map>
 
 #include "labctl/cli/command.h"
+#include "labctl/lab/ipvs_edit.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
 #include "labctl/model/builtins.h"
@@ -21,7 +22,7 @@ namespace labctl::cli {
 namespace {
 
 // What a positional argument is, for completing it.
-enum class Arg { None, Files, Topology, Lab, Node, CheckName, Agent, Shell };
+enum class Arg { None, Files, Topology, Lab, Node, CheckName, Agent, Shell, Iface, IpvsVerb };
 
 struct Completion {
   std::vector<std::string> words;
@@ -49,6 +50,9 @@ const std::map<std::string, std::vector<Arg>>& positional_args() {
       {"vm exec", {Arg::Files}},
       {"doctor", {}},
       {"completion", {Arg::Shell, Arg::None}},
+      {"ipvs", {Arg::Lab, Arg::IpvsVerb, Arg::None}},
+      {"capture", {Arg::Lab, Arg::Node, Arg::Iface, Arg::None}},
+      {"trace", {Arg::Lab, Arg::None}},
   };
   return args;
 }
@@ -105,6 +109,22 @@ std::vector<std::string> candidates(Arg kind, const std::vector<std::string>& be
           for (const auto& a : n->agents) out.push_back(a.name);
       break;
     case Arg::Shell: out = {"bash"}; break;
+    case Arg::Iface:
+      // The node's interfaces as the topology names them (capture also takes lo, tunl0).
+      if (auto t = kept_topology(lab); t && before.size() >= 2)
+        if (const Node* n = t->node(before[1])) {
+          for (const auto& i : n->interfaces) out.push_back(i.name);
+          out.push_back("lo");
+          if (n->accept_ipip) out.push_back("tunl0");
+        }
+      break;
+    case Arg::IpvsVerb:
+      // A director to show, or an edit (cli/ipvs.cc).
+      if (auto t = kept_topology(lab))
+        for (const auto& n : t->nodes)
+          if (!n.services.empty()) out.push_back(n.name);
+      for (auto& w : ipvs_edit_words()) out.push_back(std::move(w));
+      break;
   }
   return out;
 }

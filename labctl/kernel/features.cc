@@ -1,5 +1,7 @@
 #include "labctl/kernel/features.h"
 
+#include "labctl/kernel/nft.h"
+
 #include <arpa/inet.h>
 #include <linux/ip_vs.h>
 #include <linux/netlink.h>
@@ -94,7 +96,8 @@ Result<int> ipvs_family(nl_sock* sock) {
 }
 
 // NEW_SERVICE / DEL_SERVICE for TCP 192.0.2.1:80 (TEST-NET-1, in a throwaway netns).
-Result<Msg> service_msg(int family, uint8_t cmd, const std::string& sched) {
+Result<Msg> service_msg(int family, uint8_t cmd, const std::string& sched,
+                        uint16_t protocol = IPPROTO_TCP) {
   Msg msg(nlmsg_alloc(), nlmsg_free);
   if (!msg || !genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_ACK, cmd,
                            IPVS_GENL_VERSION))
@@ -104,7 +107,7 @@ Result<Msg> service_msg(int family, uint8_t cmd, const std::string& sched) {
   ::inet_pton(AF_INET, "192.0.2.1", &addr);
   ip_vs_flags flags{0, ~0u};
   bool ok = nla_put_u16(msg.get(), IPVS_SVC_ATTR_AF, AF_INET) == 0 &&
-            nla_put_u16(msg.get(), IPVS_SVC_ATTR_PROTOCOL, IPPROTO_TCP) == 0 &&
+            nla_put_u16(msg.get(), IPVS_SVC_ATTR_PROTOCOL, protocol) == 0 &&
             nla_put(msg.get(), IPVS_SVC_ATTR_ADDR, sizeof addr, &addr) == 0 &&
             nla_put_u16(msg.get(), IPVS_SVC_ATTR_PORT, htons(80)) == 0;
   if (cmd == IPVS_CMD_NEW_SERVICE)
@@ -162,7 +165,7 @@ Status probe_ipip() {
   });
 }
 
-IpvsProbe probe_ipvs(const std::vector<std::string>& schedulers) {
+IpvsProbe probe_ipvs(const std::vector<std::string>& schedulers, bool sctp) {
   IpvsProbe probe;
   Status st = run_in_new_netns([&]() -> Status {
     TRY_ASSIGN(Sock sock, connect(NETLINK_GENERIC));
@@ -175,11 +178,25 @@ IpvsProbe probe_ipvs(const std::vector<std::string>& schedulers) {
         return request(sock.get(), del.get(), "delete the probe service");
       }());
     }
+    if (sctp)
+      probe.sctp = [&]() -> Status {
+        TRY_ASSIGN(Msg add, service_msg(family, IPVS_CMD_NEW_SERVICE, "rr", IPPROTO_SCTP));
+        TRY(request(sock.get(), add.get(), "add an SCTP virtual service"));
+        TRY_ASSIGN(Msg del, service_msg(family, IPVS_CMD_DEL_SERVICE, "rr", IPPROTO_SCTP));
+        return request(sock.get(), del.get(), "delete the probe service");
+      }();
     return {};
   });
   probe.family = st;
-  if (!st) probe.schedulers.assign(schedulers.size(), st);
+  if (!st) {
+    probe.schedulers.assign(schedulers.size(), st);
+    if (sctp) probe.sctp = st;
+  }
   return probe;
+}
+
+Status probe_nftables() {
+  return run_in_new_netns([] { return nft_apply("add table inet labctl_probe\n", "create an nftables table"); });
 }
 
 Status probe_sysctls() {

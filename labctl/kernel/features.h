@@ -23,6 +23,7 @@ inline const std::vector<std::string> kIpvsSchedulers = {
 struct IpvsProbe {
   Status family;                   ///< the "IPVS" generic netlink family resolves
   std::vector<Status> schedulers;  ///< one per requested scheduler, in order
+  Status sctp;                     ///< an SCTP service can be added (ok when not asked)
 };
 
 /// Resolves the "IPVS" family (which autoloads ip_vs where it can), then adds and deletes
@@ -30,10 +31,13 @@ struct IpvsProbe {
 /// namespace, and best run before anything else destroys a namespace: a scheduler that
 /// registers per-netns state (lblc, lblcr) deadlocks the kernel when its autoload (under
 /// IPVS's service mutex) races the cleanup of a dying namespace (which wants that mutex).
-[[nodiscard]] IpvsProbe probe_ipvs(const std::vector<std::string>& schedulers);
+/// With `sctp`, also adds and deletes an SCTP service (CONFIG_IP_VS_PROTO_SCTP).
+[[nodiscard]] IpvsProbe probe_ipvs(const std::vector<std::string>& schedulers, bool sctp = false);
 
 /// An ipip tunnel link can be created (which autoloads ipip where it can).
 [[nodiscard]] Status probe_ipip();
+/// An nftables table can be created (nf_tables, with the inet family), through libnftables.
+[[nodiscard]] Status probe_nftables();
 /// The per-namespace sysctls labs set exist: ip_forward, conf/all/{rp_filter,arp_ignore,
 /// arp_announce}.
 [[nodiscard]] Status probe_sysctls();

@@ -27,6 +27,16 @@ constexpr KindName kKinds[] = {
     {IpvsEditKind::SetTimeouts, "set-timeouts"},
 };
 
+}  // namespace
+
+std::vector<std::string> ipvs_edit_words() {
+  std::vector<std::string> out;
+  for (const auto& k : kKinds) out.emplace_back(k.name);
+  return out;
+}
+
+namespace {
+
 std::string joined(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
@@ -204,12 +214,6 @@ uint32_t fwd_of(FwdMethod m) {
       break;
   }
   return IP_VS_CONN_F_DROUTE;
-}
-
-bool same_service(const IpvsService& live, const VirtualService& v) {
-  if (v.fwmark) return live.fwmark == v.fwmark && live.family == v.vip.family;
-  return live.fwmark == 0 && live.addr == v.vip && live.port == v.port &&
-         live.protocol == (v.proto == Proto::Udp ? IPPROTO_UDP : IPPROTO_TCP);
 }
 
 // The edit on the kernel, in the director's namespace; returns the line saying what changed.

@@ -52,6 +52,8 @@ struct ResolvedIpvsEdit {
 [[nodiscard]] const char* to_string(IpvsEditKind k);
 /// "set-weight" ... "timeouts" back to the kind.
 [[nodiscard]] std::optional<IpvsEditKind> parse_ipvs_edit_kind(const std::string& word);
+/// Every edit's word, as `labctl ipvs LAB WORD ...` takes it (shell completion lists them).
+[[nodiscard]] std::vector<std::string> ipvs_edit_words();
 
 /// Checks names and values against `t`. Errors are the user's (exit 2) and name what
 /// exists: the services, a service's real servers, the nodes.

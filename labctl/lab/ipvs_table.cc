@@ -24,12 +24,6 @@ std::string service_column(const IpvsService& s) {
   return protocol_name(s.protocol) + "  " + addr_port(s.addr, s.port);
 }
 
-bool same_identity(const IpvsService& live, const VirtualService& v) {
-  if (v.fwmark) return live.fwmark == v.fwmark && live.family == v.vip.family;
-  return live.fwmark == 0 && live.addr == v.vip && live.port == v.port &&
-         live.protocol == (v.proto == Proto::Udp ? IPPROTO_UDP : IPPROTO_TCP);
-}
-
 std::string netmask_text(const IpvsService& s) {
   if (s.family == AF_INET6) return std::to_string(s.netmask);
   in_addr m{};
@@ -169,9 +163,15 @@ void name_ipvs_table(const Topology& t, IpvsTable& table) {
   for (auto& s : table.services) {
     if (director)
       for (const auto& v : director->services)
-        if (same_identity(s.service, v)) s.name = v.name;
+        if (same_service(s.service, v)) s.name = v.name;
     for (auto& d : s.dests) d.node = node_holding(t, d.dest.addr);
   }
+}
+
+bool same_service(const IpvsService& live, const VirtualService& v) {
+  if (v.fwmark) return live.fwmark == v.fwmark && live.family == v.vip.family;
+  return live.fwmark == 0 && live.addr == v.vip && live.port == v.port &&
+         live.protocol == ip_protocol(v.proto);
 }
 
 Result<IpvsTable> read_ipvs_table(const Topology& t, const std::string& node, bool conns) {

@@ -52,6 +52,10 @@ struct IpvsTable {
 /// "" when none does.
 [[nodiscard]] std::string node_holding(const Topology& t, const IpAddr& a);
 
+/// Whether the kernel's service is the topology's: protocol, address and port, or fwmark
+/// and family.
+[[nodiscard]] bool same_service(const IpvsService& live, const VirtualService& v);
+
 /// Reads `node`'s table from inside its namespace (lab `t.name`); with `conns` its
 /// connection table too.
 [[nodiscard]] Result<IpvsTable> read_ipvs_table(const Topology& t, const std::string& node,

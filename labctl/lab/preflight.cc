@@ -17,7 +17,7 @@ Status check_kernel_can_build(const Plan& plan) {
   };
   // IPVS first: its scheduler autoload must not race a namespace's cleanup (probe_ipvs).
   if (needs.ipvs) {
-    IpvsProbe p = probe_ipvs(needs.schedulers);
+    IpvsProbe p = probe_ipvs(needs.schedulers, needs.sctp);
     if (!p.family) {
       note("IPVS (CONFIG_IP_VS, module ip_vs)", p.family);
     } else {
@@ -25,10 +25,13 @@ Status check_kernel_can_build(const Plan& plan) {
         if (!p.schedulers[i])
           note("IPVS scheduler " + needs.schedulers[i] + " (module ip_vs_" + needs.schedulers[i] + ")",
                p.schedulers[i]);
+      if (!p.sctp) note("SCTP in IPVS (CONFIG_IP_VS_PROTO_SCTP)", p.sctp);
     }
   }
   if (needs.ipip)
     if (Status st = probe_ipip(); !st) note("IPIP tunnels (CONFIG_NET_IPIP, module ipip)", st);
+  if (needs.nftables)
+    if (Status st = probe_nftables(); !st) note("nftables (CONFIG_NF_TABLES, CONFIG_NF_TABLES_INET)", st);
   if (missing.empty()) return {};
   std::string list;
   for (size_t i = 0; i < missing.size(); ++i)

@@ -10,9 +10,12 @@ KernelNeeds kernel_needs(const Plan& plan) {
     if (const auto* s = std::get_if<step::AddIpvsService>(&ps.step)) {
       n.ipvs = true;
       n.schedulers.push_back(s->service.scheduler);
+      n.sctp = n.sctp || (s->service.fwmark == 0 && s->service.proto == Proto::Sctp);
     } else if (std::holds_alternative<step::EnableIpip>(ps.step) ||
                std::holds_alternative<step::CreateIpip>(ps.step)) {
       n.ipip = true;
+    } else if (std::holds_alternative<step::ApplyNftRules>(ps.step)) {
+      n.nftables = true;
     }
   }
   std::sort(n.schedulers.begin(), n.schedulers.end());

@@ -1,5 +1,6 @@
 // What a plan needs from the kernel beyond namespaces, veth, bridges and sysctls (which
-// every kernel labctl runs on has): IPVS and the schedulers its services name, IPIP. `up`
+// every kernel labctl runs on has): IPVS, the schedulers and protocols its services name,
+// IPIP, nftables. `up`
 // probes these before its first step (lab/preflight.h), so a kernel that cannot finish
 // the lab is told so before anything is made.
 #pragma once
@@ -14,8 +15,10 @@ namespace labctl {
 struct KernelNeeds {
   bool ipvs = false;
   std::vector<std::string> schedulers;  ///< Sorted, each once.
+  bool sctp = false;      ///< An SCTP service (CONFIG_IP_VS_PROTO_SCTP).
   bool ipip = false;
-  [[nodiscard]] bool any() const { return ipvs || ipip; }
+  bool nftables = false;  ///< Packet marks (nf_tables).
+  [[nodiscard]] bool any() const { return ipvs || ipip || nftables; }
 };
 
 [[nodiscard]] KernelNeeds kernel_needs(const Plan& plan);

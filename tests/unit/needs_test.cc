@@ -53,6 +53,16 @@ TEST(KernelNeeds, EachSchedulerOnceSorted) {
   EXPECT_THAT(kernel_needs(make_plan(t)).schedulers, ElementsAre("lc", "wrr"));
 }
 
+TEST(KernelNeeds, SctpServicesAndMarksAreNeedsToo) {
+  LoadResult r = load_topology(std::string(LABCTL_SOURCE_DIR) + "/tests/data/ipvs-features.toml");
+  ASSERT_TRUE(r.topology);
+  KernelNeeds n = kernel_needs(make_plan(*r.topology));
+  EXPECT_TRUE(n.sctp);
+  EXPECT_TRUE(n.nftables);
+  EXPECT_FALSE(needs_of("dr-demo").sctp);
+  EXPECT_FALSE(needs_of("dr-demo").nftables);
+}
+
 TEST(KernelNeeds, APlainRoutedLabNeedsNothingSpecial) {
   Plan p;
   p.lab = "x";
