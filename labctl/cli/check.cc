@@ -10,6 +10,7 @@
 
 #include "labctl/checks/checks.h"
 #include "labctl/checks/junit.h"
+#include "labctl/base/atomic_file.h"
 #include "labctl/cli/check_run.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
@@ -57,20 +58,6 @@ class Progress {
   std::map<std::string, milliseconds> next_;
 };
 
-Status write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return fail_errno("write " + tmp, errno);
-    out << text;
-    if (!out.flush()) return fail_errno("write " + tmp, errno);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return fail("rename " + tmp + " to " + path + ": " + ec.message());
-  return {};
-}
-
 }  // namespace
 
 void add_check_flags(CLI::App* cmd, CheckRunFlags& f) {
@@ -112,7 +99,7 @@ int run_and_print_checks(const Topology& t, const std::vector<std::string>& only
   if (f.json) std::printf("%s\n", json_text(checks_json(*rep)).c_str());
   else std::printf("%s", render_summary(*rep).c_str());
   if (!f.junit.empty())
-    if (Status st = write_file(f.junit, checks_junit({*rep})); !st) die(st.error(), kExitInvalid);
+    if (Status st = write_file_atomically(f.junit, checks_junit({*rep})); !st) die(st.error(), kExitInvalid);
   return rep->passed() ? 0 : kExitFailure;
 }
 

@@ -56,12 +56,13 @@ IpvsEdit parse_edit(IpvsEditKind kind, const Flags& f) {
       want(2, "SERVICE SERVER");
       break;
     case IpvsEditKind::AddServer:
-      want(2, "SERVICE SERVER [--weight W] [--method nat|dr|tun]");
+      want(2, "SERVICE SERVER [--weight W] [--method nat|dr|tun|local]");
       e.weight = f.weight;
       if (f.method == "nat") e.method = FwdMethod::Nat;
       else if (f.method == "dr") e.method = FwdMethod::Dr;
       else if (f.method == "tun") e.method = FwdMethod::Tun;
-      else if (!f.method.empty()) usage("--method is nat, dr or tun, not '" + f.method + "'");
+      else if (f.method == "local") e.method = FwdMethod::Local;
+      else if (!f.method.empty()) usage("--method is nat, dr, tun or local, not '" + f.method + "'");
       break;
     case IpvsEditKind::SetScheduler:
       want(2, "SERVICE SCHEDULER");
@@ -190,7 +191,7 @@ void setup(CLI::App& app) {
       "Edit live (the lab stays up; `status`, `check` and `ipvs` see the change):\n"
       "  labctl ipvs LAB set-weight SERVICE SERVER WEIGHT\n"
       "  labctl ipvs LAB drain SERVICE SERVER            weight 0: no new connections\n"
-      "  labctl ipvs LAB add-server SERVICE SERVER [--weight W] [--method nat|dr|tun]\n"
+      "  labctl ipvs LAB add-server SERVICE SERVER [--weight W] [--method nat|dr|tun|local]\n"
       "  labctl ipvs LAB remove-server SERVICE SERVER\n"
       "  labctl ipvs LAB set-scheduler SERVICE SCHEDULER (rr, wrr, sh, ... as the kernel has)\n"
       "  labctl ipvs LAB set-persistence SERVICE SECONDS (0: not persistent)\n"
@@ -218,7 +219,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--weight", f.weight, "add-server: the new server's weight (default 1)")
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--method", f.method,
-                  "add-server: nat, dr or tun (default: as the service's other servers)");
+                  "add-server: nat, dr, tun or local (default: as the service's other servers)");
   cmd->add_option("--set", f.set, "Set the tcp, tcpfin and udp timeouts (seconds; 0: unchanged)")
       ->expected(3)
       ->type_name("TCP TCPFIN UDP");

@@ -106,20 +106,6 @@ void put_service_nest(nlmsghdr* nlh, const VirtualService& s, bool full) {
   mnl_attr_nest_end(nlh, nest);
 }
 
-uint32_t fwd_of(FwdMethod m) {
-  switch (m) {
-    case FwdMethod::Nat:
-      return IP_VS_CONN_F_MASQ;
-    case FwdMethod::Dr:
-      return IP_VS_CONN_F_DROUTE;
-    case FwdMethod::Tun:
-      return IP_VS_CONN_F_TUNNEL;
-    case FwdMethod::Local:
-      return IP_VS_CONN_F_LOCALNODE;
-  }
-  return IP_VS_CONN_F_MASQ;
-}
-
 std::string dest_name(const VirtualService& s, const RealServer& d) {
   const uint16_t port = d.port != 0 ? d.port : s.port;
   const std::string a = d.addr.v6() ? "[" + d.addr.str() + "]" : d.addr.str();
@@ -144,7 +130,7 @@ Result<Request> dest_request(uint16_t family, uint8_t cmd, const VirtualService&
   mnl_attr_put_u16(b.nlh(), IPVS_DEST_ATTR_PORT, htons(d.port != 0 ? d.port : s.port));
   mnl_attr_put_u16(b.nlh(), IPVS_DEST_ATTR_ADDR_FAMILY, static_cast<uint16_t>(d.addr.family));
   if (full) {
-    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_FWD_METHOD, fwd_of(d.method));
+    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_FWD_METHOD, ipvs::fwd_flags(d.method));
     mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_WEIGHT, static_cast<uint32_t>(d.weight));
     mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_U_THRESH, d.u_thresh);
     mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_L_THRESH, d.l_thresh);
@@ -367,6 +353,20 @@ uint32_t service_flags(const VirtualService& s) {
   for (const auto& name : s.sched_flags)
     if (const auto* f = topo::find_sched_flag(name)) flags |= f->bit;
   return flags;
+}
+
+uint32_t fwd_flags(FwdMethod m) {
+  switch (m) {
+    case FwdMethod::Nat:
+      return IP_VS_CONN_F_MASQ;
+    case FwdMethod::Dr:
+      return IP_VS_CONN_F_DROUTE;
+    case FwdMethod::Tun:
+      return IP_VS_CONN_F_TUNNEL;
+    case FwdMethod::Local:
+      return IP_VS_CONN_F_LOCALNODE;
+  }
+  return IP_VS_CONN_F_MASQ;
 }
 
 std::string service_name(const VirtualService& s) {

@@ -166,6 +166,8 @@ inline constexpr const char* kFamilyName = "IPVS";
 
 /// IP_VS_SVC_F_* of a service: persistent, one-packet, its scheduler flags.
 [[nodiscard]] uint32_t service_flags(const VirtualService& s);
+/// The kernel's forwarding flag (IP_VS_CONN_F_MASQ, DROUTE, TUNNEL, LOCALNODE) for a method.
+[[nodiscard]] uint32_t fwd_flags(FwdMethod m);
 /// "tcp 10.0.0.100:80" or "fwmark 7", as ipvsadm names a service.
 [[nodiscard]] std::string service_name(const VirtualService& s);
 /// The hint for an errno from a service or destination command (exposed for tests).

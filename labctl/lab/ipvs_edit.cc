@@ -1,5 +1,7 @@
 #include "labctl/lab/ipvs_edit.h"
 
+#include "labctl/base/atomic_file.h"
+
 #include <linux/ip_vs.h>
 #include <netinet/in.h>
 
@@ -204,18 +206,6 @@ std::string service_label(const IpvsService& s) {
   return addr_port(s.addr, s.port);
 }
 
-uint32_t fwd_of(FwdMethod m) {
-  switch (m) {
-    case FwdMethod::Nat:
-      return IP_VS_CONN_F_MASQ;
-    case FwdMethod::Tun:
-      return IP_VS_CONN_F_TUNNEL;
-    case FwdMethod::Dr:
-      break;
-  }
-  return IP_VS_CONN_F_DROUTE;
-}
-
 // The edit on the kernel, in the director's namespace; returns the line saying what changed.
 Result<std::string> edit_kernel(Ipvs& ipvs, const std::string& lab, const ResolvedIpvsEdit& r) {
   const IpvsEdit& e = r.edit;
@@ -262,7 +252,7 @@ Result<std::string> edit_kernel(Ipvs& ipvs, const std::string& lab, const Resolv
       IpvsDest d;
       d.addr = r.server.addr;
       d.port = port_of(s, r.server);
-      d.fwd_method = fwd_of(r.server.method);
+      d.fwd_method = ipvs::fwd_flags(r.server.method);
       d.weight = r.server.weight;
       TRY(ipvs.add_dest(svc, d));
       return what + ": added " + server_label(s, r.server) + " " + forward_name(d.fwd_method) +
@@ -297,16 +287,7 @@ Status record_edit(const std::string& lab, const IpvsEdit& e) {
   edits.push_back(e);
   nlohmann::json all = nlohmann::json::array();
   for (const auto& x : edits) all.push_back(ipvs_edit_json(x));
-  const std::string path = ipvs_edits_path(lab), tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << all.dump(2) << "\n";
-    if (!out.flush()) return fail_errno("write " + tmp, errno);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return fail("rename " + tmp + " to " + path + ": " + ec.message());
-  return {};
+  return write_file_atomically(ipvs_edits_path(lab), all.dump(2) + "\n");
 }
 
 }  // namespace

@@ -197,8 +197,8 @@ TEST_P(KernelTrace, TheWalkIsWhatTheMethodPromises) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Demos, KernelTrace, ::testing::Values("dr-demo", "nat-demo", "tun-demo"),
-                         [](const auto& info) {
-                           std::string n = info.param;
+                         [](const auto& p) {
+                           std::string n = p.param;
                            std::replace(n.begin(), n.end(), '-', '_');
                            return n;
                          });
