@@ -19,6 +19,7 @@ const char* method_name(const std::optional<FwdMethod>& method) {
     case FwdMethod::Nat: return "NAT";
     case FwdMethod::Dr: return "DR";
     case FwdMethod::Tun: return "TUN";
+    case FwdMethod::Local: return "local delivery";
   }
   return "?";
 }
@@ -244,6 +245,8 @@ class WalkBuilder {
                                "IP header DIP -> RIP ({} -> {}, IPIP) so routers can carry it to {}",
                                in->src.str(), in->dst.str(), out->src.str(), out->dst.str(), rs);
           break;
+        case FwdMethod::Local:
+          break;  // the director answers itself: the request never leaves it
       }
       return fmt::format("{}: the director forwarded it, but not as {} does: {}", m, m,
                          c.empty() ? "nothing changed" : fmt::format("{}", fmt::join(c, "; ")));

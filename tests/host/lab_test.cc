@@ -373,8 +373,9 @@ TEST_F(HostLab, DemoPlansRollBackAtEveryStepAndOnTheMissingKernelFeature) {
       EXPECT_EQ(steps_done, 0u) << st.error().str();
       EXPECT_NE(st.error().str().find("cannot build lab " + l.name + ": it has no IPVS (CONFIG_IP_VS"),
                 std::string::npos) << st.error().str();
-      if (std::string(demo) == "tun-demo" && !probe_ipip())
+      if (std::string(demo) == "tun-demo" && !probe_ipip()) {
         EXPECT_NE(st.error().str().find("and IPIP tunnels"), std::string::npos) << st.error().str();
+      }
       EXPECT_NE(st.error().str().find("micro-VM"), std::string::npos) << st.error().str();
       EXPECT_TRUE(nothing_left(l.name));
     }
