@@ -166,6 +166,7 @@ Result<int> relay_run(const std::vector<RelayPort>& ports, RelayRequest req, con
   const auto deadline = io.timeout_s > 0 ? Clock::now() + std::chrono::seconds(io.timeout_s)
                                          : Clock::time_point::max();
   bool started = false;
+  int signals_sent = 0;
   bool stdin_open = io.in >= 0;
   if (!stdin_open) send_frame(sock, FrameType::kStdinEof);
   FrameDecoder dec;
@@ -188,6 +189,11 @@ Result<int> relay_run(const std::vector<RelayPort>& ports, RelayRequest req, con
           auto [r, c] = window_size(io.out);
           send_frame(sock, FrameType::kWinsize, encode_winsize(r, c));
         }
+      } else if (!started || ++signals_sent > 2) {
+        // Nothing runs yet, or the command ignored two: give up on it (the guest then
+        // stops it as when the host goes away).
+        return fail_errno(fmt::format("relay: interrupted by SIG{}", sigabbrev_np(static_cast<int>(si.ssi_signo))),
+                          EINTR);
       } else {
         send_frame(sock, FrameType::kSignal, std::string(1, static_cast<char>(si.ssi_signo)));
       }

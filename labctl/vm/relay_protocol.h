@@ -52,7 +52,10 @@ class FrameDecoder {
   void feed(std::string_view bytes) { buf_.append(bytes); }
   /// The next whole frame, nullopt when more bytes are needed; an error on a bad header.
   [[nodiscard]] Result<std::optional<Frame>> next();
-  void reset() { buf_.clear(); }
+  void reset() {
+    buf_.clear();
+    pos_ = 0;
+  }
 
  private:
   std::string buf_;
