@@ -78,6 +78,19 @@ TEST(RelayFrame, ManyFramesKeepTheBufferBounded) {
   }
 }
 
+TEST(RelayFrame, ResetStartsAfreshAfterFramesWereRead) {
+  FrameDecoder d;
+  d.feed(encode_frame(FrameType::kStdout, "first") + encode_frame(FrameType::kStdout, "x").substr(0, 3));
+  auto f = d.next();
+  ASSERT_TRUE(f && *f);
+  d.reset();  // a session ended: its half frame is dropped, the next one decodes
+  d.feed(encode_frame(FrameType::kRequest, "{}"));
+  f = d.next();
+  ASSERT_TRUE(f) << f.error().message;
+  ASSERT_TRUE(*f);
+  EXPECT_EQ(**f, (Frame{FrameType::kRequest, "{}"}));
+}
+
 TEST(RelayFrame, WinsizeAndU32RoundTrip) {
   auto ws = decode_winsize(encode_winsize(50, 300));
   ASSERT_TRUE(ws);
