@@ -368,6 +368,42 @@ void run_session(int port, const RelayRequest& r, const std::string& self_exe, F
   int status = 0;
   Clock::time_point exited_at{};
   char buf[65536];
+  // Handles every whole frame the decoder holds; false on a frame that cannot be decoded.
+  // Called once before the first poll too: the read that brought the request may have
+  // brought its stdin and end of stdin with it, and nothing more may ever arrive.
+  auto handle_frames = [&]() -> bool {
+    for (;;) {
+      auto f = dec.next();
+      if (!f) return false;
+      if (!*f) return true;
+      switch ((*f)->type) {
+        case FrameType::kStdin:
+          if (s->in) write_all(s->in.get(), (*f)->payload);
+          break;
+        case FrameType::kStdinEof:
+          if (s->tty) { /* a terminal has no end: the user types ^D */ }
+          else s->in.reset();
+          break;
+        case FrameType::kWinsize:
+          if (auto ws = decode_winsize((*f)->payload); ws && s->tty) {
+            winsize w{};
+            w.ws_row = ws->first;
+            w.ws_col = ws->second;
+            ::ioctl(s->out.get(), TIOCSWINSZ, &w);
+          }
+          break;
+        case FrameType::kSignal:
+          if ((*f)->payload.size() == 1 && !exited) ::kill(-s->pid, static_cast<unsigned char>((*f)->payload[0]));
+          break;
+        default:
+          break;
+      }
+    }
+  };
+  if (!handle_frames()) {
+    stop_session(*s);
+    return;
+  }
   for (;;) {
     pollfd p[4] = {{port, POLLIN, 0},
                    {out_open ? s->out.get() : -1, POLLIN, 0},
@@ -387,35 +423,9 @@ void run_session(int port, const RelayRequest& r, const std::string& self_exe, F
         return;
       }
       dec.feed(std::string_view(buf, static_cast<size_t>(n)));
-      for (;;) {
-        auto f = dec.next();
-        if (!f) {
-          if (!exited) stop_session(*s);
-          return;
-        }
-        if (!*f) break;
-        switch ((*f)->type) {
-          case FrameType::kStdin:
-            if (s->in) write_all(s->in.get(), (*f)->payload);
-            break;
-          case FrameType::kStdinEof:
-            if (s->tty) { /* a terminal has no end: the user types ^D */ }
-            else s->in.reset();
-            break;
-          case FrameType::kWinsize:
-            if (auto ws = decode_winsize((*f)->payload); ws && s->tty) {
-              winsize w{};
-              w.ws_row = ws->first;
-              w.ws_col = ws->second;
-              ::ioctl(s->out.get(), TIOCSWINSZ, &w);
-            }
-            break;
-          case FrameType::kSignal:
-            if ((*f)->payload.size() == 1 && !exited) ::kill(-s->pid, static_cast<unsigned char>((*f)->payload[0]));
-            break;
-          default:
-            break;
-        }
+      if (!handle_frames()) {
+        if (!exited) stop_session(*s);
+        return;
       }
     }
     bool quiet = true;
