@@ -11,7 +11,7 @@ LABCTL = $(BUILD)/labctl/labctl
 
 PREFIX    ?= /usr/local
 
-.PHONY: setup build asan demo test unit host kernel install bench bench-lab bench-agents bench-checks clean
+.PHONY: setup build asan demo test unit host kernel install bench bench-lab bench-agents bench-checks bench-vm clean
 
 setup:
 	@scripts/setup.sh
@@ -64,6 +64,10 @@ bench-agents: build
 # `labctl check` needs IPVS: in the micro-VM unless this kernel has it.
 bench-checks: build
 	@bench/check_bench.sh $(LABCTL)
+
+# A lab in its own micro-VM: `up --check dr-demo` against `vm exec -- true` (docs/bench.md).
+bench-vm: build
+	@bench/vm_lab_bench.sh $(LABCTL)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -8,6 +8,7 @@
 
 #include "labctl/base/version.h"
 #include "labctl/cli/command.h"
+#include "labctl/cli/vm_lab.h"
 
 namespace labctl::cli {
 namespace {
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
   // with an mprotect per step (10,000 of them for a 1000-node lab, ~10% of its up).
   ::mallopt(M_ARENA_MAX, 1);
   using namespace labctl::cli;
+  // A lab that lives in a micro-VM: the labctl inside it answers (cli/vm_lab.h).
+  if (auto code = relay_if_vm_hosted(argc, argv)) return *code;
   CLI::App app{
       "labctl builds Linux network labs (namespaces, veth, bridges, routes, sysctls, IPVS,\n"
       "IPIP) from TOML topologies and checks that they work.",

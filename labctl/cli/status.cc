@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "labctl/cli/command.h"
+#include "labctl/cli/vm_lab.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/process.h"
@@ -13,6 +14,39 @@ namespace labctl::cli {
 namespace {
 
 void print_json(const nlohmann::json& j) { std::printf("%s\n", json_text(j).c_str()); }
+
+// Labs this kernel hosts itself (VM-hosted ones have host state, but no namespaces here).
+std::vector<std::string> native_labs() {
+  std::vector<std::string> out;
+  for (const auto& l : running_labs())
+    if (!vm_hosted(l)) out.push_back(l);
+  return out;
+}
+
+// A VM-hosted lab's status: the guest's, marked as such. Returns false when its qemu is gone.
+bool vm_status(const std::string& lab, bool json, nlohmann::json& all) {
+  bool alive = false;
+  const std::string summary = vm_summary(lab, &alive);
+  std::string out;
+  if (json && alive && relay_to_lab(lab, {"status", lab, "--json"}, &out, 60) == 0) {
+    auto j = nlohmann::json::parse(out, nullptr, false);
+    if (!j.is_discarded()) {
+      j["vm"] = {{"running", true}, {"summary", summary}};
+      all.push_back(j);
+      return true;
+    }
+  }
+  if (json) {
+    all.push_back({{"lab", lab}, {"vm", {{"running", alive}, {"summary", summary}}}});
+    return alive;
+  }
+  std::printf("lab %s: %s\n", lab.c_str(), summary.c_str());
+  if (alive) {
+    std::fflush(stdout);
+    return relay_to_lab(lab, {"status", lab}) == 0;
+  }
+  return false;
+}
 
 void setup_status(CLI::App& app) {
   auto* cmd = app.add_subcommand("status", "Show running labs as the kernel sees them");
@@ -29,8 +63,13 @@ void setup_status(CLI::App& app) {
     if (!lab.empty())
       if (Status st = check_lab_name(lab); !st) die(st.error(), kExitInvalid);
     if (Status st = check_privileges(); !st) die(st.error());
-    std::vector<std::string> labs = lab.empty() ? running_labs() : std::vector<std::string>{lab};
     nlohmann::json all = nlohmann::json::array();
+    bool vm_ok = true;
+    std::vector<std::string> vm_labs = lab.empty() ? vm_hosted_labs() : std::vector<std::string>{};
+    if (!lab.empty() && vm_hosted(lab)) vm_labs = {lab};
+    for (const auto& l : vm_labs) vm_ok = vm_status(l, json, all) && vm_ok;
+    std::vector<std::string> labs = lab.empty() ? native_labs() : std::vector<std::string>{lab};
+    if (!vm_labs.empty() && !lab.empty()) labs.clear();
     for (const auto& l : labs) {
       auto s = lab_status(l);
       if (!s) die(s.error());
@@ -38,7 +77,8 @@ void setup_status(CLI::App& app) {
       else std::printf("%s", render_status(*s).c_str());
     }
     if (json) print_json(lab.empty() ? all : all.at(0));
-    else if (labs.empty()) std::printf("no labs are up\n");
+    else if (labs.empty() && vm_labs.empty()) std::printf("no labs are up\n");
+    if (!vm_ok) throw ExitError{kExitFailure, {}};
   });
 }
 
@@ -50,7 +90,31 @@ void setup_ls(CLI::App& app) {
     if (Status st = check_privileges(); !st) die(st.error());
     nlohmann::json all = nlohmann::json::array();
     if (!json) std::printf("%-20s %-11s %-7s %s\n", "LAB", "NAMESPACES", "PROCS", "STATE");
-    for (const auto& l : running_labs()) {
+    for (const auto& l : vm_hosted_labs()) {
+      bool alive = false;
+      const std::string summary = vm_summary(l, &alive);
+      nlohmann::json row = {{"lab", l}, {"vm", summary}, {"ok", false}};
+      std::string out;
+      if (alive && relay_to_lab(l, {"ls", "--json"}, &out, 60) == 0) {
+        auto guest = nlohmann::json::parse(out, nullptr, false);
+        if (guest.is_array())
+          for (const auto& g : guest)
+            if (g.value("lab", "") == l) row.update(g);
+        row["vm"] = summary;
+      }
+      if (json) {
+        all.push_back(row);
+        continue;
+      }
+      std::string what = !alive ? summary
+                         : row.value("ok", false) ? "ok (" + summary + ")"
+                                                  : "not ok (" + summary + "); labctl status " + l;
+      std::printf("%-20s %-11s %-7s %s\n", l.c_str(),
+                  row.contains("namespaces") ? std::to_string(row["namespaces"].size()).c_str() : "-",
+                  row.contains("processes") ? std::to_string(row["processes"].get<size_t>()).c_str() : "-",
+                  what.c_str());
+    }
+    for (const auto& l : native_labs()) {
       auto nss = lab_namespaces(l);
       size_t procs = 0;
       for (const auto& ns : nss) procs += pids_in_netns(netns_path(ns)).size();

@@ -1,4 +1,5 @@
-// labctl up LAB|FILE [--dry-run] [--replace] [--verbose] [--check [--json] [--junit FILE]]
+// labctl up LAB|FILE [--dry-run] [--replace] [--verbose] [--vm=auto|always|never]
+//                    [--check [--json] [--junit FILE]]
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -8,6 +9,8 @@
 #include "labctl/cli/check_run.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
+#include "labctl/cli/vm_lab.h"
+#include "labctl/lab/preflight.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/plan/exercise.h"
 #include "labctl/plan/render.h"
@@ -57,13 +60,16 @@ void setup(CLI::App& app) {
       "  labctl up --dry-run dr-demo > dr.sh   # the same lab as ip/sysctl/ipvsadm commands\n"
       "All or nothing: if any step fails (or on Ctrl-C) everything made so far is removed and\n"
       "the failing step, the kernel's message and errno are shown. Needs root.\n"
-      "On a kernel without IPVS/IPIP run it in the micro-VM: labctl vm exec -- labctl up LAB\n"
+      "On a kernel without what the lab needs (IPVS, IPIP) the lab runs in a micro-VM of its\n"
+      "own (--vm=auto, docs/vm.md): every labctl command about it is relayed there, and\n"
+      "`labctl down` stops the guest.\n"
       "With --check, exit status 1 when a check failed (or the lab has none) and 2 for a\n"
       "configuration error; --json, --junit and --timeout shape the check run as for\n"
       "`labctl check` (see its --help).");
   static std::string what;
   static bool dry_run = false, replace = false, verbose = false, check = false;
   static CheckRunFlags check_flags;
+  static std::string vm_mode = "auto";
   cmd->add_option("lab", what, "Built-in lab name (see `labctl list`) or path to a .toml file")
       ->required();
   cmd->add_flag("-n,--dry-run", dry_run,
@@ -72,6 +78,11 @@ void setup(CLI::App& app) {
   cmd->add_flag("-v,--verbose", verbose, "Print each step as it is done");
   auto* check_opt = cmd->add_flag(
       "--check", check, "Run the lab's checks right after (exit 1 if any fails; the lab stays up)");
+  cmd->add_option("--vm", vm_mode,
+                  "auto: run the lab in a micro-VM when this kernel lacks what it needs;\n"
+                  "always: in a micro-VM anyway; never: fail naming the missing feature")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
   add_check_flags(cmd, check_flags);
   for (const char* name : {"--json", "--junit", "--timeout"}) cmd->get_option(name)->needs(check_opt);
   cmd->callback([] {
@@ -80,6 +91,35 @@ void setup(CLI::App& app) {
     if (dry_run) {
       std::fputs(render_script(plan).c_str(), stdout);
       return;
+    }
+    // Inside a lab's guest the kernel is the one that has it all: never a VM in a VM.
+    if (!inside_vm() && vm_mode != "never") {
+      std::string why;
+      if (vm_mode == "auto") {
+        if (Status st = check_kernel_can_build(plan); !st) {
+          why = st.error().message;
+          if (auto no = vm_unavailable()) {
+            Error e = st.error();
+            e.hint = "and the micro-VM cannot stand in: " + *no + " (docs/vm.md)";
+            die(e);
+          }
+          // "this kernel cannot build lab X: it has no IPVS (...)" without the probe detail.
+          if (auto p = why.find(" (probe:"); p != std::string::npos) why.erase(p);
+        }
+      }
+      if (vm_mode == "always" || !why.empty()) {
+        int rc = up_in_vm(t, command_line_args(), replace, why);
+        if (rc) throw ExitError{rc, {}};
+        return;
+      }
+    }
+    if (vm_hosted(t.name)) {
+      if (!replace)
+        die(Error{"lab " + t.name + " is already up (in its micro-VM)", 0, {},
+                  "`labctl down " + t.name + "` first, or up --replace"});
+      bool failed = false;
+      down_vm(t.name, failed);
+      if (failed) throw ExitError{kExitFailure, {}};
     }
     UpOptions o;
     o.replace = replace;

@@ -8,6 +8,8 @@
 
 #include "labctl/cli/command.h"
 #include "labctl/vm/qemu.h"
+#include "labctl/vm/guest.h"
+#include "labctl/vm/relay.h"
 
 extern char** environ;
 
@@ -83,6 +85,19 @@ void setup_vm(CLI::App& app) {
       die(r.error(), code);
     }
     if (*r != 0) throw ExitError{*r, {}};
+  });
+
+  // The guest side of labs hosted in a micro-VM (vm/relay.h): the guest's init runs it.
+  auto* serve = vm->add_subcommand("serve", "Serve the relay ports inside a lab's micro-VM");
+  serve->group("");  // hidden: only the guest's init runs it
+  static std::string ready;
+  serve->add_option("--ready", ready, "File to create once every port is served");
+  serve->callback([] {
+    std::vector<std::string> ports;
+    for (int i = 0; i < kRelayPorts; ++i) ports.push_back("labctl." + std::to_string(i));
+    std::error_code ec;
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (Status st = serve_relay(ports, self, ready); !st) die(st.error());
   });
 }
 

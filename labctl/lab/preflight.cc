@@ -40,8 +40,8 @@ Status check_kernel_can_build(const Plan& plan) {
                    " (probe: " + first->message + ")",
                first->errnum,
                first->kernel,
-               "nothing was made. Run the lab in the micro-VM, whose kernel has them: "
-               "labctl vm exec -- labctl up ... (docs/vm.md); `labctl doctor` lists what this "
+               "nothing was made. Without --vm=never, `labctl up` runs the lab in a micro-VM "
+               "whose kernel has them (docs/vm.md); `labctl doctor` lists what this "
                "kernel has"});
 }
 
