@@ -48,6 +48,7 @@ const std::map<std::string, std::vector<Arg>>& positional_args() {
       {"logs", {Arg::Lab, Arg::Node, Arg::Agent, Arg::None}},
       {"vm", {}},
       {"vm exec", {Arg::Files}},
+      {"vm serve", {}},
       {"doctor", {}},
       {"completion", {Arg::Shell, Arg::None}},
       {"ipvs", {Arg::Lab, Arg::IpvsVerb, Arg::None}},
