@@ -10,7 +10,7 @@
 
 #include "labctl/checks/checks.h"
 #include "labctl/checks/junit.h"
-#include "labctl/base/atomic_file.h"
+#include "labctl/base/file.h"
 #include "labctl/cli/check_run.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"

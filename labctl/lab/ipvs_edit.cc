@@ -1,6 +1,6 @@
 #include "labctl/lab/ipvs_edit.h"
 
-#include "labctl/base/atomic_file.h"
+#include "labctl/base/file.h"
 
 #include <linux/ip_vs.h>
 #include <netinet/in.h>

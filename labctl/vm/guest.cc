@@ -22,6 +22,7 @@
 
 #include "labctl/base/fd.h"
 #include "labctl/vm/initramfs.h"
+#include "labctl/base/file.h"
 #include "labctl/vm/qemu.h"
 
 namespace labctl {
@@ -29,21 +30,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-Status write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return fail_errno("write " + path, errno);
-  out << text;
-  if (!out.flush()) return fail_errno("write " + path, errno);
-  return {};
-}
 
 std::string qemu_escape(const std::string& s) {
   std::string out;

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "labctl/base/fd.h"
+#include "labctl/base/file.h"
 #include "labctl/vm/initramfs.h"
 
 namespace labctl {
@@ -41,21 +42,6 @@ bool valid_env_name(const std::string& name) {
   for (char c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
   return true;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-Status write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return fail_errno("write " + path, errno);
-  out << text;
-  if (!out.flush()) return fail_errno("write " + path, errno);
-  return {};
 }
 
 std::string last_lines(const std::string& text, size_t n) {

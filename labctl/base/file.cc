@@ -1,10 +1,26 @@
-#include "labctl/base/atomic_file.h"
+#include "labctl/base/file.h"
 
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace labctl {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Status write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return fail_errno("write " + path, errno);
+  out << text;
+  if (!out.flush()) return fail_errno("write " + path, errno);
+  return {};
+}
 
 Status write_file_atomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
