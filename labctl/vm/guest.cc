@@ -31,25 +31,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string qemu_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) out += c == ',' ? std::string(",,") : std::string(1, c);
-  return out;
-}
-
-std::string tail_lines(const std::string& text, size_t n, const std::string& prefix) {
-  std::deque<std::string> lines;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);) {
-    if (!l.empty() && l.back() == '\r') l.pop_back();
-    lines.push_back(l);
-    if (lines.size() > n) lines.pop_front();
-  }
-  std::string out;
-  for (const auto& l : lines) out += "\n  " + prefix + l;
-  return out;
-}
-
 // qemu in its own session, detached from labctl: the lab outlives `labctl up`.
 Result<pid_t> spawn_detached(const std::vector<std::string>& argv, const std::string& log) {
   std::vector<char*> args;
@@ -124,9 +105,9 @@ size_t stop_guest(const std::string& dir, int grace_ms) {
 }
 
 std::string guest_log_tail(const std::string& dir, size_t n) {
-  return tail_lines(read_text(dir + "/qemu.log"), 5, "qemu| ") +
-         tail_lines(read_text(dir + "/console.log"), n, "console| ") +
-         tail_lines(read_text(dir + "/io/stderr"), 5, "serve| ");
+  return last_lines(read_text(dir + "/qemu.log"), 5, "qemu| ") +
+         last_lines(read_text(dir + "/console.log"), n, "console| ") +
+         last_lines(read_text(dir + "/io/stderr"), 5, "serve| ");
 }
 
 Result<GuestInfo> read_guest_info(const std::string& dir) {

@@ -30,31 +30,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// qemu's option syntax splits on commas; a literal comma is written twice.
-std::string qemu_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) out += c == ',' ? std::string(",,") : std::string(1, c);
-  return out;
-}
-
 bool valid_env_name(const std::string& name) {
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
   for (char c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
   return true;
-}
-
-std::string last_lines(const std::string& text, size_t n) {
-  std::deque<std::string> lines;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);) {
-    if (!l.empty() && l.back() == '\r') l.pop_back();
-    lines.push_back(l);
-    if (lines.size() > n) lines.pop_front();
-  }
-  std::string out;
-  for (const auto& l : lines) out += "\n  | " + l;
-  return out;
 }
 
 // The per-run share directory; removed with everything in it.
@@ -243,6 +223,25 @@ std::string find_program(const std::string& name) {
   return {};
 }
 
+std::string qemu_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == ',' ? std::string(",,") : std::string(1, c);
+  return out;
+}
+
+std::string last_lines(const std::string& text, size_t n, const std::string& prefix) {
+  std::deque<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    lines.push_back(l);
+    if (lines.size() > n) lines.pop_front();
+  }
+  std::string out;
+  for (const auto& l : lines) out += "\n  " + prefix + l;
+  return out;
+}
+
 Result<int> vm_exec(const VmOptions& o) {
   const auto start = Clock::now();
   if (o.argv.empty()) return fail("no command given", "usage: labctl vm exec [options] -- CMD...");
@@ -313,8 +312,8 @@ Result<int> vm_exec(const VmOptions& o) {
   if (!(status_in >> status)) {
     std::string why = read_text(dir / "error");
     while (!why.empty() && why.back() == '\n') why.pop_back();
-    std::string detail = last_lines(read_text(dir / "qemu.log"), 10) +
-                         last_lines(read_text(dir / "console.log"), 20);
+    std::string detail = last_lines(read_text(dir / "qemu.log"), 10, "| ") +
+                         last_lines(read_text(dir / "console.log"), 20, "| ");
     int qs = child.status();
     return fail(fmt::format("the guest stopped without running the command ({}; qemu {} {}){}{}",
                             why.empty() ? "no error reported by its init" : why,

@@ -58,6 +58,11 @@ struct QemuConfig {
 /// Boots the guest, runs the command with its output passed through, powers off. Returns
 /// the command's exit status. ETIMEDOUT when the timeout hit, EINTR when labctl got
 /// SIGINT/SIGTERM/SIGHUP (the guest is killed in both cases).
-[[nodiscard]] Result<int> vm_exec(const VmOptions& options);
+[[nodiscard]] /// `s` as a qemu option value: its syntax splits on commas, so a literal comma is doubled.
+[[nodiscard]] std::string qemu_escape(const std::string& s);
+/// The last `n` lines of `text`, each on a line of its own as "\n  PREFIXline" (for errors).
+[[nodiscard]] std::string last_lines(const std::string& text, size_t n, const std::string& prefix);
+
+Result<int> vm_exec(const VmOptions& options);
 
 }  // namespace labctl
