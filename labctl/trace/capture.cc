@@ -2,6 +2,7 @@
 
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -96,6 +97,7 @@ struct PcapCapture::Impl {
   std::vector<Handle> handles;
   pcap_dumper_t* dumper = nullptr;
   std::string dump_path;
+  int64_t armed_ns = 0;
   ~Impl() {
     if (dumper) pcap_dump_close(dumper);
     for (auto& h : handles) pcap_close(h.p);
@@ -122,8 +124,13 @@ Result<PcapCapture> PcapCapture::open(const std::vector<CaptureIface>& ifaces, c
     for (auto& h : made) impl->handles.push_back(h);  // closed by ~Impl on any error
     if (!st) return tl::unexpected(st.error());
   }
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  impl->armed_ns = int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
   return PcapCapture(std::move(impl));
 }
+
+int64_t PcapCapture::armed_ns() const { return impl_->armed_ns; }
 
 Status PcapCapture::write_pcap(const std::string& path) {
   if (impl_->handles.empty()) return fail("nothing to capture on");

@@ -79,6 +79,10 @@ class PcapCapture {
   /// resolution, as tcpdump -w would. The file is complete when run() returns.
   [[nodiscard]] Status write_pcap(const std::string& path);
 
+  /// CLOCK_REALTIME (the clock of frame timestamps) once every handle was active. A frame
+  /// stamped earlier may be missing from the handles opened after it went by.
+  [[nodiscard]] int64_t armed_ns() const;
+
   /// Reads frames until a limit is reached, calling on_frame for each. Frames are handed
   /// on in timestamp order within each round of polling (what was queued together);
   /// across rounds they come as the kernel queued them.

@@ -134,6 +134,7 @@ Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& 
   co.snaplen = kTraceSnaplen;
   co.buffer_bytes = kTraceBuffer;
   TRY_ASSIGN(PcapCapture cap, PcapCapture::open(where, co));
+  const int64_t armed_ns = cap.armed_ns();
 
   // The capture reads on a thread of its own while this one sends the request.
   std::vector<TracedFrame> frames;
@@ -149,6 +150,9 @@ Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& 
     lim.finish = &finish;
     if (o.passive) lim.done = [&] { return passive_answered.load(); };
     rep = cap.run(lim, [&](const Frame& f) {
+      // Passive: a connection that went by while the handles were still being opened may
+      // be missing hops on the late ones; the walk starts with the first one seen whole.
+      if (o.passive && f.t_ns < armed_ns) return;
       TracedFrame tf{f.iface, f.dir, f.t_ns, decode_packet(f.link, f.data.data(), f.data.size(), f.wire_len)};
       if (o.passive && where[f.iface].node == client) {
         const Packet& p = tf.pkt;
