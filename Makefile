@@ -23,9 +23,11 @@ build: setup
 # The unit tier again under AddressSanitizer and UndefinedBehaviorSanitizer, unoptimized:
 # GCC takes ~3x longer to optimize instrumented code (-O2: 54 s for model/validate.cc,
 # -O0: 19 s), the sanitized unit tier runs in seconds either way, and -O0 hides nothing
-# from the sanitizers.
+# from the sanitizers. -g1 keeps the line tables a sanitizer report needs and drops the
+# descriptions of locals: 15-20% less compile time.
 asan: setup
-	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLABCTL_WERROR=$(LABCTL_WERROR) $(LAUNCHER) \
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 \
+	  -DLABCTL_WERROR=$(LABCTL_WERROR) $(LAUNCHER) \
 	  -DLABCTL_SANITIZE=ON -DLABCTL_BENCH=OFF >/dev/null
 	@cmake --build $(ASAN_BUILD) --target unit_tests --parallel $(ASAN_JOBS)
 
