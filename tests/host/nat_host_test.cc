@@ -16,6 +16,7 @@
 #include "labctl/plan/nft.h"
 #include "labctl/plan/planner.h"
 #include "tests/host/host_test.h"
+#include "tests/host/script_lab.h"
 #include "tests/support/kill_sweep.h"
 
 namespace labctl {
@@ -111,6 +112,36 @@ TEST_F(HostNat, WithoutTheMasqueradeTheServerCannotAnswer) {
   const std::string after = curl("client", "http://10.82.0.20/");
   EXPECT_NE(after, "server");
   EXPECT_NE(after.find("curl: (28)"), std::string::npos) << after;
+}
+
+// `up --dry-run` shows the table as nft reads it: the script, run as it is, builds the same
+// lab, and the masquerade, dnat and redirect work there too.
+TEST(HostNatScript, DryRunScriptAppliesTheSameRules) {
+  LABCTL_REQUIRE_ROOT();
+  std::ifstream file(LABCTL_TEST_DATA "/host/nat.toml");
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string s = text.str();
+  const std::string name = test::unique_name("natdry");
+  s.replace(s.find("name = \"nat\""), 12, "name = \"" + name + "\"");
+  auto r = parse_topology(s, "nat.toml");
+  ASSERT_TRUE(r.ok());
+  Plan plan = make_plan(*r.topology);
+  {
+    test::ScriptLab lab(plan);
+    auto up = lab.up();
+    ASSERT_EQ(up.status, 0) << up.output;
+    auto listed = test::run_shell("ip netns exec " + name + "-router nft list table inet labctl");
+    for (const auto& rule : r.topology->node("router")->nat)
+      EXPECT_NE(listed.output.find(nft_nat_rule(rule) + "\n"), std::string::npos) << listed.output;
+    auto masq = lab.exec_until_ok("client", "curl -s --max-time 2 http://10.82.0.20/");
+    EXPECT_EQ(masq.output, "server\n");
+    auto redir = lab.exec_until_ok("client", "curl -s --max-time 2 http://10.82.0.100/");
+    EXPECT_EQ(redir.output, "server\n");
+    auto dnat = lab.exec_until_ok("server", "curl -s --max-time 2 http://10.82.0.1:8080/");
+    EXPECT_EQ(dnat.output, "client\n");
+  }
+  EXPECT_FALSE(test::any_netns_left(plan));
 }
 
 }  // namespace

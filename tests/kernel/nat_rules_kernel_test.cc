@@ -90,6 +90,21 @@ TEST_P(KernelNatRules, FailsWithoutItsNatRules) {
   EXPECT_FALSE(rep->results[0].passed) << rep->results[0].detail;
 }
 
+// The validator's claim that a masquerading NAT director needs net.ipv4.vs.conntrack = 1:
+// without it IPVS sends its NAT packets untracked and the masquerade never applies.
+TEST_P(KernelNatRules, MasqueradeNeedsIpvsConntrack) {
+  if (topo_.name != "natmasq") GTEST_SKIP() << "only the NAT director masquerades IPVS traffic";
+  EXPECT_EQ(in("director", "sysctl -qw net.ipv4.vs.conntrack=0"), "");
+  auto rep = run_checks(topo_, {"http-on-public"});
+  ASSERT_TRUE(rep) << rep.error().str();
+  ASSERT_EQ(rep->results.size(), 1u);
+  EXPECT_FALSE(rep->results[0].passed) << rep->results[0].detail;
+  EXPECT_EQ(in("director", "sysctl -qw net.ipv4.vs.conntrack=1"), "");
+  rep = run_checks(topo_, {"http-on-public"});
+  ASSERT_TRUE(rep) << rep.error().str();
+  EXPECT_TRUE(rep->results.at(0).passed) << rep->results[0].detail;
+}
+
 INSTANTIATE_TEST_SUITE_P(Issue14, KernelNatRules,
                          ::testing::Values("nat-masq.toml", "redirect-dr.toml"),
                          [](const ::testing::TestParamInfo<const char*>& i) {
