@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "labctl/base/display.h"
+#include "labctl/model/nat.h"
 
 namespace labctl::topo {
 namespace {
@@ -35,6 +36,14 @@ class LvsRules {
   void nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
   void tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
   void hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, Pos p);
+  /// Whether the director source-NATs the service's connections from `clients` to the real
+  /// server, and the real server's reply to that source comes back to the director.
+  bool director_snat(const Ctx& c, const RealServer& rs, const Node& rsn, const IpPrefix& clients);
+  /// Clients beyond the director's own subnets (behind routers): the real server must
+  /// route the source they arrive with back through the director too.
+  void routed_clients(const Ctx& c, const RealServer& rs, const Node& rsn);
+  /// Whether the real server takes the VIP by a redirect rule instead of holding it.
+  bool redirected(const Ctx& c, const Node& rsn, FwdMethod m, const IpAddr& vip) const;
   std::string director_addr_facing(const Node& director, const Node& rsn) const;
   /// An error, or a warning when the lab is an exercise that breaks `rule` on purpose.
   void rule_error(const char* rule, Pos p, std::string message, std::string hint);
@@ -354,7 +363,7 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
     bool ok = false;
     for (const auto& r : rsn.routes)
       if (!r.to && r.family == rs.addr.family && r.via && net_.owns(c.director, *r.via)) ok = true;
-    if (!ok)
+    if (!ok && !director_snat(c, rs, rsn, IpPrefix{IpAddr{rs.addr.family, {}}, 0}))
       rule_error("nat-route", p,
                  fmt::format("NAT real server {} has no default route via director {}", plain(rsn.name),
                              plain(c.director.name)),
@@ -363,7 +372,7 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
   }
   for (const auto& net : client_side) {
     auto hop = net_.lookup(rsn, net.addr);
-    if (!via_director(hop)) {
+    if (!via_director(hop) && !director_snat(c, rs, rsn, net)) {
       std::string what =
           !hop       ? fmt::format("has no route back to the client side {}", net.str())
           : hop->gw  ? fmt::format("routes replies for the client side {} to {}, not to director {}",
@@ -375,6 +384,110 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
       return;
     }
   }
+  routed_clients(c, rs, rsn);
+}
+
+bool LvsRules::director_snat(const Ctx& c, const RealServer& rs, const Node& rsn,
+                             const IpPrefix& clients) {
+  auto out = net_.lookup(c.director, rs.addr);
+  if (!out || !out->out) return false;
+  auto in = clients.len ? net_.lookup(c.director, clients.addr) : std::nullopt;
+  Flow f{c.svc.fwmark ? std::nullopt : std::optional<Proto>(c.svc.proto),
+         clients,
+         rs.addr,
+         static_cast<uint16_t>(rs.port ? rs.port : c.svc.port),
+         in && in->out ? in->out->name : "",
+         out->out->name};
+  auto k = nat_rule_for(c.director, f, true);
+  if (!k) return false;
+  const NatRule& r = c.director.nat[*k];
+  auto src = r.type == NatType::Snat ? r.to : source_on(*out->out, out->gw.value_or(rs.addr));
+  if (!src) return false;
+  // The reply goes to that source: it must reach the director, on the link or by a gateway.
+  auto back = net_.lookup(rsn, *src);
+  if (!back || !(back->gw ? net_.owns(c.director, *back->gw) : net_.owns(c.director, *src)))
+    return false;
+  // IPVS's NAT sends its packets untracked unless told otherwise (ip_vs_notrack()), and
+  // netfilter's NAT never sees an untracked packet.
+  if (net_.sysctl(c.director, "net.ipv4.vs.conntrack").value_or(0) != 1 &&
+      warned_.emplace(c.director.name, "vs-conntrack").second)
+    r_.error(
+        at(fmt::format("nodes.{}.nat[{}]", c.director.name, *k), r.pos),
+        fmt::format("nat rule {} of director {} {} the NAT connections of service {} towards real "
+                    "server {}, "
+                    "but IPVS keeps them from conntrack, so no NAT rule ever sees them",
+                    *k + 1, plain(c.director.name),
+                    r.type == NatType::Snat ? "source-NATs" : "masquerades", plain(c.svc.name),
+                    plain(rsn.name)),
+        fmt::format("add sysctl net.ipv4.vs.conntrack = 1 to node {}", plain(c.director.name)));
+  return true;
+}
+
+void LvsRules::routed_clients(const Ctx& c, const RealServer& rs, const Node& rsn) {
+  if (c.svc.fwmark || !c.svc.vip.family) return;
+  auto serves = [&](const Node& n) {
+    for (const auto& d : t_.nodes)
+      for (const auto& s : d.services)
+        for (const auto& x : s.real_servers)
+          if (x.node == n.name || (x.addr.family && net_.owner(x.addr) == &n)) return true;
+    return false;
+  };
+  for (const auto& n : t_.nodes) {
+    // A client: a node that is neither a director nor a real server, whose packets for the
+    // VIP the routing tables bring to this director.
+    if (&n == &c.director || !n.services.empty() || serves(n)) continue;
+    auto src = source_at(net_, t_, n, c.svc.vip, c.svc.proto, c.svc.port, c.director);
+    if (!src || net_.connected_interface(c.director, *src))
+      continue;  // on a director subnet: nat() judged it
+    if (!net_.lookup(c.director, *src)) {
+      if (warned_.emplace(c.director.name, "route-back:" + c.svc.name).second)
+        r_.error(c.svc.pos,
+                 fmt::format("service {}: director {} has no route back to client {} ({}), which "
+                             "reaches the VIP "
+                             "through a router",
+                             plain(c.svc.name), plain(c.director.name), plain(n.name), src->str()),
+                 "NAT replies leave the director towards the client: add a route to the client's "
+                 "network via its "
+                 "router, or masquerade the clients on the router");
+      return;
+    }
+    auto hop = net_.lookup(rsn, *src);
+    if ((hop && hop->gw && net_.owns(c.director, *hop->gw)) ||
+        director_snat(c, rs, rsn, IpPrefix{*src, src->max_prefix()}))
+      continue;
+    // The clients' network, as the hint names it: the prefix of the address that arrives.
+    std::string back = IpPrefix{*src, src->max_prefix()}.str();
+    if (const Node* o = net_.owner(*src))
+      for (const auto& i : o->interfaces)
+        for (const auto& a : i.addresses)
+          if (a.addr == *src && a.len < a.addr.max_prefix()) back = a.network().str();
+    std::string what = !hop      ? "has no route back to"
+                       : hop->gw ? fmt::format("routes replies via {}, not via director {}, for",
+                                               hop->gw->str(), plain(c.director.name))
+                                 : "reaches directly, bypassing the director,";
+    rule_error(
+        "nat-route", c.svc.pos,
+        fmt::format(
+            "service {}: NAT real server {} {} client {} ({}), which reaches the VIP through a "
+            "router",
+            plain(c.svc.name), plain(rsn.name), what, plain(n.name), src->str()),
+        fmt::format(
+            "NAT replies must pass the director to get their source rewritten back to the VIP: "
+            "route {} (or a default route) on node {} via the director, masquerade the clients on "
+            "their router, or masquerade towards the real servers on the director",
+            back, plain(rsn.name)));
+    return;
+  }
+}
+
+bool LvsRules::redirected(const Ctx& c, const Node& rsn, FwdMethod m, const IpAddr& vip) const {
+  const uint16_t port = c.svc.fwmark ? 0 : c.svc.port;
+  const std::optional<Proto> proto =
+      c.svc.fwmark ? std::nullopt : std::optional<Proto>(c.svc.proto);
+  if (m == FwdMethod::Tun) return takes_by_redirect(net_, rsn, vip, proto, port, "tunl0");
+  for (const auto& [di, ri] : net_.shared(c.director, rsn))
+    if (takes_by_redirect(net_, rsn, vip, proto, port, ri->name)) return true;
+  return false;
 }
 
 void LvsRules::tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
@@ -415,7 +528,8 @@ void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, P
       return std::any_of(list.begin(), list.end(), [&](const IpPrefix& a) { return a.addr == vip; });
     };
     bool on_lo = has_vip(rsn.lo_addresses), on_tunl0 = has_vip(rsn.tunl0_addresses);
-    if (!on_lo && !on_tunl0 && warned_.emplace(rsn.name, "vip:" + vip.str()).second) {
+    if (!on_lo && !on_tunl0 && !redirected(c, rsn, m, vip) &&
+        warned_.emplace(rsn.name, "vip:" + vip.str()).second) {
       const char* dev = m == FwdMethod::Tun ? "tunl0" : "lo";
       r_.warning(p, fmt::format("{} real server {} does not have VIP {} on {}", to_string(m), plain(rsn.name),
                                 vip.str(), dev),
@@ -424,6 +538,8 @@ void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, P
                              dev, vip.str(), vip.max_prefix(), plain(rsn.name)));
     }
   }
+  // A real server that takes the VIP by redirect never holds it: nothing to answer or announce.
+  if (v4_vip && !net_.owns(rsn, *v4_vip) && redirected(c, rsn, m, *v4_vip)) return;
   if (!v4_vip || !warned_.emplace(rsn.name, "arp").second) return;
   // The effective value is the larger of conf.all and conf.<interface>: either is enough.
   auto effective = [&](const std::string& what, const Interface& i) {

@@ -86,6 +86,9 @@ class Parser {
   /// service's protocol, scheduler and persistence, read after them.
   void service_options(VirtualService& s, const toml::table& t, const std::string& where, Pos tp);
   std::vector<MarkRule> parse_marks(const std::string& node, const toml::node& n, Pos tpos);
+  std::vector<NatRule> parse_nat(const std::string& node, const toml::node& n, Pos tpos);
+  /// `to` of a nat rule: ADDR, ADDR:PORT, [V6]:PORT (snat, dnat) or a port (redirect).
+  void nat_to(NatRule& r, const toml::table& t, const std::string& where, Pos tp);
   std::vector<uint16_t> ports(const toml::table& t, std::string_view key, const std::string& where, Pos tpos);
   std::optional<IpPrefix> match_prefix(const toml::table& t, std::string_view key, const std::string& where,
                                        Pos tpos);
@@ -338,8 +341,9 @@ Node Parser::parse_node(const Entry& e) {
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return n;
   Pos tp = pos_or(*t, e.key_pos);
-  unknown_keys(*t, {"interfaces", "lo", "accept_ipip", "tunl0", "routes", "sysctl", "tunnels",
-                    "services", "agents", "marks"},
+  unknown_keys(*t,
+               {"interfaces", "lo", "accept_ipip", "tunl0", "routes", "sysctl", "tunnels",
+                "services", "agents", "marks", "nat"},
                where, tp);
 
   if (const auto* ifs = t->get("interfaces"))
@@ -374,6 +378,7 @@ Node Parser::parse_node(const Entry& e) {
     if (const auto* at = table_of(*ag, "'agents' of " + where, tp))
       for (const auto& ae : entries(*at, tp)) n.agents.push_back(parse_agent(n.name, ae));
   if (const auto* marks = t->get("marks")) n.marks = parse_marks(n.name, *marks, tp);
+  if (const auto* nat = t->get("nat")) n.nat = parse_nat(n.name, *nat, tp);
   return n;
 }
 
@@ -823,6 +828,172 @@ std::vector<MarkRule> Parser::parse_marks(const std::string& node, const toml::n
     out.push_back(std::move(m));
   }
   return out;
+}
+
+// A nat rule matches like a mark rule and says what to rewrite. Beyond the shape of each
+// value, a rule must not NAT everything by accident: a source NAT names where (oif, src or
+// dst), a destination NAT what it takes (dst or dport).
+std::vector<NatRule> Parser::parse_nat(const std::string& node, const toml::node& n, Pos tpos) {
+  std::vector<NatRule> out;
+  const auto* arr = n.as_array();
+  if (!arr) {
+    r_.error(pos_or(n, tpos), fmt::format("nat of node {} must be a list of tables", plain(node)),
+             "write each rule as [[nodes." + plain(node) + ".nat]] with type and what it matches");
+    return out;
+  }
+  static const std::vector<std::string> types = {"masquerade", "snat", "dnat", "redirect"};
+  for (std::size_t idx = 0; idx < arr->size(); ++idx) {
+    std::string where = fmt::format("nat rule {} of node {}", idx + 1, plain(node));
+    const toml::table* t = table_of((*arr)[idx], where, pos_or(n, tpos));
+    if (!t) continue;
+    Pos tp = pos_or(*t, pos_or(n, tpos));
+    NatRule r;
+    r.pos = tp;
+    unknown_keys(*t, {"type", "proto", "src", "dst", "sport", "dport", "iif", "oif", "to"}, where,
+                 tp);
+    auto type = str(*t, "type", where, tp, true);
+    if (!type) continue;
+    if (*type == "masquerade")
+      r.type = NatType::Masquerade;
+    else if (*type == "snat")
+      r.type = NatType::Snat;
+    else if (*type == "dnat")
+      r.type = NatType::Dnat;
+    else if (*type == "redirect")
+      r.type = NatType::Redirect;
+    else {
+      std::string hint = did_you_mean(*type, types, "one of masquerade, snat, dnat, redirect");
+      if (*type == "masq" || *type == "MASQUERADE") hint = "did you mean 'masquerade'?";
+      r_.error(pos_at(*t, "type", tp), fmt::format("unknown type {} of {}", shown(*type), where),
+               hint);
+      continue;
+    }
+    if (auto proto = str(*t, "proto", where, tp)) {
+      r.proto = parse_proto(*proto);
+      if (!r.proto)
+        r_.error(pos_at(*t, "proto", tp),
+                 fmt::format("proto of {} must be \"tcp\", \"udp\" or \"sctp\", not {}", where,
+                             shown(*proto)),
+                 did_you_mean(*proto, {"tcp", "udp", "sctp"},
+                              "leave proto out to match every protocol"));
+    }
+    r.src = match_prefix(*t, "src", where, tp);
+    r.dst = match_prefix(*t, "dst", where, tp);
+    if (r.src && r.dst && r.src->addr.family != r.dst->addr.family)
+      r_.error(pos_at(*t, "dst", tp),
+               fmt::format("{} mixes address families: src is IPv{}, dst is IPv{}", where,
+                           r.src->addr.v4() ? 4 : 6, r.dst->addr.v4() ? 4 : 6),
+               "a packet is IPv4 or IPv6: write one rule per family");
+    r.sport = ports(*t, "sport", where, tp);
+    r.dport = ports(*t, "dport", where, tp);
+    for (const char* key : {"sport", "dport"})
+      if (t->get(key) && !t->get("proto"))
+        r_.error(pos_at(*t, key, tp),
+                 fmt::format("{} matches a port ('{}') but names no proto", where, key),
+                 "ports belong to a protocol: add proto = \"tcp\", \"udp\" or \"sctp\"");
+    for (const char* key : {"iif", "oif"}) {
+      std::string dev = str(*t, key, where, tp).value_or("");
+      if (t->get(key))
+        if (auto why = bad_ifname(dev))
+          r_.error(pos_at(*t, key, tp),
+                   fmt::format("{} {} of {} {}", key, shown(dev), where, *why));
+      (std::string(key) == "iif" ? r.iif : r.oif) = dev;
+    }
+    // Routing picks the output interface after prerouting: a dnat or redirect rule cannot
+    // know it (nft would accept oifname there and never match).
+    if (t->get("oif") && !r.source_nat())
+      r_.error(
+          pos_at(*t, "oif", tp),
+          fmt::format("{} is a {} rule, which runs in prerouting, before routing picks an output "
+                      "interface: it cannot match oif",
+                      where, *type),
+          "match the input interface with iif, or the destination with dst");
+    nat_to(r, *t, where, tp);
+    if (r.source_nat() && r.oif.empty() && !r.src && !r.dst)
+      r_.error(
+          tp,
+          fmt::format("{} would {} every packet node {} sends or forwards", where,
+                      r.type == NatType::Snat ? "rewrite the source of" : "masquerade",
+                      plain(node)),
+          "say which packets: oif = \"<the interface towards them>\", src = \"<their network>\" or "
+          "dst = \"<where they go>\"");
+    if (!r.source_nat() && !r.dst && r.dport.empty())
+      r_.error(tp, fmt::format("{} would take every packet node {} receives", where, plain(node)),
+               "say which packets: dst = \"<the address it takes>\" and/or proto with dport");
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void Parser::nat_to(NatRule& r, const toml::table& t, const std::string& where, Pos tp) {
+  const toml::node* to = t.get("to");
+  if (r.type == NatType::Masquerade) {
+    if (to)
+      r_.error(pos_or(*to, tp),
+               fmt::format("{} masquerades, which takes the address of the interface the packet "
+                           "leaves by: it has no 'to'",
+                           where),
+               "for a fixed address use type = \"snat\" with to = \"<address>\"");
+    return;
+  }
+  if (r.type == NatType::Redirect) {
+    if (!to) return;
+    if (to->is_string())
+      r_.error(pos_or(*to, tp),
+               fmt::format("'to' of {} must be a port: a redirect delivers to node itself", where),
+               "e.g. to = 8080; to send to another address use type = \"dnat\"");
+    else
+      r.to_port = static_cast<uint16_t>(integer(t, "to", where, tp, 1, 65535).value_or(0));
+  } else {
+    auto text = str(t, "to", where, tp, true);
+    if (!text) return;
+    Pos p = pos_or(*to, tp);
+    std::string addr = *text, port;
+    if (!addr.empty() && addr.front() == '[') {
+      auto close = addr.find("]:");
+      if (close != std::string::npos) {
+        port = addr.substr(close + 2);
+        addr = addr.substr(1, close - 1);
+      }
+    } else if (std::count(addr.begin(), addr.end(), ':') == 1) {
+      port = addr.substr(addr.find(':') + 1);
+      addr = addr.substr(0, addr.find(':'));
+    }
+    auto a = IpAddr::parse(addr);
+    if (!a || a->unspecified() || a->multicast()) {
+      r_.error(p,
+               fmt::format("'to' of {} is not an address, ADDRESS:PORT or [IPv6]:PORT: {}", where,
+                           shown(*text)),
+               fmt::format("e.g. to = \"10.0.0.5\", \"10.0.0.5:8080\" or \"[fd00::5]:8080\"{}",
+                           a ? " (a unicast address)" : ""));
+      return;
+    }
+    r.to = a;
+    if (!port.empty()) {
+      int v = 0;
+      bool digits = port.size() <= 5 && std::all_of(port.begin(), port.end(),
+                                                    [](char c) { return c >= '0' && c <= '9'; });
+      if (digits) v = std::stoi(port);
+      if (!digits || v < 1 || v > 65535) {
+        r_.error(p, fmt::format("'to' of {} has port {}, not 1..65535", where, shown(port)));
+        return;
+      }
+      r.to_port = static_cast<uint16_t>(v);
+    }
+    for (const auto* m : {&r.src, &r.dst})
+      if (*m && (*m)->addr.family != a->family) {
+        r_.error(p,
+                 fmt::format(
+                     "'to' of {} is IPv{} but the rule matches IPv{} packets: it would never apply",
+                     where, a->v4() ? 4 : 6, a->v4() ? 6 : 4),
+                 "a packet keeps its address family: write to of the family the rule matches");
+        break;
+      }
+  }
+  if (r.to_port && !r.proto)
+    r_.error(pos_or(*to, tp),
+             fmt::format("'to' of {} maps a port but the rule names no proto", where),
+             "a port belongs to a protocol: add proto = \"tcp\", \"udp\" or \"sctp\"");
 }
 
 RealServer Parser::parse_real_server(const std::string& where, const toml::table& t, Pos tpos,

@@ -63,4 +63,14 @@ const char* to_string(AgentKind k) {
   return "?";
 }
 
+const char* to_string(NatType t) {
+  switch (t) {
+    case NatType::Masquerade: return "masquerade";
+    case NatType::Snat: return "snat";
+    case NatType::Dnat: return "dnat";
+    case NatType::Redirect: return "redirect";
+  }
+  return "?";
+}
+
 }  // namespace labctl

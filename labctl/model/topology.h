@@ -107,6 +107,32 @@ struct MarkRule {
   Pos pos;
 };
 
+/// What a `nat` rule does to the packets it matches: masquerade and snat rewrite the source
+/// as packets leave (postrouting), dnat and redirect the destination as they arrive
+/// (prerouting, before routing).
+enum class NatType { Masquerade, Snat, Dnat, Redirect };
+
+/// A packet NAT rule of a node (the `nat` list), applied with nftables in the node's table
+/// beside its marks. Matches like MarkRule (every given field), plus oif for the
+/// postrouting types. The first matching rule of its chain wins (a nat statement is final).
+struct NatRule {
+  NatType type = NatType::Masquerade;
+  std::optional<Proto> proto;
+  std::optional<IpPrefix> src;
+  std::optional<IpPrefix> dst;
+  std::vector<uint16_t> sport;
+  std::vector<uint16_t> dport;
+  std::string iif;           ///< Input interface, "" for any.
+  std::string oif;           ///< Output interface (masquerade, snat only), "" for any.
+  std::optional<IpAddr> to;  ///< snat, dnat: the new address.
+  uint16_t to_port = 0;      ///< snat, dnat, redirect: the new port; 0 keeps it.
+  Pos pos;
+  /// Masquerade and snat: the postrouting chain (srcnat); dnat and redirect: prerouting.
+  [[nodiscard]] bool source_nat() const {
+    return type == NatType::Masquerade || type == NatType::Snat;
+  }
+};
+
 enum class AgentKind { Http, Echo, LoadClient, Command };
 
 /// A workload process started inside a node. Built-in kinds run `labagent`; Command runs
@@ -134,6 +160,7 @@ struct Node {
   std::vector<VirtualService> services;
   std::vector<Agent> agents;
   std::vector<MarkRule> marks;  ///< In the order written (a later rule's mark wins).
+  std::vector<NatRule> nat;     ///< In the order written (the first match of its chain wins).
   Pos pos;
 };
 
@@ -195,5 +222,6 @@ struct Topology {
 /// IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP.
 [[nodiscard]] int ip_protocol(Proto p);
 [[nodiscard]] const char* to_string(AgentKind k);
+[[nodiscard]] const char* to_string(NatType t);
 
 }  // namespace labctl

@@ -81,6 +81,7 @@ void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, cons
     for (const auto& d : s.real_servers) out << "      -> " << dest_text(r, s, d) << "\n";
   }
   for (const auto& m : n.marks) out << "    mark    " << nft_rule(m) << "\n";
+  for (const auto& rule : n.nat) out << "    nat     " << nft_nat_rule(rule) << "\n";
 }
 
 void switch_intro(std::ostringstream& out, const Topology& t, const Switch& sw) {

@@ -378,7 +378,7 @@ std::string describe(const Step& step) {
             return "start agent " + s.agent.name + " (" + to_string(s.agent.kind) + ") in " + s.ns;
           },
           [](const step::ApplyNftRules& s) {
-            return std::string("load packet marks (nft table inet ") + kNftTable + ") in " + s.ns;
+            return std::string("load packet rules (nft table inet ") + kNftTable + ") in " + s.ns;
           },
       },
       step);

@@ -82,10 +82,10 @@ struct StartAgent {
   std::string node;
   Agent agent;
 };
-/// Load a node's packet-marking rules (its `marks`) as one nftables transaction.
+/// Load a node's packet rules (its `marks` and `nat`) as one nftables transaction.
 struct ApplyNftRules {
   std::string ns;
-  std::string ruleset;  ///< nft_mark_ruleset(): the text `nft -f` would read.
+  std::string ruleset;  ///< nft_ruleset(): the text `nft -f` would read.
 };
 
 }  // namespace step

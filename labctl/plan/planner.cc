@@ -11,7 +11,7 @@
 //      that comes up after its ports takes them all into forwarding at once, instead of
 //      re-running port selection over every port each time another port comes up;
 //   9. addresses; 10. routes, after addresses so every gateway is on a connected network;
-//   11. packet marks (nftables) for fwmark services, then IPVS services, each followed by
+//   11. packet marks and NAT rules (nftables), then IPVS services, each followed by
 //   its real servers; 12. net.ipv4.vs.* sysctls, which
 //      exist only once the first service has loaded ip_vs; 13. agents last, on a working
 //      network.
@@ -243,9 +243,11 @@ class Planner {
   }
 
   // Marks before services: a fwmark service must never see a packet of the lab unmarked.
+  // A node's nat rules go in the same table, one transaction with its marks.
   void marks() {
     for (const auto& n : t_.nodes)
-      if (!n.marks.empty()) add(step::ApplyNftRules{ns(n.name), nft_mark_ruleset(n)}, n.name, why::marks(n));
+      if (!n.marks.empty() || !n.nat.empty())
+        add(step::ApplyNftRules{ns(n.name), nft_ruleset(n)}, n.name, why::nft_rules(n));
   }
 
   void ipvs() {

@@ -308,6 +308,26 @@ std::string marks(const Node& n) {
       n.marks.size(), n.marks.size() == 1 ? "" : "s");
 }
 
+std::string nft_rules(const Node& n) {
+  std::vector<std::string> parts;
+  if (!n.marks.empty()) parts.push_back(marks(n));
+  std::size_t src = 0, dst = 0;
+  for (const auto& r : n.nat) ++(r.source_nat() ? src : dst);
+  if (dst)
+    parts.push_back(fmt::format(
+        "{} destination NAT rule{} (dnat, redirect) in prerouting: the first packet of a "
+        "connection "
+        "gets its new destination before routing, and conntrack rewrites the rest and the replies",
+        dst, dst == 1 ? "" : "s"));
+  if (src)
+    parts.push_back(
+        fmt::format("{} source NAT rule{} (masquerade, snat) in postrouting: connections leave "
+                    "with this node's "
+                    "address as source, so replies come back here to be rewritten",
+                    src, src == 1 ? "" : "s"));
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
 std::string dest(const Roles& r, const VirtualService& s, const RealServer& d) {
   const Node* o = r.owner(d.addr);
   std::string who = o ? fmt::format("{} ({})", o->name, d.addr.str()) : d.addr.str();

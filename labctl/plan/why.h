@@ -26,6 +26,8 @@ namespace labctl::why {
 [[nodiscard]] std::string agent(const Node& n, const Agent& a);
 /// Why a node gets an nftables table: its marks feed fwmark services.
 [[nodiscard]] std::string marks(const Node& n);
+/// The node's nftables step: its marks (marks()) and its nat rules.
+[[nodiscard]] std::string nft_rules(const Node& n);
 
 /// What a scheduler does, in a few words ("round robin: ..."); "" for unknown ones.
 [[nodiscard]] std::string scheduler(const std::string& name);

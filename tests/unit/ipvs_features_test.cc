@@ -198,7 +198,7 @@ TEST(IpvsFeaturesPlan, MarksComeBeforeServicesAndRenderAsNftHeredoc) {
   EXPECT_EQ(shell_command(step),
             "ip netns exec ipvsx-director nft -f - <<'EOF'\n" + ruleset + "EOF");
   EXPECT_EQ(undo_command(step), "ip netns exec ipvsx-director nft delete table inet labctl");
-  EXPECT_EQ(describe(step), "load packet marks (nft table inet labctl) in ipvsx-director");
+  EXPECT_EQ(describe(step), "load packet rules (nft table inet labctl) in ipvsx-director");
   const std::string script = render_script(p);
   EXPECT_NE(script.find("ip netns exec ipvsx-director nft -f - <<'EOF'\n" + ruleset + "EOF\n"),
             std::string::npos)
