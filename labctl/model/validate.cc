@@ -12,6 +12,7 @@
 
 #include "labctl/base/display.h"
 #include "labctl/model/diag.h"
+#include "labctl/model/keepalived.h"
 #include "labctl/model/lvs.h"
 #include "labctl/model/segments.h"
 #include "labctl/model/rules.h"
@@ -656,6 +657,7 @@ void Validator::run() {
     agents(n);
   }
   check_lvs(t_, root_, net_, r_);
+  check_keepalived(t_, root_, net_, r_);
   checks();
 }
 

@@ -37,17 +37,32 @@ std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
       if (auto s = param(a, "seconds", ""); !s.empty()) argv.insert(argv.end(), {"--seconds", s});
       return argv;
     }
+    case AgentKind::Keepalived:
+      return {labagent, "keepalived", "--dir", param(a, "dir", ""), "--config", param(a, "config", "")};
   }
   return {};
 }
 
 std::chrono::milliseconds agent_ready_timeout(const Agent& a) {
-  return a.ready_timeout_ms > 0 ? std::chrono::milliseconds(a.ready_timeout_ms) : kAgentReadyTimeout;
+  if (a.ready_timeout_ms > 0) return std::chrono::milliseconds(a.ready_timeout_ms);
+  // A MASTER wins its first election after about three adverts of silence.
+  if (const auto addr = agent_ready_address(a); !addr.empty())
+    return kAgentReadyTimeout +
+           std::chrono::milliseconds(static_cast<int64_t>(3000 * a.keepalived->vrrp->advert_int));
+  return kAgentReadyTimeout;
+}
+
+std::string agent_ready_address(const Agent& a) {
+  if (a.kind != AgentKind::Keepalived || !a.keepalived || !a.keepalived->vrrp || !a.keepalived->vrrp->master ||
+      a.keepalived->vrrp->vips.empty())
+    return "";
+  return a.keepalived->vrrp->vips.front().addr.str();
 }
 
 std::string agent_listen_spec(const Agent& a) {
   switch (a.kind) {
     case AgentKind::LoadClient:
+    case AgentKind::Keepalived:
       return "";
     case AgentKind::Http:
       return "tcp:" + std::to_string(a.port ? a.port : 80);
@@ -68,6 +83,9 @@ std::vector<std::string> supervised_argv(const Agent& a, const std::string& node
   if (auto listen = agent_listen_spec(a); !listen.empty()) out.insert(out.end(), {"--listen", listen});
   if (a.kind == AgentKind::LoadClient) out.push_back("--oneshot");
   if (a.restart_on_failure) out.insert(out.end(), {"--restart", "on-failure"});
+  if (a.kind == AgentKind::Keepalived)
+    out.insert(out.end(), {"--stop-grace-ms", std::to_string(kKeepalivedStopGrace.count())});
+  if (auto addr = agent_ready_address(a); !addr.empty()) out.insert(out.end(), {"--ready-address", addr});
   out.push_back("--");
   out.insert(out.end(), argv.begin(), argv.end());
   return out;

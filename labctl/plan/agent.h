@@ -19,17 +19,26 @@ namespace labctl {
 /// kAgentAliveTime when it has none. Documented in docs/lifecycle.md.
 inline constexpr std::chrono::milliseconds kAgentReadyTimeout{5000};
 inline constexpr std::chrono::milliseconds kAgentAliveTime{200};
+/// How long keepalived may take to stop cleanly (release its VIPs with a priority-0 advert,
+/// remove its IPVS entries) before its supervisor kills it; measured at over a second.
+inline constexpr std::chrono::milliseconds kKeepalivedStopGrace{5000};
 
 /// How long `a` may take to become ready: its ready_timeout, else kAgentReadyTimeout.
 [[nodiscard]] std::chrono::milliseconds agent_ready_timeout(const Agent& a);
 
 /// The argv that runs `a` on `node` itself. Built-in kinds run `labagent` (path given).
+/// A keepalived agent needs params "config" (keepalived_config(), set by the planner) and
+/// "dir" (where its config and pid files go, set by whoever runs it).
 [[nodiscard]] std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
                                                   const std::string& labagent);
 
 /// What ready means for `a`: "tcp:PORT" (a listening TCP socket), "udp:PORT" (a bound UDP
 /// socket), or "" (alive for kAgentAliveTime; a load client may also have exited 0).
 [[nodiscard]] std::string agent_listen_spec(const Agent& a);
+
+/// For a keepalived agent whose VRRP instance starts as MASTER: its first VIP, which it holds
+/// once it has won the election (then it is ready); "" otherwise.
+[[nodiscard]] std::string agent_ready_address(const Agent& a);
 
 /// The argv that runs `argv` (the agent's own, its program resolved) under
 /// `labagent supervise`, which reports readiness on fd 3 and records the agent's state in

@@ -22,6 +22,8 @@
 #include <set>
 #include <utility>
 
+#include "labctl/model/keepalived.h"
+#include "labctl/plan/keepalived.h"
 #include "labctl/plan/nft.h"
 #include "labctl/plan/roles.h"
 #include "labctl/plan/why.h"
@@ -251,6 +253,8 @@ class Planner {
   void ipvs() {
     for (const auto& n : t_.nodes)
       for (const auto& s : n.services) {
+        // keepalived programs these itself, health checks and all (plan/keepalived.h).
+        if (keepalived_managed(t_, s.name)) continue;
         add(step::AddIpvsService{ns(n.name), s}, n.name, why::service(s));
         for (const auto& d : s.real_servers)
           add(step::AddIpvsDest{ns(n.name), s, d}, n.name, why::dest(roles_, s, d));
@@ -263,8 +267,11 @@ class Planner {
     for (bool clients : {false, true})
       for (const auto& n : t_.nodes)
         for (const auto& a : n.agents)
-          if ((a.kind == AgentKind::LoadClient) == clients)
-            add(step::StartAgent{ns(n.name), t_.name, n.name, a}, n.name, why::agent(n, a));
+          if ((a.kind == AgentKind::LoadClient) == clients) {
+            Agent run = a;
+            if (a.kind == AgentKind::Keepalived) run.params["config"] = keepalived_config(t_, n, a);
+            add(step::StartAgent{ns(n.name), t_.name, n.name, run}, n.name, why::agent(n, a));
+          }
   }
 
   const Topology& t_;
