@@ -4,6 +4,8 @@
 // unanswered requests. Then the stopped keepalived is started again and the check waits
 // for exactly one director to hold the VIP. Who holds the VIP is read from each
 // director's own addresses, so two holders (split brain) and none are both named.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <mutex>
@@ -12,6 +14,7 @@
 
 #include "labctl/checks/check_kind.h"
 #include "labctl/lab/agent_control.h"
+#include "labctl/lab/state.h"
 #include "labctl/model/keepalived.h"
 
 namespace labctl::check_kind {
@@ -82,8 +85,29 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   if (ds.size() < 2)
     return failed(c, "service " + c.service + " has fewer than two keepalived directors");
 
+  // A router that started recently may not have decided yet: a BACKUP that hears no
+  // MASTER claims the VIP only after about three adverts. Wait until each keepalived has
+  // run that long (from when its supervisor recorded it running) before judging.
+  auto settled_at = Clock::now();
+  for (const auto& d : ds) {
+    struct stat st {};
+    if (::stat(agent_state_path(ctx.t.name, d.node->name, d.agent->name).c_str(), &st) != 0)
+      continue;
+    const auto started = std::chrono::system_clock::time_point(
+        std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec));
+    const double advert = d.agent->keepalived->vrrp ? d.agent->keepalived->vrrp->advert_int : 1;
+    const auto decided = started + Millis{static_cast<int64_t>(3000 * advert) + 1000};
+    const auto left = decided - std::chrono::system_clock::now();
+    if (left > std::chrono::system_clock::duration::zero())
+      settled_at =
+          std::max(settled_at, Clock::now() + std::chrono::duration_cast<Clock::duration>(left));
+  }
+  if (settled_at > Clock::now()) {
+    ctx.report("waiting for VRRP to settle");
+    std::this_thread::sleep_until(std::min(settled_at, ctx.deadline.end));
+  }
   // One holder is the settled state; two for a moment happen during a takeover, none
-  // before the first election. Give VRRP a few adverts to settle before judging.
+  // before the first election.
   auto before = holders(ctx, ds, *vip);
   const auto settle_until = std::min(ctx.deadline.end, Clock::now() + kSettleTime);
   while (before && before->size() != 1 && Clock::now() < settle_until) {
@@ -238,9 +262,10 @@ CheckResult failover(Ctx& ctx, const Check& c) {
       detail += "no request of the client was answered after the move";
     } else {
       detail += "outage " + std::to_string(outage.count()) + " ms (" + std::to_string(failures) +
-                " of " + std::to_string(probes.size()) + " requests every " +
-                std::to_string(kProbeEvery.count()) + " ms unanswered" +
-                (failures ? ", last error: " + last_error : "") + "); answered after by " +
+                " of " + std::to_string(probes.size()) + " requests unanswered, one sent every " +
+                std::to_string(kProbeEvery.count()) + " ms or when the last one's " +
+                std::to_string(kFailoverProbeTimeout.count()) + " ms ran out" +
+                (failures ? "; last error: " + last_error : "") + "); answered after by " +
                 join(served);
     }
   }

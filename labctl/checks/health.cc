@@ -103,8 +103,10 @@ CheckResult health(Ctx& ctx, const Check& c) {
              " stayed in the IPVS table (" + text + ", expected " + gone + " everywhere) for " +
              ms(Clock::now() - stopped_at) + " ms: keepalived's health check does not notice it";
   } else {
-    detail = who + " left every director's IPVS table (" + gone + ": " + text + ") " + ms(*left) +
-             " ms after " + server + ":" + agent->name + " stopped";
+    detail = who +
+             (inhibit ? " stayed in every director's IPVS table at weight 0 ("
+                      : " left every director's IPVS table (") +
+             text + ") " + ms(*left) + " ms after " + server + ":" + agent->name + " stopped";
   }
   // Restoring is not cut short by the deadline: the lab must be left as it was found.
   const auto started_at = Clock::now();

@@ -261,13 +261,18 @@ class Planner {
       }
   }
 
-  // Servers first, then load clients: each agent is awaited until ready, so a load client
-  // only starts once every server it could send to listens.
+  // Servers first, then keepalived, then load clients: each agent is awaited until ready,
+  // so keepalived's first health checks find the real servers listening (a failed one
+  // would take a server out of its table for a few check rounds), and a load client only
+  // starts once every server it could send to listens.
   void agents() {
-    for (bool clients : {false, true})
+    auto phase = [](const Agent& a) {
+      return a.kind == AgentKind::LoadClient ? 2 : a.kind == AgentKind::Keepalived ? 1 : 0;
+    };
+    for (int p : {0, 1, 2})
       for (const auto& n : t_.nodes)
         for (const auto& a : n.agents)
-          if ((a.kind == AgentKind::LoadClient) == clients) {
+          if (phase(a) == p) {
             Agent run = a;
             if (a.kind == AgentKind::Keepalived) run.params["config"] = keepalived_config(t_, n, a);
             add(step::StartAgent{ns(n.name), t_.name, n.name, run}, n.name, why::agent(n, a));

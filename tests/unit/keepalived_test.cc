@@ -213,7 +213,13 @@ TEST(Keepalived, ManagedServicesAreNotProgrammedByLabctl) {
   ASSERT_TRUE(r.ok()) << diags(r);
   Plan p = make_plan(*r.topology);
   int ipvs_steps = 0, keepalived_agents = 0;
+  bool server_started = false;
   for (const auto& ps : p.steps) {
+    if (const auto* s = std::get_if<step::StartAgent>(&ps.step)) {
+      // keepalived health-checks the real servers: they start (and listen) first.
+      if (s->agent.kind == AgentKind::Http) server_started = true;
+      if (s->agent.kind == AgentKind::Keepalived) EXPECT_TRUE(server_started) << s->node;
+    }
     if (std::holds_alternative<step::AddIpvsService>(ps.step) ||
         std::holds_alternative<step::AddIpvsDest>(ps.step))
       ++ipvs_steps;
