@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 60000));
   supervise->add_option("--ready-address", sup.ready_address,
                         "ready once an interface of the namespace holds this address (keepalived's VIP)");
+  supervise->add_option("--alive-ms", sup.alive_ms,
+                        "without --listen: ready once alive this long (default 200; a keepalived BACKUP waits "
+                        "until it would have claimed the VIP)")
+      ->check(CLI::Range(1, 600000));
   supervise->add_option("argv", sup.argv, "the agent's program and arguments (after --)")->required();
 
   CLI11_PARSE(app, argc, argv);

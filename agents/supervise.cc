@@ -157,7 +157,8 @@ class Supervisor {
   bool ready_now() {
     if (!o_.ready_address.empty()) return holds_address();
     if (port_) return labctl::port_ready_here(udp_, port_);
-    return Clock::now() - started_ >= labctl::kAgentAliveTime;
+    const auto alive = o_.alive_ms > 0 ? std::chrono::milliseconds(o_.alive_ms) : labctl::kAgentAliveTime;
+    return Clock::now() - started_ >= alive;
   }
 
   // -1 once ready (go on supervising), else the exit status of the supervisor.

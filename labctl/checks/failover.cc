@@ -96,7 +96,7 @@ CheckResult failover(Ctx& ctx, const Check& c) {
     const auto started = std::chrono::system_clock::time_point(
         std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec));
     const double advert = d.agent->keepalived->vrrp ? d.agent->keepalived->vrrp->advert_int : 1;
-    const auto decided = started + Millis{static_cast<int64_t>(3000 * advert) + 1000};
+    const auto decided = started + Millis{static_cast<int64_t>(4000 * advert)} + kKeepalivedStartup;
     const auto left = decided - std::chrono::system_clock::now();
     if (left > std::chrono::system_clock::duration::zero())
       settled_at =

@@ -69,7 +69,7 @@ class HostKeepalived : public ::testing::Test {
     for (const auto& ns : list_netns()) EXPECT_NE(ns.rfind(lab_ + "-", 0), 0u) << ns << "\n" << out;
     EXPECT_FALSE(std::filesystem::exists(state_dir(lab_)));
     // keepalived (parent and VRRP child) went with the lab.
-    EXPECT_EQ(run("pgrep -f -- '" + state_dir(lab_) + "/keepalived' || true"), "");
+    EXPECT_EQ(run("pgrep -f -- '" + state_dir(lab_) + "/[k]eepalived' || true"), "");
     std::remove(file_.c_str());
   }
   void up(const std::string& text) {

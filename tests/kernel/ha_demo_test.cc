@@ -48,7 +48,7 @@ class KernelHa : public ::testing::Test {
     if (!topo_.name.empty()) {
       EXPECT_TRUE(lab_down(topo_.name));
       // keepalived went with the lab.
-      EXPECT_EQ(sh_out("pgrep -f -- '/labs/" + topo_.name + "/keepalived' || true"), "");
+      EXPECT_EQ(sh_out("pgrep -f -- '/labs/" + topo_.name + "/[k]eepalived' || true"), "");
     }
   }
   void up(const std::string& text, const std::string& file) {
