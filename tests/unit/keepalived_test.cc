@@ -250,6 +250,33 @@ TEST(Keepalived, ManagedServicesAreNotProgrammedByLabctl) {
   EXPECT_EQ(keepalived_agents, 2);
 }
 
+TEST(Keepalived, MasterIsReadyHoldingItsVipAndBackupOnceVrrpWouldHaveLetItClaimIt) {
+  auto r = parse_topology(lab(kD1, kD2), "k.toml");
+  ASSERT_TRUE(r.ok()) << diags(r);
+  const Agent& master = agent_of(*r.topology, "d1", "ha");
+  const Agent& backup = agent_of(*r.topology, "d2", "ha");
+  EXPECT_EQ(agent_ready_address(master), "10.0.0.100");
+  EXPECT_EQ(agent_ready_address(backup), "");
+  // advert_int 0.5, priority 100: 3 * 0.5 + 156/256 * 0.5 = 1.8046875 s, plus start-up.
+  EXPECT_EQ(agent_alive_time(backup), std::chrono::milliseconds(1804) + kKeepalivedStartup);
+  EXPECT_EQ(agent_alive_time(master), kAgentAliveTime);
+  auto sup = supervised_argv(backup, "d2", "labagent", "/s.json", {"x"});
+  auto it = std::find(sup.begin(), sup.end(), "--alive-ms");
+  ASSERT_NE(it, sup.end());
+  EXPECT_EQ(*(it + 1),
+            std::to_string((std::chrono::milliseconds(1804) + kKeepalivedStartup).count()));
+  auto msup = supervised_argv(master, "d1", "labagent", "/s.json", {"x"});
+  auto at = std::find(msup.begin(), msup.end(), "--ready-address");
+  ASSERT_NE(at, msup.end());
+  EXPECT_EQ(*(at + 1), "10.0.0.100");
+  // Its ready timeout leaves room for the first election.
+  EXPECT_EQ(agent_ready_timeout(master), kAgentReadyTimeout + std::chrono::milliseconds(1500));
+  // Other agents keep the defaults.
+  const Agent& web = agent_of(*r.topology, "rs1", "web");
+  EXPECT_EQ(agent_ready_timeout(web), kAgentReadyTimeout);
+  EXPECT_EQ(agent_alive_time(web), kAgentAliveTime);
+}
+
 TEST(Keepalived, KeepalivedRunsInTheForegroundWithItsOwnPidFiles) {
   auto argv = keepalived_command("/usr/sbin/keepalived", "/run/x/ka");
   EXPECT_THAT(argv,
