@@ -72,11 +72,10 @@ class KeepalivedRules {
   void agent(const Node& n, const Agent& a) {
     const KeepalivedSpec& k = *a.keepalived;
     const std::string where = fmt::format("keepalived agent {}:{}", plain(n.name), plain(a.name));
-    if (k.vrrp) instance(n, a, *k.vrrp, base(n, a), where);
-    if (k.gateway) instance(n, a, *k.gateway, base(n, a) + ".gateway", "gateway of " + where);
+    if (k.vrrp) instance(n, *k.vrrp, base(n, a), where);
+    if (k.gateway) instance(n, *k.gateway, base(n, a) + ".gateway", "gateway of " + where);
     std::set<std::string> seen;
     for (const auto& ks : k.services) {
-      const std::string sp = base(n, a) + ".services";
       if (!seen.insert(ks.name).second) {
         r_.error(ks.pos, fmt::format("{} lists service {} twice", where, plain(ks.name)));
         continue;
@@ -110,6 +109,20 @@ class KeepalivedRules {
                  fmt::format("{}: sorry_server {} of service {} is not of its VIP's family", where,
                              ks.sorry_server->str(), plain(ks.name)),
                  "IPVS forwards a service to servers of its own family");
+      // The service is written on one director; validate's LVS rules check DR from there
+      // only. This director forwards to the same real servers, so DR must hold here too.
+      if (director != &n)
+        for (const auto& rs : svc->real_servers) {
+          const Node* rsn = rs.node.empty() ? nullptr : t_.node(rs.node);
+          if (rsn && rsn != &n && rs.method == FwdMethod::Dr && !net_.share_segment(n, *rsn))
+            r_.error(
+                ks.pos,
+                fmt::format(
+                    "{} programs service {}, whose DR real server {} shares no L2 segment with {}",
+                    where, plain(ks.name), plain(rs.node), plain(n.name)),
+                fmt::format("DR rewrites only the MAC address: connect {} to {}'s switch", n.name,
+                            rs.node));
+        }
       // keepalived adds the service on this node: with a generated config its VIP must be one
       // this agent floats (or a fixed address of the node), or IPVS never sees the packets.
       if (k.vrrp && svc->vip.family && !svc->fwmark && !keepalived_floats(n, svc->vip) &&
@@ -122,13 +135,11 @@ class KeepalivedRules {
             fmt::format(
                 "add \"{}/<prefix>\" to the agent's vips: keepalived then moves it with the master",
                 svc->vip.str()));
-      (void)sp;
     }
   }
 
-  void instance(const Node& n, const Agent& a, const VrrpInstance& v, const std::string& vbase,
+  void instance(const Node& n, const VrrpInstance& v, const std::string& vbase,
                 const std::string& where) {
-    (void)a;
     if (!v.interface.empty() &&
         std::none_of(n.interfaces.begin(), n.interfaces.end(),
                      [&](const Interface& i) { return i.name == v.interface; })) {

@@ -191,6 +191,21 @@ services.web = { check = "udp" }
   EXPECT_THAT(conf, HasSubstr("    UDP_CHECK {\n"));
 }
 
+TEST(Keepalived, EveryKeepalivedDirectorMustReachTheDrRealServers) {
+  // d2 moved to a switch of its own: it cannot forward to rs1 by MAC.
+  std::string text = lab(kD1, kD2);
+  const std::string from = "[nodes.d2]\ninterfaces.eth0 = { switch = \"lan\"";
+  text.replace(text.find(from), from.size(),
+               "[switches.far]\n[nodes.d2]\ninterfaces.eth0 = { switch = \"far\"");
+  auto r = parse_topology(text, "k.toml");
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(
+      diags(r),
+      HasSubstr(
+          "keepalived agent d2:ha programs service web, whose DR real server rs1 shares no L2 "
+          "segment with d2"));
+}
+
 TEST(Keepalived, VerbatimConfigIsUsedAsGiven) {
   std::string d1 = R"([nodes.d1.agents.ha]
 kind = "keepalived"
