@@ -86,8 +86,10 @@ CheckResult failover(Ctx& ctx, const Check& c) {
     return failed(c, "service " + c.service + " has fewer than two keepalived directors");
 
   // A router that started recently may not have decided yet: a BACKUP that hears no
-  // MASTER claims the VIP only after about three adverts. Wait until each keepalived has
-  // run that long (from when its supervisor recorded it running) before judging.
+  // MASTER claims the VIP only after about three adverts and the skew of its priority.
+  // `up` already waits for that (agent_alive_time), but a keepalived started some other
+  // way may not have: wait until each has been recorded running for four adverts plus
+  // keepalived's start-up before judging (no wait at all for a lab up for longer).
   auto settled_at = Clock::now();
   for (const auto& d : ds) {
     struct stat st {};
