@@ -21,6 +21,8 @@ int run_http(uint16_t port, const std::string& name, int ready_fd);
 int run_echo_udp(uint16_t port, int ready_fd);
 int run_echo_tcp(uint16_t port, int ready_fd);
 int run_load(const std::string& target, int count, int concurrency, int seconds);
+/// Writes dir/keepalived.conf and execs keepalived in the foreground with its pid files in dir.
+int run_keepalived(const std::string& dir, const std::string& config);
 
 struct SuperviseOptions {
   std::string state_path;   ///< Where the agent's state is recorded ("" = nowhere).
@@ -30,6 +32,9 @@ struct SuperviseOptions {
   bool restart_on_failure = false;
   int ready_fd = -1;
   int ready_timeout_ms = 5000;
+  int stop_grace_ms = 1000;
+  std::string ready_address;  ///< When set, ready once an interface holds this address.
+  int alive_ms = 0;           ///< Without a port: ready once alive this long (0: 200 ms).  ///< After SIGTERM, how long the agent may take before SIGKILL.
   std::vector<std::string> argv;
 };
 int run_supervise(const SuperviseOptions& o);

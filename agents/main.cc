@@ -2,6 +2,7 @@
 //   http  answers every HTTP request with the node's name (so a client sees who served it)
 //   echo  echoes TCP or UDP payloads back
 //   load  a bounded HTTP load client that counts which server answered
+//   keepalived  writes a keepalived.conf and runs keepalived in the foreground
 //   supervise  runs one of these (or any command) as its child: readiness, exit status, restarts
 // labctl runs every agent under `supervise`, which decides readiness by what listens in the
 // namespace. Servers also write "ready\n" to --ready-fd once listening, for direct use.
@@ -53,6 +54,12 @@ int main(int argc, char** argv) {
   load->add_option("--concurrency", concurrency, "parallel connections")->default_val(1)->check(CLI::Range(1, 256));
   load->add_option("--seconds", seconds, "stop after this many seconds")->default_val(30)->check(CLI::Range(1, 3600));
 
+  std::string ka_dir, ka_config;
+  auto* keepalived = app.add_subcommand(
+      "keepalived", "write DIR/keepalived.conf and run keepalived in the foreground, its pid files in DIR");
+  keepalived->add_option("--dir", ka_dir, "directory for keepalived.conf and the pid files")->required();
+  keepalived->add_option("--config", ka_config, "the text of keepalived.conf")->required();
+
   SuperviseOptions sup;
   std::string restart = "no";
   auto* supervise = app.add_subcommand(
@@ -69,6 +76,14 @@ int main(int argc, char** argv) {
   supervise->add_option("--ready-fd", sup.ready_fd, "write \"ready\" or \"failed: WHY\" to this fd");
   supervise->add_option("--ready-timeout-ms", sup.ready_timeout_ms, "give up on readiness after this")
       ->check(CLI::Range(1, 600000));
+  supervise->add_option("--stop-grace-ms", sup.stop_grace_ms, "after SIGTERM, wait this long before SIGKILL")
+      ->check(CLI::Range(1, 60000));
+  supervise->add_option("--ready-address", sup.ready_address,
+                        "ready once an interface of the namespace holds this address (keepalived's VIP)");
+  supervise->add_option("--alive-ms", sup.alive_ms,
+                        "without --listen: ready once alive this long (default 200; a keepalived BACKUP waits "
+                        "until it would have claimed the VIP)")
+      ->check(CLI::Range(1, 600000));
   supervise->add_option("argv", sup.argv, "the agent's program and arguments (after --)")->required();
 
   CLI11_PARSE(app, argc, argv);
@@ -78,6 +93,7 @@ int main(int argc, char** argv) {
   }
   if (*http) return run_http(port, name.empty() ? hostname_or("labagent") : name, ready_fd);
   if (*echo) return udp ? run_echo_udp(port, ready_fd) : run_echo_tcp(port, ready_fd);
+  if (*keepalived) return run_keepalived(ka_dir, ka_config);
   if (*load) return run_load(target, count, concurrency, seconds);
   return 2;
 }

@@ -7,7 +7,10 @@
 //   - passes SIGTERM/SIGINT on and exits without restarting (that is how `down` stops it);
 //   - with --restart on-failure, starts it again after a failure, after a delay that doubles
 //     from 0.5 s up to 8 s (back to 0.5 s once a run lasted 10 s).
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -132,9 +135,30 @@ class Supervisor {
     return rc > 0 ? drain_signals() : false;
   }
 
+  // Whether an interface of this namespace holds the address (keepalived's VIP: the
+  // MASTER has won its election once it holds it).
+  bool holds_address() const {
+    ifaddrs* all = nullptr;
+    if (::getifaddrs(&all) != 0) return false;
+    bool found = false;
+    for (ifaddrs* i = all; i && !found; i = i->ifa_next) {
+      if (!i->ifa_addr) continue;
+      char buf[INET6_ADDRSTRLEN] = {};
+      if (i->ifa_addr->sa_family == AF_INET)
+        ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+      else if (i->ifa_addr->sa_family == AF_INET6)
+        ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, buf, sizeof buf);
+      found = o_.ready_address == buf;
+    }
+    ::freeifaddrs(all);
+    return found;
+  }
+
   bool ready_now() {
+    if (!o_.ready_address.empty()) return holds_address();
     if (port_) return labctl::port_ready_here(udp_, port_);
-    return Clock::now() - started_ >= labctl::kAgentAliveTime;
+    const auto alive = o_.alive_ms > 0 ? std::chrono::milliseconds(o_.alive_ms) : labctl::kAgentAliveTime;
+    return Clock::now() - started_ >= alive;
   }
 
   // -1 once ready (go on supervising), else the exit status of the supervisor.
@@ -162,8 +186,9 @@ class Supervisor {
         return -1;
       }
       if (Clock::now() >= deadline) {
-        std::string why = "not listening on " + o_.listen + " after " +
-                          std::to_string(o_.ready_timeout_ms) + " ms";
+        std::string why = (o_.ready_address.empty() ? "not listening on " + o_.listen
+                                                     : "not holding " + o_.ready_address) +
+                          " after " + std::to_string(o_.ready_timeout_ms) + " ms";
         stop_child();
         save("exited");
         return report_failed(why);
@@ -201,11 +226,12 @@ class Supervisor {
     }
   }
 
-  // SIGTERM, then SIGKILL after a second; reaps the child.
+  // SIGTERM, then SIGKILL after the stop grace (a second by default; keepalived takes
+  // longer to release its VIPs and IPVS entries); reaps the child.
   void stop_child() {
     if (st_.pid <= 0) return;
     ::kill(st_.pid, SIGTERM);
-    const auto until = Clock::now() + 1s;
+    const auto until = Clock::now() + std::chrono::milliseconds(o_.stop_grace_ms);
     while (st_.pid > 0 && Clock::now() < until) wait_for(kPollTick);
     if (st_.pid > 0) {
       ::kill(st_.pid, SIGKILL);

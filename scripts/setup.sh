@@ -10,6 +10,7 @@ packages=(
   libpcap-dev tcpdump  # labctl capture/trace; tests read its pcap files back with tcpdump -r
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps psmisc ipvsadm curl python3
+  keepalived  # the keepalived agent kind (director high availability, ha-demo)
   help2man  # man pages generated from --help (make install)
   libxml2-utils
   qemu-system-x86 busybox-static kmod cpio

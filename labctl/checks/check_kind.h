@@ -145,5 +145,9 @@ CheckResult arp_owner(Ctx& ctx, const Check& c);
 CheckResult sticky(Ctx& ctx, const Check& c);
 /// lc, wlc, sed, nq: each new connection goes to a least-loaded server by the kernel's counts.
 CheckResult least_conn(Ctx& ctx, const Check& c);
+/// keepalived: the master's keepalived stops, the VIP moves, the client's requests go on.
+CheckResult failover(Ctx& ctx, const Check& c);
+/// keepalived: a real server's agent stops, it leaves every director's IPVS table, returns.
+CheckResult health(Ctx& ctx, const Check& c);
 
 }  // namespace labctl::check_kind

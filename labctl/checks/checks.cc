@@ -31,6 +31,8 @@ CheckResult run_one(Ctx& ctx, const Check& c) {
   if (c.kind == "arp-owner") return check_kind::arp_owner(ctx, c);
   if (c.kind == "sticky") return check_kind::sticky(ctx, c);
   if (c.kind == "least-conn") return check_kind::least_conn(ctx, c);
+  if (c.kind == "failover") return check_kind::failover(ctx, c);
+  if (c.kind == "health") return check_kind::health(ctx, c);
   return failed(c, "unknown check kind " + c.kind);
 }
 
@@ -72,6 +74,9 @@ std::vector<double> expected_shares(const VirtualService& s) {
 Millis default_deadline(const std::string& kind) {
   using namespace std::chrono_literals;
   if (kind == "balance" || kind == "sticky" || kind == "least-conn") return 10s;
+  // keepalived's timers: stopping it (~1 s), the backup's takeover (up to 3 adverts), the
+  // health checker's delay_loop and retries, then the way back.
+  if (kind == "failover" || kind == "health") return 30s;
   if (kind == "http" || kind == "bypass" || kind == "via-director" || kind == "tunnel") return 6s;
   return 3s;  // reach, no-reach, arp-owner: one probe
 }
@@ -98,6 +103,12 @@ std::string check_expectation(const std::string& kind) {
   if (kind == "least-conn")
     return "each new connection goes to a real server with the fewest connections (per weight) by the "
            "director's own counts";
+  if (kind == "failover")
+    return "when the VIP's keepalived master stops, a backup takes the VIP over and the client's requests go on "
+           "being answered; the outage is measured";
+  if (kind == "health")
+    return "when a real server's agent stops, keepalived takes it out of every director's IPVS table, and puts it "
+           "back when the agent runs again";
   return "kind " + kind;
 }
 

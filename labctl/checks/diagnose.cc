@@ -496,6 +496,7 @@ std::vector<Cause> decide_causes(const Topology& t, const Check& c, const LabFac
 
 std::vector<Cause> diagnose(const Topology& t, const Check& c) {
   if (c.kind == "no-reach") return {};
+  if (c.kind == "failover") return split_brain_causes(t, c, vip_holders(t, c));
   return decide_causes(t, c, gather_facts(t, c));
 }
 

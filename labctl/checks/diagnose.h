@@ -61,6 +61,16 @@ struct LabFacts {
 [[nodiscard]] std::vector<Cause> decide_causes(const Topology& t, const Check& c,
                                                const LabFacts& f);
 
+/// The causes of a failed keepalived check (failover) in a split brain: given which
+/// directors hold the VIP now (`holders`, read from their namespaces), each keepalived
+/// router of the pair that runs VRRP on another segment than the one `from` reaches the
+/// VIP on, with the interface to run it on instead (pure).
+[[nodiscard]] std::vector<Cause> split_brain_causes(const Topology& t, const Check& c,
+                                                    const std::vector<std::string>& holders);
+
+/// The keepalived directors of the check's service that hold its VIP (c.to) now.
+[[nodiscard]] std::vector<std::string> vip_holders(const Topology& t, const Check& c);
+
 /// gather_facts + decide_causes: the causes for a check that failed.
 [[nodiscard]] std::vector<Cause> diagnose(const Topology& t, const Check& c);
 

@@ -113,9 +113,12 @@ void setup(CLI::App& app) {
       "director's live scheduler and weights), bypass (DR/TUN replies never pass the\n"
       "director), via-director (NAT replies do), tunnel (TUN real servers receive IPIP),\n"
       "arp-owner (only the director answers ARP for the VIP), sticky (sh, dh, persistence:\n"
-      "each source, destination or client stays on one real server) and least-conn (lc,\n"
+      "each source, destination or client stays on one real server), least-conn (lc,\n"
       "wlc, sed, nq: with connections held open, each new one goes to a real server with the\n"
-      "fewest, by the director's own counts). Each runs under a deadline\n"
+      "fewest, by the director's own counts), failover (keepalived: the VIP's master stops,\n"
+      "a backup takes the VIP, the client's outage is measured, the master is restored) and\n"
+      "health (keepalived: a stopped real server leaves every director's IPVS table and\n"
+      "returns). Each runs under a deadline\n"
       "(docs/checks.md) and its verdict is printed as soon as it is reached; a failed check\n"
       "names the cause found in the lab and the topology line that fixes it.\n") +
       kCheckExitHelp +

@@ -52,6 +52,10 @@ std::string agent_log_path(const std::string& lab, const std::string& node,
   return state_dir(lab) + "/logs/" + node + "-" + agent + ".log";
 }
 
+std::string keepalived_dir(const std::string& lab, const std::string& node, const std::string& agent) {
+  return state_dir(lab) + "/keepalived/" + node + "-" + agent;
+}
+
 std::string agent_state_path(const std::string& lab, const std::string& node,
                              const std::string& agent) {
   return state_dir(lab) + "/agents/" + node + "-" + agent + ".json";

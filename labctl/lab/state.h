@@ -29,6 +29,11 @@ namespace labctl {
 [[nodiscard]] std::string agent_state_path(const std::string& lab, const std::string& node,
                                            const std::string& agent);
 
+/// Where a keepalived agent keeps its keepalived.conf and pid files (one directory per
+/// agent: keepalived processes in different namespaces must not share pid files).
+[[nodiscard]] std::string keepalived_dir(const std::string& lab, const std::string& node,
+                                         const std::string& agent);
+
 /// Creates the lab's state directory (and its logs/ subdirectory), mode 0700.
 [[nodiscard]] Status make_state_dir(const std::string& lab);
 /// Removes the lab's state directory and everything in it. Missing is not an error.

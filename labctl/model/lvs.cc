@@ -11,6 +11,7 @@
 
 #include "labctl/base/display.h"
 #include "labctl/model/nat.h"
+#include "labctl/model/keepalived.h"
 
 namespace labctl::topo {
 namespace {
@@ -154,7 +155,9 @@ void LvsRules::service(const Node& director, VirtualService& s) {
   if (s.real_servers.empty())
     r_.warning(s.pos, fmt::format("service {} has no real servers", plain(s.name)),
                "IPVS will accept connections for it and drop them");
-  if (s.vip.family && !s.fwmark && !net_.owns(director, s.vip))
+  // keepalived adds the VIP of a service it manages on the MASTER only: not a mistake
+  // (model/keepalived.cc checks it is among the VIPs the agent floats).
+  if (s.vip.family && !s.fwmark && !net_.owns(director, s.vip) && !keepalived_managed(t_, s.name))
     r_.warning(at(c.base + ".vip", s.pos),
                fmt::format("VIP {} of service {} is not an address of director {}", s.vip.str(), plain(s.name),
                            plain(director.name)),

@@ -116,6 +116,7 @@ std::optional<AgentKind> parse_agent_kind(std::string_view s) {
   if (s == "echo") return AgentKind::Echo;
   if (s == "load") return AgentKind::LoadClient;
   if (s == "command") return AgentKind::Command;
+  if (s == "keepalived") return AgentKind::Keepalived;
   return std::nullopt;
 }
 
@@ -167,6 +168,12 @@ const std::vector<CheckKindSpec>& check_kinds() {
       // least-conn: `hold` connections kept open, then `requests` short ones.
       {"least-conn", {"from", "service"}, {"to", "port", "path", "hold", "requests", "timeout"}, false,
        {{"hold", "4"}, {"requests", "8"}}},
+      // failover: the VIP's keepalived master is stopped; its backup must take over while
+      // the client keeps asking; then the master is started again.
+      {"failover", {"from", "service"}, {"path", "timeout"}, false, {}},
+      // health: `server`'s agent is stopped; keepalived must take it out of every director's
+      // IPVS table, then put it back once the agent runs again.
+      {"health", {"from", "service", "server"}, {"timeout"}, false, {}},
   };
   return all;
 }

@@ -59,6 +59,7 @@ const char* to_string(AgentKind k) {
     case AgentKind::Echo: return "echo";
     case AgentKind::LoadClient: return "load";
     case AgentKind::Command: return "command";
+    case AgentKind::Keepalived: return "keepalived";
   }
   return "?";
 }

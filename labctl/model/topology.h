@@ -133,7 +133,45 @@ struct NatRule {
   }
 };
 
-enum class AgentKind { Http, Echo, LoadClient, Command };
+enum class AgentKind { Http, Echo, LoadClient, Command, Keepalived };
+
+/// One VRRP instance of a keepalived agent: the router that holds the floating addresses
+/// while it is MASTER (keepalived adds and removes them, labctl never does).
+struct VrrpInstance {
+  std::string interface;    ///< The node's interface VRRP adverts go out on.
+  bool master = false;      ///< state MASTER (else BACKUP) at start.
+  int priority = 100;       ///< 1..254; the highest alive router is MASTER.
+  int virtual_router_id = 0;  ///< 1..255, the same on every router of the pair.
+  double advert_int = 1;    ///< Seconds between adverts.
+  std::vector<IpPrefix> vips;  ///< The floating addresses (virtual_ipaddress).
+  Pos pos;
+};
+
+/// A service of the lab whose IPVS entries keepalived programs (with health checks)
+/// instead of labctl.
+struct KeepalivedService {
+  std::string name;                   ///< A service of the lab (on any director).
+  std::string check = "tcp";          ///< tcp, http, udp or none: keepalived's real server check.
+  std::string path = "/";             ///< http: the URL path asked for.
+  int status = 200;                   ///< http: the status code that means healthy.
+  double delay_loop = 1;              ///< Seconds between checks.
+  double connect_timeout = 1;         ///< Seconds a check may take.
+  int retry = 1;                      ///< Failed checks in a row before a server is removed.
+  std::optional<IpAddr> sorry_server; ///< Takes the traffic when every real server is down.
+  uint16_t sorry_port = 0;            ///< 0: the service's port.
+  bool inhibit_on_failure = false;    ///< A failed server stays with weight 0 instead of leaving.
+  Pos pos;
+};
+
+/// What a keepalived agent runs: VRRP for a floating VIP (optionally a second, synced
+/// instance for the real servers' gateway) and the services it manages; or a config given
+/// verbatim, which then manages `services` by itself.
+struct KeepalivedSpec {
+  std::optional<VrrpInstance> vrrp;     ///< Unset when `config` is given.
+  std::optional<VrrpInstance> gateway;  ///< A second instance in one vrrp_sync_group with vrrp.
+  std::vector<KeepalivedService> services;
+  std::string config;                   ///< Verbatim keepalived.conf, "" to generate it.
+};
 
 /// A workload process started inside a node. Built-in kinds run `labagent`; Command runs
 /// argv as given (never through a shell).
@@ -145,6 +183,7 @@ struct Agent {
   std::map<std::string, std::string> params;  ///< Kind-specific options (target, count...).
   int ready_timeout_ms = 0;               ///< ready_timeout: how long it may take to be ready; 0: the default.
   bool restart_on_failure = false;        ///< restart = "on-failure": started again when it fails.
+  std::optional<KeepalivedSpec> keepalived;  ///< Keepalived kind only.
   Pos pos;
 };
 

@@ -12,6 +12,7 @@
 
 #include "labctl/base/display.h"
 #include "labctl/model/diag.h"
+#include "labctl/model/keepalived.h"
 #include "labctl/model/lvs.h"
 #include "labctl/model/nat.h"
 #include "labctl/model/segments.h"
@@ -658,6 +659,7 @@ void Validator::run() {
   }
   check_lvs(t_, root_, net_, r_);
   check_nat(t_, root_, net_, r_);
+  check_keepalived(t_, root_, net_, r_);
   checks();
 }
 

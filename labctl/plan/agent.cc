@@ -5,7 +5,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 namespace labctl {
@@ -26,28 +25,60 @@ std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
     case AgentKind::Http:
       return {labagent, "http", "--port", std::to_string(a.port ? a.port : 80), "--name", node};
     case AgentKind::Echo: {
-      std::vector<std::string> argv{labagent, "echo", "--port", std::to_string(a.port ? a.port : 7)};
+      std::vector<std::string> argv{labagent, "echo", "--port",
+                                    std::to_string(a.port ? a.port : 7)};
       if (param(a, "proto", "tcp") == "udp") argv.push_back("--udp");
       return argv;
     }
     case AgentKind::LoadClient: {
-      std::vector<std::string> argv{labagent, "load", "--target", param(a, "target", ""),
-                                    "--count", param(a, "count", "100")};
-      if (auto c = param(a, "concurrency", ""); !c.empty()) argv.insert(argv.end(), {"--concurrency", c});
+      std::vector<std::string> argv{labagent,   "load",
+                                    "--target", param(a, "target", ""),
+                                    "--count",  param(a, "count", "100")};
+      if (auto c = param(a, "concurrency", ""); !c.empty())
+        argv.insert(argv.end(), {"--concurrency", c});
       if (auto s = param(a, "seconds", ""); !s.empty()) argv.insert(argv.end(), {"--seconds", s});
       return argv;
     }
+    case AgentKind::Keepalived:
+      return {labagent,   "keepalived",          "--dir", param(a, "dir", ""),
+              "--config", param(a, "config", "")};
   }
   return {};
 }
 
 std::chrono::milliseconds agent_ready_timeout(const Agent& a) {
-  return a.ready_timeout_ms > 0 ? std::chrono::milliseconds(a.ready_timeout_ms) : kAgentReadyTimeout;
+  if (a.ready_timeout_ms > 0) return std::chrono::milliseconds(a.ready_timeout_ms);
+  // A MASTER wins its first election after about three adverts of silence.
+  if (const auto addr = agent_ready_address(a); !addr.empty())
+    return kAgentReadyTimeout +
+           std::chrono::milliseconds(static_cast<int64_t>(3000 * a.keepalived->vrrp->advert_int));
+  if (const auto alive = agent_alive_time(a); alive != kAgentAliveTime)
+    return kAgentReadyTimeout + alive;
+  return kAgentReadyTimeout;
+}
+
+std::chrono::milliseconds agent_alive_time(const Agent& a) {
+  if (a.kind != AgentKind::Keepalived || !a.keepalived || !a.keepalived->vrrp ||
+      a.keepalived->vrrp->master)
+    return kAgentAliveTime;
+  // RFC 5798's Master_Down_Interval: three adverts and the skew of its priority; a BACKUP
+  // that heard no MASTER by then has claimed the VIP. Plus keepalived's own start-up.
+  const auto& v = *a.keepalived->vrrp;
+  const double down = 3 * v.advert_int + (256 - v.priority) * v.advert_int / 256;
+  return std::chrono::milliseconds(static_cast<int64_t>(down * 1000)) + kKeepalivedStartup;
+}
+
+std::string agent_ready_address(const Agent& a) {
+  if (a.kind != AgentKind::Keepalived || !a.keepalived || !a.keepalived->vrrp ||
+      !a.keepalived->vrrp->master || a.keepalived->vrrp->vips.empty())
+    return "";
+  return a.keepalived->vrrp->vips.front().addr.str();
 }
 
 std::string agent_listen_spec(const Agent& a) {
   switch (a.kind) {
     case AgentKind::LoadClient:
+    case AgentKind::Keepalived:
       return "";
     case AgentKind::Http:
       return "tcp:" + std::to_string(a.port ? a.port : 80);
@@ -62,12 +93,28 @@ std::string agent_listen_spec(const Agent& a) {
 std::vector<std::string> supervised_argv(const Agent& a, const std::string& node,
                                          const std::string& labagent, const std::string& state_path,
                                          const std::vector<std::string>& argv) {
-  std::vector<std::string> out{labagent, "supervise", "--state", state_path, "--node", node,
-                               "--agent", a.name, "--ready-fd", "3", "--ready-timeout-ms",
+  std::vector<std::string> out{labagent,
+                               "supervise",
+                               "--state",
+                               state_path,
+                               "--node",
+                               node,
+                               "--agent",
+                               a.name,
+                               "--ready-fd",
+                               "3",
+                               "--ready-timeout-ms",
                                std::to_string(agent_ready_timeout(a).count())};
-  if (auto listen = agent_listen_spec(a); !listen.empty()) out.insert(out.end(), {"--listen", listen});
+  if (auto listen = agent_listen_spec(a); !listen.empty())
+    out.insert(out.end(), {"--listen", listen});
   if (a.kind == AgentKind::LoadClient) out.push_back("--oneshot");
   if (a.restart_on_failure) out.insert(out.end(), {"--restart", "on-failure"});
+  if (a.kind == AgentKind::Keepalived)
+    out.insert(out.end(), {"--stop-grace-ms", std::to_string(kKeepalivedStopGrace.count())});
+  if (auto addr = agent_ready_address(a); !addr.empty())
+    out.insert(out.end(), {"--ready-address", addr});
+  if (auto alive = agent_alive_time(a); alive != kAgentAliveTime)
+    out.insert(out.end(), {"--alive-ms", std::to_string(alive.count())});
   out.push_back("--");
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
@@ -86,9 +133,10 @@ std::string find_labagent() {
 }
 
 std::string agent_state_text(const AgentState& s) {
-  nlohmann::json j = {{"node", s.node},         {"agent", s.agent}, {"state", s.state},
-                      {"supervisor", s.supervisor}, {"pid", s.pid},   {"code", s.code},
-                      {"signal", s.signal},     {"restarts", s.restarts}, {"oneshot", s.oneshot}};
+  nlohmann::json j = {
+      {"node", s.node},      {"agent", s.agent}, {"state", s.state},   {"supervisor", s.supervisor},
+      {"pid", s.pid},        {"code", s.code},   {"signal", s.signal}, {"restarts", s.restarts},
+      {"oneshot", s.oneshot}};
   return j.dump() + "\n";
 }
 
@@ -131,10 +179,10 @@ std::string agent_last_exit(const AgentState& s) {
 }
 
 std::string describe(const AgentState& s) {
-  const std::string restarted =
-      s.restarts == 1 ? " (restarted once)"
-      : s.restarts    ? " (restarted " + std::to_string(s.restarts) + " times)"
-                      : "";
+  const std::string restarted = s.restarts == 1 ? " (restarted once)"
+                                : s.restarts
+                                    ? " (restarted " + std::to_string(s.restarts) + " times)"
+                                    : "";
   if (s.state == "running" || s.state == "starting") return s.state + restarted;
   if (s.state == "restarting") return "restarting after " + agent_last_exit(s) + restarted;
   if (s.state == "stopped") return "stopped";
@@ -145,7 +193,7 @@ std::string describe(const AgentState& s) {
 }
 
 bool agent_ok(const AgentState& s) {
-  if (s.state == "running" || s.state == "starting" ) return true;
+  if (s.state == "running" || s.state == "starting") return true;
   return s.oneshot && s.state == "exited" && s.code == 0 && s.signal == 0;
 }
 

@@ -19,17 +19,34 @@ namespace labctl {
 /// kAgentAliveTime when it has none. Documented in docs/lifecycle.md.
 inline constexpr std::chrono::milliseconds kAgentReadyTimeout{5000};
 inline constexpr std::chrono::milliseconds kAgentAliveTime{200};
+/// How long keepalived may take to stop cleanly (release its VIPs with a priority-0 advert,
+/// remove its IPVS entries) before its supervisor kills it; measured at over a second.
+inline constexpr std::chrono::milliseconds kKeepalivedStopGrace{5000};
+/// keepalived's start-up before its VRRP timers run (reading its config, its children),
+/// measured at up to a second in the micro-VM's emulation.
+inline constexpr std::chrono::milliseconds kKeepalivedStartup{1500};
 
 /// How long `a` may take to become ready: its ready_timeout, else kAgentReadyTimeout.
 [[nodiscard]] std::chrono::milliseconds agent_ready_timeout(const Agent& a);
 
 /// The argv that runs `a` on `node` itself. Built-in kinds run `labagent` (path given).
+/// A keepalived agent needs params "config" (keepalived_config(), set by the planner) and
+/// "dir" (where its config and pid files go, set by whoever runs it).
 [[nodiscard]] std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
                                                   const std::string& labagent);
 
 /// What ready means for `a`: "tcp:PORT" (a listening TCP socket), "udp:PORT" (a bound UDP
 /// socket), or "" (alive for kAgentAliveTime; a load client may also have exited 0).
 [[nodiscard]] std::string agent_listen_spec(const Agent& a);
+
+/// For a keepalived agent whose VRRP instance starts as MASTER: its first VIP, which it holds
+/// once it has won the election (then it is ready); "" otherwise.
+[[nodiscard]] std::string agent_ready_address(const Agent& a);
+
+/// How long an agent without a port must be alive to be ready: kAgentAliveTime, but for a
+/// keepalived agent starting as BACKUP the time after which it would have claimed the VIP
+/// had it heard no MASTER (so a lab is up only once VRRP has settled, split brain included).
+[[nodiscard]] std::chrono::milliseconds agent_alive_time(const Agent& a);
 
 /// The argv that runs `argv` (the agent's own, its program resolved) under
 /// `labagent supervise`, which reports readiness on fd 3 and records the agent's state in

@@ -196,7 +196,9 @@ const std::string& step_netns(const Step& s) {
 
 std::vector<std::string> agent_argv(const step::StartAgent& s) {
   // The script runs labagent from PATH, unsupervised.
-  return labctl::agent_argv(s.agent, s.node, "labagent");
+  Agent a = s.agent;
+  if (a.kind == AgentKind::Keepalived) a.params["dir"] = agent_base(s) + ".keepalived";
+  return labctl::agent_argv(a, s.node, "labagent");
 }
 
 std::string shell_command(const Step& step) {

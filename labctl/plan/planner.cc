@@ -22,6 +22,8 @@
 #include <set>
 #include <utility>
 
+#include "labctl/model/keepalived.h"
+#include "labctl/plan/keepalived.h"
 #include "labctl/plan/nft.h"
 #include "labctl/plan/roles.h"
 #include "labctl/plan/why.h"
@@ -253,20 +255,30 @@ class Planner {
   void ipvs() {
     for (const auto& n : t_.nodes)
       for (const auto& s : n.services) {
+        // keepalived programs these itself, health checks and all (plan/keepalived.h).
+        if (keepalived_managed(t_, s.name)) continue;
         add(step::AddIpvsService{ns(n.name), s}, n.name, why::service(s));
         for (const auto& d : s.real_servers)
           add(step::AddIpvsDest{ns(n.name), s, d}, n.name, why::dest(roles_, s, d));
       }
   }
 
-  // Servers first, then load clients: each agent is awaited until ready, so a load client
-  // only starts once every server it could send to listens.
+  // Servers first, then keepalived, then load clients: each agent is awaited until ready,
+  // so keepalived's first health checks find the real servers listening (a failed one
+  // would take a server out of its table for a few check rounds), and a load client only
+  // starts once every server it could send to listens.
   void agents() {
-    for (bool clients : {false, true})
+    auto phase = [](const Agent& a) {
+      return a.kind == AgentKind::LoadClient ? 2 : a.kind == AgentKind::Keepalived ? 1 : 0;
+    };
+    for (int p : {0, 1, 2})
       for (const auto& n : t_.nodes)
         for (const auto& a : n.agents)
-          if ((a.kind == AgentKind::LoadClient) == clients)
-            add(step::StartAgent{ns(n.name), t_.name, n.name, a}, n.name, why::agent(n, a));
+          if (phase(a) == p) {
+            Agent run = a;
+            if (a.kind == AgentKind::Keepalived) run.params["config"] = keepalived_config(t_, n, a);
+            add(step::StartAgent{ns(n.name), t_.name, n.name, run}, n.name, why::agent(n, a));
+          }
   }
 
   const Topology& t_;

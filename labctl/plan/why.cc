@@ -377,6 +377,17 @@ std::string agent(const Node& n, const Agent& a) {
                          param("target"),
                          param("seconds").empty() ? "" : " within " + param("seconds") + " s");
     case AgentKind::Command: return "";
+    case AgentKind::Keepalived: {
+      if (!a.keepalived || !a.keepalived->vrrp)
+        return "keepalived with the configuration given in the topology";
+      const auto& v = *a.keepalived->vrrp;
+      std::string vips;
+      for (const auto& p : v.vips) vips += (vips.empty() ? "" : ", ") + p.str();
+      return fmt::format("keepalived: VRRP router {} on {} ({}, priority {}) holding {} while it is MASTER{}",
+                         v.virtual_router_id, v.interface, v.master ? "MASTER" : "BACKUP", v.priority, vips,
+                         a.keepalived->services.empty() ? "" : "; it programs its services' IPVS entries and "
+                                                               "health-checks their real servers");
+    }
   }
   return "";
 }

@@ -27,6 +27,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kExercises =
     {"dr-demo-noarp", {"arp_ignore", "arp_announce"}},
     {"nat-demo-nogw", {"default route", "10.20.0.1\"", "via the director"}},
     {"tun-demo-rpfilter", {"rp_filter", "reverse-path", "reverse path"}},
+    {"ha-demo-splitbrain", {"split brain", "wrong interface", "different segments"}},
 };
 
 std::string errors_of(const LoadResult& r) {

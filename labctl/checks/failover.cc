@@ -1,0 +1,309 @@
+// failover: the director that holds the VIP (keepalived's MASTER) loses its keepalived;
+// the backup must take the VIP over while the client keeps sending requests, which must go
+// on being answered. The outage is measured from the client's side: the longest run of
+// unanswered requests. Then the stopped keepalived is started again and the check waits
+// for exactly one director to hold the VIP. Who holds the VIP is read from each
+// director's own addresses, so two holders (split brain) and none are both named.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "labctl/checks/check_kind.h"
+#include "labctl/lab/agent_control.h"
+#include "labctl/lab/state.h"
+#include "labctl/model/keepalived.h"
+
+namespace labctl::check_kind {
+namespace {
+
+constexpr Millis kProbeEvery{25};
+constexpr Millis kFailoverProbeTimeout{250};
+constexpr Millis kPollEvery{20};
+/// Answers in a row after the failover that show the backup serves for good.
+constexpr int kSettled = 5;
+/// How long VRRP may take to settle before the check judges who holds the VIP.
+constexpr Millis kSettleTime{4000};
+
+struct Director {
+  const Node* node;
+  const Agent* agent;
+};
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    s += (i == 0 ? "" : i + 1 == v.size() ? " and " : ", ") + v[i];
+  return s;
+}
+
+// The directors that hold `vip` on some interface now.
+Result<std::vector<std::string>> holders(Ctx& ctx, const std::vector<Director>& ds,
+                                         const IpAddr& vip) {
+  std::vector<std::string> out;
+  for (const auto& d : ds) {
+    bool has = false;
+    TRY(ctx.in(d.node->name, [&]() -> Status {
+      TRY_ASSIGN(Rtnl rtnl, Rtnl::open());
+      TRY_ASSIGN(auto addrs, rtnl.addresses());
+      for (const auto& a : addrs)
+        if (a.prefix.addr == vip) has = true;
+      return {};
+    }));
+    if (has) out.push_back(d.node->name);
+  }
+  return out;
+}
+
+std::string vrrp_where(const Director& d) {
+  const auto& k = *d.agent->keepalived;
+  if (!k.vrrp) return "keepalived " + d.node->name + ":" + d.agent->name + " (config given)";
+  return "keepalived " + d.node->name + ":" + d.agent->name + " runs VRRP router " +
+         std::to_string(k.vrrp->virtual_router_id) + " on " + k.vrrp->interface;
+}
+
+struct Probe {
+  Clock::time_point at;
+  bool ok;
+  std::string answer;  ///< The body, or the error.
+};
+
+}  // namespace
+
+CheckResult failover(Ctx& ctx, const Check& c) {
+  Found f = find_service(ctx.t, c.service);
+  if (!f.service) return failed(c, "no service " + c.service);
+  auto vip = IpAddr::parse(c.to);
+  if (!vip) return failed(c, "bad VIP " + c.to);
+  std::vector<Director> ds;
+  for (const auto& r : keepalived_agents_of(ctx.t, c.service))
+    if (std::none_of(ds.begin(), ds.end(), [&](const Director& d) { return d.node == r.node; }))
+      ds.push_back({r.node, r.agent});
+  if (ds.size() < 2)
+    return failed(c, "service " + c.service + " has fewer than two keepalived directors");
+
+  // A router that started recently may not have decided yet: a BACKUP that hears no
+  // MASTER claims the VIP only after about three adverts and the skew of its priority.
+  // `up` already waits for that (agent_alive_time), but a keepalived started some other
+  // way may not have: wait until each has been recorded running for four adverts plus
+  // keepalived's start-up before judging (no wait at all for a lab up for longer).
+  auto settled_at = Clock::now();
+  for (const auto& d : ds) {
+    struct stat st {};
+    if (::stat(agent_state_path(ctx.t.name, d.node->name, d.agent->name).c_str(), &st) != 0)
+      continue;
+    const auto started = std::chrono::system_clock::time_point(
+        std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec));
+    const double advert = d.agent->keepalived->vrrp ? d.agent->keepalived->vrrp->advert_int : 1;
+    const auto decided = started + Millis{static_cast<int64_t>(4000 * advert)} + kKeepalivedStartup;
+    const auto left = decided - std::chrono::system_clock::now();
+    if (left > std::chrono::system_clock::duration::zero())
+      settled_at =
+          std::max(settled_at, Clock::now() + std::chrono::duration_cast<Clock::duration>(left));
+  }
+  if (settled_at > Clock::now()) {
+    ctx.report("waiting for VRRP to settle");
+    std::this_thread::sleep_until(std::min(settled_at, ctx.deadline.end));
+  }
+  // One holder is the settled state; two for a moment happen during a takeover, none
+  // before the first election.
+  auto before = holders(ctx, ds, *vip);
+  const auto settle_until = std::min(ctx.deadline.end, Clock::now() + kSettleTime);
+  while (before && before->size() != 1 && Clock::now() < settle_until) {
+    std::this_thread::sleep_for(kPollEvery * 5);
+    before = holders(ctx, ds, *vip);
+  }
+  if (!before) return failed(c, "reading the directors' addresses: " + before.error().str());
+  if (before->size() > 1) {
+    std::vector<std::string> where;
+    for (const auto& d : ds) where.push_back(vrrp_where(d));
+    return failed(c, "split brain: " + join(*before) + (before->size() == 2 ? " both" : " all") +
+                         " hold the VIP " + c.to +
+                         " (each is VRRP MASTER, so none hears the other's adverts); " +
+                         join(where) + ". Clients reach whichever answered ARP last");
+  }
+  if (before->empty()) {
+    std::string states;
+    for (const auto& d : ds) {
+      auto st = read_agent_state(ctx.t.name, d.node->name, d.agent->name);
+      states += (states.empty() ? "" : "; ") + d.node->name + ":" + d.agent->name + " is " +
+                (st ? describe(*st) : st.error().message);
+    }
+    return failed(c,
+                  "no director holds the VIP " + c.to + ", so no keepalived is MASTER: " + states);
+  }
+  const std::string master = before->front();
+  const Director* md = nullptr;
+  for (const auto& d : ds)
+    if (d.node->name == master) md = &d;
+  ctx.report(master + " holds " + c.to);
+
+  // The client asks all along, on a thread of its own inside its namespace.
+  auto from_fd = ctx.fd(c.from);
+  if (!from_fd) return failed(c, from_fd.error().str());
+  if (auto first =
+          [&] {
+            Result<std::string> r = fail("no answer");
+            (void)run_in_netns(*from_fd, [&]() -> Status {
+              r = exchange(c, *vip, ctx.deadline.probe(kFailoverProbeTimeout));
+              return {};
+            });
+            return r;
+          }();
+      !first)
+    return failed(c, exchange_name(c) + " from " + c.from +
+                         " fails before any failover: " + first.error().str());
+
+  std::mutex mu;
+  std::vector<Probe> probes;
+  std::atomic<bool> stop{false};
+  std::thread prober([&] {
+    (void)run_in_netns(*from_fd, [&]() -> Status {
+      while (!stop) {
+        auto t0 = Clock::now();
+        auto r = exchange(c, *vip, kFailoverProbeTimeout);
+        {
+          std::lock_guard<std::mutex> lk(mu);
+          probes.push_back({t0, bool(r), r ? *r : r.error().message});
+        }
+        std::this_thread::sleep_until(t0 + kProbeEvery);
+      }
+      return {};
+    });
+  });
+  auto finish_probing = [&] {
+    stop = true;
+    prober.join();
+  };
+
+  std::string detail;
+  bool ok = true;
+  const auto stopped_at = Clock::now();
+  Status st = stop_agent(ctx.t, master, md->agent->name, kKeepalivedStopGrace + 2000ms);
+  if (!st) {
+    finish_probing();
+    return failed(c, "stopping " + master + "'s keepalived: " + st.error().str());
+  }
+  ctx.report("stopped " + master + ":" + md->agent->name);
+  // The VIP must appear on exactly one other director.
+  std::vector<std::string> now;
+  Clock::time_point moved{};
+  while (!ctx.deadline.over()) {
+    auto h = holders(ctx, ds, *vip);
+    if (h) now = *h;
+    if (h && now.size() == 1 && now.front() != master) {
+      moved = Clock::now();
+      break;
+    }
+    std::this_thread::sleep_for(kPollEvery);
+  }
+  const auto ms = [](Clock::duration d) { return std::chrono::duration_cast<Millis>(d).count(); };
+  if (moved == Clock::time_point{}) {
+    ok = false;
+    detail = "after " + master + "'s keepalived stopped, the VIP " + c.to +
+             " did not move to a backup within " + std::to_string(ms(Clock::now() - stopped_at)) +
+             " ms (held by " + (now.empty() ? std::string("nobody") : join(now)) + ")";
+  } else {
+    // Wait until the client has kSettled answers in a row after the move.
+    while (!ctx.deadline.over()) {
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        int run = 0;
+        for (auto it = probes.rbegin(); it != probes.rend() && it->ok && it->at >= moved; ++it)
+          ++run;
+        if (run >= kSettled) break;
+      }
+      std::this_thread::sleep_for(kPollEvery);
+    }
+  }
+  finish_probing();
+
+  if (ok) {
+    // The outage: from the last answer before the first failure after the stop to the
+    // next answer.
+    int failures = 0;
+    Millis outage{0};
+    std::optional<Clock::time_point> last_ok, gap_from;
+    std::set<std::string> answers_after;
+    bool answered_after = false;
+    std::string last_error;
+    for (const auto& p : probes) {
+      if (p.at < stopped_at) {
+        if (p.ok) last_ok = p.at;
+        continue;
+      }
+      if (!p.ok) {
+        ++failures;
+        last_error = p.answer;
+        if (!gap_from) gap_from = last_ok ? *last_ok : stopped_at;
+      } else {
+        if (gap_from) {
+          outage = std::max(outage, std::chrono::duration_cast<Millis>(p.at - *gap_from));
+          gap_from.reset();
+        }
+        last_ok = p.at;
+        if (p.at >= moved) {
+          answered_after = true;
+          answers_after.insert(p.answer);
+        }
+      }
+    }
+    std::vector<std::string> served(answers_after.begin(), answers_after.end());
+    detail = "VIP " + c.to + " moved from " + master + " to " + now.front() + " " +
+             std::to_string(ms(moved - stopped_at)) + " ms after " + master +
+             "'s keepalived was stopped; ";
+    if (gap_from) {
+      ok = false;
+      detail += "the client's requests were still failing at the end (" + std::to_string(failures) +
+                " failed, last: " + last_error + ")";
+    } else if (!answered_after) {
+      ok = false;
+      detail += "no request of the client was answered after the move";
+    } else {
+      detail += "outage " + std::to_string(outage.count()) + " ms (" + std::to_string(failures) +
+                " of " + std::to_string(probes.size()) + " requests unanswered, one sent every " +
+                std::to_string(kProbeEvery.count()) + " ms or when the last one's " +
+                std::to_string(kFailoverProbeTimeout.count()) + " ms ran out" +
+                (failures ? "; last error: " + last_error : "") + "); answered after by " +
+                join(served);
+    }
+  }
+
+  // Restore: the stopped keepalived runs again, and one director holds the VIP.
+  const auto restart_at = Clock::now();
+  if (Status s = start_agent(ctx.t, master, md->agent->name); !s) {
+    return failed(c, detail + "; restoring failed: " + s.error().str());
+  }
+  std::vector<std::string> after;
+  bool settled = false;
+  // Let the restarted router be heard (a few adverts) before judging who holds the VIP.
+  const auto earliest =
+      restart_at +
+      Millis{static_cast<int64_t>(
+          3000 * (md->agent->keepalived->vrrp ? md->agent->keepalived->vrrp->advert_int : 1))};
+  // Restoring is not cut short by the deadline: the lab must be left as it was found.
+  const auto restore_until = std::max(ctx.deadline.end, restart_at + 10s);
+  while (Clock::now() < restore_until) {
+    auto h = holders(ctx, ds, *vip);
+    if (h) after = *h;
+    if (h && after.size() == 1 && Clock::now() >= earliest) {
+      settled = true;
+      break;
+    }
+    std::this_thread::sleep_for(kPollEvery * 5);
+  }
+  if (!settled) {
+    return failed(c, detail + "; after " + master +
+                         "'s keepalived was started again the VIP is held by " +
+                         (after.empty() ? std::string("nobody") : join(after)) +
+                         (after.size() > 1 ? " (split brain)" : ""));
+  }
+  detail +=
+      "; restored: " + master + "'s keepalived runs again and " + after.front() + " holds the VIP";
+  return verdict(c, ok, detail);
+}
+
+}  // namespace labctl::check_kind
