@@ -17,6 +17,7 @@
 //      network.
 #include "labctl/plan/planner.h"
 
+#include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
 #include <set>
@@ -109,7 +110,7 @@ class Planner {
         if (p.addr.v6()) return true;
       return false;
     };
-    if (any6(n.lo_addresses) || any6(n.tunl0_addresses)) return true;
+    if (any6(n.lo_addresses) || any6(n.tunl0_addresses) || any6(n.ip6tnl0_addresses)) return true;
     for (const auto& i : n.interfaces)
       if (any6(i.addresses)) return true;
     // An IPv6 route may lean on link-local addresses alone (via fe80::1 dev eth0).
@@ -200,6 +201,8 @@ class Planner {
   void tunnels() {
     for (const auto& n : t_.nodes) {
       if (n.accept_ipip) add(step::EnableIpip{ns(n.name)}, n.name, why::enable_ipip(roles_, n));
+      if (n.accept_ip6ip6)
+        add(step::EnableIpip{ns(n.name), AF_INET6}, n.name, why::enable_ip6tnl(roles_, n));
       for (const auto& tun : n.tunnels) add(step::CreateIpip{ns(n.name), tun}, n.name, why::ipip(tun));
     }
   }
@@ -219,13 +222,15 @@ class Planner {
       for (const auto& i : n.interfaces) up(i.name);
       for (const auto& tun : n.tunnels) up(tun.name);
       if (n.accept_ipip) up("tunl0");
+      if (n.accept_ip6ip6) up("ip6tnl0");
     }
   }
 
   void addresses() {
     for (const auto& n : t_.nodes) {
       auto addr = [&](const std::string& dev, const IpPrefix& a) {
-        add(step::AddAddress{ns(n.name), dev, a}, n.name, why::address(roles_, n, dev, a));
+        int scope = dev == "lo" && n.scope_host(a.addr) ? RT_SCOPE_HOST : RT_SCOPE_UNIVERSE;
+        add(step::AddAddress{ns(n.name), dev, a, scope}, n.name, why::address(roles_, n, dev, a));
       };
       for (const auto& i : n.interfaces)
         for (const auto& a : i.addresses) addr(i.name, a);
@@ -233,6 +238,7 @@ class Planner {
       for (const auto& tun : n.tunnels)
         for (const auto& a : tun.addresses) addr(tun.name, a);
       for (const auto& a : n.tunl0_addresses) addr("tunl0", a);
+      for (const auto& a : n.ip6tnl0_addresses) addr("ip6tnl0", a);
     }
   }
 
