@@ -337,7 +337,8 @@ Result<Request> link_del(const std::string& dev) {
   return to_request(msg, what, link_hint);
 }
 
-Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& p, int scope) {
+Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& p, int scope,
+                         bool deprecated) {
   const std::string what =
       "add address " + p.str() + " to " + dev + (scope == RT_SCOPE_HOST ? " with scope host" : "");
   AddrPtr addr(rtnl_addr_alloc());
@@ -350,6 +351,10 @@ Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& p,
   // set_local takes the prefix length from the nl_addr; set it again to be explicit.
   rtnl_addr_set_prefixlen(addr.get(), p.len);
   if (scope != RT_SCOPE_UNIVERSE) rtnl_addr_set_scope(addr.get(), scope);
+  if (deprecated) {  // IFA_CACHEINFO: valid forever, preferred for no time
+    rtnl_addr_set_valid_lifetime(addr.get(), 0xFFFFFFFFu);
+    rtnl_addr_set_preferred_lifetime(addr.get(), 0);
+  }
   if (p.addr.v6()) rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
   nl_msg* msg = nullptr;
   err = rtnl_addr_build_add_request(addr.get(), NLM_F_CREATE | NLM_F_EXCL, &msg);
@@ -791,10 +796,11 @@ Status RtnlBatch::set_master(const std::string& dev, const std::string& master) 
   return add(rtnl::link_set_master(dev, *m, master));
 }
 Status RtnlBatch::link_up(const std::string& dev) { return add(rtnl::link_set_up(dev)); }
-Status RtnlBatch::add_address(const std::string& dev, const IpPrefix& addr, int scope) {
+Status RtnlBatch::add_address(const std::string& dev, const IpPrefix& addr, int scope,
+                              bool deprecated) {
   auto i = resolve(dev);
   if (!i) return fail_slot(i.error());
-  return add(rtnl::addr_add(*i, dev, addr, scope));
+  return add(rtnl::addr_add(*i, dev, addr, scope, deprecated));
 }
 Status RtnlBatch::add_route(const Route& r) {
   int oif = 0;

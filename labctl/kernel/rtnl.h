@@ -80,8 +80,9 @@ inline constexpr const char* kIp6tnlFallback = "ip6tnl0";
 /// IPv6 addresses are added with IFA_F_NODAD: a lab's addresses are unique by construction
 /// and DAD would keep them unusable for a second or more after bring-up.
 /// `scope`: RT_SCOPE_* (RT_SCOPE_HOST for an address only this node may use; 0: universe).
+/// `deprecated`: preferred lifetime 0, so it is never chosen as a source address (IPv6).
 [[nodiscard]] Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& addr,
-                                       int scope = 0);
+                                       int scope = 0, bool deprecated = false);
 /// A route in the main table; `oif` is the ifindex of r.dev (0 when r.dev is "").
 [[nodiscard]] Result<Request> route_add(const Route& r, int oif);
 /// An explicit point-to-point ipip device; `link_index` is t.dev's ifindex (0: unbound).
@@ -184,7 +185,8 @@ class RtnlBatch {
                      int mtu, const std::string& mac, const std::string& peer_mac);
   Status set_master(const std::string& dev, const std::string& master);
   Status link_up(const std::string& dev);
-  Status add_address(const std::string& dev, const IpPrefix& addr, int scope = 0);
+  Status add_address(const std::string& dev, const IpPrefix& addr, int scope = 0,
+                     bool deprecated = false);
   Status add_route(const Route& r);
   Status create_ipip(const Tunnel& t);
   Status ensure_ipip();

@@ -150,6 +150,10 @@ std::vector<std::string> add_address_words(const step::AddAddress& s) {
   }
   // Duplicate address detection would hold a fresh v6 address back for a second or two.
   if (s.addr.addr.v6()) w.push_back("nodad");
+  if (s.deprecated) {
+    w.push_back("preferred_lft");
+    w.push_back("0");
+  }
   return w;
 }
 

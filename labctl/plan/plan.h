@@ -52,6 +52,8 @@ struct AddAddress {
   std::string dev;
   IpPrefix addr;
   int scope = 0;  ///< RT_SCOPE_*: 0 universe (global), RT_SCOPE_HOST for `scope = "host"`.
+  /// IPv6: added with preferred lifetime 0, so the kernel never picks it as a source address.
+  bool deprecated = false;
 };
 struct AddRoute {
   std::string ns;

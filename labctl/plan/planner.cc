@@ -230,7 +230,8 @@ class Planner {
     for (const auto& n : t_.nodes) {
       auto addr = [&](const std::string& dev, const IpPrefix& a) {
         int scope = dev == "lo" && n.scope_host(a.addr) ? RT_SCOPE_HOST : RT_SCOPE_UNIVERSE;
-        add(step::AddAddress{ns(n.name), dev, a, scope}, n.name, why::address(roles_, n, dev, a));
+        add(step::AddAddress{ns(n.name), dev, a, scope, tun6_vip(n, a.addr)}, n.name,
+            why::address(roles_, n, dev, a));
       };
       for (const auto& i : n.interfaces)
         for (const auto& a : i.addresses) addr(i.name, a);
@@ -240,6 +241,20 @@ class Planner {
       for (const auto& a : n.tunl0_addresses) addr("tunl0", a);
       for (const auto& a : n.ip6tnl0_addresses) addr("ip6tnl0", a);
     }
+  }
+
+  // The IPv6 VIP of a director's service with tun real servers. IPVS encapsulates from the
+  // source address the kernel picks for the real server, and with the VIP and the DIP on one
+  // interface that may be the VIP; the real server holds the VIP too, and ip6_tunnel drops
+  // packets whose outer source is one of its own addresses (ip6_tnl_rcv_ctl). Deprecated
+  // (preferred_lft 0), the VIP is never picked as a source and still takes its traffic.
+  static bool tun6_vip(const Node& n, const IpAddr& a) {
+    if (!a.v6()) return false;
+    for (const auto& s : n.services)
+      if (!s.fwmark && s.vip == a)
+        for (const auto& rs : s.real_servers)
+          if (rs.method == FwdMethod::Tun) return true;
+    return false;
   }
 
   void routes() {

@@ -8,6 +8,7 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -253,8 +254,14 @@ TEST(Tun6, LoadsCleanAndPlansIp6tnl0) {
   EXPECT_TRUE(enabled);
   for (const char* want : {"modprobe ip6_tunnel && ip -n tun6-rs1 link show dev ip6tnl0",
                            "ip -n tun6-rs1 link set dev ip6tnl0 up",
-                           "ip -n tun6-rs1 addr add fd00:61::100/128 dev ip6tnl0 nodad"})
+                           "ip -n tun6-rs1 addr add fd00:61::100/128 dev ip6tnl0 nodad",
+                           // Never the outer source: rs1 holds it and ip6_tunnel drops that.
+                           "ip -n tun6-director addr add fd00:61::100/128 dev eth0 nodad preferred_lft 0"})
     EXPECT_TRUE(has_command(p, want)) << want << "\n" << ::testing::PrintToString(commands(p));
+  auto all = commands(p);
+  EXPECT_NE(std::find(all.begin(), all.end(), "ip -n tun6-director addr add fd00:61::2/64 dev eth0 nodad"),
+            all.end())
+      << "the DIP stays a preferred source";
 }
 
 TEST(Tun6, WithoutAcceptIp6ip6ItIsAnErrorNamingTheKey) {
