@@ -5,7 +5,8 @@
 //      ever reachable under the wrong ARP or rp_filter policy.
 //   3. bridges in switch namespaces; 4. veth pairs, created in the node's namespace
 //      with the peer born in the switch's (or peer node's) namespace under its final name;
-//   5. ports enslaved to their bridge; 6. ipip: tunl0 and explicit tunnels, so that
+//   5. ports enslaved to their bridge; 6. ipip and ip6_tunnel: tunl0, ip6tnl0 and the
+//      explicit tunnels, so that
 //   7. per-device sysctls find every device, tunl0 included, before it carries traffic;
 //   8. links up (ports, then their bridge, then lo, interfaces, tunnels, tunl0): a bridge
 //      that comes up after its ports takes them all into forwarding at once, instead of

@@ -82,8 +82,7 @@ TEST(LoScopeHost, LoadsCleanAndIsAddedWithScopeHost) {
   Plan p = make_plan(*r.topology);
   bool found = false;
   for (const auto& s : p.steps)
-    if (const auto* a = std::get_if<step::AddAddress>(&s.step);
-        a && a->dev == "lo") {
+    if (const auto* a = std::get_if<step::AddAddress>(&s.step); a && a->dev == "lo") {
       EXPECT_EQ(a->scope, RT_SCOPE_HOST);
       found = true;
     } else if (a) {
@@ -252,14 +251,16 @@ TEST(Tun6, LoadsCleanAndPlansIp6tnl0) {
       enabled = true;
     }
   EXPECT_TRUE(enabled);
-  for (const char* want : {"modprobe ip6_tunnel && ip -n tun6-rs1 link show dev ip6tnl0",
-                           "ip -n tun6-rs1 link set dev ip6tnl0 up",
-                           "ip -n tun6-rs1 addr add fd00:61::100/128 dev ip6tnl0 nodad",
-                           // Never the outer source: rs1 holds it and ip6_tunnel drops that.
-                           "ip -n tun6-director addr add fd00:61::100/128 dev eth0 nodad preferred_lft 0"})
+  for (const char* want :
+       {"modprobe ip6_tunnel && ip -n tun6-rs1 link show dev ip6tnl0",
+        "ip -n tun6-rs1 link set dev ip6tnl0 up",
+        "ip -n tun6-rs1 addr add fd00:61::100/128 dev ip6tnl0 nodad",
+        // Never the outer source: rs1 holds it and ip6_tunnel drops that.
+        "ip -n tun6-director addr add fd00:61::100/128 dev eth0 nodad preferred_lft 0"})
     EXPECT_TRUE(has_command(p, want)) << want << "\n" << ::testing::PrintToString(commands(p));
   auto all = commands(p);
-  EXPECT_NE(std::find(all.begin(), all.end(), "ip -n tun6-director addr add fd00:61::2/64 dev eth0 nodad"),
+  EXPECT_NE(std::find(all.begin(), all.end(),
+                      "ip -n tun6-director addr add fd00:61::2/64 dev eth0 nodad"),
             all.end())
       << "the DIP stays a preferred source";
 }
