@@ -65,6 +65,12 @@ std::string who_has(const Topology& t, const IpAddr& addr) {
     for (const auto& i : n.interfaces)
       for (const auto& p : i.addresses)
         if (p.addr == addr) return n.name;
+  // A loopback real server (127.0.0.1) is its director serving locally: the loader
+  // recorded that node with it.
+  for (const auto& n : t.nodes)
+    for (const auto& s : n.services)
+      for (const auto& rs : s.real_servers)
+        if (rs.addr == addr && !rs.node.empty()) return rs.node;
   return addr.str();
 }
 

@@ -159,7 +159,9 @@ class Decider {
         if (x.method != FwdMethod::Nat) {
           if (!arp_only) {
             hidden_vip(x, *rf, *s);
-            if (x.method == FwdMethod::Tun) {
+            if (x.method == FwdMethod::Tun && s->vip.v6()) {
+              ip6ip6(x, *rf);  // IPv6 has no rp_filter
+            } else if (x.method == FwdMethod::Tun) {
               ipip(x, *rf);
               rp_filter(x, *rf, df, *s);
             }
@@ -222,11 +224,12 @@ class Decider {
   void hidden_vip(const Dest& x, const NodeFacts& rf, const VirtualService& s) {
     if (s.fwmark || holds(rf, s.vip)) return;
     const bool tun = x.method == FwdMethod::Tun;
+    const char* dev = !tun ? "lo" : s.vip.v6() ? "ip6tnl0" : "tunl0";
     add(x.node,
         fmt::format("{} real server {} does not hold the VIP {} (on {}): the packets the director "
                     "sends it are not addressed to it, so it drops them",
-                    method_upper(x.method), x.node, s.vip.str(), tun ? "tunl0" : "lo"),
-        fmt::format("[nodes.{}] {} += \"{}\"", x.node, tun ? "tunl0" : "lo", host_prefix(s.vip)));
+                    method_upper(x.method), x.node, s.vip.str(), dev),
+        fmt::format("[nodes.{}] {} += \"{}\"", x.node, dev, host_prefix(s.vip)));
   }
 
   void ipip(const Dest& x, const NodeFacts& rf) {
@@ -238,6 +241,20 @@ class Decider {
                     "requests are dropped", x.node,
                     it == rf.links.end() ? "it has no tunl0 (ipip not loaded in its namespace)" : "its tunl0 is down"),
         fmt::format("[nodes.{}] accept_ipip = true", x.node));
+  }
+
+  // IPVS's tun method for an IPv6 service sends IPv6-in-IPv6, which only ip6tnl0 takes apart.
+  void ip6ip6(const Dest& x, const NodeFacts& rf) {
+    auto it = std::find_if(rf.links.begin(), rf.links.end(),
+                           [](const LinkInfo& l) { return l.name == rtnl::kIp6tnlFallback; });
+    if (it != rf.links.end() && it->up) return;
+    add(x.node,
+        fmt::format("IPv6 TUN real server {} does not accept IPv6-in-IPv6: {}, so the director's "
+                    "encapsulated requests are dropped",
+                    x.node,
+                    it == rf.links.end() ? "it has no ip6tnl0 (ip6_tunnel not loaded in its namespace)"
+                                         : "its ip6tnl0 is down"),
+        fmt::format("[nodes.{}] accept_ip6ip6 = true", x.node));
   }
 
   void arp(const Dest& x, const NodeFacts& rf, const VirtualService& s) {

@@ -5,13 +5,14 @@
 namespace labctl::check_kind {
 namespace {
 
-// The IPIP devices a real server decapsulates on: tunl0 (ipip's catch-all) and its own
-// ipip tunnels. Their rx counters count decapsulated packets and are exact at once.
+// The IPIP devices a real server decapsulates on: tunl0 (ipip's catch-all), ip6tnl0
+// (ip6_tunnel's, for IPv6 TUN) and its own ipip tunnels. Their rx counters count decapsulated
+// packets and are exact at once.
 Result<std::map<std::string, uint64_t>> tunnel_rx(Ctx& ctx, const Node& n) {
   TRY_ASSIGN(auto links, links_of(ctx, n.name));
   std::map<std::string, uint64_t> rx;
   for (const auto& l : links) {
-    bool mine = l.name == "tunl0" && n.accept_ipip;
+    bool mine = (l.name == "tunl0" && n.accept_ipip) || (l.name == "ip6tnl0" && n.accept_ip6ip6);
     for (const auto& tu : n.tunnels) mine = mine || tu.name == l.name;
     if (mine) rx[l.name] = l.rx_packets;
   }

@@ -117,6 +117,7 @@ std::vector<std::string> candidates(Arg kind, const std::vector<std::string>& be
           for (const auto& i : n->interfaces) out.push_back(i.name);
           out.push_back("lo");
           if (n->accept_ipip) out.push_back("tunl0");
+          if (n->accept_ip6ip6) out.push_back("ip6tnl0");
         }
       break;
     case Arg::IpvsVerb:

@@ -42,6 +42,7 @@ void print_summary(const Topology& t, double ms) {
     for (const auto& i : n.interfaces) row(i.name, i.addresses);
     if (!n.lo_addresses.empty()) row("lo", n.lo_addresses);
     if (n.accept_ipip) row("tunl0", n.tunl0_addresses);
+    if (n.accept_ip6ip6) row("ip6tnl0", n.ip6tnl0_addresses);
     for (const auto& tu : n.tunnels) row(tu.name, tu.addresses);
   }
   const std::string first = t.nodes.empty() ? "NODE" : t.nodes.front().name;

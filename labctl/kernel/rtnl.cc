@@ -12,6 +12,7 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
+#include <netlink/route/link/ip6tnl.h>
 #include <netlink/route/link/ipip.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
@@ -243,6 +244,14 @@ std::string ipip_hint(int errnum, const std::string& where) {
   return link_hint(errnum, where);
 }
 
+std::string ip6tnl_hint(int errnum, const std::string& where) {
+  if (errnum == EOPNOTSUPP)
+    return "this kernel has no IPv6-in-IPv6 tunnels (CONFIG_IPV6_TUNNEL, module ip6_tunnel); run "
+           "the lab in "
+           "the micro-VM: labctl vm exec -- labctl up LAB";
+  return link_hint(errnum, where);
+}
+
 // ---- factories ---------------------------------------------------------------------------
 
 // libnl 3.7 has no setters for bridge options (IFLA_INFO_DATA), so this one is built with
@@ -328,8 +337,10 @@ Result<Request> link_del(const std::string& dev) {
   return to_request(msg, what, link_hint);
 }
 
-Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& p) {
-  const std::string what = "add address " + p.str() + " to " + dev;
+Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& p, int scope,
+                         bool deprecated) {
+  const std::string what =
+      "add address " + p.str() + " to " + dev + (scope == RT_SCOPE_HOST ? " with scope host" : "");
   AddrPtr addr(rtnl_addr_alloc());
   NlAddrPtr local = to_nl_addr(p.addr, p.len);
   if (!addr || !local) return tl::unexpected(libnl_error(what, -NLE_NOMEM));
@@ -339,6 +350,11 @@ Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& p)
   if (err < 0) return tl::unexpected(libnl_error(what, err));
   // set_local takes the prefix length from the nl_addr; set it again to be explicit.
   rtnl_addr_set_prefixlen(addr.get(), p.len);
+  if (scope != RT_SCOPE_UNIVERSE) rtnl_addr_set_scope(addr.get(), scope);
+  if (deprecated) {  // IFA_CACHEINFO: valid forever, preferred for no time
+    rtnl_addr_set_valid_lifetime(addr.get(), 0xFFFFFFFFu);
+    rtnl_addr_set_preferred_lifetime(addr.get(), 0);
+  }
   if (p.addr.v6()) rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
   nl_msg* msg = nullptr;
   err = rtnl_addr_build_add_request(addr.get(), NLM_F_CREATE | NLM_F_EXCL, &msg);
@@ -429,6 +445,19 @@ Result<Request> ipip_ensure() {
   if (!link) return tl::unexpected(libnl_error(what, -NLE_NOMEM));
   rtnl_link_set_name(link.get(), kIpipFallback);
   TRY_ASSIGN(Request r, build_link_add(link.get(), what, ipip_hint));
+  r.ok_errno = EEXIST;
+  return r;
+}
+
+// As ipip_ensure, for ip6_tunnel: its per-namespace init creates the fallback ip6tnl0
+// (proto IPv6, any local and remote), which decapsulates IPv6-in-IPv6 from any sender
+// once it is up; the kind "ip6tnl" is module ip6_tunnel's alias "rtnl-link-ip6tnl".
+Result<Request> ip6tnl_ensure() {
+  const std::string what = "load the ip6_tunnel module (create ip6tnl0)";
+  LinkPtr link(rtnl_link_ip6_tnl_alloc());
+  if (!link) return tl::unexpected(libnl_error(what, -NLE_NOMEM));
+  rtnl_link_set_name(link.get(), kIp6tnlFallback);
+  TRY_ASSIGN(Request r, build_link_add(link.get(), what, ip6tnl_hint));
   r.ok_errno = EEXIST;
   return r;
 }
@@ -680,8 +709,8 @@ Status Rtnl::set_master(const std::string& dev, const std::string& master) {
 Status Rtnl::link_up(const std::string& dev) {
   return one([&](RtnlBatch& b) { return b.link_up(dev); });
 }
-Status Rtnl::add_address(const std::string& dev, const IpPrefix& addr) {
-  return one([&](RtnlBatch& b) { return b.add_address(dev, addr); });
+Status Rtnl::add_address(const std::string& dev, const IpPrefix& addr, int scope) {
+  return one([&](RtnlBatch& b) { return b.add_address(dev, addr, scope); });
 }
 Status Rtnl::add_route(const Route& r) {
   return one([&](RtnlBatch& b) { return b.add_route(r); });
@@ -767,10 +796,11 @@ Status RtnlBatch::set_master(const std::string& dev, const std::string& master) 
   return add(rtnl::link_set_master(dev, *m, master));
 }
 Status RtnlBatch::link_up(const std::string& dev) { return add(rtnl::link_set_up(dev)); }
-Status RtnlBatch::add_address(const std::string& dev, const IpPrefix& addr) {
+Status RtnlBatch::add_address(const std::string& dev, const IpPrefix& addr, int scope,
+                              bool deprecated) {
   auto i = resolve(dev);
   if (!i) return fail_slot(i.error());
-  return add(rtnl::addr_add(*i, dev, addr));
+  return add(rtnl::addr_add(*i, dev, addr, scope, deprecated));
 }
 Status RtnlBatch::add_route(const Route& r) {
   int oif = 0;
@@ -791,6 +821,7 @@ Status RtnlBatch::create_ipip(const Tunnel& t) {
   return add(rtnl::ipip_add(t, link));
 }
 Status RtnlBatch::ensure_ipip() { return add(rtnl::ipip_ensure()); }
+Status RtnlBatch::ensure_ip6tnl() { return add(rtnl::ip6tnl_ensure()); }
 Status RtnlBatch::set_alias(const std::string& dev, const std::string& alias) {
   return add(rtnl::link_set_alias(dev, alias));
 }

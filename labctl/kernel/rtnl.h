@@ -62,6 +62,8 @@ namespace rtnl {
 
 /// The name of the fallback IPIP device the ipip module creates in every namespace.
 inline constexpr const char* kIpipFallback = "tunl0";
+/// The fallback IPv6-in-IPv6 device the ip6_tunnel module creates in every namespace.
+inline constexpr const char* kIp6tnlFallback = "ip6tnl0";
 
 // Factories: one Request each, built with libnl-route, no kernel involved.
 [[nodiscard]] Result<Request> bridge_add(const std::string& name, int mtu);
@@ -77,7 +79,10 @@ inline constexpr const char* kIpipFallback = "tunl0";
 [[nodiscard]] Result<Request> link_del(const std::string& dev);
 /// IPv6 addresses are added with IFA_F_NODAD: a lab's addresses are unique by construction
 /// and DAD would keep them unusable for a second or more after bring-up.
-[[nodiscard]] Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& addr);
+/// `scope`: RT_SCOPE_* (RT_SCOPE_HOST for an address only this node may use; 0: universe).
+/// `deprecated`: preferred lifetime 0, so it is never chosen as a source address (IPv6).
+[[nodiscard]] Result<Request> addr_add(int ifindex, const std::string& dev, const IpPrefix& addr,
+                                       int scope = 0, bool deprecated = false);
 /// A route in the main table; `oif` is the ifindex of r.dev (0 when r.dev is "").
 [[nodiscard]] Result<Request> route_add(const Route& r, int oif);
 /// An explicit point-to-point ipip device; `link_index` is t.dev's ifindex (0: unbound).
@@ -85,6 +90,8 @@ inline constexpr const char* kIpipFallback = "tunl0";
 /// The request that makes the kernel load ipip here; see ensure_ipip in rtnl.cc for why
 /// EEXIST means success (the request's ok_errno).
 [[nodiscard]] Result<Request> ipip_ensure();
+/// The same for ip6_tunnel and ip6tnl0 (IPv6 LVS-TUN real servers).
+[[nodiscard]] Result<Request> ip6tnl_ensure();
 
 [[nodiscard]] Request link_dump();
 /// RTM_GETLINK for one link by name, without statistics.
@@ -107,6 +114,7 @@ inline constexpr const char* kIpipFallback = "tunl0";
 [[nodiscard]] std::string addr_hint(int errnum, const std::string& where);
 [[nodiscard]] std::string route_hint(int errnum, const std::string& where);
 [[nodiscard]] std::string ipip_hint(int errnum, const std::string& where);
+[[nodiscard]] std::string ip6tnl_hint(int errnum, const std::string& where);
 
 }  // namespace rtnl
 
@@ -125,7 +133,7 @@ class Rtnl {
                                    const std::string& peer_mac);
   [[nodiscard]] Status set_master(const std::string& dev, const std::string& master);
   [[nodiscard]] Status link_up(const std::string& dev);
-  [[nodiscard]] Status add_address(const std::string& dev, const IpPrefix& addr);
+  [[nodiscard]] Status add_address(const std::string& dev, const IpPrefix& addr, int scope = 0);
   /// labctl::Route: the default route when !r.to.
   [[nodiscard]] Status add_route(const Route& r);
   [[nodiscard]] Status create_ipip(const Tunnel& t);
@@ -177,10 +185,12 @@ class RtnlBatch {
                      int mtu, const std::string& mac, const std::string& peer_mac);
   Status set_master(const std::string& dev, const std::string& master);
   Status link_up(const std::string& dev);
-  Status add_address(const std::string& dev, const IpPrefix& addr);
+  Status add_address(const std::string& dev, const IpPrefix& addr, int scope = 0,
+                     bool deprecated = false);
   Status add_route(const Route& r);
   Status create_ipip(const Tunnel& t);
   Status ensure_ipip();
+  Status ensure_ip6tnl();
   Status set_alias(const std::string& dev, const std::string& alias);
   /// Adds an already-built request, or the error of one that could not be built.
   Status add(Result<Request> r);

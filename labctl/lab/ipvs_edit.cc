@@ -190,7 +190,9 @@ Result<ResolvedIpvsEdit> resolve_add(const Topology& t, ResolvedIpvsEdit r, cons
     if (add.method == FwdMethod::Dr && !vip_on_lo)
       r.notes.push_back(n->name + " does not hold the VIP " + s.vip.str() +
                         " on lo: in DR mode it will drop the requests it gets");
-    if (add.method == FwdMethod::Tun && (!n->accept_ipip || !(vip_on_lo || vip_on_tunl0)))
+    for (const auto& p : n->ip6tnl0_addresses) vip_on_tunl0 = vip_on_tunl0 || p.addr == s.vip;
+    const bool decap = s.vip.v6() ? n->accept_ip6ip6 : n->accept_ipip;
+    if (add.method == FwdMethod::Tun && (!decap || !(vip_on_lo || vip_on_tunl0)))
       r.notes.push_back(n->name + " is not set up as a TUN real server (ipip and the VIP): "
                         "it will drop the tunnelled requests");
     if (!serves)

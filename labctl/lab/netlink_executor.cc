@@ -77,9 +77,13 @@ void NetlinkExecutor::add_request(RtnlBatch& b, const Step& step) {
           },
           [&](const step::SetMaster& s) { (void)b.set_master(s.dev, s.master); },
           [&](const step::LinkUp& s) { (void)b.link_up(s.dev); },
-          [&](const step::AddAddress& s) { (void)b.add_address(s.dev, s.addr); },
+          [&](const step::AddAddress& s) {
+            (void)b.add_address(s.dev, s.addr, s.scope, s.deprecated);
+          },
           [&](const step::AddRoute& s) { (void)b.add_route(s.route); },
-          [&](const step::EnableIpip&) { (void)b.ensure_ipip(); },
+          [&](const step::EnableIpip& s) {
+            (void)(s.family == AF_INET6 ? b.ensure_ip6tnl() : b.ensure_ipip());
+          },
           [&](const step::CreateIpip& s) { (void)b.create_ipip(s.tunnel); },
           [&](const auto& s) { (void)b.add(fail(describe(Step{s}) + ": not an rtnetlink step")); },
       },

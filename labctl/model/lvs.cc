@@ -16,6 +16,33 @@
 namespace labctl::topo {
 namespace {
 
+// How IPVS identifies the service, as ipvsadm shows it: "tcp 10.0.0.1:80", "fwmark 7 (IPv4)".
+std::string service_id(const VirtualService& s) {
+  if (s.fwmark) return fmt::format("fwmark {} (IPv{})", s.fwmark, s.vip.v6() ? 6 : 4);
+  return fmt::format("{} {}", to_string(s.proto),
+                     s.vip.v6() ? fmt::format("[{}]:{}", s.vip.str(), s.port)
+                                : fmt::format("{}:{}", s.vip.str(), s.port));
+}
+
+// The sysctl setting of `key` the kernel ends up with (the last one written), or nullptr.
+const Sysctl* find_sysctl(const Node& n, const std::string& key) {
+  const Sysctl* out = nullptr;
+  for (const auto& s : n.sysctls)
+    if (s.key == key) out = &s;
+  return out;
+}
+
+// Where net.ipv4.conf.*.<what> gets `value` on interface `dev`: the device's own key, else
+// conf.all, else conf.default; `fallback` when the lab sets none of them to it.
+Pos conf_pos(const Node& n, const std::string& dev, const std::string& what, long value,
+             Pos fallback) {
+  for (const std::string& d : {dev, std::string("all"), std::string("default")})
+    if (const Sysctl* s = find_sysctl(n, "net.ipv4.conf." + d + "." + what);
+        s && s->value == std::to_string(value))
+      return s->pos;
+  return fallback;
+}
+
 class LvsRules {
  public:
   LvsRules(Topology& t, const toml::table& root, const Net& net, Reporter& r)
@@ -45,6 +72,14 @@ class LvsRules {
   void routed_clients(const Ctx& c, const RealServer& rs, const Node& rsn);
   /// Whether the real server takes the VIP by a redirect rule instead of holding it.
   bool redirected(const Ctx& c, const Node& rsn, FwdMethod m, const IpAddr& vip) const;
+  void arp_ignore_warnings(const Node& rsn, const IpAddr& vip, FwdMethod m, Pos p);
+  void dr_rp_filter(const Ctx& c, const RealServer& rs, const Node& rsn, const Interface& in,
+                    Pos p);
+  void tun6(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
+  /// The value of net.ipv4.conf.<dev>.<what> the kernel uses on an interface labctl creates:
+  /// the larger of conf.all and the device's own, which is conf.default unless the lab sets
+  /// conf.<dev> (namespace-wide sysctls are set before any interface exists).
+  long effective_conf(const Node& n, const std::string& dev, const std::string& what) const;
   std::string director_addr_facing(const Node& director, const Node& rsn) const;
   /// An error, or a warning when the lab is an exercise that breaks `rule` on purpose.
   void rule_error(const char* rule, Pos p, std::string message, std::string hint);
@@ -89,8 +124,9 @@ void LvsRules::run() {
     for (auto& s : n.services) {
       auto [it, fresh] = ids.emplace(std::tuple{static_cast<int>(s.proto), s.fwmark, s.vip, s.port}, s.name);
       if (!fresh && s.vip.family)
-        r_.error(s.pos, fmt::format("service {} on {} repeats service {} ({} {}:{})", plain(s.name), plain(n.name),
-                                    it->second, to_string(s.proto), s.vip.str(), s.port),
+        r_.error(s.pos,
+                 fmt::format("service {} on {} repeats service {} ({})", plain(s.name),
+                             plain(n.name), it->second, service_id(s)),
                  "IPVS identifies a service by protocol, VIP and port (or fwmark)");
       service(n, s);
     }
@@ -193,6 +229,24 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
   std::string rbase = fmt::format("{}.real_servers[{}]", c.base, idx);
   std::string where = fmt::format("real server {} of service {}", idx + 1, plain(c.svc.name));
   int family = c.svc.vip.family;
+  // 127.0.0.1 (any loopback address) is the director itself: IPVS delivers such a
+  // destination locally, as for method local (the dr and tun transmitters see a local
+  // route and pass the packet up unchanged); only NAT refuses it for packets from other
+  // hosts ("stopping DNAT to loopback address" in ip_vs_nat_xmit).
+  if (rs.node.empty() && rs.addr.family && rs.addr.loopback()) {
+    if (rs.method == FwdMethod::Nat) {
+      r_.error(
+          at(rbase + ".address", rs.pos),
+          fmt::format(
+              "{}: IPVS does not NAT to the loopback address {}: it drops packets from other "
+              "hosts for it (\"stopping DNAT to loopback address\")",
+              where, rs.addr.str()),
+          "to let the director serve the service itself use method = \"local\" and listen on the "
+          "service's port; to NAT give a real server address of another node");
+      return false;
+    }
+    rs.method = FwdMethod::Local;
+  }
   if (rs.method == FwdMethod::Local) return local(c, rs, rbase, where);
   if (!rs.node.empty()) {
     Pos np = at(rbase + ".node", rs.pos);
@@ -205,7 +259,8 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
       return false;
     }
     if (rs.addr.family) {
-      if (net_.owner(rs.addr) != n) {
+      auto holders = net_.owners(rs.addr);
+      if (std::find(holders.begin(), holders.end(), n) == holders.end()) {
         r_.error(at(rbase + ".address", rs.pos),
                  fmt::format("{}: {} is not an interface address of node {}", where, rs.addr.str(), plain(rs.node)),
                  "leave address out to use the node's address on the director's segment");
@@ -232,6 +287,14 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
       r_.error(at(rbase + ".address", rs.pos),
                fmt::format("{}: no node of the lab has address {}", where, rs.addr.str()),
                "a lab is closed: real servers are lab nodes; name one with node = \"...\"");
+      return false;
+    }
+    if (auto holders = net_.owners(rs.addr); holders.size() > 1) {
+      r_.error(at(rbase + ".address", rs.pos),
+               fmt::format("{}: address {} is held by nodes {} and {}, on separate segments", where,
+                           rs.addr.str(), plain(holders[0]->name), plain(holders[1]->name)),
+               fmt::format("say which one: node = \"{}\", address = \"{}\"",
+                           plain(holders[0]->name), rs.addr.str()));
       return false;
     }
     rs.node = n->name;
@@ -277,7 +340,7 @@ bool LvsRules::local(const Ctx& c, RealServer& rs, const std::string& rbase, con
                                    plain(c.director.name), family == AF_INET6 ? 6 : 4));
       return false;
     }
-  } else if (!net_.owns(c.director, rs.addr)) {
+  } else if (!rs.addr.loopback() && !net_.owns(c.director, rs.addr)) {
     r_.error(at(rbase + ".address", rs.pos),
              fmt::format("{} has method local, but {} is not an address of director {}", where, rs.addr.str(),
                          plain(c.director.name)),
@@ -339,6 +402,7 @@ void LvsRules::dr(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
              "DR sends to the real server's MAC, which the director learns by ARP on that subnet: "
              "give the director an address (the DIP) there");
   hidden_vip_warnings(c, rsn, FwdMethod::Dr, p);
+  dr_rp_filter(c, rs, rsn, *on_seg, p);
 }
 
 void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
@@ -494,6 +558,10 @@ bool LvsRules::redirected(const Ctx& c, const Node& rsn, FwdMethod m, const IpAd
 }
 
 void LvsRules::tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
+  if (rs.addr.v6()) {
+    tun6(c, rs, rsn, p);
+    return;
+  }
   auto why = net_.trace(c.director, rs.addr, rsn);
   if (!why.empty())
     r_.error(p, fmt::format("director {} has no routed path to real server {} ({}): {}", plain(c.director.name),
@@ -516,6 +584,135 @@ void LvsRules::tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
   }
 }
 
+// IPVS's tun method for an IPv6 service (ip_vs_tunnel_xmit_v6) wraps the request in an
+// outer IPv6 header, next header IPv6: only ip6_tunnel's ip6tnl0 takes that apart (tunl0
+// takes IPv4 in IPv4 only). Reverse-path filtering is IPv4's alone: nothing to warn.
+void LvsRules::tun6(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
+  auto why = net_.trace(c.director, rs.addr, rsn);
+  if (!why.empty())
+    r_.error(p,
+             fmt::format("director {} has no routed path to real server {} ({}): {}",
+                         plain(c.director.name), plain(rsn.name), rs.addr.str(), why),
+             "TUN sends DIP -> RIP IPv6-in-IPv6 packets, routed like any other traffic");
+  if (!rsn.accept_ip6ip6) {
+    std::string hint = fmt::format(
+        "add accept_ip6ip6 = true to node {} (loads ip6_tunnel so ip6tnl0 decapsulates), and put "
+        "the VIP on "
+        "it: ip6tnl0 = [\"{}/128\"]",
+        plain(rsn.name), c.svc.vip.str());
+    if (rsn.accept_ipip)
+      rule_error("tun-ipip", p,
+                 fmt::format("TUN real server {} accepts IPIP, but service {} is IPv6: IPVS sends "
+                             "it IPv6-in-IPv6, "
+                             "which tunl0 does not take",
+                             plain(rsn.name), plain(c.svc.name)),
+                 hint);
+    else
+      rule_error("tun-ipip", p,
+                 fmt::format("TUN real server {} does not accept IPv6-in-IPv6 (service {} is IPv6)",
+                             plain(rsn.name), plain(c.svc.name)),
+                 hint);
+  }
+  hidden_vip_warnings(c, rsn, FwdMethod::Tun, p);
+}
+
+long LvsRules::effective_conf(const Node& n, const std::string& dev,
+                              const std::string& what) const {
+  auto own = net_.sysctl(n, "net.ipv4.conf." + dev + "." + what);
+  if (!own) own = net_.sysctl(n, "net.ipv4.conf.default." + what);
+  return std::max(net_.sysctl(n, "net.ipv4.conf.all." + what).value_or(0), own.value_or(0));
+}
+
+// A DR request arrives on `in` (the real server's interface on the director's segment) from
+// the client's address. With rp_filter = 1 (strict, RFC 3704) fib_validate_source drops it
+// unless the real server's route back to that address leaves through `in` itself; with 2
+// (loose) unless there is any route back. That happens when the clients sit across a
+// router and the real server's route to them goes out another interface (say a default
+// route on a second segment). The clients are the nodes the lab's checks of the service
+// send from, each from the address of the interface it reaches the VIP through.
+void LvsRules::dr_rp_filter(const Ctx& c, const RealServer& rs, const Node& rsn,
+                            const Interface& in, Pos p) {
+  if (!rs.addr.v4() || c.svc.fwmark) return;
+  const long mode = effective_conf(rsn, in.name, "rp_filter");
+  if (mode != 1 && mode != 2) return;
+  std::set<std::string> seen;
+  for (const auto& chk : t_.checks) {
+    if (chk.service != c.svc.name || !seen.insert(chk.from).second) continue;
+    const Node* client = t_.node(chk.from);
+    if (!client || client == &rsn || client == &c.director) continue;
+    auto out = net_.lookup(*client, c.svc.vip);
+    if (!out || !out->out) continue;
+    std::optional<IpAddr> src;
+    for (const auto& a : out->out->addresses)
+      if (!src && a.addr.v4()) src = a.addr;
+    if (!src) continue;
+    auto back = net_.lookup(rsn, *src);
+    std::string how;
+    if (!back)
+      how = fmt::format("it has no route back to {}", src->str());
+    else if (mode == 1 && back->out != &in)
+      how =
+          fmt::format("its route back to {} leaves {}, not {}", src->str(),
+                      back->out ? plain(back->out->name) : std::string("a tunnel"), plain(in.name));
+    else
+      continue;
+    r_.warning(
+        conf_pos(rsn, in.name, "rp_filter", mode, p),
+        fmt::format(
+            "DR real server {} drops requests from {} ({}) by reverse-path filtering: they arrive "
+            "on {} and {}, with rp_filter = {} ({})",
+            plain(rsn.name), plain(client->name), src->str(), plain(in.name), how, mode,
+            mode == 1 ? "strict" : "loose"),
+        back ? fmt::format("set net.ipv4.conf.all.rp_filter and net.ipv4.conf.{}.rp_filter to 2 "
+                           "(loose) or 0, "
+                           "or route {} back through {}",
+                           plain(in.name), src->str(), plain(in.name))
+             : fmt::format("give node {} a route back to {} through {}", plain(rsn.name),
+                           src->str(), plain(in.name)));
+    return;
+  }
+}
+
+// Whether the real server keeps out of ARP for `vip`, which it holds on lo or tunl0, not on
+// the interface the request arrives on. The kernel's arp_ignore() (net/ipv4/arp.c) takes the
+// larger of conf.all and the interface's value: 1 and 2 answer only for addresses of the
+// receiving interface; 3 answers for every address but those of scope host (so a
+// global-scope VIP on lo is answered); 4-7 are reserved and answer; 8 never answers.
+void LvsRules::arp_ignore_warnings(const Node& rsn, const IpAddr& vip, FwdMethod m, Pos p) {
+  const bool host_scope = rsn.scope_host(vip);
+  for (const auto& i : rsn.interfaces) {
+    const long v = effective_conf(rsn, i.name, "arp_ignore");
+    const bool hidden = v == 1 || v == 2 || v == 8 || (v == 3 && host_scope);
+    if (hidden) continue;
+    if (v == 3) {
+      r_.warning(
+          conf_pos(rsn, i.name, "arp_ignore", 3, p),
+          fmt::format(
+              "{} real server {} would answer ARP for the VIP {} on {}: arp_ignore = 3 hides only "
+              "scope-host addresses, and {} has global scope",
+              m == FwdMethod::Tun ? "TUN" : "DR", plain(rsn.name), vip.str(), plain(i.name),
+              vip.str()),
+          std::find_if(rsn.lo_addresses.begin(), rsn.lo_addresses.end(),
+                       [&](const IpPrefix& a) { return a.addr == vip; }) != rsn.lo_addresses.end()
+              ? fmt::format("add it to lo with scope host: lo = [{{ address = \"{}/32\", scope = "
+                            "\"host\" }}], "
+                            "or set arp_ignore = 1",
+                            vip.str())
+              : std::string("set arp_ignore = 1: it answers only for addresses of the receiving "
+                            "interface"));
+      return;
+    }
+    r_.warning(
+        p,
+        fmt::format("{} real server {} would answer ARP for the VIP on {}", to_string(m),
+                    plain(rsn.name), plain(i.name)),
+        fmt::format("set net.ipv4.conf.all.arp_ignore = 1 and net.ipv4.conf.{}.arp_ignore = 1 "
+                    "so only the director answers for {}",
+                    plain(i.name), vip.str()));
+    return;
+  }
+}
+
 void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, Pos p) {
   // A fwmark service's VIPs are the host addresses its director's mark rules match.
   std::vector<IpAddr> vips;
@@ -531,9 +728,10 @@ void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, P
       return std::any_of(list.begin(), list.end(), [&](const IpPrefix& a) { return a.addr == vip; });
     };
     bool on_lo = has_vip(rsn.lo_addresses), on_tunl0 = has_vip(rsn.tunl0_addresses);
-    if (!on_lo && !on_tunl0 && !redirected(c, rsn, m, vip) &&
+    bool on_ip6tnl0 = has_vip(rsn.ip6tnl0_addresses);
+    if (!on_lo && !on_tunl0 && !on_ip6tnl0 && !redirected(c, rsn, m, vip) &&
         warned_.emplace(rsn.name, "vip:" + vip.str()).second) {
-      const char* dev = m == FwdMethod::Tun ? "tunl0" : "lo";
+      const char* dev = m != FwdMethod::Tun ? "lo" : vip.v6() ? "ip6tnl0" : "tunl0";
       r_.warning(p, fmt::format("{} real server {} does not have VIP {} on {}", to_string(m), plain(rsn.name),
                                 vip.str(), dev),
                  fmt::format("add {} = [\"{}/{}\"] to node {}: the request still says CIP -> VIP and the "
@@ -544,23 +742,9 @@ void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, P
   // A real server that takes the VIP by redirect never holds it: nothing to answer or announce.
   if (v4_vip && !net_.owns(rsn, *v4_vip) && redirected(c, rsn, m, *v4_vip)) return;
   if (!v4_vip || !warned_.emplace(rsn.name, "arp").second) return;
-  // The effective value is the larger of conf.all and conf.<interface>: either is enough.
-  auto effective = [&](const std::string& what, const Interface& i) {
-    return std::max(net_.sysctl(rsn, "net.ipv4.conf.all." + what).value_or(0),
-                    net_.sysctl(rsn, "net.ipv4.conf." + i.name + "." + what).value_or(0));
-  };
+  arp_ignore_warnings(rsn, *v4_vip, m, p);
   for (const auto& i : rsn.interfaces) {
-    if (effective("arp_ignore", i) < 1) {
-      r_.warning(p, fmt::format("{} real server {} would answer ARP for the VIP on {}", to_string(m),
-                                plain(rsn.name), plain(i.name)),
-                 fmt::format("set net.ipv4.conf.all.arp_ignore = 1 and net.ipv4.conf.{}.arp_ignore = 1 "
-                             "so only the director answers for {}",
-                             plain(i.name), v4_vip->str()));
-      break;
-    }
-  }
-  for (const auto& i : rsn.interfaces) {
-    if (effective("arp_announce", i) < 2) {
+    if (effective_conf(rsn, i.name, "arp_announce") < 2) {
       r_.warning(p, fmt::format("{} real server {} may announce the VIP in its ARP requests on {}",
                                 to_string(m), plain(rsn.name), plain(i.name)),
                  fmt::format("set net.ipv4.conf.all.arp_announce = 2 and net.ipv4.conf.{}.arp_announce = 2",

@@ -66,6 +66,10 @@ class Parser {
                                                    const std::string& where, Pos tpos);
   std::vector<IpPrefix> prefixes(const toml::table& t, std::string_view key,
                                  const std::string& where, Pos tpos);
+  /// One CIDR text; reports why it is none.
+  std::optional<IpPrefix> prefix(const std::string& text, Pos p, const std::string& where);
+  void parse_lo(Node& n, const toml::table& t, const std::string& where, Pos tpos);
+  void parse_ip6tnl0(Node& n, const toml::table& t, const std::string& where, Pos tpos);
   std::optional<IpAddr> address(const toml::table& t, std::string_view key,
                                 const std::string& where, Pos tpos, bool required = false);
   void missing(std::string_view key, const std::string& where, Pos tpos, std::string hint = {});
@@ -221,21 +225,84 @@ std::vector<std::pair<std::string, Pos>> Parser::strings(const toml::table& t, s
 std::vector<IpPrefix> Parser::prefixes(const toml::table& t, std::string_view key,
                                        const std::string& where, Pos tpos) {
   std::vector<IpPrefix> out;
-  for (const auto& [text, p] : strings(t, key, where, tpos)) {
-    auto pfx = IpPrefix::parse(text);
-    if (pfx) {
-      out.push_back(*pfx);
+  for (const auto& [text, p] : strings(t, key, where, tpos))
+    if (auto pfx = prefix(text, p, where)) out.push_back(*pfx);
+  return out;
+}
+
+std::optional<IpPrefix> Parser::prefix(const std::string& text, Pos p, const std::string& where) {
+  if (auto pfx = IpPrefix::parse(text)) return pfx;
+  if (IpAddr::parse(text))
+    r_.error(p, fmt::format("address {} in {} has no prefix length", shown(text), where),
+             fmt::format("write it in CIDR form, e.g. \"{}/{}\"", text,
+                         IpAddr::parse(text)->v4() ? "24" : "64"));
+  else
+    r_.error(
+        p, fmt::format("{} in {} is not an IPv4 or IPv6 address in CIDR form", shown(text), where),
+        "e.g. \"10.0.0.1/24\" or \"fd00::1/64\"");
+  return std::nullopt;
+}
+
+// accept_ip6ip6 and ip6tnl0: the IPv6 counterparts of accept_ipip and tunl0.
+void Parser::parse_ip6tnl0(Node& n, const toml::table& t, const std::string& where, Pos tpos) {
+  n.accept_ip6ip6 = boolean(t, "accept_ip6ip6", where, tpos).value_or(false);
+  n.ip6tnl0_addresses = prefixes(t, "ip6tnl0", where, tpos);
+  if (n.ip6tnl0_addresses.empty()) return;
+  if (!n.accept_ip6ip6)
+    r_.error(
+        pos_at(t, "ip6tnl0", tpos),
+        fmt::format("{} has ip6tnl0 addresses but does not accept IPv6-in-IPv6", where),
+        "add `accept_ip6ip6 = true` to the node (ip6tnl0 exists only once ip6_tunnel is loaded)");
+  for (const auto& a : n.ip6tnl0_addresses)
+    if (a.addr.v4())
+      r_.error(
+          pos_at(t, "ip6tnl0", tpos),
+          fmt::format("{} puts IPv4 address {} on ip6tnl0", where, a.str()),
+          "ip6tnl0 carries IPv6 VIPs; an IPv4 TUN VIP goes on tunl0 (with accept_ipip = true)");
+}
+
+// lo = "10.0.0.100/32", or a list whose items are such strings or tables
+// { address = "10.0.0.100/32", scope = "host" | "global" }. Scope host is what
+// arp_ignore = 3 keeps out of ARP.
+void Parser::parse_lo(Node& n, const toml::table& t, const std::string& where, Pos tpos) {
+  const toml::node* v = t.get("lo");
+  const toml::array* a = v ? v->as_array() : nullptr;
+  if (!a) {
+    n.lo_addresses = prefixes(t, "lo", where, tpos);
+    return;
+  }
+  Pos ap = pos_or(*v, tpos);
+  for (const auto& el : *a) {
+    Pos p = pos_or(el, ap);
+    if (const auto* s = el.as_string()) {
+      if (auto pfx = prefix(s->get(), p, where)) n.lo_addresses.push_back(*pfx);
       continue;
     }
-    if (IpAddr::parse(text))
-      r_.error(p, fmt::format("address {} in {} has no prefix length", shown(text), where),
-               fmt::format("write it in CIDR form, e.g. \"{}/{}\"", text,
-                           IpAddr::parse(text)->v4() ? "24" : "64"));
-    else
-      r_.error(p, fmt::format("{} in {} is not an IPv4 or IPv6 address in CIDR form", shown(text), where),
-               "e.g. \"10.0.0.1/24\" or \"fd00::1/64\"");
+    const auto* et = el.as_table();
+    if (!et) {
+      r_.error(p,
+               fmt::format("'lo' in {} must hold strings or {{ address, scope }} tables, not {}",
+                           where, type_name(el)),
+               "e.g. lo = [\"10.0.0.100/32\", { address = \"10.0.0.101/32\", scope = \"host\" }]");
+      continue;
+    }
+    std::string lwhere = "an address on lo of " + where;
+    unknown_keys(*et, {"address", "scope"}, lwhere, p);
+    auto text = str(*et, "address", lwhere, p, true);
+    auto scope = str(*et, "scope", lwhere, p);
+    std::optional<IpPrefix> pfx;
+    if (text) pfx = prefix(*text, pos_or(*et->get("address"), p), lwhere);
+    if (scope && *scope != "host" && *scope != "global") {
+      r_.error(pos_or(*et->get("scope"), p),
+               fmt::format("scope {} in {} is not \"host\" or \"global\"", shown(*scope), lwhere),
+               "scope = \"host\" keeps the address out of ARP under arp_ignore = 3; \"global\" is "
+               "the default");
+      continue;
+    }
+    if (!pfx) continue;
+    n.lo_addresses.push_back(*pfx);
+    if (scope == "host") n.lo_scope_host.push_back(pfx->addr);
   }
-  return out;
 }
 
 std::optional<IpAddr> Parser::address(const toml::table& t, std::string_view key,
@@ -346,20 +413,21 @@ Node Parser::parse_node(const Entry& e) {
   if (!t) return n;
   Pos tp = pos_or(*t, e.key_pos);
   unknown_keys(*t,
-               {"interfaces", "lo", "accept_ipip", "tunl0", "routes", "sysctl", "tunnels",
-                "services", "agents", "marks", "nat"},
+               {"interfaces", "lo", "accept_ipip", "tunl0", "accept_ip6ip6", "ip6tnl0", "routes",
+                "sysctl", "tunnels", "services", "agents", "marks", "nat"},
                where, tp);
 
   if (const auto* ifs = t->get("interfaces"))
     if (const auto* it = table_of(*ifs, "'interfaces' of " + where, tp))
       for (const auto& ie : entries(*it, tp)) n.interfaces.push_back(parse_interface(n.name, ie));
 
-  n.lo_addresses = prefixes(*t, "lo", where, tp);
+  parse_lo(n, *t, where, tp);
   n.accept_ipip = boolean(*t, "accept_ipip", where, tp).value_or(false);
   n.tunl0_addresses = prefixes(*t, "tunl0", where, tp);
   if (!n.tunl0_addresses.empty() && !n.accept_ipip)
     r_.error(pos_at(*t, "tunl0", tp), fmt::format("{} has tunl0 addresses but does not accept IPIP", where),
              "add `accept_ipip = true` to the node (tunl0 exists only once ipip is loaded)");
+  parse_ip6tnl0(n, *t, where, tp);
 
   if (const auto* routes = t->get("routes")) {
     (void)routes;
@@ -394,7 +462,7 @@ Interface Parser::parse_interface(const std::string& node, const Entry& e) {
   if (auto why = bad_ifname(i.name)) {
     r_.error(e.key_pos, fmt::format("interface name {} on node {} {}", shown(i.name), plain(node), *why),
              "interface names are 1-15 bytes without '/', ':' or spaces");
-  } else if (i.name == "lo" || i.name == "tunl0") {
+  } else if (i.name == "lo" || i.name == "tunl0" || i.name == "ip6tnl0") {
     r_.error(e.key_pos, fmt::format("{} cannot be declared under interfaces", shown(i.name)),
              fmt::format("put its addresses in the node's `{} = [...]` key", i.name));
   }

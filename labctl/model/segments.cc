@@ -38,6 +38,7 @@ std::vector<std::string> Net::device_names(const Node& n) const {
   for (const auto& tun : n.tunnels) out.push_back(tun.name);
   out.push_back("lo");
   if (n.accept_ipip) out.push_back("tunl0");
+  if (n.accept_ip6ip6) out.push_back("ip6tnl0");
   return out;
 }
 
@@ -45,7 +46,7 @@ bool Net::owns(const Node& n, const IpAddr& a) const {
   for (const auto& i : n.interfaces)
     for (const auto& p : i.addresses)
       if (p.addr == a) return true;
-  for (const auto* list : {&n.lo_addresses, &n.tunl0_addresses})
+  for (const auto* list : {&n.lo_addresses, &n.tunl0_addresses, &n.ip6tnl0_addresses})
     for (const auto& p : *list)
       if (p.addr == a) return true;
   for (const auto& tun : n.tunnels)
@@ -88,6 +89,15 @@ const Node* Net::owner(const IpAddr& a) const {
       for (const auto& p : i.addresses)
         if (p.addr == a) return &n;
   return nullptr;
+}
+
+std::vector<const Node*> Net::owners(const IpAddr& a) const {
+  std::vector<const Node*> out;
+  for (const auto& n : t_.nodes)
+    for (const auto& i : n.interfaces)
+      for (const auto& p : i.addresses)
+        if (p.addr == a && (out.empty() || out.back() != &n)) out.push_back(&n);
+  return out;
 }
 
 std::optional<Net::NextHop> Net::lookup(const Node& n, const IpAddr& dst) const {

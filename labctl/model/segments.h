@@ -32,6 +32,8 @@ class Net {
   [[nodiscard]] std::optional<IpAddr> first_address(const Node& n, int family = 0) const;
   /// The node with `a` on one of its interfaces (not lo or tunl0), or nullptr.
   [[nodiscard]] const Node* owner(const IpAddr& a) const;
+  /// Every node with `a` on an interface: more than one when separate segments reuse a subnet.
+  [[nodiscard]] std::vector<const Node*> owners(const IpAddr& a) const;
 
   struct NextHop {
     const Interface* out = nullptr;  ///< nullptr when the route leaves through a tunnel.

@@ -2,6 +2,8 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+
 namespace labctl {
 
 const Node* Topology::node(const std::string& n) const {
@@ -51,6 +53,10 @@ int ip_protocol(Proto p) {
     case Proto::Sctp: return IPPROTO_SCTP;
   }
   return IPPROTO_TCP;
+}
+
+bool Node::scope_host(const IpAddr& a) const {
+  return std::find(lo_scope_host.begin(), lo_scope_host.end(), a) != lo_scope_host.end();
 }
 
 const char* to_string(AgentKind k) {

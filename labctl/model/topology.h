@@ -191,16 +191,26 @@ struct Node {
   std::string name;
   std::vector<Interface> interfaces;
   std::vector<IpPrefix> lo_addresses;  ///< Extra addresses on lo (the DR real server's VIP).
+  /// Those of lo_addresses added with scope host (`{ address = ..., scope = "host" }`):
+  /// arp_ignore = 3 never answers ARP for them.
+  std::vector<IpAddr> lo_scope_host;
   std::vector<Route> routes;
   std::vector<Sysctl> sysctls;         ///< Applied in the order written.
   std::vector<Tunnel> tunnels;
   bool accept_ipip = false;            ///< Load ipip and bring tunl0 up (LVS-TUN real server).
   std::vector<IpPrefix> tunl0_addresses;  ///< Addresses on tunl0 (the TUN real server's VIP).
+  /// Load ip6_tunnel and bring ip6tnl0 up: IPVS's tun method for an IPv6 service sends
+  /// IPv6-in-IPv6, which only ip6tnl0 decapsulates (tunl0 takes IPv4 in IPv4).
+  bool accept_ip6ip6 = false;
+  std::vector<IpPrefix> ip6tnl0_addresses;  ///< Addresses on ip6tnl0 (an IPv6 TUN VIP).
   std::vector<VirtualService> services;
   std::vector<Agent> agents;
   std::vector<MarkRule> marks;  ///< In the order written (a later rule's mark wins).
   std::vector<NatRule> nat;     ///< In the order written (the first match of its chain wins).
   Pos pos;
+
+  /// Whether `a` is on lo with scope host.
+  [[nodiscard]] bool scope_host(const IpAddr& a) const;
 };
 
 /// A Linux bridge living in a namespace of its own ("<lab>-<switch>").

@@ -43,6 +43,13 @@ class Validator {
   void agents(const Node& n);
   void checks();
   void check(Check& c);
+  void arp_owner_on_link(const Check& c, const Node& from, const Node& director, const IpAddr& vip,
+                         Pos p);
+  /// Whether interface addresses of nodes `a` and `b` sit on two different L2 segments.
+  static bool separate_segments(const std::string& a, const std::string& seg_a,
+                                const std::string& b, const std::string& seg_b) {
+    return a != b && !seg_a.empty() && !seg_b.empty() && seg_a != seg_b;
+  }
   /// The node named `name`; reports a dangling reference at `p` when there is none.
   const Node* node_ref(const std::string& name, Pos p, const std::string& what);
 
@@ -88,7 +95,7 @@ void Validator::unique_names() {
     std::set<std::string> devs;
     for (const auto& i : n.interfaces) devs.insert(i.name);
     for (const auto& tun : n.tunnels)
-      if (devs.count(tun.name) || tun.name == "lo" || tun.name == "tunl0")
+      if (devs.count(tun.name) || tun.name == "lo" || tun.name == "tunl0" || tun.name == "ip6tnl0")
         r_.error(tun.pos, fmt::format("tunnel name {} on node {} is already an interface name", shown(tun.name), plain(n.name)));
   }
 }
@@ -243,11 +250,19 @@ void Validator::addresses() {
     std::string node;
     std::string what;
     Pos pos;
+    std::string seg;  ///< The interface's L2 segment; "" for tunnels, lo, tunl0.
   };
   std::map<IpAddr, Owner> seen;
-  auto add = [&](const IpAddr& a, const Node& n, const std::string& dev, Pos p) {
+  auto add = [&](const IpAddr& a, const Node& n, const std::string& dev, Pos p,
+                 std::string seg = {}) {
     std::string what = plain(n.name) + ":" + plain(dev);
-    auto [it, fresh] = seen.emplace(a, Owner{n.name, what, p});
+    auto [it, fresh] = seen.emplace(a, Owner{n.name, what, p, seg});
+    // The same subnet, even the same address, may be reused on L2 segments no frame
+    // crosses (two sites, each with its own gateway 10.0.0.1): ARP and the connected
+    // routes stay within each segment, as on real networks.
+    if (!fresh && separate_segments(it->second.node, it->second.seg, n.name, seg)) {
+      return;
+    }
     if (!fresh)
       r_.error(p, fmt::format("address {} of {} is already used by {} (line {})", a.str(), what,
                               it->second.what, it->second.pos.line),
@@ -266,7 +281,7 @@ void Validator::addresses() {
         const auto& a = i.addresses[k];
         v6 = v6 || a.addr.v6();
         Pos p = at(fmt::format("{}[{}]", base, k), at(base, i.pos));
-        add(a.addr, n, i.name, p);
+        add(a.addr, n, i.name, p, net_.segment(n, i));
         if (unusable(a, false)) {
           rules(a, n, i.name, p);
           continue;
@@ -328,14 +343,16 @@ void Validator::addresses() {
           if (m.mark == s.fwmark && m.dst && m.dst->len == m.dst->addr.max_prefix()) vips.insert(m.dst->addr);
     }
   for (const auto& n : t_.nodes)
-    for (const auto& [dev, list] : {std::pair{"lo", &n.lo_addresses}, std::pair{"tunl0", &n.tunl0_addresses}})
+    for (const auto& [dev, list] :
+         {std::pair{"lo", &n.lo_addresses}, std::pair{"tunl0", &n.tunl0_addresses},
+          std::pair{"ip6tnl0", &n.ip6tnl0_addresses}})
       for (std::size_t k = 0; k < list->size(); ++k) {
         const IpPrefix& a = (*list)[k];
         std::string path = fmt::format("{}.{}", npath(n), dev);
         Pos p = at(fmt::format("{}[{}]", path, k), at(path, n.pos));
         rules(a, n, dev, p);
         if (vips.count(a.addr)) continue;
-        auto [it, fresh] = seen.emplace(a.addr, Owner{n.name, plain(n.name) + ":" + dev, p});
+        auto [it, fresh] = seen.emplace(a.addr, Owner{n.name, plain(n.name) + ":" + dev, p, {}});
         if (!fresh && it->second.node != n.name)
           r_.error(p, fmt::format("address {} on {}:{} is also held by {} (line {}), and no service has it as "
                                   "its VIP",
@@ -534,9 +551,15 @@ void Validator::check(Check& c) {
     }
   } else if (svc) {
     if (svc->fwmark) {
-      r_.error(at(base + ".service", c.pos),
-               fmt::format("{}: service {} is a fwmark service and has no single VIP", where, plain(svc->name)),
-               "give the target explicitly: to = \"<address>\", port = <port>");
+      // reach, no-reach and http take `to` or `service`, not both: the hint says to swap.
+      r_.error(
+          at(base + ".service", c.pos),
+          fmt::format("{}: service {} is a fwmark service and has no single VIP", where,
+                      plain(svc->name)),
+          fmt::format(
+              "replace service = \"{}\" with the target itself: to = \"<address>\", port = <port> "
+              "(an address and port the mark rule matches)",
+              plain(svc->name)));
       return;
     }
     c.to = svc->vip.str();
@@ -644,7 +667,40 @@ void Validator::check(Check& c) {
                fmt::format("{}: node {} shares no L2 segment with director {}, so it never ARPs for the VIP",
                            where, plain(c.from), plain(director->name)),
                "run arp-owner from a node on the director's switch");
+    else if (from)
+      arp_owner_on_link(c, *from, *director, *vip, at(base + ".from", c.pos));
   }
+}
+
+// A node ARPs for the VIP only when its route to it is on-link through an interface on
+// one of the director's segments; routed through a gateway it ARPs for the gateway and
+// never holds an entry for the VIP (the arp-owner check would find none).
+void Validator::arp_owner_on_link(const Check& c, const Node& from, const Node& director,
+                                  const IpAddr& vip, Pos p) {
+  std::string where = "check " + plain(c.name);
+  auto hop = net_.lookup(from, vip);
+  std::string why;
+  if (!hop)
+    why = fmt::format("has no route to the VIP {}", vip.str());
+  else if (hop->gw)
+    why = fmt::format("reaches the VIP {} through gateway {} and ARPs for {}", vip.str(),
+                      hop->gw->str(), hop->gw->str());
+  else if (!hop->out)
+    why = fmt::format("reaches the VIP {} through a tunnel", vip.str());
+  else {
+    std::string seg = net_.segment(from, *hop->out);
+    for (const auto& di : director.interfaces)
+      if (!seg.empty() && net_.segment(director, di) == seg) return;
+    why = fmt::format("sends to the VIP {} on {}, not on a segment of director {}", vip.str(),
+                      plain(hop->out->name), plain(director.name));
+  }
+  r_.error(
+      p,
+      fmt::format("{}: node {} {}: it never ARPs for the VIP, so it holds no ARP entry for it",
+                  where, plain(from.name), why),
+      fmt::format(
+          "run arp-owner from a node whose interface on the director's switch has {} in its subnet",
+          vip.str()));
 }
 
 void Validator::run() {

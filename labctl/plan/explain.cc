@@ -72,6 +72,9 @@ void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, cons
   if (n.accept_ipip)
     out << fmt::format("    {:<7} {}  (receives IP-in-IP)\n", "tunl0",
                        join_prefixes(n.tunl0_addresses));
+  if (n.accept_ip6ip6)
+    out << fmt::format("    {:<7} {}  (receives IPv6-in-IPv6)\n", "ip6tnl0",
+                       join_prefixes(n.ip6tnl0_addresses));
   for (const auto& tun : n.tunnels)
     out << fmt::format("    {:<7} {}  (ipip {} -> {})\n", tun.name, join_prefixes(tun.addresses),
                        tun.local.str(), tun.remote.str());

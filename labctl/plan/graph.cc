@@ -25,6 +25,7 @@ std::vector<std::string> node_lines(const Roles& r, const Node& n) {
   for (const auto& i : n.interfaces) dev(i.name, i.addresses);
   if (!n.lo_addresses.empty()) dev("lo", n.lo_addresses);
   if (n.accept_ipip) dev("tunl0", n.tunl0_addresses);
+  if (n.accept_ip6ip6) dev("ip6tnl0", n.ip6tnl0_addresses);
   for (const auto& t : n.tunnels) dev(t.name, t.addresses);
   return lines;
 }

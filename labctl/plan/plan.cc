@@ -4,6 +4,7 @@
 #include "labctl/plan/agent.h"
 #include "labctl/plan/nft.h"
 
+#include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
 #include <string>
@@ -143,8 +144,16 @@ std::string script_pid_path(const step::StartAgent& s) { return agent_base(s) + 
 
 std::vector<std::string> add_address_words(const step::AddAddress& s) {
   std::vector<std::string> w{"addr", "add", s.addr.str(), "dev", s.dev};
+  if (s.scope == RT_SCOPE_HOST) {
+    w.push_back("scope");
+    w.push_back("host");
+  }
   // Duplicate address detection would hold a fresh v6 address back for a second or two.
   if (s.addr.addr.v6()) w.push_back("nodad");
+  if (s.deprecated) {
+    w.push_back("preferred_lft");
+    w.push_back("0");
+  }
   return w;
 }
 
@@ -236,10 +245,12 @@ std::string shell_command(const Step& step) {
             return shell_join(in_netns(s.ns, {"sysctl", "-qw", s.key + "=" + s.value}));
           },
           [](const step::EnableIpip& s) {
-            // The module's per-namespace init creates tunl0 in every namespace; the check
-            // fails loudly when the host set net.core.fb_tunnels_only_for_init_net.
-            return "modprobe ipip && " +
-                   shell_join(ip_cmd(s.ns, {"link", "show", "dev", "tunl0"})) + " >/dev/null";
+            // The module's per-namespace init creates tunl0 (ip6tnl0) in every namespace; the
+            // check fails loudly when the host set net.core.fb_tunnels_only_for_init_net.
+            const bool v6 = s.family == AF_INET6;
+            return std::string(v6 ? "modprobe ip6_tunnel && " : "modprobe ipip && ") +
+                   shell_join(ip_cmd(s.ns, {"link", "show", "dev", v6 ? "ip6tnl0" : "tunl0"})) +
+                   " >/dev/null";
           },
           [](const step::CreateIpip& s) { return shell_join(ip_cmd(s.ns, ipip_words(s.tunnel))); },
           [](const step::AddIpvsService& s) {
@@ -365,7 +376,11 @@ std::string describe(const Step& step) {
           [](const step::SetSysctl& s) {
             return "set " + s.key + "=" + s.value + " in " + s.ns;
           },
-          [](const step::EnableIpip& s) { return "enable ipip (tunl0) in " + s.ns; },
+          [](const step::EnableIpip& s) {
+            return std::string(s.family == AF_INET6 ? "enable ip6_tunnel (ip6tnl0) in "
+                                                    : "enable ipip (tunl0) in ") +
+                   s.ns;
+          },
           [](const step::CreateIpip& s) {
             return "create ipip tunnel " + s.tunnel.name + " in " + s.ns;
           },

@@ -4,6 +4,8 @@
 // one-line "why" when it is not obvious (for explain), and has an undo.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +51,9 @@ struct AddAddress {
   std::string ns;
   std::string dev;
   IpPrefix addr;
+  int scope = 0;  ///< RT_SCOPE_*: 0 universe (global), RT_SCOPE_HOST for `scope = "host"`.
+  /// IPv6: added with preferred lifetime 0, so the kernel never picks it as a source address.
+  bool deprecated = false;
 };
 struct AddRoute {
   std::string ns;
@@ -59,9 +64,11 @@ struct SetSysctl {
   std::string key;  ///< Dotted form.
   std::string value;
 };
-/// Make sure the ipip module is loaded so tunl0 exists in `ns` (LVS-TUN real server).
+/// Make sure the ipip module is loaded so tunl0 exists in `ns` (LVS-TUN real server); with
+/// family AF_INET6 ip6_tunnel, so ip6tnl0 exists (IPv6 LVS-TUN real server).
 struct EnableIpip {
   std::string ns;
+  int family = AF_INET;  ///< AF_INET (ipip, tunl0) or AF_INET6 (ip6_tunnel, ip6tnl0).
 };
 struct CreateIpip {
   std::string ns;

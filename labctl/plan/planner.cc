@@ -5,7 +5,8 @@
 //      ever reachable under the wrong ARP or rp_filter policy.
 //   3. bridges in switch namespaces; 4. veth pairs, created in the node's namespace
 //      with the peer born in the switch's (or peer node's) namespace under its final name;
-//   5. ports enslaved to their bridge; 6. ipip: tunl0 and explicit tunnels, so that
+//   5. ports enslaved to their bridge; 6. ipip and ip6_tunnel: tunl0, ip6tnl0 and the
+//      explicit tunnels, so that
 //   7. per-device sysctls find every device, tunl0 included, before it carries traffic;
 //   8. links up (ports, then their bridge, then lo, interfaces, tunnels, tunl0): a bridge
 //      that comes up after its ports takes them all into forwarding at once, instead of
@@ -17,6 +18,7 @@
 //      network.
 #include "labctl/plan/planner.h"
 
+#include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
 #include <set>
@@ -111,7 +113,7 @@ class Planner {
         if (p.addr.v6()) return true;
       return false;
     };
-    if (any6(n.lo_addresses) || any6(n.tunl0_addresses)) return true;
+    if (any6(n.lo_addresses) || any6(n.tunl0_addresses) || any6(n.ip6tnl0_addresses)) return true;
     for (const auto& i : n.interfaces)
       if (any6(i.addresses)) return true;
     // An IPv6 route may lean on link-local addresses alone (via fe80::1 dev eth0).
@@ -202,6 +204,8 @@ class Planner {
   void tunnels() {
     for (const auto& n : t_.nodes) {
       if (n.accept_ipip) add(step::EnableIpip{ns(n.name)}, n.name, why::enable_ipip(roles_, n));
+      if (n.accept_ip6ip6)
+        add(step::EnableIpip{ns(n.name), AF_INET6}, n.name, why::enable_ip6tnl(roles_, n));
       for (const auto& tun : n.tunnels) add(step::CreateIpip{ns(n.name), tun}, n.name, why::ipip(tun));
     }
   }
@@ -221,13 +225,16 @@ class Planner {
       for (const auto& i : n.interfaces) up(i.name);
       for (const auto& tun : n.tunnels) up(tun.name);
       if (n.accept_ipip) up("tunl0");
+      if (n.accept_ip6ip6) up("ip6tnl0");
     }
   }
 
   void addresses() {
     for (const auto& n : t_.nodes) {
       auto addr = [&](const std::string& dev, const IpPrefix& a) {
-        add(step::AddAddress{ns(n.name), dev, a}, n.name, why::address(roles_, n, dev, a));
+        int scope = dev == "lo" && n.scope_host(a.addr) ? RT_SCOPE_HOST : RT_SCOPE_UNIVERSE;
+        add(step::AddAddress{ns(n.name), dev, a, scope, tun6_vip(n, a.addr)}, n.name,
+            why::address(roles_, n, dev, a));
       };
       for (const auto& i : n.interfaces)
         for (const auto& a : i.addresses) addr(i.name, a);
@@ -235,7 +242,22 @@ class Planner {
       for (const auto& tun : n.tunnels)
         for (const auto& a : tun.addresses) addr(tun.name, a);
       for (const auto& a : n.tunl0_addresses) addr("tunl0", a);
+      for (const auto& a : n.ip6tnl0_addresses) addr("ip6tnl0", a);
     }
+  }
+
+  // The IPv6 VIP of a director's service with tun real servers. IPVS encapsulates from the
+  // source address the kernel picks for the real server, and with the VIP and the DIP on one
+  // interface that may be the VIP; the real server holds the VIP too, and ip6_tunnel drops
+  // packets whose outer source is one of its own addresses (ip6_tnl_rcv_ctl). Deprecated
+  // (preferred_lft 0), the VIP is never picked as a source and still takes its traffic.
+  static bool tun6_vip(const Node& n, const IpAddr& a) {
+    if (!a.v6()) return false;
+    for (const auto& s : n.services)
+      if (!s.fwmark && s.vip == a)
+        for (const auto& rs : s.real_servers)
+          if (rs.method == FwdMethod::Tun) return true;
+    return false;
   }
 
   void routes() {

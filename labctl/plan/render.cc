@@ -2,6 +2,7 @@
 
 #include "labctl/base/shell_quote.h"
 
+#include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -61,7 +62,9 @@ nlohmann::json fields(const Step& step) {
           [](const step::SetMaster& s) -> json { return {{"dev", s.dev}, {"master", s.master}}; },
           [](const step::LinkUp& s) -> json { return {{"dev", s.dev}}; },
           [](const step::AddAddress& s) -> json {
-            return {{"dev", s.dev}, {"address", s.addr.str()}};
+            return {{"dev", s.dev},
+                    {"address", s.addr.str()},
+                    {"scope", s.scope == RT_SCOPE_HOST ? "host" : "global"}};
           },
           [](const step::AddRoute& s) -> json {
             const Route& r = s.route;
@@ -71,7 +74,9 @@ nlohmann::json fields(const Step& step) {
                     {"dev", r.dev}};
           },
           [](const step::SetSysctl& s) -> json { return {{"key", s.key}, {"value", s.value}}; },
-          [](const step::EnableIpip&) -> json { return json::object(); },
+          [](const step::EnableIpip& s) -> json {
+            return {{"family", s.family == AF_INET6 ? "inet6" : "inet"}};
+          },
           [](const step::CreateIpip& s) -> json {
             const Tunnel& t = s.tunnel;
             json addrs = json::array();

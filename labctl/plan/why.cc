@@ -35,6 +35,8 @@ std::optional<HeldVip> held_vip(const Roles& r, const Node& n) {
       if (a.addr == m.service->vip) return HeldVip{a, "lo"};
     for (const auto& a : n.tunl0_addresses)
       if (a.addr == m.service->vip) return HeldVip{a, "tunl0"};
+    for (const auto& a : n.ip6tnl0_addresses)
+      if (a.addr == m.service->vip) return HeldVip{a, "ip6tnl0"};
   }
   return std::nullopt;
 }
@@ -172,6 +174,9 @@ std::string link_up(const Node& n, const std::string& dev) {
   if (dev == "tunl0")
     return "IP-in-IP packets that match no other tunnel are received on tunl0, and only while "
            "it is up";
+  if (dev == "ip6tnl0")
+    return "IPv6-in-IPv6 packets that match no other tunnel are received on ip6tnl0, and only "
+           "while it is up";
   return "";
 }
 
@@ -189,6 +194,11 @@ std::string address(const Roles& r, const Node& n, const std::string& dev, const
           "it; /32 adds no network route, and arp_ignore/arp_announce keep it out of ARP so only "
           "the director answers for it",
           n.name, a.addr.str());
+    if (dev == "ip6tnl0")
+      return fmt::format(
+          "the VIP on ip6tnl0, as /128: the packet inside the IPv6-in-IPv6 wrapper is addressed "
+          "to {}, so {} must own it to accept it, and it replies to the client from it",
+          a.addr.str(), n.name);
     if (dev == "tunl0")
       return fmt::format(
           "the VIP on tunl0, as /32: the packet inside the IP-in-IP wrapper is addressed to {}, "
@@ -250,6 +260,16 @@ std::string enable_ipip(const Roles& r, const Node& n) {
           "packet in an outer header (director → {}) addressed to {}",
           service_label(*m.service), the("director", m.director->name), m.dest->addr.str(), n.name);
   return "load ipip: its tunl0 receives IP-in-IP packets from any sender";
+}
+
+std::string enable_ip6tnl(const Roles& r, const Node& n) {
+  for (const auto& m : r.memberships(n))
+    if (m.dest->method == FwdMethod::Tun && m.dest->addr.v6())
+      return fmt::format(
+          "load ip6_tunnel: its ip6tnl0 receives IPv6-in-IPv6 from any sender. For {} {} wraps "
+          "each client packet in an outer IPv6 header (director → {}) addressed to {}",
+          service_label(*m.service), the("director", m.director->name), m.dest->addr.str(), n.name);
+  return "load ip6_tunnel: its ip6tnl0 receives IPv6-in-IPv6 packets from any sender";
 }
 
 std::string ipip(const Tunnel& t) {

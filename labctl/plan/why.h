@@ -20,6 +20,8 @@ namespace labctl::why {
 [[nodiscard]] std::string sysctl(const Roles& r, const Node& n, const Sysctl& s);
 [[nodiscard]] std::string route(const Roles& r, const Node& n, const Route& rt);
 [[nodiscard]] std::string enable_ipip(const Roles& r, const Node& n);
+/// Why ip6_tunnel is loaded: ip6tnl0 decapsulates IPVS's IPv6 tun packets.
+[[nodiscard]] std::string enable_ip6tnl(const Roles& r, const Node& n);
 [[nodiscard]] std::string ipip(const Tunnel& t);
 [[nodiscard]] std::string service(const VirtualService& s);
 [[nodiscard]] std::string dest(const Roles& r, const VirtualService& s, const RealServer& d);

@@ -354,3 +354,28 @@ TEST(Diagnose, PersistenceDroppedLiveAndBalanceFollowsTheLiveTable) {
 
 }  // namespace
 }  // namespace labctl
+
+namespace labctl {
+namespace {
+
+TEST(Diagnose, Ipv6TunRealServerNeedsIp6tnl0NotTunl0) {
+  auto loaded = load_topology(std::string(LABCTL_TEST_DATA) + "/tun6.toml");
+  ASSERT_TRUE(loaded.topology);
+  const Topology& t = *loaded.topology;
+  LabFacts f = healthy(t);  // models tunl0 only: rs1 has no ip6tnl0 here
+  auto cs = decide_causes(t, check_named(t, "http"), f);
+  ASSERT_EQ(cs.size(), 2u) << all_text(cs);
+  EXPECT_EQ(cs[0].fix, "[nodes.rs1] ip6tnl0 += \"fd00:61::100/128\"") << all_text(cs);
+  EXPECT_NE(cs[1].what.find("does not accept IPv6-in-IPv6: it has no ip6tnl0"), std::string::npos)
+      << all_text(cs);
+  EXPECT_EQ(cs[1].fix, "[nodes.rs1] accept_ip6ip6 = true");
+  // With ip6tnl0 up and holding the VIP nothing is wrong; no rp_filter advice for IPv6.
+  NodeFacts& rs1 = f.nodes["rs1"];
+  rs1.links.push_back({"ip6tnl0", 9, "ip6tnl", 0, true, 1452, "", 0, "", 0, -1});
+  rs1.addrs.push_back({"ip6tnl0", 9, *IpPrefix::parse("fd00:61::100/128")});
+  cs = decide_causes(t, check_named(t, "http"), f);
+  EXPECT_TRUE(cs.empty()) << all_text(cs);
+}
+
+}  // namespace
+}  // namespace labctl
