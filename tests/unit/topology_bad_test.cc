@@ -1,6 +1,9 @@
 // Every file in tests/data/bad is a broken topology whose header says which diagnostics it
 // must produce ("# expect: LINE:COL: message substring", one line each). Loading it must
 // produce each of them as an error at exactly that position, and no topology.
+// Every file in tests/data/warn is a topology that loads but must be warned about
+// ("# warn: LINE:COL: message substring"): each as a warning at exactly that position, and
+// no error.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -22,16 +25,18 @@ struct Expect {
   std::string text;
 };
 
-std::vector<std::string> bad_files() {
+// The .toml files of tests/data/<dir>, sorted.
+std::vector<std::string> fixture_files(const char* dir) {
   std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(fs::path(LABCTL_TEST_DATA) / "bad"))
+  for (const auto& e : fs::directory_iterator(fs::path(LABCTL_TEST_DATA) / dir))
     if (e.path().extension() == ".toml") out.push_back(e.path().filename().string());
   std::sort(out.begin(), out.end());
   return out;
 }
 
-std::vector<Expect> expectations(const fs::path& p) {
-  static const std::regex re(R"(^# expect: (\d+):(\d+): (.+)$)");
+// The file's "# <tag>: LINE:COL: text" header lines.
+std::vector<Expect> expectations(const fs::path& p, const std::string& tag) {
+  const std::regex re("^# " + tag + R"(: (\d+):(\d+): (.+)$)");
   std::vector<Expect> out;
   std::ifstream in(p);
   std::string line;
@@ -42,24 +47,42 @@ std::vector<Expect> expectations(const fs::path& p) {
   return out;
 }
 
-class BadTopology : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(BadTopology, ReportsExpectedDiagnostics) {
-  fs::path path = fs::path(LABCTL_TEST_DATA) / "bad" / GetParam();
-  auto expects = expectations(path);
-  ASSERT_FALSE(expects.empty()) << path << " has no '# expect: LINE:COL: text' header";
+// Loads tests/data/<dir>/<file> and expects each header line as a diagnostic of `severity`
+// at exactly its position in that file. Returns the load result for further checks.
+LoadResult expect_diagnostics(const char* dir, const std::string& file, const std::string& tag,
+                              Diagnostic::Severity severity) {
+  const fs::path path = fs::path(LABCTL_TEST_DATA) / dir / file;
+  const auto expects = expectations(path, tag);
+  EXPECT_FALSE(expects.empty()) << path << " has no '# " << tag << ": LINE:COL: text' header";
   LoadResult res = load_topology(path.string());
-  EXPECT_FALSE(res.topology.has_value());
-  EXPECT_FALSE(res.ok());
   std::string all;
   for (const auto& d : res.diagnostics) all += "  " + format_diagnostic(d) + "\n";
   for (const auto& e : expects) {
-    bool found = std::any_of(res.diagnostics.begin(), res.diagnostics.end(), [&](const Diagnostic& d) {
-      return d.severity == Diagnostic::Severity::Error && d.line == e.line && d.col == e.col &&
+    const bool found = std::any_of(res.diagnostics.begin(), res.diagnostics.end(), [&](const Diagnostic& d) {
+      return d.severity == severity && d.line == e.line && d.col == e.col &&
              d.message.find(e.text) != std::string::npos && d.file == path.string();
     });
-    EXPECT_TRUE(found) << "expected " << e.line << ":" << e.col << ": " << e.text << "\ngot:\n" << all;
+    EXPECT_TRUE(found) << "expected " << tag << " " << e.line << ":" << e.col << ": " << e.text << "\ngot:\n" << all;
   }
+  return res;
+}
+
+class BadTopology : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BadTopology, ReportsExpectedDiagnostics) {
+  LoadResult res = expect_diagnostics("bad", GetParam(), "expect", Diagnostic::Severity::Error);
+  EXPECT_FALSE(res.topology.has_value());
+  EXPECT_FALSE(res.ok());
+}
+
+class WarnTopology : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(WarnTopology, LoadsWithTheExpectedWarnings) {
+  LoadResult res = expect_diagnostics("warn", GetParam(), "warn", Diagnostic::Severity::Warning);
+  std::string all;
+  for (const auto& d : res.diagnostics) all += "  " + format_diagnostic(d) + "\n";
+  EXPECT_TRUE(res.ok()) << all;
+  EXPECT_TRUE(res.topology.has_value()) << all;
 }
 
 std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
@@ -68,9 +91,10 @@ std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
   return n;
 }
 
-INSTANTIATE_TEST_SUITE_P(Data, BadTopology, ::testing::ValuesIn(bad_files()), test_name);
+INSTANTIATE_TEST_SUITE_P(Data, BadTopology, ::testing::ValuesIn(fixture_files("bad")), test_name);
+INSTANTIATE_TEST_SUITE_P(Data, WarnTopology, ::testing::ValuesIn(fixture_files("warn")), test_name);
 
-TEST(BadTopologyData, CoversEnoughCases) { EXPECT_GE(bad_files().size(), 40u); }
+TEST(BadTopologyData, CoversEnoughCases) { EXPECT_GE(fixture_files("bad").size(), 40u); }
 
 }  // namespace
 }  // namespace labctl
