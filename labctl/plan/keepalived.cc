@@ -87,6 +87,11 @@ void virtual_server(std::ostringstream& o, const VirtualService& s, const Keepal
   if (ks.sorry_server) {
     o << "  sorry_server " << ks.sorry_server->str() << " "
       << (ks.sorry_port ? ks.sorry_port : s.port) << "\n";
+    // keepalived forwards to the sorry server by the virtual server's default method, NAT,
+    // whatever its real servers' lvs_method: a DR sorry server would answer the client from
+    // its own address. It takes the real servers' method instead.
+    o << "  sorry_server_lvs_method "
+      << lvs_method(s.real_servers.empty() ? FwdMethod::Dr : s.real_servers.front().method) << "\n";
     if (ks.inhibit_on_failure) o << "  sorry_server_inhibit\n";
   }
   for (const auto& rs : s.real_servers) {

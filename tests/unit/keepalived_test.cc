@@ -145,7 +145,8 @@ TEST(Keepalived, GeneratesVrrpAndVirtualServerBlocks) {
   EXPECT_THAT(conf, HasSubstr("  lb_algo wrr\n  protocol TCP\n"));
   EXPECT_THAT(conf,
               HasSubstr("  persistence_timeout 60\n  persistence_granularity 255.255.255.0\n"));
-  EXPECT_THAT(conf, HasSubstr("  sorry_server 10.0.0.3 8080\n  sorry_server_inhibit\n"));
+  EXPECT_THAT(conf, HasSubstr("  sorry_server 10.0.0.3 8080\n  sorry_server_lvs_method DR\n"
+                              "  sorry_server_inhibit\n"));
   EXPECT_THAT(
       conf, HasSubstr("  real_server 10.0.0.11 80 {\n    weight 3\n    lvs_method DR\n"
                       "    inhibit_on_failure\n    HTTP_GET {\n      url {\n        path /health\n"
