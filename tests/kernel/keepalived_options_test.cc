@@ -69,14 +69,7 @@ class KernelKeepalivedOptions : public ::testing::Test {
     if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
     if (::access("/usr/sbin/keepalived", X_OK) != 0)
       LABCTL_KERNEL_SKIP() << "keepalived is not installed";
-    auto loaded = load_topology(LABCTL_TEST_DATA "/keepalived-options.toml");
-    std::string diags;
-    for (const auto& d : loaded.diagnostics) diags += format_diagnostic(d) + "\n";
-    ASSERT_TRUE(loaded.ok()) << diags;
-    EXPECT_TRUE(loaded.diagnostics.empty()) << diags;
-    topo_ = *loaded.topology;
-    Status st = lab_up(topo_, make_plan(topo_), {});
-    ASSERT_TRUE(st) << st.error().str();
+    ASSERT_TRUE(test::up_fixture("keepalived-options.toml", topo_));
     up_ = true;
   }
   void TearDown() override {

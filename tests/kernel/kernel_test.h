@@ -8,6 +8,9 @@
 
 #include "labctl/kernel/ipvs.h"
 #include "labctl/kernel/netns.h"
+#include "labctl/lab/lifecycle.h"
+#include "labctl/model/load.h"
+#include "labctl/plan/planner.h"
 
 namespace labctl::test {
 
@@ -25,6 +28,21 @@ inline Status ipvs_available() {
     TRY_ASSIGN(Ipvs i, Ipvs::open());
     return {};
   });
+}
+
+/// Loads tests/data/FIXTURE, which must load without a single diagnostic (the labs of the
+/// kernel tier are meant to be right), into `topo` and brings it up. The failure names the
+/// diagnostics or the step that failed.
+inline ::testing::AssertionResult up_fixture(const std::string& fixture, Topology& topo) {
+  auto loaded = load_topology(std::string(LABCTL_TEST_DATA) + "/" + fixture);
+  std::string diags;
+  for (const auto& d : loaded.diagnostics) diags += format_diagnostic(d) + "\n";
+  if (!loaded.ok() || !loaded.diagnostics.empty())
+    return ::testing::AssertionFailure() << fixture << " should load without diagnostics:\n" << diags;
+  topo = *loaded.topology;
+  if (lab_namespaces(topo.name).size() > 0) return ::testing::AssertionFailure() << topo.name << " is up already";
+  if (Status st = lab_up(topo, make_plan(topo), {}); !st) return ::testing::AssertionFailure() << st.error().str();
+  return ::testing::AssertionSuccess();
 }
 
 }  // namespace labctl::test

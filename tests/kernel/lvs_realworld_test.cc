@@ -31,14 +31,7 @@ class KernelRealWorld : public ::testing::Test {
     }
   }
   void up(const std::string& fixture) {
-    auto loaded = load_topology(std::string(LABCTL_TEST_DATA) + "/" + fixture);
-    std::string diags;
-    for (const auto& d : loaded.diagnostics) diags += format_diagnostic(d) + "\n";
-    ASSERT_TRUE(loaded.ok()) << diags;
-    EXPECT_TRUE(loaded.diagnostics.empty()) << diags;
-    topo_ = *loaded.topology;
-    Status st = lab_up(topo_, make_plan(topo_), {});
-    ASSERT_TRUE(st) << st.error().str();
+    ASSERT_TRUE(test::up_fixture(fixture, topo_));
     up_ = true;
   }
   std::string in(const std::string& node, const std::string& cmd) {

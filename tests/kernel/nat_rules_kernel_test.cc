@@ -28,15 +28,7 @@ class KernelNatRules : public ::testing::TestWithParam<const char*> {
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
     if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
-    auto loaded = load_topology(std::string(LABCTL_TEST_DATA) + "/" + GetParam());
-    std::string diags;
-    for (const auto& d : loaded.diagnostics) diags += format_diagnostic(d) + "\n";
-    ASSERT_TRUE(loaded.ok()) << diags;
-    EXPECT_TRUE(loaded.diagnostics.empty()) << "issue 14's labs load without warnings:\n" << diags;
-    topo_ = *loaded.topology;
-    ASSERT_TRUE(lab_namespaces(topo_.name).empty()) << topo_.name << " is up already";
-    Status st = lab_up(topo_, make_plan(topo_), {});
-    ASSERT_TRUE(st) << st.error().str();
+    ASSERT_TRUE(test::up_fixture(GetParam(), topo_));
     up_ = true;
   }
   void TearDown() override {
