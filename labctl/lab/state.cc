@@ -14,17 +14,12 @@
 #include <sstream>
 
 #include "labctl/base/display.h"
+#include "labctl/base/file.h"
 #include "labctl/model/rules.h"
 
 namespace labctl {
 namespace fs = std::filesystem;
 namespace {
-
-Status mkdir_0700(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
-    return fail_errno("create " + path, errno);
-  return {};
-}
 
 std::string journal_path(const std::string& lab) { return state_dir(lab) + "/journal"; }
 
@@ -63,11 +58,11 @@ std::string agent_state_path(const std::string& lab, const std::string& node,
 
 Status make_state_dir(const std::string& lab) {
   TRY(check_lab_name(lab));
-  TRY(mkdir_0700(state_root()));
-  TRY(mkdir_0700(labs_root()));
-  TRY(mkdir_0700(state_dir(lab)));
-  TRY(mkdir_0700(state_dir(lab) + "/logs"));
-  TRY(mkdir_0700(state_dir(lab) + "/agents"));
+  TRY(make_private_dir(state_root()));
+  TRY(make_private_dir(labs_root()));
+  TRY(make_private_dir(state_dir(lab)));
+  TRY(make_private_dir(state_dir(lab) + "/logs"));
+  TRY(make_private_dir(state_dir(lab) + "/agents"));
   return {};
 }
 
@@ -91,9 +86,9 @@ std::vector<std::string> labs_with_state() {
 
 Result<LabLock> LabLock::acquire(const std::string& lab) {
   TRY(check_lab_name(lab));
-  TRY(mkdir_0700(state_root()));
+  TRY(make_private_dir(state_root()));
   const std::string dir = state_root() + "/locks";
-  TRY(mkdir_0700(dir));
+  TRY(make_private_dir(dir));
   const std::string path = dir + "/" + lab + ".lock";
   bool told = false;
   for (;;) {
