@@ -461,7 +461,7 @@ Interface Parser::parse_interface(const std::string& node, const Entry& e) {
   std::string where = fmt::format("interface {}:{}", plain(node), plain(i.name));
   if (auto why = bad_ifname(i.name)) {
     r_.error(e.key_pos, fmt::format("interface name {} on node {} {}", shown(i.name), plain(node), *why),
-             "interface names are 1-15 bytes without '/', ':' or spaces");
+             "rename it, e.g. eth1: at most 15 bytes of letters, digits, '_', '.' and '-'");
   } else if (i.name == "lo" || i.name == "tunl0" || i.name == "ip6tnl0") {
     r_.error(e.key_pos, fmt::format("{} cannot be declared under interfaces", shown(i.name)),
              fmt::format("put its addresses in the node's `{} = [...]` key", i.name));

@@ -36,10 +36,16 @@ std::optional<std::string> bad_ifname(std::string_view name) {
   if (name.size() > kMaxIfnameLen)
     return "is " + std::to_string(name.size()) + " bytes, longer than the kernel's 15";
   if (name == "." || name == "..") return "is '" + std::string(name) + "'";
+  // An allow-list, not the kernel's deny-list: names reach nft rulesets (iifname "..."),
+  // file names and messages, so only characters none of them treats specially pass.
+  constexpr const char* kAllowed = " (interface names are letters, digits, '_', '.' and '-', not first)";
+  if (name.front() == '-') return std::string("starts with '-'") + kAllowed;
   for (char c : name) {
-    if (c == '/' || c == ':') return "contains " + shown(std::string_view(&c, 1));
-    if (std::isspace(static_cast<unsigned char>(c))) return "contains whitespace";
-    if (!std::isprint(static_cast<unsigned char>(c))) return "contains a control character";
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-') continue;
+    if (std::isspace(static_cast<unsigned char>(c))) return std::string("contains whitespace") + kAllowed;
+    if (!std::isprint(static_cast<unsigned char>(c)))
+      return std::string("contains a control character") + kAllowed;
+    return "contains " + shown(std::string_view(&c, 1)) + kAllowed;
   }
   return std::nullopt;
 }

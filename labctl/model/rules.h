@@ -56,7 +56,8 @@ inline constexpr std::size_t kMaxSysctlKeyLen = 255;
 [[nodiscard]] const std::vector<std::string>& reserved_lab_names();
 /// Why `name` cannot name a lab (bad_name, or reserved), or nullopt when it can.
 [[nodiscard]] std::optional<std::string> bad_lab_name(std::string_view name);
-/// Why `name` cannot be a Linux interface name, or nullopt.
+/// Why `name` cannot be a lab interface name, or nullopt: 1-15 bytes of letters, digits, '_',
+/// '.' and '-' (not first); stricter than the kernel, as names reach nft rulesets.
 [[nodiscard]] std::optional<std::string> bad_ifname(std::string_view name);
 [[nodiscard]] std::optional<std::string> bad_mac(std::string_view mac);
 [[nodiscard]] std::optional<std::string> bad_sysctl_key(std::string_view key);
