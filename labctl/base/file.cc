@@ -94,6 +94,12 @@ Status write_file_atomically(const std::string& path, const std::string& text, m
   return write_text(path, text, mode);
 }
 
+mode_t output_file_mode(const std::string& path) {
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return st.st_mode & 0777;
+  return 0600;
+}
+
 Status make_private_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) == 0) return {};
   if (errno != EEXIST) return fail_errno("create " + path, errno);

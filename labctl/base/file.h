@@ -44,6 +44,10 @@ struct TempFile {
 /// fchmod to `mode`, then rename the temp file over `path`.
 [[nodiscard]] Status commit_temp_file(TempFile& tmp, const std::string& path, mode_t mode);
 
+/// The mode for a user's output file (a JUnit report, a pcap) replacing `path`: the
+/// permission bits of a regular file already there (the user chose them), else 0600.
+[[nodiscard]] mode_t output_file_mode(const std::string& path);
+
 /// Makes `path` a private folder: creates it 0700, or accepts one that is already there
 /// only if it is a real folder (not a symlink) owned by this user with no access for group
 /// or others. Otherwise an error naming what is wrong and how to fix it.

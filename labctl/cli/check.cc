@@ -99,7 +99,7 @@ int run_and_print_checks(const Topology& t, const std::vector<std::string>& only
   if (f.json) std::printf("%s\n", json_text(checks_json(*rep)).c_str());
   else std::printf("%s", render_summary(*rep).c_str());
   if (!f.junit.empty())
-    if (Status st = write_file_atomically(f.junit, checks_junit({*rep})); !st) die(st.error(), kExitInvalid);
+    if (Status st = write_file_atomically(f.junit, checks_junit({*rep}), output_file_mode(f.junit)); !st) die(st.error(), kExitInvalid);
   return rep->passed() ? 0 : kExitFailure;
 }
 

@@ -2,13 +2,18 @@
 
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <utility>
 
 #include <fmt/format.h>
 
+#include "labctl/base/file.h"
 #include "labctl/kernel/netns.h"
 
 namespace labctl {
@@ -97,10 +102,27 @@ struct PcapCapture::Impl {
   std::vector<Handle> handles;
   pcap_dumper_t* dumper = nullptr;
   std::string dump_path;
+  // A file path's pcap is written to a temporary file beside it and renamed over it when
+  // the capture ends: root never writes through a symlink planted at the user's path.
+  std::string dump_temp;
   int64_t armed_ns = 0;
   ~Impl() {
     if (dumper) pcap_dump_close(dumper);
+    if (!dump_temp.empty()) ::unlink(dump_temp.c_str());
     for (auto& h : handles) pcap_close(h.p);
+  }
+  Status finish_dump() {
+    if (!dumper) return {};
+    pcap_dump_close(dumper);  // flushes: a complete file even after Ctrl-C
+    dumper = nullptr;
+    if (dump_temp.empty()) return {};
+    const std::string temp = std::exchange(dump_temp, {});
+    if (::rename(temp.c_str(), dump_path.c_str()) != 0) {
+      int e = errno;
+      ::unlink(temp.c_str());
+      return fail_errno("write " + dump_path, e);
+    }
+    return {};
   }
 };
 
@@ -140,12 +162,32 @@ Status PcapCapture::write_pcap(const std::string& path) {
     if (pcap_datalink(h.p) != pcap_datalink(impl_->handles[0].p))
       return fail("interfaces of different link types cannot share one pcap file",
                   "capture one interface per file");
-  impl_->dumper = pcap_dump_open(impl_->handles[0].p, path.c_str());
-  if (!impl_->dumper)
-    return fail("write " + (path == "-" ? std::string("pcap to standard output") : path) + ": " +
-                    pcap_geterr(impl_->handles[0].p),
-                "give a writable file path, or - for standard output");
+  if (path == "-") {
+    impl_->dumper = pcap_dump_open(impl_->handles[0].p, "-");
+    if (!impl_->dumper)
+      return fail(std::string("write pcap to standard output: ") + pcap_geterr(impl_->handles[0].p));
+    impl_->dump_path = path;
+    return {};
+  }
+  auto temp = make_temp_file_beside(path);
+  if (!temp)
+    return fail_errno("write " + path, temp.error().errnum, "give a writable file path, or - for standard output");
+  // The mode is set on the descriptor now: a chmod by name later could follow a link.
+  FILE* f = ::fchmod(temp->fd.get(), output_file_mode(path)) == 0 ? ::fdopen(temp->fd.get(), "wb") : nullptr;
+  if (!f) {
+    int e = errno;
+    ::unlink(temp->path.c_str());
+    return fail_errno("write " + path, e);
+  }
+  temp->fd.release();  // the FILE owns it now, and pcap_dump_close closes it
+  impl_->dumper = pcap_dump_fopen(impl_->handles[0].p, f);
+  if (!impl_->dumper) {
+    std::fclose(f);
+    ::unlink(temp->path.c_str());
+    return fail("write " + path + ": " + pcap_geterr(impl_->handles[0].p));
+  }
   impl_->dump_path = path;
+  impl_->dump_temp = temp->path;
   return {};
 }
 
@@ -238,11 +280,9 @@ Result<CaptureReport> PcapCapture::run(const CaptureLimits& limits,
     pcap_stat s{};
     if (pcap_stats(h.p, &s) == 0) rep.dropped += s.ps_drop;
   }
-  if (impl_->dumper) {
-    pcap_dump_close(impl_->dumper);  // flushes: a complete file even after Ctrl-C
-    impl_->dumper = nullptr;
-  }
+  Status written = impl_->finish_dump();
   if (!result) return tl::unexpected(result.error());
+  if (!written) return tl::unexpected(written.error());
   return rep;
 }
 
