@@ -43,14 +43,12 @@ void setup(CLI::App& app) {
   cmd->add_flag("--json", json, "Print the plan as JSON: every step's type, fields, command, why");
   cmd->add_flag("--toml", toml, "Print the topology's TOML as written (a built-in's source, or the file)");
   cmd->callback([] {
-    Topology t = load_or_die(what);
+    std::string text;
+    Topology t = load_or_die(what, &text);
     if (toml) {
-      if (const auto* b = find_builtin(what)) {
-        std::fwrite(b->text.data(), 1, b->text.size(), stdout);
-      } else {
-        std::ifstream in(t.source.empty() ? what : t.source);
-        std::cout << in.rdbuf();
-      }
+      // The text that was loaded, not a second read: the file may have changed since, and a
+      // file named like a built-in lab is that file, not the built-in.
+      std::fwrite(text.data(), 1, text.size(), stdout);
       return;
     }
     if (t.exercise) {

@@ -34,9 +34,10 @@ void print_diagnostics_or_die(const LoadResult& r) {
   if (!r.ok()) throw ExitError{kExitInvalid, {}};
 }
 
-Topology load_or_die(const std::string& name_or_path) {
+Topology load_or_die(const std::string& name_or_path, std::string* text) {
   LoadResult r = load_topology(name_or_path);
   print_diagnostics_or_die(r);
+  if (text) *text = std::move(r.text);
   return std::move(*r.topology);
 }
 

@@ -19,14 +19,6 @@
 namespace labctl::cli {
 namespace {
 
-std::string source_text(const std::string& arg, const Topology& t) {
-  if (const auto* b = find_builtin(arg)) return std::string(b->text);
-  std::ifstream in(t.source.empty() ? arg : t.source);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // What a user needs right after up: every node's interfaces and addresses, and how to go on.
 void print_summary(const Topology& t, double ms) {
   std::printf("lab %s is up (%zu node%s, %zu switch%s) in %.0f ms\n\n", t.name.c_str(),
@@ -87,7 +79,8 @@ void setup(CLI::App& app) {
   add_check_flags(cmd, check_flags);
   for (const char* name : {"--json", "--junit", "--timeout"}) cmd->get_option(name)->needs(check_opt);
   cmd->callback([] {
-    Topology t = load_or_die(what);
+    std::string text;
+    Topology t = load_or_die(what, &text);
     Plan plan = make_plan(t);
     if (dry_run) {
       std::fputs(render_script(plan).c_str(), stdout);
@@ -124,7 +117,7 @@ void setup(CLI::App& app) {
     }
     UpOptions o;
     o.replace = replace;
-    o.source_text = source_text(what, t);
+    o.source_text = std::move(text);
     if (verbose)
       o.on_step = [&](size_t i, const PlannedStep& ps) {
         std::printf("[%zu/%zu] %s\n", i + 1, plan.steps.size(), describe(ps.step).c_str());

@@ -22,6 +22,7 @@ namespace labctl {
 LoadResult parse_topology(std::string_view text, const std::string& file) {
   topo::Reporter r(file);
   LoadResult out;
+  out.text = std::string(text);
   toml::table root;
   // toml++ recurses per nesting level: too deep a text would crash it, so it never sees one.
   if (auto deep = topo::too_deep(text)) {

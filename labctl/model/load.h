@@ -27,6 +27,7 @@ struct Diagnostic {
 struct LoadResult {
   std::optional<Topology> topology;     ///< Set only when there are no errors.
   std::vector<Diagnostic> diagnostics;  ///< Errors and warnings, in file order.
+  std::string text;  ///< The exact text that was parsed: what `up` keeps as the lab's copy.
   [[nodiscard]] bool ok() const;
 };
 

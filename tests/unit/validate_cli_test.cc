@@ -130,3 +130,36 @@ TEST_F(ValidateCli, JsonOutputSurvivesAPathThatIsNotUtf8) {
 }
 
 }  // namespace
+
+namespace {
+
+// A file named like a built-in lab, in the folder labctl runs from, is that file (the loader
+// takes an existing file as a path): `explain --toml` prints the text it loaded, once.
+TEST_F(ValidateCli, ExplainTomlPrintsTheFileItLoadedNotTheBuiltinOfThatName) {
+  char tmpl[] = "/tmp/labctl-explain-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  std::string text;
+  {
+    FILE* in = std::fopen(src("tests/data/host/routed.toml").c_str(), "r");
+    ASSERT_NE(in, nullptr);
+    for (int c; (c = std::fgetc(in)) != EOF;) text.push_back(static_cast<char>(c));
+    std::fclose(in);
+  }
+  FILE* out = std::fopen((dir + "/nat-demo").c_str(), "w");
+  ASSERT_NE(out, nullptr);
+  std::fputs(text.c_str(), out);
+  std::fclose(out);
+  const std::string cmd =
+      "cd " + dir + " && " + std::string(LABCTL_BINARY_DIR) + "/labctl/labctl explain nat-demo --toml";
+  std::string printed;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  for (int c; (c = std::fgetc(p)) != EOF;) printed.push_back(static_cast<char>(c));
+  const int st = ::pclose(p);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(st, 0);
+  EXPECT_EQ(printed, text);
+}
+
+}  // namespace
