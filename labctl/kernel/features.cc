@@ -18,6 +18,7 @@
 #include <netlink/route/link/ipip.h>
 #include <netlink/route/link/veth.h>
 
+#include "labctl/kernel/netlink.h"
 #include "labctl/kernel/netns.h"
 
 namespace labctl {
@@ -38,33 +39,24 @@ Result<Sock> connect(int protocol) {
   return sock;
 }
 
-struct Ack {
+struct KernelAck {
   int errnum = 0;
   std::string kernel;
 };
 
 int on_error(sockaddr_nl*, nlmsgerr* err, void* arg) {
-  auto* ack = static_cast<Ack*>(arg);
+  auto* ack = static_cast<KernelAck*>(arg);
   ack->errnum = -err->error;
-  auto* nlh = reinterpret_cast<nlmsghdr*>(reinterpret_cast<char*>(err) - NLMSG_HDRLEN);
-  if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
-    // TLVs follow the echoed request (only its header when the kernel capped it).
-    size_t echoed = (nlh->nlmsg_flags & NLM_F_CAPPED) ? NLMSG_HDRLEN : err->msg.nlmsg_len;
-    size_t off = NLMSG_HDRLEN + sizeof(int) + NLMSG_ALIGN(echoed);
-    while (off + sizeof(nlattr) <= nlh->nlmsg_len) {
-      auto* a = reinterpret_cast<nlattr*>(reinterpret_cast<char*>(nlh) + off);
-      if (a->nla_len < sizeof(nlattr)) break;
-      if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG)
-        ack->kernel = static_cast<const char*>(nla_data(a));
-      off += NLA_ALIGN(a->nla_len);
-    }
-  }
+  // libnl has checked that the message fits what was received (nlmsg_ok); parse_ack checks
+  // every attribute's length against it and takes the kernel's text only NUL-terminated.
+  const auto* nlh = reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(err) - NLMSG_HDRLEN);
+  if (auto parsed = parse_ack(*nlh)) ack->kernel = parsed->message;
   return NL_STOP;
 }
 
 // Sends `msg` and waits for the kernel's ACK; the error keeps errno and the kernel's text.
 Status request(nl_sock* sock, nl_msg* msg, const std::string& what) {
-  Ack ack;
+  KernelAck ack;
   // nl_wait_for_ack runs the socket's own callbacks: hook the error handler in there.
   std::unique_ptr<nl_cb, decltype(&nl_cb_put)> cb(nl_socket_get_cb(sock), nl_cb_put);
   nl_cb_err(cb.get(), NL_CB_CUSTOM, on_error, &ack);

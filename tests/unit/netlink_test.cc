@@ -6,6 +6,7 @@
 #include <linux/rtnetlink.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "tests/unit/nl_test_util.h"
 
@@ -99,6 +100,47 @@ TEST(NetlinkAck, TruncatedAndForeignMessagesAreRejected) {
   MsgBuilder other(RTM_NEWLINK);
   auto buf2 = other.bytes();
   EXPECT_FALSE(parse_ack(*hdr(buf2)));
+}
+
+// The kernel probes (kernel/features.cc) read refusals through parse_ack too: a message
+// without its NUL, or an attribute longer than the message, must not be read past its end.
+TEST(NetlinkAck, MalformedExtendedAckTlvsAreNeverReadPastTheMessage) {
+  MsgBuilder u(NLMSG_ERROR, NLM_F_CAPPED | NLM_F_ACK_TLVS, 1);
+  u.extra<nlmsgerr>()->error = -EINVAL;
+  mnl_attr_put(u.nlh(), NLMSGERR_ATTR_MSG, 4, "abcd");  // no NUL inside the attribute
+  auto unterminated = u.bytes();
+  auto a = parse_ack(*hdr(unterminated));
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->errnum, EINVAL);
+  EXPECT_EQ(a->message, "") << "a string without its NUL is not taken";
+
+  MsgBuilder b(NLMSG_ERROR, NLM_F_CAPPED | NLM_F_ACK_TLVS, 2);
+  b.extra<nlmsgerr>()->error = -EPERM;
+  mnl_attr_put_strz(b.nlh(), NLMSGERR_ATTR_MSG, "x");
+  auto overlong = b.bytes();
+  // An attribute header claiming 200 bytes where the message has 8 left.
+  nlattr bad{};
+  bad.nla_len = 200;
+  bad.nla_type = NLMSGERR_ATTR_MSG;
+  const size_t at = overlong.size();
+  overlong.resize(at + 8, 'y');
+  std::memcpy(overlong.data() + at, &bad, sizeof bad);
+  reinterpret_cast<nlmsghdr*>(overlong.data())->nlmsg_len = static_cast<uint32_t>(overlong.size());
+  auto o = parse_ack(*hdr(overlong));
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->errnum, EPERM);
+  EXPECT_EQ(o->message, "x") << "the well-formed attribute before the bad one still counts";
+
+  // An echoed request length past the end of the message: no TLV is read at all.
+  MsgBuilder c(NLMSG_ERROR, NLM_F_ACK_TLVS, 3);
+  auto* e = c.extra<nlmsgerr>();
+  e->error = -ENOENT;
+  e->msg.nlmsg_len = 100000;
+  auto far = c.bytes();
+  auto f = parse_ack(*hdr(far));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->errnum, ENOENT);
+  EXPECT_EQ(f->message, "");
 }
 
 TEST(NetlinkError, MessageNamesStepNamespaceKernelTextAndHint) {
