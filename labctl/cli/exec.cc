@@ -7,6 +7,7 @@
 #include "labctl/base/display.h"
 #include "labctl/cli/command.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/base/file.h"
 #include "labctl/lab/netlink_executor.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/process.h"
@@ -21,10 +22,9 @@ namespace {
 // lab and node (so nobody types into the wrong namespace).
 std::string write_rcfile(const std::string& lab, const std::string& node) {
   std::string path = state_dir(lab) + "/bashrc-" + node;
-  std::ofstream rc(path);
-  rc << "[ -f ~/.bashrc ] && . ~/.bashrc\n"
-     << "PS1='[" << lab << ":" << node << "] \\u@\\h:\\w\\$ '\n";
-  return rc ? path : "";
+  const std::string rc = "[ -f ~/.bashrc ] && . ~/.bashrc\n"
+                         "PS1='[" + lab + ":" + node + "] \\u@\\h:\\w\\$ '\n";
+  return write_text(path, rc) ? path : "";
 }
 
 void setup(CLI::App& app) {

@@ -11,8 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include "labctl/base/file.h"
 #include "labctl/lab/apply.h"
 #include "labctl/plan/agent.h"
 #include "labctl/lab/netlink_executor.h"
@@ -256,13 +258,20 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
   // The source (which `labctl check` reads back) and the resolved lab (every step with its
   // namespace, fields and shell equivalent), written while the lab is built: rendering
   // the plan takes ~0.5 ms, as long as everything else before the first step together.
+  Status written;
   std::jthread writer([&] {
-    std::ofstream(state_dir(t.name) + "/topology.toml") << opts.source_text;
-    std::ofstream json(state_dir(t.name) + "/plan.json");
+    std::ostringstream json;
     write_plan_json(json, plan);
+    written = write_text(state_dir(t.name) + "/topology.toml", opts.source_text);
+    if (written) written = write_text(state_dir(t.name) + "/plan.json", json.str());
   });
   Status st = apply_plan(plan, wrapped ? *wrapped : real, ao);
   writer.join();
+  // A lab whose state cannot be kept could not be checked or edited later: roll it back too.
+  if (st && !written) {
+    (void)down_locked(t.name);
+    st = written;
+  }
   if (!st) {
     (void)remove_state_dir(t.name);
     lock.remove();
