@@ -24,6 +24,9 @@ asan=${2:-}
 labctl="$build/labctl/labctl"
 passed=0 failed=0 skipped=0 status=0
 tmp=$(mktemp -d)
+# Everything made after this marker is checked at the end: labctl runs as root on shared
+# machines, so nothing it or its tests make may be writable by others (docs/security.md).
+touch "$tmp/marker"
 kernel_pid=""
 cleanup() {
   # An interrupted run must not leave the guest behind: vm exec stops it on SIGTERM.
@@ -163,6 +166,17 @@ elif [ $background -eq 1 ]; then
   count_tier "$kernel_name" "$tmp/kernel.log" "$kernel_rc"
 else
   run_tier "$kernel_name" "${kernel_cmd[@]}"
+fi
+
+# Sockets and links carry no meaning in their mode bits; /tmp and /var/tmp themselves are 1777.
+world_writable=$(find /tmp /var/tmp /run /dev/shm -xdev -newer "$tmp/marker" -perm -0002 ! -type l ! -type s \
+  ! -path /tmp ! -path /var/tmp ! -path /dev/shm ! -path '/tmp/.X11-unix*' ! -path '/tmp/.ICE-unix*' 2>/dev/null)
+if [ -n "$world_writable" ]; then
+  echo "=== made during the tests and writable by every user (labctl and its tests must make none):"
+  echo "$world_writable" | head -20
+  failed=$((failed + 1)); status=1
+else
+  echo "=== no file or folder made during the tests is writable by others"
 fi
 
 echo "labctl tests: $passed passed, $failed failed, $skipped skipped"
