@@ -144,7 +144,7 @@ std::optional<std::string> vm_unavailable() {
 std::string vm_summary(const std::string& lab, bool* alive) {
   const std::string dir = lab_vm_dir(lab);
   auto info = read_guest_info(dir);
-  const bool running = !guest_processes(dir).empty();
+  const bool running = running_guest(dir).has_value();
   if (alive) *alive = running;
   if (!info) return running ? "micro-VM booting" : "micro-VM never finished booting";
   if (!running)
@@ -226,11 +226,9 @@ bool down_vm(const std::string& lab, bool& failed) {
     return true;
   }
   std::error_code ec;
-  const bool has_state = fs::is_directory(dir, ec);
-  auto pids = guest_processes(dir);
-  if (!has_state && pids.empty()) return false;
+  if (!fs::is_directory(dir, ec)) return false;
   auto info = read_guest_info(dir);
-  if (!pids.empty() && has_state) {
+  if (running_guest(dir)) {
     // The guest's down, so its output reads as a native one; the guest goes anyway.
     int rc = relay_to_lab(lab, {"down", lab}, nullptr, 120);
     if (rc != 0) {
@@ -239,8 +237,8 @@ bool down_vm(const std::string& lab, bool& failed) {
       failed = true;
     }
   }
-  size_t stopped = stop_guest(dir);
-  if (!guest_processes(dir).empty()) {
+  const bool stopped = stop_guest(dir);
+  if (running_guest(dir)) {
     std::fprintf(stderr, "labctl: error: the micro-VM of %s (qemu) would not stop; its state is kept\n",
                  lab.c_str());
     failed = true;
@@ -251,10 +249,8 @@ bool down_vm(const std::string& lab, bool& failed) {
     failed = true;
   }
   lock->remove();
-  if (stopped && has_state)
+  if (stopped)
     std::printf("micro-VM of lab %s stopped\n", lab.c_str());
-  else if (stopped)
-    std::printf("lab %s: stopped its micro-VM (qemu), whose state was already gone\n", lab.c_str());
   else
     std::printf("lab %s: its micro-VM%s had already stopped; removed what it left on this host\n",
                 lab.c_str(), info ? fmt::format(" (qemu pid {})", info->pid).c_str() : "");

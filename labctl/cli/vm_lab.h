@@ -44,9 +44,9 @@ namespace labctl::cli {
 [[nodiscard]] int up_in_vm(const Topology& t, const std::vector<std::string>& args, bool replace,
                            const std::string& why);
 
-/// Takes a VM-hosted lab down (relayed down, guest stopped, host state removed), or, with
-/// no state left, stops a qemu still naming the lab's folder. False: it found nothing.
-/// Prints what it did; sets `failed` on errors.
+/// Takes a VM-hosted lab down (relayed down, guest stopped, host state removed). False: the
+/// lab has no micro-VM state. Only the qemu its state records is stopped (vm/guest.h:
+/// running_guest). Prints what it did; sets `failed` on errors.
 bool down_vm(const std::string& lab, bool& failed);
 
 /// One line about LAB's guest for status and ls: "micro-VM, guest kernel V, qemu pid N" or

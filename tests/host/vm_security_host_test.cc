@@ -3,17 +3,26 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "labctl/lab/lifecycle.h"
+#include "labctl/lab/state.h"
+#include "labctl/model/load.h"
+#include "labctl/plan/planner.h"
 #include "labctl/vm/qemu.h"
 #include "tests/host/as_nobody.h"
 #include "tests/host/host_test.h"
@@ -22,8 +31,10 @@ namespace labctl {
 namespace fs = std::filesystem;
 namespace {
 
+const std::string kLabctl = LABCTL_BINARY_DIR "/labctl/labctl";
 using test::vm_work_folder_attacks;
 using test::as_nobody;
+using test::become_nobody;
 
 // Issue 21 item 1: `labctl vm exec` made its work folder 0777, so while the guest booted
 // anyone could read cmd.sh (the caller's environment), replace it (the guest runs it as
@@ -72,6 +83,67 @@ TEST(VmSecurity, ATemporaryDirectoryOthersControlIsRefused) {
   if (old) ::setenv("TMPDIR", saved.c_str(), 1);
   else ::unsetenv("TMPDIR");
   fs::remove_all(templ);
+}
+
+// The fixture topology under a fresh random lab name.
+struct TestLab {
+  std::string name;
+  Topology topo;
+  Plan plan;
+};
+
+TestLab make_lab() {
+  std::ifstream in(std::string(LABCTL_TEST_DATA) + "/host/multi.toml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  TestLab l;
+  l.name = "v" + std::to_string(::getpid() % 10000) + "x" + std::to_string(std::random_device{}() % 100000);
+  auto at = text.find("name = \"");
+  text.replace(at, text.find('\n', at) - at, "name = \"" + l.name + "\"");
+  auto r = parse_topology(text, "multi.toml");
+  EXPECT_TRUE(r.ok());
+  if (r.ok()) {
+    l.topo = *r.topology;
+    l.plan = make_plan(l.topo);
+  }
+  return l;
+}
+
+// Issue 21 item 2: a process of any user whose command line merely named the lab's relay
+// socket passed for the lab's qemu: root's `labctl down` killed it, removed the state and
+// skipped the teardown, leaving the lab's namespaces and agents.
+TEST(VmSecurity, DownIsNotFooledByALookAlikeQemuOfAnotherUser) {
+  LABCTL_REQUIRE_ROOT();
+  TestLab l = make_lab();
+  ASSERT_FALSE(l.name.empty());
+  ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
+  ASSERT_FALSE(lab_namespaces(l.name).empty());
+  // nobody's `exec -a "x .../labs/LAB/vm/port0.sock" sleep`; the pipe's end says it exec'd.
+  const std::string fake = "x " + state_dir(l.name) + "/vm/port0.sock";
+  int pipefd[2];
+  ASSERT_EQ(::pipe2(pipefd, O_CLOEXEC), 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    become_nobody();
+    ::execl("/bin/sleep", fake.c_str(), "600", nullptr);
+    ::_exit(127);
+  }
+  ::close(pipefd[1]);
+  char c;
+  EXPECT_EQ(::read(pipefd[0], &c, 1), 0);
+  ::close(pipefd[0]);
+  ASSERT_TRUE(test::alive(pid));
+
+  int rc = std::system((kLabctl + " down " + l.name + " >/dev/null 2>&1").c_str());
+  EXPECT_EQ(WEXITSTATUS(rc), 0);
+  EXPECT_TRUE(lab_namespaces(l.name).empty()) << "down skipped the teardown";
+  EXPECT_FALSE(fs::exists(state_dir(l.name)));
+  EXPECT_TRUE(test::alive(pid)) << "root's down killed another user's process";
+
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  (void)lab_down(l.name);
 }
 
 }  // namespace
