@@ -116,7 +116,28 @@ std::vector<std::string>& saved_args() {
 
 const std::vector<std::string>& command_line_args() { return saved_args(); }
 
-std::optional<int> relay_if_vm_hosted(int argc, char** argv) {
+std::optional<std::string> lab_argument(const CLI::App& app, const std::vector<std::string>& args) {
+  if (args.empty()) return std::nullopt;
+  const CLI::App* cmd = nullptr;
+  try {
+    cmd = app.get_subcommand(args[0]);
+  } catch (const CLI::OptionNotFound&) {
+    return std::nullopt;
+  }
+  // Every command that acts on a running lab takes it as its first positional argument.
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    if (!a.starts_with("-") || a == "-") return a;
+    if (a.find('=') != std::string::npos) continue;  // --opt=value
+    const CLI::Option* opt = cmd->get_option_no_throw(a);
+    if (opt && opt->get_items_expected_max() > 0)
+      i += static_cast<size_t>(std::max(1, opt->get_items_expected_min()));
+  }
+  return std::nullopt;
+}
+
+std::optional<int> relay_if_vm_hosted(const CLI::App& app, int argc, char** argv) {
   if (argc > 1) saved_args().assign(argv + 1, argv + argc);
   if (argc < 3 || inside_vm() || handles_vm_itself(argv[1])) return std::nullopt;
   for (int i = 2; i < argc; ++i) {
@@ -124,13 +145,9 @@ std::optional<int> relay_if_vm_hosted(int argc, char** argv) {
     if (a == "--") break;
     if (a == "-h" || a == "--help") return std::nullopt;
   }
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--") break;
-    if (a.starts_with("-") || !vm_hosted(a)) continue;
-    return relay_to_lab(a, std::vector<std::string>(argv + 1, argv + argc), nullptr, 0, true);
-  }
-  return std::nullopt;
+  auto lab = lab_argument(app, saved_args());
+  if (!lab || !vm_hosted(*lab)) return std::nullopt;
+  return relay_to_lab(*lab, saved_args(), nullptr, 0, true);
 }
 
 std::optional<std::string> vm_unavailable() {
