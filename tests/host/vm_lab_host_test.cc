@@ -44,6 +44,8 @@ class VmLab : public ::testing::Test {
     // Short: the relay sockets live below it (unix socket paths are at most 107 bytes).
     state_ = "/tmp/" + test::unique_name("vmlab");
     fs::create_directories(state_);
+    // labctl accepts only a private state folder (base/file.h: make_private_dir).
+    fs::permissions(state_, fs::perms::owner_all, fs::perm_options::replace);
   }
   void TearDown() override {
     if (state_.empty()) return;
