@@ -129,7 +129,9 @@ std::vector<RelayPort> guest_ports(const std::string& dir) {
 
 std::string guest_log_tail(const std::string& dir, size_t n) {
   // Bounded, and never a FIFO: the guest's root writes these files.
-  auto tail = [](const std::string& path) { return read_regular_file(path, 16u << 20).value_or(""); };
+  auto tail = [](const std::string& path) {
+    return read_regular_file(path, 16u << 20).value_or("");
+  };
   return last_lines(tail(dir + "/qemu.log"), 5, "qemu| ") +
          last_lines(tail(dir + "/console.log"), n, "console| ") +
          last_lines(tail(dir + "/io/stderr"), 5, "serve| ");

@@ -45,11 +45,13 @@ inline std::vector<std::string> as_nobody(const std::vector<Attempt>& attempts) 
   }
   ::close(pipefd[1]);
   std::vector<std::string> worked;
-  for (char c; ::read(pipefd[0], &c, 1) == 1;) worked.push_back(attempts[static_cast<size_t>(c)].what);
+  for (char c; ::read(pipefd[0], &c, 1) == 1;)
+    worked.push_back(attempts[static_cast<size_t>(c)].what);
   ::close(pipefd[0]);
   int st = 0;
   ::waitpid(pid, &st, 0);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) worked.push_back("(the child failed: " + std::to_string(st) + ")");
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    worked.push_back("(the child failed: " + std::to_string(st) + ")");
   return worked;
 }
 
@@ -66,10 +68,12 @@ inline std::vector<Attempt> vm_work_folder_attacks(const std::string& d) {
          if (x) ::closedir(x);
          return x != nullptr;
        }},
-      {"forge status", [d] { return ::open((d + "/status").c_str(), O_WRONLY | O_CREAT, 0644) >= 0; }},
+      {"forge status",
+       [d] { return ::open((d + "/status").c_str(), O_WRONLY | O_CREAT, 0644) >= 0; }},
       {"plant qemu.log.x as a symlink",
        [d] { return ::symlink("/etc/passwd", (d + "/qemu.log.x").c_str()) == 0; }},
-      {"replace stdout", [d] { return ::rename((d + "/stdout").c_str(), (d + "/old").c_str()) == 0; }},
+      {"replace stdout",
+       [d] { return ::rename((d + "/stdout").c_str(), (d + "/old").c_str()) == 0; }},
       {"move the folder away", [d] { return ::rename(d.c_str(), (d + ".moved").c_str()) == 0; }},
   };
 }

@@ -102,8 +102,9 @@ TEST_F(HostVm, TimeoutKillsTheGuestAndSaysSo) {
   std::string work;
   for (int i = 0; i < 400 && work.empty(); ++i) {
     for (const auto& e : fs::directory_iterator(tmp_))
-      if (e.path().filename().string().starts_with("labctl-vm.") && fs::exists(e.path() / "qemu.log"))
-        work = e.path();  // qemu.log is made last
+      if (e.path().filename().string().starts_with("labctl-vm.") &&
+          fs::exists(e.path() / "qemu.log"))  // made last
+        work = e.path();
     if (work.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_FALSE(work.empty()) << "no work folder in " << tmp_;

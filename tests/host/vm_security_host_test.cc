@@ -62,7 +62,8 @@ TEST(VmSecurity, ATemporaryDirectoryOthersControlIsRefused) {
   LABCTL_REQUIRE_ROOT();
   char templ[] = "/tmp/labctl-vm-tmpdir-test.XXXXXX";
   ASSERT_TRUE(::mkdtemp(templ));
-  const std::string open_dir = std::string(templ) + "/open", theirs = std::string(templ) + "/theirs";
+  const std::string open_dir = std::string(templ) + "/open";
+  const std::string theirs = std::string(templ) + "/theirs";
   ASSERT_EQ(::mkdir(open_dir.c_str(), 0700), 0);
   ASSERT_EQ(::chmod(open_dir.c_str(), 0777), 0);
   ASSERT_EQ(::mkdir(theirs.c_str(), 0700), 0);
@@ -98,7 +99,8 @@ TestLab make_lab() {
   ss << in.rdbuf();
   std::string text = ss.str();
   TestLab l;
-  l.name = "v" + std::to_string(::getpid() % 10000) + "x" + std::to_string(std::random_device{}() % 100000);
+  l.name = "v" + std::to_string(::getpid() % 10000) + "x" +
+           std::to_string(std::random_device{}() % 100000);
   auto at = text.find("name = \"");
   text.replace(at, text.find('\n', at) - at, "name = \"" + l.name + "\"");
   auto r = parse_topology(text, "multi.toml");
