@@ -39,9 +39,9 @@ void setup(CLI::App& app) {
       "(/run/labctl/labs/LAB) is gone, and removes the unfinished namespace files a killed\n"
       "`up` can leave. Only namespaces named LAB-* that carry LAB's mark are touched; others\n"
       "of that name are listed and left alone.\n"
-      "A lab in a micro-VM (docs/vm.md): the guest takes it down, then its qemu is stopped\n"
-      "and its host state removed; a qemu that already died is cleaned up after, and one\n"
-      "still naming the lab's folder is stopped even when that state is gone.\n"
+      "A lab in a micro-VM (docs/vm.md): the guest takes it down, then its qemu (the process\n"
+      "its state records, nothing else) is stopped and its host state removed; a qemu that\n"
+      "already died is cleaned up after.\n"
       "  labctl down --dry-run dr-demo > down.sh   # the teardown as ip/kill commands");
   static std::vector<std::string> labs;
   static bool all = false, dry_run = false;
@@ -63,12 +63,13 @@ void setup(CLI::App& app) {
     std::vector<std::string> targets = all ? running_labs() : labs;
     int failed = 0;
     for (const auto& lab : targets) {
-      // A VM-hosted lab, or the qemu of one whose state is gone.
+      // A VM-hosted lab (its state holds vm/).
       if (!inside_vm()) {
         bool vm_failed = false;
         if (down_vm(lab, vm_failed)) {
           if (vm_failed) ++failed;
-          continue;
+          // Namespaces of the lab on this kernel go too, whatever the micro-VM was.
+          if (lab_namespaces(lab).empty()) continue;
         }
       }
       auto report = lab_down(lab);

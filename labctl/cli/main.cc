@@ -42,8 +42,6 @@ int main(int argc, char** argv) {
   // with an mprotect per step (10,000 of them for a 1000-node lab, ~10% of its up).
   ::mallopt(M_ARENA_MAX, 1);
   using namespace labctl::cli;
-  // A lab that lives in a micro-VM: the labctl inside it answers (cli/vm_lab.h).
-  if (auto code = relay_if_vm_hosted(argc, argv)) return *code;
   CLI::App app{
       "labctl builds Linux network labs (namespaces, veth, bridges, routes, sysctls, IPVS,\n"
       "IPIP) from TOML topologies and checks that they work.",
@@ -54,6 +52,8 @@ int main(int argc, char** argv) {
   std::stable_sort(r.begin(), r.end(),
                    [](const auto& a, const auto& b) { return a.order < b.order; });
   for (const auto& c : r) c.setup(app);
+  // A lab that lives in a micro-VM: the labctl inside it answers (cli/vm_lab.h).
+  if (auto code = relay_if_vm_hosted(app, argc, argv)) return *code;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

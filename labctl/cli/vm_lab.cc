@@ -116,7 +116,28 @@ std::vector<std::string>& saved_args() {
 
 const std::vector<std::string>& command_line_args() { return saved_args(); }
 
-std::optional<int> relay_if_vm_hosted(int argc, char** argv) {
+std::optional<std::string> lab_argument(const CLI::App& app, const std::vector<std::string>& args) {
+  if (args.empty()) return std::nullopt;
+  const CLI::App* cmd = nullptr;
+  try {
+    cmd = app.get_subcommand(args[0]);
+  } catch (const CLI::OptionNotFound&) {
+    return std::nullopt;
+  }
+  // Every command that acts on a running lab takes it as its first positional argument.
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    if (!a.starts_with("-") || a == "-") return a;
+    if (a.find('=') != std::string::npos) continue;  // --opt=value
+    const CLI::Option* opt = cmd->get_option_no_throw(a);
+    if (opt && opt->get_items_expected_max() > 0)
+      i += static_cast<size_t>(std::max(1, opt->get_items_expected_min()));
+  }
+  return std::nullopt;
+}
+
+std::optional<int> relay_if_vm_hosted(const CLI::App& app, int argc, char** argv) {
   if (argc > 1) saved_args().assign(argv + 1, argv + argc);
   if (argc < 3 || inside_vm() || handles_vm_itself(argv[1])) return std::nullopt;
   for (int i = 2; i < argc; ++i) {
@@ -124,13 +145,9 @@ std::optional<int> relay_if_vm_hosted(int argc, char** argv) {
     if (a == "--") break;
     if (a == "-h" || a == "--help") return std::nullopt;
   }
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--") break;
-    if (a.starts_with("-") || !vm_hosted(a)) continue;
-    return relay_to_lab(a, std::vector<std::string>(argv + 1, argv + argc), nullptr, 0, true);
-  }
-  return std::nullopt;
+  auto lab = lab_argument(app, saved_args());
+  if (!lab || !vm_hosted(*lab)) return std::nullopt;
+  return relay_to_lab(*lab, saved_args(), nullptr, 0, true);
 }
 
 std::optional<std::string> vm_unavailable() {
@@ -144,7 +161,7 @@ std::optional<std::string> vm_unavailable() {
 std::string vm_summary(const std::string& lab, bool* alive) {
   const std::string dir = lab_vm_dir(lab);
   auto info = read_guest_info(dir);
-  const bool running = !guest_processes(dir).empty();
+  const bool running = running_guest(dir).has_value();
   if (alive) *alive = running;
   if (!info) return running ? "micro-VM booting" : "micro-VM never finished booting";
   if (!running)
@@ -226,11 +243,9 @@ bool down_vm(const std::string& lab, bool& failed) {
     return true;
   }
   std::error_code ec;
-  const bool has_state = fs::is_directory(dir, ec);
-  auto pids = guest_processes(dir);
-  if (!has_state && pids.empty()) return false;
+  if (!fs::is_directory(dir, ec)) return false;
   auto info = read_guest_info(dir);
-  if (!pids.empty() && has_state) {
+  if (running_guest(dir)) {
     // The guest's down, so its output reads as a native one; the guest goes anyway.
     int rc = relay_to_lab(lab, {"down", lab}, nullptr, 120);
     if (rc != 0) {
@@ -239,8 +254,8 @@ bool down_vm(const std::string& lab, bool& failed) {
       failed = true;
     }
   }
-  size_t stopped = stop_guest(dir);
-  if (!guest_processes(dir).empty()) {
+  const bool stopped = stop_guest(dir);
+  if (running_guest(dir)) {
     std::fprintf(stderr, "labctl: error: the micro-VM of %s (qemu) would not stop; its state is kept\n",
                  lab.c_str());
     failed = true;
@@ -251,10 +266,8 @@ bool down_vm(const std::string& lab, bool& failed) {
     failed = true;
   }
   lock->remove();
-  if (stopped && has_state)
+  if (stopped)
     std::printf("micro-VM of lab %s stopped\n", lab.c_str());
-  else if (stopped)
-    std::printf("lab %s: stopped its micro-VM (qemu), whose state was already gone\n", lab.c_str());
   else
     std::printf("lab %s: its micro-VM%s had already stopped; removed what it left on this host\n",
                 lab.c_str(), info ? fmt::format(" (qemu pid {})", info->pid).c_str() : "");

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "labctl/model/topology.h"
 
 namespace labctl::cli {
@@ -28,10 +30,16 @@ namespace labctl::cli {
                                std::string* capture = nullptr, int timeout_s = 0,
                                bool with_stdin = false);
 
-/// main()'s hook: when the command line is about a VM-hosted lab (a word before "--" names
-/// one) and the command is not one that handles VM labs itself (up, down, status, ls, vm),
-/// relays the whole command line and returns its exit status.
-[[nodiscard]] std::optional<int> relay_if_vm_hosted(int argc, char** argv);
+/// The lab `args` (a command line without "labctl") is about: the first positional
+/// argument of its command, the values of the command's options skipped. nullopt: none.
+[[nodiscard]] std::optional<std::string> lab_argument(const CLI::App& app,
+                                                      const std::vector<std::string>& args);
+
+/// main()'s hook, given the app with every command set up: when the command line is about a
+/// VM-hosted lab (lab_argument names one) and the command is not one that handles VM labs
+/// itself (up, down, status, ls, vm), relays the whole command line and returns its exit
+/// status.
+[[nodiscard]] std::optional<int> relay_if_vm_hosted(const CLI::App& app, int argc, char** argv);
 
 /// The command line main() passed to relay_if_vm_hosted, without "labctl" (up relays it).
 [[nodiscard]] const std::vector<std::string>& command_line_args();
@@ -44,9 +52,9 @@ namespace labctl::cli {
 [[nodiscard]] int up_in_vm(const Topology& t, const std::vector<std::string>& args, bool replace,
                            const std::string& why);
 
-/// Takes a VM-hosted lab down (relayed down, guest stopped, host state removed), or, with
-/// no state left, stops a qemu still naming the lab's folder. False: it found nothing.
-/// Prints what it did; sets `failed` on errors.
+/// Takes a VM-hosted lab down (relayed down, guest stopped, host state removed). False: the
+/// lab has no micro-VM state. Only the qemu its state records is stopped (vm/guest.h:
+/// running_guest). Prints what it did; sets `failed` on errors.
 bool down_vm(const std::string& lab, bool& failed);
 
 /// One line about LAB's guest for status and ls: "micro-VM, guest kernel V, qemu pid N" or

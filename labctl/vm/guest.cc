@@ -11,11 +11,8 @@
 
 #include <chrono>
 #include <cstring>
-#include <deque>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
-#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -32,12 +29,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // qemu in its own session, detached from labctl: the lab outlives `labctl up`.
-Result<pid_t> spawn_detached(const std::vector<std::string>& argv, const std::string& log) {
+Result<pid_t> spawn_detached(const std::vector<std::string>& argv, int log_fd) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  Fd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!out) return fail_errno("create " + log, errno);
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno("fork", errno);
   if (pid == 0) {
@@ -45,10 +40,10 @@ Result<pid_t> spawn_detached(const std::vector<std::string>& argv, const std::st
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int null = ::open("/dev/null", O_RDWR);
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     ::dup2(null, 0);
-    ::dup2(out.get(), 1);
-    ::dup2(out.get(), 2);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
     // Nothing of labctl's may stay open in qemu (a caller's pipe would never see its end).
     ::syscall(SYS_close_range, 3U, ~0U, 0U);
     ::execv(args[0], args.data());
@@ -57,12 +52,73 @@ Result<pid_t> spawn_detached(const std::vector<std::string>& argv, const std::st
   return pid;
 }
 
-bool cmdline_names(pid_t pid, const std::string& needle) {
-  std::string c = read_text("/proc/" + std::to_string(pid) + "/cmdline");
-  return c.find(needle) != std::string::npos;
+// Every uid of the process (real, effective, saved, file system) is `uid`. Read from
+// status, not from the owner of /proc/PID, which a process can make root's by turning
+// itself non-dumpable.
+bool owned_only_by(pid_t pid, uid_t uid) {
+  auto status = read_regular_file("/proc/" + std::to_string(pid) + "/status", 1 << 16);
+  if (!status) return false;
+  std::istringstream in(*status);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with("Uid:")) continue;
+    std::istringstream ids(line.substr(4));
+    int n = 0;
+    for (long long id; ids >> id; ++n)
+      if (id != static_cast<long long>(uid)) return false;
+    return n == 4;
+  }
+  return false;
+}
+
+bool alive(int pidfd) {
+  pollfd p{pidfd, POLLIN, 0};  // a pidfd turns readable when its process exits
+  return ::poll(&p, 1, 0) == 0;
 }
 
 }  // namespace
+
+std::optional<GuestProcess> running_guest(const std::string& dir) {
+  auto info = read_guest_info(dir);
+  if (!info || info->pid <= 0) return std::nullopt;
+  GuestProcess g{info->pid, Fd(static_cast<int>(::syscall(SYS_pidfd_open, info->pid, 0)))};
+  if (!g.pidfd) return std::nullopt;
+  const std::string proc = "/proc/" + std::to_string(g.pid);
+  std::error_code ec;
+  std::string exe = fs::read_symlink(proc + "/exe", ec).string();
+  if (ec) return std::nullopt;
+  // A qemu whose binary was upgraded under it still is that qemu.
+  if (exe.ends_with(" (deleted)")) exe.resize(exe.size() - 10);
+  auto cmdline = read_regular_file(proc + "/cmdline", 1 << 20);
+  // A vm.json of an older labctl records no binary: then any qemu-system-* of ours.
+  const bool is_qemu = info->qemu.empty()
+                           ? fs::path(exe).filename().string().starts_with("qemu-system-")
+                           : exe == info->qemu;
+  if (!is_qemu || !owned_only_by(g.pid, ::geteuid()) || !cmdline ||
+      cmdline->find(dir + "/port0.sock") == std::string::npos)
+    return std::nullopt;
+  // Checked last: while the pidfd's process lives, its pid cannot have been reused, so
+  // everything read above was about it.
+  if (!alive(g.pidfd.get())) return std::nullopt;
+  return g;
+}
+
+bool stop_guest(const std::string& dir, int grace_ms) {
+  auto g = running_guest(dir);
+  if (!g) return false;
+  auto wait_exit = [&](int ms) {
+    pollfd p{g->pidfd.get(), POLLIN, 0};
+    while (::poll(&p, 1, ms) < 0 && errno == EINTR) {
+    }
+    ::waitpid(g->pid, nullptr, WNOHANG);  // when qemu is our own child
+    return !alive(g->pidfd.get());
+  };
+  ::syscall(SYS_pidfd_send_signal, g->pidfd.get(), SIGTERM, nullptr, 0);
+  if (!wait_exit(grace_ms)) {
+    ::syscall(SYS_pidfd_send_signal, g->pidfd.get(), SIGKILL, nullptr, 0);
+    wait_exit(2000);
+  }
+  return true;
+}
 
 std::vector<RelayPort> guest_ports(const std::string& dir) {
   std::vector<RelayPort> out;
@@ -71,53 +127,25 @@ std::vector<RelayPort> guest_ports(const std::string& dir) {
   return out;
 }
 
-std::vector<pid_t> guest_processes(const std::string& dir) {
-  // Every socket path of ours is "DIR/portN.sock": a qemu naming it is DIR's guest.
-  const std::string needle = dir + "/port0.sock";
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/proc", ec)) {
-    const std::string n = e.path().filename();
-    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) continue;
-    pid_t pid = std::stoi(n);
-    if (pid != ::getpid() && cmdline_names(pid, needle)) out.push_back(pid);
-  }
-  return out;
-}
-
-size_t stop_guest(const std::string& dir, int grace_ms) {
-  auto pids = guest_processes(dir);
-  for (pid_t p : pids) ::kill(p, SIGTERM);
-  const auto until = Clock::now() + std::chrono::milliseconds(grace_ms);
-  while (!guest_processes(dir).empty() && Clock::now() < until) {
-    for (pid_t p : pids) ::waitpid(p, nullptr, WNOHANG);  // when qemu is our own child
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  for (pid_t p : guest_processes(dir)) {
-    ::kill(p, SIGKILL);
-    ::waitpid(p, nullptr, WNOHANG);
-  }
-  for (int i = 0; i < 40 && !guest_processes(dir).empty(); ++i) {
-    for (pid_t p : pids) ::waitpid(p, nullptr, WNOHANG);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pids.size();
-}
-
 std::string guest_log_tail(const std::string& dir, size_t n) {
-  return last_lines(read_text(dir + "/qemu.log"), 5, "qemu| ") +
-         last_lines(read_text(dir + "/console.log"), n, "console| ") +
-         last_lines(read_text(dir + "/io/stderr"), 5, "serve| ");
+  // Bounded, and never a FIFO: the guest's root writes these files.
+  auto tail = [](const std::string& path) {
+    return read_regular_file(path, 16u << 20).value_or("");
+  };
+  return last_lines(tail(dir + "/qemu.log"), 5, "qemu| ") +
+         last_lines(tail(dir + "/console.log"), n, "console| ") +
+         last_lines(tail(dir + "/io/stderr"), 5, "serve| ");
 }
 
 Result<GuestInfo> read_guest_info(const std::string& dir) {
-  std::string text = read_text(dir + "/vm.json");
-  if (text.empty()) return fail("no " + dir + "/vm.json");
+  auto text = read_regular_file(dir + "/vm.json", 1 << 16);
+  if (!text) return tl::unexpected(text.error());
   try {
-    auto j = nlohmann::json::parse(text);
+    auto j = nlohmann::json::parse(*text);
     GuestInfo g;
     g.pid = j.at("pid").get<pid_t>();
     g.kernel_version = j.at("kernel").get<std::string>();
+    g.qemu = j.value("qemu", "");
     g.boot_s = j.value("boot_s", 0.0);
     g.dir = dir;
     return g;
@@ -132,6 +160,11 @@ Result<GuestInfo> boot_guest(const GuestOptions& o) {
   if (qemu.empty())
     return fail("qemu-system-x86_64 not found",
                 "install the package qemu-system-x86 (scripts/setup.sh does)");
+  // What /proc/PID/exe will show: running_guest recognizes the guest by it.
+  std::error_code canon_ec;
+  const std::string canonical = fs::canonical(qemu, canon_ec).string();
+  if (canon_ec) return fail("resolve " + qemu + ": " + canon_ec.message());
+  qemu = canonical;
   // virtio_console carries the relay ports; the rest as for `labctl vm exec`.
   std::vector<std::string> preload = VmOptions{}.preload;
   preload.insert(preload.begin(), "virtio_console");
@@ -144,13 +177,22 @@ Result<GuestInfo> boot_guest(const GuestOptions& o) {
 
   if (::mkdir(o.dir.c_str(), 0700) != 0) return fail_errno("create " + o.dir, errno);
   const std::string io = o.dir + "/io";
-  if (::mkdir(io.c_str(), 0777) != 0) return fail_errno("create " + io, errno);
-  ::chmod(io.c_str(), 0777);  // 9p with security_model=none acts as us
-  TRY(write_text(io + "/cmd.sh",
-                 command_script({o.self_exe, "vm", "serve", "--ready",
-                                 std::string(kGuestIoDir) + "/ready"},
-                                "/", o.env)));
-  TRY(write_text(o.dir + "/console.log", ""));
+  // 0700 is enough: qemu runs as us, and with 9p's security_model=none it acts as us for
+  // the guest's root too.
+  if (::mkdir(io.c_str(), 0700) != 0) return fail_errno("create " + io, errno);
+  Fd dirfd(::open(o.dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  Fd iofd(::open(io.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dirfd || !iofd) return fail_errno("open " + io, errno);
+  {
+    TRY_ASSIGN(Fd cmd, create_file_at(iofd.get(), "cmd.sh"));
+    TRY(write_all(cmd.get(),
+                  command_script({o.self_exe, "vm", "serve", "--ready",
+                                  std::string(kGuestIoDir) + "/ready"},
+                                 "/", o.env),
+                  io + "/cmd.sh"));
+    TRY_ASSIGN(Fd console, create_file_at(dirfd.get(), "console.log"));
+  }
+  TRY_ASSIGN(Fd log, create_file_at(dirfd.get(), "qemu.log"));
 
   QemuConfig qc{qemu, kernel.image, initramfs, io, o.dir + "/console.log", o.memory_mib, o.kvm, false};
   std::vector<std::string> argv = qemu_argv(qc);
@@ -174,10 +216,11 @@ Result<GuestInfo> boot_guest(const GuestOptions& o) {
   } restore{old};
   Fd sfd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
 
-  TRY_ASSIGN(pid_t pid, spawn_detached(argv, o.dir + "/qemu.log"));
-  GuestInfo g{pid, kernel.version, o.dir, 0};
+  TRY_ASSIGN(pid_t pid, spawn_detached(argv, log.get()));
+  GuestInfo g{pid, qemu, kernel.version, o.dir, 0};
   auto record = [&] {
     nlohmann::json j = {{"pid", pid},
+                        {"qemu", qemu},
                         {"kernel", kernel.version},
                         {"kernel_image", kernel.image},
                         {"memory_mib", o.memory_mib},
@@ -205,10 +248,10 @@ Result<GuestInfo> boot_guest(const GuestOptions& o) {
                                     sigabbrev_np(static_cast<int>(si.ssi_signo))),
                         EINTR);
     }
-    if (fs::exists(io + "/ready")) break;
+    if (::faccessat(iofd.get(), "ready", F_OK, AT_SYMLINK_NOFOLLOW) == 0) break;
     int st = 0;
     if (::waitpid(pid, &st, WNOHANG) == pid) {
-      std::string why = read_text(io + "/error");
+      std::string why = read_regular_file(io + "/error", 4096).value_or("");
       while (!why.empty() && why.back() == '\n') why.pop_back();
       return fail(fmt::format("the micro-VM stopped while booting ({}){}",
                               why.empty() ? "qemu exited" : why, guest_log_tail(o.dir)),

@@ -6,17 +6,19 @@
 //   DIR/portN.sock     qemu's end of port labctl.N; DIR/portN.lock claimed by a client
 //   DIR/io/            the 9p share: cmd.sh, serve's stdout/stderr, ready
 //   DIR/console.log    the guest console; DIR/qemu.log qemu's own output
-// A qemu is recognized as DIR's by DIR appearing in its command line, so it is found (and
-// stopped) even when vm.json is gone. See docs/vm.md.
+// A qemu is recognized as DIR's only by the pid vm.json records (running_guest checks it
+// still is that qemu). See docs/vm.md.
 #pragma once
 
 #include <sys/types.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "labctl/base/error.h"
+#include "labctl/base/fd.h"
 #include "labctl/vm/guest_kernel.h"
 #include "labctl/vm/relay.h"
 
@@ -40,6 +42,7 @@ struct GuestOptions {
 
 struct GuestInfo {
   pid_t pid = 0;
+  std::string qemu;  ///< the qemu binary, resolved (what /proc/PID/exe shows)
   std::string kernel_version;
   std::string dir;
   double boot_s = 0;
@@ -52,11 +55,22 @@ struct GuestInfo {
 /// The guest recorded in `dir` (vm.json).
 [[nodiscard]] Result<GuestInfo> read_guest_info(const std::string& dir);
 
-/// Running qemu processes whose command line names `dir` (ours, whatever vm.json says).
-[[nodiscard]] std::vector<pid_t> guest_processes(const std::string& dir);
+/// The guest's qemu while it runs, held by a pidfd.
+struct GuestProcess {
+  pid_t pid = 0;
+  Fd pidfd;
+};
 
-/// Stops every qemu of `dir`: SIGTERM, then SIGKILL after `grace_ms`. Returns how many.
-size_t stop_guest(const std::string& dir, int grace_ms = 3000);
+/// The qemu recorded in DIR/vm.json, if that process still runs and still is it: owned by
+/// us (every uid is our euid), running the qemu binary recorded there, naming DIR's relay
+/// socket on its command line. Nothing else counts, so no other user's process can pass
+/// for a lab's guest (a look-alike command line is not enough).
+[[nodiscard]] std::optional<GuestProcess> running_guest(const std::string& dir);
+
+/// Stops the guest of `dir` (running_guest): SIGTERM, then SIGKILL after `grace_ms`.
+/// Returns whether there was one; afterwards running_guest(dir) is empty unless it could
+/// not be killed.
+bool stop_guest(const std::string& dir, int grace_ms = 3000);
 
 /// The relay ports of the guest in `dir`.
 [[nodiscard]] std::vector<RelayPort> guest_ports(const std::string& dir);

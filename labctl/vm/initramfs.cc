@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "labctl/base/file.h"
 #include "labctl/vm/cpio.h"
 #include "labctl/vm/kmod.h"
 
@@ -53,22 +54,6 @@ uint64_t fnv1a(const std::string& data) {
 std::string find_modprobe() {
   for (const char* p : {"/sbin/modprobe", "/usr/sbin/modprobe", "/bin/modprobe", "/usr/bin/modprobe"})
     if (::access(p, X_OK) == 0) return p;
-  return {};
-}
-
-Status write_atomically(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return fail_errno("write " + tmp, errno);
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    if (!out.flush()) return fail_errno("write " + tmp, errno);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return fail_errno("rename " + tmp + " to " + path, err);
-  }
   return {};
 }
 
@@ -179,7 +164,7 @@ Result<std::string> vm_cache_dir() {
 }
 
 Result<std::string> prepare_initramfs(const VmKernel& kernel, const std::vector<std::string>& preload,
-                                      const std::string& busybox) {
+                                      const std::string& busybox, const std::string& cache_dir) {
   TRY(check_static_busybox(busybox));
   TRY_ASSIGN(std::string bb, slurp(busybox));
   TRY_ASSIGN(ModuleIndex index, read_module_index(kernel.modules));
@@ -206,11 +191,15 @@ Result<std::string> prepare_initramfs(const VmKernel& kernel, const std::vector<
   }
   std::string image = cpio.finish();
 
-  TRY_ASSIGN(std::string dir, vm_cache_dir());
+  std::string dir = cache_dir;
+  if (dir.empty()) {
+    TRY_ASSIGN(dir, vm_cache_dir());
+  }
   std::string path = fmt::format("{}/initramfs-{}-{:016x}.cpio", dir, kernel.version, fnv1a(image));
-  std::error_code ec;
-  if (fs::file_size(path, ec) == image.size()) return path;
-  TRY(write_atomically(path, image));
+  // Reused only when it holds exactly these bytes: the name's hash is no proof of the
+  // content, a file of the same size even less.
+  if (auto cached = read_regular_file(path, image.size()); cached && *cached == image) return path;
+  TRY(write_file_atomically(path, image, 0644));
   return path;
 }
 

@@ -38,11 +38,14 @@ struct InitConfig {
 /// `s` as one single-quoted shell word ('it'\''s').
 [[nodiscard]] std::string shell_quote(const std::string& s);
 
-/// Builds (or finds in the cache) the initramfs for `kernel` and returns its path.
-/// `busybox` must be a static binary (package busybox-static).
+/// Builds (or finds in the cache) the initramfs for `kernel` and returns its path. A cached
+/// image is used only when its bytes are the ones just built; a new one is written with
+/// mkstemp + rename. `busybox` must be a static binary (package busybox-static);
+/// `cache_dir` empty: vm_cache_dir().
 [[nodiscard]] Result<std::string> prepare_initramfs(const VmKernel& kernel,
                                                     const std::vector<std::string>& preload,
-                                                    const std::string& busybox = "/bin/busybox");
+                                                    const std::string& busybox = "/bin/busybox",
+                                                    const std::string& cache_dir = "");
 
 /// Ok when `path` is a statically linked ELF program (busybox-static).
 [[nodiscard]] Status check_static_busybox(const std::string& path);

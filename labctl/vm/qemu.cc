@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,7 +16,6 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -30,37 +30,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The guest console and qemu's output are read back for error messages up to this size.
+constexpr size_t kMaxLog = 16u << 20;
+
 bool valid_env_name(const std::string& name) {
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
   for (char c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
   return true;
 }
-
-// The per-run share directory; removed with everything in it.
-class TempDir {
- public:
-  static Result<TempDir> make() {
-    const char* base = std::getenv("TMPDIR");
-    std::string templ = std::string(base && *base ? base : "/tmp") + "/labctl-vm.XXXXXX";
-    if (!::mkdtemp(templ.data())) return fail_errno("create a temporary directory " + templ, errno);
-    return TempDir(templ);
-  }
-  TempDir(TempDir&& o) noexcept : path_(std::exchange(o.path_, {})) {}
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  TempDir& operator=(TempDir&&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const std::string& path() const { return path_; }
-  [[nodiscard]] std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  explicit TempDir(std::string p) : path_(std::move(p)) {}
-  std::string path_;
-};
 
 // Blocks the signals we handle and delivers them through a signalfd; the old mask comes
 // back on destruction. qemu gets a clean mask, so it still dies of SIGKILL/SIGTERM.
@@ -107,11 +85,13 @@ class Child {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(127);
       ::sigprocmask(SIG_SETMASK, &mask, nullptr);
-      int null = ::open("/dev/null", O_RDONLY);
+      int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       ::dup2(null, 0);
       ::dup2(out_fd, 1);
       ::dup2(out_fd, 2);
       ::setpgid(0, 0);  // a terminal's ^C reaches labctl only; labctl decides
+      // Nothing of labctl's stays open in qemu (the work folder's fd among them).
+      ::syscall(SYS_close_range, 3U, ~0U, 0U);
       ::execv(args[0], args.data());
       ::_exit(127);
     }
@@ -144,7 +124,7 @@ class Child {
 // Copies what the guest appended to a share file since the last call.
 class Tail {
  public:
-  Tail(const std::string& path, int to) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)), to_(to) {}
+  Tail(Fd fd, int to) : fd_(std::move(fd)), to_(to) {}
   void pump() {
     if (!fd_) return;
     char buf[65536];
@@ -195,8 +175,8 @@ std::string command_script(const std::vector<std::string>& argv, const std::stri
     if (eq == std::string::npos || !valid_env_name(e.substr(0, eq))) continue;
     s += "export " + e.substr(0, eq) + "=" + shell_quote(e.substr(eq + 1)) + "\n";
   }
-  s += "cd -- " + shell_quote(cwd) + " || { echo \"labctl vm: cannot enter " + cwd +
-       " in the guest\" >&2; exit 125; }\n";
+  s += "cd -- " + shell_quote(cwd) + " || { echo 'labctl vm: cannot enter '" + shell_quote(cwd) +
+       "' in the guest' >&2; exit 125; }\n";
   s += "exec";
   for (const auto& a : argv) s += " " + shell_quote(a);
   return s + "\n";
@@ -242,6 +222,65 @@ std::string last_lines(const std::string& text, size_t n, const std::string& pre
   return out;
 }
 
+Result<VmWorkDir> VmWorkDir::create(const std::string& script) {
+  const char* env = std::getenv("TMPDIR");
+  const std::string base = env && *env ? env : "/tmp";
+  // Whoever may rename entries of `base` may swap our folder for one of theirs after the
+  // fact: only we, root, or nobody else (the sticky bit, as on /tmp) may.
+  struct stat bs{};
+  if (::stat(base.c_str(), &bs) != 0) return fail_errno("temporary directory " + base, errno);
+  if (bs.st_uid != 0 && bs.st_uid != ::geteuid())
+    return fail("the temporary directory " + base + " belongs to another user (uid " +
+                    std::to_string(bs.st_uid) + ")",
+                "set TMPDIR to a folder of yours or root's, such as /tmp");
+  if ((bs.st_mode & (S_IWGRP | S_IWOTH)) && !(bs.st_mode & S_ISVTX))
+    return fail("the temporary directory " + base + " is writable by others without the sticky bit",
+                "set TMPDIR to a private folder, or to /tmp");
+  std::string templ = base + "/labctl-vm.XXXXXX";
+  // mkdtemp makes it 0700, and it stays so: qemu runs as us, and with 9p's
+  // security_model=none it acts as us for the guest's root too.
+  if (!::mkdtemp(templ.data())) return fail_errno("create a temporary directory " + templ, errno);
+  Fd fd(::open(templ.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    int e = errno;
+    ::rmdir(templ.c_str());
+    return fail_errno("open " + templ, e);
+  }
+  VmWorkDir dir(templ, std::move(fd));
+  for (const char* name : kWorkFiles) {
+    TRY_ASSIGN(Fd f, create_file_at(dir.fd_.get(), name, 0600));
+    if (std::string_view(name) == "cmd.sh") TRY(write_all(f.get(), script, dir / name));
+  }
+  return dir;
+}
+
+VmWorkDir::VmWorkDir(VmWorkDir&& o) noexcept
+    : path_(std::exchange(o.path_, {})), fd_(std::move(o.fd_)) {}
+
+VmWorkDir::~VmWorkDir() {
+  std::error_code ec;
+  if (!path_.empty()) fs::remove_all(path_, ec);
+}
+
+Fd VmWorkDir::open(const std::string& name, int flags) const {
+  return Fd(::openat(fd_.get(), name.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+}
+
+std::string VmWorkDir::read(const std::string& name, size_t max) const {
+  Fd fd = open(name);
+  struct stat st{};
+  if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
+  std::string out;
+  char buf[65536];
+  for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return {};
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max) return {};
+  }
+  return out;
+}
+
 Result<int> vm_exec(const VmOptions& o) {
   const auto start = Clock::now();
   if (o.argv.empty()) return fail("no command given", "usage: labctl vm exec [options] -- CMD...");
@@ -256,18 +295,14 @@ Result<int> vm_exec(const VmOptions& o) {
   TRY_ASSIGN(VmKernel kernel, resolve_vm_kernel(o.kernel));
   TRY_ASSIGN(std::string initramfs, prepare_initramfs(kernel, o.preload));
 
-  TRY_ASSIGN(TempDir dir, TempDir::make());
-  // 9p with security_model=none acts as us; the guest's root must be able to write here.
-  ::chmod(dir.path().c_str(), 0777);
-  TRY(write_text(dir / "cmd.sh", command_script(o.argv, cwd, o.env)));
-  for (const char* f : {"stdout", "stderr", "console.log"}) TRY(write_text(dir / f, ""));
-  Tail out(dir / "stdout", STDOUT_FILENO), err(dir / "stderr", STDERR_FILENO);
-  Tail console(dir / "console.log", o.verbose ? STDERR_FILENO : -1);
+  TRY_ASSIGN(VmWorkDir dir, VmWorkDir::create(command_script(o.argv, cwd, o.env)));
+  Tail out(dir.open("stdout"), STDOUT_FILENO), err(dir.open("stderr"), STDERR_FILENO);
+  Tail console(dir.open("console.log"), o.verbose ? STDERR_FILENO : -1);
 
   QemuConfig qc{qemu, kernel.image, initramfs, dir.path(), dir / "console.log",
                 o.memory_mib, o.kvm, o.verbose};
-  Fd log(::open((dir / "qemu.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!log) return fail_errno("create " + (dir / "qemu.log"), errno);
+  Fd log = dir.open("qemu.log", O_WRONLY);
+  if (!log) return fail_errno("open " + (dir / "qemu.log"), errno);
   if (o.verbose)
     std::fprintf(stderr, "labctl vm: kernel %s (%s), modules %s\n", kernel.version.c_str(),
                  kernel.image.c_str(), kernel.modules.c_str());
@@ -287,7 +322,7 @@ Result<int> vm_exec(const VmOptions& o) {
     out.pump();
     err.pump();
     console.pump();
-    if (o.verbose && !booted && fs::exists(dir / "booted")) {
+    if (o.verbose && !booted && dir.open("booted")) {
       booted = true;
       std::fprintf(stderr, "labctl vm: guest booted in %.1f s\n", seconds_since(start));
     }
@@ -307,13 +342,13 @@ Result<int> vm_exec(const VmOptions& o) {
   out.pump();
   err.pump();
   console.pump();
-  std::ifstream status_in(dir / "status");
   int status = 0;
+  std::istringstream status_in(dir.read("status", 64));
   if (!(status_in >> status)) {
-    std::string why = read_text(dir / "error");
+    std::string why = dir.read("error", 4096);
     while (!why.empty() && why.back() == '\n') why.pop_back();
-    std::string detail = last_lines(read_text(dir / "qemu.log"), 10, "| ") +
-                         last_lines(read_text(dir / "console.log"), 20, "| ");
+    std::string detail = last_lines(dir.read("qemu.log", kMaxLog), 10, "| ") +
+                         last_lines(dir.read("console.log", kMaxLog), 20, "| ");
     int qs = child.status();
     return fail(fmt::format("the guest stopped without running the command ({}; qemu {} {}){}{}",
                             why.empty() ? "no error reported by its init" : why,
@@ -322,7 +357,7 @@ Result<int> vm_exec(const VmOptions& o) {
                             detail.empty() ? "" : "; last output:", detail),
                 "rerun with --verbose to see the whole guest console");
   }
-  if (std::string w = read_text(dir / "warnings"); !w.empty())
+  if (std::string w = dir.read("warnings", 4096); !w.empty())
     std::fprintf(stderr, "labctl vm: warning: %s", w.c_str());
   if (o.verbose)
     std::fprintf(stderr, "labctl vm: done in %.1f s, command exited with %d\n",

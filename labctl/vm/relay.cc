@@ -26,12 +26,16 @@
 #include <fmt/format.h>
 
 #include "labctl/base/fd.h"
+#include "labctl/base/file.h"
 
 namespace labctl {
 namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Stdin bytes either side holds for the other at most before it stops reading more.
+constexpr size_t kMaxQueuedStdin = 1u << 20;
 
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -66,7 +70,7 @@ struct Claim {
 };
 
 Result<std::optional<Claim>> try_port(const RelayPort& p) {
-  Fd lock(::open(p.lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  Fd lock(::open(p.lock.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!lock) return fail_errno("open " + p.lock, errno);
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) return std::optional<Claim>{};
@@ -156,23 +160,31 @@ Result<int> relay_run(const std::vector<RelayPort>& ports, RelayRequest req, con
   BlockedSignals signals;
   TRY_ASSIGN(Claim claim, claim_port(ports));
   const int sock = claim.sock.get();
+  // Never blocked on the port: the guest's output is read while our stdin waits to go out
+  // (both blocked on a full channel would be a deadlock).
+  if (::fcntl(sock, F_SETFL, ::fcntl(sock, F_GETFL) | O_NONBLOCK) != 0)
+    return fail_errno("relay: make the socket non-blocking", errno);
   req.nonce = random_nonce();
   if (req.tty) std::tie(req.rows, req.cols) = window_size(io.out);
   std::optional<RawTerminal> raw;
   if (req.tty) raw.emplace(io.in);
-  if (!send_frame(sock, FrameType::kRequest, encode_request(req)))
-    return fail_errno("relay: send the request to the micro-VM", errno);
+  std::string tx = encode_frame(FrameType::kRequest, encode_request(req));
+  auto queue = [&](FrameType t, std::string_view payload = {}) { tx += encode_frame(t, payload); };
 
   const auto deadline = io.timeout_s > 0 ? Clock::now() + std::chrono::seconds(io.timeout_s)
                                          : Clock::time_point::max();
-  bool started = false;
+  SessionFrames session(req.nonce);
   int signals_sent = 0;
   bool stdin_open = io.in >= 0;
-  if (!stdin_open) send_frame(sock, FrameType::kStdinEof);
+  if (!stdin_open) queue(FrameType::kStdinEof);
   FrameDecoder dec;
   char buf[65536];
   for (;;) {
-    pollfd p[3] = {{sock, POLLIN, 0}, {signals.fd(), POLLIN, 0}, {stdin_open ? io.in : -1, POLLIN, 0}};
+    // Stdin is read only while little waits to go out: the guest sets the pace.
+    const bool want_stdin = stdin_open && tx.size() < kMaxQueuedStdin;
+    pollfd p[3] = {{sock, static_cast<short>(POLLIN | (tx.empty() ? 0 : POLLOUT)), 0},
+                   {signals.fd(), POLLIN, 0},
+                   {want_stdin ? io.in : -1, POLLIN, 0}};
     int left = -1;
     if (deadline != Clock::time_point::max()) {
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -187,29 +199,39 @@ Result<int> relay_run(const std::vector<RelayPort>& ports, RelayRequest req, con
       if (si.ssi_signo == SIGWINCH) {
         if (req.tty) {
           auto [r, c] = window_size(io.out);
-          send_frame(sock, FrameType::kWinsize, encode_winsize(r, c));
+          queue(FrameType::kWinsize, encode_winsize(r, c));
         }
-      } else if (!started || ++signals_sent > 2) {
+      } else if (!session.started() || ++signals_sent > 2) {
         // Nothing runs yet, or the command ignored two: give up on it (the guest then
         // stops it as when the host goes away).
         return fail_errno(fmt::format("relay: interrupted by SIG{}", sigabbrev_np(static_cast<int>(si.ssi_signo))),
                           EINTR);
       } else {
-        send_frame(sock, FrameType::kSignal, std::string(1, static_cast<char>(si.ssi_signo)));
+        queue(FrameType::kSignal, std::string(1, static_cast<char>(si.ssi_signo)));
       }
     }
-    if (stdin_open && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+    if (want_stdin && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t n = ::read(io.in, buf, sizeof buf);
       if (n > 0) {
-        send_frame(sock, FrameType::kStdin, std::string_view(buf, static_cast<size_t>(n)));
+        queue(FrameType::kStdin, std::string_view(buf, static_cast<size_t>(n)));
       } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
         stdin_open = false;
-        send_frame(sock, FrameType::kStdinEof);
+        queue(FrameType::kStdinEof);
       }
+    }
+    while (!tx.empty()) {
+      // MSG_NOSIGNAL: a guest gone away is an error here, not a SIGPIPE pending on us.
+      ssize_t n = ::send(sock, tx.data(), tx.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) break;
+      if (n <= 0)
+        return fail_errno("relay: the micro-VM went away before the command finished",
+                          ECONNRESET, "its qemu stopped: `labctl status` says more");
+      tx.erase(0, static_cast<size_t>(n));
     }
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(sock, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n <= 0)
         return fail_errno("relay: the micro-VM went away before the command finished",
                           ECONNRESET, "its qemu stopped: `labctl status` says more");
@@ -217,11 +239,8 @@ Result<int> relay_run(const std::vector<RelayPort>& ports, RelayRequest req, con
       for (;;) {
         TRY_ASSIGN(auto f, dec.next());
         if (!f) break;
-        if (f->type == FrameType::kStarted) {
-          if (f->payload == req.nonce) started = true;
-          continue;
-        }
-        if (!started) continue;  // what a previous session on this port left behind
+        TRY_ASSIGN(bool ours, session.accept(*f));
+        if (!ours) continue;
         switch (f->type) {
           case FrameType::kStdout:
             if (io.capture) io.capture->append(f->payload);
@@ -364,6 +383,26 @@ void run_session(int port, const RelayRequest& r, const std::string& self_exe, F
     send_frame(port, FrameType::kError, s.error().str());
     return;
   }
+  // Stdin goes to the command only as fast as it takes it, and never at the price of its
+  // output: a command that writes before it has read all of its input (cat) would block
+  // on a full stdout pipe while we block on its full stdin pipe.
+  ::fcntl(s->in.get(), F_SETFL, ::fcntl(s->in.get(), F_GETFL) | O_NONBLOCK);
+  std::string pending_in;
+  bool in_eof = false;
+  auto feed_stdin = [&] {
+    while (s->in && !pending_in.empty()) {
+      ssize_t n = ::write(s->in.get(), pending_in.data(), pending_in.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n <= 0) {  // the command closed its stdin: the rest has no reader
+        pending_in.clear();
+        s->in.reset();
+        return;
+      }
+      pending_in.erase(0, static_cast<size_t>(n));
+    }
+    if (in_eof && pending_in.empty() && !s->tty) s->in.reset();
+  };
   bool out_open = true, err_open = static_cast<bool>(s->err), exited = false;
   int status = 0;
   Clock::time_point exited_at{};
@@ -378,11 +417,10 @@ void run_session(int port, const RelayRequest& r, const std::string& self_exe, F
       if (!*f) return true;
       switch ((*f)->type) {
         case FrameType::kStdin:
-          if (s->in) write_all(s->in.get(), (*f)->payload);
+          if (s->in) pending_in += (*f)->payload;
           break;
         case FrameType::kStdinEof:
-          if (s->tty) { /* a terminal has no end: the user types ^D */ }
-          else s->in.reset();
+          in_eof = true;  // a terminal has no end: there the user types ^D
           break;
         case FrameType::kWinsize:
           if (auto ws = decode_winsize((*f)->payload); ws && s->tty) {
@@ -404,14 +442,19 @@ void run_session(int port, const RelayRequest& r, const std::string& self_exe, F
     stop_session(*s);
     return;
   }
+  feed_stdin();
   for (;;) {
-    pollfd p[4] = {{port, POLLIN, 0},
+    // The host's frames are read only while little stdin waits for the command; the
+    // port's hang-up is seen either way.
+    const short port_events = pending_in.size() < kMaxQueuedStdin ? POLLIN : 0;
+    pollfd p[5] = {{port, port_events, 0},
                    {out_open ? s->out.get() : -1, POLLIN, 0},
                    {err_open ? s->err.get() : -1, POLLIN, 0},
-                   {exited ? -1 : s->pidfd.get(), POLLIN, 0}};
+                   {exited ? -1 : s->pidfd.get(), POLLIN, 0},
+                   {s->in && !pending_in.empty() ? s->in.get() : -1, POLLOUT, 0}};
     // After the exit, output still in flight is read; a grandchild keeping the pipes open
     // (a detached agent) must not hold the status back: 300 ms of quiet ends it.
-    ::poll(p, 4, exited ? 300 : -1);
+    ::poll(p, 5, exited ? 300 : -1);
     if ((p[0].revents & POLLHUP) && !(p[0].revents & POLLIN)) {
       if (!exited) stop_session(*s);
       return;  // the host hung up
@@ -428,6 +471,7 @@ void run_session(int port, const RelayRequest& r, const std::string& self_exe, F
         return;
       }
     }
+    feed_stdin();
     bool quiet = true;
     if (out_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       out_open = pump(s->out.get(), port, FrameType::kStdout);
@@ -450,16 +494,14 @@ void run_session(int port, const RelayRequest& r, const std::string& self_exe, F
   }
 }
 
-[[noreturn]] void serve_port(const std::string& dev, const std::string& self_exe) {
-  Fd port(::open(dev.c_str(), O_RDWR | O_CLOEXEC));
-  if (!port) {
-    std::fprintf(stderr, "labctl vm serve: open %s: %s\n", dev.c_str(), std::strerror(errno));
-    ::_exit(1);
-  }
+}  // namespace
+
+[[noreturn]] void serve_relay_port(int port, const std::string& self_exe) {
+  ::signal(SIGPIPE, SIG_IGN);  // a command that closed its stdin is an EPIPE, not our end
   FrameDecoder dec;
   char buf[65536];
   for (;;) {
-    pollfd p{port.get(), POLLIN, 0};
+    pollfd p{port, POLLIN, 0};
     ::poll(&p, 1, -1);
     if (p.revents & POLLHUP) {
       // No host connected: reads return end of file at once, so poll would spin; look
@@ -469,7 +511,7 @@ void run_session(int port, const RelayRequest& r, const std::string& self_exe, F
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       continue;
     }
-    ssize_t n = ::read(port.get(), buf, sizeof buf);
+    ssize_t n = ::read(port, buf, sizeof buf);
     if (n <= 0) continue;
     dec.feed(std::string_view(buf, static_cast<size_t>(n)));
     for (;;) {
@@ -482,15 +524,28 @@ void run_session(int port, const RelayRequest& r, const std::string& self_exe, F
       if ((*f)->type != FrameType::kRequest) continue;
       auto req = decode_request((*f)->payload);
       if (!req) {
-        send_frame(port.get(), FrameType::kStarted, "");
-        send_frame(port.get(), FrameType::kError, req.error().str());
+        // Answered, so the host fails at once instead of waiting for its session.
+        send_frame(port, FrameType::kStarted, request_nonce((*f)->payload));
+        send_frame(port, FrameType::kError, req.error().str());
         continue;
       }
-      run_session(port.get(), *req, self_exe, dec);
+      run_session(port, *req, self_exe, dec);
       dec.reset();
       break;
     }
   }
+}
+
+namespace {
+
+[[noreturn]] void serve_port(const std::string& dev, const std::string& self_exe) {
+  Fd port(::open(dev.c_str(), O_RDWR | O_CLOEXEC));
+  if (!port) {
+    std::fprintf(stderr, "labctl vm serve: open %s: %s\n", dev.c_str(), std::strerror(errno));
+    ::_exit(1);
+  }
+  serve_relay_port(port.get(), self_exe);
+  ::_exit(1);
 }
 
 }  // namespace
@@ -516,10 +571,7 @@ Status serve_relay(const std::vector<std::string>& port_names, const std::string
     if (pid > 0) servers[pid] = dev;
   };
   for (const auto& d : devs) start(d);
-  {
-    std::ofstream ready(ready_file);
-    ready << "ready\n";
-  }
+  TRY(write_text(ready_file, "ready\n"));
   for (;;) {
     int st = 0;
     pid_t pid = ::waitpid(-1, &st, 0);

@@ -33,6 +33,11 @@ struct RelayIo {
 [[nodiscard]] Result<int> relay_run(const std::vector<RelayPort>& ports, RelayRequest req,
                                     const RelayIo& io = {});
 
+/// Guest side, one port (open as `port`): reads requests, runs each as `self_exe` with the
+/// request's argv and streams it; answers a request it cannot read with an error. Serves
+/// the hosts that come and go on it until the process is killed.
+[[noreturn]] void serve_relay_port(int port, const std::string& self_exe);
+
 /// Guest side: serves the virtio-serial ports named `port_names` (their /dev/vport* found by
 /// name in sysfs) with `self_exe` as the labctl to run; writes `ready_file` once every port
 /// is open. Returns only on a setup error.

@@ -104,6 +104,26 @@ Result<RelayRequest> decode_request(std::string_view json) {
   }
 }
 
+std::string request_nonce(std::string_view json) {
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (!j.is_object()) return {};
+  auto it = j.find("nonce");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+Result<bool> SessionFrames::accept(const Frame& f) {
+  if (f.type == FrameType::kStarted) {
+    if (f.payload == nonce_) started_ = true;
+    else if (f.payload.empty() && !started_) refused_ = true;
+    return false;
+  }
+  if (started_) return true;
+  if (refused_ && f.type == FrameType::kError)
+    return fail("the micro-VM refused the request: " + f.payload,
+                "its labctl is another version than this one: `labctl down LAB` and up again");
+  return false;  // what a previous session on this port left behind
+}
+
 int shell_status(int st) {
   if (WIFEXITED(st)) return WEXITSTATUS(st);
   if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);

@@ -76,6 +76,25 @@ struct RelayRequest {
 
 [[nodiscard]] std::string encode_request(const RelayRequest& r);
 [[nodiscard]] Result<RelayRequest> decode_request(std::string_view json);
+/// The nonce of a request decode_request refuses, when it still carries one; else "".
+[[nodiscard]] std::string request_nonce(std::string_view json);
+
+/// Which frames the host reads belong to its session: what a previous session on the port
+/// left is skipped until the guest's kStarted with our nonce. A kStarted with an empty nonce
+/// answers a request the guest could not read; the kError after it fails the session
+/// (the host would otherwise wait for its nonce forever).
+class SessionFrames {
+ public:
+  explicit SessionFrames(std::string nonce) : nonce_(std::move(nonce)) {}
+  /// Whether `f` is this session's, to be handled (kStarted never is); an error when the
+  /// guest refused the request.
+  [[nodiscard]] Result<bool> accept(const Frame& f);
+  [[nodiscard]] bool started() const { return started_; }
+
+ private:
+  std::string nonce_;
+  bool started_ = false, refused_ = false;
+};
 
 /// The exit status a shell would report for a wait() status (128+N for signal N).
 [[nodiscard]] int shell_status(int wait_status);

@@ -7,12 +7,15 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <chrono>
 
 #include <gtest/gtest.h>
 
 #include "labctl/vm/initramfs.h"
 #include "labctl/vm/qemu.h"
 #include "labctl/vm/guest_kernel.h"
+#include "tests/host/as_nobody.h"
 #include "tests/host/host_test.h"
 
 namespace labctl {
@@ -59,6 +62,8 @@ class HostVm : public ::testing::Test {
   void SetUp() override {
     tmp_ = "/var/tmp/" + test::unique_name("labctl-vm-host-test");
     fs::create_directories(tmp_);
+    // Like /tmp: every user may make files there, and no one remove another's.
+    fs::permissions(tmp_, static_cast<fs::perms>(01777));
   }
   void TearDown() override { fs::remove_all(tmp_); }
   Outcome vm(const std::string& args) { return labctl("vm exec " + args, "TMPDIR=" + tmp_ + " "); }
@@ -92,6 +97,18 @@ TEST_F(HostVm, TimeoutKillsTheGuestAndSaysSo) {
   FILE* p = ::popen(("TMPDIR=" + tmp_ + " " + kLabctl + " vm exec --timeout 3 -- sleep 600 2>" +
                      err_path).c_str(), "r");
   ASSERT_TRUE(p);
+  // While the guest boots, its folder is there with everything labctl reads and writes:
+  // another user can touch none of it (issue 21 item 1).
+  std::string work;
+  for (int i = 0; i < 400 && work.empty(); ++i) {
+    for (const auto& e : fs::directory_iterator(tmp_))
+      if (e.path().filename().string().starts_with("labctl-vm.") &&
+          fs::exists(e.path() / "qemu.log"))  // made last
+        work = e.path();
+    if (work.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(work.empty()) << "no work folder in " << tmp_;
+  EXPECT_EQ(test::as_nobody(test::vm_work_folder_attacks(work)), std::vector<std::string>{});
   ::sleep(1);
   EXPECT_TRUE(qemu_running()) << "control: the pattern finds a running guest";
   int st = ::pclose(p);

@@ -44,6 +44,8 @@ class VmLab : public ::testing::Test {
     // Short: the relay sockets live below it (unix socket paths are at most 107 bytes).
     state_ = "/tmp/" + test::unique_name("vmlab");
     fs::create_directories(state_);
+    // labctl accepts only a private state folder (base/file.h: make_private_dir).
+    fs::permissions(state_, fs::perms::owner_all, fs::perm_options::replace);
   }
   void TearDown() override {
     if (state_.empty()) return;
@@ -100,6 +102,12 @@ TEST_F(VmLab, DrDemoRunsInItsGuestAndEveryCommandReachesIt) {
   EXPECT_EQ(cat.status, 3);
   EXPECT_EQ(cat.out, "line one\nline two\n");
   EXPECT_NE(cat.err.find("err"), std::string::npos);
+  // 8 MiB in while 8 MiB come out: neither side blocks on stdin while output waits
+  // (issue 21 item 5; the guest's relay deadlocked).
+  Outcome big = labctl("exec dr-demo client -- sh -c 'cat; head -c 8388608 /dev/zero'",
+                       std::string(8u << 20, '\0'));
+  EXPECT_EQ(big.status, 0) << big.err;
+  EXPECT_EQ(big.out.size(), 16u << 20);
   // The guest's kernel has IPVS: the director's table is there.
   Outcome ipvs = labctl("exec dr-demo director -- ipvsadm -Ln");
   EXPECT_OK(ipvs);

@@ -122,6 +122,43 @@ TEST(RelayRequest, MalformedIsAnErrorNotAnException) {
   EXPECT_FALSE(decode_request("not json"));
 }
 
+// Issue 21 item 10: the guest answers a request it cannot read with an empty kStarted and
+// a kError; the host waited for its own nonce forever.
+TEST(RelaySession, ARefusedRequestFailsTheSession) {
+  SessionFrames s("n1");
+  auto e = s.accept({FrameType::kStarted, ""});
+  ASSERT_TRUE(e);
+  EXPECT_FALSE(*e);
+  auto r = s.accept({FrameType::kError, "relay: a malformed request: x"});
+  ASSERT_FALSE(r) << "the session failed";
+  EXPECT_NE(r.error().message.find("refused the request: relay: a malformed request: x"),
+            std::string::npos) << r.error().message;
+  EXPECT_FALSE(s.started());
+}
+
+TEST(RelaySession, APreviousSessionsFramesAreSkippedUntilOurNonce) {
+  SessionFrames s("n2");
+  for (const Frame& f : std::vector<Frame>{{FrameType::kStarted, "old"},
+                                           {FrameType::kStdout, "stale"},
+                                           {FrameType::kError, "old failure"},
+                                           {FrameType::kExit, encode_u32(3)}}) {
+    auto r = s.accept(f);
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(*r);
+  }
+  ASSERT_TRUE(s.accept({FrameType::kStarted, "n2"}));
+  EXPECT_TRUE(s.started());
+  EXPECT_TRUE(*s.accept({FrameType::kStdout, "ours"}));
+  EXPECT_TRUE(*s.accept({FrameType::kError, "ours failed"})) << "handled as this session's error";
+}
+
+TEST(RelayRequest, TheNonceOfARefusedRequestIsFoundWhenItIsThere) {
+  EXPECT_EQ(request_nonce("{\"argv\": 3, \"nonce\": \"ab12\"}"), "ab12");
+  EXPECT_EQ(request_nonce("{\"nonce\": 5}"), "");
+  EXPECT_EQ(request_nonce("not json"), "");
+  EXPECT_EQ(request_nonce("[1]"), "");
+}
+
 TEST(RelayStatus, ShellStatusOfExitsAndSignals) {
   EXPECT_EQ(shell_status(7 << 8), 7);  // WIFEXITED, status 7
   EXPECT_EQ(shell_status(SIGKILL), 128 + SIGKILL);

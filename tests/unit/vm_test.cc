@@ -1,5 +1,8 @@
 #include "labctl/vm/qemu.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 
@@ -43,6 +46,35 @@ TEST(Vm, CommandScriptPassesArgvCwdAndEnvExactly) {
 TEST(Vm, CommandScriptFailsClearlyWhenTheCwdIsMissing) {
   std::string s = command_script({"true"}, "/nonexistent-labctl-dir", {});
   EXPECT_EQ(::system(("/bin/sh -c " + shell_quote(s) + " 2>/dev/null").c_str()) >> 8, 125);
+}
+
+// Issue 21 item 6: the cwd was pasted into the error message's double quotes unquoted.
+TEST(Vm, NothingInTheCwdOrTheEnvironmentRunsInTheScript) {
+  const std::string evil = "w\"; }; echo INJECTED; { \"";
+  std::string out = run_sh(command_script({"true"}, "/nonexistent/" + evil, {}) + "\n");  // stdout
+  EXPECT_EQ(out.find("INJECTED"), std::string::npos) << out;
+  // The message names the folder as it is.
+  char dir[] = "/tmp/labctl-vm-test-cwd.XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  const std::string missing = std::string(dir) + "/" + evil;
+  std::string err_path = std::string(dir) + "/err";
+  std::string s = command_script({"true"}, missing, {});
+  int rc = ::system(("/bin/sh -c " + shell_quote(s) + " >" + err_path + " 2>&1").c_str());
+  EXPECT_EQ(rc >> 8, 125);
+  std::ifstream in(err_path);
+  std::string err((std::istreambuf_iterator<char>(in)), {});
+  // After the shell's own complaint, ours, naming the folder as it is.
+  EXPECT_TRUE(err.ends_with("\nlabctl vm: cannot enter " + missing + " in the guest\n")) << err;
+  // A folder of that name exists: the command runs there, and env values arrive verbatim.
+  const std::string there = std::string(dir) + "/" + evil;
+  ASSERT_EQ(::mkdir(there.c_str(), 0700), 0);
+  const std::string value = "a'b\"c $(echo INJECTED) `echo INJECTED` \\ \n; echo INJECTED";
+  out = run_sh(command_script({"sh", "-c", "printf '%s|%s' \"$PWD\" \"$LABCTL_T\""}, there,
+                              {"LABCTL_T=" + value}));
+  EXPECT_EQ(out, there + "|" + value);
+  ::rmdir(there.c_str());
+  ::unlink(err_path.c_str());
+  ::rmdir(dir);
 }
 
 TEST(Vm, QemuArgvSharesRootReadOnlyAndEscapesCommas) {
