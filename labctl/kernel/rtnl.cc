@@ -643,6 +643,16 @@ Result<std::vector<LinkInfo>> Rtnl::links() {
   return out;
 }
 
+// Names each entry's link (`index` is its ifindex field) from a fresh link dump.
+template <class T>
+Status Rtnl::name_links(std::vector<T>& entries, int T::*index) {
+  TRY_ASSIGN(auto ls, links());
+  for (auto& e : entries)
+    for (const auto& l : ls)
+      if (l.index == e.*index) e.dev = l.name;
+  return {};
+}
+
 Result<std::vector<AddrInfo>> Rtnl::addresses() {
   std::vector<AddrInfo> out;
   TRY(sock_.dump(rtnl::addr_dump(AF_UNSPEC), [&](const nlmsghdr& nlh) -> Status {
@@ -650,10 +660,7 @@ Result<std::vector<AddrInfo>> Rtnl::addresses() {
     if (a) out.push_back(std::move(*a));
     return {};
   }));
-  TRY_ASSIGN(auto ls, links());
-  for (auto& a : out)
-    for (const auto& l : ls)
-      if (l.index == a.index) a.dev = l.name;
+  TRY(name_links(out, &AddrInfo::index));
   return out;
 }
 
@@ -664,10 +671,7 @@ Result<std::vector<NeighInfo>> Rtnl::neighbours(int family) {
     if (n) out.push_back(std::move(*n));
     return {};
   }));
-  TRY_ASSIGN(auto ls, links());
-  for (auto& n : out)
-    for (const auto& l : ls)
-      if (l.index == n.index) n.dev = l.name;
+  TRY(name_links(out, &NeighInfo::index));
   return out;
 }
 
@@ -678,52 +682,19 @@ Result<std::vector<RouteInfo>> Rtnl::routes(int family) {
     if (r && r->family == family) out.push_back(std::move(*r));
     return {};
   }));
-  TRY_ASSIGN(auto ls, links());
-  for (auto& r : out)
-    for (const auto& l : ls)
-      if (l.index == r.oif) r.dev = l.name;
+  TRY(name_links(out, &RouteInfo::oif));
   return out;
 }
 
 RtnlBatch Rtnl::batch() { return RtnlBatch(*this); }
 
-// The single-shot calls are one-request batches: one code path, one set of errors.
-Status Rtnl::one(const std::function<Status(RtnlBatch&)>& add) {
+// A single change is a one-request batch: one code path, one set of errors.
+Status Rtnl::apply(const std::function<Status(RtnlBatch&)>& add) {
   RtnlBatch b(*this);
   (void)add(b);  // its error is also the batch's
   return b.commit();
 }
 
-Status Rtnl::create_bridge(const std::string& name, int mtu) {
-  return one([&](RtnlBatch& b) { return b.create_bridge(name, mtu); });
-}
-Status Rtnl::create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd,
-                         int mtu, const std::string& mac, const std::string& peer_mac) {
-  return one([&](RtnlBatch& b) {
-    return b.create_veth(name, peer_name, peer_netns_fd, mtu, mac, peer_mac);
-  });
-}
-Status Rtnl::set_master(const std::string& dev, const std::string& master) {
-  return one([&](RtnlBatch& b) { return b.set_master(dev, master); });
-}
-Status Rtnl::link_up(const std::string& dev) {
-  return one([&](RtnlBatch& b) { return b.link_up(dev); });
-}
-Status Rtnl::add_address(const std::string& dev, const IpPrefix& addr, int scope) {
-  return one([&](RtnlBatch& b) { return b.add_address(dev, addr, scope); });
-}
-Status Rtnl::add_route(const Route& r) {
-  return one([&](RtnlBatch& b) { return b.add_route(r); });
-}
-Status Rtnl::create_ipip(const Tunnel& t) {
-  return one([&](RtnlBatch& b) { return b.create_ipip(t); });
-}
-Status Rtnl::ensure_ipip() {
-  return one([&](RtnlBatch& b) { return b.ensure_ipip(); });
-}
-Status Rtnl::set_alias(const std::string& dev, const std::string& alias) {
-  return one([&](RtnlBatch& b) { return b.set_alias(dev, alias); });
-}
 Status Rtnl::delete_link(const std::string& dev) {
   TRY_ASSIGN(Request r, rtnl::link_del(dev));
   index_.erase(dev);

@@ -26,7 +26,7 @@ TEST(HostProbe, TcpHttpAndIcmpInsideANamespace) {
   ASSERT_TRUE(fd);
   ASSERT_TRUE(run_in_netns(fd->get(), []() -> Status {
     TRY_ASSIGN(Rtnl r, Rtnl::open());
-    return r.link_up("lo");
+    return r.apply([&](RtnlBatch& batch) { return batch.link_up("lo"); });
   }));
   SpawnOptions o;
   o.netns_fd = fd->get();
@@ -65,7 +65,7 @@ TEST(HostProbe, HttpGetFromASourceAddressKeepsItsConnection) {
   ASSERT_TRUE(fd);
   ASSERT_TRUE(run_in_netns(fd->get(), []() -> Status {
     TRY_ASSIGN(Rtnl r, Rtnl::open());
-    return r.link_up("lo");
+    return r.apply([&](RtnlBatch& batch) { return batch.link_up("lo"); });
   }));
   SpawnOptions o;
   o.netns_fd = fd->get();
