@@ -12,9 +12,9 @@
 #include "labctl/base/error.h"
 #include "labctl/base/fd.h"
 #include "labctl/checks/checks.h"
-#include "labctl/checks/probe.h"
 #include "labctl/kernel/ipvs.h"
 #include "labctl/kernel/netns.h"
+#include "labctl/kernel/probe.h"
 #include "labctl/kernel/rtnl.h"
 #include "labctl/model/topology.h"
 

@@ -1,13 +1,12 @@
 // Host tier: the probes checks use, from inside a throwaway namespace (loopback only).
-#include "labctl/checks/probe.h"
+#include "labctl/kernel/probe.h"
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <chrono>
 #include <cstring>
-
-#include <gtest/gtest.h>
 
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/process.h"
