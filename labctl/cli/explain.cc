@@ -1,8 +1,8 @@
 // labctl explain LAB|FILE [--json]: what `up` would do, node by node, and why.
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
+#include "labctl/base/file.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
 #include "labctl/model/builtins.h"
@@ -48,8 +48,7 @@ void setup(CLI::App& app) {
       if (const auto* b = find_builtin(what)) {
         std::fwrite(b->text.data(), 1, b->text.size(), stdout);
       } else {
-        std::ifstream in(t.source.empty() ? what : t.source);
-        std::cout << in.rdbuf();
+        std::cout << read_text(t.source.empty() ? what : t.source);
       }
       return;
     }

@@ -2,29 +2,25 @@
 //                    [--check [--json] [--junit FILE]]
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
-#include "labctl/model/builtins.h"
+#include "labctl/base/file.h"
 #include "labctl/cli/check_run.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
 #include "labctl/cli/vm_lab.h"
-#include "labctl/lab/preflight.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/lab/preflight.h"
+#include "labctl/model/builtins.h"
 #include "labctl/plan/exercise.h"
-#include "labctl/plan/render.h"
 #include "labctl/plan/planner.h"
+#include "labctl/plan/render.h"
 
 namespace labctl::cli {
 namespace {
 
 std::string source_text(const std::string& arg, const Topology& t) {
   if (const auto* b = find_builtin(arg)) return std::string(b->text);
-  std::ifstream in(t.source.empty() ? arg : t.source);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return read_text(t.source.empty() ? arg : t.source);
 }
 
 // What a user needs right after up: every node's interfaces and addresses, and how to go on.
