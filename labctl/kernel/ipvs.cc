@@ -203,6 +203,23 @@ Result<const nlattr*> top_nest(const nlmsghdr& nlh, uint16_t type, const char* w
   return top[type];
 }
 
+// The attributes inside the nest `type` of a genl reply (a service's, a destination's).
+template <size_t N>
+Result<AttrTable<N>> nested_attrs(const nlmsghdr& nlh, uint16_t type, const char* what,
+                                  const char* malformed) {
+  TRY_ASSIGN(const nlattr* nest, top_nest(nlh, type, what));
+  AttrTable<N> t;
+  if (mnl_attr_parse_nested(nest, AttrTable<N>::cb, &t) < 0) return fail(malformed);
+  return t;
+}
+
+// The counters of a reply: STATS64 when the kernel sends it, else STATS; none without both.
+Result<IpvsStats> stats_of(const nlattr* stats64, const nlattr* stats) {
+  const nlattr* st = stats64 ? stats64 : stats;
+  if (!st) return IpvsStats{};
+  return parse_stats(st);
+}
+
 std::string nul_string(const nlattr* a) {
   if (!a) return "";
   const auto* p = static_cast<const char*>(mnl_attr_get_payload(a));
@@ -455,10 +472,9 @@ Result<IpvsInfo> parse_info(const nlmsghdr& nlh) {
 }
 
 Result<IpvsService> parse_service(const nlmsghdr& nlh) {
-  TRY_ASSIGN(const nlattr* nest, top_nest(nlh, IPVS_CMD_ATTR_SERVICE, "IPVS service reply"));
-  AttrTable<IPVS_SVC_ATTR_MAX + 1> t;
-  if (mnl_attr_parse_nested(nest, AttrTable<IPVS_SVC_ATTR_MAX + 1>::cb, &t) < 0)
-    return fail("malformed IPVS service attributes");
+  TRY_ASSIGN(const auto t,
+             nested_attrs<IPVS_SVC_ATTR_MAX + 1>(nlh, IPVS_CMD_ATTR_SERVICE, "IPVS service reply",
+                                                 "malformed IPVS service attributes"));
   IpvsService s;
   s.family = u16_or(t[IPVS_SVC_ATTR_AF]);
   s.fwmark = u32_or(t[IPVS_SVC_ATTR_FWMARK]);
@@ -481,18 +497,14 @@ Result<IpvsService> parse_service(const nlmsghdr& nlh) {
   }
   s.timeout = u32_or(t[IPVS_SVC_ATTR_TIMEOUT]);
   s.netmask = u32_or(t[IPVS_SVC_ATTR_NETMASK]);
-  if (const nlattr* st =
-          t[IPVS_SVC_ATTR_STATS64] ? t[IPVS_SVC_ATTR_STATS64] : t[IPVS_SVC_ATTR_STATS]) {
-    TRY_ASSIGN(s.stats, parse_stats(st));
-  }
+  TRY_ASSIGN(s.stats, stats_of(t[IPVS_SVC_ATTR_STATS64], t[IPVS_SVC_ATTR_STATS]));
   return s;
 }
 
 Result<IpvsDest> parse_dest(const nlmsghdr& nlh) {
-  TRY_ASSIGN(const nlattr* nest, top_nest(nlh, IPVS_CMD_ATTR_DEST, "IPVS destination reply"));
-  AttrTable<IPVS_DEST_ATTR_MAX + 1> t;
-  if (mnl_attr_parse_nested(nest, AttrTable<IPVS_DEST_ATTR_MAX + 1>::cb, &t) < 0)
-    return fail("malformed IPVS destination attributes");
+  TRY_ASSIGN(const auto t,
+             nested_attrs<IPVS_DEST_ATTR_MAX + 1>(nlh, IPVS_CMD_ATTR_DEST, "IPVS destination reply",
+                                                  "malformed IPVS destination attributes"));
   IpvsDest d;
   // Kernels before 3.18 send no ADDR_FAMILY; their destinations share the service's family,
   // which a 4-byte-long address cannot tell us, so IPv4 is the only safe guess for them.
@@ -502,22 +514,9 @@ Result<IpvsDest> parse_dest(const nlmsghdr& nlh) {
   d.addr = *a;
   d.port = ntohs(u16_or(t[IPVS_DEST_ATTR_PORT]));
   d.fwd_method = u32_or(t[IPVS_DEST_ATTR_FWD_METHOD]) & IP_VS_CONN_F_FWD_MASK;
-  switch (d.fwd_method) {
-    case IP_VS_CONN_F_MASQ:
-      d.method = FwdMethod::Nat;
-      break;
-    case IP_VS_CONN_F_DROUTE:
-      d.method = FwdMethod::Dr;
-      break;
-    case IP_VS_CONN_F_TUNNEL:
-      d.method = FwdMethod::Tun;
-      break;
-    case IP_VS_CONN_F_LOCALNODE:
-      d.method = FwdMethod::Local;
-      break;
-    default:
-      break;
-  }
+  // fwd_flags read backwards; BYPASS has no labctl name.
+  for (FwdMethod m : {FwdMethod::Nat, FwdMethod::Dr, FwdMethod::Tun, FwdMethod::Local})
+    if (fwd_flags(m) == d.fwd_method) d.method = m;
   d.weight = static_cast<int>(u32_or(t[IPVS_DEST_ATTR_WEIGHT]));
   d.u_thresh = u32_or(t[IPVS_DEST_ATTR_U_THRESH]);
   d.l_thresh = u32_or(t[IPVS_DEST_ATTR_L_THRESH]);
@@ -528,10 +527,7 @@ Result<IpvsDest> parse_dest(const nlmsghdr& nlh) {
     d.tun_type = mnl_attr_get_u8(tt);
   d.tun_port = ntohs(u16_or(t[IPVS_DEST_ATTR_TUN_PORT]));
   d.tun_flags = u16_or(t[IPVS_DEST_ATTR_TUN_FLAGS]);
-  if (const nlattr* st =
-          t[IPVS_DEST_ATTR_STATS64] ? t[IPVS_DEST_ATTR_STATS64] : t[IPVS_DEST_ATTR_STATS]) {
-    TRY_ASSIGN(d.stats, parse_stats(st));
-  }
+  TRY_ASSIGN(d.stats, stats_of(t[IPVS_DEST_ATTR_STATS64], t[IPVS_DEST_ATTR_STATS]));
   return d;
 }
 
@@ -566,14 +562,25 @@ Result<Ipvs> Ipvs::open(std::string where) {
   return Ipvs(std::move(s), *id);
 }
 
-Result<IpvsInfo> Ipvs::info() {
-  std::optional<IpvsInfo> out;
-  TRY(sock_.transact(ipvs::get_info(family_), [&](const nlmsghdr& nlh) -> Status {
-    TRY_ASSIGN(out, ipvs::parse_info(nlh));
+namespace {
+
+// The one reply to `r`, decoded by `parse`; `what` names it when none came.
+template <class T>
+Result<T> one_reply(NetlinkSocket& sock, const Request& r, Result<T> (*parse)(const nlmsghdr&),
+                    const std::string& what) {
+  std::optional<T> out;
+  TRY(sock.transact(r, [&](const nlmsghdr& nlh) -> Status {
+    TRY_ASSIGN(out, parse(nlh));
     return {};
   }));
-  if (!out) return fail("read IPVS info: the kernel sent no reply");
+  if (!out) return fail(what + ": the kernel sent no reply");
   return *out;
+}
+
+}  // namespace
+
+Result<IpvsInfo> Ipvs::info() {
+  return one_reply(sock_, ipvs::get_info(family_), ipvs::parse_info, "read IPVS info");
 }
 
 Status Ipvs::add_service(const VirtualService& s) { return send(ipvs::new_service(family_, s)); }
@@ -639,13 +646,7 @@ Result<std::vector<IpvsDest>> Ipvs::dests(const IpvsService& s) {
 }
 
 Result<IpvsTimeouts> Ipvs::timeouts() {
-  std::optional<IpvsTimeouts> out;
-  TRY(sock_.transact(ipvs::get_config(family_), [&](const nlmsghdr& nlh) -> Status {
-    TRY_ASSIGN(out, ipvs::parse_config(nlh));
-    return {};
-  }));
-  if (!out) return fail("read IPVS timeouts: the kernel sent no reply");
-  return *out;
+  return one_reply(sock_, ipvs::get_config(family_), ipvs::parse_config, "read IPVS timeouts");
 }
 
 Status Ipvs::set_timeouts(const IpvsTimeouts& t) { return sock_.transact(ipvs::set_config(family_, t)); }

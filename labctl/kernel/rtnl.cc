@@ -643,47 +643,43 @@ Result<std::vector<LinkInfo>> Rtnl::links() {
   return out;
 }
 
-// Names each entry's link (`index` is its ifindex field) from a fresh link dump.
-template <class T>
-Status Rtnl::name_links(std::vector<T>& entries, int T::*index) {
-  TRY_ASSIGN(auto ls, links());
-  for (auto& e : entries)
-    for (const auto& l : ls)
-      if (l.index == e.*index) e.dev = l.name;
-  return {};
-}
+namespace {
 
-Result<std::vector<AddrInfo>> Rtnl::addresses() {
-  std::vector<AddrInfo> out;
-  TRY(sock_.dump(rtnl::addr_dump(AF_UNSPEC), [&](const nlmsghdr& nlh) -> Status {
-    TRY_ASSIGN(auto a, rtnl::parse_addr(nlh));
-    if (a) out.push_back(std::move(*a));
+// The entries of a dump that `parse` keeps (nullopt: not one of them), each named after
+// its link (`index`: its ifindex field) from a fresh link dump.
+template <class T, class Parse>
+Result<std::vector<T>> dump_named(Rtnl& rtnl, const Request& r, Parse parse, int T::*index) {
+  std::vector<T> out;
+  TRY(rtnl.socket().dump(r, [&](const nlmsghdr& nlh) -> Status {
+    auto e = parse(nlh);
+    if (!e) return tl::unexpected(std::move(e).error());
+    if (*e) out.push_back(std::move(**e));
     return {};
   }));
-  TRY(name_links(out, &AddrInfo::index));
+  TRY_ASSIGN(auto ls, rtnl.links());
+  for (auto& e : out)
+    for (const auto& l : ls)
+      if (l.index == e.*index) e.dev = l.name;
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<AddrInfo>> Rtnl::addresses() {
+  return dump_named(*this, rtnl::addr_dump(AF_UNSPEC), rtnl::parse_addr, &AddrInfo::index);
 }
 
 Result<std::vector<NeighInfo>> Rtnl::neighbours(int family) {
-  std::vector<NeighInfo> out;
-  TRY(sock_.dump(rtnl::neigh_dump(family), [&](const nlmsghdr& nlh) -> Status {
-    TRY_ASSIGN(auto n, rtnl::parse_neigh(nlh));
-    if (n) out.push_back(std::move(*n));
-    return {};
-  }));
-  TRY(name_links(out, &NeighInfo::index));
-  return out;
+  return dump_named(*this, rtnl::neigh_dump(family), rtnl::parse_neigh, &NeighInfo::index);
 }
 
 Result<std::vector<RouteInfo>> Rtnl::routes(int family) {
-  std::vector<RouteInfo> out;
-  TRY(sock_.dump(rtnl::route_dump(family), [&](const nlmsghdr& nlh) -> Status {
-    TRY_ASSIGN(auto r, rtnl::parse_route(nlh));
-    if (r && r->family == family) out.push_back(std::move(*r));
-    return {};
-  }));
-  TRY(name_links(out, &RouteInfo::oif));
-  return out;
+  auto of_family = [family](const nlmsghdr& nlh) {
+    auto r = rtnl::parse_route(nlh);
+    if (r && *r && (*r)->family != family) *r = std::nullopt;
+    return r;
+  };
+  return dump_named(*this, rtnl::route_dump(family), of_family, &RouteInfo::oif);
 }
 
 RtnlBatch Rtnl::batch() { return RtnlBatch(*this); }

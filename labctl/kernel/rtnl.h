@@ -154,8 +154,6 @@ class Rtnl {
   friend class RtnlBatch;
   explicit Rtnl(NetlinkSocket s) : sock_(std::move(s)) {}
   std::optional<int> cached_index(const std::string& dev) const;
-  template <class T>
-  Status name_links(std::vector<T>& entries, int T::*index);
 
   NetlinkSocket sock_;
   std::map<std::string, int> index_;
