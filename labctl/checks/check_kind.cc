@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 
 #include "labctl/base/display.h"
+#include "labctl/kernel/ipvs_proc.h"
 
 namespace labctl::check_kind {
 
@@ -175,32 +175,6 @@ Result<LiveService> live_service(Ctx& ctx, const Node& director, const VirtualSe
   return out;
 }
 
-Result<DirectorCounters> parse_stats_percpu(const std::string& text) {
-  DirectorCounters c;
-  c.exact = true;
-  std::istringstream in(text);
-  std::string line;
-  bool rows = false;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string cpu;
-    if (!(f >> cpu)) continue;
-    if (cpu == "CPU") {
-      rows = true;
-      continue;
-    }
-    if (!rows) continue;
-    if (cpu == "~") break;  // the estimator's copy follows; the per-cpu rows are the truth
-    unsigned long long conns, in_pkts, out_pkts;
-    if (!(f >> std::hex >> conns >> in_pkts >> out_pkts))
-      return fail("unexpected line in ip_vs_stats_percpu: " + shown(line));
-    c.inpkts += in_pkts;
-    c.outpkts += out_pkts;
-  }
-  if (!rows) return fail("ip_vs_stats_percpu has no CPU rows");
-  return c;
-}
-
 Result<DirectorCounters> director_counters(Ctx& ctx, const Node& director,
                                            const VirtualService& svc) {
   TRY_ASSIGN(LiveService live, live_service(ctx, director, svc));
@@ -210,12 +184,8 @@ Result<DirectorCounters> director_counters(Ctx& ctx, const Node& director,
     TRY_ASSIGN(auto services, ipvs.services());
     // The per-cpu counters are the whole namespace's: this service's only when it is alone.
     if (services.size() != 1) return {};
-    // /proc/self is the thread-group leader's namespace; this thread's is thread-self.
-    std::ifstream f("/proc/thread-self/net/ip_vs_stats_percpu");
-    if (!f) return {};
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (auto exact = parse_stats_percpu(ss.str())) out = *exact;
+    if (auto totals = ipvs::read_totals())
+      out = DirectorCounters{totals->exact.inpkts, totals->exact.outpkts, true};
     return {};
   });
   if (!st) return tl::unexpected(st.error());

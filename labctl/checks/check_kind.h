@@ -12,9 +12,9 @@
 #include "labctl/base/error.h"
 #include "labctl/base/fd.h"
 #include "labctl/checks/checks.h"
-#include "labctl/checks/probe.h"
 #include "labctl/kernel/ipvs.h"
 #include "labctl/kernel/netns.h"
+#include "labctl/kernel/probe.h"
 #include "labctl/kernel/rtnl.h"
 #include "labctl/model/topology.h"
 
@@ -128,8 +128,6 @@ struct DirectorCounters {
 /// estimator refreshes about every 2 s.
 Result<DirectorCounters> director_counters(Ctx& ctx, const Node& director,
                                            const VirtualService& svc);
-/// Sums the per-cpu rows of /proc/net/ip_vs_stats_percpu (exposed for tests).
-Result<DirectorCounters> parse_stats_percpu(const std::string& text);
 
 Result<std::vector<LinkInfo>> links_of(Ctx& ctx, const std::string& node);
 

@@ -1,17 +1,18 @@
 // labctl capture LAB NODE IFACE [-w FILE] [--count N] [--seconds S] [--filter EXPR] [--json]
-#include <ctime>
+#include "labctl/trace/capture.h"
+
 #include <cstdio>
+#include <ctime>
 
 #include "labctl/base/display.h"
+#include "labctl/base/interrupt.h"
 #include "labctl/cli/command.h"
-#include "labctl/cli/interrupt.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/netlink_executor.h"
 #include "labctl/lab/state.h"
 #include "labctl/model/rules.h"
 #include "labctl/plan/plan.h"
-#include "labctl/trace/capture.h"
 #include "labctl/trace/trace.h"
 
 namespace labctl::cli {
@@ -91,7 +92,7 @@ void setup(CLI::App& app) {
     const bool to_stdout = write == "-";
     if (!write.empty())
       if (Status st = cap->write_pcap(write); !st) die(st.error(), kExitInvalid);
-    InterruptFlag interrupt;
+    InterruptGuard interrupt;
     CaptureLimits lim;
     if (count > 0) lim.count = count;
     lim.until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));

@@ -1,11 +1,12 @@
 // `labctl doctor [--json]`: the CLI side of labctl/doctor.h. Always exits 0 when the
 // probes ran: missing features are the report, not a failure.
-#include <cstdio>
+#include "labctl/doctor/doctor.h"
 
 #include <fmt/format.h>
 
+#include <cstdio>
+
 #include "labctl/cli/command.h"
-#include "labctl/checks/doctor.h"
 
 namespace labctl::cli {
 namespace {

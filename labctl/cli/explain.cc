@@ -1,8 +1,8 @@
 // labctl explain LAB|FILE [--json]: what `up` would do, node by node, and why.
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
+#include "labctl/base/file.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
 #include "labctl/model/builtins.h"

@@ -2,9 +2,8 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "labctl/base/file.h"
 #include "labctl/cli/command.h"
 #include "labctl/lab/ipvs_edit.h"
 #include "labctl/lab/state.h"
@@ -44,10 +43,7 @@ Topology load_or_die(const std::string& name_or_path, std::string* text) {
 Topology running_or_load_or_die(const std::string& arg) {
   const std::string kept = check_lab_name(arg) ? state_dir(arg) + "/topology.toml" : "";
   if (!kept.empty() && std::filesystem::exists(kept)) {
-    std::ifstream in(kept);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    LoadResult r = parse_topology(ss.str(), kept);
+    LoadResult r = parse_topology(read_text(kept), kept);
     print_diagnostics_or_die(r);
     // Live edits (labctl ipvs LAB set-weight ...) changed the lab after it was built.
     for (const auto& why : apply_recorded_ipvs_edits(*r.topology))

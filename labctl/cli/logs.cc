@@ -7,16 +7,16 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "labctl/base/display.h"
+#include "labctl/base/file.h"
 #include "labctl/cli/command.h"
 #include "labctl/lab/agent_logs.h"
 #include "labctl/lab/state.h"
 #include "labctl/model/diag.h"
 #include "labctl/model/load.h"
+#include "labctl/model/rules.h"
 
 namespace labctl::cli {
 namespace {
@@ -45,12 +45,14 @@ Topology running_topology(const std::string& lab) {
               topo::did_you_mean(lab, labs, "`labctl ls` lists running labs")});
   }
   const std::string kept = dir + "/topology.toml";
-  std::ifstream in(kept);
-  if (!in)
-    die(Error{"cannot read " + kept, errno, {}, "a lab's state belongs to root: run with sudo"});
-  std::stringstream ss;
-  ss << in.rdbuf();
-  LoadResult r = parse_topology(ss.str(), kept);
+  // Written by up from a topology the loader read, so never larger than it allows.
+  auto text = read_regular_file(kept, topo::kMaxFileBytes);
+  if (!text)
+    die(Error{"cannot read " + kept,
+              text.error().errnum,
+              {},
+              "a lab's state belongs to root: run with sudo"});
+  LoadResult r = parse_topology(*text, kept);
   if (!r.ok())
     die(Error{
         "the topology kept in " + kept + " no longer loads", 0, {}, "labctl validate " + kept});

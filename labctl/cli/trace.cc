@@ -1,12 +1,13 @@
 // labctl trace LAB [--from NODE] [--service NAME] [--timeout S] [--wait] [--json]
+#include "labctl/trace/trace.h"
+
 #include <cstdio>
 
+#include "labctl/base/interrupt.h"
 #include "labctl/cli/command.h"
-#include "labctl/cli/interrupt.h"
 #include "labctl/cli/load.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
-#include "labctl/trace/trace.h"
 
 namespace labctl::cli {
 namespace {
@@ -51,7 +52,7 @@ void setup(CLI::App& app) {
       die(Error{"lab " + lab + " is not up", 0, {}, "`labctl up " + lab + "` first; `labctl ls` lists running labs"},
           kExitInvalid);
     Topology t = running_or_load_or_die(lab);
-    InterruptFlag interrupt;
+    InterruptGuard interrupt;
     TraceOptions o;
     o.from = from;
     o.service = service;

@@ -2,19 +2,18 @@
 //                    [--check [--json] [--junit FILE]]
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
-#include "labctl/model/builtins.h"
+#include "labctl/base/file.h"
 #include "labctl/cli/check_run.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
 #include "labctl/cli/vm_lab.h"
-#include "labctl/lab/preflight.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/lab/preflight.h"
+#include "labctl/model/builtins.h"
 #include "labctl/plan/exercise.h"
-#include "labctl/plan/render.h"
 #include "labctl/plan/planner.h"
+#include "labctl/plan/render.h"
 
 namespace labctl::cli {
 namespace {

@@ -6,17 +6,12 @@
 #include <linux/ip_vs.h>
 #include <netinet/in.h>
 
-#include <sys/utsname.h>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <set>
-#include <sstream>
 
+#include "labctl/kernel/ipvs_modules.h"
 #include "labctl/model/rules.h"
 
 namespace labctl {
@@ -60,15 +55,6 @@ void put_addr(nlmsghdr* nlh, uint16_t type, const IpAddr& a) {
   mnl_attr_put(nlh, type, bytes.size(), bytes.data());
 }
 
-
-Status check_service(const VirtualService& s, const std::string& what) {
-  if (!s.vip.v4() && !s.vip.v6()) return fail(what + ": the service has no address family");
-  if (s.scheduler.size() >= IP_VS_SCHEDNAME_MAXLEN)
-    return fail(what + ": scheduler name '" + s.scheduler + "' is longer than " +
-                std::to_string(IP_VS_SCHEDNAME_MAXLEN - 1) + " characters");
-  return {};
-}
-
 // The kernel keeps the persistence netmask as IPv4 mask bits in network order, or as an
 // IPv6 prefix length.
 uint32_t service_netmask(const VirtualService& s) {
@@ -77,70 +63,9 @@ uint32_t service_netmask(const VirtualService& s) {
   return htonl(len == 0 ? 0 : kV4FullMask << (32 - len));
 }
 
-// The identity of a service: AF + FWMARK, or AF + PROTOCOL + ADDR + PORT.
-void put_service_id(nlmsghdr* nlh, const VirtualService& s) {
-  mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_AF, static_cast<uint16_t>(s.vip.family));
-  if (s.fwmark != 0) {
-    mnl_attr_put_u32(nlh, IPVS_SVC_ATTR_FWMARK, s.fwmark);
-    return;
-  }
-  mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_PROTOCOL, static_cast<uint16_t>(ip_protocol(s.proto)));
-  put_addr(nlh, IPVS_SVC_ATTR_ADDR, s.vip);
-  mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_PORT, htons(s.port));
-}
-
-void put_service_nest(nlmsghdr* nlh, const VirtualService& s, bool full) {
-  nlattr* nest = mnl_attr_nest_start(nlh, IPVS_CMD_ATTR_SERVICE);
-  put_service_id(nlh, s);
-  if (full) {
-    mnl_attr_put_strz(nlh, IPVS_SVC_ATTR_SCHED_NAME, s.scheduler.c_str());
-    // The kernel applies flags under mask on top of the existing service's flags: a full
-    // mask makes the request say exactly which flags are set.
-    ip_vs_flags flags{};
-    flags.flags = service_flags(s);
-    flags.mask = ~0U;
-    mnl_attr_put(nlh, IPVS_SVC_ATTR_FLAGS, sizeof flags, &flags);
-    mnl_attr_put_u32(nlh, IPVS_SVC_ATTR_TIMEOUT, s.persistence);
-    mnl_attr_put_u32(nlh, IPVS_SVC_ATTR_NETMASK, service_netmask(s));
-  }
-  mnl_attr_nest_end(nlh, nest);
-}
-
-std::string dest_name(const VirtualService& s, const RealServer& d) {
-  const uint16_t port = d.port != 0 ? d.port : s.port;
-  const std::string a = d.addr.v6() ? "[" + d.addr.str() + "]" : d.addr.str();
-  return a + ":" + std::to_string(port);
-}
-
-Result<Request> dest_request(uint16_t family, uint8_t cmd, const VirtualService& s,
-                             const RealServer& d, std::string what) {
-  TRY(check_service(s, what));
-  if (!d.addr.v4() && !d.addr.v6()) return fail(what + ": the real server has no address");
-  if (d.addr.family != s.vip.family && d.method != FwdMethod::Tun)
-    return fail(what +
-                ": an IPv4 service can only reach an IPv6 real server (and back) in TUN mode");
-  const bool full = cmd == IPVS_CMD_NEW_DEST;
-  if (full && d.weight < 0) return fail(what + ": weight must be >= 0");
-  if (full && d.u_thresh != 0 && d.l_thresh > d.u_thresh)
-    return fail(what + ": l_thresh must not exceed u_thresh");
-  Builder b(family, cmd, 0);
-  put_service_nest(b.nlh(), s, /*full=*/false);
-  nlattr* nest = mnl_attr_nest_start(b.nlh(), IPVS_CMD_ATTR_DEST);
-  put_addr(b.nlh(), IPVS_DEST_ATTR_ADDR, d.addr);
-  mnl_attr_put_u16(b.nlh(), IPVS_DEST_ATTR_PORT, htons(d.port != 0 ? d.port : s.port));
-  mnl_attr_put_u16(b.nlh(), IPVS_DEST_ATTR_ADDR_FAMILY, static_cast<uint16_t>(d.addr.family));
-  if (full) {
-    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_FWD_METHOD, ipvs::fwd_flags(d.method));
-    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_WEIGHT, static_cast<uint32_t>(d.weight));
-    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_U_THRESH, d.u_thresh);
-    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_L_THRESH, d.l_thresh);
-  }
-  mnl_attr_nest_end(b.nlh(), nest);
-  return b.finish(std::move(what), dest_hint);
-}
-
-// The identity of a service as the kernel reported it (any protocol, SCTP too).
-Status check_live_service(const IpvsService& s, const std::string& what) {
+// The identity of a service (AF + FWMARK, or AF + PROTOCOL + ADDR + PORT, any protocol, SCTP
+// too) and, when `full`, its settings.
+Status check_service(const IpvsService& s, const std::string& what) {
   if (s.family != AF_INET && s.family != AF_INET6)
     return fail(what + ": the service has no address family");
   if (s.scheduler.size() >= IP_VS_SCHEDNAME_MAXLEN)
@@ -149,7 +74,7 @@ Status check_live_service(const IpvsService& s, const std::string& what) {
   return {};
 }
 
-void put_live_service_nest(nlmsghdr* nlh, const IpvsService& s, bool full) {
+void put_service_nest(nlmsghdr* nlh, const IpvsService& s, bool full) {
   nlattr* nest = mnl_attr_nest_start(nlh, IPVS_CMD_ATTR_SERVICE);
   mnl_attr_put_u16(nlh, IPVS_SVC_ATTR_AF, static_cast<uint16_t>(s.family));
   if (s.fwmark != 0) {
@@ -162,8 +87,10 @@ void put_live_service_nest(nlmsghdr* nlh, const IpvsService& s, bool full) {
   if (full) {
     mnl_attr_put_strz(nlh, IPVS_SVC_ATTR_SCHED_NAME, s.scheduler.c_str());
     if (!s.pe_name.empty()) mnl_attr_put_strz(nlh, IPVS_SVC_ATTR_PE_NAME, s.pe_name.c_str());
+    // The kernel applies flags under mask on top of the existing service's flags: a full
+    // mask makes the request say exactly which flags are set. HASHED is the kernel's own
+    // bookkeeping, reported but never requested.
     ip_vs_flags flags{};
-    // HASHED is the kernel's own bookkeeping, reported but never requested.
     flags.flags = s.flags & ~static_cast<uint32_t>(IP_VS_SVC_F_HASHED);
     flags.mask = ~0U;
     mnl_attr_put(nlh, IPVS_SVC_ATTR_FLAGS, sizeof flags, &flags);
@@ -173,38 +100,46 @@ void put_live_service_nest(nlmsghdr* nlh, const IpvsService& s, bool full) {
   mnl_attr_nest_end(nlh, nest);
 }
 
-std::string live_service_name(const IpvsService& s) {
-  if (s.fwmark != 0) return "fwmark " + std::to_string(s.fwmark);
-  const char* proto = s.protocol == IPPROTO_TCP   ? "tcp"
-                      : s.protocol == IPPROTO_UDP ? "udp"
-                      : s.protocol == IPPROTO_SCTP ? "sctp"
-                                                   : "proto";
-  const std::string a = s.addr.v6() ? "[" + s.addr.str() + "]" : s.addr.str();
-  return std::string(proto) + " " + a + ":" + std::to_string(s.port);
+// A request about one service that carries its identity only (DEL_SERVICE, GET_DEST).
+Result<Request> service_id_request(uint16_t family, uint8_t cmd, uint16_t flags,
+                                   const IpvsService& s, std::string what, HintFn hint) {
+  TRY(check_service(s, what));
+  Builder b(family, cmd, flags);
+  put_service_nest(b.nlh(), s, /*full=*/false);
+  return b.finish(std::move(what), std::move(hint));
 }
 
-Result<Request> live_dest_request(uint16_t family, uint8_t cmd, const IpvsService& s,
-                                  const IpvsDest& d, std::string what) {
-  TRY(check_live_service(s, what));
+std::string dest_name(const IpvsDest& d) {
+  const std::string a = d.addr.v6() ? "[" + d.addr.str() + "]" : d.addr.str();
+  return a + ":" + std::to_string(d.port);
+}
+
+Result<Request> dest_request(uint16_t family, uint8_t cmd, const IpvsService& s, const IpvsDest& d,
+                             std::string what) {
+  TRY(check_service(s, what));
   if (!d.addr.v4() && !d.addr.v6()) return fail(what + ": the real server has no address");
+  const uint32_t method = d.fwd_method & IP_VS_CONN_F_FWD_MASK;
+  if (d.addr.family != s.family && method != IP_VS_CONN_F_TUNNEL)
+    return fail(what +
+                ": an IPv4 service can only reach an IPv6 real server (and back) in TUN mode");
   const bool full = cmd != IPVS_CMD_DEL_DEST;
   if (full && d.weight < 0) return fail(what + ": weight must be >= 0");
   if (full && d.u_thresh != 0 && d.l_thresh > d.u_thresh)
     return fail(what + ": l_thresh must not exceed u_thresh");
   Builder b(family, cmd, 0);
-  put_live_service_nest(b.nlh(), s, /*full=*/false);
+  put_service_nest(b.nlh(), s, /*full=*/false);
   nlattr* nest = mnl_attr_nest_start(b.nlh(), IPVS_CMD_ATTR_DEST);
   put_addr(b.nlh(), IPVS_DEST_ATTR_ADDR, d.addr);
   mnl_attr_put_u16(b.nlh(), IPVS_DEST_ATTR_PORT, htons(d.port));
   mnl_attr_put_u16(b.nlh(), IPVS_DEST_ATTR_ADDR_FAMILY, static_cast<uint16_t>(d.addr.family));
   if (full) {
-    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_FWD_METHOD, d.fwd_method & IP_VS_CONN_F_FWD_MASK);
+    mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_FWD_METHOD, method);
     mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_WEIGHT, static_cast<uint32_t>(d.weight));
     mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_U_THRESH, d.u_thresh);
     mnl_attr_put_u32(b.nlh(), IPVS_DEST_ATTR_L_THRESH, d.l_thresh);
     // The kernel resets what a SET_DEST leaves out: a GUE or GRE tunnel stays one only if
     // the request says so again.
-    if ((d.fwd_method & IP_VS_CONN_F_FWD_MASK) == IP_VS_CONN_F_TUNNEL && d.tun_type != 0) {
+    if (method == IP_VS_CONN_F_TUNNEL && d.tun_type != 0) {
       mnl_attr_put_u8(b.nlh(), IPVS_DEST_ATTR_TUN_TYPE, static_cast<uint8_t>(d.tun_type));
       mnl_attr_put_u16(b.nlh(), IPVS_DEST_ATTR_TUN_PORT, htons(d.tun_port));
       mnl_attr_put_u16(b.nlh(), IPVS_DEST_ATTR_TUN_FLAGS, d.tun_flags);
@@ -212,11 +147,6 @@ Result<Request> live_dest_request(uint16_t family, uint8_t cmd, const IpvsServic
   }
   mnl_attr_nest_end(b.nlh(), nest);
   return b.finish(std::move(what), dest_hint);
-}
-
-std::string live_dest_name(const IpvsDest& d) {
-  const std::string a = d.addr.v6() ? "[" + d.addr.str() + "]" : d.addr.str();
-  return a + ":" + std::to_string(d.port);
 }
 
 uint32_t u32_or(const nlattr* a, uint32_t dflt = 0) {
@@ -271,6 +201,23 @@ Result<const nlattr*> top_nest(const nlmsghdr& nlh, uint16_t type, const char* w
     return fail(std::string("malformed attributes in ") + what);
   if (!top[type]) return fail(std::string(what) + " without its nested attribute");
   return top[type];
+}
+
+// The attributes inside the nest `type` of a genl reply (a service's, a destination's).
+template <size_t N>
+Result<AttrTable<N>> nested_attrs(const nlmsghdr& nlh, uint16_t type, const char* what,
+                                  const char* malformed) {
+  TRY_ASSIGN(const nlattr* nest, top_nest(nlh, type, what));
+  AttrTable<N> t;
+  if (mnl_attr_parse_nested(nest, AttrTable<N>::cb, &t) < 0) return fail(malformed);
+  return t;
+}
+
+// The counters of a reply: STATS64 when the kernel sends it, else STATS; none without both.
+Result<IpvsStats> stats_of(const nlattr* stats64, const nlattr* stats) {
+  const nlattr* st = stats64 ? stats64 : stats;
+  if (!st) return IpvsStats{};
+  return parse_stats(st);
 }
 
 std::string nul_string(const nlattr* a) {
@@ -369,19 +316,54 @@ uint32_t fwd_flags(FwdMethod m) {
   return IP_VS_CONN_F_MASQ;
 }
 
-std::string service_name(const VirtualService& s) {
+std::string service_name(const IpvsService& s) {
   if (s.fwmark != 0) return "fwmark " + std::to_string(s.fwmark);
-  const std::string a = s.vip.v6() ? "[" + s.vip.str() + "]" : s.vip.str();
-  return std::string(to_string(s.proto)) + " " + a + ":" + std::to_string(s.port);
+  const char* proto = s.protocol == IPPROTO_TCP    ? "tcp"
+                      : s.protocol == IPPROTO_UDP  ? "udp"
+                      : s.protocol == IPPROTO_SCTP ? "sctp"
+                                                   : "proto";
+  const std::string a = s.addr.v6() ? "[" + s.addr.str() + "]" : s.addr.str();
+  return std::string(proto) + " " + a + ":" + std::to_string(s.port);
+}
+
+std::string service_name(const VirtualService& s) { return service_name(live_service(s)); }
+
+IpvsService live_service(const VirtualService& s) {
+  IpvsService out;
+  out.family = s.vip.family;
+  out.protocol = ip_protocol(s.proto);
+  out.addr = s.vip;
+  out.port = s.port;
+  out.fwmark = s.fwmark;
+  out.scheduler = s.scheduler;
+  out.flags = service_flags(s);
+  out.timeout = s.persistence;
+  out.netmask = service_netmask(s);
+  return out;
+}
+
+IpvsDest live_dest(const VirtualService& s, const RealServer& d) {
+  IpvsDest out;
+  out.addr = d.addr;
+  out.port = d.port != 0 ? d.port : s.port;
+  out.fwd_method = fwd_flags(d.method);
+  out.method = d.method;
+  out.weight = d.weight;
+  out.u_thresh = d.u_thresh;
+  out.l_thresh = d.l_thresh;
+  return out;
 }
 
 // ---- factories ---------------------------------------------------------------------------
+// The topology's services and real servers are turned into the live types first: every
+// request below is encoded from IpvsService and IpvsDest alone.
 
 Request get_info(uint16_t family) {
   return Builder(family, IPVS_CMD_GET_INFO, 0).finish("read IPVS info", {});
 }
 
-Result<Request> new_service(uint16_t family, const VirtualService& s) {
+Result<Request> new_service(uint16_t family, const VirtualService& model) {
+  const IpvsService s = live_service(model);
   std::string what = "add virtual service " + service_name(s) + " (scheduler " + s.scheduler + ")";
   TRY(check_service(s, what));
   Builder b(family, IPVS_CMD_NEW_SERVICE, 0);
@@ -392,39 +374,32 @@ Result<Request> new_service(uint16_t family, const VirtualService& s) {
   });
 }
 
-Result<Request> del_service(uint16_t family, const VirtualService& s) {
-  std::string what = "delete virtual service " + service_name(s);
-  TRY(check_service(s, what));
-  Builder b(family, IPVS_CMD_DEL_SERVICE, 0);
-  put_service_nest(b.nlh(), s, /*full=*/false);
-  return b.finish(std::move(what), [](int errnum, const std::string& where) {
-    return service_hint(errnum, where, "");
-  });
+Result<Request> del_service(uint16_t family, const VirtualService& model) {
+  const IpvsService s = live_service(model);
+  return service_id_request(
+      family, IPVS_CMD_DEL_SERVICE, 0, s, "delete virtual service " + service_name(s),
+      [](int errnum, const std::string& where) { return service_hint(errnum, where, ""); });
 }
 
 Result<Request> new_dest(uint16_t family, const VirtualService& s, const RealServer& d) {
-  return dest_request(family, IPVS_CMD_NEW_DEST, s, d,
-                      "add real server " + dest_name(s, d) + " (" + to_string(d.method) +
+  return dest_request(family, IPVS_CMD_NEW_DEST, live_service(s), live_dest(s, d),
+                      "add real server " + dest_name(live_dest(s, d)) + " (" + to_string(d.method) +
                           ", weight " + std::to_string(d.weight) + ") to " + service_name(s));
 }
 
 Result<Request> del_dest(uint16_t family, const VirtualService& s, const RealServer& d) {
-  return dest_request(family, IPVS_CMD_DEL_DEST, s, d,
-                      "remove real server " + dest_name(s, d) + " from " + service_name(s));
+  return del_dest(family, live_service(s), live_dest(s, d));
 }
 
 Request get_services(uint16_t family) {
   return Builder(family, IPVS_CMD_GET_SERVICE, NLM_F_DUMP).finish("list virtual services", {});
 }
 
-Result<Request> get_dests(uint16_t family, const VirtualService& s) {
-  std::string what = "list real servers of " + service_name(s);
-  TRY(check_service(s, what));
-  Builder b(family, IPVS_CMD_GET_DEST, NLM_F_DUMP);
-  put_service_nest(b.nlh(), s, /*full=*/false);
-  return b.finish(std::move(what), [](int errnum, const std::string& where) {
-    return service_hint(errnum, where, "");
-  });
+Result<Request> get_dests(uint16_t family, const VirtualService& model) {
+  const IpvsService s = live_service(model);
+  return service_id_request(
+      family, IPVS_CMD_GET_DEST, NLM_F_DUMP, s, "list real servers of " + service_name(s),
+      [](int errnum, const std::string& where) { return service_hint(errnum, where, ""); });
 }
 
 Request flush(uint16_t family) {
@@ -434,15 +409,14 @@ Request flush(uint16_t family) {
 }
 
 Result<Request> set_service(uint16_t family, const IpvsService& s) {
-  std::string what = "edit virtual service " + live_service_name(s) + " (scheduler " +
-                     s.scheduler + (s.flags & IP_VS_SVC_F_PERSISTENT
-                                        ? ", persistent " + std::to_string(s.timeout) + " s"
-                                        : "") +
-                     ")";
-  TRY(check_live_service(s, what));
+  std::string what =
+      "edit virtual service " + service_name(s) + " (scheduler " + s.scheduler +
+      (s.flags & IP_VS_SVC_F_PERSISTENT ? ", persistent " + std::to_string(s.timeout) + " s" : "") +
+      ")";
+  TRY(check_service(s, what));
   if (s.scheduler.empty()) return fail(what + ": no scheduler named");
   Builder b(family, IPVS_CMD_SET_SERVICE, 0);
-  put_live_service_nest(b.nlh(), s, /*full=*/true);
+  put_service_nest(b.nlh(), s, /*full=*/true);
   const std::string sched = s.scheduler;
   return b.finish(std::move(what), [sched](int errnum, const std::string& where) {
     if (errnum == ENOENT) return unknown_scheduler_hint(sched, loadable_schedulers());
@@ -451,29 +425,25 @@ Result<Request> set_service(uint16_t family, const IpvsService& s) {
 }
 
 Result<Request> set_dest(uint16_t family, const IpvsService& s, const IpvsDest& d) {
-  return live_dest_request(family, IPVS_CMD_SET_DEST, s, d,
-                           "set real server " + live_dest_name(d) + " of " +
-                               live_service_name(s) + " to weight " + std::to_string(d.weight));
+  return dest_request(family, IPVS_CMD_SET_DEST, s, d,
+                      "set real server " + dest_name(d) + " of " + service_name(s) + " to weight " +
+                          std::to_string(d.weight));
 }
 
 Result<Request> new_dest(uint16_t family, const IpvsService& s, const IpvsDest& d) {
-  return live_dest_request(family, IPVS_CMD_NEW_DEST, s, d,
-                           "add real server " + live_dest_name(d) + " (weight " +
-                               std::to_string(d.weight) + ") to " + live_service_name(s));
+  return dest_request(family, IPVS_CMD_NEW_DEST, s, d,
+                      "add real server " + dest_name(d) + " (weight " + std::to_string(d.weight) +
+                          ") to " + service_name(s));
 }
 
 Result<Request> del_dest(uint16_t family, const IpvsService& s, const IpvsDest& d) {
-  return live_dest_request(family, IPVS_CMD_DEL_DEST, s, d,
-                           "remove real server " + live_dest_name(d) + " from " +
-                               live_service_name(s));
+  return dest_request(family, IPVS_CMD_DEL_DEST, s, d,
+                      "remove real server " + dest_name(d) + " from " + service_name(s));
 }
 
 Result<Request> get_dests(uint16_t family, const IpvsService& s) {
-  std::string what = "list real servers of " + live_service_name(s);
-  TRY(check_live_service(s, what));
-  Builder b(family, IPVS_CMD_GET_DEST, NLM_F_DUMP);
-  put_live_service_nest(b.nlh(), s, /*full=*/false);
-  return b.finish(std::move(what), {});
+  return service_id_request(family, IPVS_CMD_GET_DEST, NLM_F_DUMP, s,
+                            "list real servers of " + service_name(s), {});
 }
 
 Request get_config(uint16_t family) {
@@ -490,190 +460,6 @@ Request set_config(uint16_t family, const IpvsTimeouts& t) {
                   [](int e, const std::string& w) { return service_hint(e, w, ""); });
 }
 
-// ---- /proc/net and the modules directory -------------------------------------------------
-
-namespace {
-
-// An address as /proc/net/ip_vs_conn prints it: IPv4 as 8 hex digits of the host-order
-// value, IPv6 as %pI6 (eight groups of four hex digits).
-std::optional<IpAddr> proc_addr(const std::string& text) {
-  if (text.size() == 8 && text.find(':') == std::string::npos) {
-    unsigned long v = 0;
-    try {
-      size_t used = 0;
-      v = std::stoul(text, &used, 16);
-      if (used != text.size()) return std::nullopt;
-    } catch (...) {
-      return std::nullopt;
-    }
-    IpAddr a;
-    a.family = AF_INET;
-    const uint32_t be = htonl(static_cast<uint32_t>(v));
-    std::memcpy(a.bytes.data(), &be, 4);
-    return a;
-  }
-  in6_addr six{};
-  if (::inet_pton(AF_INET6, text.c_str(), &six) != 1) return std::nullopt;
-  IpAddr a;
-  a.family = AF_INET6;
-  std::memcpy(a.bytes.data(), &six, 16);
-  return a;
-}
-
-std::optional<uint16_t> proc_port(const std::string& text) {
-  if (text.empty() || text.size() > 4) return std::nullopt;
-  try {
-    size_t used = 0;
-    const unsigned long v = std::stoul(text, &used, 16);
-    if (used != text.size()) return std::nullopt;
-    return static_cast<uint16_t>(v);
-  } catch (...) {
-    return std::nullopt;
-  }
-}
-
-Result<std::string> read_proc(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) return fail_errno("read " + path, errno, "is the ip_vs module loaded in this kernel?");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
-
-Result<std::vector<IpvsConn>> parse_conn_table(const std::string& text) {
-  std::vector<IpvsConn> out;
-  std::istringstream in(text);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    std::istringstream f(line);
-    std::string proto, c, cp, v, vp, d, dp, state;
-    if (!(f >> proto)) continue;
-    if (proto == "Pro") continue;  // the header
-    IpvsConn e;
-    e.protocol = proto;
-    if (!(f >> c >> cp >> v >> vp >> d >> dp >> state >> e.expires))
-      return fail("ip_vs_conn line " + std::to_string(n) + " is not as expected: " + line);
-    auto ca = proc_addr(c), va = proc_addr(v), da = proc_addr(d);
-    auto cpn = proc_port(cp), vpn = proc_port(vp), dpn = proc_port(dp);
-    if (!ca || !va || !da || !cpn || !vpn || !dpn)
-      return fail("ip_vs_conn line " + std::to_string(n) + " has a bad address or port: " + line);
-    e.client = *ca, e.vip = *va, e.dest = *da;
-    e.client_port = *cpn, e.vport = *vpn, e.dport = *dpn;
-    e.state = state;
-    f >> e.pe_name >> e.pe_data;
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
-Result<IpvsTotals> parse_stats_percpu(const std::string& text) {
-  IpvsTotals t;
-  std::istringstream in(text);
-  std::string line;
-  bool rows = false, estimator = false, rates_next = false;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string first;
-    if (!(f >> first)) continue;
-    if (first == "CPU") {
-      rows = true;
-      continue;
-    }
-    if (first == "Conns/s") {
-      rates_next = true;
-      continue;
-    }
-    if (rates_next) {
-      std::istringstream r(line);
-      if (!(r >> std::hex >> t.rates.cps >> t.rates.inpps >> t.rates.outpps >> t.rates.inbps >>
-            t.rates.outbps))
-        return fail("unexpected rate line in ip_vs_stats_percpu: " + line);
-      return t;
-    }
-    if (!rows || estimator) continue;
-    if (first == "~") {  // the estimator's copy of the sums: the per-cpu rows are the truth
-      estimator = true;
-      continue;
-    }
-    uint64_t conns = 0, inpkts = 0, outpkts = 0, inbytes = 0, outbytes = 0;
-    if (!(f >> std::hex >> conns >> inpkts >> outpkts >> inbytes >> outbytes))
-      return fail("unexpected line in ip_vs_stats_percpu: " + line);
-    t.exact.conns += conns;
-    t.exact.inpkts += inpkts;
-    t.exact.outpkts += outpkts;
-    t.exact.inbytes += inbytes;
-    t.exact.outbytes += outbytes;
-    ++t.cpus;
-  }
-  if (!rows || t.cpus == 0) return fail("ip_vs_stats_percpu has no CPU rows");
-  return t;
-}
-
-Result<std::vector<IpvsConn>> read_conn_table() {
-  TRY_ASSIGN(std::string text, read_proc("/proc/thread-self/net/ip_vs_conn"));
-  return parse_conn_table(text);
-}
-
-Result<IpvsTotals> read_totals() {
-  TRY_ASSIGN(std::string text, read_proc("/proc/thread-self/net/ip_vs_stats_percpu"));
-  return parse_stats_percpu(text);
-}
-
-std::vector<std::string> schedulers_among(const std::vector<std::string>& files,
-                                          const std::string& builtin) {
-  std::set<std::string> out;
-  auto consider = [&](std::string name) {
-    if (auto slash = name.rfind('/'); slash != std::string::npos) name = name.substr(slash + 1);
-    if (name.rfind("ip_vs_", 0) != 0) return;
-    name = name.substr(6);
-    const auto ko = name.find(".ko");
-    if (ko == std::string::npos) return;
-    name = name.substr(0, ko);
-    if (name.empty() || name == "ftp" || name.rfind("pe_", 0) == 0) return;
-    out.insert(name);
-  };
-  for (const auto& f : files) consider(f);
-  std::istringstream in(builtin);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.find("netfilter/ipvs/") != std::string::npos) consider(line);
-  return {out.begin(), out.end()};
-}
-
-std::vector<std::string> loadable_schedulers(const std::string& modules_dir) {
-  std::string dir = modules_dir;
-  if (dir.empty()) {
-    utsname u{};
-    if (::uname(&u) != 0) return {};
-    dir = std::string("/lib/modules/") + u.release;
-  }
-  std::vector<std::string> files;
-  std::error_code ec;
-  for (const auto& e :
-       std::filesystem::directory_iterator(dir + "/kernel/net/netfilter/ipvs", ec))
-    files.push_back(e.path().filename().string());
-  std::ifstream b(dir + "/modules.builtin");
-  std::stringstream ss;
-  ss << b.rdbuf();
-  return schedulers_among(files, ss.str());
-}
-
-std::string unknown_scheduler_hint(const std::string& scheduler,
-                                   const std::vector<std::string>& loadable) {
-  std::string h = "scheduler '" + scheduler + "' not found: the kernel could not load ip_vs_" +
-                  scheduler + "; ";
-  if (loadable.empty())
-    return h + "no scheduler modules found under /lib/modules/$(uname -r) (known to IPVS: rr "
-               "wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos)";
-  h += "this kernel can load:";
-  for (const auto& l : loadable) h += " " + l;
-  return h;
-}
-
 // ---- decoders ----------------------------------------------------------------------------
 
 Result<IpvsInfo> parse_info(const nlmsghdr& nlh) {
@@ -686,10 +472,9 @@ Result<IpvsInfo> parse_info(const nlmsghdr& nlh) {
 }
 
 Result<IpvsService> parse_service(const nlmsghdr& nlh) {
-  TRY_ASSIGN(const nlattr* nest, top_nest(nlh, IPVS_CMD_ATTR_SERVICE, "IPVS service reply"));
-  AttrTable<IPVS_SVC_ATTR_MAX + 1> t;
-  if (mnl_attr_parse_nested(nest, AttrTable<IPVS_SVC_ATTR_MAX + 1>::cb, &t) < 0)
-    return fail("malformed IPVS service attributes");
+  TRY_ASSIGN(const auto t,
+             nested_attrs<IPVS_SVC_ATTR_MAX + 1>(nlh, IPVS_CMD_ATTR_SERVICE, "IPVS service reply",
+                                                 "malformed IPVS service attributes"));
   IpvsService s;
   s.family = u16_or(t[IPVS_SVC_ATTR_AF]);
   s.fwmark = u32_or(t[IPVS_SVC_ATTR_FWMARK]);
@@ -712,18 +497,14 @@ Result<IpvsService> parse_service(const nlmsghdr& nlh) {
   }
   s.timeout = u32_or(t[IPVS_SVC_ATTR_TIMEOUT]);
   s.netmask = u32_or(t[IPVS_SVC_ATTR_NETMASK]);
-  if (const nlattr* st =
-          t[IPVS_SVC_ATTR_STATS64] ? t[IPVS_SVC_ATTR_STATS64] : t[IPVS_SVC_ATTR_STATS]) {
-    TRY_ASSIGN(s.stats, parse_stats(st));
-  }
+  TRY_ASSIGN(s.stats, stats_of(t[IPVS_SVC_ATTR_STATS64], t[IPVS_SVC_ATTR_STATS]));
   return s;
 }
 
 Result<IpvsDest> parse_dest(const nlmsghdr& nlh) {
-  TRY_ASSIGN(const nlattr* nest, top_nest(nlh, IPVS_CMD_ATTR_DEST, "IPVS destination reply"));
-  AttrTable<IPVS_DEST_ATTR_MAX + 1> t;
-  if (mnl_attr_parse_nested(nest, AttrTable<IPVS_DEST_ATTR_MAX + 1>::cb, &t) < 0)
-    return fail("malformed IPVS destination attributes");
+  TRY_ASSIGN(const auto t,
+             nested_attrs<IPVS_DEST_ATTR_MAX + 1>(nlh, IPVS_CMD_ATTR_DEST, "IPVS destination reply",
+                                                  "malformed IPVS destination attributes"));
   IpvsDest d;
   // Kernels before 3.18 send no ADDR_FAMILY; their destinations share the service's family,
   // which a 4-byte-long address cannot tell us, so IPv4 is the only safe guess for them.
@@ -733,22 +514,9 @@ Result<IpvsDest> parse_dest(const nlmsghdr& nlh) {
   d.addr = *a;
   d.port = ntohs(u16_or(t[IPVS_DEST_ATTR_PORT]));
   d.fwd_method = u32_or(t[IPVS_DEST_ATTR_FWD_METHOD]) & IP_VS_CONN_F_FWD_MASK;
-  switch (d.fwd_method) {
-    case IP_VS_CONN_F_MASQ:
-      d.method = FwdMethod::Nat;
-      break;
-    case IP_VS_CONN_F_DROUTE:
-      d.method = FwdMethod::Dr;
-      break;
-    case IP_VS_CONN_F_TUNNEL:
-      d.method = FwdMethod::Tun;
-      break;
-    case IP_VS_CONN_F_LOCALNODE:
-      d.method = FwdMethod::Local;
-      break;
-    default:
-      break;
-  }
+  // fwd_flags read backwards; BYPASS has no labctl name.
+  for (FwdMethod m : {FwdMethod::Nat, FwdMethod::Dr, FwdMethod::Tun, FwdMethod::Local})
+    if (fwd_flags(m) == d.fwd_method) d.method = m;
   d.weight = static_cast<int>(u32_or(t[IPVS_DEST_ATTR_WEIGHT]));
   d.u_thresh = u32_or(t[IPVS_DEST_ATTR_U_THRESH]);
   d.l_thresh = u32_or(t[IPVS_DEST_ATTR_L_THRESH]);
@@ -759,10 +527,7 @@ Result<IpvsDest> parse_dest(const nlmsghdr& nlh) {
     d.tun_type = mnl_attr_get_u8(tt);
   d.tun_port = ntohs(u16_or(t[IPVS_DEST_ATTR_TUN_PORT]));
   d.tun_flags = u16_or(t[IPVS_DEST_ATTR_TUN_FLAGS]);
-  if (const nlattr* st =
-          t[IPVS_DEST_ATTR_STATS64] ? t[IPVS_DEST_ATTR_STATS64] : t[IPVS_DEST_ATTR_STATS]) {
-    TRY_ASSIGN(d.stats, parse_stats(st));
-  }
+  TRY_ASSIGN(d.stats, stats_of(t[IPVS_DEST_ATTR_STATS64], t[IPVS_DEST_ATTR_STATS]));
   return d;
 }
 
@@ -797,34 +562,37 @@ Result<Ipvs> Ipvs::open(std::string where) {
   return Ipvs(std::move(s), *id);
 }
 
-Result<IpvsInfo> Ipvs::info() {
-  std::optional<IpvsInfo> out;
-  TRY(sock_.transact(ipvs::get_info(family_), [&](const nlmsghdr& nlh) -> Status {
-    TRY_ASSIGN(out, ipvs::parse_info(nlh));
+namespace {
+
+// The one reply to `r`, decoded by `parse`; `what` names it when none came.
+template <class T>
+Result<T> one_reply(NetlinkSocket& sock, const Request& r, Result<T> (*parse)(const nlmsghdr&),
+                    const std::string& what) {
+  std::optional<T> out;
+  TRY(sock.transact(r, [&](const nlmsghdr& nlh) -> Status {
+    TRY_ASSIGN(out, parse(nlh));
     return {};
   }));
-  if (!out) return fail("read IPVS info: the kernel sent no reply");
+  if (!out) return fail(what + ": the kernel sent no reply");
   return *out;
 }
 
-Status Ipvs::add_service(const VirtualService& s) {
-  TRY_ASSIGN(Request r, ipvs::new_service(family_, s));
-  return sock_.transact(r);
+}  // namespace
+
+Result<IpvsInfo> Ipvs::info() {
+  return one_reply(sock_, ipvs::get_info(family_), ipvs::parse_info, "read IPVS info");
 }
 
-Status Ipvs::del_service(const VirtualService& s) {
-  TRY_ASSIGN(Request r, ipvs::del_service(family_, s));
-  return sock_.transact(r);
-}
+Status Ipvs::add_service(const VirtualService& s) { return send(ipvs::new_service(family_, s)); }
+
+Status Ipvs::del_service(const VirtualService& s) { return send(ipvs::del_service(family_, s)); }
 
 Status Ipvs::add_dest(const VirtualService& s, const RealServer& d) {
-  TRY_ASSIGN(Request r, ipvs::new_dest(family_, s, d));
-  return sock_.transact(r);
+  return send(ipvs::new_dest(family_, s, d));
 }
 
 Status Ipvs::del_dest(const VirtualService& s, const RealServer& d) {
-  TRY_ASSIGN(Request r, ipvs::del_dest(family_, s, d));
-  return sock_.transact(r);
+  return send(ipvs::del_dest(family_, s, d));
 }
 
 Result<std::vector<IpvsService>> Ipvs::services() {
@@ -838,9 +606,18 @@ Result<std::vector<IpvsService>> Ipvs::services() {
 }
 
 Result<std::vector<IpvsDest>> Ipvs::dests(const VirtualService& s) {
-  TRY_ASSIGN(Request r, ipvs::get_dests(family_, s));
+  return dump_dests(ipvs::get_dests(family_, s));
+}
+
+Status Ipvs::send(Result<Request> r) {
+  if (!r) return tl::unexpected(std::move(r).error());
+  return sock_.transact(*r);
+}
+
+Result<std::vector<IpvsDest>> Ipvs::dump_dests(Result<Request> r) {
+  if (!r) return tl::unexpected(std::move(r).error());
   std::vector<IpvsDest> out;
-  TRY(sock_.dump(r, [&](const nlmsghdr& nlh) -> Status {
+  TRY(sock_.dump(*r, [&](const nlmsghdr& nlh) -> Status {
     TRY_ASSIGN(IpvsDest d, ipvs::parse_dest(nlh));
     out.push_back(std::move(d));
     return {};
@@ -850,45 +627,26 @@ Result<std::vector<IpvsDest>> Ipvs::dests(const VirtualService& s) {
 
 Status Ipvs::flush() { return sock_.transact(ipvs::flush(family_)); }
 
-Status Ipvs::set_service(const IpvsService& s) {
-  TRY_ASSIGN(Request r, ipvs::set_service(family_, s));
-  return sock_.transact(r);
-}
+Status Ipvs::set_service(const IpvsService& s) { return send(ipvs::set_service(family_, s)); }
 
 Status Ipvs::set_dest(const IpvsService& s, const IpvsDest& d) {
-  TRY_ASSIGN(Request r, ipvs::set_dest(family_, s, d));
-  return sock_.transact(r);
+  return send(ipvs::set_dest(family_, s, d));
 }
 
 Status Ipvs::add_dest(const IpvsService& s, const IpvsDest& d) {
-  TRY_ASSIGN(Request r, ipvs::new_dest(family_, s, d));
-  return sock_.transact(r);
+  return send(ipvs::new_dest(family_, s, d));
 }
 
 Status Ipvs::del_dest(const IpvsService& s, const IpvsDest& d) {
-  TRY_ASSIGN(Request r, ipvs::del_dest(family_, s, d));
-  return sock_.transact(r);
+  return send(ipvs::del_dest(family_, s, d));
 }
 
 Result<std::vector<IpvsDest>> Ipvs::dests(const IpvsService& s) {
-  TRY_ASSIGN(Request r, ipvs::get_dests(family_, s));
-  std::vector<IpvsDest> out;
-  TRY(sock_.dump(r, [&](const nlmsghdr& nlh) -> Status {
-    TRY_ASSIGN(IpvsDest d, ipvs::parse_dest(nlh));
-    out.push_back(std::move(d));
-    return {};
-  }));
-  return out;
+  return dump_dests(ipvs::get_dests(family_, s));
 }
 
 Result<IpvsTimeouts> Ipvs::timeouts() {
-  std::optional<IpvsTimeouts> out;
-  TRY(sock_.transact(ipvs::get_config(family_), [&](const nlmsghdr& nlh) -> Status {
-    TRY_ASSIGN(out, ipvs::parse_config(nlh));
-    return {};
-  }));
-  if (!out) return fail("read IPVS timeouts: the kernel sent no reply");
-  return *out;
+  return one_reply(sock_, ipvs::get_config(family_), ipvs::parse_config, "read IPVS timeouts");
 }
 
 Status Ipvs::set_timeouts(const IpvsTimeouts& t) { return sock_.transact(ipvs::set_config(family_, t)); }

@@ -1,6 +1,9 @@
 // IPVS over generic netlink (family "IPVS"): virtual services and their real servers in the
 // namespace the socket was opened in. Requests are built with libmnl as Request values by
-// the factories in namespace ipvs (unit-tested without a kernel); Ipvs sends them.
+// the factories in namespace ipvs (unit-tested without a kernel); Ipvs sends them. A
+// topology's service is turned into the live type (live_service, live_dest) and encoded as
+// one read back from the kernel is. What only /proc shows is in ipvs_proc.h, the schedulers a
+// kernel can load in ipvs_modules.h.
 //
 // Message layout of every request (see include/uapi/linux/ip_vs.h):
 //   nlmsghdr | genlmsghdr{cmd, version 1} | IPVS_CMD_ATTR_SERVICE { AF u16, PROTOCOL u16,
@@ -82,30 +85,6 @@ struct IpvsTimeouts {
   uint32_t udp = 0;
 };
 
-/// One entry of a namespace's connection table (/proc/net/ip_vs_conn; no netlink command
-/// reads it).
-struct IpvsConn {
-  std::string protocol;  ///< As the kernel names it: "TCP", "UDP", "SCTP", ...
-  IpAddr client;
-  uint16_t client_port = 0;
-  IpAddr vip;
-  uint16_t vport = 0;
-  IpAddr dest;
-  uint16_t dport = 0;
-  std::string state;     ///< "ESTABLISHED", "TIME_WAIT", "FIN_WAIT", "UDP", "NONE", ...
-  uint32_t expires = 0;  ///< Seconds left.
-  std::string pe_name;   ///< Persistence engine ("sip"), "" without one.
-  std::string pe_data;
-};
-
-/// A namespace's IPVS totals from /proc/net/ip_vs_stats_percpu: the per-cpu counters summed
-/// (exact: updated per packet) and the estimator's rates (refreshed about every 2 s).
-struct IpvsTotals {
-  IpvsStats exact;   ///< conns, in/out packets and bytes; rates 0.
-  IpvsStats rates;   ///< cps, in/out pps and bps from the estimator.
-  size_t cpus = 0;
-};
-
 namespace ipvs {
 
 inline constexpr const char* kFamilyName = "IPVS";
@@ -141,34 +120,18 @@ inline constexpr const char* kFamilyName = "IPVS";
 [[nodiscard]] Result<IpvsService> parse_service(const nlmsghdr& nlh);
 [[nodiscard]] Result<IpvsDest> parse_dest(const nlmsghdr& nlh);
 [[nodiscard]] Result<IpvsTimeouts> parse_config(const nlmsghdr& nlh);
-/// The text of /proc/net/ip_vs_conn (IPv4 addresses in hex, IPv6 ones as %pI6 prints them).
-[[nodiscard]] Result<std::vector<IpvsConn>> parse_conn_table(const std::string& text);
-/// The text of /proc/net/ip_vs_stats_percpu.
-[[nodiscard]] Result<IpvsTotals> parse_stats_percpu(const std::string& text);
-/// The connection table of the calling thread's namespace (/proc/thread-self/net: after
-/// setns, /proc/self/net would be the thread-group leader's namespace).
-[[nodiscard]] Result<std::vector<IpvsConn>> read_conn_table();
-/// The totals of the calling thread's namespace.
-[[nodiscard]] Result<IpvsTotals> read_totals();
-
-/// Schedulers this kernel can use: ip_vs_NAME modules under `modules_dir` (default
-/// /lib/modules/$(uname -r)) in kernel/net/netfilter/ipvs/, plus those built in
-/// (modules.builtin). Sorted; empty when neither can be read.
-[[nodiscard]] std::vector<std::string> loadable_schedulers(const std::string& modules_dir = {});
-/// The scheduler names among module file names ("ip_vs_wrr.ko", "ip_vs_sh.ko.xz", ...) and
-/// the lines of modules.builtin (exposed for tests). Not schedulers: ip_vs itself, ip_vs_ftp
-/// (an application helper) and ip_vs_pe_* (persistence engines).
-[[nodiscard]] std::vector<std::string> schedulers_among(const std::vector<std::string>& files,
-                                                        const std::string& builtin);
-/// The hint for ENOENT from NEW/SET_SERVICE: the scheduler, and those the kernel can load.
-[[nodiscard]] std::string unknown_scheduler_hint(const std::string& scheduler,
-                                                 const std::vector<std::string>& loadable);
-
+/// A service of the topology as the kernel would report it (no counters): the one type the
+/// encoders take, so a service is encoded one way whichever side it comes from.
+[[nodiscard]] IpvsService live_service(const VirtualService& s);
+/// A real server of `s` as the kernel would report it: the service's port when it names none,
+/// the kernel's forwarding flag for its method.
+[[nodiscard]] IpvsDest live_dest(const VirtualService& s, const RealServer& d);
 /// IP_VS_SVC_F_* of a service: persistent, one-packet, its scheduler flags.
 [[nodiscard]] uint32_t service_flags(const VirtualService& s);
 /// The kernel's forwarding flag (IP_VS_CONN_F_MASQ, DROUTE, TUNNEL, LOCALNODE) for a method.
 [[nodiscard]] uint32_t fwd_flags(FwdMethod m);
 /// "tcp 10.0.0.100:80" or "fwmark 7", as ipvsadm names a service.
+[[nodiscard]] std::string service_name(const IpvsService& s);
 [[nodiscard]] std::string service_name(const VirtualService& s);
 /// The hint for an errno from a service or destination command (exposed for tests).
 /// `scheduler` is named in the ENOENT hint of NEW_SERVICE.
@@ -215,6 +178,8 @@ class Ipvs {
 
  private:
   Ipvs(NetlinkSocket s, uint16_t family) : sock_(std::move(s)), family_(family) {}
+  Status send(Result<Request> r);  ///< One request (or the error of building it), its answer.
+  Result<std::vector<IpvsDest>> dump_dests(Result<Request> r);
   NetlinkSocket sock_;
   uint16_t family_ = 0;
 };

@@ -643,87 +643,54 @@ Result<std::vector<LinkInfo>> Rtnl::links() {
   return out;
 }
 
-Result<std::vector<AddrInfo>> Rtnl::addresses() {
-  std::vector<AddrInfo> out;
-  TRY(sock_.dump(rtnl::addr_dump(AF_UNSPEC), [&](const nlmsghdr& nlh) -> Status {
-    TRY_ASSIGN(auto a, rtnl::parse_addr(nlh));
-    if (a) out.push_back(std::move(*a));
+namespace {
+
+// The entries of a dump that `parse` keeps (nullopt: not one of them), each named after
+// its link (`index`: its ifindex field) from a fresh link dump.
+template <class T, class Parse>
+Result<std::vector<T>> dump_named(Rtnl& rtnl, const Request& r, Parse parse, int T::*index) {
+  std::vector<T> out;
+  TRY(rtnl.socket().dump(r, [&](const nlmsghdr& nlh) -> Status {
+    auto e = parse(nlh);
+    if (!e) return tl::unexpected(std::move(e).error());
+    if (*e) out.push_back(std::move(**e));
     return {};
   }));
-  TRY_ASSIGN(auto ls, links());
-  for (auto& a : out)
+  TRY_ASSIGN(auto ls, rtnl.links());
+  for (auto& e : out)
     for (const auto& l : ls)
-      if (l.index == a.index) a.dev = l.name;
+      if (l.index == e.*index) e.dev = l.name;
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<AddrInfo>> Rtnl::addresses() {
+  return dump_named(*this, rtnl::addr_dump(AF_UNSPEC), rtnl::parse_addr, &AddrInfo::index);
 }
 
 Result<std::vector<NeighInfo>> Rtnl::neighbours(int family) {
-  std::vector<NeighInfo> out;
-  TRY(sock_.dump(rtnl::neigh_dump(family), [&](const nlmsghdr& nlh) -> Status {
-    TRY_ASSIGN(auto n, rtnl::parse_neigh(nlh));
-    if (n) out.push_back(std::move(*n));
-    return {};
-  }));
-  TRY_ASSIGN(auto ls, links());
-  for (auto& n : out)
-    for (const auto& l : ls)
-      if (l.index == n.index) n.dev = l.name;
-  return out;
+  return dump_named(*this, rtnl::neigh_dump(family), rtnl::parse_neigh, &NeighInfo::index);
 }
 
 Result<std::vector<RouteInfo>> Rtnl::routes(int family) {
-  std::vector<RouteInfo> out;
-  TRY(sock_.dump(rtnl::route_dump(family), [&](const nlmsghdr& nlh) -> Status {
-    TRY_ASSIGN(auto r, rtnl::parse_route(nlh));
-    if (r && r->family == family) out.push_back(std::move(*r));
-    return {};
-  }));
-  TRY_ASSIGN(auto ls, links());
-  for (auto& r : out)
-    for (const auto& l : ls)
-      if (l.index == r.oif) r.dev = l.name;
-  return out;
+  auto of_family = [family](const nlmsghdr& nlh) {
+    auto r = rtnl::parse_route(nlh);
+    if (r && *r && (*r)->family != family) *r = std::nullopt;
+    return r;
+  };
+  return dump_named(*this, rtnl::route_dump(family), of_family, &RouteInfo::oif);
 }
 
 RtnlBatch Rtnl::batch() { return RtnlBatch(*this); }
 
-// The single-shot calls are one-request batches: one code path, one set of errors.
-Status Rtnl::one(const std::function<Status(RtnlBatch&)>& add) {
+// A single change is a one-request batch: one code path, one set of errors.
+Status Rtnl::apply(const std::function<Status(RtnlBatch&)>& add) {
   RtnlBatch b(*this);
   (void)add(b);  // its error is also the batch's
   return b.commit();
 }
 
-Status Rtnl::create_bridge(const std::string& name, int mtu) {
-  return one([&](RtnlBatch& b) { return b.create_bridge(name, mtu); });
-}
-Status Rtnl::create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd,
-                         int mtu, const std::string& mac, const std::string& peer_mac) {
-  return one([&](RtnlBatch& b) {
-    return b.create_veth(name, peer_name, peer_netns_fd, mtu, mac, peer_mac);
-  });
-}
-Status Rtnl::set_master(const std::string& dev, const std::string& master) {
-  return one([&](RtnlBatch& b) { return b.set_master(dev, master); });
-}
-Status Rtnl::link_up(const std::string& dev) {
-  return one([&](RtnlBatch& b) { return b.link_up(dev); });
-}
-Status Rtnl::add_address(const std::string& dev, const IpPrefix& addr, int scope) {
-  return one([&](RtnlBatch& b) { return b.add_address(dev, addr, scope); });
-}
-Status Rtnl::add_route(const Route& r) {
-  return one([&](RtnlBatch& b) { return b.add_route(r); });
-}
-Status Rtnl::create_ipip(const Tunnel& t) {
-  return one([&](RtnlBatch& b) { return b.create_ipip(t); });
-}
-Status Rtnl::ensure_ipip() {
-  return one([&](RtnlBatch& b) { return b.ensure_ipip(); });
-}
-Status Rtnl::set_alias(const std::string& dev, const std::string& alias) {
-  return one([&](RtnlBatch& b) { return b.set_alias(dev, alias); });
-}
 Status Rtnl::delete_link(const std::string& dev) {
   TRY_ASSIGN(Request r, rtnl::link_del(dev));
   index_.erase(dev);

@@ -120,26 +120,16 @@ inline constexpr const char* kIp6tnlFallback = "ip6tnl0";
 
 class RtnlBatch;
 
-/// rtnetlink requests against the namespace its socket was opened in. Each mutating call is
-/// one round trip; use batch() to send many in one go.
+/// rtnetlink requests against the namespace its socket was opened in: the queries, and
+/// RtnlBatch for every change (batch() for many in one go, apply() for one).
 class Rtnl {
  public:
   /// Opens in the calling thread's current namespace; `where` (e.g. its name) labels errors.
   static Result<Rtnl> open(std::string where = {});
 
-  [[nodiscard]] Status create_bridge(const std::string& name, int mtu);
-  [[nodiscard]] Status create_veth(const std::string& name, const std::string& peer_name,
-                                   int peer_netns_fd, int mtu, const std::string& mac,
-                                   const std::string& peer_mac);
-  [[nodiscard]] Status set_master(const std::string& dev, const std::string& master);
-  [[nodiscard]] Status link_up(const std::string& dev);
-  [[nodiscard]] Status add_address(const std::string& dev, const IpPrefix& addr, int scope = 0);
-  /// labctl::Route: the default route when !r.to.
-  [[nodiscard]] Status add_route(const Route& r);
-  [[nodiscard]] Status create_ipip(const Tunnel& t);
-  /// Makes the ipip module load so tunl0 exists here (LVS-TUN real servers).
-  [[nodiscard]] Status ensure_ipip();
-  [[nodiscard]] Status set_alias(const std::string& dev, const std::string& alias);
+  /// Sends what `add` puts into a batch (one round trip for one change):
+  /// `rtnl.apply([&](RtnlBatch& b) { return b.link_up("lo"); })`. The batch's first failure.
+  [[nodiscard]] Status apply(const std::function<Status(RtnlBatch&)>& add);
   /// For rolling back a link this lab created; deleting the namespace does it all at once.
   [[nodiscard]] Status delete_link(const std::string& dev);
 
@@ -164,7 +154,6 @@ class Rtnl {
   friend class RtnlBatch;
   explicit Rtnl(NetlinkSocket s) : sock_(std::move(s)) {}
   std::optional<int> cached_index(const std::string& dev) const;
-  Status one(const std::function<Status(RtnlBatch&)>& add);
 
   NetlinkSocket sock_;
   std::map<std::string, int> index_;
@@ -187,8 +176,10 @@ class RtnlBatch {
   Status link_up(const std::string& dev);
   Status add_address(const std::string& dev, const IpPrefix& addr, int scope = 0,
                      bool deprecated = false);
+  /// labctl::Route: the default route when !r.to.
   Status add_route(const Route& r);
   Status create_ipip(const Tunnel& t);
+  /// Makes the ipip module load so tunl0 exists here (LVS-TUN real servers).
   Status ensure_ipip();
   Status ensure_ip6tnl();
   Status set_alias(const std::string& dev, const std::string& alias);

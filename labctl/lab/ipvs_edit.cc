@@ -1,7 +1,5 @@
 #include "labctl/lab/ipvs_edit.h"
 
-#include "labctl/base/file.h"
-
 #include <linux/ip_vs.h>
 #include <netinet/in.h>
 
@@ -11,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "labctl/base/file.h"
+#include "labctl/kernel/ipvs_modules.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/lab/ipvs_table.h"
 #include "labctl/lab/state.h"

@@ -8,14 +8,14 @@
 // per-service per-cpu counters.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "labctl/base/error.h"
 #include "labctl/kernel/ipvs.h"
+#include "labctl/kernel/ipvs_proc.h"
 #include "labctl/model/topology.h"
 
 namespace labctl {

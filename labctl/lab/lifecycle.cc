@@ -1,7 +1,6 @@
 #include "labctl/lab/lifecycle.h"
 
 #include <linux/capability.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -15,43 +14,21 @@
 #include <thread>
 
 #include "labctl/base/file.h"
-#include "labctl/lab/apply.h"
-#include "labctl/plan/agent.h"
-#include "labctl/lab/netlink_executor.h"
+#include "labctl/base/interrupt.h"
 #include "labctl/kernel/netns.h"
-#include "labctl/plan/render.h"
 #include "labctl/kernel/process.h"
+#include "labctl/lab/apply.h"
+#include "labctl/lab/netlink_executor.h"
 #include "labctl/lab/preflight.h"
 #include "labctl/lab/state.h"
+#include "labctl/plan/agent.h"
+#include "labctl/plan/render.h"
 
 namespace labctl {
 namespace {
 
 using namespace std::chrono_literals;
 constexpr auto kStopGrace = 2s;
-
-std::atomic<bool> g_interrupted{false};
-
-// Turns SIGINT/SIGTERM/SIGHUP into a flag checked between steps, for as long as it lives.
-class InterruptGuard {
- public:
-  InterruptGuard() {
-    g_interrupted = false;
-    struct sigaction sa{};
-    sa.sa_handler = [](int) { g_interrupted = true; };
-    sigemptyset(&sa.sa_mask);
-    for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &sa, &old_[i]);
-  }
-  ~InterruptGuard() {
-    for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &old_[i], nullptr);
-  }
-  InterruptGuard(const InterruptGuard&) = delete;
-  InterruptGuard& operator=(const InterruptGuard&) = delete;
-
- private:
-  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
-  struct sigaction old_[3]{};
-};
 
 bool has_cap(const __user_cap_data_struct* d, int cap) {
   return d[cap / 32].effective & (1u << (cap % 32));
@@ -227,7 +204,9 @@ Status on_own_thread(const std::function<Status()>& fn) {
   return st;
 }
 
-Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& opts) {
+// `interrupted`: a signal arrived (InterruptGuard): stop between steps and roll back.
+Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& opts,
+                         const std::atomic<bool>& interrupted) {
   TRY_ASSIGN(LabLock lock, LabLock::acquire(t.name));
   if (!lab_namespaces(t.name).empty()) {
     if (!opts.replace)
@@ -245,7 +224,7 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
   TRY(remove_state_dir(t.name));
   TRY(make_state_dir(t.name));
   TRY_ASSIGN(Journal journal, Journal::open(t.name));
-  if (g_interrupted) {
+  if (interrupted) {
     (void)remove_state_dir(t.name);
     return fail("interrupted", "nothing of the lab was left behind");
   }
@@ -253,7 +232,7 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
   NetlinkExecutor real(t.name, &journal, find_labagent());
   std::unique_ptr<Executor> wrapped = opts.wrap_executor ? opts.wrap_executor(real) : nullptr;
   ApplyOptions ao;
-  ao.cancel = &g_interrupted;
+  ao.cancel = &interrupted;
   ao.on_step = opts.on_step;
   // The source (which `labctl check` reads back) and the resolved lab (every step with its
   // namespace, fields and shell equivalent), written while the lab is built: rendering
@@ -287,7 +266,7 @@ Status lab_up(const Topology& t, const Plan& plan, const UpOptions& opts) {
   // From here on a signal means "roll back", never "die half-way".
   InterruptGuard guard;
   TRY(check_privileges());
-  return on_own_thread([&] { return up_on_this_thread(t, plan, opts); });
+  return on_own_thread([&] { return up_on_this_thread(t, plan, opts, *guard.flag()); });
 }
 
 Result<DownReport> lab_down(const std::string& lab) {

@@ -163,7 +163,7 @@ Result<std::unique_ptr<NetlinkExecutor::Netns>> NetlinkExecutor::make_netns(
   // of ours is never seen unmarked.
   TRY(create_netns(s.ns, [&]() -> Status {
     TRY_ASSIGN(n->rtnl, Rtnl::open(s.ns));
-    return n->rtnl->set_alias("lo", netns_mark(lab_));
+    return n->rtnl->apply([&](RtnlBatch& b) { return b.set_alias("lo", netns_mark(lab_)); });
   }));
   auto fd = open_netns(s.ns);
   if (!fd) {

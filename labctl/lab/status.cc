@@ -6,20 +6,19 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
-#include "labctl/lab/lifecycle.h"
+#include "labctl/base/file.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/process.h"
+#include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
 
 namespace labctl {
 namespace {
 
 std::string cmdline_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string raw = read_text("/proc/" + std::to_string(pid) + "/cmdline");
   for (char& c : raw)
     if (c == '\0') c = ' ';
   while (!raw.empty() && raw.back() == ' ') raw.pop_back();
@@ -117,9 +116,7 @@ std::vector<AgentState> read_agent_states(const std::string& lab) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(state_dir(lab) + "/agents", ec)) {
     if (e.path().extension() != ".json") continue;
-    std::ifstream in(e.path());
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (auto a = parse_agent_state(text)) out.push_back(std::move(*a));
+    if (auto a = parse_agent_state(read_text(e.path()))) out.push_back(std::move(*a));
   }
   std::sort(out.begin(), out.end(), [](const AgentState& a, const AgentState& b) {
     return std::tie(a.node, a.agent) < std::tie(b.node, b.agent);

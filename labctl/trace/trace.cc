@@ -1,5 +1,6 @@
 #include "labctl/trace/trace.h"
 
+#include <fmt/format.h>
 #include <net/if.h>
 
 #include <cerrno>
@@ -7,11 +8,9 @@
 #include <mutex>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "labctl/base/fd.h"
-#include "labctl/checks/probe.h"
 #include "labctl/kernel/netns.h"
+#include "labctl/kernel/probe.h"
 #include "labctl/kernel/rtnl.h"
 #include "labctl/model/load_target.h"
 

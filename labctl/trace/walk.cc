@@ -24,6 +24,13 @@ const char* method_name(const std::optional<FwdMethod>& method) {
   return "?";
 }
 
+// The changes in words, as a hop's "why" quotes them.
+std::string joined(const std::vector<PacketChange>& changes) {
+  std::string out;
+  for (const auto& c : changes) out += (out.empty() ? "" : "; ") + to_string(c);
+  return out;
+}
+
 bool is_tcp(const Packet& p) { return p.l4 && p.l4->proto == IPPROTO_TCP; }
 bool is_udp(const Packet& p) { return p.l4 && p.l4->proto == IPPROTO_UDP; }
 
@@ -131,53 +138,61 @@ class WalkBuilder {
     return hops;
   }
 
-  static std::vector<std::string> diff(const Packet& a, const Packet& b, const WalkBuilder& wb) {
-    std::vector<std::string> d;
+  static std::vector<PacketChange> diff(const Packet& a, const Packet& b, const WalkBuilder& wb) {
+    using K = PacketChange::Kind;
+    std::vector<PacketChange> d;
+    auto add = [&](K kind, std::string from = {}, std::string to = {}, bool inner = false) {
+      d.push_back(PacketChange{kind, inner, std::move(from), std::move(to)});
+    };
     if (a.eth && b.eth) {
       if (a.eth->src != b.eth->src)
-        d.push_back("src MAC " + wb.mac_label(a.eth->src) + " -> " + wb.mac_label(b.eth->src));
+        add(K::SrcMac, wb.mac_label(a.eth->src), wb.mac_label(b.eth->src));
       if (a.eth->dst != b.eth->dst)
-        d.push_back("dst MAC " + wb.mac_label(a.eth->dst) + " -> " + wb.mac_label(b.eth->dst));
+        add(K::DstMac, wb.mac_label(a.eth->dst), wb.mac_label(b.eth->dst));
     } else if (a.eth && !b.eth) {
-      d.push_back("no Ethernet header (a tunnel device carries bare IP)");
+      add(K::EthernetRemoved);
     } else if (!a.eth && b.eth) {
-      d.push_back("Ethernet header again");
+      add(K::EthernetAdded);
     }
     const IpHeader* ao = a.outer();
     const IpHeader* bo = b.outer();
     if (!ao && bo)
-      d.push_back("wrapped in an outer IP header " + wb.ip_label(bo->src) + " -> " + wb.ip_label(bo->dst) +
-                  " (IPIP)");
+      add(K::Wrapped, wb.ip_label(bo->src), wb.ip_label(bo->dst));
     else if (ao && !bo)
-      d.push_back("outer IP header " + wb.ip_label(ao->src) + " -> " + wb.ip_label(ao->dst) + " removed");
+      add(K::Unwrapped, wb.ip_label(ao->src), wb.ip_label(ao->dst));
     else if (ao && bo) {
-      if (ao->src != bo->src) d.push_back("outer src " + wb.ip_label(ao->src) + " -> " + wb.ip_label(bo->src));
-      if (ao->dst != bo->dst) d.push_back("outer dst " + wb.ip_label(ao->dst) + " -> " + wb.ip_label(bo->dst));
-      if (ao->ttl != bo->ttl) d.push_back(fmt::format("outer TTL {} -> {}", ao->ttl, bo->ttl));
+      if (ao->src != bo->src) add(K::OuterSrc, wb.ip_label(ao->src), wb.ip_label(bo->src));
+      if (ao->dst != bo->dst) add(K::OuterDst, wb.ip_label(ao->dst), wb.ip_label(bo->dst));
+      if (ao->ttl != bo->ttl) add(K::OuterTtl, std::to_string(ao->ttl), std::to_string(bo->ttl));
     }
     const IpHeader* ai = a.inner();
     const IpHeader* bi = b.inner();
-    const std::string pre = (ao || bo) ? "inner " : "";
+    const bool inner = ao || bo;
     if (ai && bi) {
-      if (ai->src != bi->src) d.push_back(pre + "src IP " + wb.ip_label(ai->src) + " -> " + wb.ip_label(bi->src));
-      if (ai->dst != bi->dst) d.push_back(pre + "dst IP " + wb.ip_label(ai->dst) + " -> " + wb.ip_label(bi->dst));
-      if (ai->ttl != bi->ttl) d.push_back(fmt::format("{}TTL {} -> {}", pre, ai->ttl, bi->ttl));
+      if (ai->src != bi->src) add(K::SrcIp, wb.ip_label(ai->src), wb.ip_label(bi->src), inner);
+      if (ai->dst != bi->dst) add(K::DstIp, wb.ip_label(ai->dst), wb.ip_label(bi->dst), inner);
+      if (ai->ttl != bi->ttl) add(K::Ttl, std::to_string(ai->ttl), std::to_string(bi->ttl), inner);
     }
     if (a.l4 && b.l4) {
-      if (a.l4->sport != b.l4->sport) d.push_back(fmt::format("src port {} -> {}", a.l4->sport, b.l4->sport));
-      if (a.l4->dport != b.l4->dport) d.push_back(fmt::format("dst port {} -> {}", a.l4->dport, b.l4->dport));
+      if (a.l4->sport != b.l4->sport)
+        add(K::SrcPort, std::to_string(a.l4->sport), std::to_string(b.l4->sport));
+      if (a.l4->dport != b.l4->dport)
+        add(K::DstPort, std::to_string(a.l4->dport), std::to_string(b.l4->dport));
     }
     return d;
   }
 
-  static bool only_macs_changed(const std::vector<std::string>& changes) {
-    return !changes.empty() && std::all_of(changes.begin(), changes.end(), [](const std::string& c) {
-      return c.starts_with("src MAC") || c.starts_with("dst MAC");
-    });
+  static bool only_macs_changed(const std::vector<PacketChange>& changes) {
+    return !changes.empty() &&
+           std::all_of(changes.begin(), changes.end(), [](const PacketChange& c) {
+             return c.kind == PacketChange::Kind::SrcMac || c.kind == PacketChange::Kind::DstMac;
+           });
   }
-  static bool has(const std::vector<std::string>& changes, const std::string& prefix) {
+  // A change of this kind; of the inner header of an IPIP packet only when `inner`.
+  static bool has(const std::vector<PacketChange>& changes, PacketChange::Kind kind,
+                  bool inner = false) {
     return std::any_of(changes.begin(), changes.end(),
-                       [&](const std::string& c) { return c.starts_with(prefix); });
+                       [&](const PacketChange& c) { return c.kind == kind && c.inner == inner; });
   }
 
   std::string why_first(const Hop& h, bool request) const {
@@ -200,6 +215,7 @@ class WalkBuilder {
   // Why the packet looks as it does at `h`, given `prev` (the hop before it).
   std::string why_hop(const Hop& prev, const Hop& h, bool request) const {
     const TraceSetup& s = w_.setup;
+    using K = PacketChange::Kind;
     const std::string m = method_name(s.method);
     const auto& c = h.changes;
     const IpHeader* in = h.pkt.inner();
@@ -223,24 +239,26 @@ class WalkBuilder {
       const std::string rs_mac = h.pkt.eth ? mac_owner_node(h.pkt.eth->dst) : "";
       switch (*s.method) {
         case FwdMethod::Dr:
-          if (has(c, "dst MAC") && !has(c, "dst IP") && !has(c, "src IP") && !has(c, "wrapped") &&
-              !has(c, "dst port"))
-            return fmt::format("DR: the director rewrote only the destination MAC, to {}'s (the source MAC "
-                               "is its own, as on every frame it sends); the IP addresses and ports are "
-                               "unchanged ({} -> {}){}, so {} must hold the VIP itself (on lo)",
-                               rs_mac.empty() ? "the real server" : rs_mac, in->src.str(), in->dst.str(),
-                               has(c, "TTL") ? ", only the TTL dropped by one as at any forwarding hop" : "",
-                               rs_mac.empty() ? "the real server" : rs_mac);
+          if (has(c, K::DstMac) && !has(c, K::DstIp) && !has(c, K::SrcIp) && !has(c, K::Wrapped) &&
+              !has(c, K::DstPort))
+            return fmt::format(
+                "DR: the director rewrote only the destination MAC, to {}'s (the source MAC "
+                "is its own, as on every frame it sends); the IP addresses and ports are "
+                "unchanged ({} -> {}){}, so {} must hold the VIP itself (on lo)",
+                rs_mac.empty() ? "the real server" : rs_mac, in->src.str(), in->dst.str(),
+                has(c, K::Ttl) ? ", only the TTL dropped by one as at any forwarding hop" : "",
+                rs_mac.empty() ? "the real server" : rs_mac);
           break;
         case FwdMethod::Nat:
-          if (has(c, "dst IP") && !has(c, "src IP"))
+          if (has(c, K::DstIp) && !has(c, K::SrcIp))
             return fmt::format("NAT: the director rewrote the destination VIP -> RIP ({}, {}); the source "
                                "stays the client's, and the director keeps the connection to undo this on "
                                "the reply",
                                in->dst.str(), rs);
           break;
         case FwdMethod::Tun:
-          if (has(c, "wrapped") && !has(c, "inner src IP") && !has(c, "inner dst IP"))
+          if (has(c, K::Wrapped) && !has(c, K::SrcIp, /*inner=*/true) &&
+              !has(c, K::DstIp, /*inner=*/true))
             return fmt::format("TUN: the director wrapped the packet, unchanged inside ({} -> {}), in a second "
                                "IP header DIP -> RIP ({} -> {}, IPIP) so routers can carry it to {}",
                                in->src.str(), in->dst.str(), out->src.str(), out->dst.str(), rs);
@@ -249,19 +267,20 @@ class WalkBuilder {
           break;  // the director answers itself: the request never leaves it
       }
       return fmt::format("{}: the director forwarded it, but not as {} does: {}", m, m,
-                         c.empty() ? "nothing changed" : fmt::format("{}", fmt::join(c, "; ")));
+                         c.empty() ? "nothing changed" : joined(c));
     }
     if (s.method && h.node == s.director && !request) {
-      if (s.method == FwdMethod::Nat && has(c, "src IP"))
+      if (s.method == FwdMethod::Nat && has(c, K::SrcIp))
         return fmt::format("NAT: the director rewrote the reply's source RIP -> VIP ({}), the address the "
                            "client asked, and sends it on",
                            in->src.str());
-      return fmt::format("the director forwarded the reply: {}", c.empty() ? "unchanged" : fmt::format("{}", fmt::join(c, "; ")));
+      return fmt::format("the director forwarded the reply: {}",
+                         c.empty() ? "unchanged" : joined(c));
     }
-    if (only_macs_changed(c) || (has(c, "src MAC") && (has(c, "TTL") || has(c, "outer TTL")) &&
-                                 !has(c, "dst IP") && !has(c, "src IP") && !has(c, "outer dst")))
+    if (only_macs_changed(c) || (has(c, K::SrcMac) && (has(c, K::Ttl) || has(c, K::OuterTtl)) &&
+                                 !has(c, K::DstIp) && !has(c, K::SrcIp) && !has(c, K::OuterDst)))
       return fmt::format("{} routed it: new MACs for the next link, TTL down by one; the IP addresses stay", h.node);
-    return fmt::format("{} forwarded it: {}", h.node, c.empty() ? "unchanged" : fmt::format("{}", fmt::join(c, "; ")));
+    return fmt::format("{} forwarded it: {}", h.node, c.empty() ? "unchanged" : joined(c));
   }
 
   std::string owner_name(const IpAddr& a) const {
@@ -459,7 +478,8 @@ nlohmann::json hop_json(const Hop& h, int64_t t0) {
     j["outer"] = {{"src", out->src.str()}, {"dst", out->dst.str()}, {"ttl", out->ttl}, {"proto", out->proto}};
   else
     j["outer"] = nullptr;
-  j["changes"] = h.changes;
+  j["changes"] = nlohmann::json::array();
+  for (const auto& c : h.changes) j["changes"].push_back(to_string(c));
   j["why"] = h.why;
   j["packet"] = packet_json(h.pkt);
   return j;
@@ -473,13 +493,50 @@ void render_hops(std::string& out, const std::vector<Hop>& hops, int64_t t0) {
     const std::string where = h.node + ":" + h.ifname;
     out += fmt::format("  {:>2}  {:<{}}  {:<3}  +{:.3f} ms  {}\n", ++n, where, width, to_string(h.dir),
                        static_cast<double>(h.t_ns - t0) / 1e6, packet_summary(h.pkt));
-    for (const auto& c : h.changes) out += fmt::format("        changed: {}\n", c);
+    for (const auto& c : h.changes) out += fmt::format("        changed: {}\n", to_string(c));
     if (n > 1 && h.changes.empty()) out += "        changed: nothing\n";
     if (!h.why.empty()) out += fmt::format("        why: {}\n", h.why);
   }
 }
 
 }  // namespace
+
+std::string to_string(const PacketChange& c) {
+  using K = PacketChange::Kind;
+  const std::string pre = c.inner ? "inner " : "";
+  const std::string from_to = c.from + " -> " + c.to;
+  switch (c.kind) {
+    case K::SrcMac:
+      return "src MAC " + from_to;
+    case K::DstMac:
+      return "dst MAC " + from_to;
+    case K::EthernetRemoved:
+      return "no Ethernet header (a tunnel device carries bare IP)";
+    case K::EthernetAdded:
+      return "Ethernet header again";
+    case K::Wrapped:
+      return "wrapped in an outer IP header " + from_to + " (IPIP)";
+    case K::Unwrapped:
+      return "outer IP header " + from_to + " removed";
+    case K::OuterSrc:
+      return "outer src " + from_to;
+    case K::OuterDst:
+      return "outer dst " + from_to;
+    case K::OuterTtl:
+      return "outer TTL " + from_to;
+    case K::SrcIp:
+      return pre + "src IP " + from_to;
+    case K::DstIp:
+      return pre + "dst IP " + from_to;
+    case K::Ttl:
+      return pre + "TTL " + from_to;
+    case K::SrcPort:
+      return "src port " + from_to;
+    case K::DstPort:
+      return "dst port " + from_to;
+  }
+  return "?";
+}
 
 Walk build_walk(const TraceSetup& setup, std::vector<TracedFrame> frames) {
   return WalkBuilder(setup, std::move(frames)).build();

@@ -52,13 +52,39 @@ struct TracedFrame {
   Packet pkt;
 };
 
+/// One way a packet differs from the hop before it. The walk decides on these values and
+/// to_string() puts them into words at the end, so rewording one never changes a verdict.
+struct PacketChange {
+  enum class Kind {
+    SrcMac,  ///< from -> to: the MACs, labelled with their owners.
+    DstMac,
+    EthernetRemoved,  ///< A tunnel device carries bare IP.
+    EthernetAdded,
+    Wrapped,    ///< from -> to: the new outer header's addresses (IPIP).
+    Unwrapped,  ///< from -> to: the removed outer header's addresses.
+    OuterSrc,
+    OuterDst,
+    OuterTtl,
+    SrcIp,  ///< Of the inner header when `inner`, else of the only one.
+    DstIp,
+    Ttl,
+    SrcPort,
+    DstPort,
+  };
+  Kind kind = Kind::SrcMac;
+  bool inner = false;  ///< SrcIp, DstIp, Ttl: the inner header of an IPIP packet.
+  std::string from;    ///< The old value as shown (an address with its owner, a TTL, a port).
+  std::string to;
+};
+[[nodiscard]] std::string to_string(const PacketChange& c);
+
 struct Hop {
   size_t iface = 0;
   std::string node, ifname;
   Direction dir = Direction::In;
   int64_t t_ns = 0;
   Packet pkt;
-  std::vector<std::string> changes;  ///< What differs from the previous hop.
+  std::vector<PacketChange> changes;  ///< What differs from the previous hop.
   std::string why;                   ///< The reason, in the course's terms.
 };
 

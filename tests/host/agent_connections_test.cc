@@ -41,7 +41,7 @@ class AgentConnections : public ::testing::Test {
     fd_ = std::move(*fd);
     ASSERT_TRUE(run_in_netns(fd_.get(), []() -> Status {
       TRY_ASSIGN(Rtnl r, Rtnl::open());
-      return r.link_up("lo");
+      return r.apply([&](RtnlBatch& batch) { return batch.link_up("lo"); });
     }));
   }
   void TearDown() override {

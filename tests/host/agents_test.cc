@@ -20,8 +20,8 @@
 #include <sstream>
 #include <thread>
 
-#include "labctl/checks/probe.h"
 #include "labctl/kernel/netns.h"
+#include "labctl/kernel/probe.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
 #include "labctl/lab/status.h"

@@ -1,12 +1,10 @@
 // Host tier: labctl doctor on this kernel. Probes must leave the root namespace as it was.
-#include "labctl/checks/doctor.h"
-
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
 
-#include <gtest/gtest.h>
-
+#include "labctl/doctor/doctor.h"
 #include "labctl/kernel/netns.h"
 #include "tests/host/host_test.h"
 

@@ -14,8 +14,8 @@
 #include <random>
 #include <thread>
 
-#include "labctl/checks/probe.h"
 #include "labctl/kernel/netns.h"
+#include "labctl/kernel/probe.h"
 #include "labctl/kernel/rtnl.h"
 #include "labctl/lab/agent_control.h"
 #include "labctl/lab/state.h"

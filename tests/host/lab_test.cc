@@ -1,7 +1,6 @@
 // Host tier: the whole lifecycle on real namespaces. Verifies by reading the kernel back.
-#include "labctl/lab/lifecycle.h"
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -16,19 +15,18 @@
 #include <sstream>
 #include <thread>
 
-#include <gtest/gtest.h>
-
-#include "labctl/lab/apply.h"
-#include "labctl/lab/netlink_executor.h"
 #include "labctl/kernel/features.h"
 #include "labctl/kernel/netns.h"
-#include "labctl/plan/planner.h"
-#include "labctl/checks/probe.h"
+#include "labctl/kernel/probe.h"
 #include "labctl/kernel/process.h"
 #include "labctl/kernel/rtnl.h"
-#include "labctl/lab/state.h"
 #include "labctl/kernel/sysctl.h"
+#include "labctl/lab/apply.h"
+#include "labctl/lab/lifecycle.h"
+#include "labctl/lab/netlink_executor.h"
+#include "labctl/lab/state.h"
 #include "labctl/model/load.h"
+#include "labctl/plan/planner.h"
 #include "tests/host/host_test.h"
 #include "tests/host/script_lab.h"
 #include "tests/support/fail_at.h"

@@ -1,13 +1,12 @@
 // Host tier: the probes checks use, from inside a throwaway namespace (loopback only).
-#include "labctl/checks/probe.h"
+#include "labctl/kernel/probe.h"
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <chrono>
 #include <cstring>
-
-#include <gtest/gtest.h>
 
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/process.h"
@@ -26,7 +25,7 @@ TEST(HostProbe, TcpHttpAndIcmpInsideANamespace) {
   ASSERT_TRUE(fd);
   ASSERT_TRUE(run_in_netns(fd->get(), []() -> Status {
     TRY_ASSIGN(Rtnl r, Rtnl::open());
-    return r.link_up("lo");
+    return r.apply([&](RtnlBatch& batch) { return batch.link_up("lo"); });
   }));
   SpawnOptions o;
   o.netns_fd = fd->get();
@@ -65,7 +64,7 @@ TEST(HostProbe, HttpGetFromASourceAddressKeepsItsConnection) {
   ASSERT_TRUE(fd);
   ASSERT_TRUE(run_in_netns(fd->get(), []() -> Status {
     TRY_ASSIGN(Rtnl r, Rtnl::open());
-    return r.link_up("lo");
+    return r.apply([&](RtnlBatch& batch) { return batch.link_up("lo"); });
   }));
   SpawnOptions o;
   o.netns_fd = fd->get();

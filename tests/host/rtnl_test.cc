@@ -88,7 +88,7 @@ TEST_F(HostRtnl, BuildsBridgeVethsAddressesRoutesAndReadsThemBack) {
   ASSERT_TRUE(sw_fd);
 
   // The switch: a bridge (single-shot calls).
-  ASSERT_TRUE(sw.create_bridge("br0", 1400));
+  ASSERT_TRUE(sw.apply([&](RtnlBatch& batch) { return batch.create_bridge("br0", 1400); }));
 
   // The node: two veths whose peers land straight in the switch namespace, then addresses
   // in the same batch (which forces a flush and one link dump to learn the ifindexes).
@@ -112,11 +112,11 @@ TEST_F(HostRtnl, BuildsBridgeVethsAddressesRoutesAndReadsThemBack) {
 
   // Back in the switch: enslave the peers and bring everything up.
   for (const char* port : {"p0", "p1"}) {
-    Status st = sw.set_master(port, "br0");
+    Status st = sw.apply([&](RtnlBatch& batch) { return batch.set_master(port, "br0"); });
     ASSERT_TRUE(st) << st.error().str();
-    ASSERT_TRUE(sw.link_up(port));
+    ASSERT_TRUE(sw.apply([&](RtnlBatch& batch) { return batch.link_up(port); }));
   }
-  ASSERT_TRUE(sw.link_up("br0"));
+  ASSERT_TRUE(sw.apply([&](RtnlBatch& batch) { return batch.link_up("br0"); }));
 
   // Routes: a default route and a prefix route via gateways, and an IPv6 one.
   {
@@ -264,8 +264,8 @@ TEST_F(HostRtnl, BuildsBridgeVethsAddressesRoutesAndReadsThemBack) {
 
 TEST_F(HostRtnl, DuplicateInterfaceIsEexistWithHint) {
   Rtnl sw = open_in(sw_.name);
-  ASSERT_TRUE(sw.create_bridge("br0", 0));
-  auto st = sw.create_bridge("br0", 0);
+  ASSERT_TRUE(sw.apply([&](RtnlBatch& batch) { return batch.create_bridge("br0", 0); }));
+  auto st = sw.apply([&](RtnlBatch& batch) { return batch.create_bridge("br0", 0); });
   ASSERT_FALSE(st);
   const Error& e = st.error();
   EXPECT_EQ(e.errnum, EEXIST);
@@ -281,7 +281,7 @@ TEST_F(HostRtnl, UnreachableGatewayCarriesTheKernelsOwnText) {
   Route r;
   r.family = AF_INET;
   r.via = IpAddr::parse("10.200.0.1");  // no interface has an address in that subnet
-  auto st = node.add_route(r);
+  auto st = node.apply([&](RtnlBatch& batch) { return batch.add_route(r); });
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().errnum, ENETUNREACH);
   EXPECT_FALSE(st.error().kernel.empty()) << "extended ACK expected from this kernel";
@@ -388,7 +388,8 @@ TEST_F(HostRtnl, ALinkIsFoundByNameWithoutADump) {
 TEST_F(HostRtnl, ARequestInsideAnotherSocketsDumpLeavesTheDumpIntact) {
   Rtnl node = open_in(node_.name);
   Rtnl sw = open_in(sw_.name);
-  for (const char* b : {"br0", "br1", "br2"}) ASSERT_TRUE(sw.create_bridge(b, 0));
+  for (const char* b : {"br0", "br1", "br2"})
+    ASSERT_TRUE(sw.apply([&](RtnlBatch& batch) { return batch.create_bridge(b, 0); }));
   std::vector<std::string> names, asked;
   Status st = sw.socket().dump(rtnl::link_dump(), [&](const nlmsghdr& nlh) -> Status {
     // Ask the other namespace something before reading this message.
@@ -409,11 +410,13 @@ TEST_F(HostRtnl, ARequestInsideAnotherSocketsDumpLeavesTheDumpIntact) {
 
 TEST_F(HostRtnl, UnknownDeviceNamesAreEnodevWithoutTalkingNonsense) {
   Rtnl node = open_in(node_.name);
-  auto st = node.add_address("nosuch0", *IpPrefix::parse("10.0.0.1/24"));
+  auto st = node.apply([&](RtnlBatch& batch) {
+    return batch.add_address("nosuch0", *IpPrefix::parse("10.0.0.1/24"));
+  });
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().errnum, ENODEV);
   EXPECT_NE(st.error().message.find("nosuch0"), std::string::npos);
-  auto up = node.link_up("nosuch0");
+  auto up = node.apply([&](RtnlBatch& batch) { return batch.link_up("nosuch0"); });
   ASSERT_FALSE(up);
   EXPECT_EQ(up.error().errnum, ENODEV);
 }
@@ -422,7 +425,7 @@ TEST_F(HostRtnl, IpipOnAKernelWithoutItSaysSo) {
   struct stat sb {};
   if (::stat("/sys/module/ipip", &sb) == 0) GTEST_SKIP() << "this kernel has IPIP";
   Rtnl node = open_in(node_.name);
-  auto st = node.ensure_ipip();
+  auto st = node.apply([&](RtnlBatch& batch) { return batch.ensure_ipip(); });
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().errnum, EOPNOTSUPP);
   EXPECT_NE(st.error().hint.find("CONFIG_NET_IPIP"), std::string::npos) << st.error().str();
@@ -431,7 +434,7 @@ TEST_F(HostRtnl, IpipOnAKernelWithoutItSaysSo) {
   t.name = "tun1";
   t.local = *IpAddr::parse("10.0.0.1");
   t.remote = *IpAddr::parse("10.0.0.2");
-  auto c = node.create_ipip(t);
+  auto c = node.apply([&](RtnlBatch& batch) { return batch.create_ipip(t); });
   ASSERT_FALSE(c);
   EXPECT_NE(c.error().hint.find("CONFIG_NET_IPIP"), std::string::npos);
 }

@@ -4,22 +4,22 @@
 // ships can be set, read back and edited live; an unknown one is refused with the list of
 // loadable ones and the table unchanged. Everything through the CLI, as a student runs it;
 // one `up` per test.
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include "labctl/kernel/ipvs.h"
+#include "labctl/kernel/ipvs_modules.h"
 #include "tests/kernel/kernel_test.h"
 
 namespace labctl {

@@ -38,7 +38,7 @@ Sockets open_fresh_namespace() {
     TRY_ASSIGN(Rtnl r, Rtnl::open("test-ns"));
     // Like every lab node: without lo up the namespace has no local routing table, and
     // IPVS refuses IPv4 real servers with EINVAL (see ipvs::dest_hint).
-    TRY(r.link_up("lo"));
+    TRY(r.apply([&](RtnlBatch& batch) { return batch.link_up("lo"); }));
     s.rtnl.emplace(std::move(r));
     return {};
   });
@@ -260,19 +260,19 @@ TEST(KernelIpip, EnsureIpipMakesTunl0AndExplicitTunnelsWork) {
   Sockets s = open_fresh_namespace();
   ASSERT_TRUE(s.rtnl);
   Rtnl& rtnl = *s.rtnl;
-  Status st = rtnl.ensure_ipip();
+  Status st = rtnl.apply([&](RtnlBatch& batch) { return batch.ensure_ipip(); });
   if (!st && st.error().errnum == EOPNOTSUPP) LABCTL_KERNEL_SKIP() << st.error().str();
   ASSERT_TRUE(st) << st.error().str();
-  st = rtnl.ensure_ipip();
+  st = rtnl.apply([&](RtnlBatch& batch) { return batch.ensure_ipip(); });
   ASSERT_TRUE(st) << "ensure_ipip is idempotent: " << st.error().str();
-  ASSERT_TRUE(rtnl.link_up("tunl0"));
+  ASSERT_TRUE(rtnl.apply([&](RtnlBatch& batch) { return batch.link_up("tunl0"); }));
 
   Tunnel t;
   t.name = "tun1";
   t.local = *IpAddr::parse("10.0.0.1");
   t.remote = *IpAddr::parse("10.0.0.2");
   t.ttl = 64;
-  st = rtnl.create_ipip(t);
+  st = rtnl.apply([&](RtnlBatch& batch) { return batch.create_ipip(t); });
   ASSERT_TRUE(st) << st.error().str();
 
   auto links = rtnl.links();
@@ -292,7 +292,7 @@ TEST(KernelIpip, EnsureIpipMakesTunl0AndExplicitTunnelsWork) {
 
   Tunnel same = t;
   same.name = "tun2";
-  auto dup = rtnl.create_ipip(same);
+  auto dup = rtnl.apply([&](RtnlBatch& batch) { return batch.create_ipip(same); });
   ASSERT_FALSE(dup);
   EXPECT_EQ(dup.error().errnum, EEXIST) << "same local/remote as tun1";
 }

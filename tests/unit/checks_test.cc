@@ -95,24 +95,6 @@ TEST(CheckDeadline, AProbeGetsWhatIsLeftAndNoMore) {
   EXPECT_NE(gone.ran_out().find("1 s deadline"), std::string::npos) << gone.ran_out();
 }
 
-TEST(StatsPercpu, SumsThePerCpuRowsNotTheEstimatorsTotal) {
-  // As the kernel prints it (hex); the "~" row is the estimator's copy, lagging behind.
-  const std::string text =
-      "       Total Incoming Outgoing         Incoming         Outgoing\n"
-      "CPU    Conns  Packets  Packets            Bytes            Bytes\n"
-      "  0        3       1A        0              4E0                0\n"
-      "  1        1        5        2               10               20\n"
-      "  ~        0        0        0                0                0\n\n"
-      "     Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s\n"
-      "           0        0        0                0                0\n";
-  auto c = check_kind::parse_stats_percpu(text);
-  ASSERT_TRUE(c) << c.error().str();
-  EXPECT_EQ(c->inpkts, 0x1Au + 5);
-  EXPECT_EQ(c->outpkts, 2u);
-  EXPECT_TRUE(c->exact);
-  EXPECT_FALSE(check_kind::parse_stats_percpu("garbage"));
-}
-
 TEST(Requests, TextSaysWhatAnsweredFailedAndWhyItStopped) {
   check_kind::Requests q;
   q.planned = 40;

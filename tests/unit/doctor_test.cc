@@ -1,4 +1,4 @@
-#include "labctl/checks/doctor.h"
+#include "labctl/doctor/doctor.h"
 
 #include <gtest/gtest.h>
 

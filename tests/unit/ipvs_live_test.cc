@@ -11,6 +11,8 @@
 #include <cstring>
 
 #include "labctl/kernel/ipvs.h"
+#include "labctl/kernel/ipvs_modules.h"
+#include "labctl/kernel/ipvs_proc.h"
 #include "tests/unit/nl_test_util.h"
 
 namespace labctl {
@@ -235,6 +237,24 @@ TEST(IpvsLiveDecode, PerCpuTotalsSumTheCpusNotTheEstimatorRow) {
   EXPECT_EQ(t->rates.inbps, 0x2a0u);
   EXPECT_FALSE(ipvs::parse_stats_percpu("nothing here\n"));
   EXPECT_FALSE(ipvs::parse_stats_percpu("CPU x\n  0  zz\n"));
+}
+
+// Moved from checks_test.cc: the director_counters of the checks read their totals here.
+TEST(StatsPercpu, SumsThePerCpuRowsNotTheEstimatorsTotal) {
+  // As the kernel prints it (hex); the "~" row is the estimator's copy, lagging behind.
+  const std::string text =
+      "       Total Incoming Outgoing         Incoming         Outgoing\n"
+      "CPU    Conns  Packets  Packets            Bytes            Bytes\n"
+      "  0        3       1A        0              4E0                0\n"
+      "  1        1        5        2               10               20\n"
+      "  ~        0        0        0                0                0\n\n"
+      "     Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s\n"
+      "           0        0        0                0                0\n";
+  auto c = ipvs::parse_stats_percpu(text);
+  ASSERT_TRUE(c) << c.error().str();
+  EXPECT_EQ(c->exact.inpkts, 0x1Au + 5);
+  EXPECT_EQ(c->exact.outpkts, 2u);
+  EXPECT_FALSE(ipvs::parse_stats_percpu("garbage"));
 }
 
 TEST(IpvsSchedulers, FromModuleFilesAndBuiltins) {

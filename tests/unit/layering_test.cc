@@ -24,9 +24,11 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"kernel", {"base", "model"}},
       {"vm", {"base", "kernel"}},
       {"lab", {"base", "model", "plan", "kernel"}},
-      {"checks", {"base", "model", "plan", "kernel", "lab", "vm"}},
-      {"trace", {"base", "model", "plan", "kernel", "lab", "checks", "vm"}},
-      {"cli", {"base", "model", "plan", "kernel", "lab", "checks", "vm", "trace"}},
+      // checks/, trace/ and doctor/ are siblings: none includes another.
+      {"checks", {"base", "model", "plan", "kernel", "lab"}},
+      {"trace", {"base", "model", "plan", "kernel", "lab"}},
+      {"doctor", {"base", "model", "kernel", "vm"}},
+      {"cli", {"base", "model", "plan", "kernel", "lab", "checks", "vm", "trace", "doctor"}},
   };
   return rules;
 }

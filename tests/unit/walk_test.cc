@@ -25,6 +25,13 @@ constexpr uint16_t kPort = 40000;
 
 IpAddr ip(const std::string& s) { return *IpAddr::parse(s); }
 
+// A hop's changes in the words `labctl trace` prints.
+std::vector<std::string> words(const std::vector<PacketChange>& changes) {
+  std::vector<std::string> out;
+  for (const auto& c : changes) out.push_back(to_string(c));
+  return out;
+}
+
 struct Lab {
   TraceSetup s;
   std::vector<TracedFrame> frames;
@@ -87,8 +94,10 @@ TEST(Walk, DrRewritesOnlyTheDestinationMacAndTheReplyBypassesTheDirector) {
   EXPECT_EQ(w.request[2].node, "director");
   EXPECT_EQ(w.request[2].dir, Direction::Out);
   EXPECT_THAT(w.request[1].changes, testing::IsEmpty());
-  EXPECT_THAT(w.request[2].changes, Contains(HasSubstr("dst MAC 02:00:00:00:00:02 (director:eth0) -> 02:00:00:00:00:0b (rs1:eth0)")));
-  for (const auto& c : w.request[2].changes) EXPECT_THAT(c, HasSubstr("MAC"));
+  EXPECT_THAT(words(w.request[2].changes),
+              Contains(HasSubstr(
+                  "dst MAC 02:00:00:00:00:02 (director:eth0) -> 02:00:00:00:00:0b (rs1:eth0)")));
+  for (const auto& c : words(w.request[2].changes)) EXPECT_THAT(c, HasSubstr("MAC"));
   EXPECT_THAT(w.request[2].why, AllOf(HasSubstr("DR: the director rewrote only the destination MAC, to rs1's"),
                                       HasSubstr("the IP addresses and ports are unchanged (10.10.0.10 -> 10.10.0.100)")));
   ASSERT_EQ(w.reply.size(), 2u);
@@ -131,10 +140,12 @@ TEST(Walk, NatRewritesTheDestinationAndTheReplysSource) {
   l.see("client", "eth0", Direction::In, synack(kDir0, kClient, vip, cip, 80, 63));
   Walk w = build_walk(l.s, l.frames);
   ASSERT_EQ(w.request.size(), 4u);
-  EXPECT_THAT(w.request[2].changes, Contains(HasSubstr("dst IP 192.168.10.100 (VIP) -> 10.20.0.11 (rs1)")));
+  EXPECT_THAT(words(w.request[2].changes),
+              Contains(HasSubstr("dst IP 192.168.10.100 (VIP) -> 10.20.0.11 (rs1)")));
   EXPECT_THAT(w.request[2].why, HasSubstr("NAT: the director rewrote the destination VIP -> RIP (10.20.0.11, rs1)"));
   ASSERT_EQ(w.reply.size(), 4u);
-  EXPECT_THAT(w.reply[2].changes, Contains(HasSubstr("src IP 10.20.0.11 (rs1) -> 192.168.10.100 (VIP)")));
+  EXPECT_THAT(words(w.reply[2].changes),
+              Contains(HasSubstr("src IP 10.20.0.11 (rs1) -> 192.168.10.100 (VIP)")));
   EXPECT_THAT(w.reply[2].why, HasSubstr("NAT: the director rewrote the reply's source RIP -> VIP"));
   EXPECT_TRUE(w.reply_via_director);
   EXPECT_TRUE(w.ok);
@@ -170,10 +181,14 @@ TEST(Walk, TunWrapsInAnOuterHeaderAndTheRealServerUnwrapsIt) {
   l.see("client", "eth0", Direction::In, synack(kRt0, kClient, vip, cip, 80, 63));
   Walk w = build_walk(l.s, l.frames);
   ASSERT_EQ(w.request.size(), 7u);
-  EXPECT_THAT(w.request[2].changes, Contains(HasSubstr("wrapped in an outer IP header 10.30.1.2 (director) -> 10.30.2.11 (rs1)")));
+  EXPECT_THAT(words(w.request[2].changes),
+              Contains(HasSubstr(
+                  "wrapped in an outer IP header 10.30.1.2 (director) -> 10.30.2.11 (rs1)")));
   EXPECT_THAT(w.request[2].why, HasSubstr("TUN: the director wrapped the packet, unchanged inside (10.30.1.10 -> 10.30.1.100)"));
   EXPECT_THAT(w.request[4].why, HasSubstr("router routed it"));
-  EXPECT_THAT(w.request[6].changes, Contains(HasSubstr("outer IP header 10.30.1.2 (director) -> 10.30.2.11 (rs1) removed")));
+  EXPECT_THAT(
+      words(w.request[6].changes),
+      Contains(HasSubstr("outer IP header 10.30.1.2 (director) -> 10.30.2.11 (rs1) removed")));
   EXPECT_THAT(w.request[6].why, HasSubstr("rs1 took the outer header off (tunl0)"));
   EXPECT_EQ(w.real_server, "rs1");
   EXPECT_FALSE(w.reply_via_director);

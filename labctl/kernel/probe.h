@@ -1,4 +1,4 @@
-// Network probes used by checks, run from whatever namespace the calling thread is in:
+// Network probes used by checks and trace, run from whatever namespace the calling thread is in:
 // TCP connect, a minimal HTTP GET, a banner read, a UDP exchange and an ICMP echo. Every one
 // is bounded by its timeout as a whole (not per read), so a check can hand a probe exactly
 // what is left of its own deadline.
@@ -18,8 +18,8 @@ using Millis = std::chrono::milliseconds;
 
 [[nodiscard]] Status tcp_connect(const IpAddr& to, uint16_t port, Millis timeout);
 /// The response body of `GET path` (trailing newlines removed); an error unless HTTP 200.
-[[nodiscard]] Result<std::string> http_get(const IpAddr& to, uint16_t port,
-                                           const std::string& path, Millis timeout);
+[[nodiscard]] Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string& path,
+                                           Millis timeout);
 /// How http_get connects, for checks that need several client addresses or open connections.
 struct HttpGetOptions {
   /// Bind to this local address first: one node stands in for several clients (sh, dh and
@@ -29,9 +29,8 @@ struct HttpGetOptions {
   /// director keeps counting it as an active connection (DR, TUN) until it is closed.
   Fd* keep = nullptr;
 };
-[[nodiscard]] Result<std::string> http_get(const IpAddr& to, uint16_t port,
-                                           const std::string& path, Millis timeout,
-                                           const HttpGetOptions& o);
+[[nodiscard]] Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string& path,
+                                           Millis timeout, const HttpGetOptions& o);
 /// Connects and reads what a server-speaks-first service (SSH, SMTP, FTP) says, until it
 /// starts with `want`, a line ends, the peer closes, or time runs out; an error unless what
 /// was read starts with `want`. Returns the first line read.

@@ -1,16 +1,15 @@
-#include "labctl/checks/doctor.h"
+#include "labctl/doctor/doctor.h"
 
+#include <fmt/format.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 
-#include <fmt/format.h>
-
-#include "labctl/vm/initramfs.h"
 #include "labctl/kernel/features.h"
-#include "labctl/vm/qemu.h"
 #include "labctl/vm/guest_kernel.h"
+#include "labctl/vm/initramfs.h"
+#include "labctl/vm/qemu.h"
 
 namespace labctl {
 namespace {
@@ -38,7 +37,8 @@ std::string kernel_release() {
 }  // namespace
 
 int DoctorReport::missing() const {
-  return static_cast<int>(std::count_if(checks.begin(), checks.end(), [](const auto& c) { return !c.ok; }));
+  return static_cast<int>(
+      std::count_if(checks.begin(), checks.end(), [](const auto& c) { return !c.ok; }));
 }
 
 std::vector<std::string> DoctorReport::missing_of(const std::vector<std::string>& ids) const {
@@ -54,7 +54,8 @@ DoctorReport run_doctor() {
   DoctorReport r;
   r.kernel = kernel_release();
   auto& c = r.checks;
-  const std::string root_hint = ::geteuid() == 0 ? "" : "run labctl doctor as root (sudo): probes need CAP_NET_ADMIN";
+  const std::string root_hint =
+      ::geteuid() == 0 ? "" : "run labctl doctor as root (sudo): probes need CAP_NET_ADMIN";
   auto need = [&](const std::string& h) { return root_hint.empty() ? h : root_hint; };
 
   // IPVS first: its scheduler autoload must not race the cleanup of the namespaces the
@@ -62,33 +63,40 @@ DoctorReport run_doctor() {
   IpvsProbe ipvs = probe_ipvs(kIpvsSchedulers);
   c.push_back(from_status("netns", "network namespaces", probe_netns(),
                           need("a kernel with CONFIG_NET_NS is needed for every lab")));
-  c.push_back(from_status("veth", "veth pairs", probe_veth(), need("a kernel with CONFIG_VETH is needed")));
-  c.push_back(from_status("bridge", "bridges", probe_bridge(), need("a kernel with CONFIG_BRIDGE is needed")));
+  c.push_back(
+      from_status("veth", "veth pairs", probe_veth(), need("a kernel with CONFIG_VETH is needed")));
+  c.push_back(from_status("bridge", "bridges", probe_bridge(),
+                          need("a kernel with CONFIG_BRIDGE is needed")));
   c.push_back(from_status("sysctls", "sysctls (ip_forward, rp_filter, arp_ignore, arp_announce)",
                           probe_sysctls(), need("a kernel with IPv4 (CONFIG_INET) is needed")));
 
-  c.push_back(from_status("ipvs", "IPVS", ipvs.family,
-                          need(std::string("this kernel has no IPVS (CONFIG_IP_VS, module ip_vs); ") + kUseVm)));
+  c.push_back(from_status(
+      "ipvs", "IPVS", ipvs.family,
+      need(std::string("this kernel has no IPVS (CONFIG_IP_VS, module ip_vs); ") + kUseVm)));
   if (ipvs.family) {
     for (size_t i = 0; i < kIpvsSchedulers.size(); ++i) {
       const std::string& s = kIpvsSchedulers[i];
       c.push_back(from_status("ipvs-scheduler-" + s, "IPVS scheduler " + s, ipvs.schedulers[i],
                               "labs naming scheduler " + s + " fail here (module ip_vs_" + s +
-                                  " missing or not loadable): pick another scheduler or " + kUseVm));
+                                  " missing or not loadable): pick another scheduler or " +
+                                  kUseVm));
     }
   } else {
     c.push_back({"ipvs-schedulers", "IPVS schedulers", false, "not probed: IPVS is missing",
                  "see IPVS above"});
   }
-  c.push_back(from_status("ipip", "IPIP tunnels", probe_ipip(),
-                          need(std::string("LVS-TUN labs need ipip (CONFIG_NET_IPIP, module ipip); ") + kUseVm)));
+  c.push_back(from_status(
+      "ipip", "IPIP tunnels", probe_ipip(),
+      need(std::string("LVS-TUN labs need ipip (CONFIG_NET_IPIP, module ipip); ") + kUseVm)));
 
   std::string qemu = find_program("qemu-system-x86_64");
-  c.push_back({"qemu", "QEMU (for labctl vm)", !qemu.empty(), qemu.empty() ? "qemu-system-x86_64 not in PATH" : qemu,
+  c.push_back({"qemu", "QEMU (for labctl vm)", !qemu.empty(),
+               qemu.empty() ? "qemu-system-x86_64 not in PATH" : qemu,
                qemu.empty() ? "install the package qemu-system-x86 (scripts/setup.sh does)" : ""});
   Status busybox = check_static_busybox("/bin/busybox");
   c.push_back(from_status("busybox", "busybox-static (for labctl vm)", busybox,
-                          "install the package busybox-static (scripts/setup.sh does)", "/bin/busybox"));
+                          "install the package busybox-static (scripts/setup.sh does)",
+                          "/bin/busybox"));
   auto kernel = resolve_vm_kernel(kernel_query_from_env());
   DoctorCheck vk{"vm-kernel", "micro-VM kernel", bool(kernel), {}, {}};
   if (kernel) {
@@ -117,7 +125,8 @@ std::string format_report(const DoctorReport& r) {
 nlohmann::json report_json(const DoctorReport& r) {
   nlohmann::json checks = nlohmann::json::array();
   for (const auto& c : r.checks)
-    checks.push_back({{"id", c.id}, {"title", c.title}, {"ok", c.ok}, {"detail", c.detail}, {"hint", c.hint}});
+    checks.push_back(
+        {{"id", c.id}, {"title", c.title}, {"ok", c.ok}, {"detail", c.detail}, {"hint", c.hint}});
   return {{"kernel", r.kernel}, {"checks", checks}, {"missing", r.missing()}};
 }
 

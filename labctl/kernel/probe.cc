@@ -1,4 +1,4 @@
-#include "labctl/checks/probe.h"
+#include "labctl/kernel/probe.h"
 
 #include <arpa/inet.h>
 #include <netinet/icmp6.h>
@@ -63,8 +63,9 @@ Result<Fd> connect_to(const IpAddr& to, uint16_t port, Millis timeout,
   if (source) {
     socklen_t slen = fill_sockaddr(*source, 0, ss);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), slen) != 0)
-      return fail_errno("bind to source address " + source->str(), errno,
-                        errno == EADDRNOTAVAIL ? "the address must be one of the sending node's own" : "");
+      return fail_errno(
+          "bind to source address " + source->str(), errno,
+          errno == EADDRNOTAVAIL ? "the address must be one of the sending node's own" : "");
   }
   socklen_t len = fill_sockaddr(to, port, ss);
   const std::string where = "connect to " + endpoint(to, port);
@@ -152,8 +153,7 @@ Result<std::string> tcp_banner(const IpAddr& to, uint16_t port, const std::strin
   while (!got.empty() && got.back() == '\r') got.pop_back();
   if (got.rfind(want, 0) != 0)
     return fail(endpoint(to, port) + " said " + shown(got) + ", not " + shown(want) + "...",
-                got.empty() ? "the server closed without a word: is it server-speaks-first?"
-                            : "");
+                got.empty() ? "the server closed without a word: is it server-speaks-first?" : "");
   return got;
 }
 
@@ -172,13 +172,16 @@ Result<std::string> udp_exchange(const IpAddr& to, uint16_t port, const std::str
     return fail_errno(where, errno);
   if (Status st = wait_for(fd.get(), POLLIN, timeout); !st) {
     Error e = std::move(st.error()).context(where + ": no reply from that address");
-    e.hint = "a reply from any other source address (a real server answering from its own "
-             "address, not the VIP) counts as none";
+    e.hint =
+        "a reply from any other source address (a real server answering from its own "
+        "address, not the VIP) counts as none";
     return tl::unexpected(std::move(e));
   }
   char buf[65536];
   ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-  if (n < 0) return fail_errno(where, errno, errno == ECONNREFUSED ? "nothing listens on that UDP port" : "");
+  if (n < 0)
+    return fail_errno(where, errno,
+                      errno == ECONNREFUSED ? "nothing listens on that UDP port" : "");
   return std::string(buf, static_cast<size_t>(n));
 }
 

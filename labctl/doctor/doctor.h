@@ -2,16 +2,15 @@
 // when it is missing and what to do about it. Probing happens in throwaway namespaces.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace labctl {
 
 struct DoctorCheck {
-  std::string id;      ///< stable key for --json, e.g. "ipvs", "ipvs-scheduler-rr"
-  std::string title;   ///< for people, e.g. "IPVS scheduler rr"
+  std::string id;     ///< stable key for --json, e.g. "ipvs", "ipvs-scheduler-rr"
+  std::string title;  ///< for people, e.g. "IPVS scheduler rr"
   bool ok = false;
   std::string detail;  ///< what was found, or why it is missing
   std::string hint;    ///< what to do when missing
