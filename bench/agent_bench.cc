@@ -237,8 +237,11 @@ void bench(const Options& o) {
     if (std::system(("command -v " + std::string(tool) + " >/dev/null 2>&1").c_str()) != 0)
       fail(std::string(tool) + " not found in PATH",
            "scripts/setup.sh installs it (Debian packages wrk and busybox-static)");
-  const std::string www = "/tmp/labagent-bench-www." + std::to_string(::getpid());
-  std::filesystem::create_directories(www);
+  // A private folder (mkdtemp, 0700): the bench runs as root, and a name others can predict
+  // could be a link they planted.
+  char folder[] = "/tmp/labagent-bench-www.XXXXXX";
+  if (!::mkdtemp(folder)) fail("cannot create a folder in /tmp", "check that /tmp is writable");
+  const std::string www = folder;
   // The same body as labagent's answer on node "server": its name and a newline.
   std::ofstream(www + "/index.html") << "server\n";
 

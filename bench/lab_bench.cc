@@ -27,6 +27,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "labctl/base/file.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/plan/render.h"
@@ -147,9 +148,16 @@ void bench_vs_script(int rounds, bool show_profile) {
   Topology t = *loaded.topology;
   t.name = "benchdr";
   Plan plan = host_plan(t);
-  const std::string up = "/tmp/labctl-bench-up.sh", down = "/tmp/labctl-bench-down.sh";
-  std::ofstream(up) << render_script(plan);
-  std::ofstream(down) << render_down_script(plan);
+  // A private folder (mkdtemp, 0700) of its own: the bench runs as root, and a fixed name in
+  // /tmp could be a link another user planted.
+  char folder[] = "/tmp/labctl-bench-XXXXXX";
+  if (!::mkdtemp(folder)) {
+    std::perror("labctl_bench: mkdtemp");
+    std::exit(1);
+  }
+  const std::string up = std::string(folder) + "/up.sh", down = std::string(folder) + "/down.sh";
+  die_on(write_text(up, render_script(plan)), "write the up script");
+  die_on(write_text(down, render_down_script(plan)), "write the down script");
 
   if (show_profile) {
     settle();
@@ -179,6 +187,7 @@ void bench_vs_script(int rounds, bool show_profile) {
   }
   std::remove(up.c_str());
   std::remove(down.c_str());
+  ::rmdir(folder);
   const double a = median(ours), b = median(script);
   std::printf("dr-demo without IPVS, up+down, median of %d (alternating):\n", rounds);
   std::printf("  labctl            %8.1f ms\n", a);

@@ -40,14 +40,13 @@ for ((r = 1; r <= rounds; r++)); do
   t0=$(now)
   "$labctl" vm exec -- true
   t1=$(now)
-  if ! "$labctl" up --vm=always --check dr-demo >/tmp/vmbench.out.$$ 2>&1; then
-    cat /tmp/vmbench.out.$$ >&2
-    rm -f /tmp/vmbench.out.$$
+  # Inside the private state folder: root never writes to a name others can predict.
+  if ! "$labctl" up --vm=always --check dr-demo >"$LABCTL_STATE_DIR/up.out" 2>&1; then
+    cat "$LABCTL_STATE_DIR/up.out" >&2
     echo "vm_lab_bench: up --check dr-demo failed in the micro-VM" >&2
     exit 1
   fi
   t2=$(now)
-  rm -f /tmp/vmbench.out.$$
   "$labctl" down dr-demo >/dev/null
   base+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
   up+=("$(awk -v a="$t1" -v b="$t2" 'BEGIN {print b - a}')")
