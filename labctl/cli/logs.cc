@@ -64,7 +64,7 @@ void setup(CLI::App& app) {
       "  labctl logs dr-demo rs1 web          # the web agent's log (access lines, errors)\n"
       "  labctl logs dr-demo rs1              # every agent of rs1, each line prefixed 'AGENT | '\n"
       "  labctl logs -f -n 20 dr-demo rs1     # the last 20 lines, then follow until Ctrl-C\n"
-      "Logs live in /run/labctl/labs/LAB/logs/NODE-AGENT.log (root's): without root this\n"
+      "Logs live in /run/labctl/labs/LAB/logs/NODE/AGENT.log (root's): without root this\n"
       "works only where those files are readable.");
   static std::string lab, node, agent;
   static long lines = -1;

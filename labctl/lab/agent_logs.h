@@ -1,4 +1,4 @@
-// Reading agents' logs (logs/<node>-<agent>.log in the lab's state) for `labctl logs`:
+// Reading agents' logs (logs/<node>/<agent>.log in the lab's state) for `labctl logs`:
 // the last N lines of a file without reading all of it, and following a set of files as
 // they grow, each line prefixed with its agent's name.
 #pragma once

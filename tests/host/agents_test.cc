@@ -336,5 +336,29 @@ TEST_F(HostAgents, LogsPrintsFollowsAndNamesWhatIsUnknown) {
   EXPECT_THAT(followed, HasSubstr("rc=124")) << followed;
 }
 
+// Node a's agent b-c and node a-b's agent c: each has its own log and state, `status`
+// shows both, and `down` stops both (as "NODE-AGENT" they shared one of each).
+TEST_F(HostAgents, AgentsWhoseNamesJoinAlikeKeepTheirOwnLogsAndStates) {
+  auto [out, rc] = up("version = 1\nname = \"" + lab_ +
+                      "\"\n[switches.lan]\n"
+                      "[nodes.a]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.77.0.1/24\"] }\n"
+                      "agents.b-c = { kind = \"command\", argv = [\"sh\", \"-c\", "
+                      "\"echo marker-of-a; exec sleep 1031\"] }\n"
+                      "[nodes.a-b]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.77.0.2/24\"] }\n"
+                      "agents.c = { kind = \"command\", argv = [\"sh\", \"-c\", "
+                      "\"echo marker-of-a-b; exec sleep 1032\"] }\n");
+  ASSERT_EQ(rc, 0) << out;
+  const std::string a = run(kLabctl + " logs " + lab_ + " a b-c");
+  const std::string ab = run(kLabctl + " logs " + lab_ + " a-b c");
+  EXPECT_EQ(a, "marker-of-a\n");
+  EXPECT_EQ(ab, "marker-of-a-b\n");
+  EXPECT_EQ(agent_json("a", "b-c")["status"], "running");
+  EXPECT_EQ(agent_json("a-b", "c")["status"], "running");
+  EXPECT_NE(run("pgrep -x -f 'sleep 1031' || true"), "");
+  EXPECT_NE(run("pgrep -x -f 'sleep 1032' || true"), "");
+  EXPECT_EQ(run(kLabctl + " down " + lab_ + " >/dev/null 2>&1; echo $?"), "0\n");
+  EXPECT_EQ(run("pgrep -x -f 'sleep 103[12]' || true"), "");
+}
+
 }  // namespace
 }  // namespace labctl
