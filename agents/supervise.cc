@@ -13,7 +13,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <linux/close_range.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "agents/common.h"
+#include "labctl/base/file.h"
 #include "labctl/kernel/process.h"
 #include "labctl/plan/agent.h"
 
@@ -89,6 +92,9 @@ class Supervisor {
     if (pid == 0) {
       ::signal(SIGPIPE, SIG_DFL);
       ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+      // The agent gets stdin, stdout and stderr; the signalfd, the ready pipe and anything
+      // else stay with the supervisor.
+      ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
       ::execvp(argv[0], argv.data());
       std::fprintf(stderr, "labagent supervise: cannot run %s: %s\n", argv[0],
                    std::strerror(errno));
@@ -236,7 +242,8 @@ class Supervisor {
     if (st_.pid > 0) {
       ::kill(st_.pid, SIGKILL);
       int ws = 0;
-      ::waitpid(st_.pid, &ws, 0);
+      while (::waitpid(st_.pid, &ws, 0) < 0 && errno == EINTR) {
+      }
       st_.pid = 0;
       st_.code = -1;
       st_.signal = SIGKILL;
@@ -251,20 +258,11 @@ class Supervisor {
   void save(const char* state) {
     st_.state = state;
     if (o_.state_path.empty()) return;
-    // Written whole and renamed, so a reader never sees half a record.
-    const std::string tmp = o_.state_path + ".tmp";
-    const std::string text = labctl::agent_state_text(st_);
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      std::fprintf(stderr, "labagent supervise: cannot write %s: %s\n", tmp.c_str(),
-                   std::strerror(errno));
-      return;
-    }
-    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    ::close(fd);
-    if (!ok || ::rename(tmp.c_str(), o_.state_path.c_str()) != 0)
-      std::fprintf(stderr, "labagent supervise: cannot write %s: %s\n", o_.state_path.c_str(),
-                   std::strerror(errno));
+    // Written whole (mkstemp beside, renamed; 0600), so a reader never sees half a record
+    // and a planted name is never followed.
+    if (labctl::Status st = labctl::write_text(o_.state_path, labctl::agent_state_text(st_)); !st)
+      std::fprintf(stderr, "labagent supervise: cannot record the state: %s\n",
+                   st.error().str().c_str());
   }
 
   void report(const std::string& line) {

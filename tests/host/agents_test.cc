@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,10 +22,12 @@
 #include <sstream>
 #include <thread>
 
+#include "labctl/base/file.h"
 #include "labctl/checks/probe.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
+#include "labctl/kernel/process.h"
 #include "labctl/lab/status.h"
 #include "labctl/model/load.h"
 #include "labctl/plan/planner.h"
@@ -358,6 +362,60 @@ TEST_F(HostAgents, AgentsWhoseNamesJoinAlikeKeepTheirOwnLogsAndStates) {
   EXPECT_NE(run("pgrep -x -f 'sleep 1032' || true"), "");
   EXPECT_EQ(run(kLabctl + " down " + lab_ + " >/dev/null 2>&1; echo $?"), "0\n");
   EXPECT_EQ(run("pgrep -x -f 'sleep 103[12]' || true"), "");
+}
+
+// Whoever runs `up` may hold descriptors it never meant agents to keep: a CI harness reads
+// `up`'s output through a pipe until EOF. Once `up` exits that pipe must close, so no agent
+// (nor its supervisor) may hold it; the agents themselves get 0-2 and nothing else.
+TEST_F(HostAgents, AgentsKeepNoDescriptorOfWhoeverRanUp) {
+  std::ofstream(file_) << topology(lab_,
+                                   "agents.web = { kind = \"http\", port = 80 }\n"
+                                   "agents.idle = { kind = \"command\", argv = [\"sleep\", \"1033\"] }");
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  Fd pipe_r(p[0]);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // `( labctl up LAB 5>&1 >/dev/null 2>&1 ) | cat`: fd 5 is the pipe, nothing else is.
+    ::dup2(p[1], 5);
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execl(kLabctl.c_str(), "labctl", "up", file_.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(p[1]);
+  ASSERT_GT(pid, 0);
+  int ws = 0;
+  ASSERT_EQ(::waitpid(pid, &ws, 0), pid);
+  ASSERT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0) << ws;
+  // labctl is gone: EOF now, unless something it started holds the write end.
+  pollfd pf{pipe_r.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&pf, 1, 10000), 1) << "the pipe stays open after up exited: agents hold it";
+  char c;
+  EXPECT_EQ(::read(pipe_r.get(), &c, 1), 0);
+
+  const auto pids = pids_in_netns(netns_path(netns_name(lab_, "srv")));
+  ASSERT_GE(pids.size(), 4u);  // two supervisors, two agents
+  int agents = 0;
+  for (pid_t agent : pids) {
+    const std::string proc = "/proc/" + std::to_string(agent);
+    const std::string cmdline = read_text(proc + "/cmdline");
+    if (cmdline.find("supervise") != std::string::npos) continue;  // its own signalfd
+    ++agents;
+    std::vector<std::string> fds;
+    for (const auto& e : std::filesystem::directory_iterator(proc + "/fd")) {
+      const std::string fd = e.path().filename();
+      if (fd != "0" && fd != "1" && fd != "2")
+        fds.push_back(fd + " -> " + std::filesystem::read_symlink(e.path()).string());
+    }
+    // The http agent's own sockets are its own; nothing may be inherited.
+    if (cmdline.find("sleep") != std::string::npos) {
+      EXPECT_TRUE(fds.empty()) << cmdline << " holds " << ::testing::PrintToString(fds);
+    }
+  }
+  EXPECT_EQ(agents, 2);
 }
 
 }  // namespace
