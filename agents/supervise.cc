@@ -2,7 +2,9 @@
 // how it ends. labctl execs this (never C++ after fork in its own threaded process); it
 //   - tells labctl on --ready-fd when the agent is ready: listening on its port (read from
 //     /proc/self/net, which shows this namespace's sockets), or alive for 200 ms without a
-//     port (a oneshot client may also have exited 0 by then); or "failed: WHY";
+//     port (a oneshot client may also have exited 0 by then); or "failed: WHY". Alive means
+//     200 ms the program has had, as the scheduler counts it (kernel/process.h: time_had),
+//     not 200 ms of a loaded machine in which it may not have run at all;
 //   - records the agent's state in a JSON file (plan/agent.h: AgentState) for status and ls;
 //   - passes SIGTERM/SIGINT on and exits without restarting (that is how `down` stops it);
 //   - with --restart on-failure, starts it again after a failure, after a delay that doubles
@@ -164,7 +166,8 @@ class Supervisor {
     if (!o_.ready_address.empty()) return holds_address();
     if (port_) return labctl::port_ready_here(udp_, port_);
     const auto alive = o_.alive_ms > 0 ? std::chrono::milliseconds(o_.alive_ms) : labctl::kAgentAliveTime;
-    return Clock::now() - started_ >= alive;
+    const auto facts = labctl::sched_facts(st_.pid);
+    return facts && labctl::time_had(*facts, Clock::now() - started_) >= alive;
   }
 
   // -1 once ready (go on supervising), else the exit status of the supervisor.
@@ -172,6 +175,9 @@ class Supervisor {
     const auto deadline = started_ + std::chrono::milliseconds(o_.ready_timeout_ms);
     for (;;) {
       bool ended = wait_for(kPollTick) || drain_signals();
+      // Ready only if it has not ended meanwhile: an exit not yet reaped is no readiness.
+      const bool ready = !ended && !stopping_ && ready_now();
+      if (ready) ended = drain_signals();
       if (ended) {
         if (stopping_) return finish("stopped");
         if (o_.oneshot && st_.code == 0) {
@@ -186,7 +192,7 @@ class Supervisor {
         stop_child();
         return finish("stopped");
       }
-      if (ready_now()) {
+      if (ready) {
         save("running");
         report("ready");
         return -1;

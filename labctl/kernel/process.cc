@@ -16,11 +16,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 
 #include "labctl/base/fd.h"
+#include "labctl/base/file.h"
 
 extern char** environ;
 
@@ -304,6 +306,65 @@ Result<pid_t> spawn_in_netns(const SpawnOptions& opts) {
   return fail("start " + (opts.what.empty() ? opts.argv[0] : opts.what) + ": " + why,
               tail.empty() ? "its log " + opts.log_path + " is empty"
                            : "the last lines of its log (" + opts.log_path + "):" + indented);
+}
+
+std::optional<SchedFacts> parse_sched_facts(std::string_view stat, std::string_view schedstat,
+                                            long ticks_per_second) {
+  // "PID (COMM) S ..." where COMM may hold spaces and parentheses: fields follow the last ')'.
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string_view::npos) return std::nullopt;
+  std::vector<std::string_view> f;
+  for (size_t i = paren + 1; i < stat.size() && f.size() < 13;) {
+    while (i < stat.size() && (stat[i] == ' ' || stat[i] == '\n')) ++i;
+    size_t j = i;
+    while (j < stat.size() && stat[j] != ' ' && stat[j] != '\n') ++j;
+    if (j > i) f.push_back(stat.substr(i, j - i));
+    i = j;
+  }
+  // f[0] is the state (field 3), f[11] and f[12] utime and stime (fields 14, 15).
+  if (f.size() < 13 || f[0].size() != 1 || ticks_per_second <= 0) return std::nullopt;
+  auto number = [](std::string_view w, unsigned long long& v) {
+    auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), v);
+    return ec == std::errc{} && end == w.data() + w.size();
+  };
+  SchedFacts out;
+  out.state = f[0][0];
+  unsigned long long ut = 0, st = 0;
+  if (!number(f[11], ut) || !number(f[12], st)) return std::nullopt;
+  out.run = std::chrono::nanoseconds((ut + st) * 1'000'000'000ULL / static_cast<unsigned long long>(ticks_per_second));
+  // "RUN_NS WAIT_NS SLICES": nanoseconds, finer than the ticks above.
+  unsigned long long run = 0, wait = 0;
+  const size_t sp = schedstat.find(' ');
+  const size_t sp2 = sp == std::string_view::npos ? sp : schedstat.find(' ', sp + 1);
+  if (sp2 != std::string_view::npos && number(schedstat.substr(0, sp), run) &&
+      number(schedstat.substr(sp + 1, sp2 - sp - 1), wait)) {
+    out.run = std::chrono::nanoseconds(run);
+    out.wait = std::chrono::nanoseconds(wait);
+    out.waits_known = true;
+  }
+  return out;
+}
+
+std::optional<SchedFacts> sched_facts(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid);
+  const std::string stat = read_text(dir + "/stat");
+  if (stat.empty()) return std::nullopt;
+  return parse_sched_facts(stat, read_text(dir + "/schedstat"), ::sysconf(_SC_CLK_TCK));
+}
+
+std::chrono::nanoseconds time_had(const SchedFacts& f, std::chrono::nanoseconds wall) {
+  switch (f.state) {
+    case 'S':
+    case 'I':
+      // Without schedstat the waits are unknown: asleep, it has run at least once, and the
+      // wall time is the best bound left.
+      return std::max(f.run, wall - f.wait);
+    case 'R':
+    case 'D':
+      return f.run;
+    default:  // T, t (stopped), Z, X (dead), anything new
+      return std::chrono::nanoseconds(0);
+  }
 }
 
 using Inodes = std::vector<std::pair<dev_t, ino_t>>;
