@@ -6,6 +6,8 @@
 //     200 ms the program has had, as the scheduler counts it (kernel/process.h: time_had),
 //     not 200 ms of a loaded machine in which it may not have run at all;
 //   - records the agent's state in a JSON file (plan/agent.h: AgentState) for status and ls;
+//   - caps the agent's log (its stdout and stderr, a file): past 16 MiB it is copied to
+//     LOG.1 (replacing the one before) and emptied, with a note saying so;
 //   - passes SIGTERM/SIGINT on and exits without restarting (that is how `down` stops it);
 //   - with --restart on-failure, starts it again after a failure, after a delay that doubles
 //     from 0.5 s up to 8 s (back to 0.5 s once a run lasted 10 s).
@@ -17,6 +19,7 @@
 #include <signal.h>
 #include <linux/close_range.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +29,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -44,6 +48,7 @@ constexpr auto kPollTick = 10ms;
 constexpr auto kFirstBackoff = 500ms;
 constexpr auto kMaxBackoff = 8s;
 constexpr auto kStableRun = 10s;
+constexpr auto kLogCheck = 1s;  // how often a supervised agent's log size is looked at
 
 class Supervisor {
  public:
@@ -170,11 +175,48 @@ class Supervisor {
     return facts && labctl::time_had(*facts, Clock::now() - started_) >= alive;
   }
 
+  // The log is our stdout (labctl opened it O_APPEND, shared with the agent's 1 and 2).
+  // Past the cap: copied to LOG.1 (mkstemp + rename, 0600), then emptied; appends go on at
+  // its start. Lines written between the copy and the truncate are lost: the price of not
+  // passing every line of the agent's through the supervisor.
+  void cap_log() {
+    const long long cap = o_.log_cap_bytes > 0 ? o_.log_cap_bytes : labctl::kAgentLogCap;
+    struct stat st{};
+    if (::fstat(1, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink == 0 || st.st_size < cap)
+      return;
+    std::error_code ec;
+    const std::string path = std::filesystem::read_symlink("/proc/self/fd/1", ec).string();
+    struct stat at{};
+    labctl::Fd in(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (ec || !in || ::fstat(in.get(), &at) != 0 || at.st_dev != st.st_dev || at.st_ino != st.st_ino)
+      return;  // not a file we can name again
+    const std::string older = labctl::rotated_log_path(path);
+    auto tmp = labctl::make_temp_file_beside(older);
+    if (!tmp) return;
+    bool ok = true;
+    char buf[65536];
+    for (ssize_t n; ok && (n = ::read(in.get(), buf, sizeof buf)) != 0;) {
+      if (n < 0) {
+        ok = errno == EINTR;
+        continue;
+      }
+      ok = static_cast<bool>(labctl::write_all(tmp->fd.get(), std::string_view(buf, static_cast<size_t>(n)), older));
+    }
+    if (!ok || !labctl::commit_temp_file(*tmp, older, 0600)) {
+      ::unlink(tmp->path.c_str());
+      return;
+    }
+    if (::ftruncate(1, 0) == 0)
+      std::fprintf(stderr, "labagent supervise: the log passed %lld bytes; what it held is in %s\n",
+                   cap, older.c_str());
+  }
+
   // -1 once ready (go on supervising), else the exit status of the supervisor.
   int await_ready() {
     const auto deadline = started_ + std::chrono::milliseconds(o_.ready_timeout_ms);
     for (;;) {
       bool ended = wait_for(kPollTick) || drain_signals();
+      cap_log();
       // Ready only if it has not ended meanwhile: an exit not yet reaped is no readiness.
       const bool ready = !ended && !stopping_ && ready_now();
       if (ready) ended = drain_signals();
@@ -211,7 +253,8 @@ class Supervisor {
   int supervise() {
     auto backoff = std::chrono::milliseconds(kFirstBackoff);
     for (;;) {
-      const bool ended = wait_for(1h);
+      const bool ended = wait_for(kLogCheck);
+      cap_log();
       if (stopping_) {
         stop_child();
         return finish("stopped");

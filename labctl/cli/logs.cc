@@ -106,9 +106,9 @@ void setup(CLI::App& app) {
     std::vector<LogSource> logs;
     for (const auto& a : names) {
       if (!agent.empty() && a != agent) continue;
-      auto src = open_log(agent.empty() ? a : "", agent_log_path(lab, node, a), lines);
-      if (!src) die(src.error());
-      logs.push_back(std::move(*src));
+      auto srcs = open_agent_log(agent.empty() ? a : "", agent_log_path(lab, node, a), lines);
+      if (!srcs) die(srcs.error());
+      for (auto& src : *srcs) logs.push_back(std::move(src));
     }
     auto print = [](const std::string& line) { std::fwrite(line.data(), 1, line.size(), stdout); };
     for (auto& src : logs)

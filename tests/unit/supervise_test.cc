@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -28,7 +30,7 @@ using namespace std::chrono_literals;
 // The supervisor, forked, answering on the read end of `ready`, its stdout and stderr (and
 // the agent's) appended to `log`.
 pid_t fork_supervisor(int ready_w, const std::vector<std::string>& argv,
-                      const std::string& log = "/dev/null") {
+                      const std::string& log = "/dev/null", long long log_cap = 0) {
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
   int out = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0600);
@@ -39,6 +41,7 @@ pid_t fork_supervisor(int ready_w, const std::vector<std::string>& argv,
   labagent::SuperviseOptions o;
   o.ready_fd = 3;
   o.argv = argv;
+  o.log_cap_bytes = log_cap;
   ::_exit(labagent::run_supervise(o));
 }
 
@@ -110,6 +113,45 @@ TEST(Supervise, AProgramAsleepByItsOwnChoiceIsReadyOnceItHadTheAliveTime) {
   int ws = 0;
   ASSERT_EQ(::waitpid(sup, &ws, 0), sup);
   EXPECT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0) << ws;
+}
+
+// An agent that logs without end (the http agent writes a line per request) cannot fill
+// /run: past the cap its log is copied to LOG.1 and emptied, with a note that says where.
+TEST(Supervise, ALogPastItsCapMovesToLogDotOne) {
+  char dir[] = "/tmp/labctl-supervise-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string log = std::string(dir) + "/a.log", older = rotated_log_path(log);
+  const std::string go = std::string(dir) + "/go";
+  // What the agent had written so far: past the cap before the supervisor looks.
+  std::string before;
+  for (int i = 0; i < 200; ++i) before += "line-" + std::to_string(i) + "-......................\n";
+  ASSERT_TRUE(write_text(log, before));
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  Fd ready_r(ready[0]);
+  const pid_t sup = fork_supervisor(
+      ready[1], {"sh", "-c", "while [ ! -e " + go + " ]; do sleep 0.01; done; echo after; exec sleep 100"},
+      log, 4096);
+  ::close(ready[1]);
+  ASSERT_GT(sup, 0);
+  // It looks at least once a second: a bounded wait for LOG.1.
+  for (int i = 0; i < 10000 && read_text(older).empty(); ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(read_text(older), before);
+  struct stat st{};
+  ASSERT_EQ(::stat(older.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // What the agent writes next lands at the start of the emptied log, after the note.
+  ASSERT_TRUE(write_text(go, ""));
+  std::string now;
+  for (int i = 0; i < 10000 && now.find("after\n") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(1ms);
+    now = read_text(log);
+  }
+  EXPECT_EQ(now, "labagent supervise: the log passed 4096 bytes; what it held is in " + older + "\nafter\n");
+  ::kill(sup, SIGTERM);
+  int ws = 0;
+  ASSERT_EQ(::waitpid(sup, &ws, 0), sup);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
