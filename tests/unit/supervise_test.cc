@@ -45,6 +45,18 @@ pid_t fork_supervisor(int ready_w, const std::vector<std::string>& argv,
   ::_exit(labagent::run_supervise(o));
 }
 
+// Stops and reaps a supervisor a failed assertion left running (SIGTERM: it stops its
+// agent too); one already reaped is left alone.
+struct Reaper {
+  pid_t pid;
+  ~Reaper() {
+    if (pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
 // The supervisor's one child once it is in `state` (bounded: 10 s), else 0.
 pid_t child_in_state(pid_t sup, char state) {
   const std::string children = "/proc/" + std::to_string(sup) + "/task/" + std::to_string(sup) + "/children";
@@ -80,6 +92,7 @@ TEST(Supervise, AProgramThatHasNotRunIsNotReadyHoweverLongTheClockRuns) {
   const pid_t sup = fork_supervisor(ready[1], {"sh", "-c", "kill -STOP $$; echo boom >&2; exit 3"});
   ::close(ready[1]);
   ASSERT_GT(sup, 0);
+  Reaper reaper{sup};
   const pid_t child = child_in_state(sup, 'T');
   ASSERT_GT(child, 0) << "the program never stopped";
   // Four times the alive time (200 ms) passes on the wall clock while it is stopped.
@@ -105,6 +118,7 @@ TEST(Supervise, AProgramAsleepByItsOwnChoiceIsReadyOnceItHadTheAliveTime) {
   const pid_t sup = fork_supervisor(ready[1], {"sleep", "100"});
   ::close(ready[1]);
   ASSERT_GT(sup, 0);
+  Reaper reaper{sup};
   char buf[16] = {};
   ASSERT_EQ(::read(ready_r.get(), buf, 6), 6);
   EXPECT_EQ(std::string(buf), "ready\n");
@@ -120,6 +134,10 @@ TEST(Supervise, AProgramAsleepByItsOwnChoiceIsReadyOnceItHadTheAliveTime) {
 TEST(Supervise, ALogPastItsCapMovesToLogDotOne) {
   char dir[] = "/tmp/labctl-supervise-XXXXXX";
   ASSERT_NE(::mkdtemp(dir), nullptr);
+  struct RemoveAll {
+    std::string path;
+    ~RemoveAll() { std::filesystem::remove_all(path); }
+  } cleanup{dir};
   const std::string log = std::string(dir) + "/a.log", older = rotated_log_path(log);
   const std::string go = std::string(dir) + "/go";
   // What the agent had written so far: past the cap before the supervisor looks.
@@ -134,6 +152,7 @@ TEST(Supervise, ALogPastItsCapMovesToLogDotOne) {
       log, 4096);
   ::close(ready[1]);
   ASSERT_GT(sup, 0);
+  Reaper reaper{sup};
   // It looks at least once a second: a bounded wait for LOG.1.
   for (int i = 0; i < 10000 && read_text(older).empty(); ++i) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(read_text(older), before);
@@ -151,7 +170,6 @@ TEST(Supervise, ALogPastItsCapMovesToLogDotOne) {
   ::kill(sup, SIGTERM);
   int ws = 0;
   ASSERT_EQ(::waitpid(sup, &ws, 0), sup);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
