@@ -34,7 +34,8 @@ struct SuperviseOptions {
   int ready_timeout_ms = 5000;
   int stop_grace_ms = 1000;
   std::string ready_address;  ///< When set, ready once an interface holds this address.
-  int alive_ms = 0;           ///< Without a port: ready once alive this long (0: 200 ms).  ///< After SIGTERM, how long the agent may take before SIGKILL.
+  int alive_ms = 0;           ///< Without a port: ready once alive this long (0: 200 ms).
+  long long log_cap_bytes = 0;  ///< Rotate the log (stdout) past this size (0: kAgentLogCap).
   std::vector<std::string> argv;
 };
 int run_supervise(const SuperviseOptions& o);

@@ -21,11 +21,12 @@
 namespace labagent {
 
 int run_keepalived(const std::string& dir, const std::string& config) {
+  // labctl made the folders above it private (lab/state.h); the --dry-run script's are
+  // its own. The agent's own folder is private either way: keepalived runs as root.
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    std::fprintf(stderr, "labagent keepalived: cannot create %s: %s\n", dir.c_str(),
-                 ec.message().c_str());
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  if (auto st = labctl::make_private_dir(dir); !st) {
+    std::fprintf(stderr, "labagent keepalived: %s\n", st.error().str().c_str());
     return 1;
   }
   // keepalived refuses to start when a pid file names a live process: a stale one from a

@@ -84,6 +84,10 @@ int main(int argc, char** argv) {
                         "without --listen: ready once alive this long (default 200; a keepalived BACKUP waits "
                         "until it would have claimed the VIP)")
       ->check(CLI::Range(1, 600000));
+  supervise->add_option("--log-cap-bytes", sup.log_cap_bytes,
+                        "when the log (stdout, a file) passes this size, copy it to LOG.1 and empty it "
+                        "(default 16 MiB)")
+      ->check(CLI::Range(1LL, 1LL << 40));
   supervise->add_option("argv", sup.argv, "the agent's program and arguments (after --)")->required();
 
   CLI11_PARSE(app, argc, argv);

@@ -2,8 +2,12 @@
 // how it ends. labctl execs this (never C++ after fork in its own threaded process); it
 //   - tells labctl on --ready-fd when the agent is ready: listening on its port (read from
 //     /proc/self/net, which shows this namespace's sockets), or alive for 200 ms without a
-//     port (a oneshot client may also have exited 0 by then); or "failed: WHY";
+//     port (a oneshot client may also have exited 0 by then); or "failed: WHY". Alive means
+//     200 ms the program has had, as the scheduler counts it (kernel/process.h: time_had),
+//     not 200 ms of a loaded machine in which it may not have run at all;
 //   - records the agent's state in a JSON file (plan/agent.h: AgentState) for status and ls;
+//   - caps the agent's log (its stdout and stderr, a file): past 16 MiB it is copied to
+//     LOG.1 (replacing the one before) and emptied, with a note saying so;
 //   - passes SIGTERM/SIGINT on and exits without restarting (that is how `down` stops it);
 //   - with --restart on-failure, starts it again after a failure, after a delay that doubles
 //     from 0.5 s up to 8 s (back to 0.5 s once a run lasted 10 s).
@@ -13,7 +17,10 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <linux/close_range.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,10 +29,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "agents/common.h"
+#include "labctl/base/file.h"
 #include "labctl/kernel/process.h"
 #include "labctl/plan/agent.h"
 
@@ -39,6 +48,7 @@ constexpr auto kPollTick = 10ms;
 constexpr auto kFirstBackoff = 500ms;
 constexpr auto kMaxBackoff = 8s;
 constexpr auto kStableRun = 10s;
+constexpr auto kLogCheck = 1s;  // how often a supervised agent's log size is looked at
 
 class Supervisor {
  public:
@@ -89,6 +99,9 @@ class Supervisor {
     if (pid == 0) {
       ::signal(SIGPIPE, SIG_DFL);
       ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+      // The agent gets stdin, stdout and stderr; the signalfd, the ready pipe and anything
+      // else stay with the supervisor.
+      ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
       ::execvp(argv[0], argv.data());
       std::fprintf(stderr, "labagent supervise: cannot run %s: %s\n", argv[0],
                    std::strerror(errno));
@@ -158,7 +171,44 @@ class Supervisor {
     if (!o_.ready_address.empty()) return holds_address();
     if (port_) return labctl::port_ready_here(udp_, port_);
     const auto alive = o_.alive_ms > 0 ? std::chrono::milliseconds(o_.alive_ms) : labctl::kAgentAliveTime;
-    return Clock::now() - started_ >= alive;
+    const auto facts = labctl::sched_facts(st_.pid);
+    return facts && labctl::time_had(*facts, Clock::now() - started_) >= alive;
+  }
+
+  // The log is our stdout (labctl opened it O_APPEND, shared with the agent's 1 and 2).
+  // Past the cap: copied to LOG.1 (mkstemp + rename, 0600), then emptied; appends go on at
+  // its start. Lines written between the copy and the truncate are lost: the price of not
+  // passing every line of the agent's through the supervisor.
+  void cap_log() {
+    const long long cap = o_.log_cap_bytes > 0 ? o_.log_cap_bytes : labctl::kAgentLogCap;
+    struct stat st{};
+    if (::fstat(1, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink == 0 || st.st_size < cap)
+      return;
+    std::error_code ec;
+    const std::string path = std::filesystem::read_symlink("/proc/self/fd/1", ec).string();
+    struct stat at{};
+    labctl::Fd in(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (ec || !in || ::fstat(in.get(), &at) != 0 || at.st_dev != st.st_dev || at.st_ino != st.st_ino)
+      return;  // not a file we can name again
+    const std::string older = labctl::rotated_log_path(path);
+    auto tmp = labctl::make_temp_file_beside(older);
+    if (!tmp) return;
+    bool ok = true;
+    char buf[65536];
+    for (ssize_t n; ok && (n = ::read(in.get(), buf, sizeof buf)) != 0;) {
+      if (n < 0) {
+        ok = errno == EINTR;
+        continue;
+      }
+      ok = static_cast<bool>(labctl::write_all(tmp->fd.get(), std::string_view(buf, static_cast<size_t>(n)), older));
+    }
+    if (!ok || !labctl::commit_temp_file(*tmp, older, 0600)) {
+      ::unlink(tmp->path.c_str());
+      return;
+    }
+    if (::ftruncate(1, 0) == 0)
+      std::fprintf(stderr, "labagent supervise: the log passed %lld bytes; what it held is in %s\n",
+                   cap, older.c_str());
   }
 
   // -1 once ready (go on supervising), else the exit status of the supervisor.
@@ -166,6 +216,10 @@ class Supervisor {
     const auto deadline = started_ + std::chrono::milliseconds(o_.ready_timeout_ms);
     for (;;) {
       bool ended = wait_for(kPollTick) || drain_signals();
+      cap_log();
+      // Ready only if it has not ended meanwhile: an exit not yet reaped is no readiness.
+      const bool ready = !ended && !stopping_ && ready_now();
+      if (ready) ended = drain_signals();
       if (ended) {
         if (stopping_) return finish("stopped");
         if (o_.oneshot && st_.code == 0) {
@@ -180,7 +234,7 @@ class Supervisor {
         stop_child();
         return finish("stopped");
       }
-      if (ready_now()) {
+      if (ready) {
         save("running");
         report("ready");
         return -1;
@@ -199,7 +253,8 @@ class Supervisor {
   int supervise() {
     auto backoff = std::chrono::milliseconds(kFirstBackoff);
     for (;;) {
-      const bool ended = wait_for(1h);
+      const bool ended = wait_for(kLogCheck);
+      cap_log();
       if (stopping_) {
         stop_child();
         return finish("stopped");
@@ -236,7 +291,8 @@ class Supervisor {
     if (st_.pid > 0) {
       ::kill(st_.pid, SIGKILL);
       int ws = 0;
-      ::waitpid(st_.pid, &ws, 0);
+      while (::waitpid(st_.pid, &ws, 0) < 0 && errno == EINTR) {
+      }
       st_.pid = 0;
       st_.code = -1;
       st_.signal = SIGKILL;
@@ -251,20 +307,11 @@ class Supervisor {
   void save(const char* state) {
     st_.state = state;
     if (o_.state_path.empty()) return;
-    // Written whole and renamed, so a reader never sees half a record.
-    const std::string tmp = o_.state_path + ".tmp";
-    const std::string text = labctl::agent_state_text(st_);
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      std::fprintf(stderr, "labagent supervise: cannot write %s: %s\n", tmp.c_str(),
-                   std::strerror(errno));
-      return;
-    }
-    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    ::close(fd);
-    if (!ok || ::rename(tmp.c_str(), o_.state_path.c_str()) != 0)
-      std::fprintf(stderr, "labagent supervise: cannot write %s: %s\n", o_.state_path.c_str(),
-                   std::strerror(errno));
+    // Written whole (mkstemp beside, renamed; 0600), so a reader never sees half a record
+    // and a planted name is never followed.
+    if (labctl::Status st = labctl::write_text(o_.state_path, labctl::agent_state_text(st_)); !st)
+      std::fprintf(stderr, "labagent supervise: cannot record the state: %s\n",
+                   st.error().str().c_str());
   }
 
   void report(const std::string& line) {

@@ -66,7 +66,7 @@ void setup(CLI::App& app) {
       "  labctl logs dr-demo rs1 web          # the web agent's log (access lines, errors)\n"
       "  labctl logs dr-demo rs1              # every agent of rs1, each line prefixed 'AGENT | '\n"
       "  labctl logs -f -n 20 dr-demo rs1     # the last 20 lines, then follow until Ctrl-C\n"
-      "Logs live in /run/labctl/labs/LAB/logs/NODE-AGENT.log (root's): without root this\n"
+      "Logs live in /run/labctl/labs/LAB/logs/NODE/AGENT.log (root's): without root this\n"
       "works only where those files are readable.");
   static std::string lab, node, agent;
   static long lines = -1;
@@ -108,9 +108,9 @@ void setup(CLI::App& app) {
     std::vector<LogSource> logs;
     for (const auto& a : names) {
       if (!agent.empty() && a != agent) continue;
-      auto src = open_log(agent.empty() ? a : "", agent_log_path(lab, node, a), lines);
-      if (!src) die(src.error());
-      logs.push_back(std::move(*src));
+      auto srcs = open_agent_log(agent.empty() ? a : "", agent_log_path(lab, node, a), lines);
+      if (!srcs) die(srcs.error());
+      for (auto& src : *srcs) logs.push_back(std::move(src));
     }
     auto print = [](const std::string& line) { std::fwrite(line.data(), 1, line.size(), stdout); };
     for (auto& src : logs)

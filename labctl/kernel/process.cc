@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -15,11 +16,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 
 #include "labctl/base/fd.h"
+#include "labctl/base/file.h"
 
 extern char** environ;
 
@@ -44,6 +47,51 @@ int enter_node(int netns_fd) {
   ::umount2("/sys", MNT_DETACH);
   if (::mount("sysfs", "/sys", "sysfs", 0, nullptr) != 0) return 4;
   return 0;
+}
+
+// In the child: `fd` moved to a number above 3 (close-on-exec), or -1.
+int move_above_3(int fd) {
+  if (fd < 0 || fd > 3) return fd;
+  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 4);
+  ::close(fd);
+  return moved;
+}
+
+// In the child: every fd from `first` up is closed by the coming exec. close_range (Linux
+// 5.11); older kernels get each open fd marked, as /proc/self/fd lists them (no opendir
+// after fork: getdents64 on a raw fd, no allocation).
+void close_on_exec_from(int first) {
+  if (::syscall(SYS_close_range, static_cast<unsigned>(first), ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+    return;
+  int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return;
+  alignas(8) char buf[4096];
+  for (long n; (n = ::syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0;) {
+    for (long at = 0; at < n;) {
+      struct Dirent64 {
+        uint64_t ino;
+        int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[1];
+      };
+      const auto* d = reinterpret_cast<const Dirent64*>(buf + at);
+      int fd = 0;
+      const char* c = d->name;
+      for (; *c >= '0' && *c <= '9'; ++c) fd = fd * 10 + (*c - '0');
+      if (*c == '\0' && c != d->name && fd >= first && fd != dir) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      at += d->reclen;
+    }
+  }
+  ::close(dir);
+}
+
+// read(2), again after a signal handler interrupted it.
+ssize_t read_retrying(int fd, void* buf, size_t len) {
+  for (;;) {
+    ssize_t n = ::read(fd, buf, len);
+    if (n >= 0 || errno != EINTR) return n;
+  }
 }
 
 std::vector<char*> c_strings(const std::vector<std::string>& v) {
@@ -180,16 +228,24 @@ Result<pid_t> spawn_in_netns(const SpawnOptions& opts) {
     ::setsid();
     ChildFailure f{enter_node(opts.netns_fd), 0};
     if (f.stage == 0) {
-      int in = ::open("/dev/null", O_RDONLY);
-      int out = ::open(opts.log_path.empty() ? "/dev/null" : opts.log_path.c_str(),
-                       O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (in < 0 || out < 0) {
+      // Above fd 3, so that no dup2 below lands on one of them (labctl started with a
+      // standard fd closed would otherwise hand out 0-2 here).
+      int in = move_above_3(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      int out = move_above_3(::open(opts.log_path.empty() ? "/dev/null" : opts.log_path.c_str(),
+                                    O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
+      int ready = want_ready ? move_above_3(ready_pipe[1]) : -1;
+      if (in < 0 || out < 0 || (want_ready && ready < 0)) {
         f.stage = 5;
       } else {
+        // dup2 clears close-on-exec on the copy: 0-2 (and 3) are what the agent gets.
         ::dup2(in, 0);
         ::dup2(out, 1);
         ::dup2(out, 2);
-        if (want_ready) ::dup2(ready_pipe[1], 3);
+        if (want_ready) ::dup2(ready, 3);
+        // Nothing else of whoever ran labctl (a CI harness's pipe, a terminal's extra fds)
+        // reaches the agent: everything above marked close-on-exec, which keeps the status
+        // pipe open until the exec itself.
+        close_on_exec_from(want_ready ? 4 : 3);
         ::execve(program.c_str(), argv.data(), envp.data());
         f.stage = 6;
       }
@@ -200,13 +256,16 @@ Result<pid_t> spawn_in_netns(const SpawnOptions& opts) {
   }
   status_w.reset();
   ready_w.reset();
+  // `up` catches Ctrl-C without SA_RESTART (lab/lifecycle.cc): one here must not read as a
+  // failed fork and orphan the agent; the caller sees the flag and rolls the agent back.
   int ws = 0;
-  ::waitpid(child, &ws, 0);
+  while (::waitpid(child, &ws, 0) < 0 && errno == EINTR) {
+  }
   pid_t pid = -1;
-  if (::read(status_r.get(), &pid, sizeof pid) != sizeof pid || pid <= 0)
+  if (read_retrying(status_r.get(), &pid, sizeof pid) != sizeof pid || pid <= 0)
     return fail("start " + opts.argv[0] + ": fork failed");
   ChildFailure f{};
-  if (::read(status_r.get(), &f, sizeof f) == sizeof f) {
+  if (read_retrying(status_r.get(), &f, sizeof f) == sizeof f) {
     ::waitpid(pid, nullptr, WNOHANG);
     return fail_errno("start " + opts.argv[0] + ": could not " + kStages[f.stage], f.err);
   }
@@ -228,7 +287,7 @@ Result<pid_t> spawn_in_netns(const SpawnOptions& opts) {
       break;
     }
     char buf[512];
-    ssize_t n = ::read(ready_r.get(), buf, sizeof buf);
+    ssize_t n = read_retrying(ready_r.get(), buf, sizeof buf);
     if (n <= 0) break;
     answer.append(buf, static_cast<size_t>(n));
   }
@@ -247,6 +306,65 @@ Result<pid_t> spawn_in_netns(const SpawnOptions& opts) {
   return fail("start " + (opts.what.empty() ? opts.argv[0] : opts.what) + ": " + why,
               tail.empty() ? "its log " + opts.log_path + " is empty"
                            : "the last lines of its log (" + opts.log_path + "):" + indented);
+}
+
+std::optional<SchedFacts> parse_sched_facts(std::string_view stat, std::string_view schedstat,
+                                            long ticks_per_second) {
+  // "PID (COMM) S ..." where COMM may hold spaces and parentheses: fields follow the last ')'.
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string_view::npos) return std::nullopt;
+  std::vector<std::string_view> f;
+  for (size_t i = paren + 1; i < stat.size() && f.size() < 13;) {
+    while (i < stat.size() && (stat[i] == ' ' || stat[i] == '\n')) ++i;
+    size_t j = i;
+    while (j < stat.size() && stat[j] != ' ' && stat[j] != '\n') ++j;
+    if (j > i) f.push_back(stat.substr(i, j - i));
+    i = j;
+  }
+  // f[0] is the state (field 3), f[11] and f[12] utime and stime (fields 14, 15).
+  if (f.size() < 13 || f[0].size() != 1 || ticks_per_second <= 0) return std::nullopt;
+  auto number = [](std::string_view w, unsigned long long& v) {
+    auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), v);
+    return ec == std::errc{} && end == w.data() + w.size();
+  };
+  SchedFacts out;
+  out.state = f[0][0];
+  unsigned long long ut = 0, st = 0;
+  if (!number(f[11], ut) || !number(f[12], st)) return std::nullopt;
+  out.run = std::chrono::nanoseconds((ut + st) * 1'000'000'000ULL / static_cast<unsigned long long>(ticks_per_second));
+  // "RUN_NS WAIT_NS SLICES": nanoseconds, finer than the ticks above.
+  unsigned long long run = 0, wait = 0;
+  const size_t sp = schedstat.find(' ');
+  const size_t sp2 = sp == std::string_view::npos ? sp : schedstat.find(' ', sp + 1);
+  if (sp2 != std::string_view::npos && number(schedstat.substr(0, sp), run) &&
+      number(schedstat.substr(sp + 1, sp2 - sp - 1), wait)) {
+    out.run = std::chrono::nanoseconds(run);
+    out.wait = std::chrono::nanoseconds(wait);
+    out.waits_known = true;
+  }
+  return out;
+}
+
+std::optional<SchedFacts> sched_facts(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid);
+  const std::string stat = read_text(dir + "/stat");
+  if (stat.empty()) return std::nullopt;
+  return parse_sched_facts(stat, read_text(dir + "/schedstat"), ::sysconf(_SC_CLK_TCK));
+}
+
+std::chrono::nanoseconds time_had(const SchedFacts& f, std::chrono::nanoseconds wall) {
+  switch (f.state) {
+    case 'S':
+    case 'I':
+      // Without schedstat the waits are unknown: asleep, it has run at least once, and the
+      // wall time is the best bound left.
+      return std::max(f.run, wall - f.wait);
+    case 'R':
+    case 'D':
+      return f.run;
+    default:  // T, t (stopped), Z, X (dead), anything new
+      return std::chrono::nanoseconds(0);
+  }
 }
 
 using Inodes = std::vector<std::pair<dev_t, ino_t>>;

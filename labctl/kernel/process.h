@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,30 @@ struct SpawnOptions {
 /// Whether the network namespace the calling process is in has a listening TCP (or bound
 /// UDP) socket on `port`, IPv4 or IPv6, read from /proc/self/net.
 [[nodiscard]] bool port_ready_here(bool udp, uint16_t port);
+
+/// What the scheduler says about a process: its state letter (/proc/PID/stat), the CPU
+/// time it has had and, where the kernel keeps them (/proc/PID/schedstat), its waits for a
+/// CPU.
+struct SchedFacts {
+  char state = '?';
+  std::chrono::nanoseconds run{0};
+  std::chrono::nanoseconds wait{0};
+  bool waits_known = false;
+};
+
+/// The facts about `pid`, or nullopt when it is gone.
+[[nodiscard]] std::optional<SchedFacts> sched_facts(pid_t pid);
+/// The facts in the text of /proc/PID/stat (and of /proc/PID/schedstat, "" if unknown).
+[[nodiscard]] std::optional<SchedFacts> parse_sched_facts(std::string_view stat,
+                                                          std::string_view schedstat,
+                                                          long ticks_per_second);
+
+/// How much of the `wall` time since a process was forked it has really had, so that a
+/// loaded machine cannot make a program that has not run yet look as if it had lived: one
+/// asleep by its own choice (S, I) has had all of it but its waits for a CPU (none is under
+/// way while it sleeps, so the count is complete); one runnable or in disk sleep (R, D)
+/// only its CPU time (a wait under way is not yet counted); a stopped or dead one none.
+[[nodiscard]] std::chrono::nanoseconds time_had(const SchedFacts& f, std::chrono::nanoseconds wall);
 
 /// Starts a process in its own session inside the namespace, with its own mount namespace
 /// in which /sys shows the node's interfaces (as `ip netns exec` does). The process is not

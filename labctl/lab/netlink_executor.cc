@@ -128,6 +128,7 @@ Status NetlinkExecutor::apply(const Step& step) {
           },
           [&](const step::StartAgent& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));
+            TRY(make_agent_dirs(s.lab, s.node));
             // Every agent runs under `labagent supervise`, which waits until it is ready
             // (listening on its port, or alive), records how it ends and may restart it.
             Agent agent = s.agent;

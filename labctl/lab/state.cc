@@ -42,18 +42,30 @@ Status check_lab_name(std::string_view lab) {
 
 std::string state_dir(const std::string& lab) { return labs_root() + "/" + lab; }
 
+// A folder per node: names hold '-', so "NODE-AGENT" would give node a's agent b-c and
+// node a-b's agent c one file. Names never hold '/' (model/rules.h).
 std::string agent_log_path(const std::string& lab, const std::string& node,
                            const std::string& agent) {
-  return state_dir(lab) + "/logs/" + node + "-" + agent + ".log";
+  return state_dir(lab) + "/logs/" + node + "/" + agent + ".log";
 }
 
 std::string keepalived_dir(const std::string& lab, const std::string& node, const std::string& agent) {
-  return state_dir(lab) + "/keepalived/" + node + "-" + agent;
+  return state_dir(lab) + "/keepalived/" + node + "/" + agent;
 }
 
 std::string agent_state_path(const std::string& lab, const std::string& node,
                              const std::string& agent) {
-  return state_dir(lab) + "/agents/" + node + "-" + agent + ".json";
+  return state_dir(lab) + "/agents/" + node + "/" + agent + ".json";
+}
+
+Status make_agent_dirs(const std::string& lab, const std::string& node) {
+  TRY(check_lab_name(lab));
+  if (auto why = topo::bad_name(node)) return fail("no node can be called " + shown(node) + ": the name " + *why);
+  for (const char* kind : {"/logs", "/agents", "/keepalived"}) {
+    TRY(make_private_dir(state_dir(lab) + kind));
+    TRY(make_private_dir(state_dir(lab) + kind + "/" + node));
+  }
+  return {};
 }
 
 Status make_state_dir(const std::string& lab) {

@@ -33,6 +33,9 @@ namespace labctl {
 /// agent: keepalived processes in different namespaces must not share pid files).
 [[nodiscard]] std::string keepalived_dir(const std::string& lab, const std::string& node,
                                          const std::string& agent);
+/// Makes the node's private folders under logs/, agents/ and keepalived/ (each 0700), where
+/// its agents' files go: logs/NODE/AGENT.log, agents/NODE/AGENT.json, keepalived/NODE/AGENT.
+[[nodiscard]] Status make_agent_dirs(const std::string& lab, const std::string& node);
 
 /// Creates the lab's state directory (and its logs/ subdirectory), mode 0700.
 [[nodiscard]] Status make_state_dir(const std::string& lab);

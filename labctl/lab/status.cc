@@ -114,9 +114,14 @@ Result<LabStatus> lab_status(const std::string& lab) {
 std::vector<AgentState> read_agent_states(const std::string& lab) {
   std::vector<AgentState> out;
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(state_dir(lab) + "/agents", ec)) {
-    if (e.path().extension() != ".json") continue;
-    if (auto a = parse_agent_state(read_text(e.path()))) out.push_back(std::move(*a));
+  // agents/NODE/AGENT.json
+  for (const auto& node : std::filesystem::directory_iterator(state_dir(lab) + "/agents", ec)) {
+    std::error_code ec2;
+    if (!node.is_directory(ec2)) continue;
+    for (const auto& e : std::filesystem::directory_iterator(node.path(), ec2)) {
+      if (e.path().extension() != ".json") continue;
+      if (auto a = parse_agent_state(read_text(e.path()))) out.push_back(std::move(*a));
+    }
   }
   std::sort(out.begin(), out.end(), [](const AgentState& a, const AgentState& b) {
     return std::tie(a.node, a.agent) < std::tie(b.node, b.agent);

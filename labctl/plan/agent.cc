@@ -120,6 +120,8 @@ std::vector<std::string> supervised_argv(const Agent& a, const std::string& node
   return out;
 }
 
+std::string rotated_log_path(const std::string& log_path) { return log_path + ".1"; }
+
 std::string find_labagent() {
   if (const char* env = std::getenv("LABCTL_AGENT"); env && *env) return env;
   std::error_code ec;

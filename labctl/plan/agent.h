@@ -48,6 +48,13 @@ inline constexpr std::chrono::milliseconds kKeepalivedStartup{1500};
 /// had it heard no MASTER (so a lab is up only once VRRP has settled, split brain included).
 [[nodiscard]] std::chrono::milliseconds agent_alive_time(const Agent& a);
 
+/// An agent's log is capped: once it passes kAgentLogCap its supervisor copies it to
+/// LOG.1 (replacing the generation before) and empties it, so an agent that logs a line per
+/// request cannot fill /run (docs/lifecycle.md).
+inline constexpr long long kAgentLogCap = 16LL << 20;
+/// LOG.1: where an agent's log goes when its supervisor rotates it.
+[[nodiscard]] std::string rotated_log_path(const std::string& log_path);
+
 /// The argv that runs `argv` (the agent's own, its program resolved) under
 /// `labagent supervise`, which reports readiness on fd 3 and records the agent's state in
 /// state_path.

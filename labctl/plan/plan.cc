@@ -135,9 +135,10 @@ std::optional<std::string> lab_of_mark(std::string_view mark) {
 
 namespace {
 
-std::string agent_base(const step::StartAgent& a) {
-  return script_dir(a.lab) + "/" + a.node + "-" + a.agent.name;
-}
+// A folder per node, as in labctl's own state (lab/state.h): "NODE-AGENT" would give
+// node a's agent b-c and node a-b's agent c one log and one pid file.
+std::string node_dir(const step::StartAgent& a) { return script_dir(a.lab) + "/" + a.node; }
+std::string agent_base(const step::StartAgent& a) { return node_dir(a) + "/" + a.agent.name; }
 
 std::string script_log_path(const step::StartAgent& s) { return agent_base(s) + ".log"; }
 std::string script_pid_path(const step::StartAgent& s) { return agent_base(s) + ".pid"; }
@@ -283,7 +284,7 @@ std::string shell_command(const Step& step) {
           },
           [](const step::StartAgent& s) {
             // `ip netns exec` execs the program, so $! is the agent's own pid.
-            return "mkdir -p " + shell_quote(script_dir(s.lab)) + " && { " +
+            return "(umask 077 && mkdir -p " + shell_quote(node_dir(s)) + ") && { " +
                    shell_join(in_netns(s.ns, agent_argv(s))) + " </dev/null >" +
                    shell_quote(script_log_path(s)) + " 2>&1 & echo $! >" +
                    shell_quote(script_pid_path(s)) + "; }";

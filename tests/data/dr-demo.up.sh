@@ -137,7 +137,7 @@ ip netns exec dr-demo-director ipvsadm -a -t 10.0.0.100:80 -r 10.0.0.12:80 -g -w
 
 # HTTP server on port 80 answering every GET with "rs1", so the client sees which real server
 # served it
-mkdir -p /run/labctl-script/dr-demo && { ip netns exec dr-demo-rs1 labagent http --port 80 --name rs1 </dev/null >/run/labctl-script/dr-demo/rs1-web.log 2>&1 & echo $! >/run/labctl-script/dr-demo/rs1-web.pid; }
+(umask 077 && mkdir -p /run/labctl-script/dr-demo/rs1) && { ip netns exec dr-demo-rs1 labagent http --port 80 --name rs1 </dev/null >/run/labctl-script/dr-demo/rs1/web.log 2>&1 & echo $! >/run/labctl-script/dr-demo/rs1/web.pid; }
 # HTTP server on port 80 answering every GET with "rs2", so the client sees which real server
 # served it
-mkdir -p /run/labctl-script/dr-demo && { ip netns exec dr-demo-rs2 labagent http --port 80 --name rs2 </dev/null >/run/labctl-script/dr-demo/rs2-web.log 2>&1 & echo $! >/run/labctl-script/dr-demo/rs2-web.pid; }
+(umask 077 && mkdir -p /run/labctl-script/dr-demo/rs2) && { ip netns exec dr-demo-rs2 labagent http --port 80 --name rs2 </dev/null >/run/labctl-script/dr-demo/rs2/web.log 2>&1 & echo $! >/run/labctl-script/dr-demo/rs2/web.pid; }

@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,10 +22,12 @@
 #include <sstream>
 #include <thread>
 
+#include "labctl/base/file.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/probe.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
+#include "labctl/kernel/process.h"
 #include "labctl/lab/status.h"
 #include "labctl/model/load.h"
 #include "labctl/plan/planner.h"
@@ -77,6 +81,7 @@ class HostAgents : public ::testing::Test {
     // Supervisors and agents went with the namespaces: no labagent of this lab is left.
     EXPECT_EQ(run("pgrep -f -- '[-]-state " + state_dir(lab_) + "/' || true"), "");
     std::remove(file_.c_str());
+    std::remove(go_file().c_str());
   }
   // `labctl up FILE`: its output and exit status.
   std::pair<std::string, int> up(const std::string& text) {
@@ -94,6 +99,13 @@ class HostAgents : public ::testing::Test {
           if (a["name"] == agent) return a;
     return {};
   }
+  // A shell loop that waits for go(), then runs `then`: an agent that ends when the test
+  // says, so no test races a timer against `up` on a loaded machine.
+  std::string until_go(const std::string& then) {
+    return "while [ ! -e " + go_file() + " ]; do sleep 0.05; done; " + then;
+  }
+  std::string go_file() const { return "/tmp/" + lab_ + ".go"; }
+  void go() { std::ofstream(go_file()) << ""; }
   // Polls status until the agent's status phrase contains `want` (or 5 s pass).
   nlohmann::json await_agent(const std::string& node, const std::string& agent,
                              const std::string& want) {
@@ -164,12 +176,14 @@ TEST_F(HostAgents, AnAgentThatNeverListensFailsUpAfterTheDeadline) {
 }
 
 TEST_F(HostAgents, AgentsThatDieLaterShowInStatusAndLs) {
+  // It exits when told, not after a time `up` would have to beat on a loaded machine.
   auto [out, rc] = up(topology(
       lab_,
       "agents.web = { kind = \"http\", port = 80 }\n"
-      "agents.brief = { kind = \"command\", argv = [\"sh\", \"-c\", \"sleep 0.6; exit 4\"] }"));
+      "agents.brief = { kind = \"command\", argv = [\"sh\", \"-c\", \"" + until_go("exit 4") + "\"] }"));
   ASSERT_EQ(rc, 0) << out;
   EXPECT_THAT(ls_line(), ::testing::EndsWith(" ok"));
+  go();
   auto brief = await_agent("srv", "brief", "exited (code 4)");
   EXPECT_EQ(brief["status"], "exited (code 4)") << brief.dump();
   EXPECT_EQ(brief["exit_code"], 4);
@@ -203,7 +217,7 @@ TEST_F(HostAgents, RestartOnFailureStartsItAgainAndDownStillLeavesNothing) {
       up(topology(lab_,
                   "agents.web = { kind = \"http\", port = 80, restart = \"on-failure\" }\n"
                   "agents.flaky = { kind = \"command\", argv = [\"sh\", \"-c\", "
-                  "\"echo started; sleep 0.3; exit 1\"], restart = \"on-failure\" }"));
+                  "\"echo started; " + until_go("exit 1") + "\"], restart = \"on-failure\" }"));
   ASSERT_EQ(rc, 0) << out;
   auto web = agent_json("srv", "web");
   const pid_t first = web["pid"].get<pid_t>();
@@ -223,9 +237,14 @@ TEST_F(HostAgents, RestartOnFailureStartsItAgainAndDownStillLeavesNothing) {
   }
   EXPECT_EQ(body, "srv");
 
-  // flaky fails every 0.3 s; restarts wait 0.5, 1, 2 s: in 2.5 s it ran at least 3 times.
-  std::this_thread::sleep_for(2500ms);
-  auto flaky = agent_json("srv", "flaky");
+  // Told to, flaky fails, and then fails at once on every restart (after 0.5, then 1 s).
+  go();
+  nlohmann::json flaky;
+  for (int i = 0; i < 400; ++i) {
+    flaky = agent_json("srv", "flaky");
+    if (flaky.is_object() && flaky["restarts"].get<int>() >= 2) break;
+    std::this_thread::sleep_for(50ms);
+  }
   EXPECT_GE(flaky["restarts"].get<int>(), 2) << flaky.dump();
   std::string log = run(kLabctl + " logs " + lab_ + " srv flaky");
   EXPECT_GE(std::count(log.begin(), log.end(), '\n'), 3) << log;
@@ -320,20 +339,125 @@ TEST_F(HostAgents, LogsPrintsFollowsAndNamesWhatIsUnknown) {
   EXPECT_THAT(bad, HasSubstr("is not up")) << bad;
   EXPECT_THAT(bad, HasSubstr("rc=1")) << bad;
 
-  // -f: a request made while it follows shows up; it runs until stopped (timeout: 124).
-  std::thread later([&] {
-    std::this_thread::sleep_for(700ms);
-    (void)run_in_netns(client.get(), [&]() -> Status {
-      TRY_ASSIGN(auto b, http_get(*IpAddr::parse("10.77.0.2"), 80, "/while-following", 2000ms));
-      return {};
-    });
+  // -f: a request made while it follows shows up, and it runs until stopped. The request
+  // waits until `logs` has the log open (not for a time that a loaded machine may exceed).
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  Fd out_r(p[0]);
+  const pid_t follower = ::fork();
+  if (follower == 0) {
+    ::dup2(p[1], 1);
+    ::execl(kLabctl.c_str(), "labctl", "logs", "-f", "-n", "0", lab_.c_str(), "srv", "web", nullptr);
+    ::_exit(127);
+  }
+  ::close(p[1]);
+  ASSERT_GT(follower, 0);
+  const std::string log = agent_log_path(lab_, "srv", "web");
+  auto has_it_open = [&] {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(follower) + "/fd", ec))
+      if (std::filesystem::read_symlink(e.path(), ec) == log) return true;
+    return false;
+  };
+  for (int i = 0; i < 10000 && !has_it_open(); ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(has_it_open());
+  (void)run_in_netns(client.get(), [&]() -> Status {
+    TRY_ASSIGN(auto b, http_get(*IpAddr::parse("10.77.0.2"), 80, "/while-following", 2000ms));
+    return {};
   });
-  std::string followed =
-      run("timeout 2 " + kLabctl + " logs -f -n 0 " + lab_ + " srv web; echo rc=$?");
-  later.join();
+  std::string followed;
+  for (int i = 0; i < 100 && followed.find("/while-following") == std::string::npos; ++i) {
+    pollfd pf{out_r.get(), POLLIN, 0};
+    if (::poll(&pf, 1, 100) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(out_r.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    followed.append(buf, static_cast<size_t>(n));
+  }
+  int ws = 0;
+  EXPECT_EQ(::waitpid(follower, &ws, WNOHANG), 0) << "logs -f ended by itself";
+  ::kill(follower, SIGTERM);
+  ASSERT_EQ(::waitpid(follower, &ws, 0), follower);
   EXPECT_THAT(followed, HasSubstr("\"GET /while-following\" 200")) << followed;
   EXPECT_THAT(followed, Not(HasSubstr("/first"))) << followed;
-  EXPECT_THAT(followed, HasSubstr("rc=124")) << followed;
+}
+
+// Node a's agent b-c and node a-b's agent c: each has its own log and state, `status`
+// shows both, and `down` stops both (as "NODE-AGENT" they shared one of each).
+TEST_F(HostAgents, AgentsWhoseNamesJoinAlikeKeepTheirOwnLogsAndStates) {
+  auto [out, rc] = up("version = 1\nname = \"" + lab_ +
+                      "\"\n[switches.lan]\n"
+                      "[nodes.a]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.77.0.1/24\"] }\n"
+                      "agents.b-c = { kind = \"command\", argv = [\"sh\", \"-c\", "
+                      "\"echo marker-of-a; exec sleep 1031\"] }\n"
+                      "[nodes.a-b]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.77.0.2/24\"] }\n"
+                      "agents.c = { kind = \"command\", argv = [\"sh\", \"-c\", "
+                      "\"echo marker-of-a-b; exec sleep 1032\"] }\n");
+  ASSERT_EQ(rc, 0) << out;
+  const std::string a = run(kLabctl + " logs " + lab_ + " a b-c");
+  const std::string ab = run(kLabctl + " logs " + lab_ + " a-b c");
+  EXPECT_EQ(a, "marker-of-a\n");
+  EXPECT_EQ(ab, "marker-of-a-b\n");
+  EXPECT_EQ(agent_json("a", "b-c")["status"], "running");
+  EXPECT_EQ(agent_json("a-b", "c")["status"], "running");
+  EXPECT_NE(run("pgrep -x -f 'sleep 1031' || true"), "");
+  EXPECT_NE(run("pgrep -x -f 'sleep 1032' || true"), "");
+  EXPECT_EQ(run(kLabctl + " down " + lab_ + " >/dev/null 2>&1; echo $?"), "0\n");
+  EXPECT_EQ(run("pgrep -x -f 'sleep 103[12]' || true"), "");
+}
+
+// Whoever runs `up` may hold descriptors it never meant agents to keep: a CI harness reads
+// `up`'s output through a pipe until EOF. Once `up` exits that pipe must close, so no agent
+// (nor its supervisor) may hold it; the agents themselves get 0-2 and nothing else.
+TEST_F(HostAgents, AgentsKeepNoDescriptorOfWhoeverRanUp) {
+  std::ofstream(file_) << topology(lab_,
+                                   "agents.web = { kind = \"http\", port = 80 }\n"
+                                   "agents.idle = { kind = \"command\", argv = [\"sleep\", \"1033\"] }");
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  Fd pipe_r(p[0]);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // `( labctl up LAB 5>&1 >/dev/null 2>&1 ) | cat`: fd 5 is the pipe, nothing else is.
+    ::dup2(p[1], 5);
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execl(kLabctl.c_str(), "labctl", "up", file_.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(p[1]);
+  ASSERT_GT(pid, 0);
+  int ws = 0;
+  ASSERT_EQ(::waitpid(pid, &ws, 0), pid);
+  ASSERT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0) << ws;
+  // labctl is gone: EOF now, unless something it started holds the write end.
+  pollfd pf{pipe_r.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&pf, 1, 10000), 1) << "the pipe stays open after up exited: agents hold it";
+  char c;
+  EXPECT_EQ(::read(pipe_r.get(), &c, 1), 0);
+
+  const auto pids = pids_in_netns(netns_path(netns_name(lab_, "srv")));
+  ASSERT_GE(pids.size(), 4u);  // two supervisors, two agents
+  int agents = 0;
+  for (pid_t agent : pids) {
+    const std::string proc = "/proc/" + std::to_string(agent);
+    const std::string cmdline = read_text(proc + "/cmdline");
+    if (cmdline.find("supervise") != std::string::npos) continue;  // its own signalfd
+    ++agents;
+    std::vector<std::string> fds;
+    for (const auto& e : std::filesystem::directory_iterator(proc + "/fd")) {
+      const std::string fd = e.path().filename();
+      if (fd != "0" && fd != "1" && fd != "2")
+        fds.push_back(fd + " -> " + std::filesystem::read_symlink(e.path()).string());
+    }
+    // The http agent's own sockets are its own; nothing may be inherited.
+    if (cmdline.find("sleep") != std::string::npos) {
+      EXPECT_TRUE(fds.empty()) << cmdline << " holds " << ::testing::PrintToString(fds);
+    }
+  }
+  EXPECT_EQ(agents, 2);
 }
 
 }  // namespace

@@ -4,8 +4,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <set>
@@ -14,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "labctl/base/file.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/sysctl.h"
 #include "tests/host/host_test.h"
@@ -72,6 +76,57 @@ TEST_F(NetnsFixture, AgentThatExitsBeforeReadyIsAnErrorWithItsLog) {
   EXPECT_NE(pid.error().message.find("exited before it was ready"), std::string::npos)
       << pid.error().str();
   EXPECT_NE(pid.error().hint.find("port"), std::string::npos) << pid.error().str();
+}
+
+std::atomic<int> g_caught{0};
+
+// `up` catches Ctrl-C without SA_RESTART: a signal while spawn_in_netns waits for its child
+// must not end the wait with a made-up answer ("fork failed", which left the agent running,
+// orphaned; or "started", for one whose exec then fails). Here the child is held at opening
+// its log (a FIFO nobody reads yet) while the waiting thread gets one; then its exec fails.
+TEST_F(NetnsFixture, ASignalWhileWaitingForTheChildGetsTheChildsRealAnswer) {
+  const std::string fifo = "/tmp/" + name_ + ".fifo", bogus = "/tmp/" + name_ + ".bogus";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Executable, but no program: execve says ENOEXEC.
+  ASSERT_TRUE(write_text(bogus, "not a program\n", 0700));
+  struct sigaction sa{}, old{};
+  sa.sa_handler = [](int) { ++g_caught; };
+  sigemptyset(&sa.sa_mask);  // no SA_RESTART, as lab_up's own handler
+  ASSERT_EQ(::sigaction(SIGUSR1, &sa, &old), 0);
+  g_caught = 0;
+  SpawnOptions o;
+  o.netns_fd = fd_.get();
+  o.argv = {bogus};
+  o.log_path = fifo;
+  std::atomic<pid_t> tid{0};
+  Result<pid_t> pid = fail("not run");
+  std::thread t([&] {
+    tid = ::gettid();
+    pid = spawn_in_netns(o);
+  });
+  // Blocked: its first child reaped, the agent in the namespace, the thread asleep in read.
+  auto blocked = [&] {
+    if (tid == 0 || pids_in_netns(netns_path(name_)).empty()) return false;
+    const std::string task = "/proc/self/task/" + std::to_string(tid.load());
+    const std::string stat = read_text(task + "/stat");
+    const size_t paren = stat.rfind(") ");
+    return read_text(task + "/children").empty() && paren != std::string::npos &&
+           stat.compare(paren + 2, 1, "S") == 0;
+  };
+  for (int i = 0; i < 10000 && !blocked(); ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(blocked());
+  ASSERT_EQ(::syscall(SYS_tgkill, ::getpid(), tid.load(), SIGUSR1), 0);
+  for (int i = 0; i < 10000 && g_caught == 0; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(g_caught, 1);
+  // Now a reader: the child gets its log and tries its exec.
+  Fd reader(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  t.join();
+  ::sigaction(SIGUSR1, &old, nullptr);
+  std::remove(fifo.c_str());
+  std::remove(bogus.c_str());
+  ASSERT_FALSE(pid) << "started " << *pid << ", but its exec failed";
+  EXPECT_NE(pid.error().message.find("could not exec"), std::string::npos) << pid.error().str();
+  EXPECT_EQ(pid.error().errnum, ENOEXEC) << pid.error().str();
 }
 
 TEST_F(NetnsFixture, MissingProgramIsAClearError) {

@@ -3,6 +3,8 @@
 // reading log tails.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -377,6 +379,51 @@ TEST_F(TempLog, LastLinesAcrossBlocksAndWithoutAFinalNewline) {
   ASSERT_TRUE(src);
   EXPECT_THAT(pump(*src, true), ElementsAre("tail\n"));
   EXPECT_EQ(*last_lines_offset(fd.get(), 100000), 0);
+}
+
+// A writer that never ends its line: `logs` prints it in pieces instead of holding it all.
+TEST_F(TempLog, ALineThatNeverEndsIsPrintedInBoundedPieces) {
+  write(std::string(3 * kMaxLogLine + 100, 'x'));
+  auto src = open_log("", path_, -1);
+  ASSERT_TRUE(src);
+  auto out = pump(*src, false);
+  ASSERT_EQ(out.size(), 3u);
+  for (const auto& l : out) EXPECT_EQ(l, std::string(kMaxLogLine, 'x') + "\n");
+  EXPECT_EQ(src->partial.size(), 100u);
+}
+
+// The supervisor rotated the log under a follower (copied to LOG.1, emptied): the follower
+// prints what comes next instead of waiting past the end of a file that shrank.
+TEST_F(TempLog, AFollowerGoesOnAfterTheLogWasEmptied) {
+  write("one\ntwo\n");
+  auto src = open_log("", path_, -1);
+  ASSERT_TRUE(src);
+  EXPECT_EQ(pump(*src, false).size(), 2u);
+  ASSERT_EQ(::truncate(path_.c_str(), 0), 0);
+  write("three\n");
+  EXPECT_THAT(pump(*src, false), ElementsAre("three\n"));
+}
+
+// `logs -n N` reads back across the rotation: LOG.1's last lines, then LOG's.
+TEST_F(TempLog, LastLinesReachIntoTheRotatedLog) {
+  const std::string older = rotated_log_path(path_);
+  std::ofstream(older) << "a\nb\nc\n";
+  write("d\n");
+  auto all = [&](long lines) {
+    std::vector<std::string> out;
+    auto srcs = open_agent_log("", path_, lines);
+    EXPECT_TRUE(srcs) << srcs.error().str();
+    if (!srcs) return out;
+    for (auto& s : *srcs) {
+      EXPECT_TRUE(pump_log(s, true, [&](const std::string& l) { out.push_back(l); }));
+    }
+    return out;
+  };
+  EXPECT_THAT(all(3), ElementsAre("b\n", "c\n", "d\n"));
+  EXPECT_THAT(all(1), ElementsAre("d\n"));
+  EXPECT_THAT(all(-1), ElementsAre("a\n", "b\n", "c\n", "d\n"));
+  std::remove(older.c_str());
+  EXPECT_THAT(all(3), ElementsAre("d\n"));
 }
 
 TEST(LogTail, LastLinesOfAMissingFileAreEmpty) { EXPECT_EQ(log_tail("/nonexistent/x.log"), ""); }

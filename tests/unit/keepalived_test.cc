@@ -254,7 +254,7 @@ TEST(Keepalived, ManagedServicesAreNotProgrammedByLabctl) {
       ASSERT_GE(argv.size(), 6u);
       EXPECT_EQ(argv[1], "keepalived");
       EXPECT_EQ(argv[2], "--dir");
-      EXPECT_EQ(argv[3], script_dir("k") + "/" + s->node + "-ha.keepalived");
+      EXPECT_EQ(argv[3], script_dir("k") + "/" + s->node + "/ha.keepalived");
       EXPECT_EQ(argv[5], s->agent.params.at("config"));
       auto sup = supervised_argv(s->agent, s->node, "labagent", "/state.json", argv);
       EXPECT_NE(std::find(sup.begin(), sup.end(), "--stop-grace-ms"), sup.end());

@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "labctl/model/load.h"
 #include "labctl/plan/explain.h"
 #include "labctl/plan/planner.h"
 #include "tests/unit/demo_labs.h"
@@ -45,6 +46,33 @@ bool bash_parses(const std::string& script) {
   if (bash == nullptr) return false;
   std::fwrite(script.data(), 1, script.size(), bash);
   return pclose(bash) == 0;
+}
+
+// Node a's agent b-c and node a-b's agent c: each gets its own pid file and log, and the
+// teardown stops each once (as "NODE-AGENT" they shared one: one killed twice, one leaked).
+TEST(RenderScript, AgentsWhoseNamesJoinAlikeGetTheirOwnFiles) {
+  auto r = parse_topology(R"(version = 1
+name = "clash"
+[switches.lan]
+[nodes.a]
+interfaces.eth0 = { switch = "lan", addresses = ["10.0.0.1/24"] }
+agents.b-c = { kind = "command", argv = ["sleep", "100"] }
+[nodes.a-b]
+interfaces.eth0 = { switch = "lan", addresses = ["10.0.0.2/24"] }
+agents.c = { kind = "command", argv = ["sleep", "100"] }
+)",
+                          "clash.toml");
+  ASSERT_TRUE(r.ok());
+  const Plan plan = make_plan(*r.topology);
+  const std::string up = render_script(plan), down = render_down_script(plan);
+  for (const char* base : {"/run/labctl-script/clash/a/b-c", "/run/labctl-script/clash/a-b/c"}) {
+    const std::string pid = std::string(base) + ".pid", log = std::string(base) + ".log";
+    EXPECT_THAT(up, HasSubstr(">" + log + " 2>&1")) << up;
+    EXPECT_THAT(up, HasSubstr("echo $! >" + pid + ";")) << up;
+    EXPECT_THAT(down, HasSubstr("kill \"$(cat " + pid + ")\"")) << down;
+  }
+  EXPECT_TRUE(bash_parses(up));
+  EXPECT_TRUE(bash_parses(down));
 }
 
 TEST(RenderScript, DrDemoMatchesGolden) {

@@ -142,11 +142,11 @@ TEST(StepShell, AgentsRunInTheBackgroundWithPidAndLog) {
   EXPECT_EQ(agent_argv(http),
             (std::vector<std::string>{"labagent", "http", "--port", "80", "--name", "rs1"}));
   EXPECT_EQ(shell_command(http),
-            "mkdir -p /run/labctl-script/lab && { ip netns exec lab-rs1 labagent http --port 80 --name "
-            "rs1 </dev/null >/run/labctl-script/lab/rs1-web.log 2>&1 & echo $! "
-            ">/run/labctl-script/lab/rs1-web.pid; }");
+            "(umask 077 && mkdir -p /run/labctl-script/lab/rs1) && { ip netns exec lab-rs1 labagent http --port 80 --name "
+            "rs1 </dev/null >/run/labctl-script/lab/rs1/web.log 2>&1 & echo $! "
+            ">/run/labctl-script/lab/rs1/web.pid; }");
   EXPECT_EQ(undo_command(http),
-            "kill \"$(cat /run/labctl-script/lab/rs1-web.pid)\" && rm -f /run/labctl-script/lab/rs1-web.pid");
+            "kill \"$(cat /run/labctl-script/lab/rs1/web.pid)\" && rm -f /run/labctl-script/lab/rs1/web.pid");
 
   Agent cmd;
   cmd.name = "talk";

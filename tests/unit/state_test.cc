@@ -37,6 +37,33 @@ TEST_F(StateTest, StateDirIsPrivateAndRemovable) {
   EXPECT_TRUE(remove_state_dir("lab1")) << "removing twice is fine";
 }
 
+// Names hold '-': node a's agent b-c and node a-b's agent c must not share a log, a state
+// record or a keepalived folder (they did as "NODE-AGENT").
+TEST_F(StateTest, AgentFilesOfNamesThatJoinAlikeStayApart) {
+  EXPECT_NE(agent_log_path("l", "a", "b-c"), agent_log_path("l", "a-b", "c"));
+  EXPECT_NE(agent_state_path("l", "a", "b-c"), agent_state_path("l", "a-b", "c"));
+  EXPECT_NE(keepalived_dir("l", "a", "b-c"), keepalived_dir("l", "a-b", "c"));
+  EXPECT_EQ(agent_log_path("l", "a-b", "c"), state_dir("l") + "/logs/a-b/c.log");
+  EXPECT_EQ(agent_state_path("l", "a", "b-c"), state_dir("l") + "/agents/a/b-c.json");
+  EXPECT_EQ(keepalived_dir("l", "a", "b-c"), state_dir("l") + "/keepalived/a/b-c");
+}
+
+TEST_F(StateTest, AgentFoldersArePrivatePerNode) {
+  ASSERT_TRUE(make_state_dir("lab1"));
+  ASSERT_TRUE(make_agent_dirs("lab1", "a-b"));
+  for (const char* kind : {"/logs", "/agents", "/keepalived"})
+    for (const std::string& dir : {state_dir("lab1") + kind, state_dir("lab1") + kind + "/a-b"}) {
+      struct stat st{};
+      ASSERT_EQ(::lstat(dir.c_str(), &st), 0) << dir;
+      EXPECT_TRUE(S_ISDIR(st.st_mode)) << dir;
+      EXPECT_EQ(st.st_mode & 0777, 0700u) << dir;
+    }
+  // A folder others can write is refused, not used.
+  ASSERT_EQ(::chmod((state_dir("lab1") + "/logs/a-b").c_str(), 0777), 0);
+  EXPECT_FALSE(make_agent_dirs("lab1", "a-b"));
+  EXPECT_FALSE(make_agent_dirs("lab1", "../x")) << "no name with a '/' becomes a path";
+}
+
 TEST_F(StateTest, JournalRoundTripsAndToleratesTornTail) {
   ASSERT_TRUE(make_state_dir("lab1"));
   {
