@@ -1,22 +1,33 @@
 #include "labctl/checks/check_kind.h"
 
+#include <cerrno>
+
 namespace labctl::check_kind {
 
-// One probe, bounded by the deadline: a UDP exchange or banner read when the check says so,
-// else a TCP connect when there is a port, else an ICMP echo.
+// A probe bounded by the deadline: a UDP exchange or banner read when the check says so,
+// else a TCP connect when there is a port, else an ICMP echo. A probe that got no answer in
+// its time is sent again while the deadline allows: on a loaded machine one late answer is
+// not "unreachable". A definite answer (refused, unreachable) decides at once, and no-reach
+// keeps its single probe.
 CheckResult reach(Ctx& ctx, const Check& c, bool want) {
   CheckResult r;
   auto to = IpAddr::parse(c.to);
   if (!to) return failed(c, "bad target address " + c.to);
   const bool udp = param(c, "proto") == "udp", banner = c.params.count("banner") > 0;
   std::string answer;
-  Status st = ctx.in(c.from, [&]() -> Status {
+  auto once = [&]() -> Status {
     const Millis timeout = ctx.deadline.probe();
     if (udp || banner) {
       TRY_ASSIGN(answer, exchange(c, *to, timeout));
       return {};
     }
     return c.port ? tcp_connect(*to, c.port, timeout) : icmp_echo(*to, timeout);
+  };
+  Status st = ctx.in(c.from, [&]() -> Status {
+    for (;;) {
+      Status one = once();
+      if (one || !want || one.error().errnum != ETIMEDOUT || ctx.deadline.over()) return one;
+    }
   });
   const std::string how = udp || banner ? exchange_name(c)
                           : c.port      ? "TCP connect to " + target_of(c)
