@@ -8,8 +8,10 @@
 
 #include "labctl/checks/arp_probe.h"
 #include "labctl/checks/check_kind.h"
+#include "labctl/checks/diagnose.h"
 
 namespace labctl::check_kind {
+namespace {
 
 CheckResult arp_owner(Ctx& ctx, const Check& c) {
   constexpr Millis kArpWait{250};
@@ -86,5 +88,9 @@ CheckResult arp_owner(Ctx& ctx, const Check& c) {
   else detail += c.from + " has no neighbour entry for it yet";
   return verdict(c, !director_said.empty() && others.empty(), detail);
 }
+
+}  // namespace
+
+extern const KindRun arp_owner_kind{"arp-owner", arp_owner, diagnose_lvs, {.arp_only = true}};
 
 }  // namespace labctl::check_kind

@@ -1,4 +1,5 @@
 #include "labctl/checks/check_kind.h"
+#include "labctl/checks/diagnose.h"
 #include "labctl/checks/sched_judge.h"
 
 #include <algorithm>
@@ -25,8 +26,6 @@ std::string joined(const std::vector<std::string>& v) {
   for (const auto& x : v) s += "; " + x;
   return s;
 }
-
-}  // namespace
 
 // Judged by the director's IPVS table as it is now (scheduler, persistence, real servers
 // and their weights), not the topology file: a live `ipvsadm -e ... -w 0` changes what is
@@ -91,5 +90,9 @@ CheckResult balance(Ctx& ctx, const Check& c) {
                                sched + "'s share";
   return r;
 }
+
+}  // namespace
+
+extern const KindRun balance_kind{"balance", balance, diagnose_lvs, {}};
 
 }  // namespace labctl::check_kind

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "labctl/base/display.h"
@@ -131,21 +132,27 @@ Result<DirectorCounters> director_counters(Ctx& ctx, const Node& director,
 
 Result<std::vector<LinkInfo>> links_of(Ctx& ctx, const std::string& node);
 
-// The kinds of check, one file each.
-CheckResult reach(Ctx& ctx, const Check& c, bool want);
-CheckResult http(Ctx& ctx, const Check& c);
-CheckResult balance(Ctx& ctx, const Check& c);
-/// bypass (want_out false: replies never pass the director) and via-director (true).
-CheckResult director_replies(Ctx& ctx, const Check& c, bool want_out);
-CheckResult tunnel(Ctx& ctx, const Check& c);
-CheckResult arp_owner(Ctx& ctx, const Check& c);
-/// sh, dh and persistence: each source (or client, or destination) sticks to one server.
-CheckResult sticky(Ctx& ctx, const Check& c);
-/// lc, wlc, sed, nq: each new connection goes to a least-loaded server by the kernel's counts.
-CheckResult least_conn(Ctx& ctx, const Check& c);
-/// keepalived: the master's keepalived stops, the VIP moves, the client's requests go on.
-CheckResult failover(Ctx& ctx, const Check& c);
-/// keepalived: a real server's agent stops, it leaves every director's IPVS table, returns.
-CheckResult health(Ctx& ctx, const Check& c);
+/// What diagnose_lvs looks at for a kind (decide_causes).
+struct LvsFocus {
+  bool arp_only = false;   ///< Only who answers ARP matters (arp-owner).
+  bool scheduler = false;  ///< The verdict is the scheduler's: a live change of it is a cause.
+};
+
+/// The run half of a kind of check, one entry per kind, defined in the kind's own file
+/// (checks/<kind>.cc) and listed in kinds.cc. Its model half (keys, defaults, validation,
+/// deadline, expectation) is the topo::CheckKindSpec of the same name (model/check_specs.cc);
+/// tests/unit/check_kinds_test.cc proves every kind has both.
+struct KindRun {
+  std::string_view name;
+  CheckResult (*run)(Ctx& ctx, const Check& c) = nullptr;
+  /// The causes of a failure (diagnose()), read from the kernel; nullptr for none: a kind
+  /// whose failure no missing lab line explains (no-reach reached its target).
+  std::vector<Cause> (*diagnose)(const Topology& t, const Check& c) = nullptr;
+  LvsFocus focus;
+};
+
+/// Every kind's run half, in the order of topo::check_kinds().
+const std::vector<const KindRun*>& kind_runs();
+const KindRun* find_kind_run(std::string_view name);
 
 }  // namespace labctl::check_kind

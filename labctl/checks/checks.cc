@@ -3,6 +3,7 @@
 #include "labctl/checks/diagnose.h"
 
 #include "labctl/base/display.h"
+#include "labctl/model/check_spec.h"
 #include "labctl/model/diag.h"
 
 #include <algorithm>
@@ -21,18 +22,7 @@ using check_kind::Ctx;
 using check_kind::failed;
 
 CheckResult run_one(Ctx& ctx, const Check& c) {
-  if (c.kind == "reach") return check_kind::reach(ctx, c, true);
-  if (c.kind == "no-reach") return check_kind::reach(ctx, c, false);
-  if (c.kind == "http") return check_kind::http(ctx, c);
-  if (c.kind == "balance") return check_kind::balance(ctx, c);
-  if (c.kind == "bypass") return check_kind::director_replies(ctx, c, false);
-  if (c.kind == "via-director") return check_kind::director_replies(ctx, c, true);
-  if (c.kind == "tunnel") return check_kind::tunnel(ctx, c);
-  if (c.kind == "arp-owner") return check_kind::arp_owner(ctx, c);
-  if (c.kind == "sticky") return check_kind::sticky(ctx, c);
-  if (c.kind == "least-conn") return check_kind::least_conn(ctx, c);
-  if (c.kind == "failover") return check_kind::failover(ctx, c);
-  if (c.kind == "health") return check_kind::health(ctx, c);
+  if (const check_kind::KindRun* kind = check_kind::find_kind_run(c.kind)) return kind->run(ctx, c);
   return failed(c, "unknown check kind " + c.kind);
 }
 
@@ -73,12 +63,8 @@ std::vector<double> expected_shares(const VirtualService& s) {
 
 Millis default_deadline(const std::string& kind) {
   using namespace std::chrono_literals;
-  if (kind == "balance" || kind == "sticky" || kind == "least-conn") return 10s;
-  // keepalived's timers: stopping it (~1 s), the backup's takeover (up to 3 adverts), the
-  // health checker's delay_loop and retries, then the way back.
-  if (kind == "failover" || kind == "health") return 30s;
-  if (kind == "http" || kind == "bypass" || kind == "via-director" || kind == "tunnel") return 6s;
-  return 3s;  // reach, no-reach, arp-owner: one probe
+  const topo::CheckKindSpec* spec = topo::find_check_kind(kind);
+  return spec ? spec->deadline : 3s;
 }
 
 Millis check_deadline(const Check& c) {
@@ -90,26 +76,8 @@ Millis check_deadline(const Check& c) {
 }
 
 std::string check_expectation(const std::string& kind) {
-  if (kind == "reach") return "the target answers";
-  if (kind == "no-reach") return "the target does not answer";
-  if (kind == "http") return "every request answered, a body containing one of expect";
-  if (kind == "balance") return "every real server answers, in the scheduler's proportions";
-  if (kind == "bypass") return "the director counts requests in but no replies out";
-  if (kind == "via-director") return "the director counts requests in and replies out";
-  if (kind == "tunnel") return "every real server's tunnel device receives encapsulated packets";
-  if (kind == "arp-owner") return "only the director answers ARP for the VIP";
-  if (kind == "sticky")
-    return "each source (sh), client (persistence) or destination (dh) always reaches the same real server";
-  if (kind == "least-conn")
-    return "each new connection goes to a real server with the fewest connections (per weight) by the "
-           "director's own counts";
-  if (kind == "failover")
-    return "when the VIP's keepalived master stops, a backup takes the VIP over and the client's requests go on "
-           "being answered; the outage is measured";
-  if (kind == "health")
-    return "when a real server's agent stops, keepalived takes it out of every director's IPVS table, and puts it "
-           "back when the agent runs again";
-  return "kind " + kind;
+  const topo::CheckKindSpec* spec = topo::find_check_kind(kind);
+  return spec ? spec->expectation : "kind " + kind;
 }
 
 Status check_names_known(const Topology& t, const std::vector<std::string>& only) {

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "labctl/base/fd.h"
+#include "labctl/checks/check_kind.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/sysctl.h"
 #include "labctl/plan/roles.h"
@@ -134,8 +135,9 @@ class Decider {
   Decider(const Topology& t, const Check& c, const LabFacts& f) : t_(t), c_(c), f_(f) {}
 
   std::vector<Cause> run() {
-    if (c_.kind == "no-reach") return {};
-    const bool arp_only = c_.kind == "arp-owner";
+    const check_kind::KindRun* kind = check_kind::find_kind_run(c_.kind);
+    if (kind && !kind->diagnose) return {};
+    const bool arp_only = kind && kind->focus.arp_only;
     for (const VirtualService* s : services_of(t_, c_)) {
       const Node* d = director_of(t_, *s);
       if (!d) continue;
@@ -147,7 +149,7 @@ class Decider {
                         s->vip.str(), s->name),
             fmt::format("[nodes.{}] interfaces.{}.addresses += \"{}\"", d->name,
                         vip_interface(*d, s->vip), host_prefix(s->vip)));
-      if (c_.kind == "sticky" || c_.kind == "least-conn") scheduler_changed(*d, *s);
+      if (kind && kind->focus.scheduler) scheduler_changed(*d, *s);
       auto dests = dests_of(t_, *s, f_);
       if (!arp_only && df &&
           std::any_of(dests.begin(), dests.end(), [](const Dest& x) { return x.method == FwdMethod::Nat; }))
@@ -511,10 +513,14 @@ std::vector<Cause> decide_causes(const Topology& t, const Check& c, const LabFac
   return Decider(t, c, f).run();
 }
 
-std::vector<Cause> diagnose(const Topology& t, const Check& c) {
-  if (c.kind == "no-reach") return {};
-  if (c.kind == "failover") return split_brain_causes(t, c, vip_holders(t, c));
+std::vector<Cause> diagnose_lvs(const Topology& t, const Check& c) {
   return decide_causes(t, c, gather_facts(t, c));
+}
+
+std::vector<Cause> diagnose(const Topology& t, const Check& c) {
+  const check_kind::KindRun* kind = check_kind::find_kind_run(c.kind);
+  if (!kind) return diagnose_lvs(t, c);
+  return kind->diagnose ? kind->diagnose(t, c) : std::vector<Cause>{};
 }
 
 }  // namespace labctl

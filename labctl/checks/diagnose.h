@@ -57,7 +57,8 @@ struct LabFacts {
 [[nodiscard]] LabFacts gather_facts(const Topology& t, const Check& c);
 
 /// The usual LVS causes for the failure of check `c`, judged from the kernel's facts
-/// (pure). Checks that assert something is unreachable get none.
+/// (pure), looking where its kind's entry says (LvsFocus). Kinds without a diagnosis (those
+/// that assert something is unreachable) get none.
 [[nodiscard]] std::vector<Cause> decide_causes(const Topology& t, const Check& c,
                                                const LabFacts& f);
 
@@ -71,7 +72,10 @@ struct LabFacts {
 /// The keepalived directors of the check's service that hold its VIP (c.to) now.
 [[nodiscard]] std::vector<std::string> vip_holders(const Topology& t, const Check& c);
 
-/// gather_facts + decide_causes: the causes for a check that failed.
+/// gather_facts + decide_causes: the LVS causes, the diagnosis of most kinds of check.
+[[nodiscard]] std::vector<Cause> diagnose_lvs(const Topology& t, const Check& c);
+
+/// The causes for a check that failed, by its kind's own diagnosis (check_kind.h's KindRun).
 [[nodiscard]] std::vector<Cause> diagnose(const Topology& t, const Check& c);
 
 /// Ports in LISTEN (tcp) or bound (udp) from the text of /proc/net/{tcp,tcp6,udp,udp6}.

@@ -1,8 +1,10 @@
 #include "labctl/checks/check_kind.h"
+#include "labctl/checks/diagnose.h"
 
 #include <thread>
 
 namespace labctl::check_kind {
+namespace {
 
 // bypass and via-director: the director's IPVS counters before and after the check's
 // requests. Packets in must rise; packets out must stay put (DR, TUN: replies go straight to
@@ -46,5 +48,14 @@ CheckResult director_replies(Ctx& ctx, const Check& c, bool want_out) {
   if (q->failed) r.detail += "; but " + std::to_string(q->failed) + " requests failed";
   return r;
 }
+
+}  // namespace
+
+extern const KindRun bypass_kind{
+    "bypass", [](Ctx& ctx, const Check& c) { return director_replies(ctx, c, false); }, diagnose_lvs,
+    {}};
+extern const KindRun via_director_kind{
+    "via-director", [](Ctx& ctx, const Check& c) { return director_replies(ctx, c, true); },
+    diagnose_lvs, {}};
 
 }  // namespace labctl::check_kind

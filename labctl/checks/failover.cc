@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "labctl/checks/check_kind.h"
+#include "labctl/checks/diagnose.h"
 #include "labctl/lab/agent_control.h"
 #include "labctl/lab/state.h"
 #include "labctl/model/keepalived.h"
@@ -70,8 +71,6 @@ struct Probe {
   bool ok;
   std::string answer;  ///< The body, or the error.
 };
-
-}  // namespace
 
 CheckResult failover(Ctx& ctx, const Check& c) {
   Found f = find_service(ctx.t, c.service);
@@ -305,5 +304,12 @@ CheckResult failover(Ctx& ctx, const Check& c) {
       "; restored: " + master + "'s keepalived runs again and " + after.front() + " holds the VIP";
   return verdict(c, ok, detail);
 }
+
+}  // namespace
+
+// A failover that fails is most often a split brain: both routers hold the VIP.
+extern const KindRun failover_kind{
+    "failover", failover,
+    [](const Topology& t, const Check& c) { return split_brain_causes(t, c, vip_holders(t, c)); }, {}};
 
 }  // namespace labctl::check_kind

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "labctl/checks/check_kind.h"
+#include "labctl/checks/diagnose.h"
 #include "labctl/lab/agent_control.h"
 #include "labctl/model/keepalived.h"
 
@@ -22,8 +23,6 @@ Result<std::string> presence(Ctx& ctx, const Node& director, const VirtualServic
     if (d.addr == addr && d.port == port) return std::string(d.weight > 0 ? "in" : "inhibited");
   return std::string("out");
 }
-
-}  // namespace
 
 CheckResult health(Ctx& ctx, const Check& c) {
   Found f = find_service(ctx.t, c.service);
@@ -120,5 +119,9 @@ CheckResult health(Ctx& ctx, const Check& c) {
   detail += "; it returned " + ms(*back) + " ms after the agent was started again";
   return verdict(c, ok, detail);
 }
+
+}  // namespace
+
+extern const KindRun health_kind{"health", health, diagnose_lvs, {}};
 
 }  // namespace labctl::check_kind

@@ -1,8 +1,10 @@
 #include "labctl/checks/check_kind.h"
+#include "labctl/checks/diagnose.h"
 
 #include <algorithm>
 
 namespace labctl::check_kind {
+namespace {
 
 CheckResult http(Ctx& ctx, const Check& c) {
   CheckResult r;
@@ -21,5 +23,9 @@ CheckResult http(Ctx& ctx, const Check& c) {
   }
   return r;
 }
+
+}  // namespace
+
+extern const KindRun http_kind{"http", http, diagnose_lvs, {}};
 
 }  // namespace labctl::check_kind

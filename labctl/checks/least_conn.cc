@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "labctl/checks/check_kind.h"
+#include "labctl/checks/diagnose.h"
 #include "labctl/checks/sched_judge.h"
 
 namespace labctl::check_kind {
@@ -44,8 +45,6 @@ std::string names_text(const std::vector<std::string>& v) {
   for (size_t i = 0; i < v.size(); ++i) s += (i == 0 ? "" : i + 1 == v.size() ? " or " : ", ") + v[i];
   return s;
 }
-
-}  // namespace
 
 CheckResult least_conn(Ctx& ctx, const Check& c) {
   Found f = find_service(ctx.t, c.service);
@@ -207,5 +206,9 @@ CheckResult least_conn(Ctx& ctx, const Check& c) {
                 (unjudged ? "; " + std::to_string(unjudged) + " not judged (the counts changed meanwhile)" : "");
   return r;
 }
+
+}  // namespace
+
+extern const KindRun least_conn_kind{"least-conn", least_conn, diagnose_lvs, {.scheduler = true}};
 
 }  // namespace labctl::check_kind

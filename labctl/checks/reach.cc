@@ -1,8 +1,10 @@
 #include "labctl/checks/check_kind.h"
+#include "labctl/checks/diagnose.h"
 
 #include <cerrno>
 
 namespace labctl::check_kind {
+namespace {
 
 // A probe bounded by the deadline: a UDP exchange or banner read when the check says so,
 // else a TCP connect when there is a port, else an ICMP echo. A probe that got no answer in
@@ -38,5 +40,13 @@ CheckResult reach(Ctx& ctx, const Check& c, bool want) {
   if (!want && st) r.detail += " (it must not)";
   return r;
 }
+
+}  // namespace
+
+extern const KindRun reach_kind{
+    "reach", [](Ctx& ctx, const Check& c) { return reach(ctx, c, true); }, diagnose_lvs, {}};
+// A failed no-reach reached its target: no missing lab line explains that, so no diagnosis.
+extern const KindRun no_reach_kind{
+    "no-reach", [](Ctx& ctx, const Check& c) { return reach(ctx, c, false); }, nullptr, {}};
 
 }  // namespace labctl::check_kind

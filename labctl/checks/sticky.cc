@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "labctl/checks/check_kind.h"
+#include "labctl/checks/diagnose.h"
 #include "labctl/checks/sched_judge.h"
 
 namespace labctl::check_kind {
@@ -36,8 +37,6 @@ std::string joined(const std::vector<std::string>& v) {
   for (const auto& x : v) s += "; " + x;
   return s;
 }
-
-}  // namespace
 
 CheckResult sticky(Ctx& ctx, const Check& c) {
   Found f = find_service(ctx.t, c.service);
@@ -136,5 +135,9 @@ CheckResult sticky(Ctx& ctx, const Check& c) {
   else if (r.passed) r.detail += "; " + sched::promise_text(promise, sched) + ": kept";
   return r;
 }
+
+}  // namespace
+
+extern const KindRun sticky_kind{"sticky", sticky, diagnose_lvs, {.scheduler = true}};
 
 }  // namespace labctl::check_kind

@@ -1,4 +1,5 @@
 #include "labctl/checks/check_kind.h"
+#include "labctl/checks/diagnose.h"
 
 #include <algorithm>
 
@@ -26,8 +27,6 @@ const Node* node_with(const Topology& t, const IpAddr& addr) {
         if (p.addr == addr) return &n;
   return nullptr;
 }
-
-}  // namespace
 
 // tunnel: every TUN real server the director's table gives weight received the check's
 // requests encapsulated: its tunnel device's rx counter rose.
@@ -97,5 +96,9 @@ CheckResult tunnel(Ctx& ctx, const Check& c) {
   if (!r.passed) r.detail += "; no encapsulated packet reached " + silent;
   return r;
 }
+
+}  // namespace
+
+extern const KindRun tunnel_kind{"tunnel", tunnel, diagnose_lvs, {}};
 
 }  // namespace labctl::check_kind

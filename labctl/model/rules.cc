@@ -152,42 +152,4 @@ std::vector<std::string> split_words(std::string_view s) {
   return out;
 }
 
-const std::vector<CheckKindSpec>& check_kinds() {
-  // `to` and `port` beside `service`: the address and port to send to, for fwmark services
-  // (which have no VIP). `timeout` (seconds) replaces the kind's default deadline.
-  static const std::vector<CheckKindSpec> all = {
-      {"reach", {"from"}, {"to", "service", "port", "proto", "send", "expect", "banner", "timeout"}, true, {}},
-      {"no-reach", {"from"}, {"to", "service", "port", "proto", "send", "expect", "banner", "timeout"}, true, {}},
-      {"http", {"from"}, {"to", "service", "port", "path", "expect", "timeout"}, true, {{"path", "/"}}},
-      {"balance", {"from", "service"}, {"to", "port", "path", "requests", "tolerance", "timeout"}, false,
-       {{"requests", "60"}, {"tolerance", "0.25"}}},
-      {"bypass", {"from", "service"}, {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"},
-       false, {{"requests", "20"}}},
-      {"via-director", {"from", "service"},
-       {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"}, false, {{"requests", "20"}}},
-      {"tunnel", {"from", "service"}, {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"},
-       false, {{"requests", "10"}}},
-      {"arp-owner", {"from", "service"}, {"to", "port", "timeout"}, false, {}},
-      // sticky: `requests` per source address; `sources` default to the `from` node's own.
-      {"sticky", {"from", "service"}, {"to", "port", "path", "requests", "sources", "timeout"}, false,
-       {{"requests", "4"}}},
-      // least-conn: `hold` connections kept open, then `requests` short ones.
-      {"least-conn", {"from", "service"}, {"to", "port", "path", "hold", "requests", "timeout"}, false,
-       {{"hold", "4"}, {"requests", "8"}}},
-      // failover: the VIP's keepalived master is stopped; its backup must take over while
-      // the client keeps asking; then the master is started again.
-      {"failover", {"from", "service"}, {"path", "timeout"}, false, {}},
-      // health: `server`'s agent is stopped; keepalived must take it out of every director's
-      // IPVS table, then put it back once the agent runs again.
-      {"health", {"from", "service", "server"}, {"timeout"}, false, {}},
-  };
-  return all;
-}
-
-const CheckKindSpec* find_check_kind(std::string_view name) {
-  for (const auto& k : check_kinds())
-    if (k.name == name) return &k;
-  return nullptr;
-}
-
 }  // namespace labctl::topo

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "labctl/model/check_spec.h"  // the check kinds, which the parser knows by name
 #include "labctl/model/topology.h"
 
 namespace labctl::topo {
@@ -81,15 +82,5 @@ inline constexpr std::size_t kMaxMarkPorts = 64;
 [[nodiscard]] bool is_scheduler(std::string_view s);
 /// Splits on whitespace; only to suggest an argv list for a command written as one string.
 [[nodiscard]] std::vector<std::string> split_words(std::string_view s);
-
-struct CheckKindSpec {
-  std::string name;
-  std::vector<std::string> required;
-  std::vector<std::string> optional;
-  bool needs_target = false;  ///< Needs `to` or `service`.
-  std::vector<std::pair<std::string, std::string>> defaults;  ///< Filled into Check::params.
-};
-[[nodiscard]] const std::vector<CheckKindSpec>& check_kinds();
-[[nodiscard]] const CheckKindSpec* find_check_kind(std::string_view name);
 
 }  // namespace labctl::topo

@@ -43,8 +43,6 @@ class Validator {
   void agents(const Node& n);
   void checks();
   void check(Check& c);
-  void arp_owner_on_link(const Check& c, const Node& from, const Node& director, const IpAddr& vip,
-                         Pos p);
   /// Whether interface addresses of nodes `a` and `b` sit on two different L2 segments.
   static bool separate_segments(const std::string& a, const std::string& seg_a,
                                 const std::string& b, const std::string& seg_b) {
@@ -481,6 +479,7 @@ void Validator::checks() {
 
 void Validator::check(Check& c) {
   if (c.kind.empty()) return;
+  const CheckKindSpec& spec = *find_check_kind(c.kind);
   std::string base = "checks." + c.name;
   std::string where = "check " + plain(c.name);
   if (!c.from.empty()) node_ref(c.from, at(base + ".from", c.pos), where);
@@ -515,7 +514,7 @@ void Validator::check(Check& c) {
   // balance, bypass, via-director, tunnel, arp-owner: `service` names the IPVS service to
   // judge; traffic goes to its VIP and port, or (a fwmark service has neither) to the `to`
   // and `port` the check gives.
-  const bool about_service = !find_check_kind(c.kind)->needs_target;
+  const bool about_service = !spec.needs_target;
   if (about_service && svc) {
     if (svc->fwmark) {
       if (c.to.empty() || c.port == 0) {
@@ -564,7 +563,7 @@ void Validator::check(Check& c) {
     }
     c.to = svc->vip.str();
     if (c.port == 0) c.port = svc->port;
-    if (c.port == 0 && svc->proto != Proto::Udp && c.kind != "arp-owner")
+    if (c.port == 0 && svc->proto != Proto::Udp && spec.sends_to_port)
       r_.error(at(base + ".service", c.pos),
                fmt::format("{}: service {} takes any port (port 0), so the check must say which", where,
                            plain(svc->name)),
@@ -579,128 +578,13 @@ void Validator::check(Check& c) {
   if (udp && c.params.count("banner"))
     r_.error(at(base + ".banner", c.pos),
              fmt::format("{} reads a banner, which needs TCP, but its service is UDP", where));
-  if ((c.kind == "reach" || c.kind == "no-reach") && !c.expect.empty() && !udp)
-    r_.error(at(base + ".expect", c.pos),
-             fmt::format("{}: expect on a {} check matches a UDP reply, and this check is not UDP", where, c.kind),
-             "add proto = \"udp\", or use kind = \"http\" to match an HTTP body, or banner = \"...\"");
   if (udp && c.port == 0)
     r_.error(at(base + ".proto", c.pos), fmt::format("{} is a UDP check without a port", where),
              "add port = <port>");
-  if (c.kind == "http" && c.port == 0) c.port = 80;
-  if (!svc) return;
-  auto methods_other_than = [&](FwdMethod m) -> const RealServer* {
-    for (const auto& rs : svc->real_servers)
-      if (rs.method != m) return &rs;
-    return nullptr;
-  };
-  if (c.kind == "bypass") {
-    for (const auto& rs : svc->real_servers)
-      if (rs.method == FwdMethod::Nat) {
-        r_.error(at(base + ".service", c.pos),
-                 fmt::format("{}: service {} forwards with NAT, where replies always pass the director", where,
-                             plain(svc->name)),
-                 "bypass holds only for dr and tun real servers; for NAT use kind = \"via-director\"");
-        break;
-      }
-  }
-  if (c.kind == "via-director")
-    if (const RealServer* rs = methods_other_than(FwdMethod::Nat))
-      r_.error(at(base + ".service", c.pos),
-               fmt::format("{}: service {} forwards to {} with {}, where replies never pass the director", where,
-                           plain(svc->name), rs->node.empty() ? rs->addr.str() : rs->node, to_string(rs->method)),
-               "via-director holds only for nat real servers; for dr and tun use kind = \"bypass\"");
-  if (c.kind == "tunnel")
-    if (const RealServer* rs = methods_other_than(FwdMethod::Tun))
-      r_.error(at(base + ".service", c.pos),
-               fmt::format("{}: service {} forwards to {} with {}, not through an IPIP tunnel", where,
-                           plain(svc->name), rs->node.empty() ? rs->addr.str() : rs->node, to_string(rs->method)),
-               "tunnel checks tun services (method = \"tun\"); for dr use kind = \"bypass\"");
-  if ((c.kind == "balance" || c.kind == "sticky" || c.kind == "least-conn") && udp)
-    r_.error(at(base + ".service", c.pos),
-             fmt::format("{}: {} counts which server answered by its HTTP body, and service {} is UDP",
-                         where, c.kind, plain(svc->name)),
-             fmt::format("{} a TCP service whose servers run the http agent; for UDP use bypass, via-director or tunnel",
-                         c.kind));
-  if (c.kind == "least-conn")
-    for (const auto& rs : svc->real_servers)
-      if (rs.method == FwdMethod::Nat) {
-        r_.error(at(base + ".service", c.pos),
-                 fmt::format("{}: service {} forwards with NAT: the director sees each real server close its "
-                             "half after answering, so a connection the check holds open stops counting as active",
-                             where, plain(svc->name)),
-                 "least-conn holds connections open and needs dr or tun real servers, whose closes the director never sees");
-        break;
-      }
-  if (c.kind == "sticky" && c.params.count("sources")) {
-    const Node* from = t_.node(c.from);
-    std::istringstream in(c.params.at("sources"));
-    std::string a;
-    while (in >> a) {
-      auto ip = IpAddr::parse(a);
-      if (!ip || !from) continue;  // the parser said so already; an unknown node too
-      bool own = false;
-      for (const auto& i : from->interfaces)
-        for (const auto& p : i.addresses) own = own || p.addr == *ip;
-      if (!own)
-        r_.error(at(base + ".sources", c.pos),
-                 fmt::format("{}: source {} is not an address of node {}, so the check cannot send from it", where,
-                             a, plain(c.from)),
-                 fmt::format("add it to one of {}'s interfaces, or list only its own addresses", plain(c.from)));
-      else if (ip->family != svc->vip.family && !svc->fwmark)
-        r_.error(at(base + ".sources", c.pos),
-                 fmt::format("{}: source {} is not of the family of the VIP {}", where, a, svc->vip.str()));
-    }
-  }
-  if (c.kind == "arp-owner") {
-    auto vip = svc->fwmark ? IpAddr::parse(c.to) : std::optional<IpAddr>(svc->vip);
-    if (!vip || !vip->v4()) {
-      r_.error(at(base + ".service", c.pos),
-               fmt::format("{}: service {} has no IPv4 VIP, so there is no ARP entry to look at", where,
-                           plain(svc->name)));
-      return;
-    }
-    c.to = vip->str();
-    c.params["owner"] = director->name;
-    const Node* from = t_.node(c.from);
-    if (from && !net_.share_segment(*from, *director))
-      r_.error(at(base + ".from", c.pos),
-               fmt::format("{}: node {} shares no L2 segment with director {}, so it never ARPs for the VIP",
-                           where, plain(c.from), plain(director->name)),
-               "run arp-owner from a node on the director's switch");
-    else if (from)
-      arp_owner_on_link(c, *from, *director, *vip, at(base + ".from", c.pos));
-  }
-}
-
-// A node ARPs for the VIP only when its route to it is on-link through an interface on
-// one of the director's segments; routed through a gateway it ARPs for the gateway and
-// never holds an entry for the VIP (the arp-owner check would find none).
-void Validator::arp_owner_on_link(const Check& c, const Node& from, const Node& director,
-                                  const IpAddr& vip, Pos p) {
-  std::string where = "check " + plain(c.name);
-  auto hop = net_.lookup(from, vip);
-  std::string why;
-  if (!hop)
-    why = fmt::format("has no route to the VIP {}", vip.str());
-  else if (hop->gw)
-    why = fmt::format("reaches the VIP {} through gateway {} and ARPs for {}", vip.str(),
-                      hop->gw->str(), hop->gw->str());
-  else if (!hop->out)
-    why = fmt::format("reaches the VIP {} through a tunnel", vip.str());
-  else {
-    std::string seg = net_.segment(from, *hop->out);
-    for (const auto& di : director.interfaces)
-      if (!seg.empty() && net_.segment(director, di) == seg) return;
-    why = fmt::format("sends to the VIP {} on {}, not on a segment of director {}", vip.str(),
-                      plain(hop->out->name), plain(director.name));
-  }
-  r_.error(
-      p,
-      fmt::format("{}: node {} {}: it never ARPs for the VIP, so it holds no ARP entry for it",
-                  where, plain(from.name), why),
-      fmt::format(
-          "run arp-owner from a node whose interface on the director's switch has {} in its subnet",
-          vip.str()));
+  if (!spec.validate) return;
+  CheckValidation v{t_, net_, c, svc, director, udp, where, r_,
+                    [&](std::string_view key) { return at(base + "." + std::string(key), c.pos); }};
+  spec.validate(v);
 }
 
 void Validator::run() {

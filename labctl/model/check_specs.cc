@@ -1,0 +1,233 @@
+#include "labctl/model/check_spec.h"
+
+#include <fmt/format.h>
+
+#include <sstream>
+
+#include "labctl/model/diag.h"
+#include "labctl/model/segments.h"
+
+namespace labctl::topo {
+
+void CheckValidation::error(std::string_view key, std::string message, std::string hint) const {
+  r.error(at(key), std::move(message), std::move(hint));
+}
+
+namespace {
+
+using namespace std::chrono_literals;
+
+const RealServer* method_other_than(const VirtualService& s, FwdMethod m) {
+  for (const auto& rs : s.real_servers)
+    if (rs.method != m) return &rs;
+  return nullptr;
+}
+
+std::string server_name(const RealServer& rs) { return rs.node.empty() ? rs.addr.str() : rs.node; }
+
+// reach and no-reach: `expect` matches a UDP reply.
+void expect_needs_udp(CheckValidation& v) {
+  if (!v.c.expect.empty() && !v.udp)
+    v.error("expect",
+            fmt::format("{}: expect on a {} check matches a UDP reply, and this check is not UDP", v.where,
+                        v.c.kind),
+            "add proto = \"udp\", or use kind = \"http\" to match an HTTP body, or banner = \"...\"");
+}
+
+void http(CheckValidation& v) {
+  if (v.c.port == 0) v.c.port = 80;
+}
+
+// balance, sticky and least-conn tell servers apart by their HTTP bodies.
+void counts_http_bodies(CheckValidation& v) {
+  if (v.udp)
+    v.error("service",
+            fmt::format("{}: {} counts which server answered by its HTTP body, and service {} is UDP", v.where,
+                        v.c.kind, plain(v.svc->name)),
+            fmt::format("{} a TCP service whose servers run the http agent; for UDP use bypass, via-director or tunnel",
+                        v.c.kind));
+}
+
+void balance(CheckValidation& v) {
+  if (v.svc) counts_http_bodies(v);
+}
+
+void bypass(CheckValidation& v) {
+  if (!v.svc) return;
+  for (const auto& rs : v.svc->real_servers)
+    if (rs.method == FwdMethod::Nat) {
+      v.error("service",
+              fmt::format("{}: service {} forwards with NAT, where replies always pass the director", v.where,
+                          plain(v.svc->name)),
+              "bypass holds only for dr and tun real servers; for NAT use kind = \"via-director\"");
+      break;
+    }
+}
+
+void via_director(CheckValidation& v) {
+  if (!v.svc) return;
+  if (const RealServer* rs = method_other_than(*v.svc, FwdMethod::Nat))
+    v.error("service",
+            fmt::format("{}: service {} forwards to {} with {}, where replies never pass the director", v.where,
+                        plain(v.svc->name), server_name(*rs), to_string(rs->method)),
+            "via-director holds only for nat real servers; for dr and tun use kind = \"bypass\"");
+}
+
+void tunnel(CheckValidation& v) {
+  if (!v.svc) return;
+  if (const RealServer* rs = method_other_than(*v.svc, FwdMethod::Tun))
+    v.error("service",
+            fmt::format("{}: service {} forwards to {} with {}, not through an IPIP tunnel", v.where,
+                        plain(v.svc->name), server_name(*rs), to_string(rs->method)),
+            "tunnel checks tun services (method = \"tun\"); for dr use kind = \"bypass\"");
+}
+
+void sticky(CheckValidation& v) {
+  if (!v.svc) return;
+  counts_http_bodies(v);
+  if (!v.c.params.count("sources")) return;
+  const Node* from = v.t.node(v.c.from);
+  std::istringstream in(v.c.params.at("sources"));
+  std::string a;
+  while (in >> a) {
+    auto ip = IpAddr::parse(a);
+    if (!ip || !from) continue;  // the parser said so already; an unknown node too
+    bool own = false;
+    for (const auto& i : from->interfaces)
+      for (const auto& p : i.addresses) own = own || p.addr == *ip;
+    if (!own)
+      v.error("sources",
+              fmt::format("{}: source {} is not an address of node {}, so the check cannot send from it", v.where,
+                          a, plain(v.c.from)),
+              fmt::format("add it to one of {}'s interfaces, or list only its own addresses", plain(v.c.from)));
+    else if (ip->family != v.svc->vip.family && !v.svc->fwmark)
+      v.error("sources", fmt::format("{}: source {} is not of the family of the VIP {}", v.where, a,
+                                     v.svc->vip.str()));
+  }
+}
+
+void least_conn(CheckValidation& v) {
+  if (!v.svc) return;
+  counts_http_bodies(v);
+  for (const auto& rs : v.svc->real_servers)
+    if (rs.method == FwdMethod::Nat) {
+      v.error("service",
+              fmt::format("{}: service {} forwards with NAT: the director sees each real server close its "
+                          "half after answering, so a connection the check holds open stops counting as active",
+                          v.where, plain(v.svc->name)),
+              "least-conn holds connections open and needs dr or tun real servers, whose closes the director never sees");
+      break;
+    }
+}
+
+// A node ARPs for the VIP only when its route to it is on-link through an interface on
+// one of the director's segments; routed through a gateway it ARPs for the gateway and
+// never holds an entry for the VIP (the arp-owner check would find none).
+void arp_owner_on_link(const CheckValidation& v, const Node& from, const IpAddr& vip) {
+  const Node& director = *v.director;
+  auto hop = v.net.lookup(from, vip);
+  std::string why;
+  if (!hop)
+    why = fmt::format("has no route to the VIP {}", vip.str());
+  else if (hop->gw)
+    why = fmt::format("reaches the VIP {} through gateway {} and ARPs for {}", vip.str(),
+                      hop->gw->str(), hop->gw->str());
+  else if (!hop->out)
+    why = fmt::format("reaches the VIP {} through a tunnel", vip.str());
+  else {
+    std::string seg = v.net.segment(from, *hop->out);
+    for (const auto& di : director.interfaces)
+      if (!seg.empty() && v.net.segment(director, di) == seg) return;
+    why = fmt::format("sends to the VIP {} on {}, not on a segment of director {}", vip.str(),
+                      plain(hop->out->name), plain(director.name));
+  }
+  v.error("from",
+          fmt::format("{}: node {} {}: it never ARPs for the VIP, so it holds no ARP entry for it",
+                      v.where, plain(from.name), why),
+          fmt::format(
+              "run arp-owner from a node whose interface on the director's switch has {} in its subnet",
+              vip.str()));
+}
+
+void arp_owner(CheckValidation& v) {
+  if (!v.svc) return;
+  auto vip = v.svc->fwmark ? IpAddr::parse(v.c.to) : std::optional<IpAddr>(v.svc->vip);
+  if (!vip || !vip->v4()) {
+    v.error("service", fmt::format("{}: service {} has no IPv4 VIP, so there is no ARP entry to look at",
+                                   v.where, plain(v.svc->name)));
+    return;
+  }
+  v.c.to = vip->str();
+  v.c.params["owner"] = v.director->name;
+  const Node* from = v.t.node(v.c.from);
+  if (from && !v.net.share_segment(*from, *v.director))
+    v.error("from",
+            fmt::format("{}: node {} shares no L2 segment with director {}, so it never ARPs for the VIP",
+                        v.where, plain(v.c.from), plain(v.director->name)),
+            "run arp-owner from a node on the director's switch");
+  else if (from)
+    arp_owner_on_link(v, *from, *vip);
+}
+
+}  // namespace
+
+const std::vector<CheckKindSpec>& check_kinds() {
+  // `to` and `port` beside `service`: the address and port to send to, for fwmark services
+  // (which have no VIP). `timeout` (seconds) replaces the kind's default deadline. Deadlines:
+  // one probe gets 3 s, a few requests 6 s, a run of requests judged together 10 s, and
+  // keepalived's timers (stopping it ~1 s, the backup's takeover up to 3 adverts, the health
+  // checker's delay_loop and retries, then the way back) 30 s.
+  static const std::vector<CheckKindSpec> all = {
+      {"reach", {"from"}, {"to", "service", "port", "proto", "send", "expect", "banner", "timeout"}, true, true,
+       {}, 3s, "the target answers", expect_needs_udp},
+      {"no-reach", {"from"}, {"to", "service", "port", "proto", "send", "expect", "banner", "timeout"}, true,
+       true, {}, 3s, "the target does not answer", expect_needs_udp},
+      {"http", {"from"}, {"to", "service", "port", "path", "expect", "timeout"}, true, true, {{"path", "/"}}, 6s,
+       "every request answered, a body containing one of expect", http},
+      {"balance", {"from", "service"}, {"to", "port", "path", "requests", "tolerance", "timeout"}, false, true,
+       {{"requests", "60"}, {"tolerance", "0.25"}}, 10s,
+       "every real server answers, in the scheduler's proportions", balance},
+      {"bypass", {"from", "service"}, {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"},
+       false, true, {{"requests", "20"}}, 6s, "the director counts requests in but no replies out", bypass},
+      {"via-director", {"from", "service"},
+       {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"}, false, true,
+       {{"requests", "20"}}, 6s, "the director counts requests in and replies out", via_director},
+      {"tunnel", {"from", "service"}, {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"},
+       false, true, {{"requests", "10"}}, 6s,
+       "every real server's tunnel device receives encapsulated packets", tunnel},
+      {"arp-owner", {"from", "service"}, {"to", "port", "timeout"}, false, false, {}, 3s,
+       "only the director answers ARP for the VIP", arp_owner},
+      // sticky: `requests` per source address; `sources` default to the `from` node's own.
+      {"sticky", {"from", "service"}, {"to", "port", "path", "requests", "sources", "timeout"}, false, true,
+       {{"requests", "4"}}, 10s,
+       "each source (sh), client (persistence) or destination (dh) always reaches the same real server",
+       sticky},
+      // least-conn: `hold` connections kept open, then `requests` short ones.
+      {"least-conn", {"from", "service"}, {"to", "port", "path", "hold", "requests", "timeout"}, false, true,
+       {{"hold", "4"}, {"requests", "8"}}, 10s,
+       "each new connection goes to a real server with the fewest connections (per weight) by the "
+       "director's own counts",
+       least_conn},
+      // failover: the VIP's keepalived master is stopped; its backup must take over while
+      // the client keeps asking; then the master is started again.
+      {"failover", {"from", "service"}, {"path", "timeout"}, false, true, {}, 30s,
+       "when the VIP's keepalived master stops, a backup takes the VIP over and the client's requests go on "
+       "being answered; the outage is measured",
+       nullptr},
+      // health: `server`'s agent is stopped; keepalived must take it out of every director's
+      // IPVS table, then put it back once the agent runs again.
+      {"health", {"from", "service", "server"}, {"timeout"}, false, true, {}, 30s,
+       "when a real server's agent stops, keepalived takes it out of every director's IPVS table, and puts it "
+       "back when the agent runs again",
+       nullptr},
+  };
+  return all;
+}
+
+const CheckKindSpec* find_check_kind(std::string_view name) {
+  for (const auto& k : check_kinds())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+}  // namespace labctl::topo
