@@ -38,15 +38,8 @@ bool keepalived_floats(const Node& n, const IpAddr& addr) {
 namespace topo {
 namespace {
 
-const VirtualService* find_service(const Topology& t, const std::string& name,
-                                   const Node** director = nullptr) {
-  for (const auto& n : t.nodes)
-    for (const auto& s : n.services)
-      if (s.name == name) {
-        if (director) *director = &n;
-        return &s;
-      }
-  return nullptr;
+const VirtualService* find_service(const Topology& t, const std::string& name) {
+  return t.service(name).service;
 }
 
 class KeepalivedRules {
@@ -77,8 +70,7 @@ class KeepalivedRules {
         r_.error(ks.pos, fmt::format("{} lists service {} twice", where, plain(ks.name)));
         continue;
       }
-      const Node* director = nullptr;
-      const VirtualService* svc = find_service(t_, ks.name, &director);
+      const auto [director, svc] = t_.service(ks.name);
       if (!svc) {
         std::vector<std::string> names;
         for (const auto& m : t_.nodes)

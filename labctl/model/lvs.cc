@@ -252,7 +252,7 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
       return false;
     }
     if (rs.addr.family) {
-      auto holders = net_.owners(rs.addr);
+      auto holders = t_.owners_of(rs.addr);
       if (std::find(holders.begin(), holders.end(), n) == holders.end()) {
         r_.error(rs.keys.of("address", rs.pos),
                  fmt::format("{}: {} is not an interface address of node {}", where, rs.addr.str(), plain(rs.node)),
@@ -275,14 +275,14 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
       }
     }
   } else if (rs.addr.family) {
-    const Node* n = net_.owner(rs.addr);
+    const Node* n = t_.owner_of(rs.addr);
     if (!n) {
       r_.error(rs.keys.of("address", rs.pos),
                fmt::format("{}: no node of the lab has address {}", where, rs.addr.str()),
                "a lab is closed: real servers are lab nodes; name one with node = \"...\"");
       return false;
     }
-    if (auto holders = net_.owners(rs.addr); holders.size() > 1) {
+    if (auto holders = t_.owners_of(rs.addr); holders.size() > 1) {
       r_.error(rs.keys.of("address", rs.pos),
                fmt::format("{}: address {} is held by nodes {} and {}, on separate segments", where,
                            rs.addr.str(), plain(holders[0]->name), plain(holders[1]->name)),
@@ -489,7 +489,7 @@ void LvsRules::routed_clients(const Ctx& c, const RealServer& rs, const Node& rs
     for (const auto& d : t_.nodes)
       for (const auto& s : d.services)
         for (const auto& x : s.real_servers)
-          if (x.node == n.name || (x.addr.family && net_.owner(x.addr) == &n)) return true;
+          if (x.node == n.name || (x.addr.family && t_.owner_of(x.addr) == &n)) return true;
     return false;
   };
   for (const auto& n : t_.nodes) {
@@ -517,7 +517,7 @@ void LvsRules::routed_clients(const Ctx& c, const RealServer& rs, const Node& rs
       continue;
     // The clients' network, as the hint names it: the prefix of the address that arrives.
     std::string back = IpPrefix{*src, src->max_prefix()}.str();
-    if (const Node* o = net_.owner(*src))
+    if (const Node* o = t_.owner_of(*src))
       for (const auto& i : o->interfaces)
         for (const auto& a : i.addresses)
           if (a.addr == *src && a.len < a.addr.max_prefix()) back = a.network().str();

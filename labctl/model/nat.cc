@@ -128,7 +128,7 @@ void check_nat(const Topology& t, const Net& net, Reporter& rep) {
                         where, r.to->str(), plain(n.name)),
             "give one of the node's own addresses, or use type = \"masquerade\"");
       if (r.type == NatType::Dnat && !net.owns(n, *r.to)) {
-        if (!net.owner(*r.to))
+        if (!t.owner_of(*r.to))
           rep.warning(
               to_pos,
               fmt::format("{} sends packets to {}, which no node of the lab has on an interface",

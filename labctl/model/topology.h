@@ -252,6 +252,20 @@ struct Exercise {
   Pos pos;
 };
 
+/// Which of a node's addresses make it the owner of an address: lo, tunl0 and ip6tnl0 never
+/// do (a DR or TUN real server holds its service's VIP there, shared with the director).
+enum class Held {
+  OnInterfaces,           ///< Its veth interfaces.
+  OnInterfacesOrTunnels,  ///< Those and its explicit IPIP tunnels.
+};
+
+/// A service of the lab with the director it runs on.
+struct ServiceRef {
+  const Node* director = nullptr;
+  const VirtualService* service = nullptr;
+  explicit operator bool() const { return service != nullptr; }
+};
+
 /// The LVS rules an exercise may break on purpose: "nat-route" (a NAT real server's route
 /// back to the client not via the director), "tun-ipip" (a TUN real server without IPIP).
 [[nodiscard]] const std::vector<std::string>& exercise_rules();
@@ -268,6 +282,13 @@ struct Topology {
 
   [[nodiscard]] const Node* node(const std::string& n) const;
   [[nodiscard]] const Switch* find_switch(const std::string& n) const;
+  /// The first node (in the order written) holding `a`, or nullptr.
+  [[nodiscard]] const Node* owner_of(const IpAddr& a, Held on = Held::OnInterfaces) const;
+  /// Every node holding `a`: more than one when separate segments reuse a subnet.
+  [[nodiscard]] std::vector<const Node*> owners_of(const IpAddr& a,
+                                                   Held on = Held::OnInterfaces) const;
+  /// The service named `name` (service names are unique in a lab), or an empty ref.
+  [[nodiscard]] ServiceRef service(const std::string& name) const;
 };
 
 /// The namespace of a node or switch: "<lab>-<name>".
