@@ -56,18 +56,11 @@ std::string server_label(const VirtualService& s, const RealServer& r) {
   return r.node.empty() ? ap : r.node + " (" + ap + ")";
 }
 
-struct Located {
-  const Node* director = nullptr;
-  const VirtualService* service = nullptr;
-};
-
-Result<Located> find_named_service(const Topology& t, const std::string& name) {
+Result<ServiceRef> find_named_service(const Topology& t, const std::string& name) {
+  if (ServiceRef found = t.service(name)) return found;
   std::vector<std::string> all;
   for (const auto& n : t.nodes)
-    for (const auto& s : n.services) {
-      if (s.name == name) return Located{&n, &s};
-      all.push_back(s.name + " (on " + n.name + ")");
-    }
+    for (const auto& s : n.services) all.push_back(s.name + " (on " + n.name + ")");
   return fail("lab " + t.name + " has no service " + name, "its services: " + joined(all));
 }
 
@@ -316,7 +309,7 @@ Result<ResolvedIpvsEdit> resolve_ipvs_edit(const Topology& t, const IpvsEdit& e)
                   "give TCP TCPFIN UDP in seconds (0 leaves that one as it is)");
     return r;
   }
-  TRY_ASSIGN(Located at, find_named_service(t, e.service));
+  TRY_ASSIGN(ServiceRef at, find_named_service(t, e.service));
   r.director = at.director->name;
   r.service = *at.service;
   const VirtualService& s = r.service;

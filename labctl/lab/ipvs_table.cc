@@ -151,11 +151,8 @@ Result<std::string> pick_director(const Topology& t, const std::string& node) {
 }
 
 std::string node_holding(const Topology& t, const IpAddr& a) {
-  for (const auto& n : t.nodes)
-    for (const auto& i : n.interfaces)
-      for (const auto& p : i.addresses)
-        if (p.addr == a) return n.name;
-  return "";
+  const Node* n = t.owner_of(a);
+  return n ? n->name : "";
 }
 
 void name_ipvs_table(const Topology& t, IpvsTable& table) {

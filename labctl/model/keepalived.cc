@@ -38,15 +38,8 @@ bool keepalived_floats(const Node& n, const IpAddr& addr) {
 namespace topo {
 namespace {
 
-const VirtualService* find_service(const Topology& t, const std::string& name,
-                                   const Node** director = nullptr) {
-  for (const auto& n : t.nodes)
-    for (const auto& s : n.services)
-      if (s.name == name) {
-        if (director) *director = &n;
-        return &s;
-      }
-  return nullptr;
+const VirtualService* find_service(const Topology& t, const std::string& name) {
+  return t.service(name).service;
 }
 
 class KeepalivedRules {
@@ -65,23 +58,19 @@ class KeepalivedRules {
 
  private:
   Pos at(const std::string& path, Pos fallback) const { return pos_at(root_, path, fallback); }
-  static std::string base(const Node& n, const Agent& a) {
-    return fmt::format("nodes.{}.agents.{}", n.name, a.name);
-  }
 
   void agent(const Node& n, const Agent& a) {
     const KeepalivedSpec& k = *a.keepalived;
     const std::string where = fmt::format("keepalived agent {}:{}", plain(n.name), plain(a.name));
-    if (k.vrrp) instance(n, *k.vrrp, base(n, a), where);
-    if (k.gateway) instance(n, *k.gateway, base(n, a) + ".gateway", "gateway of " + where);
+    if (k.vrrp) instance(n, *k.vrrp, where);
+    if (k.gateway) instance(n, *k.gateway, "gateway of " + where);
     std::set<std::string> seen;
     for (const auto& ks : k.services) {
       if (!seen.insert(ks.name).second) {
         r_.error(ks.pos, fmt::format("{} lists service {} twice", where, plain(ks.name)));
         continue;
       }
-      const Node* director = nullptr;
-      const VirtualService* svc = find_service(t_, ks.name, &director);
+      const auto [director, svc] = t_.service(ks.name);
       if (!svc) {
         std::vector<std::string> names;
         for (const auto& m : t_.nodes)
@@ -138,14 +127,13 @@ class KeepalivedRules {
     }
   }
 
-  void instance(const Node& n, const VrrpInstance& v, const std::string& vbase,
-                const std::string& where) {
+  void instance(const Node& n, const VrrpInstance& v, const std::string& where) {
     if (!v.interface.empty() &&
         std::none_of(n.interfaces.begin(), n.interfaces.end(),
                      [&](const Interface& i) { return i.name == v.interface; })) {
       std::vector<std::string> names;
       for (const auto& i : n.interfaces) names.push_back(i.name);
-      r_.error(at(vbase + ".interface", v.pos),
+      r_.error(v.keys.of("interface", v.pos),
                fmt::format("{} runs VRRP on interface {}, which node {} does not have", where,
                            shown(v.interface), plain(n.name)),
                did_you_mean(v.interface, names,
@@ -159,7 +147,7 @@ class KeepalivedRules {
           for (const auto& ia : i.addresses)
             if (ia.addr == p.addr)
               r_.error(
-                  at(vbase + ".vips", v.pos),
+                  v.keys.of("vips", v.pos),
                   fmt::format("{} floats {}, which is also a fixed address of {}:{}", where,
                               p.addr.str(), plain(m.name), plain(i.name)),
                   fmt::format(
@@ -199,7 +187,7 @@ class KeepalivedRules {
         if (m.segment.empty() || first.segment.empty() || m.agent == first.agent) continue;
         if (m.segment != first.segment)
           r_.warning(
-              at(base(*m.node, *m.agent) + ".interface", m.v->pos),
+              m.agent->keys.of("interface", m.v->pos),
               fmt::format(
                   "keepalived agents {}:{} and {}:{} share virtual_router_id {} but run VRRP on "
                   "different segments ({} on {}, {} on {}): they never hear each other's adverts, "
@@ -210,7 +198,7 @@ class KeepalivedRules {
                   m.segment),
               "run both on the interface facing the clients, where the VIP lives");
         else if (m.v->priority == first.v->priority && m.v->master == first.v->master)
-          r_.warning(at(base(*m.node, *m.agent) + ".priority", m.v->pos),
+          r_.warning(m.agent->keys.of("priority", m.v->pos),
                      fmt::format("keepalived agents {}:{} and {}:{} of virtual_router_id {} have "
                                  "the same state and "
                                  "priority {}: the higher primary address wins, which nobody "

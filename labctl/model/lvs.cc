@@ -45,20 +45,17 @@ Pos conf_pos(const Node& n, const std::string& dev, const std::string& what, lon
 
 class LvsRules {
  public:
-  LvsRules(Topology& t, const toml::table& root, const Net& net, Reporter& r)
-      : t_(t), root_(root), net_(net), r_(r) {}
+  LvsRules(Topology& t, const Net& net, Reporter& r) : t_(t), net_(net), r_(r) {}
   void run();
 
  private:
   struct Ctx {
     const Node& director;
     const VirtualService& svc;
-    std::string base;  ///< toml path of the service
   };
-  Pos at(const std::string& path, Pos fallback) const { return pos_at(root_, path, fallback); }
   void service(const Node& director, VirtualService& s);
   bool resolve(const Ctx& c, RealServer& rs, std::size_t idx);
-  bool local(const Ctx& c, RealServer& rs, const std::string& rbase, const std::string& where);
+  bool local(const Ctx& c, RealServer& rs, const std::string& where);
   void marks(const Node& n);
   void dr(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
   void nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
@@ -85,7 +82,6 @@ class LvsRules {
   void rule_error(const char* rule, Pos p, std::string message, std::string hint);
 
   Topology& t_;
-  const toml::table& root_;
   const Net& net_;
   Reporter& r_;
   std::set<std::pair<std::string, std::string>> warned_;  ///< (node, warning) said once.
@@ -112,7 +108,7 @@ void LvsRules::run() {
       auto [it, fresh] = lab_ids.emplace(std::tuple{static_cast<int>(s.proto), s.vip, s.port},
                                          std::pair{n.name, s.name});
       if (!fresh && it->second.first != n.name)
-        r_.warning(at(fmt::format("nodes.{}.services.{}.vip", n.name, s.name), s.pos),
+        r_.warning(s.keys.of("vip", s.pos),
                    fmt::format("service {} on {} serves {} {}:{}, as does service {} on director {}", plain(s.name),
                                plain(n.name), to_string(s.proto), s.vip.str(), s.port, plain(it->second.second),
                                plain(it->second.first)),
@@ -138,13 +134,11 @@ void LvsRules::run() {
 // more often than not; both are warnings, since a lab may mark in ways labctl cannot see
 // (a command agent running nft or tc).
 void LvsRules::marks(const Node& n) {
-  std::string base = "nodes." + n.name + ".marks";
   for (std::size_t k = 0; k < n.marks.size(); ++k) {
     const MarkRule& m = n.marks[k];
     std::string where = fmt::format("mark rule {} of node {}", k + 1, plain(n.name));
-    std::string mbase = fmt::format("{}[{}]", base, k);
     if (!m.iif.empty() && !net_.has_device(n, m.iif))
-      r_.error(at(mbase + ".iif", m.pos),
+      r_.error(m.keys.of("iif", m.pos),
                fmt::format("{} matches iif {}, which node {} does not have", where, shown(m.iif), plain(n.name)),
                did_you_mean(m.iif, net_.device_names(n)));
     if (!m.mark) continue;
@@ -152,21 +146,21 @@ void LvsRules::marks(const Node& n) {
     for (const auto& s : n.services)
       if (s.fwmark == m.mark) svc = &s;
     if (!svc) {
-      r_.warning(at(mbase + ".mark", m.pos),
+      r_.warning(m.keys.of("mark", m.pos),
                  fmt::format("{} sets mark {}, but node {} has no fwmark service with that mark", where, m.mark,
                              plain(n.name)),
                  "IPVS picks marked packets up only for a service with fwmark = <mark> on this node");
       continue;
     }
-    for (const auto& [key, p] : {std::pair{".src", &m.src}, std::pair{".dst", &m.dst}})
+    for (const auto& [key, p] : {std::pair{"src", &m.src}, std::pair{"dst", &m.dst}})
       if (*p && (*p)->addr.family != svc->vip.family)
-        r_.warning(at(mbase + key, m.pos),
+        r_.warning(m.keys.of(key, m.pos),
                    fmt::format("{} marks IPv{} packets with {}, but fwmark service {} is IPv{}", where,
                                (*p)->addr.v4() ? 4 : 6, m.mark, plain(svc->name), svc->vip.v4() ? 4 : 6),
                    "IPVS looks a fwmark service up by mark and address family: set family on the service "
                    "or write the rule for its family");
     if (m.dst && m.dst->len == m.dst->addr.max_prefix() && !net_.owns(n, m.dst->addr))
-      r_.warning(at(mbase + ".dst", m.pos),
+      r_.warning(m.keys.of("dst", m.pos),
                  fmt::format("{} marks packets to {}, which is not an address of node {}", where,
                              m.dst->addr.str(), plain(n.name)),
                  fmt::format("IPVS only sees packets the director accepts as local: add \"{}/{}\" to the "
@@ -177,7 +171,7 @@ void LvsRules::marks(const Node& n) {
     if (!s.fwmark) continue;
     bool marked = std::any_of(n.marks.begin(), n.marks.end(), [&](const MarkRule& m) { return m.mark == s.fwmark; });
     if (!marked)
-      r_.warning(at(fmt::format("nodes.{}.services.{}.fwmark", n.name, s.name), s.pos),
+      r_.warning(s.keys.of("fwmark", s.pos),
                  fmt::format("fwmark service {} on {} waits for packets with mark {}, and no mark rule of {} sets it",
                              plain(s.name), plain(n.name), s.fwmark, plain(n.name)),
                  fmt::format("add a rule, e.g. [[nodes.{}.marks]] proto = \"tcp\", dst = \"<VIP>\", dport = [80, "
@@ -187,14 +181,14 @@ void LvsRules::marks(const Node& n) {
 }
 
 void LvsRules::service(const Node& director, VirtualService& s) {
-  Ctx c{director, s, fmt::format("nodes.{}.services.{}", director.name, s.name)};
+  Ctx c{director, s};
   if (s.real_servers.empty())
     r_.warning(s.pos, fmt::format("service {} has no real servers", plain(s.name)),
                "IPVS will accept connections for it and drop them");
   // keepalived adds the VIP of a service it manages on the MASTER only: not a mistake
   // (model/keepalived.cc checks it is among the VIPs the agent floats).
   if (s.vip.family && !s.fwmark && !net_.owns(director, s.vip) && !keepalived_managed(t_, s.name))
-    r_.warning(at(c.base + ".vip", s.pos),
+    r_.warning(s.keys.of("vip", s.pos),
                fmt::format("VIP {} of service {} is not an address of director {}", s.vip.str(), plain(s.name),
                            plain(director.name)),
                fmt::format("IPVS only sees packets the director accepts as local: add \"{}/{}\" to the "
@@ -226,7 +220,6 @@ void LvsRules::service(const Node& director, VirtualService& s) {
 }
 
 bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
-  std::string rbase = fmt::format("{}.real_servers[{}]", c.base, idx);
   std::string where = fmt::format("real server {} of service {}", idx + 1, plain(c.svc.name));
   int family = c.svc.vip.family;
   // 127.0.0.1 (any loopback address) is the director itself: IPVS delivers such a
@@ -236,7 +229,7 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
   if (rs.node.empty() && rs.addr.family && rs.addr.loopback()) {
     if (rs.method == FwdMethod::Nat) {
       r_.error(
-          at(rbase + ".address", rs.pos),
+          rs.keys.of("address", rs.pos),
           fmt::format(
               "{}: IPVS does not NAT to the loopback address {}: it drops packets from other "
               "hosts for it (\"stopping DNAT to loopback address\")",
@@ -247,9 +240,9 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
     }
     rs.method = FwdMethod::Local;
   }
-  if (rs.method == FwdMethod::Local) return local(c, rs, rbase, where);
+  if (rs.method == FwdMethod::Local) return local(c, rs, where);
   if (!rs.node.empty()) {
-    Pos np = at(rbase + ".node", rs.pos);
+    Pos np = rs.keys.of("node", rs.pos);
     const Node* n = t_.node(rs.node);
     if (!n) {
       std::vector<std::string> names;
@@ -259,9 +252,9 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
       return false;
     }
     if (rs.addr.family) {
-      auto holders = net_.owners(rs.addr);
+      auto holders = t_.owners_of(rs.addr);
       if (std::find(holders.begin(), holders.end(), n) == holders.end()) {
-        r_.error(at(rbase + ".address", rs.pos),
+        r_.error(rs.keys.of("address", rs.pos),
                  fmt::format("{}: {} is not an interface address of node {}", where, rs.addr.str(), plain(rs.node)),
                  "leave address out to use the node's address on the director's segment");
         return false;
@@ -282,15 +275,15 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
       }
     }
   } else if (rs.addr.family) {
-    const Node* n = net_.owner(rs.addr);
+    const Node* n = t_.owner_of(rs.addr);
     if (!n) {
-      r_.error(at(rbase + ".address", rs.pos),
+      r_.error(rs.keys.of("address", rs.pos),
                fmt::format("{}: no node of the lab has address {}", where, rs.addr.str()),
                "a lab is closed: real servers are lab nodes; name one with node = \"...\"");
       return false;
     }
-    if (auto holders = net_.owners(rs.addr); holders.size() > 1) {
-      r_.error(at(rbase + ".address", rs.pos),
+    if (auto holders = t_.owners_of(rs.addr); holders.size() > 1) {
+      r_.error(rs.keys.of("address", rs.pos),
                fmt::format("{}: address {} is held by nodes {} and {}, on separate segments", where,
                            rs.addr.str(), plain(holders[0]->name), plain(holders[1]->name)),
                fmt::format("say which one: node = \"{}\", address = \"{}\"",
@@ -319,10 +312,10 @@ bool LvsRules::resolve(const Ctx& c, RealServer& rs, std::size_t idx) {
 // up the director's own stack unchanged (IP_VS_CONN_F_LOCALNODE, ip_vs_null_xmit): no
 // address or port is rewritten, so the real server is one of the director's addresses and
 // listens on the service's port.
-bool LvsRules::local(const Ctx& c, RealServer& rs, const std::string& rbase, const std::string& where) {
+bool LvsRules::local(const Ctx& c, RealServer& rs, const std::string& where) {
   const int family = c.svc.vip.family;
   if (!rs.node.empty() && rs.node != c.director.name) {
-    r_.error(at(rbase + ".node", rs.pos),
+    r_.error(rs.keys.of("node", rs.pos),
              fmt::format("{} has method local but names node {}, not the director {}", where, shown(rs.node),
                          plain(c.director.name)),
              "method = \"local\" is the director serving the service itself; a real server on another node "
@@ -341,7 +334,7 @@ bool LvsRules::local(const Ctx& c, RealServer& rs, const std::string& rbase, con
       return false;
     }
   } else if (!rs.addr.loopback() && !net_.owns(c.director, rs.addr)) {
-    r_.error(at(rbase + ".address", rs.pos),
+    r_.error(rs.keys.of("address", rs.pos),
              fmt::format("{} has method local, but {} is not an address of director {}", where, rs.addr.str(),
                          plain(c.director.name)),
              "a local real server is the director itself: give one of its addresses, or leave address out");
@@ -354,7 +347,7 @@ bool LvsRules::local(const Ctx& c, RealServer& rs, const std::string& rbase, con
     return false;
   }
   if (rs.port != 0 && rs.port != c.svc.port)
-    r_.error(at(rbase + ".port", rs.pos),
+    r_.error(rs.keys.of("port", rs.pos),
              fmt::format("{} has method local and port {}, but local delivery keeps the service's port {}", where,
                          rs.port, c.svc.port),
              "IPVS rewrites nothing for a local real server: leave port out and listen on the service's "
@@ -479,7 +472,7 @@ bool LvsRules::director_snat(const Ctx& c, const RealServer& rs, const Node& rsn
   if (net_.sysctl(c.director, "net.ipv4.vs.conntrack").value_or(0) != 1 &&
       warned_.emplace(c.director.name, "vs-conntrack").second)
     r_.error(
-        at(fmt::format("nodes.{}.nat[{}]", c.director.name, *k), r.pos),
+        r.pos,
         fmt::format("nat rule {} of director {} {} the NAT connections of service {} towards real "
                     "server {}, "
                     "but IPVS keeps them from conntrack, so no NAT rule ever sees them",
@@ -496,7 +489,7 @@ void LvsRules::routed_clients(const Ctx& c, const RealServer& rs, const Node& rs
     for (const auto& d : t_.nodes)
       for (const auto& s : d.services)
         for (const auto& x : s.real_servers)
-          if (x.node == n.name || (x.addr.family && net_.owner(x.addr) == &n)) return true;
+          if (x.node == n.name || (x.addr.family && t_.owner_of(x.addr) == &n)) return true;
     return false;
   };
   for (const auto& n : t_.nodes) {
@@ -524,7 +517,7 @@ void LvsRules::routed_clients(const Ctx& c, const RealServer& rs, const Node& rs
       continue;
     // The clients' network, as the hint names it: the prefix of the address that arrives.
     std::string back = IpPrefix{*src, src->max_prefix()}.str();
-    if (const Node* o = net_.owner(*src))
+    if (const Node* o = t_.owner_of(*src))
       for (const auto& i : o->interfaces)
         for (const auto& a : i.addresses)
           if (a.addr == *src && a.len < a.addr.max_prefix()) back = a.network().str();
@@ -756,8 +749,8 @@ void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, P
 
 }  // namespace
 
-void check_lvs(Topology& t, const toml::table& root, const Net& net, Reporter& r) {
-  LvsRules(t, root, net, r).run();
+void check_lvs(Topology& t, const Net& net, Reporter& r) {
+  LvsRules(t, net, r).run();
 }
 
 }  // namespace labctl::topo

@@ -2,14 +2,12 @@
 // way its forwarding method needs, and warnings for the classic teaching mistakes.
 #pragma once
 
-#include <toml++/toml.h>
-
 #include "labctl/model/topology.h"
 #include "labctl/model/diag.h"
 #include "labctl/model/segments.h"
 
 namespace labctl::topo {
 
-void check_lvs(Topology& t, const toml::table& root, const Net& net, Reporter& r);
+void check_lvs(Topology& t, const Net& net, Reporter& r);
 
 }  // namespace labctl::topo

@@ -107,20 +107,19 @@ bool takes_by_redirect(const Net& net, const Node& n, const IpAddr& vip, std::op
   return false;
 }
 
-void check_nat(const Topology& t, const toml::table& root, const Net& net, Reporter& rep) {
+void check_nat(const Topology& t, const Net& net, Reporter& rep) {
   for (const auto& n : t.nodes) {
     for (std::size_t k = 0; k < n.nat.size(); ++k) {
       const NatRule& r = n.nat[k];
       const std::string where = fmt::format("nat rule {} of node {}", k + 1, plain(n.name));
-      const std::string base = fmt::format("nodes.{}.nat[{}]", n.name, k);
       for (const auto& [key, dev] : {std::pair{"iif", &r.iif}, std::pair{"oif", &r.oif}})
         if (!dev->empty() && !net.has_device(n, *dev))
-          rep.error(pos_at(root, base + "." + key, r.pos),
+          rep.error(r.keys.of(key, r.pos),
                     fmt::format("{} matches {} {}, which node {} does not have", where, key,
                                 shown(*dev), plain(n.name)),
                     did_you_mean(*dev, net.device_names(n)));
       if (!r.to) continue;
-      const Pos to_pos = pos_at(root, base + ".to", r.pos);
+      const Pos to_pos = r.keys.of("to", r.pos);
       if (r.type == NatType::Snat && !net.owns(n, *r.to))
         rep.warning(
             to_pos,
@@ -129,7 +128,7 @@ void check_nat(const Topology& t, const toml::table& root, const Net& net, Repor
                         where, r.to->str(), plain(n.name)),
             "give one of the node's own addresses, or use type = \"masquerade\"");
       if (r.type == NatType::Dnat && !net.owns(n, *r.to)) {
-        if (!net.owner(*r.to))
+        if (!t.owner_of(*r.to))
           rep.warning(
               to_pos,
               fmt::format("{} sends packets to {}, which no node of the lab has on an interface",

@@ -5,8 +5,6 @@
 // with the rules themselves.
 #pragma once
 
-#include <toml++/toml.h>
-
 #include <optional>
 #include <string>
 
@@ -53,6 +51,6 @@ struct Flow {
 /// The checks of each node's nat rules against the rest of the lab: interfaces it names
 /// exist, an snat address is the node's own, a dnat target is held by some node, a node
 /// that dnats elsewhere forwards.
-void check_nat(const Topology& t, const toml::table& root, const Net& net, Reporter& r);
+void check_nat(const Topology& t, const Net& net, Reporter& r);
 
 }  // namespace labctl::topo

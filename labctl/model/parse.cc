@@ -36,6 +36,19 @@ Pos pos_or(const toml::node& n, Pos fallback) {
   return p.line ? p : fallback;
 }
 
+// Where each key's value (and each element of a list) of `t` was written, for the model
+// object made from `t`: later checks blame a key of it without looking its path up again.
+KeyPositions key_positions(const toml::table& t) {
+  KeyPositions out;
+  for (auto&& [k, v] : t) {
+    std::vector<Pos> elements;
+    if (const auto* arr = v.as_array())
+      for (const auto& el : *arr) elements.push_back(pos_of(el.source()));
+    out.add(std::string(k.str()), pos_of(v.source()), std::move(elements));
+  }
+  return out;
+}
+
 class Parser {
  public:
   explicit Parser(Reporter& r) : r_(r) {}
@@ -412,6 +425,7 @@ Node Parser::parse_node(const Entry& e) {
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return n;
   Pos tp = pos_or(*t, e.key_pos);
+  n.keys = key_positions(*t);
   unknown_keys(*t,
                {"interfaces", "lo", "accept_ipip", "tunl0", "accept_ip6ip6", "ip6tnl0", "routes",
                 "sysctl", "tunnels", "services", "agents", "marks", "nat"},
@@ -469,6 +483,7 @@ Interface Parser::parse_interface(const std::string& node, const Entry& e) {
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return i;
   Pos tp = pos_or(*t, e.key_pos);
+  i.keys = key_positions(*t);
   unknown_keys(*t, {"switch", "peer", "addresses", "mtu", "mac", "port"}, where, tp);
   i.addresses = prefixes(*t, "addresses", where, tp);
   i.mtu = static_cast<int>(integer(*t, "mtu", where, tp, kMinMtu, kMaxMtu).value_or(0));
@@ -525,6 +540,7 @@ std::vector<Route> Parser::parse_routes(const std::string& node, const toml::tab
     Route route;
     Pos rp = pos_or(*rt, pos_or(*n, tpos));
     route.pos = rp;
+    route.keys = key_positions(*rt);
     unknown_keys(*rt, {"to", "via", "dev"}, rwhere, rp);
     route.via = address(*rt, "via", rwhere, rp);
     route.dev = str(*rt, "dev", rwhere, rp).value_or("");
@@ -617,6 +633,7 @@ Tunnel Parser::parse_tunnel(const std::string& node, const Entry& e) {
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return tun;
   Pos tp = pos_or(*t, e.key_pos);
+  tun.keys = key_positions(*t);
   unknown_keys(*t, {"local", "remote", "ttl", "dev", "addresses"}, where, tp);
   auto local = address(*t, "local", where, tp, true);
   auto remote = address(*t, "remote", where, tp, true);
@@ -656,6 +673,7 @@ VirtualService Parser::parse_service(const std::string& node, const Entry& e) {
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return s;
   Pos tp = pos_or(*t, e.key_pos);
+  s.keys = key_positions(*t);
   (void)node;
   unknown_keys(*t, {"proto", "vip", "port", "fwmark", "family", "scheduler", "persistence",
                     "netmask", "sched_flags", "one_packet", "method", "real_servers"},
@@ -873,6 +891,7 @@ std::vector<MarkRule> Parser::parse_marks(const std::string& node, const toml::n
     Pos tp = pos_or(*t, pos_or(n, tpos));
     MarkRule m;
     m.pos = tp;
+    m.keys = key_positions(*t);
     unknown_keys(*t, {"proto", "src", "dst", "sport", "dport", "iif", "mark"}, where, tp);
     m.mark = static_cast<uint32_t>(integer(*t, "mark", where, tp, 1, UINT32_MAX, true).value_or(0));
     if (auto proto = str(*t, "proto", where, tp)) {
@@ -921,6 +940,7 @@ std::vector<NatRule> Parser::parse_nat(const std::string& node, const toml::node
     Pos tp = pos_or(*t, pos_or(n, tpos));
     NatRule r;
     r.pos = tp;
+    r.keys = key_positions(*t);
     unknown_keys(*t, {"type", "proto", "src", "dst", "sport", "dport", "iif", "oif", "to"}, where,
                  tp);
     auto type = str(*t, "type", where, tp, true);
@@ -1072,6 +1092,7 @@ RealServer Parser::parse_real_server(const std::string& where, const toml::table
                                      FwdMethod default_method) {
   RealServer rs;
   rs.pos = tpos;
+  rs.keys = key_positions(t);
   unknown_keys(t, {"node", "address", "port", "method", "weight", "u_thresh", "l_thresh"}, where, tpos);
   rs.node = str(t, "node", where, tpos).value_or("");
   if (auto a = address(t, "address", where, tpos)) rs.addr = *a;
@@ -1100,6 +1121,7 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return a;
   Pos tp = pos_or(*t, e.key_pos);
+  a.keys = key_positions(*t);
   auto kind = str(*t, "kind", where, tp, true);
   if (!kind) return a;
   auto k = parse_agent_kind(*kind);
@@ -1373,6 +1395,7 @@ KeepalivedSpec Parser::parse_keepalived(const toml::table& t, const std::string&
 VrrpInstance Parser::parse_vrrp(const toml::table& t, const std::string& where, Pos tp, bool gateway) {
   VrrpInstance v;
   v.pos = tp;
+  v.keys = key_positions(t);
   if (gateway) unknown_keys(t, {"interface", "virtual_router_id", "vips"}, where, tp);
   v.interface = str(t, "interface", where, tp, true).value_or("");
   v.virtual_router_id = static_cast<int>(integer(t, "virtual_router_id", where, tp, 1, 255, true).value_or(0));

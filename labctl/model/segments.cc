@@ -83,23 +83,6 @@ std::optional<IpAddr> Net::first_address(const Node& n, int family) const {
   return std::nullopt;
 }
 
-const Node* Net::owner(const IpAddr& a) const {
-  for (const auto& n : t_.nodes)
-    for (const auto& i : n.interfaces)
-      for (const auto& p : i.addresses)
-        if (p.addr == a) return &n;
-  return nullptr;
-}
-
-std::vector<const Node*> Net::owners(const IpAddr& a) const {
-  std::vector<const Node*> out;
-  for (const auto& n : t_.nodes)
-    for (const auto& i : n.interfaces)
-      for (const auto& p : i.addresses)
-        if (p.addr == a && (out.empty() || out.back() != &n)) out.push_back(&n);
-  return out;
-}
-
 std::optional<Net::NextHop> Net::lookup(const Node& n, const IpAddr& dst) const {
   std::optional<NextHop> best;
   int best_len = -1;

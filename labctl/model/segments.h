@@ -1,5 +1,5 @@
 // A read-only view of a parsed topology as a network: which interfaces share an L2
-// segment, which node owns an address, and where a node's routing table sends a packet.
+// segment (which node owns an address is Topology::owner_of), and where a node's routing table sends a packet.
 // The validator uses it for gateways and for the LVS reachability rules.
 #pragma once
 
@@ -30,10 +30,6 @@ class Net {
   [[nodiscard]] const Interface* connected_interface(const Node& n, const IpAddr& a) const;
   [[nodiscard]] std::vector<std::string> connected_subnets(const Node& n) const;
   [[nodiscard]] std::optional<IpAddr> first_address(const Node& n, int family = 0) const;
-  /// The node with `a` on one of its interfaces (not lo or tunl0), or nullptr.
-  [[nodiscard]] const Node* owner(const IpAddr& a) const;
-  /// Every node with `a` on an interface: more than one when separate segments reuse a subnet.
-  [[nodiscard]] std::vector<const Node*> owners(const IpAddr& a) const;
 
   struct NextHop {
     const Interface* out = nullptr;  ///< nullptr when the route leaves through a tunnel.

@@ -18,6 +18,41 @@ const Switch* Topology::find_switch(const std::string& n) const {
   return nullptr;
 }
 
+namespace {
+
+bool holds(const Node& n, const IpAddr& a, Held on) {
+  for (const auto& i : n.interfaces)
+    for (const auto& p : i.addresses)
+      if (p.addr == a) return true;
+  if (on == Held::OnInterfacesOrTunnels)
+    for (const auto& tun : n.tunnels)
+      for (const auto& p : tun.addresses)
+        if (p.addr == a) return true;
+  return false;
+}
+
+}  // namespace
+
+const Node* Topology::owner_of(const IpAddr& a, Held on) const {
+  for (const auto& n : nodes)
+    if (holds(n, a, on)) return &n;
+  return nullptr;
+}
+
+std::vector<const Node*> Topology::owners_of(const IpAddr& a, Held on) const {
+  std::vector<const Node*> out;
+  for (const auto& n : nodes)
+    if (holds(n, a, on)) out.push_back(&n);
+  return out;
+}
+
+ServiceRef Topology::service(const std::string& wanted) const {
+  for (const auto& n : nodes)
+    for (const auto& s : n.services)
+      if (s.name == wanted) return {&n, &s};
+  return {};
+}
+
 const std::vector<std::string>& exercise_rules() {
   static const std::vector<std::string> rules{"nat-route", "tun-ipip"};
   return rules;

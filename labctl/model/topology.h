@@ -1,7 +1,8 @@
 // The resolved topology: what a lab is, after parsing, defaults and reference checks.
 // Every name here is final (no prefixes added yet); namespaces are "<lab>-<node>" and
 // "<lab>-<switch>" (see netns_name). The loader (load.h) produces this; the
-// planner (planner.h) consumes it. Pos fields point back into the TOML for messages.
+// planner (planner.h) consumes it. Pos fields point back into the TOML for messages, and
+// `keys` (located.h) to each key of the object's table, for messages about one key.
 #pragma once
 
 #include <cstdint>
@@ -11,13 +12,9 @@
 #include <vector>
 
 #include "labctl/model/ip.h"
+#include "labctl/model/located.h"
 
 namespace labctl {
-
-struct Pos {
-  int line = 0;  ///< 1-based; 0 when the value has no source position.
-  int col = 0;
-};
 
 /// Local: the director is its own real server (the RS address is one of its own addresses);
 /// IPVS hands the packet to the director's own stack (IP_VS_CONN_F_LOCALNODE).
@@ -36,6 +33,7 @@ struct Interface {
   std::string peer_ifname;          ///< ... and its interface.
   std::string port;                 ///< Name of the bridge port in the switch namespace.
   Pos pos;
+  KeyPositions keys;
 };
 
 struct Route {
@@ -44,6 +42,7 @@ struct Route {
   std::optional<IpAddr> via;   ///< Gateway, if any.
   std::string dev;             ///< Output interface, "" to let the kernel pick from via.
   Pos pos;
+  KeyPositions keys;
 };
 
 struct Sysctl {
@@ -61,6 +60,7 @@ struct Tunnel {
   std::string dev;  ///< Underlay device to bind to, "" for none.
   std::vector<IpPrefix> addresses;
   Pos pos;
+  KeyPositions keys;
 };
 
 struct RealServer {
@@ -72,6 +72,7 @@ struct RealServer {
   uint32_t u_thresh = 0;  ///< 0: no upper connection threshold.
   uint32_t l_thresh = 0;
   Pos pos;
+  KeyPositions keys;
 };
 
 /// An IPVS virtual service on a director node. Identified by proto+vip+port, or by fwmark
@@ -92,6 +93,7 @@ struct VirtualService {
   bool one_packet = false;  ///< One-packet scheduling (ipvsadm -o): each UDP datagram scheduled alone.
   std::vector<RealServer> real_servers;
   Pos pos;
+  KeyPositions keys;
 };
 
 /// A packet-marking rule of a node (the `marks` list): packets matching every given field
@@ -105,6 +107,7 @@ struct MarkRule {
   std::string iif;                 ///< Input interface, "" for any.
   uint32_t mark = 0;
   Pos pos;
+  KeyPositions keys;
 };
 
 /// What a `nat` rule does to the packets it matches: masquerade and snat rewrite the source
@@ -127,6 +130,7 @@ struct NatRule {
   std::optional<IpAddr> to;  ///< snat, dnat: the new address.
   uint16_t to_port = 0;      ///< snat, dnat, redirect: the new port; 0 keeps it.
   Pos pos;
+  KeyPositions keys;
   /// Masquerade and snat: the postrouting chain (srcnat); dnat and redirect: prerouting.
   [[nodiscard]] bool source_nat() const {
     return type == NatType::Masquerade || type == NatType::Snat;
@@ -145,6 +149,7 @@ struct VrrpInstance {
   double advert_int = 1;    ///< Seconds between adverts.
   std::vector<IpPrefix> vips;  ///< The floating addresses (virtual_ipaddress).
   Pos pos;
+  KeyPositions keys;  ///< The agent's table (vrrp) or its gateway table.
 };
 
 /// A service of the lab whose IPVS entries keepalived programs (with health checks)
@@ -185,6 +190,7 @@ struct Agent {
   bool restart_on_failure = false;        ///< restart = "on-failure": started again when it fails.
   std::optional<KeepalivedSpec> keepalived;  ///< Keepalived kind only.
   Pos pos;
+  KeyPositions keys;  ///< The agent's table: its own keys and a keepalived agent's vrrp keys.
 };
 
 struct Node {
@@ -208,6 +214,7 @@ struct Node {
   std::vector<MarkRule> marks;  ///< In the order written (a later rule's mark wins).
   std::vector<NatRule> nat;     ///< In the order written (the first match of its chain wins).
   Pos pos;
+  KeyPositions keys;
 
   /// Whether `a` is on lo with scope host.
   [[nodiscard]] bool scope_host(const IpAddr& a) const;
@@ -245,6 +252,20 @@ struct Exercise {
   Pos pos;
 };
 
+/// Which of a node's addresses make it the owner of an address: lo, tunl0 and ip6tnl0 never
+/// do (a DR or TUN real server holds its service's VIP there, shared with the director).
+enum class Held {
+  OnInterfaces,           ///< Its veth interfaces.
+  OnInterfacesOrTunnels,  ///< Those and its explicit IPIP tunnels.
+};
+
+/// A service of the lab with the director it runs on.
+struct ServiceRef {
+  const Node* director = nullptr;
+  const VirtualService* service = nullptr;
+  explicit operator bool() const { return service != nullptr; }
+};
+
 /// The LVS rules an exercise may break on purpose: "nat-route" (a NAT real server's route
 /// back to the client not via the director), "tun-ipip" (a TUN real server without IPIP).
 [[nodiscard]] const std::vector<std::string>& exercise_rules();
@@ -261,6 +282,13 @@ struct Topology {
 
   [[nodiscard]] const Node* node(const std::string& n) const;
   [[nodiscard]] const Switch* find_switch(const std::string& n) const;
+  /// The first node (in the order written) holding `a`, or nullptr.
+  [[nodiscard]] const Node* owner_of(const IpAddr& a, Held on = Held::OnInterfaces) const;
+  /// Every node holding `a`: more than one when separate segments reuse a subnet.
+  [[nodiscard]] std::vector<const Node*> owners_of(const IpAddr& a,
+                                                   Held on = Held::OnInterfaces) const;
+  /// The service named `name` (service names are unique in a lab), or an empty ref.
+  [[nodiscard]] ServiceRef service(const std::string& name) const;
 };
 
 /// The namespace of a node or switch: "<lab>-<name>".

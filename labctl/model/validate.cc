@@ -28,7 +28,6 @@ class Validator {
 
  private:
   Pos at(const std::string& path, Pos fallback) const { return pos_at(root_, path, fallback); }
-  static std::string npath(const Node& n) { return "nodes." + n.name; }
   std::vector<std::string> node_names() const;
 
   void unique_names();
@@ -109,13 +108,12 @@ void Validator::links() {
 }
 
 void Validator::link(Node& n, Interface& i) {
-  std::string base = fmt::format("{}.interfaces.{}", npath(n), i.name);
   std::string where = fmt::format("interface {}:{}", plain(n.name), plain(i.name));
   if (!i.sw.empty()) {
     if (!t_.find_switch(i.sw)) {
       std::vector<std::string> sws;
       for (const auto& s : t_.switches) sws.push_back(s.name);
-      r_.error(at(base + ".switch", i.pos),
+      r_.error(i.keys.of("switch", i.pos),
                fmt::format("{} connects to switch {}, which does not exist", where, shown(i.sw)),
                did_you_mean(i.sw, sws, sws.empty() ? fmt::format("declare it: [switches.{}]", plain(i.sw))
                                                    : fmt::format("switches: {}", fmt::join(sws, ", "))));
@@ -123,7 +121,7 @@ void Validator::link(Node& n, Interface& i) {
     return;
   }
   if (i.peer_node.empty()) return;
-  Pos p = at(base + ".peer", i.pos);
+  Pos p = i.keys.of("peer", i.pos);
   if (i.peer_node == n.name) {
     r_.error(p, fmt::format("{} peers with its own node", where), "a veth link joins two nodes");
     return;
@@ -175,7 +173,6 @@ void Validator::bridge_ports() {
   for (auto& n : t_.nodes)
     for (auto& i : n.interfaces) {
       if (i.sw.empty()) continue;
-      std::string base = fmt::format("{}.interfaces.{}", npath(n), i.name);
       if (i.port.empty()) {
         std::string def = n.name + "-" + i.name;
         if (def.size() > kMaxIfnameLen) {
@@ -192,7 +189,7 @@ void Validator::bridge_ports() {
       std::string owner = plain(n.name) + ":" + plain(i.name);
       // The port lives in the switch's namespace beside the bridge and lo.
       if (i.port == i.sw || i.port == "lo") {
-        r_.error(at(base + ".port", i.pos),
+        r_.error(i.keys.of("port", i.pos),
                  fmt::format("bridge port name {} of {} is the name of {} in switch {}'s namespace", shown(i.port),
                              owner, i.port == "lo" ? "the loopback device" : "the bridge itself", plain(i.sw)),
                  "set another port = \"...\"");
@@ -201,7 +198,7 @@ void Validator::bridge_ports() {
       ++counts[i.sw];
       auto [it, fresh] = ports.emplace(std::pair{i.sw, i.port}, owner);
       if (!fresh)
-        r_.error(at(base + ".port", i.pos),
+        r_.error(i.keys.of("port", i.pos),
                  fmt::format("bridge port name {} in switch {} is used by both {} and {}", shown(i.port), plain(i.sw),
                              it->second, owner),
                  "set a distinct port = \"...\" on one of them");
@@ -273,12 +270,11 @@ void Validator::addresses() {
   std::map<std::string, std::string> macs;
   for (const auto& n : t_.nodes) {
     for (const auto& i : n.interfaces) {
-      std::string base = fmt::format("{}.interfaces.{}.addresses", npath(n), i.name);
       bool v6 = false;
       for (std::size_t k = 0; k < i.addresses.size(); ++k) {
         const auto& a = i.addresses[k];
         v6 = v6 || a.addr.v6();
-        Pos p = at(fmt::format("{}[{}]", base, k), at(base, i.pos));
+        Pos p = i.keys.of("addresses", k, i.keys.of("addresses", i.pos));
         add(a.addr, n, i.name, p, net_.segment(n, i));
         if (unusable(a, false)) {
           rules(a, n, i.name, p);
@@ -307,7 +303,7 @@ void Validator::addresses() {
       // Below 1280 the kernel turns IPv6 off on the device (and refuses addresses): the
       // interface's IPv6 addresses would silently be gone.
       if (v6 && i.mtu && i.mtu < kMinMtuIpv6)
-        r_.error(at(fmt::format("{}.interfaces.{}.mtu", npath(n), i.name), i.pos),
+        r_.error(i.keys.of("mtu", i.pos),
                  fmt::format("mtu {} of {}:{} is below IPv6's minimum of {}, but the interface has IPv6 "
                              "addresses",
                              i.mtu, plain(n.name), plain(i.name), kMinMtuIpv6),
@@ -317,7 +313,7 @@ void Validator::addresses() {
         std::transform(m.begin(), m.end(), m.begin(), ::tolower);
         auto [it, fresh] = macs.emplace(m, plain(n.name) + ":" + plain(i.name));
         if (!fresh)
-          r_.error(at(fmt::format("{}.interfaces.{}.mac", npath(n), i.name), i.pos),
+          r_.error(i.keys.of("mac", i.pos),
                    fmt::format("mac {} of {}:{} is already used by {}", i.mac, plain(n.name), plain(i.name), it->second));
       }
     }
@@ -346,8 +342,7 @@ void Validator::addresses() {
           std::pair{"ip6tnl0", &n.ip6tnl0_addresses}})
       for (std::size_t k = 0; k < list->size(); ++k) {
         const IpPrefix& a = (*list)[k];
-        std::string path = fmt::format("{}.{}", npath(n), dev);
-        Pos p = at(fmt::format("{}[{}]", path, k), at(path, n.pos));
+        Pos p = n.keys.of(dev, k, n.keys.of(dev, n.pos));
         rules(a, n, dev, p);
         if (vips.count(a.addr)) continue;
         auto [it, fresh] = seen.emplace(a.addr, Owner{n.name, plain(n.name) + ":" + dev, p, {}});
@@ -365,9 +360,8 @@ void Validator::routes(const Node& n) {
   std::map<std::pair<int, std::optional<IpPrefix>>, std::size_t> dests;
   for (std::size_t k = 0; k < n.routes.size(); ++k) {
     const Route& rt = n.routes[k];
-    std::string base = fmt::format("{}.routes[{}]", npath(n), k);
     std::string where = fmt::format("route {} of node {}", k + 1, plain(n.name));
-    Pos tp = at(base + ".to", rt.pos);
+    Pos tp = rt.keys.of("to", rt.pos);
     std::string dest = rt.to ? rt.to->str() : (rt.family == AF_INET6 ? "the IPv6 default" : "the IPv4 default");
     // labctl adds routes with NLM_F_EXCL (as `ip route add`): a second route to one
     // destination fails with "File exists" halfway through `up`.
@@ -394,13 +388,13 @@ void Validator::routes(const Node& n) {
                        "the kernel adds that route itself with the address; drop this one");
         }
     if (!rt.dev.empty() && !net_.has_device(n, rt.dev)) {
-      r_.error(at(base + ".dev", rt.pos), fmt::format("{} uses dev {}, which node {} does not have", where,
+      r_.error(rt.keys.of("dev", rt.pos), fmt::format("{} uses dev {}, which node {} does not have", where,
                                                        shown(rt.dev), plain(n.name)),
                did_you_mean(rt.dev, net_.device_names(n)));
       continue;
     }
     if (!rt.via) continue;
-    Pos vp = at(base + ".via", rt.pos);
+    Pos vp = rt.keys.of("via", rt.pos);
     bool link_local = rt.via->v6() && rt.via->bytes[0] == 0xfe && (rt.via->bytes[1] & 0xc0) == 0x80;
     if (link_local && !rt.dev.empty()) continue;
     if (net_.owns(n, *rt.via)) {
@@ -444,14 +438,13 @@ void Validator::sysctls(const Node& n) {
 
 void Validator::tunnels(const Node& n) {
   for (const auto& tun : n.tunnels) {
-    std::string base = fmt::format("{}.tunnels.{}", npath(n), tun.name);
     if (tun.local.family && !net_.owns(n, tun.local))
-      r_.error(at(base + ".local", tun.pos),
+      r_.error(tun.keys.of("local", tun.pos),
                fmt::format("tunnel {}:{}: local {} is not an address of node {}", plain(n.name), plain(tun.name),
                            tun.local.str(), plain(n.name)),
                "local is this end's underlay address, one of the node's interface addresses");
     if (!tun.dev.empty() && !net_.has_device(n, tun.dev))
-      r_.error(at(base + ".dev", tun.pos),
+      r_.error(tun.keys.of("dev", tun.pos),
                fmt::format("tunnel {}:{} uses dev {}, which node {} does not have", plain(n.name), plain(tun.name),
                            shown(tun.dev), plain(n.name)),
                did_you_mean(tun.dev, net_.device_names(n)));
@@ -466,7 +459,7 @@ void Validator::agents(const Node& n) {
     std::string proto = it == a.params.end() ? "tcp" : it->second;
     auto [pit, fresh] = ports.emplace(std::pair{proto, a.port}, a.name);
     if (!fresh)
-      r_.error(at(fmt::format("{}.agents.{}.port", npath(n), a.name), a.pos),
+      r_.error(a.keys.of("port", a.pos),
                fmt::format("agent {}:{} listens on {} port {}, as does agent {}", plain(n.name), plain(a.name), proto,
                            a.port, pit->second),
                "give one of them another port");
@@ -597,8 +590,8 @@ void Validator::run() {
     tunnels(n);
     agents(n);
   }
-  check_lvs(t_, root_, net_, r_);
-  check_nat(t_, root_, net_, r_);
+  check_lvs(t_, net_, r_);
+  check_nat(t_, net_, r_);
   check_keepalived(t_, root_, net_, r_);
   checks();
 }

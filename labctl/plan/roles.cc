@@ -7,15 +7,7 @@ namespace labctl {
 Roles::Roles(const Topology& t) : t_(t) {}
 
 const Node* Roles::owner(const IpAddr& a) const {
-  for (const auto& n : t_.nodes) {
-    for (const auto& i : n.interfaces)
-      for (const auto& p : i.addresses)
-        if (p.addr == a) return &n;
-    for (const auto& tun : n.tunnels)
-      for (const auto& p : tun.addresses)
-        if (p.addr == a) return &n;
-  }
-  return nullptr;
+  return t_.owner_of(a, Held::OnInterfacesOrTunnels);
 }
 
 std::vector<Membership> Roles::memberships(const Node& n) const {
