@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <random>
+#include <regex>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -33,6 +36,19 @@ inline bool alive(pid_t pid) {
   std::string s(buf, n);
   auto paren = s.rfind(')');
   return paren != std::string::npos && paren + 2 < s.size() && s[paren + 2] != 'Z';
+}
+
+/// A check for the routed fixture that needs no IPVS: the client reaches the server's port 80.
+inline constexpr const char* kRoutedReachCheck =
+    "\n[checks.server-reachable]\nkind = \"reach\"\nfrom = \"client\"\nto = \"10.72.2.10\"\nport = 80\n";
+
+/// The routed host fixture (tests/data/host/routed.toml: client -- router -- server, an
+/// http agent on the server, no IPVS) under the name `lab`.
+inline std::string routed_lab(const std::string& lab) {
+  std::ifstream in(LABCTL_TEST_DATA "/host/routed.toml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return std::regex_replace(ss.str(), std::regex("name = \"routed\""), "name = \"" + lab + "\"");
 }
 
 }  // namespace labctl::test

@@ -26,12 +26,7 @@ class HostReach : public ::testing::Test {
     LABCTL_REQUIRE_ROOT();
     lab_ = test::unique_name("reach");
     file_ = std::filesystem::temp_directory_path() / (lab_ + ".toml");
-    std::ifstream in(LABCTL_TEST_DATA "/host/routed.toml");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::ofstream(file_) << std::regex_replace(ss.str(), std::regex("name = \"routed\""), "name = \"" + lab_ + "\"")
-                         << "\n[checks.server-reachable]\nkind = \"reach\"\nfrom = \"client\"\nto = \"10.72.2.10\"\n"
-                            "port = 80\n";
+    std::ofstream(file_) << test::routed_lab(lab_) << test::kRoutedReachCheck;
     ASSERT_THAT(sh(kLabctl + " up " + file_.string() + " 2>&1; echo rc=$?"), HasSubstr("rc=0"));
   }
   void TearDown() override {

@@ -35,11 +35,7 @@ std::string as_nobody(const std::string& cmd) {
 
 // The routed host fixture under a random name, with a check that needs no IPVS.
 std::string lab_text(const std::string& name) {
-  std::ifstream in(LABCTL_TEST_DATA "/host/routed.toml");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return std::regex_replace(ss.str(), std::regex("name = \"routed\""), "name = \"" + name + "\"") +
-         "\n[checks.server-reachable]\nkind = \"reach\"\nfrom = \"client\"\nto = \"10.72.2.10\"\nport = 80\n";
+  return test::routed_lab(name) + test::kRoutedReachCheck;
 }
 
 class HostSecurity : public ::testing::Test {
