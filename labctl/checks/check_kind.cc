@@ -55,8 +55,7 @@ std::string param(const Check& c, const std::string& key, const std::string& fal
 }
 
 std::string target_of(const Check& c) {
-  auto a = IpAddr::parse(c.to);
-  std::string host = a && a->v6() ? "[" + c.to + "]" : c.to;
+  std::string host = c.to.v6() ? "[" + c.to_text + "]" : c.to_text;
   return c.port ? host + ":" + std::to_string(c.port) : host;
 }
 
@@ -115,8 +114,6 @@ std::string Requests::text() const {
 
 Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive& conclusive,
                                bool failures_conclusive) {
-  auto to = IpAddr::parse(c.to);
-  if (!to) return fail("check " + c.name + ": bad target address " + c.to);
   Requests q;
   q.planned = n;
   TRY(ctx.in(c.from, [&]() -> Status {
@@ -125,7 +122,7 @@ Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive
         q.stopped = ctx.deadline.ran_out();
         break;
       }
-      auto answer = exchange(c, *to, ctx.deadline.probe());
+      auto answer = exchange(c, c.to, ctx.deadline.probe());
       ++q.sent;
       if (answer) {
         ++q.counts[*answer];

@@ -452,10 +452,9 @@ ServiceFacts read_service(const Topology& t, const Node& director, const Virtual
 
 std::vector<const VirtualService*> services_of(const Topology& t, const Check& c) {
   std::vector<const VirtualService*> out;
-  auto to = IpAddr::parse(c.to);
   for (const auto& n : t.nodes)
     for (const auto& s : n.services)
-      if (c.service.empty() ? (to && !s.fwmark && s.vip == *to && (!c.port || c.port == s.port))
+      if (c.service.empty() ? (c.to.family && !s.fwmark && s.vip == c.to && (!c.port || c.port == s.port))
                             : s.name == c.service)
         out.push_back(&s);
   return out;
