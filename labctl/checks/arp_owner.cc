@@ -15,7 +15,7 @@ namespace {
 
 CheckResult arp_owner(Ctx& ctx, const Check& c) {
   constexpr Millis kArpWait{250};
-  Found f = find_service(ctx.t, c.service);
+  ServiceRef f = ctx.t.service(c.service);
   if (!f.service) return failed(c, "no service " + c.service);
   const IpAddr& vip = c.to;
   // Every lab node's MACs, to name who answered.

@@ -32,13 +32,6 @@ CheckResult verdict(const Check& c, bool passed, std::string detail) {
   return r;
 }
 
-Found find_service(const Topology& t, const std::string& name) {
-  for (const auto& n : t.nodes)
-    for (const auto& s : n.services)
-      if (s.name == name) return {&n, &s};
-  return {};
-}
-
 int param_int(const Check& c, const std::string& key, int fallback) {
   auto it = c.params.find(key);
   return it == c.params.end() ? fallback : std::atoi(it->second.c_str());
@@ -60,10 +53,7 @@ std::string target_of(const Check& c) {
 }
 
 std::string who_has(const Topology& t, const IpAddr& addr) {
-  for (const auto& n : t.nodes)
-    for (const auto& i : n.interfaces)
-      for (const auto& p : i.addresses)
-        if (p.addr == addr) return n.name;
+  if (const Node* n = t.owner_of(addr)) return n->name;
   // A loopback real server (127.0.0.1) is its director serving locally: the loader
   // recorded that node with it.
   for (const auto& n : t.nodes)

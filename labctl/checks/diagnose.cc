@@ -38,11 +38,8 @@ const Node* director_of(const Topology& t, const VirtualService& s) {
 }
 
 std::string node_with_addr(const Topology& t, const IpAddr& a) {
-  for (const auto& n : t.nodes)
-    for (const auto& i : n.interfaces)
-      for (const auto& p : i.addresses)
-        if (p.addr == a) return n.name;
-  return {};
+  const Node* n = t.owner_of(a);
+  return n ? n->name : std::string();
 }
 
 // The real servers of a service: as the director's IPVS table has them when it could be

@@ -73,7 +73,7 @@ struct Probe {
 };
 
 CheckResult failover(Ctx& ctx, const Check& c) {
-  Found f = find_service(ctx.t, c.service);
+  ServiceRef f = ctx.t.service(c.service);
   if (!f.service) return failed(c, "no service " + c.service);
   const IpAddr& vip = c.to;
   std::vector<Director> ds;
