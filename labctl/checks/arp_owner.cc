@@ -15,10 +15,9 @@ namespace {
 
 CheckResult arp_owner(Ctx& ctx, const Check& c) {
   constexpr Millis kArpWait{250};
-  Found f = find_service(ctx.t, c.service);
+  ServiceRef f = ctx.t.service(c.service);
   if (!f.service) return failed(c, "no service " + c.service);
-  auto vip = IpAddr::parse(c.to);
-  if (!vip) return failed(c, "bad VIP " + c.to);
+  const IpAddr& vip = c.to;
   // Every lab node's MACs, to name who answered.
   std::map<std::string, std::string> owner;  // mac -> "rs1's eth0"
   std::set<std::string> director_macs;
@@ -40,32 +39,32 @@ CheckResult arp_owner(Ctx& ctx, const Check& c) {
     std::string mac;
     (void)ctx.in(c.from, [&]() -> Status {
       TRY_ASSIGN(Rtnl rtnl, Rtnl::open());
-      TRY_ASSIGN(auto neigh, rtnl.neighbours(vip->family));
+      TRY_ASSIGN(auto neigh, rtnl.neighbours(vip.family));
       for (const auto& nb : neigh)
-        if (nb.dst == *vip && !nb.lladdr.empty()) mac = nb.lladdr;
+        if (nb.dst == vip && !nb.lladdr.empty()) mac = nb.lladdr;
       return {};
     });
     return mac;
   };
-  if (vip->v6()) {
+  if (vip.v6()) {
     (void)ctx.in(c.from, [&]() -> Status {
-      return tcp_connect(*vip, c.port ? c.port : 80, ctx.deadline.probe());
+      return tcp_connect(vip, c.port ? c.port : 80, ctx.deadline.probe());
     });
     std::string mac = cached();
-    if (mac.empty()) return failed(c, c.from + " has no neighbour entry for " + c.to);
+    if (mac.empty()) return failed(c, c.from + " has no neighbour entry for " + c.to_text);
     bool ok = director_macs.count(mac) > 0;
-    std::string detail = c.from + " resolves VIP " + c.to + " to " + name_of(mac) +
+    std::string detail = c.from + " resolves VIP " + c.to_text + " to " + name_of(mac) +
                          " (neighbour table: IPv6 has no ARP)";
     if (!ok) detail += "; expected the director " + f.director->name;
     return verdict(c, ok, detail);
   }
   ArpProbeResult probe;
   Status st = ctx.in(c.from, [&]() -> Status {
-    TRY_ASSIGN(probe, arp_probe(*vip, ctx.deadline.probe(kArpWait)));
+    TRY_ASSIGN(probe, arp_probe(vip, ctx.deadline.probe(kArpWait)));
     return {};
   });
-  if (!st) return failed(c, "ARP for " + c.to + " from " + c.from + ": " + st.error().str());
-  const std::string asked = "ARP who-has " + c.to + " from " + c.from + "'s " + probe.dev;
+  if (!st) return failed(c, "ARP for " + c.to_text + " from " + c.from + ": " + st.error().str());
+  const std::string asked = "ARP who-has " + c.to_text + " from " + c.from + "'s " + probe.dev;
   if (probe.answers.empty())
     return failed(c, asked + ": nobody answered (expected the director " + f.director->name + ")");
   std::vector<std::string> director_said, others;
@@ -83,7 +82,7 @@ CheckResult arp_owner(Ctx& ctx, const Check& c) {
   if (director_said.empty()) detail += "the director " + f.director->name + " did not answer; ";
   else detail += "answered by " + join(director_said) + (others.empty() ? " only" : "") + "; ";
   if (!others.empty())
-    detail += join(others) + (others.size() == 1 ? " also answers" : " also answer") + " ARP for " + c.to + "; ";
+    detail += join(others) + (others.size() == 1 ? " also answers" : " also answer") + " ARP for " + c.to_text + "; ";
   if (std::string mac = cached(); !mac.empty()) detail += c.from + "'s neighbour table: " + name_of(mac);
   else detail += c.from + " has no neighbour entry for it yet";
   return verdict(c, !director_said.empty() && others.empty(), detail);

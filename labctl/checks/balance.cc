@@ -32,7 +32,7 @@ std::string joined(const std::vector<std::string>& v) {
 // right.
 CheckResult balance(Ctx& ctx, const Check& c) {
   CheckResult r;
-  Found f = find_service(ctx.t, c.service);
+  ServiceRef f = ctx.t.service(c.service);
   if (!f.service) return failed(c, "no service " + c.service);
   auto live = live_service(ctx, *f.director, *f.service);
   if (!live) return failed(c, live.error().str());

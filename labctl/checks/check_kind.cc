@@ -32,13 +32,6 @@ CheckResult verdict(const Check& c, bool passed, std::string detail) {
   return r;
 }
 
-Found find_service(const Topology& t, const std::string& name) {
-  for (const auto& n : t.nodes)
-    for (const auto& s : n.services)
-      if (s.name == name) return {&n, &s};
-  return {};
-}
-
 int param_int(const Check& c, const std::string& key, int fallback) {
   auto it = c.params.find(key);
   return it == c.params.end() ? fallback : std::atoi(it->second.c_str());
@@ -55,16 +48,12 @@ std::string param(const Check& c, const std::string& key, const std::string& fal
 }
 
 std::string target_of(const Check& c) {
-  auto a = IpAddr::parse(c.to);
-  std::string host = a && a->v6() ? "[" + c.to + "]" : c.to;
+  std::string host = c.to.v6() ? "[" + c.to_text + "]" : c.to_text;
   return c.port ? host + ":" + std::to_string(c.port) : host;
 }
 
 std::string who_has(const Topology& t, const IpAddr& addr) {
-  for (const auto& n : t.nodes)
-    for (const auto& i : n.interfaces)
-      for (const auto& p : i.addresses)
-        if (p.addr == addr) return n.name;
+  if (const Node* n = t.owner_of(addr)) return n->name;
   // A loopback real server (127.0.0.1) is its director serving locally: the loader
   // recorded that node with it.
   for (const auto& n : t.nodes)
@@ -115,8 +104,6 @@ std::string Requests::text() const {
 
 Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive& conclusive,
                                bool failures_conclusive) {
-  auto to = IpAddr::parse(c.to);
-  if (!to) return fail("check " + c.name + ": bad target address " + c.to);
   Requests q;
   q.planned = n;
   TRY(ctx.in(c.from, [&]() -> Status {
@@ -125,7 +112,7 @@ Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive
         q.stopped = ctx.deadline.ran_out();
         break;
       }
-      auto answer = exchange(c, *to, ctx.deadline.probe());
+      auto answer = exchange(c, c.to, ctx.deadline.probe());
       ++q.sent;
       if (answer) {
         ++q.counts[*answer];

@@ -65,16 +65,10 @@ struct Ctx {
   }
 };
 
-struct Found {
-  const Node* director = nullptr;
-  const VirtualService* service = nullptr;
-};
-
 /// A check's result: its verdict and what was seen.
 CheckResult verdict(const Check& c, bool passed, std::string detail);
 inline CheckResult failed(const Check& c, std::string detail) { return verdict(c, false, std::move(detail)); }
 
-Found find_service(const Topology& t, const std::string& name);
 int param_int(const Check& c, const std::string& key, int fallback);
 double param_double(const Check& c, const std::string& key, double fallback);
 std::string param(const Check& c, const std::string& key, const std::string& fallback = {});

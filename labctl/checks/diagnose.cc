@@ -38,11 +38,8 @@ const Node* director_of(const Topology& t, const VirtualService& s) {
 }
 
 std::string node_with_addr(const Topology& t, const IpAddr& a) {
-  for (const auto& n : t.nodes)
-    for (const auto& i : n.interfaces)
-      for (const auto& p : i.addresses)
-        if (p.addr == a) return n.name;
-  return {};
+  const Node* n = t.owner_of(a);
+  return n ? n->name : std::string();
 }
 
 // The real servers of a service: as the director's IPVS table has them when it could be
@@ -452,10 +449,9 @@ ServiceFacts read_service(const Topology& t, const Node& director, const Virtual
 
 std::vector<const VirtualService*> services_of(const Topology& t, const Check& c) {
   std::vector<const VirtualService*> out;
-  auto to = IpAddr::parse(c.to);
   for (const auto& n : t.nodes)
     for (const auto& s : n.services)
-      if (c.service.empty() ? (to && !s.fwmark && s.vip == *to && (!c.port || c.port == s.port))
+      if (c.service.empty() ? (c.to.family && !s.fwmark && s.vip == c.to && (!c.port || c.port == s.port))
                             : s.name == c.service)
         out.push_back(&s);
   return out;

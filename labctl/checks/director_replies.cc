@@ -10,7 +10,7 @@ namespace {
 // requests. Packets in must rise; packets out must stay put (DR, TUN: replies go straight to
 // the client) or rise too (NAT: replies are rewritten on their way back through it).
 CheckResult director_replies(Ctx& ctx, const Check& c, bool want_out) {
-  Found f = find_service(ctx.t, c.service);
+  ServiceRef f = ctx.t.service(c.service);
   if (!f.service) return failed(c, "no service " + c.service);
   auto before = director_counters(ctx, *f.director, *f.service);
   if (!before) return failed(c, before.error().str());

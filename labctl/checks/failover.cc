@@ -73,10 +73,9 @@ struct Probe {
 };
 
 CheckResult failover(Ctx& ctx, const Check& c) {
-  Found f = find_service(ctx.t, c.service);
+  ServiceRef f = ctx.t.service(c.service);
   if (!f.service) return failed(c, "no service " + c.service);
-  auto vip = IpAddr::parse(c.to);
-  if (!vip) return failed(c, "bad VIP " + c.to);
+  const IpAddr& vip = c.to;
   std::vector<Director> ds;
   for (const auto& r : keepalived_agents_of(ctx.t, c.service))
     if (std::none_of(ds.begin(), ds.end(), [&](const Director& d) { return d.node == r.node; }))
@@ -109,18 +108,18 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   }
   // One holder is the settled state; two for a moment happen during a takeover, none
   // before the first election.
-  auto before = holders(ctx, ds, *vip);
+  auto before = holders(ctx, ds, vip);
   const auto settle_until = std::min(ctx.deadline.end, Clock::now() + kSettleTime);
   while (before && before->size() != 1 && Clock::now() < settle_until) {
     std::this_thread::sleep_for(kPollEvery * 5);
-    before = holders(ctx, ds, *vip);
+    before = holders(ctx, ds, vip);
   }
   if (!before) return failed(c, "reading the directors' addresses: " + before.error().str());
   if (before->size() > 1) {
     std::vector<std::string> where;
     for (const auto& d : ds) where.push_back(vrrp_where(d));
     return failed(c, "split brain: " + join(*before) + (before->size() == 2 ? " both" : " all") +
-                         " hold the VIP " + c.to +
+                         " hold the VIP " + c.to_text +
                          " (each is VRRP MASTER, so none hears the other's adverts); " +
                          join(where) + ". Clients reach whichever answered ARP last");
   }
@@ -132,13 +131,13 @@ CheckResult failover(Ctx& ctx, const Check& c) {
                 (st ? describe(*st) : st.error().message);
     }
     return failed(c,
-                  "no director holds the VIP " + c.to + ", so no keepalived is MASTER: " + states);
+                  "no director holds the VIP " + c.to_text + ", so no keepalived is MASTER: " + states);
   }
   const std::string master = before->front();
   const Director* md = nullptr;
   for (const auto& d : ds)
     if (d.node->name == master) md = &d;
-  ctx.report(master + " holds " + c.to);
+  ctx.report(master + " holds " + c.to_text);
 
   // The client asks all along, on a thread of its own inside its namespace.
   auto from_fd = ctx.fd(c.from);
@@ -147,7 +146,7 @@ CheckResult failover(Ctx& ctx, const Check& c) {
           [&] {
             Result<std::string> r = fail("no answer");
             (void)run_in_netns(*from_fd, [&]() -> Status {
-              r = exchange(c, *vip, ctx.deadline.probe(kFailoverProbeTimeout));
+              r = exchange(c, vip, ctx.deadline.probe(kFailoverProbeTimeout));
               return {};
             });
             return r;
@@ -163,7 +162,7 @@ CheckResult failover(Ctx& ctx, const Check& c) {
     (void)run_in_netns(*from_fd, [&]() -> Status {
       while (!stop) {
         auto t0 = Clock::now();
-        auto r = exchange(c, *vip, kFailoverProbeTimeout);
+        auto r = exchange(c, vip, kFailoverProbeTimeout);
         {
           std::lock_guard<std::mutex> lk(mu);
           probes.push_back({t0, bool(r), r ? *r : r.error().message});
@@ -191,7 +190,7 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   std::vector<std::string> now;
   Clock::time_point moved{};
   while (!ctx.deadline.over()) {
-    auto h = holders(ctx, ds, *vip);
+    auto h = holders(ctx, ds, vip);
     if (h) now = *h;
     if (h && now.size() == 1 && now.front() != master) {
       moved = Clock::now();
@@ -202,7 +201,7 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   const auto ms = [](Clock::duration d) { return std::chrono::duration_cast<Millis>(d).count(); };
   if (moved == Clock::time_point{}) {
     ok = false;
-    detail = "after " + master + "'s keepalived stopped, the VIP " + c.to +
+    detail = "after " + master + "'s keepalived stopped, the VIP " + c.to_text +
              " did not move to a backup within " + std::to_string(ms(Clock::now() - stopped_at)) +
              " ms (held by " + (now.empty() ? std::string("nobody") : join(now)) + ")";
   } else {
@@ -251,7 +250,7 @@ CheckResult failover(Ctx& ctx, const Check& c) {
       }
     }
     std::vector<std::string> served(answers_after.begin(), answers_after.end());
-    detail = "VIP " + c.to + " moved from " + master + " to " + now.front() + " " +
+    detail = "VIP " + c.to_text + " moved from " + master + " to " + now.front() + " " +
              std::to_string(ms(moved - stopped_at)) + " ms after " + master +
              "'s keepalived was stopped; ";
     if (gap_from) {
@@ -286,7 +285,7 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   // Restoring is not cut short by the deadline: the lab must be left as it was found.
   const auto restore_until = std::max(ctx.deadline.end, restart_at + 10s);
   while (Clock::now() < restore_until) {
-    auto h = holders(ctx, ds, *vip);
+    auto h = holders(ctx, ds, vip);
     if (h) after = *h;
     if (h && after.size() == 1 && Clock::now() >= earliest) {
       settled = true;

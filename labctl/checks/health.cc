@@ -25,7 +25,7 @@ Result<std::string> presence(Ctx& ctx, const Node& director, const VirtualServic
 }
 
 CheckResult health(Ctx& ctx, const Check& c) {
-  Found f = find_service(ctx.t, c.service);
+  ServiceRef f = ctx.t.service(c.service);
   if (!f.service) return failed(c, "no service " + c.service);
   const std::string server = param(c, "server");
   const RealServer* rs = nullptr;

@@ -47,10 +47,8 @@ std::string names_text(const std::vector<std::string>& v) {
 }
 
 CheckResult least_conn(Ctx& ctx, const Check& c) {
-  Found f = find_service(ctx.t, c.service);
+  ServiceRef f = ctx.t.service(c.service);
   if (!f.service) return failed(c, "no service " + c.service);
-  auto to = IpAddr::parse(c.to);
-  if (!to) return failed(c, "bad target address " + c.to);
   auto live = live_service(ctx, *f.director, *f.service);
   if (!live) return failed(c, live.error().str());
   const std::string sched = live->service.scheduler;
@@ -121,7 +119,7 @@ CheckResult least_conn(Ctx& ctx, const Check& c) {
       Fd conn;
       HttpGetOptions o;
       if (keep) o.keep = &conn;
-      auto body = http_get(*to, c.port ? c.port : 80, param(c, "path", "/"), ctx.deadline.probe(), o);
+      auto body = http_get(c.to, c.port ? c.port : 80, param(c, "path", "/"), ctx.deadline.probe(), o);
       ++sent;
       ctx.report(std::to_string(sent) + " of " + std::to_string(planned) + " connections" +
                  (failed_n ? ", " + std::to_string(failed_n) + " failed" : ""));

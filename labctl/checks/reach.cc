@@ -13,17 +13,15 @@ namespace {
 // keeps its single probe.
 CheckResult reach(Ctx& ctx, const Check& c, bool want) {
   CheckResult r;
-  auto to = IpAddr::parse(c.to);
-  if (!to) return failed(c, "bad target address " + c.to);
   const bool udp = param(c, "proto") == "udp", banner = c.params.count("banner") > 0;
   std::string answer;
   auto once = [&]() -> Status {
     const Millis timeout = ctx.deadline.probe();
     if (udp || banner) {
-      TRY_ASSIGN(answer, exchange(c, *to, timeout));
+      TRY_ASSIGN(answer, exchange(c, c.to, timeout));
       return {};
     }
-    return c.port ? tcp_connect(*to, c.port, timeout) : icmp_echo(*to, timeout);
+    return c.port ? tcp_connect(c.to, c.port, timeout) : icmp_echo(c.to, timeout);
   };
   Status st = ctx.in(c.from, [&]() -> Status {
     for (;;) {
@@ -33,7 +31,7 @@ CheckResult reach(Ctx& ctx, const Check& c, bool want) {
   });
   const std::string how = udp || banner ? exchange_name(c)
                           : c.port      ? "TCP connect to " + target_of(c)
-                                        : "ping " + c.to;
+                                        : "ping " + c.to_text;
   r.passed = static_cast<bool>(st) == want;
   r.detail = st ? how + " from " + c.from + " succeeded" : how + " from " + c.from + " failed: " + st.error().str();
   if (st && !answer.empty()) r.detail += " (" + shown(answer, 60) + ")";

@@ -13,8 +13,6 @@ namespace labctl {
 
 std::vector<std::string> vip_holders(const Topology& t, const Check& c) {
   std::vector<std::string> out;
-  auto vip = IpAddr::parse(c.to);
-  if (!vip) return out;
   for (const auto& r : keepalived_agents_of(t, c.service)) {
     if (std::find(out.begin(), out.end(), r.node->name) != out.end()) continue;
     auto ns = open_netns(netns_name(t.name, r.node->name));
@@ -23,7 +21,7 @@ std::vector<std::string> vip_holders(const Topology& t, const Check& c) {
     (void)run_in_netns(ns->get(), [&]() -> Status {
       TRY_ASSIGN(Rtnl rtnl, Rtnl::open());
       TRY_ASSIGN(auto addrs, rtnl.addresses());
-      for (const auto& a : addrs) has = has || a.prefix.addr == *vip;
+      for (const auto& a : addrs) has = has || a.prefix.addr == c.to;
       return {};
     });
     if (has) out.push_back(r.node->name);

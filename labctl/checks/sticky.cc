@@ -16,7 +16,7 @@ namespace {
 
 // The sources to send from: the check's `sources`, else every address of `from` in the
 // VIP's family (lo excluded), in file order.
-std::vector<IpAddr> sources_of(const Topology& t, const Check& c, const IpAddr& to) {
+std::vector<IpAddr> sources_of(const Topology& t, const Check& c) {
   std::vector<IpAddr> out;
   if (auto it = c.params.find("sources"); it != c.params.end()) {
     std::istringstream in(it->second);
@@ -28,7 +28,7 @@ std::vector<IpAddr> sources_of(const Topology& t, const Check& c, const IpAddr& 
   if (const Node* n = t.node(c.from))
     for (const auto& i : n->interfaces)
       for (const auto& p : i.addresses)
-        if (p.addr.family == to.family && !p.addr.loopback()) out.push_back(p.addr);
+        if (p.addr.family == c.to.family && !p.addr.loopback()) out.push_back(p.addr);
   return out;
 }
 
@@ -39,10 +39,8 @@ std::string joined(const std::vector<std::string>& v) {
 }
 
 CheckResult sticky(Ctx& ctx, const Check& c) {
-  Found f = find_service(ctx.t, c.service);
+  ServiceRef f = ctx.t.service(c.service);
   if (!f.service) return failed(c, "no service " + c.service);
-  auto to = IpAddr::parse(c.to);
-  if (!to) return failed(c, "bad target address " + c.to);
   auto live = live_service(ctx, *f.director, *f.service);
   if (!live) return failed(c, live.error().str());
   const std::string& sched = live->service.scheduler;
@@ -57,7 +55,7 @@ CheckResult sticky(Ctx& ctx, const Check& c) {
       (persistent ? ", persistent " + std::to_string(live->service.timeout) + " s" : "") +
       (table.empty() ? ", no real servers" : ", weights " + table);
 
-  const std::vector<IpAddr> sources = sources_of(ctx.t, c, *to);
+  const std::vector<IpAddr> sources = sources_of(ctx.t, c);
   if (sources.empty()) return failed(c, "node " + c.from + " has no address to send from; " + source_text);
   const int per = param_int(c, "requests", 4);
   const int planned = per * static_cast<int>(sources.size());
@@ -76,7 +74,7 @@ CheckResult sticky(Ctx& ctx, const Check& c) {
         }
         HttpGetOptions o;
         o.source = sources[i];
-        auto body = http_get(*to, c.port ? c.port : 80, param(c, "path", "/"), ctx.deadline.probe(), o);
+        auto body = http_get(c.to, c.port ? c.port : 80, param(c, "path", "/"), ctx.deadline.probe(), o);
         ++sent;
         if (body) {
           ++answers[i].servers[*body];

@@ -20,18 +20,10 @@ Result<std::map<std::string, uint64_t>> tunnel_rx(Ctx& ctx, const Node& n) {
   return rx;
 }
 
-const Node* node_with(const Topology& t, const IpAddr& addr) {
-  for (const auto& n : t.nodes)
-    for (const auto& i : n.interfaces)
-      for (const auto& p : i.addresses)
-        if (p.addr == addr) return &n;
-  return nullptr;
-}
-
 // tunnel: every TUN real server the director's table gives weight received the check's
 // requests encapsulated: its tunnel device's rx counter rose.
 CheckResult tunnel(Ctx& ctx, const Check& c) {
-  Found f = find_service(ctx.t, c.service);
+  ServiceRef f = ctx.t.service(c.service);
   if (!f.service) return failed(c, "no service " + c.service);
   auto live = live_service(ctx, *f.director, *f.service);
   if (!live) return failed(c, live.error().str());
@@ -46,7 +38,7 @@ CheckResult tunnel(Ctx& ctx, const Check& c) {
       return failed(c, "the director forwards to " + d.addr.str() + " by " +
                   (d.method ? std::string(to_string(*d.method)) : std::to_string(d.fwd_method)) +
                   ", not by tunnel (ipvsadm -i)");
-    const Node* n = node_with(ctx.t, d.addr);
+    const Node* n = ctx.t.owner_of(d.addr);
     if (!n) return failed(c, "no lab node has the real server address " + d.addr.str());
     auto rx = tunnel_rx(ctx, *n);
     if (!rx) return failed(c, rx.error().str());

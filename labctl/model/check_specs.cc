@@ -151,13 +151,16 @@ void arp_owner_on_link(const CheckValidation& v, const Node& from, const IpAddr&
 
 void arp_owner(CheckValidation& v) {
   if (!v.svc) return;
-  auto vip = v.svc->fwmark ? IpAddr::parse(v.c.to) : std::optional<IpAddr>(v.svc->vip);
+  // A fwmark service has no VIP: the check's own target stands for it (unset when it did not resolve).
+  std::optional<IpAddr> vip = v.svc->vip;
+  if (v.svc->fwmark) vip = v.c.to.family ? std::optional<IpAddr>(v.c.to) : std::nullopt;
   if (!vip || !vip->v4()) {
     v.error("service", fmt::format("{}: service {} has no IPv4 VIP, so there is no ARP entry to look at",
                                    v.where, plain(v.svc->name)));
     return;
   }
-  v.c.to = vip->str();
+  v.c.to = *vip;
+  v.c.to_text = vip->str();
   v.c.params["owner"] = v.director->name;
   const Node* from = v.t.node(v.c.from);
   if (from && !v.net.share_segment(*from, *v.director))

@@ -1251,7 +1251,7 @@ Check Parser::parse_check(const Entry& e) {
             "give the target: to = \"<address or node>\", or service = \"<service>\" for its VIP");
 
   c.from = str(*t, "from", where, tp).value_or("");
-  c.to = str(*t, "to", where, tp).value_or("");
+  c.to_text = str(*t, "to", where, tp).value_or("");
   c.service = str(*t, "service", where, tp).value_or("");
   // A present but empty value would otherwise pass as "not given" and skip every check
   // of the reference it should have been.

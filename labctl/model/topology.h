@@ -234,7 +234,10 @@ struct Check {
   std::string name;
   std::string kind;
   std::string from;     ///< Node the check runs in.
-  std::string to;       ///< Target: an address, "node", or "service-name".
+  /// The target as written ("to": an address or a node name); after resolve, as shown: the
+  /// address as written, or the node's or the service's address.
+  std::string to_text;
+  IpAddr to;  ///< The target, resolved once (validate); unset (family 0) when there is none.
   uint16_t port = 0;
   std::string service;  ///< Director-side virtual service the check is about, if any.
   std::vector<std::string> expect;  ///< http: the body must contain one of these.

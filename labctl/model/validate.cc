@@ -510,36 +510,38 @@ void Validator::check(Check& c) {
   const bool about_service = !spec.needs_target;
   if (about_service && svc) {
     if (svc->fwmark) {
-      if (c.to.empty() || c.port == 0) {
+      if (c.to_text.empty() || c.port == 0) {
         r_.error(at(base + ".service", c.pos),
                  fmt::format("{}: service {} is a fwmark service: it has no VIP or port of its own, so the "
                              "check must name where to send",
                              where, plain(svc->name)),
                  fmt::format("add {}{}to the check: an address and port the mark rule matches",
-                             c.to.empty() ? "to = \"<address>\", " : "", c.port ? "" : "port = <port> "));
+                             c.to_text.empty() ? "to = \"<address>\", " : "", c.port ? "" : "port = <port> "));
         return;
       }
-    } else if (!c.to.empty() || (c.port && svc->port != 0)) {
-      r_.error(at(base + (c.to.empty() ? ".port" : ".to"), c.pos),
+    } else if (!c.to_text.empty() || (c.port && svc->port != 0)) {
+      r_.error(at(base + (c.to_text.empty() ? ".port" : ".to"), c.pos),
                fmt::format("{}: service {} has its own VIP and port; 'to' and 'port' are only for fwmark services",
                            where, plain(svc->name)),
                "leave them out: the check sends to the service's VIP and port");
       return;
     }
   }
-  if (!c.to.empty()) {
+  if (!c.to_text.empty()) {
     Pos p = at(base + ".to", c.pos);
-    if (IpAddr::parse(c.to)) {
-      // An address: kept as written.
-    } else if (const Node* n = t_.node(c.to)) {
+    if (auto a = IpAddr::parse(c.to_text)) {
+      c.to = *a;  // An address: its text kept as written.
+    } else if (const Node* n = t_.node(c.to_text)) {
       auto first = net_.first_address(*n);
-      if (!first)
-        r_.error(p, fmt::format("{}: node {} has no address to aim at", where, c.to));
-      else
-        c.to = first->str();
+      if (!first) {
+        r_.error(p, fmt::format("{}: node {} has no address to aim at", where, c.to_text));
+      } else {
+        c.to = *first;
+        c.to_text = first->str();
+      }
     } else {
-      r_.error(p, fmt::format("{}: target {} is neither an address nor a node", where, shown(c.to)),
-               did_you_mean(c.to, node_names(), "write an IP address, a node name, or use service = \"...\""));
+      r_.error(p, fmt::format("{}: target {} is neither an address nor a node", where, shown(c.to_text)),
+               did_you_mean(c.to_text, node_names(), "write an IP address, a node name, or use service = \"...\""));
     }
   } else if (svc) {
     if (svc->fwmark) {
@@ -554,7 +556,8 @@ void Validator::check(Check& c) {
               plain(svc->name)));
       return;
     }
-    c.to = svc->vip.str();
+    c.to = svc->vip;
+    c.to_text = svc->vip.str();
     if (c.port == 0) c.port = svc->port;
     if (c.port == 0 && svc->proto != Proto::Udp && spec.sends_to_port)
       r_.error(at(base + ".service", c.pos),

@@ -103,7 +103,8 @@ Check service_check(const Topology& t, const std::string& name, const std::strin
   for (const auto& n : t.nodes)
     if (!n.services.empty()) {
       c.service = n.services[0].name;
-      c.to = n.services[0].vip.str();
+      c.to = n.services[0].vip;
+      c.to_text = n.services[0].vip.str();
       c.port = n.services[0].port;
     }
   return c;
@@ -214,7 +215,8 @@ TEST_F(KernelChecksFail, BypassFailsForNatWhereRepliesCrossTheDirector) {
   for (const auto& n : topo_.nodes)
     if (!n.services.empty()) {
       c.service = n.services[0].name;
-      c.to = n.services[0].vip.str();
+      c.to = n.services[0].vip;
+      c.to_text = n.services[0].vip.str();
       c.port = n.services[0].port;
     }
   c.from = "client";

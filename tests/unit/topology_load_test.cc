@@ -99,7 +99,8 @@ TEST(Demos, DrDemoResolvesToTheClassicLab) {
   EXPECT_EQ(kinds, (std::vector<std::string>{"reach", "http", "balance", "bypass", "arp-owner"}));
   const Check& http = t.checks[1];
   EXPECT_EQ(http.from, "client");
-  EXPECT_EQ(http.to, "10.10.0.100");  // filled in from the service
+  EXPECT_EQ(http.to.str(), "10.10.0.100");  // filled in from the service
+  EXPECT_EQ(http.to_text, "10.10.0.100");
   EXPECT_EQ(http.port, 80);
   EXPECT_EQ(http.expect, (std::vector<std::string>{"rs1", "rs2"}));
   EXPECT_EQ(http.params.at("path"), "/");
@@ -441,8 +442,22 @@ to = "rs1"
 )";
   LoadResult r = parse_topology(text, "w.toml");
   ASSERT_TRUE(r.topology) << dump(r);
-  EXPECT_EQ(r.topology->checks[0].to, "10.0.0.11");
+  EXPECT_EQ(r.topology->checks[0].to.str(), "10.0.0.11");
+  EXPECT_EQ(r.topology->checks[0].to_text, "10.0.0.11");
   EXPECT_EQ(r.topology->checks[0].port, 0);  // ICMP
+}
+
+TEST(Schema, CheckTargetAddressIsResolvedOnceAndShownAsWritten) {
+  std::string text = std::string(kDr) + R"([checks.ping6]
+kind = "reach"
+from = "client"
+to = "FD00:0::5"
+)";
+  LoadResult r = parse_topology(text, "w.toml");
+  ASSERT_TRUE(r.topology) << dump(r);
+  const Check& c = r.topology->checks[0];
+  EXPECT_EQ(c.to, *IpAddr::parse("fd00::5"));  // the address the check runs against
+  EXPECT_EQ(c.to_text, "FD00:0::5");            // what its reports show: as written
 }
 
 TEST(Hints, DidYouMean) {
