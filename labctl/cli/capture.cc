@@ -50,7 +50,8 @@ void setup(CLI::App& app) {
   cmd->add_option("lab", lab, "Running lab")->required();
   cmd->add_option("node", node, "Node (or switch) whose interface to capture on")->required();
   cmd->add_option("iface", iface, "Interface name inside the node (eth0, tunl0 ...)")->required();
-  cmd->add_option("-w,--write", write, "Write a pcap file (- for standard output) instead of lines")
+  cmd->add_option("-w,--write", write, "Write a pcap file (- for standard output) instead of lines; mode 0600, or that of\n"
+                  "the file already there")
       ->type_name("FILE");
   cmd->add_option("-c,--count", count, "Stop after N packets (default: no limit)")->type_name("N");
   cmd->add_option("--seconds", seconds, "Stop after this many seconds (default 10)")

@@ -63,7 +63,8 @@ class Progress {
 void add_check_flags(CLI::App* cmd, CheckRunFlags& f) {
   cmd->add_flag("--json", f.json, "Machine-readable output (all results at the end)");
   cmd->add_option("--junit", f.junit,
-                  "Also write the results as JUnit XML to FILE (one testcase per check)")
+                  "Also write the results as JUnit XML to FILE (one testcase per check); mode 0600, or\n"
+                  "that of the file already there")
       ->type_name("FILE");
   cmd->add_option("--timeout", f.timeout_s,
                   "Give every check this deadline in seconds instead of its own (its `timeout` "
