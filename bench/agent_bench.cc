@@ -93,11 +93,11 @@ Topology bench_lab(const std::string& www) {
   server.interfaces = {link("client", std::string(kServerIp) + "/24")};
   Agent http;
   http.name = "web";
-  http.kind = AgentKind::Http;
+  http.kind = "http";
   http.port = kLabagentPort;
   Agent bb;
   bb.name = "busybox";
-  bb.kind = AgentKind::Command;
+  bb.kind = "command";
   bb.port = kBusyboxPort;
   bb.argv = {"busybox", "httpd", "-f", "-p", std::to_string(kBusyboxPort), "-h", www};
   server.agents = {http, bb};

@@ -8,6 +8,7 @@
 #include "labctl/checks/check_kind.h"
 #include "labctl/checks/diagnose.h"
 #include "labctl/lab/agent_control.h"
+#include "labctl/model/agent_spec.h"
 #include "labctl/model/keepalived.h"
 
 namespace labctl::check_kind {
@@ -36,7 +37,7 @@ CheckResult health(Ctx& ctx, const Check& c) {
   const uint16_t port = rs->port ? rs->port : f.service->port;
   const Agent* agent = nullptr;
   for (const auto& a : rsn->agents)
-    if (a.port == port && a.kind != AgentKind::LoadClient) agent = &a;
+    if (a.port == port && !topo::agent_is_client(a)) agent = &a;
   if (!agent) return failed(c, server + " has no agent on port " + std::to_string(port));
   std::vector<const Node*> directors;
   bool inhibit = false;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "labctl/base/display.h"
+#include "labctl/model/agent_spec.h"
 
 namespace labctl {
 
@@ -271,7 +272,7 @@ class KeepalivedRules {
     }
     const uint16_t port = mine->port ? mine->port : svc->port;
     bool serves = std::any_of(rs->agents.begin(), rs->agents.end(), [&](const Agent& a) {
-      return a.port == port && a.kind != AgentKind::LoadClient;
+      return a.port == port && !agent_is_client(a);
     });
     if (!serves)
       r_.error(

@@ -10,8 +10,8 @@
 #include <fmt/format.h>
 
 #include "labctl/base/display.h"
+#include "labctl/model/agent_spec.h"
 #include "labctl/model/diag.h"
-#include "labctl/model/load_target.h"
 #include "labctl/model/rules.h"
 
 namespace labctl::topo {
@@ -110,6 +110,8 @@ class Parser {
   std::optional<IpPrefix> match_prefix(const toml::table& t, std::string_view key, const std::string& where,
                                        Pos tpos);
   Agent parse_agent(const std::string& node, const Entry& e);
+  /// An agent's table for its kind's parse hook (model/agent_spec.h).
+  class AgentReader;
   /// The keepalived agent's keys (docs/topology.md, "keepalived").
   KeepalivedSpec parse_keepalived(const toml::table& t, const std::string& where, Pos tp);
   VrrpInstance parse_vrrp(const toml::table& t, const std::string& where, Pos tp, bool gateway);
@@ -1112,6 +1114,35 @@ RealServer Parser::parse_real_server(const std::string& where, const toml::table
   return rs;
 }
 
+class Parser::AgentReader final : public AgentTable {
+ public:
+  AgentReader(Parser& p, const toml::table& t, const std::string& w, Pos tp)
+      : AgentTable(w), p_(p), t_(t), tp_(tp) {}
+  bool has(std::string_view key) const override { return t_.get(key) != nullptr; }
+  bool is_string(std::string_view key) const override { return t_.get(key) && t_.get(key)->is_string(); }
+  bool is_array(std::string_view key) const override { return t_.get(key) && t_.get(key)->is_array(); }
+  Pos at(std::string_view key) const override { return pos_at(t_, key, tp_); }
+  std::optional<std::string> str(std::string_view key, bool required) override {
+    return p_.str(t_, key, where, tp_, required);
+  }
+  std::optional<int64_t> integer(std::string_view key, int64_t lo, int64_t hi) override {
+    return p_.integer(t_, key, where, tp_, lo, hi);
+  }
+  std::vector<std::pair<std::string, Pos>> strings(std::string_view key) override {
+    return p_.strings(t_, key, where, tp_);
+  }
+  void missing(std::string_view key, std::string hint) override { p_.missing(key, where, tp_, std::move(hint)); }
+  void error(Pos p, std::string message, std::string hint) override {
+    p_.r_.error(p, std::move(message), std::move(hint));
+  }
+  KeepalivedSpec keepalived() override { return p_.parse_keepalived(t_, where, tp_); }
+
+ private:
+  Parser& p_;
+  const toml::table& t_;
+  Pos tp_;
+};
+
 Agent Parser::parse_agent(const std::string& node, const Entry& e) {
   Agent a;
   a.name = e.name;
@@ -1124,84 +1155,23 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
   a.keys = key_positions(*t);
   auto kind = str(*t, "kind", where, tp, true);
   if (!kind) return a;
-  auto k = parse_agent_kind(*kind);
+  const AgentKindSpec* k = find_agent_kind(*kind);
   if (!k) {
+    std::vector<std::string> kinds;
+    for (const auto& spec : agent_kinds()) kinds.push_back(spec.name);
     r_.error(pos_at(*t, "kind", tp), fmt::format("unknown agent kind {} in {}", shown(*kind), where),
-             did_you_mean(*kind, {"http", "echo", "load", "command", "keepalived"},
-                          "one of http, echo, load, command, keepalived"));
+             did_you_mean(*kind, kinds, fmt::format("one of {}", fmt::join(kinds, ", "))));
     return a;
   }
-  a.kind = *k;
-  switch (a.kind) {
-    case AgentKind::Http:
-      unknown_keys(*t, {"kind", "port", "restart", "ready_timeout"}, where, tp);
-      a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(80));
-      break;
-    case AgentKind::Echo: {
-      unknown_keys(*t, {"kind", "port", "proto", "restart", "ready_timeout"}, where, tp);
-      a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(7));
-      auto proto = str(*t, "proto", where, tp).value_or("tcp");
-      if (proto != "tcp" && proto != "udp")
-        r_.error(pos_at(*t, "proto", tp), fmt::format("proto of {} must be \"tcp\" or \"udp\"", where));
-      a.params["proto"] = proto;
-      break;
-    }
-    case AgentKind::LoadClient: {
-      unknown_keys(*t, {"kind", "target", "count", "concurrency", "seconds", "restart", "ready_timeout"}, where, tp);
-      if (auto target = str(*t, "target", where, tp, true)) {
-        a.params["target"] = *target;
-        if (auto parsed = parse_load_target(*target); !parsed)
-          r_.error(pos_at(*t, "target", tp), fmt::format("{}: {}", where, parsed.error().message),
-                   parsed.error().hint);
-      }
-      a.params["seconds"] =
-          std::to_string(integer(*t, "seconds", where, tp, 1, kMaxLoadSeconds).value_or(kDefaultLoadSeconds));
-      a.params["count"] = std::to_string(integer(*t, "count", where, tp, 1, kMaxLoadCount).value_or(100));
-      a.params["concurrency"] =
-          std::to_string(integer(*t, "concurrency", where, tp, 1, kMaxLoadConcurrency).value_or(1));
-      break;
-    }
-    case AgentKind::Command: {
-      unknown_keys(*t, {"kind", "argv", "port", "proto", "restart", "ready_timeout"}, where, tp);
-      a.port = static_cast<uint16_t>(integer(*t, "port", where, tp, 1, 65535).value_or(0));
-      if (auto proto = str(*t, "proto", where, tp)) {
-        if (*proto != "tcp" && *proto != "udp")
-          r_.error(pos_at(*t, "proto", tp), fmt::format("proto of {} must be \"tcp\" or \"udp\"", where));
-        else if (!a.port)
-          r_.error(pos_at(*t, "proto", tp), fmt::format("{} has a proto but no port", where),
-                   "proto says how the agent listens on its port; give the port too");
-        a.params["proto"] = *proto;
-      }
-      const toml::node* argv = t->get("argv");
-      if (!argv) {
-        missing("argv", where, tp, "e.g. argv = [\"python3\", \"-m\", \"http.server\", \"8080\"]");
-      } else if (const auto* s = argv->as_string()) {
-        r_.error(pos_or(*argv, tp), fmt::format("argv of {} must be a list, not a string", where),
-                 fmt::format("labctl never runs a shell; split the command into words: argv = [\"{}\"]",
-                             fmt::join(split_words(s->get()), "\", \"")));
-      } else {
-        auto words = strings(*t, "argv", where, tp);
-        for (const auto& [w, p] : words) a.argv.push_back(w);
-        if (a.argv.empty() && argv->is_array())
-          r_.error(pos_or(*argv, tp), fmt::format("argv of {} is empty", where));
-        // execve takes C strings: a NUL would silently cut the word. Empty arguments are
-        // fine (printf ""), an empty program is not.
-        for (std::size_t w = 0; w < words.size(); ++w) {
-          if (words[w].first.find('\0') != std::string::npos)
-            r_.error(words[w].second, fmt::format("argv[{}] of {} contains a NUL byte: {}", w, where,
-                                                  shown(words[w].first)),
-                     "a program's arguments cannot hold NUL");
-          else if (w == 0 && words[w].first.empty())
-            r_.error(words[w].second, fmt::format("argv[0] of {} is empty: there is no program to run", where),
-                     "the first word is the program, e.g. argv = [\"python3\", \"-m\", \"http.server\"]");
-        }
-      }
-      break;
-    }
-    case AgentKind::Keepalived:
-      a.keepalived = parse_keepalived(*t, where, tp);
-      break;
+  a.kind = k->name;
+  if (!k->checks_own_keys) {
+    Keys known = {"kind"};
+    known.insert(known.end(), k->keys.begin(), k->keys.end());
+    known.insert(known.end(), {"restart", "ready_timeout"});
+    unknown_keys(*t, known, where, tp);
   }
+  AgentReader reader(*this, *t, where, tp);
+  k->parse(reader, a);
   if (auto ready = number(*t, "ready_timeout", where, tp)) {
     if (!(*ready >= 0.1 && *ready <= kMaxAgentReadyTimeout))
       r_.error(pos_at(*t, "ready_timeout", tp),

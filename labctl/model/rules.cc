@@ -117,15 +117,6 @@ std::optional<Proto> parse_proto(std::string_view s) {
   return std::nullopt;
 }
 
-std::optional<AgentKind> parse_agent_kind(std::string_view s) {
-  if (s == "http") return AgentKind::Http;
-  if (s == "echo") return AgentKind::Echo;
-  if (s == "load") return AgentKind::LoadClient;
-  if (s == "command") return AgentKind::Command;
-  if (s == "keepalived") return AgentKind::Keepalived;
-  return std::nullopt;
-}
-
 const std::vector<std::string>& schedulers() {
   static const std::vector<std::string> all = {"rr",  "wrr", "lc", "wlc", "lblc", "lblcr", "dh",
                                                "sh",  "sed", "nq", "fo",  "ovf",  "mh",    "twos"};

@@ -77,7 +77,6 @@ struct SchedFlag {
 /// Ports one mark rule may list (dport, sport): an nft set, kept small enough to read.
 inline constexpr std::size_t kMaxMarkPorts = 64;
 
-[[nodiscard]] std::optional<AgentKind> parse_agent_kind(std::string_view s);
 [[nodiscard]] const std::vector<std::string>& schedulers();
 [[nodiscard]] bool is_scheduler(std::string_view s);
 /// Splits on whitespace; only to suggest an argv list for a command written as one string.

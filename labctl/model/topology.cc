@@ -94,17 +94,6 @@ bool Node::scope_host(const IpAddr& a) const {
   return std::find(lo_scope_host.begin(), lo_scope_host.end(), a) != lo_scope_host.end();
 }
 
-const char* to_string(AgentKind k) {
-  switch (k) {
-    case AgentKind::Http: return "http";
-    case AgentKind::Echo: return "echo";
-    case AgentKind::LoadClient: return "load";
-    case AgentKind::Command: return "command";
-    case AgentKind::Keepalived: return "keepalived";
-  }
-  return "?";
-}
-
 const char* to_string(NatType t) {
   switch (t) {
     case NatType::Masquerade: return "masquerade";

@@ -137,8 +137,6 @@ struct NatRule {
   }
 };
 
-enum class AgentKind { Http, Echo, LoadClient, Command, Keepalived };
-
 /// One VRRP instance of a keepalived agent: the router that holds the floating addresses
 /// while it is MASTER (keepalived adds and removes them, labctl never does).
 struct VrrpInstance {
@@ -178,11 +176,13 @@ struct KeepalivedSpec {
   std::string config;                   ///< Verbatim keepalived.conf, "" to generate it.
 };
 
-/// A workload process started inside a node. Built-in kinds run `labagent`; Command runs
+/// A workload process started inside a node. Built-in kinds run `labagent`; command runs
 /// argv as given (never through a shell).
 struct Agent {
   std::string name;
-  AgentKind kind = AgentKind::Command;
+  /// A registered kind's name: its model half (model/agent_spec.h) and its plan half
+  /// (plan/agent_kind.h) are found by it.
+  std::string kind = "command";
   uint16_t port = 0;                      ///< Listening port for servers.
   std::vector<std::string> argv;          ///< Command kind: the program and its arguments.
   std::map<std::string, std::string> params;  ///< Kind-specific options (target, count...).
@@ -301,7 +301,6 @@ struct Topology {
 [[nodiscard]] const char* to_string(Proto p);
 /// IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP.
 [[nodiscard]] int ip_protocol(Proto p);
-[[nodiscard]] const char* to_string(AgentKind k);
 [[nodiscard]] const char* to_string(NatType t);
 
 }  // namespace labctl

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "labctl/base/display.h"
+#include "labctl/model/agent_spec.h"
 #include "labctl/model/diag.h"
 #include "labctl/model/keepalived.h"
 #include "labctl/model/lvs.h"
@@ -454,7 +455,7 @@ void Validator::tunnels(const Node& n) {
 void Validator::agents(const Node& n) {
   std::map<std::pair<std::string, uint16_t>, std::string> ports;
   for (const auto& a : n.agents) {
-    if (a.port == 0 || a.kind == AgentKind::LoadClient) continue;
+    if (!agent_listens(a)) continue;
     auto it = a.params.find("proto");
     std::string proto = it == a.params.end() ? "tcp" : it->second;
     auto [pit, fresh] = ports.emplace(std::pair{proto, a.port}, a.name);

@@ -7,87 +7,46 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "labctl/model/agent_spec.h"
+#include "labctl/plan/agent_kind.h"
+
 namespace labctl {
-namespace {
-
-std::string param(const Agent& a, const std::string& key, const std::string& fallback) {
-  auto it = a.params.find(key);
-  return it == a.params.end() ? fallback : it->second;
-}
-
-}  // namespace
 
 std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
                                     const std::string& labagent) {
-  switch (a.kind) {
-    case AgentKind::Command:
-      return a.argv;
-    case AgentKind::Http:
-      return {labagent, "http", "--port", std::to_string(a.port ? a.port : 80), "--name", node};
-    case AgentKind::Echo: {
-      std::vector<std::string> argv{labagent, "echo", "--port",
-                                    std::to_string(a.port ? a.port : 7)};
-      if (param(a, "proto", "tcp") == "udp") argv.push_back("--udp");
-      return argv;
-    }
-    case AgentKind::LoadClient: {
-      std::vector<std::string> argv{labagent,   "load",
-                                    "--target", param(a, "target", ""),
-                                    "--count",  param(a, "count", "100")};
-      if (auto c = param(a, "concurrency", ""); !c.empty())
-        argv.insert(argv.end(), {"--concurrency", c});
-      if (auto s = param(a, "seconds", ""); !s.empty()) argv.insert(argv.end(), {"--seconds", s});
-      return argv;
-    }
-    case AgentKind::Keepalived:
-      return {labagent,   "keepalived",          "--dir", param(a, "dir", ""),
-              "--config", param(a, "config", "")};
-  }
-  return {};
+  const AgentKindPlan* k = find_agent_kind_plan(a.kind);
+  return k ? k->argv(a, node, labagent) : std::vector<std::string>{};
+}
+
+bool agent_runs_labagent(const Agent& a) {
+  const AgentKindPlan* k = find_agent_kind_plan(a.kind);
+  return k && k->runs_labagent;
+}
+
+bool agent_needs_dir(const Agent& a) {
+  const AgentKindPlan* k = find_agent_kind_plan(a.kind);
+  return k && k->needs_dir;
 }
 
 std::chrono::milliseconds agent_ready_timeout(const Agent& a) {
   if (a.ready_timeout_ms > 0) return std::chrono::milliseconds(a.ready_timeout_ms);
-  // A MASTER wins its first election after about three adverts of silence.
-  if (const auto addr = agent_ready_address(a); !addr.empty())
-    return kAgentReadyTimeout +
-           std::chrono::milliseconds(static_cast<int64_t>(3000 * a.keepalived->vrrp->advert_int));
-  if (const auto alive = agent_alive_time(a); alive != kAgentAliveTime)
-    return kAgentReadyTimeout + alive;
-  return kAgentReadyTimeout;
+  const AgentKindPlan* k = find_agent_kind_plan(a.kind);
+  return k && k->ready_timeout ? k->ready_timeout(a) : kAgentReadyTimeout;
 }
 
 std::chrono::milliseconds agent_alive_time(const Agent& a) {
-  if (a.kind != AgentKind::Keepalived || !a.keepalived || !a.keepalived->vrrp ||
-      a.keepalived->vrrp->master)
-    return kAgentAliveTime;
-  // RFC 5798's Master_Down_Interval: three adverts and the skew of its priority; a BACKUP
-  // that heard no MASTER by then has claimed the VIP. Plus keepalived's own start-up.
-  const auto& v = *a.keepalived->vrrp;
-  const double down = 3 * v.advert_int + (256 - v.priority) * v.advert_int / 256;
-  return std::chrono::milliseconds(static_cast<int64_t>(down * 1000)) + kKeepalivedStartup;
+  const AgentKindPlan* k = find_agent_kind_plan(a.kind);
+  return k && k->alive_time ? k->alive_time(a) : kAgentAliveTime;
 }
 
 std::string agent_ready_address(const Agent& a) {
-  if (a.kind != AgentKind::Keepalived || !a.keepalived || !a.keepalived->vrrp ||
-      !a.keepalived->vrrp->master || a.keepalived->vrrp->vips.empty())
-    return "";
-  return a.keepalived->vrrp->vips.front().addr.str();
+  const AgentKindPlan* k = find_agent_kind_plan(a.kind);
+  return k && k->ready_address ? k->ready_address(a) : "";
 }
 
 std::string agent_listen_spec(const Agent& a) {
-  switch (a.kind) {
-    case AgentKind::LoadClient:
-    case AgentKind::Keepalived:
-      return "";
-    case AgentKind::Http:
-      return "tcp:" + std::to_string(a.port ? a.port : 80);
-    case AgentKind::Echo:
-      return param(a, "proto", "tcp") + ":" + std::to_string(a.port ? a.port : 7);
-    case AgentKind::Command:
-      return a.port ? param(a, "proto", "tcp") + ":" + std::to_string(a.port) : "";
-  }
-  return "";
+  const AgentKindPlan* k = find_agent_kind_plan(a.kind);
+  return k ? k->listen(a) : "";
 }
 
 std::vector<std::string> supervised_argv(const Agent& a, const std::string& node,
@@ -107,10 +66,10 @@ std::vector<std::string> supervised_argv(const Agent& a, const std::string& node
                                std::to_string(agent_ready_timeout(a).count())};
   if (auto listen = agent_listen_spec(a); !listen.empty())
     out.insert(out.end(), {"--listen", listen});
-  if (a.kind == AgentKind::LoadClient) out.push_back("--oneshot");
+  if (topo::agent_is_client(a)) out.push_back("--oneshot");
   if (a.restart_on_failure) out.insert(out.end(), {"--restart", "on-failure"});
-  if (a.kind == AgentKind::Keepalived)
-    out.insert(out.end(), {"--stop-grace-ms", std::to_string(kKeepalivedStopGrace.count())});
+  if (const AgentKindPlan* k = find_agent_kind_plan(a.kind); k && k->stop_grace.count())
+    out.insert(out.end(), {"--stop-grace-ms", std::to_string(k->stop_grace.count())});
   if (auto addr = agent_ready_address(a); !addr.empty())
     out.insert(out.end(), {"--ready-address", addr});
   if (auto alive = agent_alive_time(a); alive != kAgentAliveTime)

@@ -35,6 +35,12 @@ inline constexpr std::chrono::milliseconds kKeepalivedStartup{1500};
 [[nodiscard]] std::vector<std::string> agent_argv(const Agent& a, const std::string& node,
                                                   const std::string& labagent);
 
+/// Whether `a` runs `labagent` (every kind but command, which runs its own argv).
+[[nodiscard]] bool agent_runs_labagent(const Agent& a);
+/// Whether `a` needs a directory of its own for its config and pid files (keepalived):
+/// params "dir", set by whoever runs it.
+[[nodiscard]] bool agent_needs_dir(const Agent& a);
+
 /// What ready means for `a`: "tcp:PORT" (a listening TCP socket), "udp:PORT" (a bound UDP
 /// socket), or "" (alive for kAgentAliveTime; a load client may also have exited 0).
 [[nodiscard]] std::string agent_listen_spec(const Agent& a);

@@ -207,7 +207,7 @@ const std::string& step_netns(const Step& s) {
 std::vector<std::string> agent_argv(const step::StartAgent& s) {
   // The script runs labagent from PATH, unsupervised.
   Agent a = s.agent;
-  if (a.kind == AgentKind::Keepalived) a.params["dir"] = agent_base(s) + ".keepalived";
+  if (agent_needs_dir(a)) a.params["dir"] = agent_base(s) + ".keepalived";
   return labctl::agent_argv(a, s.node, "labagent");
 }
 
@@ -393,7 +393,7 @@ std::string describe(const Step& step) {
                    ") to " + service_text(s.service) + " in " + s.ns;
           },
           [](const step::StartAgent& s) {
-            return "start agent " + s.agent.name + " (" + to_string(s.agent.kind) + ") in " + s.ns;
+            return "start agent " + s.agent.name + " (" + s.agent.kind + ") in " + s.ns;
           },
           [](const step::ApplyNftRules& s) {
             return std::string("load packet rules (nft table inet ") + kNftTable + ") in " + s.ns;

@@ -25,7 +25,7 @@
 #include <utility>
 
 #include "labctl/model/keepalived.h"
-#include "labctl/plan/keepalived.h"
+#include "labctl/plan/agent_kind.h"
 #include "labctl/plan/nft.h"
 #include "labctl/plan/roles.h"
 #include "labctl/plan/why.h"
@@ -291,14 +291,15 @@ class Planner {
   // starts once every server it could send to listens.
   void agents() {
     auto phase = [](const Agent& a) {
-      return a.kind == AgentKind::LoadClient ? 2 : a.kind == AgentKind::Keepalived ? 1 : 0;
+      const AgentKindPlan* k = find_agent_kind_plan(a.kind);
+      return k ? k->phase : 0;
     };
     for (int p : {0, 1, 2})
       for (const auto& n : t_.nodes)
         for (const auto& a : n.agents)
           if (phase(a) == p) {
             Agent run = a;
-            if (a.kind == AgentKind::Keepalived) run.params["config"] = keepalived_config(t_, n, a);
+            if (const AgentKindPlan* k = find_agent_kind_plan(a.kind); k && k->prepare) k->prepare(t_, n, run);
             add(step::StartAgent{ns(n.name), t_.name, n.name, run}, n.name, why::agent(n, a));
           }
   }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "labctl/base/overloaded.h"
+#include "labctl/plan/agent.h"
 
 namespace labctl {
 namespace {
@@ -26,7 +27,7 @@ bool has_step(const Plan& p, auto pred) {
 
 bool runs_labagent(const Step& s) {
   const auto* a = std::get_if<step::StartAgent>(&s);
-  return a && a->agent.kind != AgentKind::Command;
+  return a && agent_runs_labagent(a->agent);
 }
 
 bool uses_ipvs(const Step& s) {
@@ -98,7 +99,7 @@ nlohmann::json fields(const Step& step) {
           [](const step::StartAgent& s) -> json {
             return {{"node", s.node},
                     {"name", s.agent.name},
-                    {"kind", to_string(s.agent.kind)},
+                    {"kind", s.agent.kind},
                     {"port", s.agent.port},
                     {"argv", agent_argv(s)}};
           },

@@ -1,5 +1,7 @@
 #include "labctl/plan/why.h"
 
+#include "labctl/plan/agent_kind.h"
+
 #include <fmt/format.h>
 
 #include <optional>
@@ -381,35 +383,8 @@ std::string dest(const Roles& r, const VirtualService& s, const RealServer& d) {
 }
 
 std::string agent(const Node& n, const Agent& a) {
-  auto param = [&](const char* key) {
-    auto it = a.params.find(key);
-    return it == a.params.end() ? std::string() : it->second;
-  };
-  switch (a.kind) {
-    case AgentKind::Http:
-      return fmt::format("HTTP server on port {} answering every GET with \"{}\", so the client "
-                         "sees which real server served it",
-                         a.port, n.name);
-    case AgentKind::Echo: return fmt::format("echo server on port {}", a.port);
-    case AgentKind::LoadClient:
-      return fmt::format("load client: {} requests to {}{}, started once every server agent is ready",
-                         param("count").empty() ? "a bounded number of" : param("count"),
-                         param("target"),
-                         param("seconds").empty() ? "" : " within " + param("seconds") + " s");
-    case AgentKind::Command: return "";
-    case AgentKind::Keepalived: {
-      if (!a.keepalived || !a.keepalived->vrrp)
-        return "keepalived with the configuration given in the topology";
-      const auto& v = *a.keepalived->vrrp;
-      std::string vips;
-      for (const auto& p : v.vips) vips += (vips.empty() ? "" : ", ") + p.str();
-      return fmt::format("keepalived: VRRP router {} on {} ({}, priority {}) holding {} while it is MASTER{}",
-                         v.virtual_router_id, v.interface, v.master ? "MASTER" : "BACKUP", v.priority, vips,
-                         a.keepalived->services.empty() ? "" : "; it programs its services' IPVS entries and "
-                                                               "health-checks their real servers");
-    }
-  }
-  return "";
+  const AgentKindPlan* k = find_agent_kind_plan(a.kind);
+  return k && k->why ? k->why(n, a) : "";
 }
 
 }  // namespace labctl::why

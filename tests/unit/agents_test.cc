@@ -202,7 +202,7 @@ TEST(AgentArgv, EveryAgentRunsUnderTheSupervisor) {
 
   Agent load;
   load.name = "gen";
-  load.kind = AgentKind::LoadClient;
+  load.kind = "load";
   load.params = {{"target", "http://10.0.0.100/"}, {"count", "50"}, {"seconds", "7"}};
   EXPECT_EQ(agent_listen_spec(load), "");
   EXPECT_EQ(agent_argv(load, "client", "labagent"),
@@ -214,7 +214,7 @@ TEST(AgentArgv, EveryAgentRunsUnderTheSupervisor) {
 
   Agent cmd;
   cmd.name = "sleep";
-  cmd.kind = AgentKind::Command;
+  cmd.kind = "command";
   cmd.argv = {"sleep", "1000"};
   EXPECT_EQ(agent_listen_spec(cmd), "");  // no port: alive for 200 ms
   cmd.port = 9000;
@@ -225,7 +225,7 @@ TEST(Planner, LoadAgentsStartAfterEveryServerAgent) {
   Topology t = test::dr_lab();
   Agent load;
   load.name = "gen";
-  load.kind = AgentKind::LoadClient;
+  load.kind = "load";
   load.params = {{"target", "http://10.0.0.100/"}, {"count", "10"}};
   // The client comes first in the file; its load agent must still start last.
   t.nodes.front().agents.push_back(load);

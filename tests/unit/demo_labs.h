@@ -57,7 +57,7 @@ inline Route route_via(const std::string& to, const std::string& gw) {
 inline Agent http_agent(uint16_t port) {
   Agent a;
   a.name = "web";
-  a.kind = AgentKind::Http;
+  a.kind = "http";
   a.port = port;
   return a;
 }

@@ -99,7 +99,7 @@ TEST(Keepalived, ParsesTheVrrpInstanceAndTheServicesItManages) {
   auto r = parse_topology(lab(kD1, kD2), "k.toml");
   ASSERT_TRUE(r.ok()) << diags(r);
   const Agent& a = agent_of(*r.topology, "d1", "ha");
-  EXPECT_EQ(a.kind, AgentKind::Keepalived);
+  EXPECT_EQ(a.kind, "keepalived");
   ASSERT_TRUE(a.keepalived && a.keepalived->vrrp);
   const VrrpInstance& v = *a.keepalived->vrrp;
   EXPECT_EQ(v.interface, "eth0");
@@ -233,8 +233,8 @@ TEST(Keepalived, ManagedServicesAreNotProgrammedByLabctl) {
   for (const auto& ps : p.steps) {
     if (const auto* s = std::get_if<step::StartAgent>(&ps.step)) {
       // keepalived health-checks the real servers: they start (and listen) first.
-      if (s->agent.kind == AgentKind::Http) server_started = true;
-      if (s->agent.kind == AgentKind::Keepalived) {
+      if (s->agent.kind == "http") server_started = true;
+      if (s->agent.kind == "keepalived") {
         EXPECT_TRUE(server_started) << s->node;
       }
     }
@@ -246,7 +246,7 @@ TEST(Keepalived, ManagedServicesAreNotProgrammedByLabctl) {
       EXPECT_NE(a->addr.str(), "10.0.0.100/32") << a->dev << " " << ps.node;
     }
     if (const auto* s = std::get_if<step::StartAgent>(&ps.step);
-        s && s->agent.kind == AgentKind::Keepalived) {
+        s && s->agent.kind == "keepalived") {
       ++keepalived_agents;
       // The config travels with the step, so up and the dry-run script run the same one.
       EXPECT_THAT(s->agent.params.at("config"), HasSubstr("vrrp_instance VI_ha"));

@@ -150,7 +150,7 @@ TEST(StepShell, AgentsRunInTheBackgroundWithPidAndLog) {
 
   Agent cmd;
   cmd.name = "talk";
-  cmd.kind = AgentKind::Command;
+  cmd.kind = "command";
   cmd.argv = {"sh", "-c", "echo 'hi there' > /tmp/x"};
   step::StartAgent c{"lab-c", "lab", "c", cmd};
   EXPECT_NE(shell_command(c).find("ip netns exec lab-c sh -c 'echo '\\''hi there'\\'' > /tmp/x'"),
@@ -159,14 +159,14 @@ TEST(StepShell, AgentsRunInTheBackgroundWithPidAndLog) {
 
   Agent load;
   load.name = "ab";
-  load.kind = AgentKind::LoadClient;
+  load.kind = "load";
   load.params = {{"target", "10.0.0.100:80"}, {"count", "50"}};
   EXPECT_EQ(agent_argv(step::StartAgent{"n", "lab", "client", load}),
             (std::vector<std::string>{"labagent", "load", "--target", "10.0.0.100:80", "--count",
                                       "50"}));
   Agent echo;
   echo.name = "e";
-  echo.kind = AgentKind::Echo;
+  echo.kind = "echo";
   echo.port = 7;
   echo.params = {{"proto", "udp"}};
   EXPECT_EQ(agent_argv(step::StartAgent{"n", "lab", "rs", echo}),

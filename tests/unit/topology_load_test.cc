@@ -91,7 +91,7 @@ TEST(Demos, DrDemoResolvesToTheClassicLab) {
   EXPECT_EQ(rs1.sysctls[3].key, "net.ipv4.conf.eth0.arp_announce");
   EXPECT_EQ(rs1.sysctls[3].value, "2");
   ASSERT_EQ(rs1.agents.size(), 1u);
-  EXPECT_EQ(rs1.agents[0].kind, AgentKind::Http);
+  EXPECT_EQ(rs1.agents[0].kind, "http");
   EXPECT_EQ(rs1.agents[0].port, 80);
 
   std::vector<std::string> kinds;
@@ -429,7 +429,7 @@ agents.py = { kind = "command", argv = ["python3", "-m", "http.server", "8080"] 
   ASSERT_EQ(a.size(), 4u);
   EXPECT_EQ(a[0].port, 80);
   EXPECT_EQ(a[1].params.at("proto"), "udp");
-  EXPECT_EQ(a[2].kind, AgentKind::LoadClient);
+  EXPECT_EQ(a[2].kind, "load");
   EXPECT_EQ(a[2].params.at("count"), "50");
   EXPECT_EQ(a[3].argv, (std::vector<std::string>{"python3", "-m", "http.server", "8080"}));
 }
