@@ -17,13 +17,6 @@ int listen_on(uint16_t port, int type);
 void signal_ready(int ready_fd);
 bool write_all(int fd, const std::string& s);
 
-int run_http(uint16_t port, const std::string& name, int ready_fd);
-int run_echo_udp(uint16_t port, int ready_fd);
-int run_echo_tcp(uint16_t port, int ready_fd);
-int run_load(const std::string& target, int count, int concurrency, int seconds);
-/// Writes dir/keepalived.conf and execs keepalived in the foreground with its pid files in dir.
-int run_keepalived(const std::string& dir, const std::string& config);
-
 struct SuperviseOptions {
   std::string state_path;   ///< Where the agent's state is recorded ("" = nowhere).
   std::string node, agent;  ///< Recorded in the state, for status.

@@ -8,8 +8,10 @@
 #include <string>
 
 #include "agents/common.h"
+#include "agents/subcommand.h"
 
 namespace labagent {
+namespace {
 
 // Replies leave from the address each datagram was sent to: a socket bound to the
 // wildcard would otherwise pick the route's source, which through an LVS-DR VIP is the real
@@ -88,4 +90,21 @@ int run_echo_tcp(uint16_t port, int ready_fd) {
   }
 }
 
+uint16_t port = 7;
+bool udp = false;
+int ready_fd = -1;
+
+CLI::App* add(CLI::App& app) {
+  auto* echo = app.add_subcommand("echo", "echo TCP (or UDP) payloads back");
+  echo->add_option("--port", port, "port to listen on")->default_val(7);
+  echo->add_flag("--udp", udp, "UDP instead of TCP");
+  echo->add_option("--ready-fd", ready_fd, "write \"ready\" to this fd once listening");
+  return echo;
+}
+
+int run() { return udp ? run_echo_udp(port, ready_fd) : run_echo_tcp(port, ready_fd); }
+
+const Registered registered{{"echo", add, run}};
+
+}  // namespace
 }  // namespace labagent

@@ -16,6 +16,7 @@
 
 #include "agents/access_log.h"
 #include "agents/common.h"
+#include "agents/subcommand.h"
 
 namespace labagent {
 namespace {
@@ -49,8 +50,6 @@ std::string_view read_request_head(int fd, char* buf) {
   once.lock();
   std::exit(status);
 }
-
-}  // namespace
 
 int run_http(uint16_t port, const std::string& name, int ready_fd) {
   int lfd = listen_on(port, SOCK_STREAM);
@@ -94,4 +93,26 @@ int run_http(uint16_t port, const std::string& name, int ready_fd) {
   exit_once(serve());
 }
 
+std::string hostname_or(const std::string& fallback) {
+  char buf[256] = {};
+  return ::gethostname(buf, sizeof buf - 1) == 0 && buf[0] ? buf : fallback;
+}
+
+uint16_t port = 80;
+std::string name;
+int ready_fd = -1;
+
+CLI::App* add(CLI::App& app) {
+  auto* http = app.add_subcommand("http", "serve HTTP, answering every request with the node name");
+  http->add_option("--port", port, "TCP port to listen on")->default_val(80);
+  http->add_option("--name", name, "name to answer with (default: the host name)");
+  http->add_option("--ready-fd", ready_fd, "write \"ready\" to this fd once listening");
+  return http;
+}
+
+int run() { return run_http(port, name.empty() ? hostname_or("labagent") : name, ready_fd); }
+
+const Registered registered{{"http", add, run}};
+
+}  // namespace
 }  // namespace labagent

@@ -16,9 +16,11 @@
 #include <vector>
 
 #include "agents/common.h"
+#include "agents/subcommand.h"
 #include "labctl/base/file.h"
 
 namespace labagent {
+namespace {
 
 int run_keepalived(const std::string& dir, const std::string& config) {
   // labctl made the folders above it private (lab/state.h); the --dry-run script's are
@@ -48,4 +50,19 @@ int run_keepalived(const std::string& dir, const std::string& config) {
   return 127;
 }
 
+std::string dir, config;
+
+CLI::App* add(CLI::App& app) {
+  auto* keepalived = app.add_subcommand(
+      "keepalived", "write DIR/keepalived.conf and run keepalived in the foreground, its pid files in DIR");
+  keepalived->add_option("--dir", dir, "directory for keepalived.conf and the pid files")->required();
+  keepalived->add_option("--config", config, "the text of keepalived.conf")->required();
+  return keepalived;
+}
+
+int run() { return run_keepalived(dir, config); }
+
+const Registered registered{{"keepalived", add, run}};
+
+}  // namespace
 }  // namespace labagent

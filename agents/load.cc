@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agents/common.h"
+#include "agents/subcommand.h"
 #include "labctl/model/load_target.h"
 
 namespace labagent {
@@ -171,8 +172,6 @@ LoadTally load_worker(const addrinfo* ai, const std::string& request, int conns,
   return tally;
 }
 
-}  // namespace
-
 int run_load(const std::string& target, int count, int concurrency, int seconds) {
   auto parsed = labctl::parse_load_target(target);
   if (!parsed) {
@@ -213,4 +212,21 @@ int run_load(const std::string& target, int count, int concurrency, int seconds)
   return served.empty() ? 1 : 0;
 }
 
+std::string target;
+int count = 100, concurrency = 1, seconds = 30;
+
+CLI::App* add(CLI::App& app) {
+  auto* load = app.add_subcommand("load", "send COUNT HTTP GETs and count who answered");
+  load->add_option("--target", target, "http://ADDRESS[:PORT][/PATH] or ADDRESS:PORT (numeric) to send to")->required();
+  load->add_option("--count", count, "number of requests")->default_val(100)->check(CLI::Range(1, 1000000));
+  load->add_option("--concurrency", concurrency, "parallel connections")->default_val(1)->check(CLI::Range(1, 256));
+  load->add_option("--seconds", seconds, "stop after this many seconds")->default_val(30)->check(CLI::Range(1, 3600));
+  return load;
+}
+
+int run() { return run_load(target, count, concurrency, seconds); }
+
+const Registered registered{{"load", add, run}};
+
+}  // namespace
 }  // namespace labagent
