@@ -30,8 +30,8 @@ struct AgentKindPlan {
   std::chrono::milliseconds (*ready_timeout)(const Agent& a) = nullptr;
   /// How long it may take to stop after SIGTERM before SIGKILL; 0: the supervisor's default.
   std::chrono::milliseconds stop_grace{0};
-  /// When `up` starts it: servers (0), then what watches them (1), then clients (2). Each
-  /// agent is awaited until ready before the next phase.
+  /// When `up` starts it: servers (0), then what watches them (1), then clients (2); the
+  /// planner knows these three. Each agent is awaited until ready before the next phase.
   int phase = 0;
   /// Its config and pid files go in a directory of its own (params "dir", set by whoever runs it).
   bool needs_dir = false;

@@ -1,10 +1,10 @@
 #include "labctl/plan/why.h"
 
-#include "labctl/plan/agent_kind.h"
-
 #include <fmt/format.h>
 
 #include <optional>
+
+#include "labctl/plan/agent_kind.h"
 
 namespace labctl::why {
 namespace {

@@ -32,6 +32,7 @@ TEST(AgentKinds, EveryModelSpecHasAPlanAndEveryPlanASpec) {
     EXPECT_NE(plan->argv, nullptr);
     EXPECT_NE(plan->listen, nullptr);
     EXPECT_NE(plan->why, nullptr);
+    EXPECT_TRUE(plan->phase >= 0 && plan->phase <= 2) << "the planner starts phases 0, 1 and 2";
   }
   for (const auto& plan : plans) {
     SCOPED_TRACE(plan.name);
