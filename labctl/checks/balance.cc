@@ -54,8 +54,8 @@ CheckResult balance(Ctx& ctx, const Check& c) {
   const std::string source = "weights from the director's IPVS table (" + sched +
                              (persistent ? ", persistent" : "") + "): " + table;
 
-  const int n = param_int(c, "requests", 60);
-  const double tol = param_double(c, "tolerance", 0.25);
+  const int n = static_cast<int>(c.params.integer("requests"));
+  const double tol = c.params.number("tolerance");
   auto q = send_requests(ctx, c, n, [&](const Requests& so_far) -> std::string {
     if (shares.empty())
       return so_far.counts.size() > 1 ? "answers came from more than one server" : "";

@@ -32,21 +32,6 @@ CheckResult verdict(const Check& c, bool passed, std::string detail) {
   return r;
 }
 
-int param_int(const Check& c, const std::string& key, int fallback) {
-  auto it = c.params.find(key);
-  return it == c.params.end() ? fallback : std::atoi(it->second.c_str());
-}
-
-double param_double(const Check& c, const std::string& key, double fallback) {
-  auto it = c.params.find(key);
-  return it == c.params.end() ? fallback : std::atof(it->second.c_str());
-}
-
-std::string param(const Check& c, const std::string& key, const std::string& fallback) {
-  auto it = c.params.find(key);
-  return it == c.params.end() ? fallback : it->second;
-}
-
 std::string target_of(const Check& c) {
   std::string host = c.to.v6() ? "[" + c.to_text + "]" : c.to_text;
   return c.port ? host + ":" + std::to_string(c.port) : host;
@@ -64,15 +49,15 @@ std::string who_has(const Topology& t, const IpAddr& addr) {
 }
 
 std::string exchange_name(const Check& c) {
-  if (param(c, "proto") == "udp") return "UDP to " + target_of(c);
-  if (c.params.count("banner")) return "banner of " + target_of(c);
-  return "GET http://" + target_of(c) + param(c, "path", "/");
+  if (c.params.udp()) return "UDP to " + target_of(c);
+  if (c.params.has("banner")) return "banner of " + target_of(c);
+  return "GET http://" + target_of(c) + c.params.text("path");
 }
 
 Result<std::string> exchange(const Check& c, const IpAddr& to, Millis timeout) {
   const uint16_t port = c.port ? c.port : 80;
-  if (param(c, "proto") == "udp") {
-    const std::string payload = param(c, "send", "labctl " + c.name);
+  if (c.params.udp()) {
+    const std::string payload = c.params.has("send") ? c.params.text("send") : "labctl " + c.name;
     TRY_ASSIGN(std::string reply, udp_exchange(to, port, payload, timeout));
     if (c.expect.empty()) {
       if (reply != payload)
@@ -84,9 +69,8 @@ Result<std::string> exchange(const Check& c, const IpAddr& to, Millis timeout) {
       if (reply.find(e) != std::string::npos) return reply;
     return fail("UDP reply " + shown(reply) + " contains none of expect");
   }
-  if (auto it = c.params.find("banner"); it != c.params.end())
-    return tcp_banner(to, port, it->second, timeout);
-  return http_get(to, port, param(c, "path", "/"), timeout);
+  if (c.params.has("banner")) return tcp_banner(to, port, c.params.text("banner"), timeout);
+  return http_get(to, port, c.params.text("path"), timeout);
 }
 
 std::string Requests::text() const {

@@ -69,9 +69,6 @@ struct Ctx {
 CheckResult verdict(const Check& c, bool passed, std::string detail);
 inline CheckResult failed(const Check& c, std::string detail) { return verdict(c, false, std::move(detail)); }
 
-int param_int(const Check& c, const std::string& key, int fallback);
-double param_double(const Check& c, const std::string& key, double fallback);
-std::string param(const Check& c, const std::string& key, const std::string& fallback = {});
 /// "10.0.0.1:80", "[fd00::1]:80" or the bare address when the check has no port.
 std::string target_of(const Check& c);
 /// The node that holds `addr` on one of its interfaces, else the address itself.

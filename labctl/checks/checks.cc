@@ -21,7 +21,8 @@ using check_kind::Clock;
 using check_kind::Ctx;
 using check_kind::failed;
 
-CheckResult run_one(Ctx& ctx, const Check& c) {
+CheckResult run_one(Ctx& ctx, Check c) {
+  topo::fill_check_defaults(c);  // a check made in code, not read from a file
   if (const check_kind::KindRun* kind = check_kind::find_kind_run(c.kind)) return kind->run(ctx, c);
   return failed(c, "unknown check kind " + c.kind);
 }
@@ -68,10 +69,7 @@ Millis default_deadline(const std::string& kind) {
 }
 
 Millis check_deadline(const Check& c) {
-  if (auto it = c.params.find("timeout"); it != c.params.end()) {
-    double s = std::atof(it->second.c_str());
-    if (s > 0) return Millis{static_cast<int64_t>(s * 1000)};
-  }
+  if (c.params.has("timeout")) return Millis{static_cast<int64_t>(c.params.number("timeout") * 1000)};
   return default_deadline(c.kind);
 }
 

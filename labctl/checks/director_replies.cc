@@ -14,7 +14,7 @@ CheckResult director_replies(Ctx& ctx, const Check& c, bool want_out) {
   if (!f.service) return failed(c, "no service " + c.service);
   auto before = director_counters(ctx, *f.director, *f.service);
   if (!before) return failed(c, before.error().str());
-  const int n = param_int(c, "requests", 20);
+  const int n = static_cast<int>(c.params.integer("requests"));
   auto q = send_requests(ctx, c, n);
   if (!q) return failed(c, q.error().str());
   CheckResult r;

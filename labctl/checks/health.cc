@@ -28,7 +28,7 @@ Result<std::string> presence(Ctx& ctx, const Node& director, const VirtualServic
 CheckResult health(Ctx& ctx, const Check& c) {
   ServiceRef f = ctx.t.service(c.service);
   if (!f.service) return failed(c, "no service " + c.service);
-  const std::string server = param(c, "server");
+  const std::string& server = c.params.text("server");
   const RealServer* rs = nullptr;
   for (const auto& r : f.service->real_servers)
     if (r.node == server) rs = &r;

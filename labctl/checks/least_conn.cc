@@ -85,8 +85,8 @@ CheckResult least_conn(Ctx& ctx, const Check& c) {
   if (base->empty())
     return failed(c, "the director's IPVS table has no real servers for " + ipvs::service_name(*f.service));
 
-  const int hold = param_int(c, "hold", 4);
-  const int n = param_int(c, "requests", 8);
+  const int hold = static_cast<int>(c.params.integer("hold"));
+  const int n = static_cast<int>(c.params.integer("requests"));
   const int planned = hold + n;
   std::vector<Fd> held;
   std::map<std::string, int> held_by, new_by;
@@ -119,7 +119,7 @@ CheckResult least_conn(Ctx& ctx, const Check& c) {
       Fd conn;
       HttpGetOptions o;
       if (keep) o.keep = &conn;
-      auto body = http_get(c.to, c.port ? c.port : 80, param(c, "path", "/"), ctx.deadline.probe(), o);
+      auto body = http_get(c.to, c.port ? c.port : 80, c.params.text("path"), ctx.deadline.probe(), o);
       ++sent;
       ctx.report(std::to_string(sent) + " of " + std::to_string(planned) + " connections" +
                  (failed_n ? ", " + std::to_string(failed_n) + " failed" : ""));

@@ -13,7 +13,7 @@ namespace {
 // keeps its single probe.
 CheckResult reach(Ctx& ctx, const Check& c, bool want) {
   CheckResult r;
-  const bool udp = param(c, "proto") == "udp", banner = c.params.count("banner") > 0;
+  const bool udp = c.params.udp(), banner = c.params.has("banner");
   std::string answer;
   auto once = [&]() -> Status {
     const Millis timeout = ctx.deadline.probe();

@@ -5,7 +5,6 @@
 // persistent service, each server that kept a client must also hold persistence templates
 // in the director's table (the kernel's own record of "this client belongs here").
 #include <set>
-#include <sstream>
 
 #include "labctl/checks/check_kind.h"
 #include "labctl/checks/diagnose.h"
@@ -18,13 +17,7 @@ namespace {
 // VIP's family (lo excluded), in file order.
 std::vector<IpAddr> sources_of(const Topology& t, const Check& c) {
   std::vector<IpAddr> out;
-  if (auto it = c.params.find("sources"); it != c.params.end()) {
-    std::istringstream in(it->second);
-    std::string a;
-    while (in >> a)
-      if (auto ip = IpAddr::parse(a)) out.push_back(*ip);
-    return out;
-  }
+  if (c.params.has("sources")) return c.params.addresses("sources");
   if (const Node* n = t.node(c.from))
     for (const auto& i : n->interfaces)
       for (const auto& p : i.addresses)
@@ -57,7 +50,7 @@ CheckResult sticky(Ctx& ctx, const Check& c) {
 
   const std::vector<IpAddr> sources = sources_of(ctx.t, c);
   if (sources.empty()) return failed(c, "node " + c.from + " has no address to send from; " + source_text);
-  const int per = param_int(c, "requests", 4);
+  const int per = static_cast<int>(c.params.integer("requests"));
   const int planned = per * static_cast<int>(sources.size());
   std::vector<sched::SourceAnswers> answers;
   for (const auto& s : sources) answers.push_back({s.str(), sched::persistence_client(s, live->service.netmask), {}, 0});
@@ -74,7 +67,7 @@ CheckResult sticky(Ctx& ctx, const Check& c) {
         }
         HttpGetOptions o;
         o.source = sources[i];
-        auto body = http_get(c.to, c.port ? c.port : 80, param(c, "path", "/"), ctx.deadline.probe(), o);
+        auto body = http_get(c.to, c.port ? c.port : 80, c.params.text("path"), ctx.deadline.probe(), o);
         ++sent;
         if (body) {
           ++answers[i].servers[*body];

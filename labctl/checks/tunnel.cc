@@ -72,7 +72,7 @@ CheckResult tunnel(Ctx& ctx, const Check& c) {
     }
     return silent.empty();
   };
-  const int n = param_int(c, "requests", 10);
+  const int n = static_cast<int>(c.params.integer("requests"));
   auto q = send_requests(
       ctx, c, n,
       [&](const Requests&) -> std::string {

@@ -2,9 +2,15 @@
 
 #include <fmt/format.h>
 
-#include <sstream>
+#include <algorithm>
+#include <cmath>
+#include <set>
 
+#include "labctl/base/display.h"
+#include "labctl/model/agent_spec.h"
 #include "labctl/model/diag.h"
+#include "labctl/model/keepalived.h"
+#include "labctl/model/rules.h"
 #include "labctl/model/segments.h"
 
 namespace labctl::topo {
@@ -85,23 +91,19 @@ void tunnel(CheckValidation& v) {
 void sticky(CheckValidation& v) {
   if (!v.svc) return;
   counts_http_bodies(v);
-  if (!v.c.params.count("sources")) return;
   const Node* from = v.t.node(v.c.from);
-  std::istringstream in(v.c.params.at("sources"));
-  std::string a;
-  while (in >> a) {
-    auto ip = IpAddr::parse(a);
-    if (!ip || !from) continue;  // the parser said so already; an unknown node too
+  for (const IpAddr& ip : v.c.params.addresses("sources")) {
+    if (!from) continue;  // an unknown node: said already
     bool own = false;
     for (const auto& i : from->interfaces)
-      for (const auto& p : i.addresses) own = own || p.addr == *ip;
+      for (const auto& p : i.addresses) own = own || p.addr == ip;
     if (!own)
       v.error("sources",
               fmt::format("{}: source {} is not an address of node {}, so the check cannot send from it", v.where,
-                          a, plain(v.c.from)),
+                          ip.str(), plain(v.c.from)),
               fmt::format("add it to one of {}'s interfaces, or list only its own addresses", plain(v.c.from)));
-    else if (ip->family != v.svc->vip.family && !v.svc->fwmark)
-      v.error("sources", fmt::format("{}: source {} is not of the family of the VIP {}", v.where, a,
+    else if (ip.family != v.svc->vip.family && !v.svc->fwmark)
+      v.error("sources", fmt::format("{}: source {} is not of the family of the VIP {}", v.where, ip.str(),
                                      v.svc->vip.str()));
   }
 }
@@ -161,7 +163,6 @@ void arp_owner(CheckValidation& v) {
   }
   v.c.to = *vip;
   v.c.to_text = vip->str();
-  v.c.params["owner"] = v.director->name;
   const Node* from = v.t.node(v.c.from);
   if (from && !v.net.share_segment(*from, *v.director))
     v.error("from",
@@ -170,6 +171,150 @@ void arp_owner(CheckValidation& v) {
             "run arp-owner from a node on the director's switch");
   else if (from)
     arp_owner_on_link(v, *from, *vip);
+}
+
+
+// failover: keepalived must manage the service on two directors, one to fail.
+void failover(CheckValidation& v) {
+  if (!v.svc) return;
+  std::set<const Node*> nodes;
+  for (const auto& r : keepalived_agents_of(v.t, v.svc->name)) nodes.insert(r.node);
+  if (nodes.size() < 2)
+    v.error("service",
+            fmt::format("{}: service {} is managed by keepalived on {} director{}; failover needs two", v.where,
+                        plain(v.svc->name), nodes.size(), nodes.size() == 1 ? "" : "s"),
+            "give two directors a keepalived agent that lists the service, one MASTER and one BACKUP");
+}
+
+// health: keepalived must check the service's real servers, and `server` must be one of
+// them with an agent on the service's port to stop.
+void health(CheckValidation& v) {
+  if (!v.svc) return;
+  const VirtualService& svc = *v.svc;
+  auto agents = keepalived_agents_of(v.t, svc.name);
+  if (agents.empty()) {
+    v.error("service",
+            fmt::format("{}: service {} is not managed by keepalived, so nothing checks its real servers' health",
+                        v.where, plain(svc.name)),
+            "list it in a keepalived agent's services, e.g. services.web = { check = \"http\" }");
+    return;
+  }
+  for (const auto& r : agents)
+    for (const auto& ks : r.agent->keepalived->services)
+      if (ks.name == svc.name && ks.check == "none" && r.agent->keepalived->config.empty())
+        v.error("service",
+                fmt::format("{}: keepalived agent {}:{} does not check service {}'s real servers (check = \"none\")",
+                            v.where, plain(r.node->name), plain(r.agent->name), plain(svc.name)),
+                "give the service a check: tcp, http or udp");
+  const std::string& server = v.c.params.text("server");
+  if (server.empty()) return;
+  const Node* rs = v.t.node(server);
+  if (!rs) {
+    std::vector<std::string> names;
+    for (const auto& rsv : svc.real_servers) names.push_back(rsv.node);
+    v.error("server", fmt::format("{}: server {} is no node", v.where, shown(server)),
+            did_you_mean(server, names, fmt::format("real servers of {}: {}", svc.name, fmt::join(names, ", "))));
+    return;
+  }
+  const RealServer* mine = nullptr;
+  for (const auto& rsv : svc.real_servers)
+    if (rsv.node == server) mine = &rsv;
+  if (!mine) {
+    v.error("server", fmt::format("{}: node {} is not a real server of service {}", v.where, plain(server),
+                                  plain(svc.name)),
+            "name one of the service's real servers: the check stops its agent");
+    return;
+  }
+  const uint16_t port = mine->port ? mine->port : svc.port;
+  bool serves = std::any_of(rs->agents.begin(), rs->agents.end(),
+                            [&](const Agent& a) { return a.port == port && !agent_is_client(a); });
+  if (!serves)
+    v.error("server",
+            fmt::format("{}: real server {} has no agent listening on port {}, so there is nothing to stop", v.where,
+                        plain(server), port),
+            fmt::format("add agents.web = {{ kind = \"http\", port = {} }} to node {}", port, server));
+}
+
+// The keys of check_keys(), each read and range-checked where it is declared.
+
+void read_path(CheckKeyRead& k) {
+  auto path = k.text();
+  if (!path) return;
+  if (path->empty() || path->front() != '/') k.error(fmt::format("path of {} must start with '/'", k.where));
+  k.c.params.set(k.key, *path);
+}
+
+void read_requests(CheckKeyRead& k) {
+  if (auto n = k.integer(1, kMaxCheckRequests)) k.c.params.set(k.key, *n);
+}
+
+void read_hold(CheckKeyRead& k) {
+  if (auto n = k.integer(0, kMaxCheckHold)) k.c.params.set(k.key, *n);
+}
+
+void read_sources(CheckKeyRead& k) {
+  std::vector<IpAddr> sources;
+  for (const auto& [text, at] : k.strings()) {
+    if (auto ip = IpAddr::parse(text))
+      sources.push_back(*ip);
+    else
+      k.r.error(at, fmt::format("{} is not an IP address in sources of {}", shown(text), k.where),
+                "list addresses of the 'from' node to send from, e.g. sources = [\"10.10.0.10\", \"10.10.0.20\"]");
+  }
+  if (k.empty_list)
+    k.error(fmt::format("sources of {} is empty", k.where),
+            "list addresses of the 'from' node to send from, or leave sources out for all of them");
+  k.c.params.set(k.key, std::move(sources));
+}
+
+void read_tolerance(CheckKeyRead& k) {
+  auto tol = k.number();
+  if (!tol) return;
+  if (*tol < 0 || *tol > 1 || std::isnan(*tol))
+    k.error(fmt::format("tolerance of {} must be between 0 and 1", k.where),
+            "it is the allowed relative deviation from the expected share, e.g. 0.2");
+  else
+    k.c.params.set(k.key, *tol);
+}
+
+void read_timeout(CheckKeyRead& k) {
+  auto timeout = k.number();
+  if (!timeout) return;
+  if (!(*timeout > 0 && *timeout <= kMaxCheckTimeout))
+    k.error(fmt::format("timeout of {} must be more than 0 and at most {} seconds", k.where, kMaxCheckTimeout),
+            "it is the check's deadline in seconds, e.g. timeout = 5 or 2.5");
+  else
+    k.c.params.set(k.key, *timeout);
+}
+
+void read_proto(CheckKeyRead& k) {
+  auto proto = k.text();
+  if (!proto) return;
+  if (*proto != "tcp" && *proto != "udp")
+    k.error(fmt::format("proto of {} is {}, not tcp or udp", k.where, shown(*proto)),
+            did_you_mean(*proto, {"tcp", "udp"}, "one of tcp, udp"));
+  else
+    k.c.params.set(k.key, *proto);
+}
+
+void read_send(CheckKeyRead& k) {
+  auto v = k.text();
+  if (v && v->empty())
+    k.error(fmt::format("'send' of {} is empty", k.where), "give the UDP payload to send, or leave send out for a default");
+  else if (v)
+    k.c.params.set(k.key, *v);
+}
+
+void read_banner(CheckKeyRead& k) {
+  auto v = k.text();
+  if (v && v->empty())
+    k.error(fmt::format("'banner' of {} is empty", k.where), "give what the server says first, e.g. banner = \"SSH-\"");
+  else if (v)
+    k.c.params.set(k.key, *v);
+}
+
+void read_text(CheckKeyRead& k) {
+  if (auto v = k.text()) k.c.params.set(k.key, *v);
 }
 
 }  // namespace
@@ -188,41 +333,41 @@ const std::vector<CheckKindSpec>& check_kinds() {
       {"http", {"from"}, {"to", "service", "port", "path", "expect", "timeout"}, true, true, {{"path", "/"}}, 6s,
        "every request answered, a body containing one of expect", http},
       {"balance", {"from", "service"}, {"to", "port", "path", "requests", "tolerance", "timeout"}, false, true,
-       {{"requests", "60"}, {"tolerance", "0.25"}}, 10s,
+       {{"path", "/"}, {"requests", int64_t{60}}, {"tolerance", 0.25}}, 10s,
        "every real server answers, in the scheduler's proportions", balance},
       {"bypass", {"from", "service"}, {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"},
-       false, true, {{"requests", "20"}}, 6s, "the director counts requests in but no replies out", bypass},
+       false, true, {{"path", "/"}, {"requests", int64_t{20}}}, 6s, "the director counts requests in but no replies out", bypass},
       {"via-director", {"from", "service"},
        {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"}, false, true,
-       {{"requests", "20"}}, 6s, "the director counts requests in and replies out", via_director},
+       {{"path", "/"}, {"requests", int64_t{20}}}, 6s, "the director counts requests in and replies out", via_director},
       {"tunnel", {"from", "service"}, {"to", "port", "proto", "send", "expect", "path", "requests", "timeout"},
-       false, true, {{"requests", "10"}}, 6s,
+       false, true, {{"path", "/"}, {"requests", int64_t{10}}}, 6s,
        "every real server's tunnel device receives encapsulated packets", tunnel},
       {"arp-owner", {"from", "service"}, {"to", "port", "timeout"}, false, false, {}, 3s,
        "only the director answers ARP for the VIP", arp_owner},
       // sticky: `requests` per source address; `sources` default to the `from` node's own.
       {"sticky", {"from", "service"}, {"to", "port", "path", "requests", "sources", "timeout"}, false, true,
-       {{"requests", "4"}}, 10s,
+       {{"path", "/"}, {"requests", int64_t{4}}}, 10s,
        "each source (sh), client (persistence) or destination (dh) always reaches the same real server",
        sticky},
       // least-conn: `hold` connections kept open, then `requests` short ones.
       {"least-conn", {"from", "service"}, {"to", "port", "path", "hold", "requests", "timeout"}, false, true,
-       {{"hold", "4"}, {"requests", "8"}}, 10s,
+       {{"path", "/"}, {"hold", int64_t{4}}, {"requests", int64_t{8}}}, 10s,
        "each new connection goes to a real server with the fewest connections (per weight) by the "
        "director's own counts",
        least_conn},
       // failover: the VIP's keepalived master is stopped; its backup must take over while
       // the client keeps asking; then the master is started again.
-      {"failover", {"from", "service"}, {"path", "timeout"}, false, true, {}, 30s,
+      {"failover", {"from", "service"}, {"path", "timeout"}, false, true, {{"path", "/"}}, 30s,
        "when the VIP's keepalived master stops, a backup takes the VIP over and the client's requests go on "
        "being answered; the outage is measured",
-       nullptr},
+       failover},
       // health: `server`'s agent is stopped; keepalived must take it out of every director's
       // IPVS table, then put it back once the agent runs again.
       {"health", {"from", "service", "server"}, {"timeout"}, false, true, {}, 30s,
        "when a real server's agent stops, keepalived takes it out of every director's IPVS table, and puts it "
        "back when the agent runs again",
-       nullptr},
+       health},
   };
   return all;
 }
@@ -231,6 +376,32 @@ const CheckKindSpec* find_check_kind(std::string_view name) {
   for (const auto& k : check_kinds())
     if (k.name == name) return &k;
   return nullptr;
+}
+
+void CheckKeyRead::error(std::string message, std::string hint) const {
+  r.error(at, std::move(message), std::move(hint));
+}
+
+const std::vector<CheckKey>& check_keys() {
+  static const std::vector<CheckKey> all = {
+      {"path", read_path},         {"requests", read_requests}, {"hold", read_hold},
+      {"sources", read_sources},   {"tolerance", read_tolerance}, {"timeout", read_timeout},
+      {"proto", read_proto},       {"send", read_send},         {"banner", read_banner},
+      {"server", read_text},
+  };
+  return all;
+}
+
+const CheckKey* find_check_key(std::string_view name) {
+  for (const auto& k : check_keys())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+void fill_check_defaults(Check& c) {
+  if (const CheckKindSpec* spec = find_check_kind(c.kind))
+    for (const auto& [key, value] : spec->defaults)
+      if (!c.params.has(key)) c.params.set(key, value);
 }
 
 }  // namespace labctl::topo

@@ -55,6 +55,6 @@ class Reporter {
 /// Cross checks on the parsed model (references, duplicates, addressing, the LVS rules),
 /// filling in what depends on other objects (real server addresses by node, default
 /// bridge port names, check targets by service).
-void validate_topology(Topology& t, const toml::table& root, Reporter& r);
+void validate_topology(Topology& t, Reporter& r);
 
 }  // namespace labctl::topo

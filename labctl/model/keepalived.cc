@@ -7,7 +7,6 @@
 #include <set>
 
 #include "labctl/base/display.h"
-#include "labctl/model/agent_spec.h"
 
 namespace labctl {
 
@@ -39,27 +38,18 @@ bool keepalived_floats(const Node& n, const IpAddr& addr) {
 namespace topo {
 namespace {
 
-const VirtualService* find_service(const Topology& t, const std::string& name) {
-  return t.service(name).service;
-}
-
 class KeepalivedRules {
  public:
-  KeepalivedRules(const Topology& t, const toml::table& root, const Net& net, Reporter& r)
-      : t_(t), root_(root), net_(net), r_(r) {}
+  KeepalivedRules(const Topology& t, const Net& net, Reporter& r) : t_(t), net_(net), r_(r) {}
 
   void run() {
     for (const auto& n : t_.nodes)
       for (const auto& a : n.agents)
         if (a.keepalived) agent(n, a);
     pairs();
-    for (const auto& c : t_.checks)
-      if (c.kind == "failover" || c.kind == "health") check(c);
   }
 
  private:
-  Pos at(const std::string& path, Pos fallback) const { return pos_at(root_, path, fallback); }
-
   void agent(const Node& n, const Agent& a) {
     const KeepalivedSpec& k = *a.keepalived;
     const std::string where = fmt::format("keepalived agent {}:{}", plain(n.name), plain(a.name));
@@ -211,89 +201,15 @@ class KeepalivedRules {
     }
   }
 
-  void check(const Check& c) {
-    const std::string where = "check " + plain(c.name);
-    const std::string cbase = "checks." + c.name;
-    if (c.service.empty() || !find_service(t_, c.service)) return;  // said by the validator
-    auto agents = keepalived_agents_of(t_, c.service);
-    std::set<const Node*> nodes;
-    for (const auto& r : agents) nodes.insert(r.node);
-    if (c.kind == "failover" && nodes.size() < 2) {
-      r_.error(at(cbase + ".service", c.pos),
-               fmt::format(
-                   "{}: service {} is managed by keepalived on {} director{}; failover needs two",
-                   where, plain(c.service), nodes.size(), nodes.size() == 1 ? "" : "s"),
-               "give two directors a keepalived agent that lists the service, one MASTER and one "
-               "BACKUP");
-      return;
-    }
-    if (c.kind != "health") return;
-    if (agents.empty()) {
-      r_.error(
-          at(cbase + ".service", c.pos),
-          fmt::format("{}: service {} is not managed by keepalived, so nothing checks its real "
-                      "servers' health",
-                      where, plain(c.service)),
-          "list it in a keepalived agent's services, e.g. services.web = { check = \"http\" }");
-      return;
-    }
-    for (const auto& r : agents)
-      for (const auto& ks : r.agent->keepalived->services)
-        if (ks.name == c.service && ks.check == "none" && r.agent->keepalived->config.empty())
-          r_.error(at(cbase + ".service", c.pos),
-                   fmt::format("{}: keepalived agent {}:{} does not check service {}'s real "
-                               "servers (check = \"none\")",
-                               where, plain(r.node->name), plain(r.agent->name), plain(c.service)),
-                   "give the service a check: tcp, http or udp");
-    auto it = c.params.find("server");
-    if (it == c.params.end()) return;
-    const std::string& server = it->second;
-    const Node* rs = t_.node(server);
-    const VirtualService* svc = find_service(t_, c.service);
-    if (!rs) {
-      std::vector<std::string> names;
-      for (const auto& rsv : svc->real_servers) names.push_back(rsv.node);
-      r_.error(
-          at(cbase + ".server", c.pos),
-          fmt::format("{}: server {} is no node", where, shown(server)),
-          did_you_mean(server, names,
-                       fmt::format("real servers of {}: {}", c.service, fmt::join(names, ", "))));
-      return;
-    }
-    const RealServer* mine = nullptr;
-    for (const auto& rsv : svc->real_servers)
-      if (rsv.node == server) mine = &rsv;
-    if (!mine) {
-      r_.error(at(cbase + ".server", c.pos),
-               fmt::format("{}: node {} is not a real server of service {}", where, plain(server),
-                           plain(c.service)),
-               "name one of the service's real servers: the check stops its agent");
-      return;
-    }
-    const uint16_t port = mine->port ? mine->port : svc->port;
-    bool serves = std::any_of(rs->agents.begin(), rs->agents.end(), [&](const Agent& a) {
-      return a.port == port && !agent_is_client(a);
-    });
-    if (!serves)
-      r_.error(
-          at(cbase + ".server", c.pos),
-          fmt::format(
-              "{}: real server {} has no agent listening on port {}, so there is nothing to stop",
-              where, plain(server), port),
-          fmt::format("add agents.web = {{ kind = \"http\", port = {} }} to node {}", port,
-                      server));
-  }
-
   const Topology& t_;
-  const toml::table& root_;
   const Net& net_;
   Reporter& r_;
 };
 
 }  // namespace
 
-void check_keepalived(const Topology& t, const toml::table& root, const Net& net, Reporter& r) {
-  KeepalivedRules(t, root, net, r).run();
+void check_keepalived(const Topology& t, const Net& net, Reporter& r) {
+  KeepalivedRules(t, net, r).run();
 }
 
 }  // namespace topo

@@ -3,8 +3,6 @@
 // must keep (its interface, VRRP ids shared by a pair, its services' checks).
 #pragma once
 
-#include <toml++/toml.h>
-
 #include <string>
 #include <vector>
 
@@ -30,9 +28,9 @@ struct KeepalivedAgentRef {
 [[nodiscard]] bool keepalived_floats(const Node& n, const IpAddr& a);
 
 namespace topo {
-/// The keepalived rules (docs/topology.md, "keepalived"), and those of the failover and
-/// health checks.
-void check_keepalived(const Topology& t, const toml::table& root, const Net& net, Reporter& r);
+/// The keepalived rules (docs/topology.md, "keepalived"); the failover and health checks'
+/// own are in their kinds' specs (check_specs.cc).
+void check_keepalived(const Topology& t, const Net& net, Reporter& r);
 }  // namespace topo
 
 }  // namespace labctl

@@ -40,7 +40,7 @@ LoadResult parse_topology(std::string_view text, const std::string& file) {
   }
   Topology t = topo::parse_tables(root, r);
   t.source = file;
-  topo::validate_topology(t, root, r);
+  topo::validate_topology(t, r);
   if (!r.has_errors()) out.topology = std::move(t);
   out.diagnostics = r.take();
   return out;

@@ -117,6 +117,7 @@ class Parser {
   VrrpInstance parse_vrrp(const toml::table& t, const std::string& where, Pos tp, bool gateway);
   KeepalivedService parse_keepalived_service(const Entry& e, const std::string& where);
   Check parse_check(const Entry& e);
+  void check_param(const toml::table& t, std::string_view key, Check& c, const std::string& where, Pos tp);
   Exercise parse_exercise(const toml::node& n, Pos p);
   std::optional<FwdMethod> method(const toml::table& t, const std::string& where, Pos tpos);
 
@@ -1199,6 +1200,7 @@ Check Parser::parse_check(const Entry& e) {
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return c;
   Pos tp = pos_or(*t, e.key_pos);
+  c.keys = key_positions(*t);
   auto kind = str(*t, "kind", where, tp, true);
   if (!kind) return c;
   const CheckKindSpec* spec = find_check_kind(*kind);
@@ -1237,66 +1239,36 @@ Check Parser::parse_check(const Entry& e) {
   if (const auto* ex = t->get("expect"); ex && ex->is_array() && ex->as_array()->empty())
     r_.error(pos_or(*ex, tp), fmt::format("expect of {} is empty: no body could match", where),
              "list the strings one of which the body must contain, or leave expect out");
-  if (auto path = str(*t, "path", where, tp)) {
-    if (path->empty() || path->front() != '/')
-      r_.error(pos_at(*t, "path", tp), fmt::format("path of {} must start with '/'", where));
-    c.params["path"] = *path;
-  }
-  if (auto n = integer(*t, "requests", where, tp, 1, kMaxCheckRequests)) c.params["requests"] = std::to_string(*n);
-  if (auto n = integer(*t, "hold", where, tp, 0, kMaxCheckHold)) c.params["hold"] = std::to_string(*n);
-  if (t->get("sources")) {
-    std::string all;
-    for (const auto& [s, p] : strings(*t, "sources", where, tp)) {
-      if (!IpAddr::parse(s))
-        r_.error(p, fmt::format("{} is not an IP address in sources of {}", shown(s), where),
-                 "list addresses of the 'from' node to send from, e.g. sources = [\"10.10.0.10\", \"10.10.0.20\"]");
-      all += (all.empty() ? "" : " ") + s;
-    }
-    if (const auto* v = t->get("sources"); v->is_array() && v->as_array()->empty())
-      r_.error(pos_or(*v, tp), fmt::format("sources of {} is empty", where),
-               "list addresses of the 'from' node to send from, or leave sources out for all of them");
-    c.params["sources"] = all;
-  }
-  if (auto tol = number(*t, "tolerance", where, tp)) {
-    if (*tol < 0 || *tol > 1 || std::isnan(*tol))
-      r_.error(pos_at(*t, "tolerance", tp), fmt::format("tolerance of {} must be between 0 and 1", where),
-               "it is the allowed relative deviation from the expected share, e.g. 0.2");
-    else
-      c.params["tolerance"] = fmt::format("{}", *tol);
-  }
-  if (auto timeout = number(*t, "timeout", where, tp)) {
-    if (!(*timeout > 0 && *timeout <= kMaxCheckTimeout))
-      r_.error(pos_at(*t, "timeout", tp),
-               fmt::format("timeout of {} must be more than 0 and at most {} seconds", where, kMaxCheckTimeout),
-               "it is the check's deadline in seconds, e.g. timeout = 5 or 2.5");
-    else
-      c.params["timeout"] = fmt::format("{}", *timeout);
-  }
-  if (auto proto = str(*t, "proto", where, tp)) {
-    if (*proto != "tcp" && *proto != "udp")
-      r_.error(pos_at(*t, "proto", tp), fmt::format("proto of {} is {}, not tcp or udp", where, shown(*proto)),
-               did_you_mean(*proto, {"tcp", "udp"}, "one of tcp, udp"));
-    else
-      c.params["proto"] = *proto;
-  }
-  for (const char* key : {"send", "banner"})
-    if (auto v = str(*t, key, where, tp)) {
-      if (v->empty())
-        r_.error(pos_at(*t, key, tp), fmt::format("'{}' of {} is empty", key, where),
-                 std::string(key) == "send" ? "give the UDP payload to send, or leave send out for a default"
-                                            : "give what the server says first, e.g. banner = \"SSH-\"");
-      else
-        c.params[key] = *v;
-    }
-  if (t->get("banner") && c.params.count("proto") && c.params.at("proto") == "udp")
+  for (const auto* keys : {&spec->required, &spec->optional})
+    for (const auto& key : *keys) check_param(*t, key, c, where, tp);
+  fill_check_defaults(c);
+  if (t->get("banner") && c.params.udp())
     r_.error(pos_at(*t, "banner", tp), fmt::format("{} reads a banner, which needs TCP, but says proto = \"udp\"", where),
              "a banner is what a TCP server says first; for UDP give send and expect");
-  if (t->get("send") && !(c.params.count("proto") && c.params.at("proto") == "udp") && !t->get("service"))
+  if (t->get("send") && !c.params.udp() && !t->get("service"))
     r_.error(pos_at(*t, "send", tp), fmt::format("{} has a UDP payload (send) but is not a UDP check", where),
              "add proto = \"udp\"");
-  if (auto server = str(*t, "server", where, tp)) c.params["server"] = *server;
-  for (const auto& [key, value] : spec->defaults) c.params.emplace(key, value);
   return c;
+}
+
+// One of a check's own keys (check_keys()), read by its reader through the parser's typed
+// reads; the shared references (from, to, service, port, expect) are parse_check's.
+void Parser::check_param(const toml::table& t, std::string_view key, Check& c, const std::string& where,
+                         Pos tp) {
+  const CheckKey* k = find_check_key(key);
+  const toml::node* v = t.get(key);
+  if (!k || !v) return;
+  CheckKeyRead read{std::string(key),
+                    where,
+                    c,
+                    r_,
+                    pos_or(*v, tp),
+                    v->is_array() && v->as_array()->empty(),
+                    [&] { return str(t, key, where, tp); },
+                    [&](int64_t lo, int64_t hi) { return integer(t, key, where, tp, lo, hi); },
+                    [&] { return number(t, key, where, tp); },
+                    [&] { return strings(t, key, where, tp); }};
+  k->read(read);
 }
 
 KeepalivedSpec Parser::parse_keepalived(const toml::table& t, const std::string& where, Pos tp) {

@@ -104,4 +104,38 @@ const char* to_string(NatType t) {
   return "?";
 }
 
+void CheckParams::set(std::string key, CheckValue value) { values_[std::move(key)] = std::move(value); }
+
+bool CheckParams::has(std::string_view key) const { return values_.find(key) != values_.end(); }
+
+namespace {
+template <class T>
+const T* value_of(const std::map<std::string, CheckValue, std::less<>>& values, std::string_view key) {
+  auto it = values.find(key);
+  return it == values.end() ? nullptr : std::get_if<T>(&it->second);
+}
+}  // namespace
+
+int64_t CheckParams::integer(std::string_view key) const {
+  const int64_t* v = value_of<int64_t>(values_, key);
+  return v ? *v : 0;
+}
+
+double CheckParams::number(std::string_view key) const {
+  if (const double* v = value_of<double>(values_, key)) return *v;
+  return static_cast<double>(integer(key));
+}
+
+const std::string& CheckParams::text(std::string_view key) const {
+  static const std::string none;
+  const std::string* v = value_of<std::string>(values_, key);
+  return v ? *v : none;
+}
+
+const std::vector<IpAddr>& CheckParams::addresses(std::string_view key) const {
+  static const std::vector<IpAddr> none;
+  const auto* v = value_of<std::vector<IpAddr>>(values_, key);
+  return v ? *v : none;
+}
+
 }  // namespace labctl

@@ -9,6 +9,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include "labctl/model/ip.h"
@@ -227,6 +229,30 @@ struct Switch {
   Pos pos;
 };
 
+/// The value of one of a check kind's own keys, of the type its spec gives it.
+using CheckValue = std::variant<int64_t, double, std::string, std::vector<IpAddr>>;
+
+/// A check's own keys (those of its kind beyond from, to, service, port and expect), read
+/// and range-checked by the parser as the kind's spec says (model/check_spec.h), with the
+/// kind's defaults for what the file leaves out: the run half reads typed values and
+/// parses nothing.
+class CheckParams {
+ public:
+  void set(std::string key, CheckValue value);
+  [[nodiscard]] bool has(std::string_view key) const;
+  /// The value of `key` as its kind declares it; a key the check does not have (given
+  /// neither in the file nor by a default) reads as 0, "" or an empty list.
+  [[nodiscard]] int64_t integer(std::string_view key) const;
+  [[nodiscard]] double number(std::string_view key) const;  ///< An integer reads as a number too.
+  [[nodiscard]] const std::string& text(std::string_view key) const;
+  [[nodiscard]] const std::vector<IpAddr>& addresses(std::string_view key) const;
+  /// The check speaks UDP: it says proto = "udp", or its service is UDP (validate).
+  [[nodiscard]] bool udp() const { return text("proto") == "udp"; }
+
+ private:
+  std::map<std::string, CheckValue, std::less<>> values_;
+};
+
 /// An assertion run after bring-up. `kind` is one of the kinds the checks code knows
 /// (reach, no-reach, http, balance, bypass, arp-owner ...); the remaining fields are its
 /// arguments, validated per kind by the parser.
@@ -241,8 +267,10 @@ struct Check {
   uint16_t port = 0;
   std::string service;  ///< Director-side virtual service the check is about, if any.
   std::vector<std::string> expect;  ///< http: the body must contain one of these.
-  std::map<std::string, std::string> params;
+  /// The kind's own keys, typed, with the kind's defaults for what the file leaves out.
+  CheckParams params;
   Pos pos;
+  KeyPositions keys;  ///< Of the check's table: a message about `service` points at it.
 };
 
 /// A lab broken on purpose for students to repair (topologies/exercises/, docs/exercises.md).

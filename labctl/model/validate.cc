@@ -24,11 +24,10 @@ namespace {
 
 class Validator {
  public:
-  Validator(Topology& t, const toml::table& root, Reporter& r) : t_(t), root_(root), r_(r), net_(t) {}
+  Validator(Topology& t, Reporter& r) : t_(t), r_(r), net_(t) {}
   void run();
 
  private:
-  Pos at(const std::string& path, Pos fallback) const { return pos_at(root_, path, fallback); }
   std::vector<std::string> node_names() const;
 
   void unique_names();
@@ -52,7 +51,6 @@ class Validator {
   const Node* node_ref(const std::string& name, Pos p, const std::string& what);
 
   Topology& t_;
-  const toml::table& root_;
   Reporter& r_;
   Net net_;
 };
@@ -474,23 +472,20 @@ void Validator::checks() {
 void Validator::check(Check& c) {
   if (c.kind.empty()) return;
   const CheckKindSpec& spec = *find_check_kind(c.kind);
-  std::string base = "checks." + c.name;
   std::string where = "check " + plain(c.name);
-  if (!c.from.empty()) node_ref(c.from, at(base + ".from", c.pos), where);
+  auto at = [&](std::string_view key) { return c.keys.of(key, c.pos); };
+  if (!c.from.empty()) node_ref(c.from, at("from"), where);
   const VirtualService* svc = nullptr;
   const Node* director = nullptr;
   if (!c.service.empty()) {
-    for (const auto& n : t_.nodes)
-      for (const auto& s : n.services)
-        if (s.name == c.service) {
-          svc = &s;
-          director = &n;
-        }
+    ServiceRef ref = t_.service(c.service);
+    svc = ref.service;
+    director = ref.director;
     if (!svc) {
       std::vector<std::string> names;
       for (const auto& n : t_.nodes)
         for (const auto& s : n.services) names.push_back(s.name);
-      r_.error(at(base + ".service", c.pos),
+      r_.error(at("service"),
                fmt::format("{} names service {}, which does not exist", where, shown(c.service)),
                did_you_mean(c.service, names,
                             names.empty() ? "declare it under [nodes.<director>.services.<name>]"
@@ -499,7 +494,7 @@ void Validator::check(Check& c) {
     }
   }
   if (svc && !svc->fwmark && svc->proto == Proto::Sctp) {
-    r_.error(at(base + ".service", c.pos),
+    r_.error(at("service"),
              fmt::format("{}: service {} is SCTP, and labctl's checks speak TCP and UDP only", where,
                          plain(svc->name)),
              "check the SCTP service with an agent of kind command (e.g. an SCTP client) instead");
@@ -512,7 +507,7 @@ void Validator::check(Check& c) {
   if (about_service && svc) {
     if (svc->fwmark) {
       if (c.to_text.empty() || c.port == 0) {
-        r_.error(at(base + ".service", c.pos),
+        r_.error(at("service"),
                  fmt::format("{}: service {} is a fwmark service: it has no VIP or port of its own, so the "
                              "check must name where to send",
                              where, plain(svc->name)),
@@ -521,7 +516,7 @@ void Validator::check(Check& c) {
         return;
       }
     } else if (!c.to_text.empty() || (c.port && svc->port != 0)) {
-      r_.error(at(base + (c.to_text.empty() ? ".port" : ".to"), c.pos),
+      r_.error(at(c.to_text.empty() ? "port" : "to"),
                fmt::format("{}: service {} has its own VIP and port; 'to' and 'port' are only for fwmark services",
                            where, plain(svc->name)),
                "leave them out: the check sends to the service's VIP and port");
@@ -529,7 +524,7 @@ void Validator::check(Check& c) {
     }
   }
   if (!c.to_text.empty()) {
-    Pos p = at(base + ".to", c.pos);
+    Pos p = at("to");
     if (auto a = IpAddr::parse(c.to_text)) {
       c.to = *a;  // An address: its text kept as written.
     } else if (const Node* n = t_.node(c.to_text)) {
@@ -548,7 +543,7 @@ void Validator::check(Check& c) {
     if (svc->fwmark) {
       // reach, no-reach and http take `to` or `service`, not both: the hint says to swap.
       r_.error(
-          at(base + ".service", c.pos),
+          at("service"),
           fmt::format("{}: service {} is a fwmark service and has no single VIP", where,
                       plain(svc->name)),
           fmt::format(
@@ -561,26 +556,25 @@ void Validator::check(Check& c) {
     c.to_text = svc->vip.str();
     if (c.port == 0) c.port = svc->port;
     if (c.port == 0 && svc->proto != Proto::Udp && spec.sends_to_port)
-      r_.error(at(base + ".service", c.pos),
+      r_.error(at("service"),
                fmt::format("{}: service {} takes any port (port 0), so the check must say which", where,
                            plain(svc->name)),
                "add port = <port> to the check");
   }
   // The protocol: as the check says, else the service's.
-  if (svc && !svc->fwmark && !c.params.count("proto") && svc->proto == Proto::Udp) c.params["proto"] = "udp";
-  const bool udp = c.params.count("proto") && c.params.at("proto") == "udp";
-  if (c.params.count("send") && !udp)
-    r_.error(at(base + ".send", c.pos), fmt::format("{} has a UDP payload (send) but is not a UDP check", where),
+  if (svc && !svc->fwmark && !c.params.has("proto") && svc->proto == Proto::Udp) c.params.set("proto", "udp");
+  const bool udp = c.params.udp();
+  if (c.params.has("send") && !udp)
+    r_.error(at("send"), fmt::format("{} has a UDP payload (send) but is not a UDP check", where),
              "add proto = \"udp\" (or name a UDP service)");
-  if (udp && c.params.count("banner"))
-    r_.error(at(base + ".banner", c.pos),
+  if (udp && c.params.has("banner"))
+    r_.error(at("banner"),
              fmt::format("{} reads a banner, which needs TCP, but its service is UDP", where));
   if (udp && c.port == 0)
-    r_.error(at(base + ".proto", c.pos), fmt::format("{} is a UDP check without a port", where),
+    r_.error(at("proto"), fmt::format("{} is a UDP check without a port", where),
              "add port = <port>");
   if (!spec.validate) return;
-  CheckValidation v{t_, net_, c, svc, director, udp, where, r_,
-                    [&](std::string_view key) { return at(base + "." + std::string(key), c.pos); }};
+  CheckValidation v{t_, net_, c, svc, director, udp, where, r_, at};
   spec.validate(v);
 }
 
@@ -596,14 +590,14 @@ void Validator::run() {
   }
   check_lvs(t_, net_, r_);
   check_nat(t_, net_, r_);
-  check_keepalived(t_, root_, net_, r_);
+  check_keepalived(t_, net_, r_);
   checks();
 }
 
 }  // namespace
 
-void validate_topology(Topology& t, const toml::table& root, Reporter& r) {
-  Validator(t, root, r).run();
+void validate_topology(Topology& t, Reporter& r) {
+  Validator(t, r).run();
 }
 
 }  // namespace labctl::topo

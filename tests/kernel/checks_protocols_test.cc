@@ -157,7 +157,7 @@ TEST_F(KernelProtocols, BannerIsReadAndMatched) {
   EXPECT_NE(r.detail.find("SSH-2.0-labctl-rs"), std::string::npos) << r.detail;
   Topology t = topo_;
   for (auto& c : t.checks)
-    if (c.name == "ssh-banner") c.params["banner"] = "220 ";
+    if (c.name == "ssh-banner") c.params.set("banner", "220 ");
   auto rep = run_checks(t, {"ssh-banner"});
   ASSERT_TRUE(rep);
   EXPECT_FALSE(rep->results[0].passed);

@@ -75,8 +75,17 @@ TEST(CheckDeadline, KindDefaultsAndTheTimeoutKey) {
   EXPECT_EQ(check_deadline(c), 3s);
   c.kind = "balance";
   EXPECT_EQ(check_deadline(c), 10s);
-  c.params["timeout"] = "2.5";
-  EXPECT_EQ(check_deadline(c), 2500ms);
+  // The timeout key as written in a lab file, through the parser.
+  auto loaded = load_topology("dr-demo");
+  ASSERT_TRUE(loaded.ok());
+  std::string text = loaded.text;
+  const std::string anchor = "kind = \"balance\"";
+  ASSERT_NE(text.find(anchor), std::string::npos);
+  text.replace(text.find(anchor), anchor.size(), anchor + "\ntimeout = 2.5");
+  auto timed = parse_topology(text, "dr-demo.toml");
+  ASSERT_TRUE(timed.ok());
+  for (const auto& tc : timed.topology->checks)
+    EXPECT_EQ(check_deadline(tc), tc.kind == "balance" ? Millis{2500} : default_deadline(tc.kind)) << tc.name;
   for (const char* k : {"reach", "no-reach", "http", "balance", "bypass", "via-director", "tunnel", "arp-owner"}) {
     EXPECT_LE(default_deadline(k), 10s) << k;
     EXPECT_EQ(check_expectation(k).find("kind "), std::string::npos) << k;

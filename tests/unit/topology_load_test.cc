@@ -103,10 +103,10 @@ TEST(Demos, DrDemoResolvesToTheClassicLab) {
   EXPECT_EQ(http.to_text, "10.10.0.100");
   EXPECT_EQ(http.port, 80);
   EXPECT_EQ(http.expect, (std::vector<std::string>{"rs1", "rs2"}));
-  EXPECT_EQ(http.params.at("path"), "/");
-  EXPECT_EQ(t.checks[2].params.at("requests"), "40");
-  EXPECT_EQ(t.checks[2].params.at("tolerance"), "0.2");
-  EXPECT_EQ(t.checks[4].params.at("owner"), "director");
+  EXPECT_EQ(http.params.text("path"), "/");
+  EXPECT_EQ(t.checks[2].params.integer("requests"), 40);
+  EXPECT_EQ(t.checks[2].params.number("tolerance"), 0.2);
+  EXPECT_EQ(t.service(t.checks[4].service).director->name, "director");
 }
 
 TEST(Demos, NatDemoRoutesRepliesThroughTheDirector) {
