@@ -11,7 +11,7 @@ LABCTL = $(BUILD)/labctl/labctl
 
 PREFIX    ?= /usr/local
 
-.PHONY: setup build asan demo test unit host kernel install bench bench-lab bench-agents bench-checks bench-vm clean
+.PHONY: setup build asan demo test unit host kernel install bench bench-lab bench-agents bench-checks bench-impair bench-vm clean
 
 setup:
 	@scripts/setup.sh
@@ -55,13 +55,17 @@ install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 # Benchmarks (docs/bench.md): ratios against baselines measured in the same run.
-bench: bench-lab bench-agents bench-checks
+bench: bench-lab bench-agents bench-checks bench-impair
 
 bench-lab: build
 	@$(BUILD)/bench/labctl_bench
 
 bench-agents: build
 	@$(BUILD)/bench/labagent_bench
+
+# netem needs the micro-VM where this kernel has none; tbf and clear are measured here.
+bench-impair: build
+	@$(BUILD)/bench/labctl_impair_bench
 
 # `labctl check` needs IPVS: in the micro-VM unless this kernel has it.
 bench-checks: build

@@ -116,9 +116,7 @@ const RouteInfo* route_for(const NodeFacts& n, const IpAddr& to) {
 }
 
 std::string vip_interface(const Node& director, const IpAddr& vip) {
-  for (const auto& i : director.interfaces)
-    for (const auto& p : i.addresses)
-      if (p.addr == vip) return i.name;
+  if (const Interface* i = director.interface_with(vip)) return i->name;
   for (const auto& i : director.interfaces)
     for (const auto& p : i.addresses)
       if (p.contains(vip)) return i.name;

@@ -20,6 +20,8 @@
 
 #include "labctl/kernel/netlink.h"
 #include "labctl/kernel/netns.h"
+#include "labctl/kernel/qdisc.h"
+#include "labctl/kernel/rtnl.h"
 
 namespace labctl {
 namespace {
@@ -112,6 +114,14 @@ Result<Msg> service_msg(int family, uint8_t cmd, const std::string& sched,
   return msg;
 }
 
+// Sets `imp` as the root qdisc of lo in a namespace of its own.
+Status probe_qdisc(const Impairment& imp) {
+  return run_in_new_netns([&]() -> Status {
+    TRY_ASSIGN(Rtnl rtnl, Rtnl::open("a probe namespace"));
+    return set_impairment(rtnl, "lo", imp, QdiscChange::Add);
+  });
+}
+
 Status path_exists(const std::string& path) {
   if (::access(path.c_str(), F_OK) != 0) return fail_errno(path, errno);
   return {};
@@ -185,6 +195,18 @@ IpvsProbe probe_ipvs(const std::vector<std::string>& schedulers, bool sctp) {
     if (sctp) probe.sctp = st;
   }
   return probe;
+}
+
+Status probe_netem() {
+  Impairment imp;
+  imp.delay = std::chrono::milliseconds(1);
+  return probe_qdisc(imp);
+}
+
+Status probe_tbf() {
+  Impairment imp;
+  imp.rate = 125000;  // 1mbit
+  return probe_qdisc(imp);
 }
 
 Status probe_nftables() {

@@ -36,6 +36,11 @@ struct IpvsProbe {
 
 /// An ipip tunnel link can be created (which autoloads ipip where it can).
 [[nodiscard]] Status probe_ipip();
+/// A netem qdisc can be set (which autoloads sch_netem where it can): on lo, in a
+/// throwaway namespace. Impairments other than a rate alone need it.
+[[nodiscard]] Status probe_netem();
+/// A tbf qdisc can be set (sch_tbf): what a rate alone uses.
+[[nodiscard]] Status probe_tbf();
 /// An nftables table can be created (nf_tables, with the inet family), through libnftables.
 [[nodiscard]] Status probe_nftables();
 /// The per-namespace sysctls labs set exist: ip_forward, conf/all/{rp_filter,arp_ignore,

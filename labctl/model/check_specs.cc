@@ -94,10 +94,7 @@ void sticky(CheckValidation& v) {
   const Node* from = v.t.node(v.c.from);
   for (const IpAddr& ip : v.c.params.addresses("sources")) {
     if (!from) continue;  // an unknown node: said already
-    bool own = false;
-    for (const auto& i : from->interfaces)
-      for (const auto& p : i.addresses) own = own || p.addr == ip;
-    if (!own)
+    if (!from->holds(ip))
       v.error("sources",
               fmt::format("{}: source {} is not an address of node {}, so the check cannot send from it", v.where,
                           ip.str(), plain(v.c.from)),

@@ -18,31 +18,32 @@ const Switch* Topology::find_switch(const std::string& n) const {
   return nullptr;
 }
 
-namespace {
-
-bool holds(const Node& n, const IpAddr& a, Held on) {
-  for (const auto& i : n.interfaces)
+const Interface* Node::interface_with(const IpAddr& a) const {
+  for (const auto& i : interfaces)
     for (const auto& p : i.addresses)
-      if (p.addr == a) return true;
+      if (p.addr == a) return &i;
+  return nullptr;
+}
+
+bool Node::holds(const IpAddr& a, Held on) const {
+  if (interface_with(a)) return true;
   if (on == Held::OnInterfacesOrTunnels)
-    for (const auto& tun : n.tunnels)
+    for (const auto& tun : tunnels)
       for (const auto& p : tun.addresses)
         if (p.addr == a) return true;
   return false;
 }
 
-}  // namespace
-
 const Node* Topology::owner_of(const IpAddr& a, Held on) const {
   for (const auto& n : nodes)
-    if (holds(n, a, on)) return &n;
+    if (n.holds(a, on)) return &n;
   return nullptr;
 }
 
 std::vector<const Node*> Topology::owners_of(const IpAddr& a, Held on) const {
   std::vector<const Node*> out;
   for (const auto& n : nodes)
-    if (holds(n, a, on)) out.push_back(&n);
+    if (n.holds(a, on)) out.push_back(&n);
   return out;
 }
 

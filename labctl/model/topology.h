@@ -195,6 +195,13 @@ struct Agent {
   KeyPositions keys;  ///< The agent's table: its own keys and a keepalived agent's vrrp keys.
 };
 
+/// Which of a node's addresses make it the owner of an address: lo, tunl0 and ip6tnl0 never
+/// do (a DR or TUN real server holds its service's VIP there, shared with the director).
+enum class Held {
+  OnInterfaces,           ///< Its veth interfaces.
+  OnInterfacesOrTunnels,  ///< Those and its explicit IPIP tunnels.
+};
+
 struct Node {
   std::string name;
   std::vector<Interface> interfaces;
@@ -220,6 +227,10 @@ struct Node {
 
   /// Whether `a` is on lo with scope host.
   [[nodiscard]] bool scope_host(const IpAddr& a) const;
+  /// Whether the node holds `a` as Held says (Topology::owner_of asks every node this).
+  [[nodiscard]] bool holds(const IpAddr& a, Held on = Held::OnInterfaces) const;
+  /// The interface holding `a`, or nullptr.
+  [[nodiscard]] const Interface* interface_with(const IpAddr& a) const;
 };
 
 /// A Linux bridge living in a namespace of its own ("<lab>-<switch>").
@@ -281,13 +292,6 @@ struct Exercise {
   /// so the broken lab can still be built.
   std::vector<std::string> breaks;
   Pos pos;
-};
-
-/// Which of a node's addresses make it the owner of an address: lo, tunl0 and ip6tnl0 never
-/// do (a DR or TUN real server holds its service's VIP there, shared with the director).
-enum class Held {
-  OnInterfaces,           ///< Its veth interfaces.
-  OnInterfacesOrTunnels,  ///< Those and its explicit IPIP tunnels.
 };
 
 /// A service of the lab with the director it runs on.

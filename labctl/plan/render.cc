@@ -2,13 +2,9 @@
 
 #include "labctl/base/shell_quote.h"
 
-#include <linux/rtnetlink.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <sstream>
 
-#include "labctl/base/overloaded.h"
 #include "labctl/plan/agent.h"
 
 namespace labctl {
@@ -39,73 +35,6 @@ bool uses_ipvs(const Step& s) {
 void require(std::ostringstream& out, const std::string& program, const std::string& why) {
   out << "command -v " << program << " >/dev/null || { echo \"" << program
       << " is not on PATH (" << why << ")\" >&2; exit 1; }\n";
-}
-
-nlohmann::json service_json(const VirtualService& s) {
-  return {{"name", s.name},       {"proto", to_string(s.proto)},   {"vip", s.vip.str()},
-          {"port", s.port},       {"fwmark", s.fwmark},            {"scheduler", s.scheduler},
-          {"persistence", s.persistence},
-          {"netmask", s.netmask ? nlohmann::json(*s.netmask) : nlohmann::json()},
-          {"sched_flags", s.sched_flags},
-          {"one_packet", s.one_packet}};
-}
-
-nlohmann::json fields(const Step& step) {
-  using nlohmann::json;
-  return std::visit(
-      Overloaded{
-          [](const step::CreateNetns& s) -> json { return {{"lab", s.lab}, {"member", s.member}}; },
-          [](const step::CreateBridge& s) -> json { return {{"name", s.name}, {"mtu", s.mtu}}; },
-          [](const step::CreateVeth& s) -> json {
-            return {{"name", s.name},   {"peer_ns", s.peer_ns}, {"peer_name", s.peer_name},
-                    {"mtu", s.mtu},     {"mac", s.mac},         {"peer_mac", s.peer_mac}};
-          },
-          [](const step::SetMaster& s) -> json { return {{"dev", s.dev}, {"master", s.master}}; },
-          [](const step::LinkUp& s) -> json { return {{"dev", s.dev}}; },
-          [](const step::AddAddress& s) -> json {
-            return {{"dev", s.dev},
-                    {"address", s.addr.str()},
-                    {"scope", s.scope == RT_SCOPE_HOST ? "host" : "global"}};
-          },
-          [](const step::AddRoute& s) -> json {
-            const Route& r = s.route;
-            return {{"to", r.to ? r.to->network().str() : "default"},
-                    {"family", r.family == AF_INET6 ? "inet6" : "inet"},
-                    {"via", r.via ? r.via->str() : ""},
-                    {"dev", r.dev}};
-          },
-          [](const step::SetSysctl& s) -> json { return {{"key", s.key}, {"value", s.value}}; },
-          [](const step::EnableIpip& s) -> json {
-            return {{"family", s.family == AF_INET6 ? "inet6" : "inet"}};
-          },
-          [](const step::CreateIpip& s) -> json {
-            const Tunnel& t = s.tunnel;
-            json addrs = json::array();
-            for (const auto& a : t.addresses) addrs.push_back(a.str());
-            return {{"name", t.name}, {"local", t.local.str()}, {"remote", t.remote.str()},
-                    {"ttl", t.ttl},   {"dev", t.dev},           {"addresses", addrs}};
-          },
-          [](const step::AddIpvsService& s) -> json { return service_json(s.service); },
-          [](const step::AddIpvsDest& s) -> json {
-            const RealServer& d = s.dest;
-            return {{"service", service_json(s.service)},
-                    {"address", d.addr.str()},
-                    {"port", d.port != 0 ? d.port : s.service.port},
-                    {"method", to_string(d.method)},
-                    {"weight", d.weight},
-                    {"u_thresh", d.u_thresh},
-                    {"l_thresh", d.l_thresh}};
-          },
-          [](const step::StartAgent& s) -> json {
-            return {{"node", s.node},
-                    {"name", s.agent.name},
-                    {"kind", s.agent.kind},
-                    {"port", s.agent.port},
-                    {"argv", agent_argv(s)}};
-          },
-          [](const step::ApplyNftRules& s) -> json { return {{"ruleset", s.ruleset}}; },
-      },
-      step);
 }
 
 }  // namespace
@@ -177,7 +106,7 @@ nlohmann::json step_json(const Plan& p, std::size_t i) {
           {"type", step_type(s.step)},
           {"ns", step_netns(s.step)},
           {"node", s.node},
-          {"fields", fields(s.step)},
+          {"fields", std::visit([](const auto& x) { return x.fields(); }, s.step)},
           {"description", describe(s.step)},
           {"shell", shell_command(s.step)},
           {"undo", undo_command(s.step)},
