@@ -294,21 +294,20 @@ void read_proto(CheckKeyRead& k) {
     k.c.params.set(k.key, *proto);
 }
 
-void read_send(CheckKeyRead& k) {
+// send and banner: text that means nothing when empty.
+void read_nonempty(CheckKeyRead& k, const char* hint) {
   auto v = k.text();
   if (v && v->empty())
-    k.error(fmt::format("'send' of {} is empty", k.where), "give the UDP payload to send, or leave send out for a default");
+    k.error(fmt::format("'{}' of {} is empty", k.key, k.where), hint);
   else if (v)
     k.c.params.set(k.key, *v);
 }
 
-void read_banner(CheckKeyRead& k) {
-  auto v = k.text();
-  if (v && v->empty())
-    k.error(fmt::format("'banner' of {} is empty", k.where), "give what the server says first, e.g. banner = \"SSH-\"");
-  else if (v)
-    k.c.params.set(k.key, *v);
+void read_send(CheckKeyRead& k) {
+  read_nonempty(k, "give the UDP payload to send, or leave send out for a default");
 }
+
+void read_banner(CheckKeyRead& k) { read_nonempty(k, "give what the server says first, e.g. banner = \"SSH-\""); }
 
 void read_text(CheckKeyRead& k) {
   if (auto v = k.text()) k.c.params.set(k.key, *v);
