@@ -61,6 +61,7 @@ class Planner {
     ports();
     tunnels();
     sysctls(SysctlPhase::Device);
+    impairments();
     links_up();
     addresses();
     routes();
@@ -208,6 +209,31 @@ class Planner {
         add(step::EnableIpip{ns(n.name), AF_INET6}, n.name, why::enable_ip6tnl(roles_, n));
       for (const auto& tun : n.tunnels) add(step::CreateIpip{ns(n.name), tun}, n.name, why::ipip(tun));
     }
+  }
+
+  /// The MTU an interface's link gets (as veths() chooses it), 0 for the kernel's default.
+  int link_mtu(const Interface& i) const {
+    if (i.mtu > 0) return i.mtu;
+    if (!i.sw.empty()) return switch_mtu(i.sw);
+    const Node* peer = t_.node(i.peer_node);
+    const Interface* pi = peer ? find_interface(*peer, i.peer_ifname) : nullptr;
+    return pi ? pi->mtu : 0;
+  }
+
+  // Before links_up: a qdisc set on a link that is still down costs microseconds, on an up
+  // one a large fraction of a millisecond (bench-impair).
+  void impairments() {
+    for (const auto& sw : t_.switches)
+      for_each_port(sw, [&](const Node& n, const Interface& i) {
+        if (!i.port_impair.empty())
+          add(step::SetImpairment{ns(sw.name), i.port, i.port_impair, link_mtu(i)}, sw.name,
+              why::port_impair(n, i));
+      });
+    for (const auto& n : t_.nodes)
+      for (const auto& i : n.interfaces)
+        if (!i.impair.empty())
+          add(step::SetImpairment{ns(n.name), i.name, i.impair, link_mtu(i)}, n.name,
+              why::impair(n, i));
   }
 
   void links_up() {
