@@ -135,6 +135,23 @@ Pos pos_of(const toml::source_region& r) {
   return Pos{static_cast<int>(r.begin.line), static_cast<int>(r.begin.column)};
 }
 
+Pos pos_or(const toml::node& n, Pos fallback) {
+  Pos p = pos_of(n.source());
+  return p.line ? p : fallback;
+}
+
+const char* type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    default: return "a date or time";
+  }
+}
+
 Pos pos_at(const toml::table& root, std::string_view path, Pos fallback) {
   auto view = root.at_path(path);
   if (!view) return fallback;

@@ -44,6 +44,10 @@ class Reporter {
 [[nodiscard]] std::string plain(std::string_view name);
 
 [[nodiscard]] Pos pos_of(const toml::source_region& r);
+/// The position of `n`, or `fallback` when it has none.
+[[nodiscard]] Pos pos_or(const toml::node& n, Pos fallback);
+/// "a string", "an integer" ...: a TOML value's type for messages.
+[[nodiscard]] const char* type_name(const toml::node& n);
 /// The position of the value at a toml++ path such as "nodes.rs1.routes[0].via", or
 /// `fallback` when the path is absent or has no position.
 [[nodiscard]] Pos pos_at(const toml::table& root, std::string_view path, Pos fallback);

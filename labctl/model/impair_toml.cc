@@ -9,30 +9,6 @@ namespace {
 
 using std::chrono::nanoseconds;
 
-const char* type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    default:
-      return "a date or time";
-  }
-}
-
-Pos pos_or(const toml::node& n, Pos fallback) {
-  Pos p = pos_of(n.source());
-  return p.line ? p : fallback;
-}
-
 /// Reads one key's value into `imp`; reports what is wrong at `p`.
 class KeyReader {
  public:
