@@ -209,8 +209,21 @@ std::string addr(size_t i, int third_octet_base) {
          ".1/16";
 }
 
+// With --impair, every generated interface gets impair = { rate = "10mbit" }.
+bool g_impair = false;
+
+Topology generated_plain(const std::string& shape, size_t n);
+
 // Star: n nodes on one switch. Chain: node i joins switch i and switch i+1.
 Topology generated(const std::string& shape, size_t n) {
+  Topology t = generated_plain(shape, n);
+  if (g_impair)  // a rate (tbf, which every kernel here has) on every node's end
+    for (auto& nd : t.nodes)
+      for (auto& i : nd.interfaces) i.impair.rate = 1250000;
+  return t;
+}
+
+Topology generated_plain(const std::string& shape, size_t n) {
   Topology t;
   t.name = "bench" + shape;
   auto node_name = [](size_t i) { return "n" + std::to_string(i); };
@@ -307,6 +320,8 @@ int main(int argc, char** argv) {
   app.add_option("--sizes", sizes, "Node counts for the generated labs")->delimiter(',');
   app.add_flag("--no-script", skip_script, "Skip the comparison with the shell script");
   app.add_flag("--no-scale", skip_scale, "Skip the generated labs");
+  app.add_flag("--impair", labctl::g_impair,
+               "Give every generated interface impair = { rate = \"10mbit\" } (a set-impairment step each)");
   app.add_flag("--profile", show_profile, "Show where up spends its time, by step type (dr-demo and the largest generated labs)");
   CLI11_PARSE(app, argc, argv);
   if (auto st = labctl::check_privileges(); !st) {

@@ -52,9 +52,9 @@ void setup(CLI::App& app) {
       "  labctl up --dry-run dr-demo > dr.sh   # the same lab as ip/sysctl/ipvsadm commands\n"
       "All or nothing: if any step fails (or on Ctrl-C) everything made so far is removed and\n"
       "the failing step, the kernel's message and errno are shown. Needs root.\n"
-      "On a kernel without what the lab needs (IPVS, IPIP) the lab runs in a micro-VM of its\n"
-      "own (--vm=auto, docs/vm.md): every labctl command about it is relayed there, and\n"
-      "`labctl down` stops the guest.\n"
+      "On a kernel without what the lab needs (IPVS, IPIP, netem) the lab runs in a\n"
+      "micro-VM of its own (--vm=auto, docs/vm.md): every labctl command about it is\n"
+      "relayed there, and `labctl down` stops the guest.\n"
       "With --check, exit status 1 when a check failed (or the lab has none) and 2 for a\n"
       "configuration error; --json, --junit and --timeout shape the check run as for\n"
       "`labctl check` (see its --help).");

@@ -88,6 +88,15 @@ DoctorReport run_doctor() {
   c.push_back(from_status(
       "ipip", "IPIP tunnels", probe_ipip(),
       need(std::string("LVS-TUN labs need ipip (CONFIG_NET_IPIP, module ipip); ") + kUseVm)));
+  c.push_back(from_status(
+      "netem", "netem (impairments: delay, loss ...)", probe_netem(),
+      need(std::string("impairments beyond a rate need netem (CONFIG_NET_SCH_NETEM, module "
+                       "sch_netem); ") +
+           kUseVm)));
+  c.push_back(from_status(
+      "tbf", "tbf (rate impairments)", probe_tbf(),
+      need(std::string("a rate impairment needs tbf (CONFIG_NET_SCH_TBF, module sch_tbf); ") +
+           kUseVm)));
 
   std::string qemu = find_program("qemu-system-x86_64");
   c.push_back({"qemu", "QEMU (for labctl vm)", !qemu.empty(),

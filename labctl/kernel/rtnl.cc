@@ -769,6 +769,12 @@ Status RtnlBatch::add_address(const std::string& dev, const IpPrefix& addr, int 
   if (!i) return fail_slot(i.error());
   return add(rtnl::addr_add(*i, dev, addr, scope, deprecated));
 }
+Status RtnlBatch::add_for(const std::string& dev,
+                          const std::function<Result<Request>(int ifindex)>& build) {
+  auto i = resolve(dev);
+  if (!i) return fail_slot(i.error());
+  return add(build(*i));
+}
 Status RtnlBatch::add_route(const Route& r) {
   int oif = 0;
   if (!r.dev.empty()) {

@@ -185,6 +185,9 @@ class RtnlBatch {
   Status set_alias(const std::string& dev, const std::string& alias);
   /// Adds an already-built request, or the error of one that could not be built.
   Status add(Result<Request> r);
+  /// Adds the request `build` makes for `dev`'s ifindex (resolved as add_address does):
+  /// requests of other files' factories, such as kernel/qdisc.h's.
+  Status add_for(const std::string& dev, const std::function<Result<Request>(int ifindex)>& build);
 
   /// Sends everything pending; the first failure of every call since the last commit, as
   /// NetlinkSocket::batch names it ("request 2 of 3: ...").

@@ -10,6 +10,7 @@
 #include "labctl/kernel/ipvs.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/nft.h"
+#include "labctl/kernel/qdisc.h"
 #include "labctl/base/overloaded.h"
 #include "labctl/kernel/process.h"
 #include "labctl/kernel/rtnl.h"
@@ -77,6 +78,11 @@ void NetlinkExecutor::add_request(RtnlBatch& b, const Step& step) {
             (void)b.create_veth(s.name, s.peer_name, (*peer)->fd.get(), s.mtu, s.mac, s.peer_mac);
           },
           [&](const step::SetMaster& s) { (void)b.set_master(s.dev, s.master); },
+          [&](const step::SetImpairment& s) {
+            (void)b.add_for(s.dev, [&](int ifindex) {
+              return qdisc::set_request(ifindex, s.dev, s.impair, QdiscChange::Replace, s.mtu);
+            });
+          },
           [&](const step::LinkUp& s) { (void)b.link_up(s.dev); },
           [&](const step::AddAddress& s) {
             (void)b.add_address(s.dev, s.addr, s.scope, s.deprecated);

@@ -32,6 +32,11 @@ Status check_kernel_can_build(const Plan& plan) {
     if (Status st = probe_ipip(); !st) note("IPIP tunnels (CONFIG_NET_IPIP, module ipip)", st);
   if (needs.nftables)
     if (Status st = probe_nftables(); !st) note("nftables (CONFIG_NF_TABLES, CONFIG_NF_TABLES_INET)", st);
+  if (needs.netem)
+    if (Status st = probe_netem(); !st)
+      note("netem (CONFIG_NET_SCH_NETEM, module sch_netem) for impairments beyond a rate", st);
+  if (needs.tbf)
+    if (Status st = probe_tbf(); !st) note("tbf (CONFIG_NET_SCH_TBF, module sch_tbf) for rate impairments", st);
   if (missing.empty()) return {};
   std::string list;
   for (size_t i = 0; i < missing.size(); ++i)

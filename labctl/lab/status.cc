@@ -1,5 +1,6 @@
 #include "labctl/lab/status.h"
 
+#include <linux/pkt_sched.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -49,6 +50,11 @@ NetnsStatus read_netns(const std::string& lab, const std::string& ns) {
   Status st = run_in_netns(fd->get(), [&]() -> Status {
     TRY_ASSIGN(Rtnl rtnl, Rtnl::open(ns));
     TRY_ASSIGN(out.links, rtnl.links());
+    TRY(rtnl.socket().dump(qdisc::dump_request(), [&](const nlmsghdr& nlh) -> Status {
+      TRY_ASSIGN(QdiscInfo q, qdisc::parse(nlh));
+      if (q.parent == TC_H_ROOT && q.impairment) out.impairments.push_back(std::move(q));
+      return {};
+    }));
     TRY_ASSIGN(out.addresses, rtnl.addresses());
     TRY_ASSIGN(out.routes, rtnl.routes(AF_INET));
     TRY_ASSIGN(auto v6, rtnl.routes(AF_INET6));
@@ -137,15 +143,23 @@ std::vector<std::string> failed_agents(const LabStatus& s) {
   return out;
 }
 
+std::optional<std::string> link_impairment(const NetnsStatus& n, const LinkInfo& l) {
+  for (const auto& q : n.impairments)
+    if (q.ifindex == l.index) return q.kind + " " + impairment_summary(*q.impairment);
+  return std::nullopt;
+}
+
 nlohmann::json status_json(const LabStatus& s) {
   using nlohmann::json;
   json nodes = json::array();
   for (const auto& n : s.namespaces) {
     json links = json::array(), addrs = json::array(), routes = json::array(),
          procs = json::array(), services = json::array();
-    for (const auto& l : n.links)
+    for (const auto& l : n.links) {
       links.push_back({{"name", l.name}, {"kind", l.kind}, {"up", l.up}, {"mtu", l.mtu},
                        {"mac", l.mac}, {"master", l.master}, {"index", l.index}});
+      if (auto imp = link_impairment(n, l)) links.back()["impair"] = *imp;
+    }
     for (const auto& a : n.addresses) addrs.push_back({{"dev", a.dev}, {"address", a.prefix.str()}});
     for (const auto& r : n.routes)
       routes.push_back({{"to", r.dst ? r.dst->str() : "default"},
@@ -207,7 +221,8 @@ std::string render_status(const LabStatus& s) {
       char line[160];
       std::snprintf(line, sizeof line, "  %-*s %-6s %-5s mtu %-5d", width, l.name.c_str(),
                     l.kind.empty() ? "-" : l.kind.c_str(), l.up ? "UP" : "DOWN", l.mtu);
-      o << line << master << addrs << "\n";
+      auto imp = link_impairment(n, l);
+      o << line << master << addrs << (imp ? "  impair " + *imp : "") << "\n";
     }
     for (const auto& r : n.routes) {
       if (is_kernel_local_route(r)) continue;

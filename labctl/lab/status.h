@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 
 #include "labctl/base/error.h"
 #include "labctl/kernel/ipvs.h"
+#include "labctl/kernel/qdisc.h"
 #include "labctl/kernel/rtnl.h"
 #include "labctl/plan/agent.h"
 
@@ -25,6 +27,8 @@ struct NetnsStatus {
   std::string ns;
   std::string member;  ///< Node or switch name (ns without the "<lab>-" prefix).
   std::vector<LinkInfo> links;
+  /// Root qdiscs that carry an impairment (netem, tbf), as the kernel reads them back.
+  std::vector<QdiscInfo> impairments;
   std::vector<AddrInfo> addresses;
   std::vector<RouteInfo> routes;
   std::vector<ProcessInfo> processes;
@@ -50,6 +54,9 @@ struct LabStatus {
 /// "gone" for one recorded running whose supervisor is not among `pids` of its node.
 [[nodiscard]] std::vector<std::string> failed_agents(const LabStatus& s);
 [[nodiscard]] nlohmann::json status_json(const LabStatus& s);
+/// The impairment on link `l` as the kernel holds it ("10mbit, delay 20ms"), nullopt when
+/// it has none: what status shows beside the link, and --json as its "impair".
+[[nodiscard]] std::optional<std::string> link_impairment(const NetnsStatus& n, const LinkInfo& l);
 /// Human-readable, one block per namespace.
 [[nodiscard]] std::string render_status(const LabStatus& s);
 

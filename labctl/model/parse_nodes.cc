@@ -5,6 +5,7 @@
 
 #include "labctl/base/display.h"
 #include "labctl/model/diag.h"
+#include "labctl/model/impair_toml.h"
 #include "labctl/model/parser.h"
 #include "labctl/model/rules.h"
 
@@ -92,7 +93,8 @@ Interface Parser::parse_interface(const std::string& node, const Entry& e) {
   if (!t) return i;
   Pos tp = pos_or(*t, e.key_pos);
   i.keys = key_positions(*t);
-  unknown_keys(*t, {"switch", "peer", "addresses", "mtu", "mac", "port"}, where, tp);
+  unknown_keys(*t, {"switch", "peer", "addresses", "mtu", "mac", "port", "impair", "port_impair"},
+               where, tp);
   i.addresses = prefixes(*t, "addresses", where, tp);
   i.mtu = static_cast<int>(integer(*t, "mtu", where, tp, kMinMtu, kMaxMtu).value_or(0));
   if (auto mac = str(*t, "mac", where, tp)) {
@@ -127,6 +129,16 @@ Interface Parser::parse_interface(const std::string& node, const Entry& e) {
   if (!i.port.empty())
     if (auto why = bad_ifname(i.port))
       r_.error(pos_at(*t, "port", tp), fmt::format("bridge port name {} of {} {}", shown(i.port), where, *why));
+  if (const toml::node* n = t->get("impair"))
+    i.impair = parse_impairment(*n, where, r_, pos_at(*t, "impair", tp)).value_or(Impairment{});
+  if (const toml::node* n = t->get("port_impair")) {
+    if (!has_sw)
+      r_.error(pos_at(*t, "port_impair", tp), fmt::format("{} has a 'port_impair' but no 'switch'", where),
+               "'port_impair' impairs the switch's side of the link; on a peer link put 'impair' on "
+               "the other node's interface");
+    i.port_impair = parse_impairment(*n, where + " (its switch port)", r_, pos_at(*t, "port_impair", tp))
+                        .value_or(Impairment{});
+  }
   return i;
 }
 

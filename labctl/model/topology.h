@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "labctl/model/impair.h"
 #include "labctl/model/ip.h"
 #include "labctl/model/located.h"
 
@@ -34,6 +35,10 @@ struct Interface {
   std::string peer_node;            ///< For node-to-node links: the other node ...
   std::string peer_ifname;          ///< ... and its interface.
   std::string port;                 ///< Name of the bridge port in the switch namespace.
+  /// `impair`: this end's egress (root qdisc); empty: none.
+  Impairment impair;
+  /// `port_impair`: the egress of the bridge port in the switch (traffic towards this node).
+  Impairment port_impair;
   Pos pos;
   KeyPositions keys;
 };

@@ -102,6 +102,20 @@ struct LinkUp {
   [[nodiscard]] std::string describe() const;
   [[nodiscard]] nlohmann::json fields() const;
 };
+/// An interface's declared impairment as its root qdisc (netem, or tbf for a rate alone),
+/// set while the link is still down, where it costs microseconds (issue 23).
+struct SetImpairment {
+  static constexpr std::string_view kType = "set-impairment";
+  static constexpr bool kRtnetlink = true;
+  std::string ns;
+  std::string dev;
+  Impairment impair;
+  int mtu = 0;  ///< The link's MTU (0: kernel default), for tbf's bucket.
+  [[nodiscard]] std::string shell() const;
+  [[nodiscard]] std::string undo() const;
+  [[nodiscard]] std::string describe() const;
+  [[nodiscard]] nlohmann::json fields() const;
+};
 struct AddAddress {
   static constexpr std::string_view kType = "add-address";
   static constexpr bool kRtnetlink = true;
@@ -207,7 +221,7 @@ struct ApplyNftRules {
 }  // namespace step
 
 using Step = std::variant<step::CreateNetns, step::CreateBridge, step::CreateVeth, step::SetMaster,
-                          step::LinkUp, step::AddAddress, step::AddRoute, step::SetSysctl,
+                          step::SetImpairment, step::LinkUp, step::AddAddress, step::AddRoute, step::SetSysctl,
                           step::EnableIpip, step::CreateIpip, step::AddIpvsService,
                           step::AddIpvsDest, step::StartAgent, step::ApplyNftRules>;
 

@@ -210,8 +210,25 @@ class Planner {
     }
   }
 
+  /// The MTU an interface's link gets (as veths() chooses it), 0 for the kernel's default.
+  int link_mtu(const Interface& i) const {
+    if (i.mtu > 0) return i.mtu;
+    if (!i.sw.empty()) return switch_mtu(i.sw);
+    const Node* peer = t_.node(i.peer_node);
+    const Interface* pi = peer ? find_interface(*peer, i.peer_ifname) : nullptr;
+    return pi ? pi->mtu : 0;
+  }
+
+  // Impairments go just before their namespace's link-ups, in the same batch: a qdisc set
+  // on a link that is still down costs microseconds, on an up one a large fraction of a
+  // millisecond (bench-impair).
   void links_up() {
     for (const auto& sw : t_.switches) {
+      for_each_port(sw, [&](const Node& n, const Interface& i) {
+        if (!i.port_impair.empty())
+          add(step::SetImpairment{ns(sw.name), i.port, i.port_impair, link_mtu(i)}, sw.name,
+              why::port_impair(n, i));
+      });
       for_each_port(sw, [&](const Node&, const Interface& i) {
         add(step::LinkUp{ns(sw.name), i.port}, sw.name);
       });
@@ -221,6 +238,10 @@ class Planner {
       auto up = [&](const std::string& dev) {
         add(step::LinkUp{ns(n.name), dev}, n.name, why::link_up(n, dev));
       };
+      for (const auto& i : n.interfaces)
+        if (!i.impair.empty())
+          add(step::SetImpairment{ns(n.name), i.name, i.impair, link_mtu(i)}, n.name,
+              why::impair(n, i));
       up("lo");
       for (const auto& i : n.interfaces) up(i.name);
       for (const auto& tun : n.tunnels) up(tun.name);

@@ -3,9 +3,14 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <chrono>
+#include <type_traits>
+#include <variant>
+
 #include <nlohmann/json.hpp>
 
 #include "labctl/base/shell_quote.h"
+#include "labctl/model/impair.h"
 #include "labctl/plan/plan.h"
 #include "labctl/plan/step_shell.h"
 
@@ -102,6 +107,36 @@ std::string SetMaster::describe() const {
   return "attach " + dev + " to bridge " + master + " in " + ns;
 }
 json SetMaster::fields() const { return {{"dev", dev}, {"master", master}}; }
+
+// SetImpairment.
+std::string SetImpairment::shell() const { return tc_command(ns, dev, impair, mtu); }
+std::string SetImpairment::undo() const { return tc_clear_command(ns, dev); }
+std::string SetImpairment::describe() const {
+  return "impair " + dev + " in " + ns + " (" + impairment_summary(impair) + ")";
+}
+json SetImpairment::fields() const {
+  // Each key as the topology spells it, in tc's units ("20ms", "1%", "10mbit").
+  json keys = json::object();
+  for (const auto& k : impair_keys()) {
+    std::visit(
+        [&](auto member) {
+          const auto& v = impair.*member;
+          if (!v) return;
+          using T = std::decay_t<decltype(*v)>;
+          if constexpr (std::is_same_v<T, uint64_t>)
+            keys[std::string(k.name)] = format_rate(*v);
+          else if constexpr (std::is_same_v<T, std::chrono::nanoseconds>)
+            keys[std::string(k.name)] = format_time(*v);
+          else if constexpr (std::is_same_v<T, Probability>)
+            keys[std::string(k.name)] = format_percent(*v);
+          else
+            keys[std::string(k.name)] = *v;
+        },
+        k.field);
+  }
+  return {{"dev", dev}, {"qdisc", needs_netem(impair) ? "netem" : "tbf"}, {"impair", keys},
+          {"mtu", mtu}};
+}
 
 // LinkUp.
 std::string LinkUp::shell() const {

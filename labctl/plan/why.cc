@@ -168,6 +168,29 @@ std::string no_ipv6(const Node& n) {
                      n.name);
 }
 
+namespace {
+std::string impair_why(const Impairment& imp, const std::string& leaving,
+                       const std::string& other_way) {
+  const std::string qdisc = needs_netem(imp) ? "netem" : "tbf";
+  return qdisc + " applies " + impairment_summary(imp) + " to every packet leaving " + leaving +
+         ": egress only; to impair the other direction too, " + other_way;
+}
+}  // namespace
+
+std::string impair(const Node& n, const Interface& i) {
+  const std::string self = n.name + ":" + i.name;
+  return impair_why(i.impair, self,
+                    !i.sw.empty() ? "give " + self + " a port_impair (the switch's port towards it)"
+                                  : "give " + i.peer_node + ":" + i.peer_ifname +
+                                        " an impair of its own");
+}
+
+std::string port_impair(const Node& n, const Interface& i) {
+  const std::string self = n.name + ":" + i.name;
+  return impair_why(i.port_impair, "switch " + i.sw + " towards " + self,
+                    "give " + self + " an impair of its own");
+}
+
 std::string link_up(const Node& n, const std::string& dev) {
   if (dev == "lo" && !n.lo_addresses.empty())
     return "a new namespace starts with lo down; 127.0.0.1 and the addresses put on lo here "

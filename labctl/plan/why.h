@@ -15,6 +15,10 @@ namespace labctl::why {
 [[nodiscard]] std::string no_ipv6(const Node& n);
 [[nodiscard]] std::string veth(const Node& n, const Interface& i);
 [[nodiscard]] std::string link_up(const Node& n, const std::string& dev);
+/// Why a node's interface gets a qdisc: what its `impair` does to what leaves it.
+[[nodiscard]] std::string impair(const Node& n, const Interface& i);
+/// The same for the switch's port of that interface (`port_impair`): what reaches the node.
+[[nodiscard]] std::string port_impair(const Node& n, const Interface& i);
 [[nodiscard]] std::string address(const Roles& r, const Node& n, const std::string& dev,
                                   const IpPrefix& a);
 [[nodiscard]] std::string sysctl(const Roles& r, const Node& n, const Sysctl& s);

@@ -24,6 +24,8 @@
 #include "labctl/lab/apply.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/netlink_executor.h"
+#include "labctl/lab/preflight.h"
+#include "labctl/lab/status.h"
 #include "labctl/lab/state.h"
 #include "labctl/model/load.h"
 #include "labctl/plan/planner.h"
@@ -669,6 +671,57 @@ TEST_F(HostLab, StatusReadsTheLabBackAsJson) {
   EXPECT_NE(out.find("labagent http --port 8080"), std::string::npos) << out;
   out = run(kLabctl + " ls");
   EXPECT_NE(out.find(l.name), std::string::npos) << out;
+}
+
+// Declared impairments (issue 23): rates are tbf, which this kernel has; the lab comes up,
+// status reads each one back from the kernel (on the node's end, on a switch port and on a
+// peer link), and down leaves nothing (TearDown).
+TEST_F(HostLab, RateImpairmentsComeUpAndStatusReadsThemBack) {
+  if (Status st = probe_tbf(); !st) GTEST_SKIP() << "no tbf here: " << st.error().str();
+  auto& l = lab("host/impair-rate.toml");
+  ASSERT_TRUE(lab_up(l.topo, l.plan, {}));
+  auto s = lab_status(l.name);
+  ASSERT_TRUE(s) << s.error().str();
+  auto shown = [&](const std::string& member, const std::string& dev) -> std::string {
+    for (const auto& n : s->namespaces)
+      if (n.member == member)
+        for (const auto& link : n.links)
+          if (link.name == dev) return link_impairment(n, link).value_or("none");
+    return "no such link";
+  };
+  EXPECT_EQ(shown("a", "eth0"), "tbf 10mbit");
+  EXPECT_EQ(shown("lan", "b-eth0"), "tbf 2mbit");
+  EXPECT_EQ(shown("c", "eth0"), "tbf 1gbit");
+  EXPECT_EQ(shown("b", "eth0"), "none");  // b's own end has nothing: only its switch port
+  EXPECT_EQ(shown("lan", "a-eth0"), "none");
+  std::string out = run(kLabctl + " status " + l.name);
+  EXPECT_NE(out.find("impair tbf 10mbit"), std::string::npos) << out;
+  EXPECT_NE(out.find("impair tbf 2mbit"), std::string::npos) << out;
+  out = run(kLabctl + " status " + l.name + " --json");
+  EXPECT_NE(out.find("\"impair\": \"tbf 10mbit\""), std::string::npos) << out;
+  // The dry-run line the plan shows is the one whose effect status reads back.
+  EXPECT_NE(run(kLabctl + " up --dry-run " + l.file).find("tc qdisc replace dev eth0 root tbf rate 10mbit"),
+            std::string::npos);
+}
+
+// A delay needs netem, which this host's kernel lacks: preflight says so in one line naming
+// CONFIG_NET_SCH_NETEM, and nothing is made (by lab_up, and by `up --vm=never`).
+TEST_F(HostLab, NetemOnAKernelWithoutItFailsAtPreflightWithNothingMade) {
+  if (probe_netem()) GTEST_SKIP() << "this kernel has netem (the kernel tier covers the lab)";
+  auto& l = lab("host/impair-netem.toml");
+  Status pre = check_kernel_can_build(l.plan);
+  ASSERT_FALSE(pre);
+  EXPECT_NE(pre.error().message.find("CONFIG_NET_SCH_NETEM"), std::string::npos) << pre.error().str();
+  EXPECT_EQ(pre.error().message.find('\n'), std::string::npos) << "one line: " << pre.error().message;
+  EXPECT_EQ(pre.error().message.find("tbf"), std::string::npos) << "tbf is there: " << pre.error().message;
+  auto st = lab_up(l.topo, l.plan, {});
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("CONFIG_NET_SCH_NETEM"), std::string::npos) << st.error().str();
+  EXPECT_TRUE(nothing_left(l.name));
+  std::string out = run(kLabctl + " up --vm=never " + l.file + " 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("CONFIG_NET_SCH_NETEM"), std::string::npos) << out;
+  EXPECT_EQ(out.find("rc=0"), std::string::npos) << out;
+  EXPECT_TRUE(nothing_left(l.name));
 }
 
 }  // namespace
