@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <sstream>
 
@@ -16,6 +17,14 @@ Millis Deadline::left() const {
 }
 
 Millis Deadline::probe(Millis want) const { return std::max(Millis{1}, std::min(want, left())); }
+
+Millis Deadline::first_patience(Millis total) { return std::max(kProbeTimeout, total / 4); }
+
+Millis Deadline::next_patience(Millis patience, Millis total) {
+  return std::max(kProbeTimeout, std::min(2 * patience, total));
+}
+
+bool Deadline::resend(const Error& e) const { return e.errnum == ETIMEDOUT && !over(); }
 
 std::string Deadline::ran_out() const {
   std::ostringstream o;
@@ -82,6 +91,9 @@ std::string Requests::text() const {
   s += " of " + std::to_string(sent);
   if (sent != planned) s += " sent (of " + std::to_string(planned) + " planned)";
   if (failed) s += ", " + std::to_string(failed) + " failed (last: " + last_error + ")";
+  if (resent)
+    s += ", " + std::to_string(resent) + " sent again after a timeout (waiting up to " +
+         std::to_string(patience.count()) + " ms)";
   if (!stopped.empty()) s += "; stopped early: " + stopped;
   return s;
 }
@@ -96,7 +108,9 @@ Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive
         q.stopped = ctx.deadline.ran_out();
         break;
       }
-      auto answer = exchange(c, c.to, ctx.deadline.probe());
+      // Slow, not lost: a request that timed out goes again with more patience, counted once.
+      auto answer = patiently(
+          ctx.deadline, [&](Millis timeout) { return exchange(c, c.to, timeout); }, &q.resent);
       ++q.sent;
       if (answer) {
         ++q.counts[*answer];
@@ -119,6 +133,7 @@ Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive
     }
     return {};
   }));
+  q.patience = ctx.deadline.patience();
   return q;
 }
 
