@@ -20,6 +20,10 @@ Millis Deadline::probe(Millis want) const { return std::max(Millis{1}, std::min(
 
 Millis Deadline::first_patience(Millis total) { return std::max(kProbeTimeout, total / 4); }
 
+Millis Deadline::learned_patience(Millis slowest, Millis total) {
+  return std::max(kProbeTimeout, std::min(4 * slowest, total));
+}
+
 Millis Deadline::next_patience(Millis patience, Millis total) {
   return std::max(kProbeTimeout, std::min(2 * patience, total));
 }
@@ -102,18 +106,30 @@ Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive
                                bool failures_conclusive) {
   Requests q;
   q.planned = n;
+  Millis slowest{0};
   TRY(ctx.in(c.from, [&]() -> Status {
     while (q.sent < n) {
       if (ctx.deadline.over()) {
         q.stopped = ctx.deadline.ran_out();
         break;
       }
-      // Slow, not lost: a request that timed out goes again with more patience, counted once.
-      auto answer = patiently(
-          ctx.deadline, [&](Millis timeout) { return exchange(c, c.to, timeout); }, &q.resent);
+      // Slow, not lost: until the first answer, a request that timed out goes again with more
+      // patience, counted once. After it a request waits four times the slowest answer, and a
+      // timeout is a failure (a server that drops what it gets), as it is where failures do not
+      // count.
+      Clock::time_point began;
+      auto once = [&](Millis timeout) {
+        began = Clock::now();
+        return exchange(c, c.to, timeout);
+      };
+      auto answer = failures_conclusive && q.answered() == 0
+                        ? patiently(ctx.deadline, once, &q.resent)
+                        : once(ctx.deadline.probe());
       ++q.sent;
       if (answer) {
         ++q.counts[*answer];
+        slowest = std::max(slowest, std::chrono::duration_cast<Millis>(Clock::now() - began));
+        ctx.deadline.answered_after(slowest);
       } else {
         ++q.failed;
         const std::string e = answer.error().str();

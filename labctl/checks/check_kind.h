@@ -59,6 +59,11 @@ struct Deadline {
   /// A probe's first timeout in a check of deadline `total`: a quarter of it, at least
   /// kProbeTimeout (reach 0.75 s, http 1.5 s, balance 2.5 s).
   static Millis first_patience(Millis total);
+  /// An answer came after `took` (the slowest of the check so far): from now on a probe
+  /// waits four times that (at least kProbeTimeout, at most the whole deadline), as TCP sets
+  /// its retransmission timeout from the round trips it saw.
+  void answered_after(Millis took) { grown = learned_patience(took, total); }
+  static Millis learned_patience(Millis slowest, Millis total);
   /// The patience after a timeout: doubled, at most `total` (at least kProbeTimeout).
   static Millis next_patience(Millis patience, Millis total);
   /// "the check's 5 s deadline ran out".
@@ -131,8 +136,9 @@ struct Requests {
 };
 /// Returns a reason to stop (the verdict is already certain), or "" to go on.
 using Conclusive = std::function<std::string(const Requests&)>;
-/// Sends up to `n` requests (exchange()) from the check's `from` node. Stops early at the
-/// deadline, when `conclusive` gives a reason, and (with `failures_conclusive`) when the
+/// Sends up to `n` requests (exchange()) from the check's `from` node; until one is answered
+/// (and with `failures_conclusive`) one that timed out is sent again (patiently). Stops early
+/// at the deadline, when `conclusive` gives a reason, and (with `failures_conclusive`) when the
 /// first kUnreachableAfter all failed or after kFailuresConclusive failures. Errors only
 /// when the namespace is gone.
 Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive& conclusive = {},

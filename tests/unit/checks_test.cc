@@ -242,6 +242,10 @@ TEST(ProbePatience, FirstAQuarterOfTheDeadlineThenDoublesUpToIt) {
   EXPECT_EQ(Deadline::first_patience(milliseconds{3000}), milliseconds{750});
   EXPECT_EQ(Deadline::first_patience(milliseconds{10000}), milliseconds{2500});
   EXPECT_EQ(Deadline::first_patience(milliseconds{1000}), kProbeTimeout);
+  // After answers: four times the slowest, within kProbeTimeout and the deadline.
+  EXPECT_EQ(Deadline::learned_patience(milliseconds{3}, milliseconds{10000}), kProbeTimeout);
+  EXPECT_EQ(Deadline::learned_patience(milliseconds{1200}, milliseconds{10000}), milliseconds{4800});
+  EXPECT_EQ(Deadline::learned_patience(milliseconds{4000}, milliseconds{10000}), milliseconds{10000});
   EXPECT_EQ(Deadline::next_patience(kProbeTimeout, milliseconds{6000}), milliseconds{1000});
   EXPECT_EQ(Deadline::next_patience(milliseconds{4000}, milliseconds{6000}), milliseconds{6000});
   EXPECT_EQ(Deadline::next_patience(milliseconds{6000}, milliseconds{6000}), milliseconds{6000});
