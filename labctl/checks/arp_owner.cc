@@ -48,7 +48,8 @@ CheckResult arp_owner(Ctx& ctx, const Check& c) {
   };
   if (vip.v6()) {
     (void)ctx.in(c.from, [&]() -> Status {
-      return tcp_connect(vip, c.port ? c.port : 80, ctx.deadline.probe());
+      return patiently(ctx.deadline,
+                       [&](Millis timeout) { return tcp_connect(vip, c.port ? c.port : 80, timeout); });
     });
     std::string mac = cached();
     if (mac.empty()) return failed(c, c.from + " has no neighbour entry for " + c.to_text);
@@ -60,7 +61,11 @@ CheckResult arp_owner(Ctx& ctx, const Check& c) {
   }
   ArpProbeResult probe;
   Status st = ctx.in(c.from, [&]() -> Status {
-    TRY_ASSIGN(probe, arp_probe(vip, ctx.deadline.probe(kArpWait)));
+    // Every answer within the wait counts; none on a slow link: ask again, waiting longer.
+    for (Millis wait = kArpWait;; wait *= 2) {
+      TRY_ASSIGN(probe, arp_probe(vip, ctx.deadline.probe(wait)));
+      if (!probe.answers.empty() || ctx.deadline.over()) break;
+    }
     return {};
   });
   if (!st) return failed(c, "ARP for " + c.to_text + " from " + c.from + ": " + st.error().str());

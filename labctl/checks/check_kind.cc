@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <sstream>
 
@@ -16,6 +17,18 @@ Millis Deadline::left() const {
 }
 
 Millis Deadline::probe(Millis want) const { return std::max(Millis{1}, std::min(want, left())); }
+
+Millis Deadline::first_patience(Millis total) { return std::max(kProbeTimeout, total / 4); }
+
+Millis Deadline::learned_patience(Millis slowest, Millis total) {
+  return std::max(kProbeTimeout, std::min(4 * slowest, total));
+}
+
+Millis Deadline::next_patience(Millis patience, Millis total) {
+  return std::max(kProbeTimeout, std::min(2 * patience, total));
+}
+
+bool Deadline::resend(const Error& e) const { return e.errnum == ETIMEDOUT && !over(); }
 
 std::string Deadline::ran_out() const {
   std::ostringstream o;
@@ -82,6 +95,9 @@ std::string Requests::text() const {
   s += " of " + std::to_string(sent);
   if (sent != planned) s += " sent (of " + std::to_string(planned) + " planned)";
   if (failed) s += ", " + std::to_string(failed) + " failed (last: " + last_error + ")";
+  if (resent)
+    s += ", " + std::to_string(resent) + " sent again after a timeout (waiting up to " +
+         std::to_string(patience.count()) + " ms)";
   if (!stopped.empty()) s += "; stopped early: " + stopped;
   return s;
 }
@@ -90,16 +106,30 @@ Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive
                                bool failures_conclusive) {
   Requests q;
   q.planned = n;
+  Millis slowest{0};
   TRY(ctx.in(c.from, [&]() -> Status {
     while (q.sent < n) {
       if (ctx.deadline.over()) {
         q.stopped = ctx.deadline.ran_out();
         break;
       }
-      auto answer = exchange(c, c.to, ctx.deadline.probe());
+      // Slow, not lost: until the first answer, a request that timed out goes again with more
+      // patience, counted once. After it a request waits four times the slowest answer, and a
+      // timeout is a failure (a server that drops what it gets), as it is where failures do not
+      // count.
+      Clock::time_point began;
+      auto once = [&](Millis timeout) {
+        began = Clock::now();
+        return exchange(c, c.to, timeout);
+      };
+      auto answer = failures_conclusive && q.answered() == 0
+                        ? patiently(ctx.deadline, once, &q.resent)
+                        : once(ctx.deadline.probe());
       ++q.sent;
       if (answer) {
         ++q.counts[*answer];
+        slowest = std::max(slowest, std::chrono::duration_cast<Millis>(Clock::now() - began));
+        ctx.deadline.answered_after(slowest);
       } else {
         ++q.failed;
         const std::string e = answer.error().str();
@@ -119,6 +149,7 @@ Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive
     }
     return {};
   }));
+  q.patience = ctx.deadline.patience();
   return q;
 }
 

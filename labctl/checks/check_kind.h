@@ -23,9 +23,14 @@ namespace labctl::check_kind {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-/// One probe's own bound. Lab traffic crosses veths inside one kernel: a request and its
-/// answer take a few milliseconds even under emulation (measured in the micro-VM), so one
-/// that has not come in half a second is not coming.
+/// A probe's least bound. Lab traffic crosses veths inside one kernel: a request and its
+/// answer take a few milliseconds even under emulation (measured in the micro-VM). A link
+/// can be slower on purpose (an impairment's delay, proxy ARP's delayed reply, a VRRP
+/// takeover), so a probe first waits a quarter of the check's deadline (at least this), and
+/// one that timed out is sent again with twice the time (Deadline::timed_out), as TCP backs
+/// off its SYN, while the deadline allows. Waiting long before resending matters: a request
+/// given up on may still have been scheduled by the director and counts in its table (wlc
+/// then sends the next ones elsewhere).
 inline constexpr Millis kProbeTimeout{500};
 /// Requests that all failed before any answered: the target is unreachable, stop there.
 inline constexpr int kUnreachableAfter = 2;
@@ -38,11 +43,45 @@ struct Deadline {
   Millis total{0};
   [[nodiscard]] Millis left() const;
   [[nodiscard]] bool over() const { return Clock::now() >= end; }
-  /// A probe's timeout: `want`, cut to what is left of the deadline (at least 1 ms).
-  [[nodiscard]] Millis probe(Millis want = kProbeTimeout) const;
+  /// What a probe waits after a timeout of this check; 0 before any (first_patience).
+  Millis grown{0};
+  /// What a probe waits now: first_patience(total), doubled after each timeout.
+  [[nodiscard]] Millis patience() const { return grown.count() ? grown : first_patience(total); }
+  /// A probe's timeout: `want` (else the patience), cut to what is left of the deadline (at
+  /// least 1 ms).
+  [[nodiscard]] Millis probe() const { return probe(patience()); }
+  [[nodiscard]] Millis probe(Millis want) const;
+  /// A probe timed out: wait twice as long from now on (at most the whole deadline).
+  void timed_out() { grown = next_patience(patience(), total); }
+  /// Whether a probe that failed with `e` is sent again: it timed out (an answer may only be
+  /// slow) and time is left. A refusal or an unreachable is an answer and decides at once.
+  [[nodiscard]] bool resend(const Error& e) const;
+  /// A probe's first timeout in a check of deadline `total`: a quarter of it, at least
+  /// kProbeTimeout (reach 0.75 s, http 1.5 s, balance 2.5 s).
+  static Millis first_patience(Millis total);
+  /// An answer came after `took` (the slowest of the check so far): from now on a probe
+  /// waits four times that (at least kProbeTimeout, at most the whole deadline), as TCP sets
+  /// its retransmission timeout from the round trips it saw.
+  void answered_after(Millis took) { grown = learned_patience(took, total); }
+  static Millis learned_patience(Millis slowest, Millis total);
+  /// The patience after a timeout: doubled, at most `total` (at least kProbeTimeout).
+  static Millis next_patience(Millis patience, Millis total);
   /// "the check's 5 s deadline ran out".
   [[nodiscard]] std::string ran_out() const;
 };
+
+/// Runs `probe(timeout)`, and again with more patience while it timed out and the deadline
+/// allows (Deadline::resend); `resent` (when given) counts the extra tries.
+template <class Probe>
+auto patiently(Deadline& d, Probe&& probe, int* resent = nullptr) {
+  auto r = probe(d.probe());
+  while (!r && d.resend(r.error())) {
+    d.timed_out();
+    if (resent) ++*resent;
+    r = probe(d.probe());
+  }
+  return r;
+}
 
 struct Ctx {
   const Topology& t;
@@ -87,6 +126,8 @@ struct Requests {
   int planned = 0;
   int sent = 0;
   int failed = 0;
+  int resent = 0;          ///< Requests sent again after a timeout (not counted in `sent`).
+  Millis patience{kProbeTimeout};  ///< What the last request waited at most.
   std::string last_error;
   std::string stopped;  ///< Why it stopped before `planned`; "" when all were sent.
   [[nodiscard]] int answered() const { return sent - failed; }
@@ -95,8 +136,9 @@ struct Requests {
 };
 /// Returns a reason to stop (the verdict is already certain), or "" to go on.
 using Conclusive = std::function<std::string(const Requests&)>;
-/// Sends up to `n` requests (exchange()) from the check's `from` node. Stops early at the
-/// deadline, when `conclusive` gives a reason, and (with `failures_conclusive`) when the
+/// Sends up to `n` requests (exchange()) from the check's `from` node; until one is answered
+/// (and with `failures_conclusive`) one that timed out is sent again (patiently). Stops early
+/// at the deadline, when `conclusive` gives a reason, and (with `failures_conclusive`) when the
 /// first kUnreachableAfter all failed or after kFailuresConclusive failures. Errors only
 /// when the namespace is gone.
 Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive& conclusive = {},

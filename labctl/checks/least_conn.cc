@@ -119,7 +119,9 @@ CheckResult least_conn(Ctx& ctx, const Check& c) {
       Fd conn;
       HttpGetOptions o;
       if (keep) o.keep = &conn;
-      auto body = http_get(c.to, c.port ? c.port : 80, c.params.text("path"), ctx.deadline.probe(), o);
+      auto body = patiently(ctx.deadline, [&](Millis timeout) {
+        return http_get(c.to, c.port ? c.port : 80, c.params.text("path"), timeout, o);
+      });
       ++sent;
       ctx.report(std::to_string(sent) + " of " + std::to_string(planned) + " connections" +
                  (failed_n ? ", " + std::to_string(failed_n) + " failed" : ""));

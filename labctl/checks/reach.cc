@@ -1,34 +1,27 @@
 #include "labctl/checks/check_kind.h"
 #include "labctl/checks/diagnose.h"
 
-#include <cerrno>
-
 namespace labctl::check_kind {
 namespace {
 
 // A probe bounded by the deadline: a UDP exchange or banner read when the check says so,
 // else a TCP connect when there is a port, else an ICMP echo. A probe that got no answer in
-// its time is sent again while the deadline allows: on a loaded machine one late answer is
-// not "unreachable". A definite answer (refused, unreachable) decides at once, and no-reach
-// keeps its single probe.
+// its time is sent again, with twice the time, while the deadline allows: on a loaded
+// machine or a slow link (delay = "300ms") one late answer is not "unreachable", and
+// no-reach passes only when nothing answered in its whole window. A definite answer
+// (refused, unreachable) decides at once.
 CheckResult reach(Ctx& ctx, const Check& c, bool want) {
   CheckResult r;
   const bool udp = c.params.udp(), banner = c.params.has("banner");
   std::string answer;
-  auto once = [&]() -> Status {
-    const Millis timeout = ctx.deadline.probe();
+  auto once = [&](Millis timeout) -> Status {
     if (udp || banner) {
       TRY_ASSIGN(answer, exchange(c, c.to, timeout));
       return {};
     }
     return c.port ? tcp_connect(c.to, c.port, timeout) : icmp_echo(c.to, timeout);
   };
-  Status st = ctx.in(c.from, [&]() -> Status {
-    for (;;) {
-      Status one = once();
-      if (one || !want || one.error().errnum != ETIMEDOUT || ctx.deadline.over()) return one;
-    }
-  });
+  Status st = ctx.in(c.from, [&]() -> Status { return patiently(ctx.deadline, once); });
   const std::string how = udp || banner ? exchange_name(c)
                           : c.port      ? "TCP connect to " + target_of(c)
                                         : "ping " + c.to_text;

@@ -67,7 +67,9 @@ CheckResult sticky(Ctx& ctx, const Check& c) {
         }
         HttpGetOptions o;
         o.source = sources[i];
-        auto body = http_get(c.to, c.port ? c.port : 80, c.params.text("path"), ctx.deadline.probe(), o);
+        auto body = patiently(ctx.deadline, [&](Millis timeout) {
+          return http_get(c.to, c.port ? c.port : 80, c.params.text("path"), timeout, o);
+        });
         ++sent;
         if (body) {
           ++answers[i].servers[*body];

@@ -630,17 +630,19 @@ TEST_F(HostLab, CheckStreamsVerdictsFailsFastAndWritesValidJunit) {
   EXPECT_NE(progress, std::string::npos) << out;
   EXPECT_LT(progress, out.find("PASS  slow (http)")) << out;
   EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
-  // b gone from its switch: nothing answers ARP for it, so every probe runs into its timeout.
+  // b gone from its switch: nothing answers ARP for it, so every probe runs into its timeout,
+  // and is sent again while the deadline allows (a slow link is not a dead one): each check
+  // fails at its deadline, reach's 3 s and http's 6 s, never later.
   ASSERT_EQ(std::system(("ip -n " + netns_name(l.name, "b") + " link set eth0 down").c_str()), 0);
   auto start = std::chrono::steady_clock::now();
   out = run(kLabctl + " check " + l.name + " --junit " + junit + " 2>&1; echo rc=$?");
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_NE(out.find("rc=1"), std::string::npos) << out;
-  EXPECT_LT(s, 5.0) << out;
+  EXPECT_LT(s, 11.0) << out;
   const auto reach_fail = out.find("FAIL  a-reaches-b"), http_fail = out.find("FAIL  b-answers-a");
   EXPECT_NE(reach_fail, std::string::npos) << out;
   EXPECT_LT(reach_fail, http_fail) << out;
-  EXPECT_NE(out.find("stopped early: the first 2 requests all failed"), std::string::npos) << out;
+  EXPECT_NE(out.find("stopped early: the check's 6 s deadline ran out"), std::string::npos) << out;
   EXPECT_NE(run(lint).find("validates"), std::string::npos) << run(lint);
   EXPECT_EQ(run("xmllint --xpath 'count(//failure)' " + junit), "2\n");
   EXPECT_NE(run("xmllint --xpath 'string(//testcase[@name=\"a-reaches-b\"]/failure/@message)' " + junit)

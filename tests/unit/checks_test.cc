@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -229,6 +230,71 @@ TEST(RenderChecks, AFailedCheckShowsItsCausesAndFixes) {
   EXPECT_FALSE(j["passed"].get<bool>());
   ASSERT_EQ(j["checks"][0]["causes"].size(), 1u);
   EXPECT_EQ(j["checks"][0]["causes"][0]["node"], "rs1");
+}
+
+// A probe that timed out is sent again with twice the time, never more than the whole
+// deadline and never less than the first timeout; only a timeout is resent, and only while
+// time is left.
+TEST(ProbePatience, FirstAQuarterOfTheDeadlineThenDoublesUpToIt) {
+  using check_kind::Deadline;
+  using check_kind::kProbeTimeout;
+  using std::chrono::milliseconds;
+  EXPECT_EQ(Deadline::first_patience(milliseconds{3000}), milliseconds{750});
+  EXPECT_EQ(Deadline::first_patience(milliseconds{10000}), milliseconds{2500});
+  EXPECT_EQ(Deadline::first_patience(milliseconds{1000}), kProbeTimeout);
+  // After answers: four times the slowest, within kProbeTimeout and the deadline.
+  EXPECT_EQ(Deadline::learned_patience(milliseconds{3}, milliseconds{10000}), kProbeTimeout);
+  EXPECT_EQ(Deadline::learned_patience(milliseconds{1200}, milliseconds{10000}), milliseconds{4800});
+  EXPECT_EQ(Deadline::learned_patience(milliseconds{4000}, milliseconds{10000}), milliseconds{10000});
+  EXPECT_EQ(Deadline::next_patience(kProbeTimeout, milliseconds{6000}), milliseconds{1000});
+  EXPECT_EQ(Deadline::next_patience(milliseconds{4000}, milliseconds{6000}), milliseconds{6000});
+  EXPECT_EQ(Deadline::next_patience(milliseconds{6000}, milliseconds{6000}), milliseconds{6000});
+  EXPECT_EQ(Deadline::next_patience(kProbeTimeout, milliseconds{300}), kProbeTimeout);
+}
+
+TEST(ProbePatience, ResendsOnlyATimeoutWhileTimeIsLeft) {
+  using namespace std::chrono_literals;
+  check_kind::Deadline d{check_kind::Clock::now() + 5s, std::chrono::milliseconds{5000}};
+  const Error timeout = fail_errno("connect to 10.0.0.1:80: timed out", ETIMEDOUT).value();
+  const Error refused = fail_errno("connect to 10.0.0.1:80", ECONNREFUSED).value();
+  const Error unreachable = fail_errno("connect to 10.0.0.1:80", EHOSTUNREACH).value();
+  EXPECT_TRUE(d.resend(timeout));
+  EXPECT_FALSE(d.resend(refused));
+  EXPECT_FALSE(d.resend(unreachable));
+  check_kind::Deadline over{check_kind::Clock::now() - 1ms, std::chrono::milliseconds{5000}};
+  EXPECT_FALSE(over.resend(timeout));
+}
+
+// patiently(): two timeouts then an answer is one answer after 0.5, 1 and 2 s of patience
+// (a check of 2 s: its first patience is the least, 0.5 s); later probes of the check start
+// at the grown patience.
+TEST(ProbePatience, PatientlyGrowsTheTimeoutAndKeepsIt) {
+  using namespace std::chrono_literals;
+  check_kind::Deadline d{check_kind::Clock::now() + 60s, std::chrono::milliseconds{2000}};
+  std::vector<long> asked;
+  int resent = 0;
+  auto slow = [&](std::chrono::milliseconds t) -> Status {
+    asked.push_back(static_cast<long>(t.count()));
+    if (t < 2000ms) return fail_errno("timed out", ETIMEDOUT);
+    return {};
+  };
+  EXPECT_TRUE(check_kind::patiently(d, slow, &resent));
+  EXPECT_EQ(resent, 2);
+  ASSERT_EQ(asked.size(), 3u);
+  EXPECT_EQ(asked[0], 500);
+  EXPECT_EQ(asked[1], 1000);
+  EXPECT_EQ(asked[2], 2000);
+  asked.clear();
+  EXPECT_TRUE(check_kind::patiently(d, slow));
+  EXPECT_EQ(asked.size(), 1u);
+  // A refusal is an answer: never resent.
+  asked.clear();
+  auto refused = [&](std::chrono::milliseconds t) -> Status {
+    asked.push_back(static_cast<long>(t.count()));
+    return fail_errno("connect", ECONNREFUSED);
+  };
+  EXPECT_FALSE(check_kind::patiently(d, refused));
+  EXPECT_EQ(asked.size(), 1u);
 }
 
 }  // namespace
