@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "labctl/lab/live_edit.h"
+#include "labctl/model/builtins.h"
 #include "labctl/model/load.h"
 
 namespace labctl {
@@ -127,6 +128,28 @@ TEST(LiveEditRecord, FoldsToWhatIsChangedNowAndRoundTrips) {
   EXPECT_TRUE(has(text, "link c:e0 impaired: 1mbit, delay 20ms ±5ms")) << text;
   EXPECT_EQ(render_live_state(fold_live_edits({})), "");
   EXPECT_FALSE(live_edit_from_json({{"edit", "explode"}, {"node", "a"}}));
+}
+
+TEST(FailoverHow, DefaultsToStopKeepalivedAndNamesTheAcceptedForms) {
+  std::string text(find_builtin("ha-demo")->text);
+  auto plain = parse_topology(text, "ha-demo.toml");
+  ASSERT_TRUE(plain.ok());
+  for (const auto& c : plain.topology->checks)
+    if (c.kind == "failover") {
+      EXPECT_EQ(c.params.text("how"), "stop-keepalived");
+    }
+  auto crash = parse_topology(text + "\n[checks.f2]\nkind = \"failover\"\nfrom = \"client\"\n"
+                                     "service = \"web\"\nhow = \"crash-node\"\n",
+                              "ha-demo.toml");
+  ASSERT_TRUE(crash.ok());
+  EXPECT_EQ(crash.topology->checks.back().params.text("how"), "crash-node");
+  auto bad = parse_topology(text + "\n[checks.f3]\nkind = \"failover\"\nfrom = \"client\"\n"
+                                   "service = \"web\"\nhow = \"cut-cable\"\n",
+                            "ha-demo.toml");
+  ASSERT_FALSE(bad.ok());
+  std::string all;
+  for (const auto& d : bad.diagnostics) all += format_diagnostic(d) + "\n";
+  EXPECT_TRUE(has(all, "not stop-keepalived, cut-link or crash-node")) << all;
 }
 
 }  // namespace
