@@ -339,11 +339,16 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   }
   std::vector<std::string> after;
   bool settled = false;
-  // Let the restarted router be heard (a few adverts) before judging who holds the VIP.
+  // Let the restarted router be heard (a few adverts) before judging who holds the VIP. A
+  // master whose link comes back leaves FAULT as a BACKUP and preempts only when its
+  // master-down timer runs out (3 adverts plus its skew, under 4): wait 5 adverts for it,
+  // else the check would judge the backup's hold and the master take over after it.
+  const int adverts = failure.how == "cut-link" ? 5 : 3;
   const auto earliest =
       restart_at +
       Millis{static_cast<int64_t>(
-          3000 * (md->agent->keepalived->vrrp ? md->agent->keepalived->vrrp->advert_int : 1))};
+          adverts * 1000 *
+          (md->agent->keepalived->vrrp ? md->agent->keepalived->vrrp->advert_int : 1))};
   // Restoring is not cut short by the deadline: the lab must be left as it was found.
   const auto restore_until = std::max(ctx.deadline.end, restart_at + 10s);
   while (Clock::now() < restore_until) {

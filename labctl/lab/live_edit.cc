@@ -176,11 +176,8 @@ Result<Impairment> parse_impair_args(const std::vector<std::string>& words) {
       return fail("impair: expected KEY=VALUE, not '" + w + "'",
                   fmt::format("keys: {}", fmt::join(impair_key_names(), ", ")));
     const std::string key = w.substr(0, eq);
-    if (Status st = set_impair_key(imp, key, std::string_view(w).substr(eq + 1)); !st) {
-      Error e = st.error();
-      if (find_impair_key(key)) e.message = "'" + key + "' " + e.message;
-      return tl::unexpected(e);
-    }
+    // Its errors name the key and the accepted forms.
+    TRY(set_impair_key(imp, key, std::string_view(w).substr(eq + 1)));
   }
   for (const auto& p : impairment_problems(imp))
     return fail("'" + std::string(p.key) + "' " + p.message, p.hint);
