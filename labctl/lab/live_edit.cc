@@ -94,6 +94,10 @@ Result<LinkInfo> read_link(const std::string& ns, const std::string& dev) {
 }
 
 bool carrier(const LinkInfo& l) { return (l.flags & IFF_LOWER_UP) != 0; }
+// Operationally up: the kernel's link watcher has seen the carrier come back (up to a
+// second after it does) and told the bridge, which forwards on the port only then.
+bool running(const LinkInfo& l) { return carrier(l) && (l.flags & IFF_RUNNING) != 0; }
+constexpr int kLinkWaitRounds = 300;  ///< Of 10 ms: the link watcher may take a second.
 
 // Puts back what the kernel dropped when `node`'s interface `dev` went down: its addresses
 // there (IPv6 ones are removed on down) and the node's routes (those over `dev` are
@@ -335,15 +339,16 @@ Result<std::string> set_link(const Topology& t, const LinkEnds& l, bool up) {
     return r.apply([&](RtnlBatch& b) { return up ? b.link_up(l.far_dev) : b.link_down(l.far_dev); });
   }));
   if (up && l.far_is_node) TRY(restore_node_config(t, l.far_node, l.far_dev));
-  // Read back: a veth's carrier follows its peer at once; allow the kernel a moment anyway.
+  // Read back: a veth's carrier follows its peer at once; a restored link is done when
+  // both ends run (the link watcher has passed, the bridge forwards).
   LinkInfo near, far;
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < kLinkWaitRounds; ++i) {
     TRY_ASSIGN(near, read_link(l.ns, l.interface));
     TRY_ASSIGN(far, read_link(l.far_ns, l.far_dev));
-    if (carrier(near) == up && carrier(far) == up) break;
+    if (up ? running(near) && running(far) : !carrier(near) && !carrier(far)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (carrier(near) != up || carrier(far) != up)
+  if (up ? !running(near) || !running(far) : carrier(near) || carrier(far))
     return fail(fmt::format("link {} ({}): the kernel shows carrier {} here and {} there after "
                             "setting it {}",
                             end_name(l), l.far, carrier(near) ? "on" : "off",
@@ -425,6 +430,14 @@ Result<std::string> start_node(const Topology& t, const std::string& node) {
     });
   }));
   for (const auto& i : n->interfaces) TRY(restore_node_config(t, node, i.name));
+  // Until each interface runs (a peer cut by `labctl link` never gives it carrier: then
+  // the wait ends without it).
+  for (const auto& i : n->interfaces)
+    for (int k = 0; k < kLinkWaitRounds; ++k) {
+      auto l = read_link(ns, i.name);
+      if (!l || running(*l)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   std::vector<std::string> started;
   for (const auto& a : n->agents) {
     TRY(start_agent(t, node, a.name));
