@@ -88,6 +88,20 @@ size_t default_routes(const std::string& ns) {
 
 bool carrier(const LinkInfo& l) { return (l.flags & IFF_LOWER_UP) != 0; }
 
+// `labctl check LAB` until it passes, for at most 5 s: a check run during the cut left the
+// client's ARP entry for its gateway resolving, and a request queued on it when it gives
+// up (3 probes, 1 s apart, all lost) fails at once with EHOSTUNREACH, however well the
+// link works by then. The next request resolves afresh.
+std::pair<std::string, int> check_until_passes(const std::string& lab) {
+  std::pair<std::string, int> r;
+  for (int i = 0; i < 5; ++i) {
+    r = run("check " + lab);
+    if (r.second == 0) break;
+    ::sleep(1);
+  }
+  return r;
+}
+
 class LiveEditHost : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -140,7 +154,7 @@ TEST_F(LiveEditHost, LinkDownUpCutsBothEndsCarrierAndRestoresIt) {
   ASSERT_EQ(up_rc, 0) << up;
   EXPECT_TRUE(carrier(link_in(ns("client"), "eth0")));
   EXPECT_TRUE(carrier(link_in(ns("s1"), p)));
-  auto [again, again_rc] = run("check " + lab_);
+  auto [again, again_rc] = check_until_passes(lab_);
   EXPECT_EQ(again_rc, 0) << again;
   auto [status2, status2_rc] = run("status " + lab_);
   EXPECT_THAT(status2, ::testing::Not(HasSubstr("client:eth0 cut")));
@@ -202,7 +216,7 @@ TEST_F(LiveEditHost, NodeCrashKillsItsAgentsAndStartBringsThemBack) {
   EXPECT_TRUE(test::alive(after->supervisor));
   EXPECT_TRUE(link_in(ns("server"), "eth0").up);
   EXPECT_EQ(default_routes(ns("server")), 1u);  // dropped with eth0, put back
-  auto [again, again_rc] = run("check " + lab_);
+  auto [again, again_rc] = check_until_passes(lab_);
   EXPECT_EQ(again_rc, 0) << again;
 }
 
