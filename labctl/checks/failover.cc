@@ -340,10 +340,11 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   std::vector<std::string> after;
   bool settled = false;
   // Let the restarted router be heard (a few adverts) before judging who holds the VIP. A
-  // master whose link comes back leaves FAULT as a BACKUP and preempts only when its
-  // master-down timer runs out (3 adverts plus its skew, under 4): wait 5 adverts for it,
-  // else the check would judge the backup's hold and the master take over after it.
-  const int adverts = failure.how == "cut-link" ? 5 : 3;
+  // master whose link comes back leaves FAULT as a BACKUP, and one started after a crash
+  // finds the backup MASTER: each preempts only when its master-down timer runs out (3
+  // adverts plus its skew, under 4). Wait 5 adverts for it, else the check would judge the
+  // backup's hold and the master take over after it.
+  const int adverts = failure.how == "stop-keepalived" ? 3 : 5;
   const auto earliest =
       restart_at +
       Millis{static_cast<int64_t>(

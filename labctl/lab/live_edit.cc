@@ -125,9 +125,11 @@ Result<const Node*> find_node(const Topology& t, const std::string& node) {
   return fail("lab " + t.name + " has no node " + node, "its nodes: " + names_of(names));
 }
 
-// SIGKILL to every process in the namespace at `ns_path` at once (no SIGTERM first: a
-// keepalived told to stop would hand its VIP over gracefully), then to any that entered
-// it meanwhile; waits until they are gone. A pid recycled since the scan (no longer in the
+// SIGKILL to every process in the namespace at `ns_path` (no SIGTERM first: a keepalived
+// told to stop would hand its VIP over gracefully), then to any that entered it meanwhile;
+// waits until they are gone. Every one is stopped (SIGSTOP) before any is killed: a child
+// whose parent dies first gets its parent-death signal (keepalived's VRRP child: SIGTERM,
+// and a goodbye advert) and must not run to act on it. A pid recycled since the scan (no longer in the
 // namespace) is left alone. Returns how many were killed.
 Result<size_t> kill_all_in_netns(const std::string& ns_path) {
   struct stat ns_st{};
@@ -142,11 +144,11 @@ Result<size_t> kill_all_in_netns(const std::string& ns_path) {
       struct stat st{};
       const std::string net = "/proc/" + std::to_string(p) + "/ns/net";
       if (!fd || ::stat(net.c_str(), &st) != 0 || st.st_ino != ns_st.st_ino) continue;
-      if (::syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0) == 0) {
-        ++killed;
+      if (::syscall(SYS_pidfd_send_signal, fd.get(), SIGSTOP, nullptr, 0) == 0)
         fds.push_back(std::move(fd));
-      }
     }
+    for (const auto& fd : fds)
+      if (::syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0) == 0) ++killed;
     for (const auto& fd : fds) {
       pollfd p{fd.get(), POLLIN, 0};
       (void)::poll(&p, 1, 2000);

@@ -172,8 +172,10 @@ TEST_F(KernelHa, FailoverByCutLinkAndByCrashNodeMeasureTheOutage) {
     std::smatch m;
     ASSERT_TRUE(std::regex_search(fo.detail, m, std::regex(R"(outage (\d+) ms)"))) << fo.detail;
     // Without a goodbye advert the backup waits out the master-down interval (3 adverts of
-    // 1 s plus skew): the outage is real, and bounded by the check's deadline.
-    EXPECT_GT(std::stoi(m[1]), 0) << fo.detail;
+    // 1 s plus skew) from dir1's last advert, at most 1 s before the failure: over 1.5 s
+    // whatever the emulation's speed (a crash whose keepalived got to say goodbye, as one
+    // SIGKILLed parent before its children did, moved the VIP in 630 ms).
+    EXPECT_GT(std::stoi(m[1]), 1500) << fo.detail;
     EXPECT_THAT(fo.detail, HasSubstr("restored"));
     std::fprintf(stderr, "%s", render_checks(rep).c_str());
     EXPECT_THAT(addrs("dir1"), HasSubstr("10.10.0.100/32"));
