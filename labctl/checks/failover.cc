@@ -1,8 +1,11 @@
-// failover: the director that holds the VIP (keepalived's MASTER) loses its keepalived;
-// the backup must take the VIP over while the client keeps sending requests, which must go
-// on being answered. The outage is measured from the client's side: the longest run of
-// unanswered requests. Then the stopped keepalived is started again and the check waits
-// for exactly one director to hold the VIP. Who holds the VIP is read from each
+// failover: the director that holds the VIP (keepalived's MASTER) fails, as `how` says:
+// its keepalived is stopped (stop-keepalived, the default), its link to the clients is cut
+// (cut-link: the VRRP interface, as `labctl link LAB NODE:IF down`), or it crashes
+// (crash-node: as `labctl node LAB NODE crash`, every process SIGKILLed and its interfaces
+// down). The backup must take the VIP over while the client keeps sending requests, which
+// must go on being answered. The outage is measured from the client's side: the longest run
+// of unanswered requests. Then the master is restored (keepalived started, link up, node
+// started) and the check waits for exactly one director to hold the VIP. Who holds the VIP is read from each
 // director's own addresses, so two holders (split brain) and none are both named.
 #include <sys/stat.h>
 
@@ -15,6 +18,7 @@
 #include "labctl/checks/check_kind.h"
 #include "labctl/checks/diagnose.h"
 #include "labctl/lab/agent_control.h"
+#include "labctl/lab/live_edit.h"
 #include "labctl/lab/state.h"
 #include "labctl/model/keepalived.h"
 
@@ -71,6 +75,52 @@ struct Probe {
   bool ok;
   std::string answer;  ///< The body, or the error.
 };
+
+// How the master fails and is restored (`how`).
+struct Failure {
+  std::string how;  ///< stop-keepalived, cut-link or crash-node
+  std::string master;
+  const Agent* agent = nullptr;
+  std::optional<LinkEnds> link;  ///< cut-link: the master's link to the clients.
+
+  /// "dir1's keepalived was stopped", "dir1's link eth0 was cut", "dir1 crashed".
+  [[nodiscard]] std::string what() const {
+    if (how == "cut-link") return master + "'s link " + link->interface + " was cut";
+    if (how == "crash-node") return master + " crashed";
+    return master + "'s keepalived was stopped";
+  }
+  [[nodiscard]] Status fail(const Topology& t) const {
+    if (how == "cut-link") return set_link(t, *link, false).map([](auto&&) {});
+    if (how == "crash-node") return crash_node(t, master).map([](auto&&) {});
+    return stop_agent(t, master, agent->name, kKeepalivedStopGrace + 2000ms);
+  }
+  [[nodiscard]] Status restore(const Topology& t) const {
+    if (how == "cut-link") return set_link(t, *link, true).map([](auto&&) {});
+    if (how == "crash-node") return start_node(t, master).map([](auto&&) {});
+    return start_agent(t, master, agent->name);
+  }
+  [[nodiscard]] std::string restored() const {
+    if (how == "cut-link") return master + "'s link " + link->interface + " is up again";
+    if (how == "crash-node") return master + " runs again";
+    return master + "'s keepalived runs again";
+  }
+};
+
+// cut-link's link: the interface the master's VRRP adverts go out on (where the clients
+// are), else the one on the VIP's subnet.
+Result<LinkEnds> client_side_link(const Topology& t, const Node& n, const Agent& a,
+                                  const IpAddr& vip) {
+  std::string ifname;
+  if (a.keepalived && a.keepalived->vrrp) ifname = a.keepalived->vrrp->interface;
+  for (const auto& i : n.interfaces)
+    for (const auto& p : i.addresses)
+      if (ifname.empty() && p.addr.family == vip.family && p.contains(vip)) ifname = i.name;
+  if (ifname.empty())
+    return labctl::fail("cut-link: " + n.name + " has no VRRP interface and no interface on " +
+                            vip.str() + "'s subnet to cut",
+                        "use how = \"stop-keepalived\" or \"crash-node\"");
+  return resolve_link(t, n.name, ifname);
+}
 
 CheckResult failover(Ctx& ctx, const Check& c) {
   ServiceRef f = ctx.t.service(c.service);
@@ -138,6 +188,13 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   for (const auto& d : ds)
     if (d.node->name == master) md = &d;
   ctx.report(master + " holds " + c.to_text);
+  Failure failure{c.params.text("how"), master, md->agent, std::nullopt};
+  if (failure.how.empty()) failure.how = "stop-keepalived";
+  if (failure.how == "cut-link") {
+    auto l = client_side_link(ctx.t, *md->node, *md->agent, vip);
+    if (!l) return failed(c, l.error().str());
+    failure.link = *l;
+  }
 
   // The client asks all along, on a thread of its own inside its namespace.
   auto from_fd = ctx.fd(c.from);
@@ -180,18 +237,24 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   std::string detail;
   bool ok = true;
   const auto stopped_at = Clock::now();
-  Status st = stop_agent(ctx.t, master, md->agent->name, kKeepalivedStopGrace + 2000ms);
+  Status st = failure.fail(ctx.t);
   if (!st) {
     finish_probing();
-    return failed(c, "stopping " + master + "'s keepalived: " + st.error().str());
+    return failed(c, failure.how + " on " + master + ": " + st.error().str());
   }
-  ctx.report("stopped " + master + ":" + md->agent->name);
-  // The VIP must appear on exactly one other director.
+  ctx.report(failure.what());
+  // The VIP must appear on exactly one other director. A master whose link was cut or
+  // which crashed still has it on its own interface (no keepalived took it away there),
+  // where no client reaches it: it does not count.
+  const bool master_counts = failure.how == "stop-keepalived";
   std::vector<std::string> now;
   Clock::time_point moved{};
   while (!ctx.deadline.over()) {
     auto h = holders(ctx, ds, vip);
-    if (h) now = *h;
+    if (h) {
+      now = *h;
+      if (!master_counts) std::erase(now, master);
+    }
     if (h && now.size() == 1 && now.front() != master) {
       moved = Clock::now();
       break;
@@ -201,7 +264,7 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   const auto ms = [](Clock::duration d) { return std::chrono::duration_cast<Millis>(d).count(); };
   if (moved == Clock::time_point{}) {
     ok = false;
-    detail = "after " + master + "'s keepalived stopped, the VIP " + c.to_text +
+    detail = "after " + failure.what() + ", the VIP " + c.to_text +
              " did not move to a backup within " + std::to_string(ms(Clock::now() - stopped_at)) +
              " ms (held by " + (now.empty() ? std::string("nobody") : join(now)) + ")";
   } else {
@@ -251,8 +314,7 @@ CheckResult failover(Ctx& ctx, const Check& c) {
     }
     std::vector<std::string> served(answers_after.begin(), answers_after.end());
     detail = "VIP " + c.to_text + " moved from " + master + " to " + now.front() + " " +
-             std::to_string(ms(moved - stopped_at)) + " ms after " + master +
-             "'s keepalived was stopped; ";
+             std::to_string(ms(moved - stopped_at)) + " ms after " + failure.what() + "; ";
     if (gap_from) {
       ok = false;
       detail += "the client's requests were still failing at the end (" + std::to_string(failures) +
@@ -270,18 +332,24 @@ CheckResult failover(Ctx& ctx, const Check& c) {
     }
   }
 
-  // Restore: the stopped keepalived runs again, and one director holds the VIP.
+  // Restore: the master runs again, and one director holds the VIP.
   const auto restart_at = Clock::now();
-  if (Status s = start_agent(ctx.t, master, md->agent->name); !s) {
+  if (Status s = failure.restore(ctx.t); !s) {
     return failed(c, detail + "; restoring failed: " + s.error().str());
   }
   std::vector<std::string> after;
   bool settled = false;
-  // Let the restarted router be heard (a few adverts) before judging who holds the VIP.
+  // Let the restarted router be heard (a few adverts) before judging who holds the VIP. A
+  // master whose link comes back leaves FAULT as a BACKUP, and one started after a crash
+  // finds the backup MASTER: each preempts only when its master-down timer runs out (3
+  // adverts plus its skew, under 4). Wait 5 adverts for it, else the check would judge the
+  // backup's hold and the master take over after it.
+  const int adverts = failure.how == "stop-keepalived" ? 3 : 5;
   const auto earliest =
       restart_at +
       Millis{static_cast<int64_t>(
-          3000 * (md->agent->keepalived->vrrp ? md->agent->keepalived->vrrp->advert_int : 1))};
+          adverts * 1000 *
+          (md->agent->keepalived->vrrp ? md->agent->keepalived->vrrp->advert_int : 1))};
   // Restoring is not cut short by the deadline: the lab must be left as it was found.
   const auto restore_until = std::max(ctx.deadline.end, restart_at + 10s);
   while (Clock::now() < restore_until) {
@@ -294,13 +362,12 @@ CheckResult failover(Ctx& ctx, const Check& c) {
     std::this_thread::sleep_for(kPollEvery * 5);
   }
   if (!settled) {
-    return failed(c, detail + "; after " + master +
-                         "'s keepalived was started again the VIP is held by " +
+    return failed(c, detail + "; after restoring (" + failure.restored() + ") the VIP is held by " +
                          (after.empty() ? std::string("nobody") : join(after)) +
                          (after.size() > 1 ? " (split brain)" : ""));
   }
   detail +=
-      "; restored: " + master + "'s keepalived runs again and " + after.front() + " holds the VIP";
+      "; restored: " + failure.restored() + " and " + after.front() + " holds the VIP";
   return verdict(c, ok, detail);
 }
 

@@ -13,6 +13,7 @@
 
 #include "labctl/cli/command.h"
 #include "labctl/lab/ipvs_edit.h"
+#include "labctl/model/impair.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
 #include "labctl/model/builtins.h"
@@ -22,7 +23,10 @@ namespace labctl::cli {
 namespace {
 
 // What a positional argument is, for completing it.
-enum class Arg { None, Files, Topology, Lab, Node, CheckName, Agent, Shell, Iface, IpvsVerb };
+enum class Arg {
+  None, Files, Topology, Lab, Node, CheckName, Agent, Shell, Iface, IpvsVerb,
+  Endpoint, LinkVerb, ImpairKey, LabNode, NodeVerb,
+};
 
 struct Completion {
   std::vector<std::string> words;
@@ -54,6 +58,8 @@ const std::map<std::string, std::vector<Arg>>& positional_args() {
       {"ipvs", {Arg::Lab, Arg::IpvsVerb, Arg::None}},
       {"capture", {Arg::Lab, Arg::Node, Arg::Iface, Arg::None}},
       {"trace", {Arg::Lab, Arg::None}},
+      {"link", {Arg::Lab, Arg::Endpoint, Arg::LinkVerb, Arg::ImpairKey}},
+      {"node", {Arg::Lab, Arg::LabNode, Arg::NodeVerb, Arg::None}},
   };
   return args;
 }
@@ -127,6 +133,22 @@ std::vector<std::string> candidates(Arg kind, const std::vector<std::string>& be
           if (!n.services.empty()) out.push_back(n.name);
       for (auto& w : ipvs_edit_words()) out.push_back(std::move(w));
       break;
+    case Arg::Endpoint:
+      // NODE:IF of every node's interfaces (cli/link.cc).
+      if (auto t = kept_topology(lab))
+        for (const auto& n : t->nodes)
+          for (const auto& i : n.interfaces) out.push_back(n.name + ":" + i.name);
+      break;
+    case Arg::LinkVerb: out = {"down", "up", "impair", "clear"}; break;
+    case Arg::ImpairKey:
+      if (before.size() >= 3 && before[2] == "impair")
+        for (const auto& k : impair_key_names()) out.push_back(k + "=");
+      break;
+    case Arg::LabNode:
+      if (auto t = kept_topology(lab))
+        for (const auto& n : t->nodes) out.push_back(n.name);
+      break;
+    case Arg::NodeVerb: out = {"crash", "start"}; break;
   }
   return out;
 }

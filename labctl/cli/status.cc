@@ -5,6 +5,7 @@
 #include "labctl/cli/command.h"
 #include "labctl/cli/vm_lab.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/lab/live_edit.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/process.h"
 #include "labctl/lab/state.h"
@@ -73,8 +74,16 @@ void setup_status(CLI::App& app) {
     for (const auto& l : labs) {
       auto s = lab_status(l);
       if (!s) die(s.error());
-      if (json) all.push_back(status_json(*s));
-      else std::printf("%s", render_status(*s).c_str());
+      // Links cut, nodes crashed, impairments edited live (labctl link, labctl node).
+      LiveState live;
+      if (auto edits = recorded_live_edits(l)) live = fold_live_edits(*edits);
+      if (json) {
+        nlohmann::json j = status_json(*s);
+        if (!live.empty()) j["live_edits"] = live_state_json(live);
+        all.push_back(std::move(j));
+      } else {
+        std::printf("%s%s", render_status(*s).c_str(), render_live_state(live).c_str());
+      }
     }
     if (json) print_json(lab.empty() ? all : all.at(0));
     else if (labs.empty() && vm_labs.empty()) std::printf("no labs are up\n");

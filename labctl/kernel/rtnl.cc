@@ -318,6 +318,14 @@ Result<Request> link_set_up(const std::string& dev) {
   return build_link_change(dev, changes.get(), what);
 }
 
+Result<Request> link_set_down(const std::string& dev) {
+  LinkPtr changes(rtnl_link_alloc());
+  const std::string what = "set down " + dev;
+  if (!changes) return tl::unexpected(libnl_error(what, -NLE_NOMEM));
+  rtnl_link_unset_flags(changes.get(), IFF_UP);
+  return build_link_change(dev, changes.get(), what);
+}
+
 Result<Request> link_set_alias(const std::string& dev, const std::string& alias) {
   LinkPtr changes(rtnl_link_alloc());
   const std::string what = "set alias of " + dev;
@@ -763,6 +771,7 @@ Status RtnlBatch::set_master(const std::string& dev, const std::string& master) 
   return add(rtnl::link_set_master(dev, *m, master));
 }
 Status RtnlBatch::link_up(const std::string& dev) { return add(rtnl::link_set_up(dev)); }
+Status RtnlBatch::link_down(const std::string& dev) { return add(rtnl::link_set_down(dev)); }
 Status RtnlBatch::add_address(const std::string& dev, const IpPrefix& addr, int scope,
                               bool deprecated) {
   auto i = resolve(dev);

@@ -74,6 +74,8 @@ inline constexpr const char* kIp6tnlFallback = "ip6tnl0";
 [[nodiscard]] Result<Request> link_set_master(const std::string& dev, int master_index,
                                               const std::string& master_name);
 [[nodiscard]] Result<Request> link_set_up(const std::string& dev);
+/// Sets `dev` administratively down (a veth end set down takes its peer's carrier too).
+[[nodiscard]] Result<Request> link_set_down(const std::string& dev);
 [[nodiscard]] Result<Request> link_set_alias(const std::string& dev, const std::string& alias);
 /// Deletes a link by name (a veth takes its peer with it, wherever the peer lives).
 [[nodiscard]] Result<Request> link_del(const std::string& dev);
@@ -174,6 +176,7 @@ class RtnlBatch {
                      int mtu, const std::string& mac, const std::string& peer_mac);
   Status set_master(const std::string& dev, const std::string& master);
   Status link_up(const std::string& dev);
+  Status link_down(const std::string& dev);
   Status add_address(const std::string& dev, const IpPrefix& addr, int scope = 0,
                      bool deprecated = false);
   /// labctl::Route: the default route when !r.to.

@@ -294,6 +294,18 @@ void read_proto(CheckKeyRead& k) {
     k.c.params.set(k.key, *proto);
 }
 
+// failover's how: what fails on the master director.
+void read_how(CheckKeyRead& k) {
+  auto how = k.text();
+  if (!how) return;
+  const std::vector<std::string> hows{"stop-keepalived", "cut-link", "crash-node"};
+  if (std::find(hows.begin(), hows.end(), *how) == hows.end())
+    k.error(fmt::format("how of {} is {}, not stop-keepalived, cut-link or crash-node", k.where, shown(*how)),
+            did_you_mean(*how, hows, "one of stop-keepalived, cut-link, crash-node"));
+  else
+    k.c.params.set(k.key, *how);
+}
+
 // send and banner: text that means nothing when empty.
 void read_nonempty(CheckKeyRead& k, const char* hint) {
   auto v = k.text();
@@ -354,7 +366,8 @@ const std::vector<CheckKindSpec>& check_kinds() {
        least_conn},
       // failover: the VIP's keepalived master is stopped; its backup must take over while
       // the client keeps asking; then the master is started again.
-      {"failover", {"from", "service"}, {"path", "timeout"}, false, true, {{"path", "/"}}, 30s,
+      {"failover", {"from", "service"}, {"path", "timeout", "how"}, false, true,
+       {{"path", "/"}, {"how", "stop-keepalived"}}, 30s,
        "when the VIP's keepalived master stops, a backup takes the VIP over and the client's requests go on "
        "being answered; the outage is measured",
        failover},
@@ -383,7 +396,7 @@ const std::vector<CheckKey>& check_keys() {
       {"path", read_path},         {"requests", read_requests}, {"hold", read_hold},
       {"sources", read_sources},   {"tolerance", read_tolerance}, {"timeout", read_timeout},
       {"proto", read_proto},       {"send", read_send},         {"banner", read_banner},
-      {"server", read_text},
+      {"server", read_text},       {"how", read_how},
   };
   return all;
 }

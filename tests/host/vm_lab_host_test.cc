@@ -113,6 +113,18 @@ TEST_F(VmLab, DrDemoRunsInItsGuestAndEveryCommandReachesIt) {
   EXPECT_OK(ipvs);
   EXPECT_NE(ipvs.out.find("10.10.0.100:80"), std::string::npos) << ipvs.out;
 
+  // Live edits are relayed too (the guest's kernel has netem), and its status shows them.
+  Outcome cut = labctl("link dr-demo client:eth0 down");
+  EXPECT_OK(cut);
+  EXPECT_NE(cut.out.find("link client:eth0 cut"), std::string::npos) << cut.out;
+  Outcome netem = labctl("link dr-demo rs1:eth0 impair delay=20ms loss=1%");
+  EXPECT_OK(netem);
+  EXPECT_NE(netem.out.find("delay 20ms, loss 1% (netem)"), std::string::npos) << netem.out;
+  Outcome edited = labctl("status dr-demo");
+  EXPECT_NE(edited.out.find("link client:eth0 cut"), std::string::npos) << edited.out;
+  EXPECT_OK(labctl("link dr-demo client:eth0 up"));
+  EXPECT_OK(labctl("link dr-demo rs1:eth0 clear"));
+
   Outcome status = labctl("status dr-demo");
   EXPECT_OK(status);
   EXPECT_NE(status.out.find("micro-VM, guest kernel "), std::string::npos) << status.out;

@@ -1,4 +1,5 @@
-// Kernel tier: ha-demo with Debian's keepalived in an IPVS kernel. keepalived (not labctl)
+// Kernel tier: ha-demo with Debian's keepalived in an IPVS kernel. The failover check fails
+// the master as each `how` says (its keepalived stopped, its link cut, the node crashed). keepalived (not labctl)
 // programs both directors' IPVS tables, read back with ipvsadm; the failover check moves
 // the VIP with the client's outage measured; the health check sees a stopped real server
 // leave both tables and come back. Its exercise fails failover naming the split brain,
@@ -14,6 +15,7 @@
 
 #include "labctl/checks/checks.h"
 #include "labctl/lab/agent_control.h"
+#include "labctl/lab/live_edit.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/model/builtins.h"
 #include "labctl/model/load.h"
@@ -147,6 +149,41 @@ TEST_F(KernelHa, SplitBrainExerciseFailsFailoverNamingItUntilRepaired) {
   up(text, "repaired.toml");
   CheckReport fixed = run({"failover"});
   EXPECT_TRUE(fixed.passed()) << render_checks(fixed);
+}
+
+// The master's link cut, and the master crashed (SIGKILL: no goodbye advert, so dir2 takes
+// over only when dir1's adverts stop): each moves the VIP with an outage measured, and the
+// lab is left as it was (dir1 holds the VIP again, nothing recorded as still changed).
+TEST_F(KernelHa, FailoverByCutLinkAndByCrashNodeMeasureTheOutage) {
+  std::string text(find_builtin("ha-demo")->text);
+  text += "\n[checks.failover-cut]\nkind = \"failover\"\nfrom = \"client\"\nservice = \"web\"\n"
+          "how = \"cut-link\"\n"
+          "\n[checks.failover-crash]\nkind = \"failover\"\nfrom = \"client\"\nservice = \"web\"\n"
+          "how = \"crash-node\"\n";
+  up(text, "ha-demo.toml");
+  for (const char* name : {"failover-cut", "failover-crash"}) {
+    CheckReport rep = run({name});
+    ASSERT_EQ(rep.results.size(), 1u);
+    const CheckResult& fo = rep.results[0];
+    EXPECT_TRUE(fo.passed) << render_checks(rep);
+    EXPECT_THAT(fo.detail, HasSubstr("moved from dir1 to dir2"));
+    EXPECT_THAT(fo.detail, HasSubstr(std::string(name) == "failover-cut" ? "dir1's link eth0 was cut"
+                                                                        : "dir1 crashed"));
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(fo.detail, m, std::regex(R"(outage (\d+) ms)"))) << fo.detail;
+    // Without a goodbye advert the backup waits out the master-down interval (3 adverts of
+    // 1 s plus skew) from dir1's last advert, at most 1 s before the failure: over 1.5 s
+    // whatever the emulation's speed (a crash whose keepalived got to say goodbye, as one
+    // SIGKILLed parent before its children did, moved the VIP in 630 ms).
+    EXPECT_GT(std::stoi(m[1]), 1500) << fo.detail;
+    EXPECT_THAT(fo.detail, HasSubstr("restored"));
+    std::fprintf(stderr, "%s", render_checks(rep).c_str());
+    EXPECT_THAT(addrs("dir1"), HasSubstr("10.10.0.100/32"));
+  }
+  auto edits = recorded_live_edits(topo_.name);
+  ASSERT_TRUE(edits);
+  EXPECT_TRUE(fold_live_edits(*edits).empty());
+  EXPECT_EQ(edits->size(), 4u);  // cut and restored, crashed and started
 }
 
 }  // namespace
