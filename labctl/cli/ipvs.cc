@@ -85,14 +85,6 @@ IpvsEdit parse_edit(IpvsEditKind kind, const Flags& f) {
   return e;
 }
 
-Topology running_lab(const std::string& lab) {
-  if (Status st = check_lab_name(lab); !st) die(st.error(), kExitInvalid);
-  if (Status st = check_privileges(); !st) die(st.error());
-  if (lab_namespaces(lab).empty())
-    die(Error{"lab " + lab + " is not up", 0, {}, "`labctl ls` lists running labs"});
-  return running_or_load_or_die(lab);
-}
-
 IpvsTable read_or_die(const Topology& t, const std::string& node, bool conns) {
   auto table = read_ipvs_table(t, node, conns);
   if (!table) die(table.error());
@@ -100,7 +92,7 @@ IpvsTable read_or_die(const Topology& t, const std::string& node, bool conns) {
 }
 
 void run_edit(IpvsEdit e, const Flags& f) {
-  Topology t = running_lab(f.args[0]);
+  Topology t = running_lab_or_die(f.args[0]);
   auto resolved = resolve_ipvs_edit(t, e);
   if (!resolved) die(resolved.error(), kExitInvalid);
   auto done = apply_ipvs_edit(t.name, *resolved);
@@ -125,7 +117,7 @@ void run_show(const Flags& f) {
   if (f.args.size() > 2) usage("ipvs: unexpected '" + f.args[2] + "' (an edit comes right after LAB)");
   if (f.stats + f.rate + f.conns + f.timeouts > 1)
     usage("ipvs: --stats, --rate, --connections and --timeouts are different views: pick one");
-  Topology t = running_lab(f.args[0]);
+  Topology t = running_lab_or_die(f.args[0]);
   auto node = pick_director(t, f.args.size() > 1 ? f.args[1] : "");
   if (!node) {
     Error e = node.error();

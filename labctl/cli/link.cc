@@ -22,14 +22,6 @@ struct Flags {
   die(Error{what, 0, {}, "see `labctl link --help`"}, kExitInvalid);
 }
 
-Topology running_lab(const std::string& lab) {
-  if (Status st = check_lab_name(lab); !st) die(st.error(), kExitInvalid);
-  if (Status st = check_privileges(); !st) die(st.error());
-  if (lab_namespaces(lab).empty())
-    die(Error{"lab " + lab + " is not up", 0, {}, "`labctl ls` lists running labs"});
-  return running_or_load_or_die(lab);
-}
-
 void show(const std::string& what, const Result<std::string>& done, bool json) {
   if (!done) die(done.error());
   if (json) std::printf("%s\n", json_text({{"edit", what}, {"done", *done}}).c_str());
@@ -38,7 +30,7 @@ void show(const std::string& what, const Result<std::string>& done, bool json) {
 
 void run(const Flags& f) {
   const auto& a = f.args;
-  Topology t = running_lab(a[0]);
+  Topology t = running_lab_or_die(a[0]);
   if (a.size() == 1) {
     auto rows = read_links(t);
     if (f.json) std::printf("%s\n", json_text(links_json(rows)).c_str());

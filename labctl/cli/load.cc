@@ -6,6 +6,7 @@
 #include "labctl/base/file.h"
 #include "labctl/cli/command.h"
 #include "labctl/lab/ipvs_edit.h"
+#include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
 
 namespace labctl::cli {
@@ -51,6 +52,14 @@ Topology running_or_load_or_die(const std::string& arg) {
     return std::move(*r.topology);
   }
   return load_or_die(arg);
+}
+
+Topology running_lab_or_die(const std::string& lab) {
+  if (Status st = check_lab_name(lab); !st) die(st.error(), kExitInvalid);
+  if (Status st = check_privileges(); !st) die(st.error());
+  if (lab_namespaces(lab).empty())
+    die(Error{"lab " + lab + " is not up", 0, {}, "`labctl ls` lists running labs"});
+  return running_or_load_or_die(lab);
 }
 
 }  // namespace labctl::cli

@@ -17,5 +17,8 @@ void print_diagnostics_or_die(const LoadResult& r);
 /// The topology a running lab was built from (its state keeps the source), so commands act
 /// on what is actually up; otherwise load_or_die(arg), a built-in or file of that name.
 [[nodiscard]] Topology running_or_load_or_die(const std::string& arg);
+/// For a command that acts on a running lab (ipvs edits, link, node): the lab's name checked,
+/// root required, the lab up (else exit 1 with a hint), and the topology it was built from.
+[[nodiscard]] Topology running_lab_or_die(const std::string& lab);
 
 }  // namespace labctl::cli

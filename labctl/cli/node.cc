@@ -36,11 +36,7 @@ void setup(CLI::App& app) {
       ->check(CLI::IsMember({"crash", "start"}));
   cmd->add_flag("--json", json, "Machine-readable output");
   cmd->callback([] {
-    if (Status st = check_lab_name(lab); !st) die(st.error(), kExitInvalid);
-    if (Status st = check_privileges(); !st) die(st.error());
-    if (lab_namespaces(lab).empty())
-      die(Error{"lab " + lab + " is not up", 0, {}, "`labctl ls` lists running labs"});
-    Topology t = running_or_load_or_die(lab);
+    Topology t = running_lab_or_die(lab);
     if (!t.node(node)) {
       std::string names;
       for (const auto& n : t.nodes) names += (names.empty() ? "" : ", ") + n.name;
