@@ -41,11 +41,14 @@ using Status = tl::expected<void, Error>;
 #define LABCTL_CONCAT_(a, b) a##b
 #define LABCTL_CONCAT(a, b) LABCTL_CONCAT_(a, b)
 
-/// Returns the error of a Result/Status expression from the enclosing function.
-#define TRY(expr)                                                        \
-  do {                                                                   \
-    auto&& labctl_try_r_ = (expr);                                       \
-    if (!labctl_try_r_) return tl::unexpected(std::move(labctl_try_r_).error()); \
+/// Returns the error of a Result/Status expression from the enclosing function. Its
+/// temporary is named per expansion, so a TRY inside a lambda inside a TRY's expression
+/// (`TRY(in_ns(ns, [&] { TRY(...); }))`) shadows nothing.
+#define TRY(expr) TRY_IMPL_(LABCTL_CONCAT(labctl_try_r_, __COUNTER__), expr)
+#define TRY_IMPL_(tmp, expr)                                        \
+  do {                                                              \
+    auto&& tmp = (expr);                                            \
+    if (!tmp) return tl::unexpected(std::move(tmp).error());        \
   } while (0)
 
 /// `TRY_ASSIGN(auto x, f());` declares x from f()'s value or returns f()'s error.

@@ -16,8 +16,8 @@ KernelNeeds kernel_needs(const Plan& plan) {
       n.ipip = true;
     } else if (std::holds_alternative<step::ApplyNftRules>(ps.step)) {
       n.nftables = true;
-    } else if (const auto* s = std::get_if<step::SetImpairment>(&ps.step)) {
-      (needs_netem(s->impair) ? n.netem : n.tbf) = true;
+    } else if (const auto* imp = std::get_if<step::SetImpairment>(&ps.step)) {
+      (needs_netem(imp->impair) ? n.netem : n.tbf) = true;
     }
   }
   std::sort(n.schedulers.begin(), n.schedulers.end());
