@@ -144,7 +144,10 @@ TEST(QdiscRequest, WhatIsUnsetGoesOutAsZero) {
 
   i.reorder = Probability{0};  // written as "0%": libnl leaves it out, labctl does not
   i.delay = std::chrono::milliseconds(1);
-  o = netem_opts(*qdisc::set_request(3, "eth1", i, QdiscChange::Replace));
+  // The decoded attributes point into the request: it must outlive them.
+  auto again = qdisc::set_request(3, "eth1", i, QdiscChange::Replace);
+  ASSERT_TRUE(again) << again.error().str();
+  o = netem_opts(*again);
   EXPECT_EQ(get<tc_netem_reorder>(o.attrs.at(TCA_NETEM_REORDER)).probability, 0u);
 }
 
