@@ -190,18 +190,7 @@ TEST(ImpairFormat, ExactAndReadBackToTheSameValue) {
 
 // ---- rules and renderings ----------------------------------------------------------------
 
-Impairment full() {
-  Impairment i;
-  i.rate = 1250000;
-  i.delay = 20ms;
-  i.jitter = 5ms;
-  i.loss = Probability{42949673};
-  i.duplicate = Probability{4294967};
-  i.corrupt = Probability{4294967};
-  i.reorder = Probability{1073741824};
-  i.limit = 1000;
-  return i;
-}
+Impairment full() { return every_key_set(1000); }
 
 TEST(Impairment, SetKeyFromText) {
   Impairment i;

@@ -18,18 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::Attrs;
 
-Impairment netem_all() {
-  Impairment i;
-  i.rate = 1250000;
-  i.delay = 20ms;
-  i.jitter = 5ms;
-  i.loss = Probability{42949673};
-  i.duplicate = Probability{4294967};
-  i.corrupt = Probability{4294967};
-  i.reorder = Probability{1073741824};
-  i.limit = 500;
-  return i;
-}
+Impairment netem_all() { return every_key_set(500); }
 
 const tcmsg& tcm_of(const Request& r) {
   return *static_cast<const tcmsg*>(mnl_nlmsg_get_payload(r.header()));
