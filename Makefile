@@ -11,7 +11,7 @@ LABCTL = $(BUILD)/labctl/labctl
 
 PREFIX    ?= /usr/local
 
-.PHONY: setup build asan demo test unit host kernel install bench bench-lab bench-agents bench-checks bench-impair bench-vm clean
+.PHONY: setup build asan demo test unit host kernel install bench bench-lab bench-agents bench-checks bench-impair bench-live bench-vm clean
 
 setup:
 	@scripts/setup.sh
@@ -55,7 +55,7 @@ install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 # Benchmarks (docs/bench.md): ratios against baselines measured in the same run.
-bench: bench-lab bench-agents bench-checks bench-impair
+bench: bench-lab bench-agents bench-checks bench-impair bench-live
 
 bench-lab: build
 	@$(BUILD)/bench/labctl_bench
@@ -66,6 +66,10 @@ bench-agents: build
 # netem needs the micro-VM where this kernel has none; tbf and clear are measured here.
 bench-impair: build
 	@$(BUILD)/bench/labctl_impair_bench
+
+# A live edit end to end (labctl link ...) against labctl status (docs/bench.md).
+bench-live: build
+	@bench/live_edit_bench.sh $(LABCTL)
 
 # `labctl check` needs IPVS: in the micro-VM unless this kernel has it.
 bench-checks: build

@@ -42,7 +42,7 @@ void signal_ready(int ready_fd) {
   ::close(ready_fd);
 }
 
-bool write_all(int fd, const std::string& s) {
+bool write_all(int fd, std::string_view s) {
   size_t off = 0;
   while (off < s.size()) {
     ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);

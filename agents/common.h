@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace labagent {
@@ -15,7 +16,7 @@ void set_timeouts(int fd, int ms);
 /// A dual-stack socket bound to [::]:port (IPv4 clients arrive as v4-mapped addresses).
 int listen_on(uint16_t port, int type);
 void signal_ready(int ready_fd);
-bool write_all(int fd, const std::string& s);
+bool write_all(int fd, std::string_view s);
 
 struct SuperviseOptions {
   std::string state_path;   ///< Where the agent's state is recorded ("" = nowhere).

@@ -1,5 +1,7 @@
 // labagent http: answers every HTTP request with the node's name, and writes an access log
-// line for each to stdout (the agent's log file).
+// line for each to stdout (the agent's log file). With --size the body is that many bytes:
+// the name's line, then newlines (a client that trims trailing newlines, as labctl's checks
+// do, still reads the name), sent from one buffer made at start, never copied per request.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -51,14 +53,28 @@ std::string_view read_request_head(int fd, char* buf) {
   std::exit(status);
 }
 
-int run_http(uint16_t port, const std::string& name, int ready_fd) {
+constexpr std::size_t kFillerChunk = std::size_t{1} << 20;
+
+int run_http(uint16_t port, const std::string& name, uint64_t size, int ready_fd) {
   int lfd = listen_on(port, SOCK_STREAM);
   if (lfd < 0) return die("listen on port " + std::to_string(port));
-  signal_ready(ready_fd);
-  const std::string body = name + "\n";
+  const std::string name_line = name + "\n";
+  const uint64_t length = size ? size : name_line.size();
   const std::string reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-                            std::to_string(body.size()) + "\r\nServer: labagent\r\nX-Served-By: " +
-                            name + "\r\nConnection: close\r\n\r\n" + body;
+                            std::to_string(length) + "\r\nServer: labagent\r\nX-Served-By: " + name +
+                            "\r\nConnection: close\r\n\r\n" + name_line.substr(0, length);
+  // The rest of a sized body: newlines, sent again and again from this one buffer.
+  const std::string filler(length > name_line.size() ? std::min<uint64_t>(length - name_line.size(), kFillerChunk) : 0, '\n');
+  auto write_reply = [&](int c) {
+    if (!write_all(c, reply)) return false;
+    for (uint64_t left = length - std::min<uint64_t>(length, name_line.size()); left;) {
+      const std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(left, filler.size()));
+      if (!write_all(c, std::string_view(filler).substr(0, n))) return false;
+      left -= n;
+    }
+    return true;
+  };
+  signal_ready(ready_fd);
   // Several threads (one per CPU, at least four), each taking connections from the one
   // listening socket (the kernel hands each to one waiting thread): one thread left the
   // other cores idle, and one silent client held up every other for the I/O timeout.
@@ -81,7 +97,7 @@ int run_http(uint16_t port, const std::string& name, int ready_fd) {
       }
       set_timeouts(c, kIoTimeoutMs);
       std::string_view request = read_request_head(c, head);
-      const int status = !request.empty() && write_all(c, reply) ? 200 : 0;
+      const int status = !request.empty() && write_reply(c) ? 200 : 0;
       ::close(c);
       // One write per line: lines from several threads never interleave in the log.
       (void)!::write(STDOUT_FILENO, line, format_access_line(line, peer, request, status));
@@ -100,17 +116,20 @@ std::string hostname_or(const std::string& fallback) {
 
 uint16_t port = 80;
 std::string name;
+uint64_t size = 0;
 int ready_fd = -1;
 
 CLI::App* add(CLI::App& app) {
   auto* http = app.add_subcommand("http", "serve HTTP, answering every request with the node name");
   http->add_option("--port", port, "TCP port to listen on")->default_val(80);
   http->add_option("--name", name, "name to answer with (default: the host name)");
+  http->add_option("--size", size, "answer with a body of this many bytes: the name, then newlines")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
   http->add_option("--ready-fd", ready_fd, "write \"ready\" to this fd once listening");
   return http;
 }
 
-int run() { return run_http(port, name.empty() ? hostname_or("labagent") : name, ready_fd); }
+int run() { return run_http(port, name.empty() ? hostname_or("labagent") : name, size, ready_fd); }
 
 const Registered registered{{"http", add, run}};
 

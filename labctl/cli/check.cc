@@ -119,7 +119,9 @@ void setup(CLI::App& app) {
       "fewest, by the director's own counts), failover (keepalived: the VIP's master stops,\n"
       "a backup takes the VIP, the client's outage is measured, the master is restored) and\n"
       "health (keepalived: a stopped real server leaves every director's IPVS table and\n"
-      "returns). Each runs under a deadline\n"
+      "returns), latency (round trips and loss within bounds such as p50 = \">= 40ms\") and\n"
+      "throughput (an HTTP download's rate within a bound such as rate = \">= 8mbit\").\n"
+      "Each runs under a deadline\n"
       "(docs/checks.md) and its verdict is printed as soon as it is reached; a failed check\n"
       "names the cause found in the lab and the topology line that fixes it.\n") +
       kCheckExitHelp +

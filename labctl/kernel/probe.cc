@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "labctl/base/display.h"
 #include "labctl/base/fd.h"
@@ -218,6 +219,110 @@ Status icmp_echo(const IpAddr& to, Millis timeout) {
     std::memcpy(&rid, in + off + 4, 2);
     if (type == (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY) && rid == id) return {};
   }
+}
+
+Result<std::vector<std::optional<double>>> icmp_echoes(const IpAddr& to, int count, Millis interval,
+                                                       Millis wait, Clock::time_point end) {
+  const bool v6 = to.v6();
+  Fd fd(::socket(to.family, SOCK_RAW | SOCK_CLOEXEC, v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP}));
+  if (!fd) return fail_errno("open ICMP socket", errno, "ICMP probes need root");
+  const uint16_t id = static_cast<uint16_t>(::getpid() ^ ::gettid() ^ 0x5a5a);
+  sockaddr_storage ss;
+  const socklen_t len = fill_sockaddr(to, 0, ss);
+  std::vector<Clock::time_point> sent;
+  std::vector<std::optional<double>> rtt;
+  auto send_next = [&]() -> Status {
+    const auto seq = static_cast<uint16_t>(sent.size() + 1);
+    uint8_t pkt[16] = {};
+    pkt[0] = v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO;
+    std::memcpy(pkt + 4, &id, 2);
+    const uint16_t nseq = htons(seq);
+    std::memcpy(pkt + 6, &nseq, 2);
+    if (!v6) {  // the kernel computes ICMPv6 checksums itself
+      const uint16_t ck = icmp_checksum(pkt, sizeof pkt);
+      std::memcpy(pkt + 2, &ck, 2);
+    }
+    sent.push_back(Clock::now());
+    rtt.emplace_back();
+    if (::sendto(fd.get(), pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&ss), len) < 0 && errno != ENOBUFS &&
+        errno != EHOSTUNREACH && errno != ENETUNREACH && errno != EAGAIN)
+      return fail_errno("ping " + to.str(), errno);
+    return {};
+  };
+  int answered = 0;
+  for (;;) {
+    const auto now = Clock::now();
+    const bool more = static_cast<int>(sent.size()) < count && now < end;
+    if (more && (sent.empty() || now >= sent.back() + interval)) {
+      TRY(send_next());
+      continue;
+    }
+    if (!more && (answered == static_cast<int>(sent.size()) || sent.empty())) break;
+    const auto until = more ? sent.back() + interval : std::min(end, sent.back() + wait);
+    if (now >= until) {
+      if (!more) break;
+      continue;
+    }
+    pollfd p{fd.get(), POLLIN, 0};
+    const auto ms = std::chrono::duration_cast<Millis>(until - now).count() + 1;
+    if (::poll(&p, 1, static_cast<int>(ms)) < 0 && errno != EINTR) return fail_errno("poll", errno);
+    uint8_t in[1500];
+    for (;;) {
+      const ssize_t n = ::recv(fd.get(), in, sizeof in, MSG_DONTWAIT);
+      if (n <= 0) break;
+      const auto got = Clock::now();
+      // IPv4 raw sockets deliver the IP header too; IPv6 ones do not.
+      const size_t off = v6 ? 0 : static_cast<size_t>((in[0] & 0x0f) * 4);
+      if (static_cast<size_t>(n) < off + 8 || in[off] != (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY)) continue;
+      uint16_t rid, rseq;
+      std::memcpy(&rid, in + off + 4, 2);
+      std::memcpy(&rseq, in + off + 6, 2);
+      const size_t i = static_cast<size_t>(ntohs(rseq)) - 1;
+      if (rid != id || i >= sent.size() || rtt[i]) continue;  // not ours, or a duplicate
+      rtt[i] = std::chrono::duration<double>(got - sent[i]).count();
+      ++answered;
+    }
+  }
+  return rtt;
+}
+
+Result<Download> http_download(const IpAddr& to, uint16_t port, const std::string& path, Clock::time_point stop) {
+  const std::string where = endpoint(to, port);
+  TRY_ASSIGN(Fd fd, connect_to(to, port, left_until(stop)));
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + to.str() + "\r\n\r\n";
+  if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+    return fail_errno("send HTTP request to " + where, errno);
+  Download d;
+  std::string head;
+  bool in_body = false;
+  static thread_local char buf[1 << 16];
+  for (;;) {
+    if (Status st = wait_for(fd.get(), POLLIN, left_until(stop)); !st) {
+      if (in_body) return d;  // cut at `stop`: what arrived counts
+      return tl::unexpected(std::move(st.error()).context("HTTP reply from " + where));
+    }
+    const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n < 0) return fail_errno("read HTTP reply from " + where, errno);
+    if (n == 0) break;
+    if (in_body) {
+      d.body_bytes += static_cast<uint64_t>(n);
+      continue;
+    }
+    head.append(buf, static_cast<size_t>(n));
+    const size_t end = head.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      if (head.size() > 16384) return fail("no HTTP reply head from " + where + " in its first 16 KiB");
+      continue;
+    }
+    const std::string status_line = head.substr(0, head.find("\r\n"));
+    if (head.rfind("HTTP/1.", 0) != 0) return fail("no HTTP reply from " + where);
+    if (status_line.find(" 200") == std::string::npos) return fail(where + " answered " + status_line);
+    in_body = true;
+    d.body_bytes = head.size() - end - 4;
+  }
+  if (!in_body) return fail("no HTTP reply from " + where);
+  d.whole = true;
+  return d;
 }
 
 }  // namespace labctl

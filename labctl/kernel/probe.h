@@ -5,8 +5,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "labctl/base/error.h"
 #include "labctl/base/fd.h"
@@ -43,5 +45,22 @@ struct HttpGetOptions {
                                                const std::string& payload, Millis timeout);
 /// One ICMP (or ICMPv6) echo request and its reply.
 [[nodiscard]] Status icmp_echo(const IpAddr& to, Millis timeout);
+/// `count` echo requests, one every `interval` as `ping -i` sends them (not waiting for
+/// answers), then up to `wait` for the last answers; never past `end`, where it stops
+/// sending. Each sent echo's round trip in seconds, in the order sent; nullopt for one
+/// that got no answer. Fewer than `count` when `end` came first.
+[[nodiscard]] Result<std::vector<std::optional<double>>> icmp_echoes(
+    const IpAddr& to, int count, Millis interval, Millis wait, std::chrono::steady_clock::time_point end);
+
+/// What http_download read.
+struct Download {
+  uint64_t body_bytes = 0;  ///< Of the response body (not the head).
+  bool whole = false;       ///< The server closed the connection: the body is all there.
+};
+/// GETs `path` over HTTP/1.0 and reads the reply, counting the body's bytes without keeping
+/// them, until the server closes or `stop` comes (then it is cut, not failed). An error
+/// when no connection, no reply head or a status other than 200 arrives before `stop`.
+[[nodiscard]] Result<Download> http_download(const IpAddr& to, uint16_t port, const std::string& path,
+                                             std::chrono::steady_clock::time_point stop);
 
 }  // namespace labctl

@@ -14,7 +14,10 @@ uint16_t port_or(AgentTable& t, uint16_t fallback) {
   return static_cast<uint16_t>(t.integer("port", 1, 65535).value_or(fallback));
 }
 
-void http(AgentTable& t, Agent& a) { a.port = port_or(t, 80); }
+void http(AgentTable& t, Agent& a) {
+  a.port = port_or(t, 80);
+  if (auto size = t.integer("size", 1, kMaxHttpBodySize)) a.params["size"] = std::to_string(*size);
+}
 
 void echo(AgentTable& t, Agent& a) {
   a.port = port_or(t, 7);
@@ -75,7 +78,7 @@ void keepalived(AgentTable& t, Agent& a) { a.keepalived = t.keepalived(); }
 
 const std::vector<AgentKindSpec>& agent_kinds() {
   static const std::vector<AgentKindSpec> all = {
-      {.name = "http", .keys = {"port"}, .parse = http},
+      {.name = "http", .keys = {"port", "size"}, .parse = http},
       {.name = "echo", .keys = {"port", "proto"}, .parse = echo},
       {.name = "load", .keys = {"target", "count", "concurrency", "seconds"}, .client = true, .parse = load},
       {.name = "command", .keys = {"argv", "port", "proto"}, .parse = command},

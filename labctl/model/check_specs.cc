@@ -7,6 +7,7 @@
 #include <set>
 
 #include "labctl/base/display.h"
+#include "labctl/model/bounds.h"
 #include "labctl/model/agent_spec.h"
 #include "labctl/model/diag.h"
 #include "labctl/model/keepalived.h"
@@ -232,7 +233,62 @@ void health(CheckValidation& v) {
             fmt::format("add agents.web = {{ kind = \"http\", port = {} }} to node {}", port, server));
 }
 
+// latency and throughput measure TCP (or ICMP) themselves: no UDP exchange. Neither takes
+// `proto`, so only a UDP service makes one UDP.
+void measures_tcp(CheckValidation& v, const char* what) {
+  if (v.udp)
+    v.error("service",
+            fmt::format("{}: {} measures {}, and this check is UDP", v.where, v.c.kind, what),
+            fmt::format("give {} a TCP service or address", v.c.kind));
+}
+
+void latency(CheckValidation& v) {
+  measures_tcp(v, "TCP connects (with a port) or ICMP echoes (without)");
+}
+
+void throughput(CheckValidation& v) {
+  if (v.c.port == 0) v.c.port = 80;
+  measures_tcp(v, "an HTTP transfer");
+  const double seconds = v.c.params.number("seconds");
+  const CheckKindSpec* spec = find_check_kind(v.c.kind);
+  const double deadline = v.c.params.has("timeout") ? v.c.params.number("timeout")
+                                                    : std::chrono::duration<double>(spec->deadline).count();
+  if (seconds + 1 > deadline)
+    v.error(v.c.params.has("timeout") ? "timeout" : "seconds",
+            fmt::format("{}: its transfer takes {} s and its deadline is {} s, which leaves less than a second to "
+                        "connect and judge",
+                        v.where, seconds, deadline),
+            fmt::format("give timeout = {} or more, or fewer seconds", seconds + 1));
+}
+
 // The keys of check_keys(), each read and range-checked where it is declared.
+
+void read_count(CheckKeyRead& k) {
+  if (auto n = k.integer(1, kMaxCheckRequests)) k.c.params.set(k.key, *n);
+}
+
+void read_bounds(CheckKeyRead& k, Measure m) {
+  auto text = k.text();
+  if (!text) return;
+  if (auto b = parse_bounds(*text, m); !b)
+    k.error(fmt::format("'{}' of {} {}", k.key, k.where, b.error().message), b.error().hint);
+  else
+    k.c.params.set(k.key, *text);
+}
+
+void read_time_bounds(CheckKeyRead& k) { read_bounds(k, Measure::Time); }
+void read_rate_bounds(CheckKeyRead& k) { read_bounds(k, Measure::Rate); }
+void read_share_bounds(CheckKeyRead& k) { read_bounds(k, Measure::Share); }
+
+void read_seconds(CheckKeyRead& k) {
+  auto s = k.number();
+  if (!s) return;
+  if (!(*s >= 0.1 && *s <= kMaxCheckTimeout))
+    k.error(fmt::format("seconds of {} must be from 0.1 to {}", k.where, kMaxCheckTimeout),
+            "it is how long the transfer runs, e.g. seconds = 2");
+  else
+    k.c.params.set(k.key, *s);
+}
 
 void read_path(CheckKeyRead& k) {
   auto path = k.text();
@@ -377,6 +433,17 @@ const std::vector<CheckKindSpec>& check_kinds() {
        "when a real server's agent stops, keepalived takes it out of every director's IPVS table, and puts it "
        "back when the agent runs again",
        health},
+      // latency: `count` probes after one warm-up; each of min, p50, p90, p99, max and loss a
+      // bound (">= 40ms, <= 60ms"); no probe may be lost unless `loss` says otherwise.
+      {"latency", {"from"}, {"to", "service", "port", "count", "min", "p50", "p90", "p99", "max", "loss", "timeout"},
+       true, true, {{"count", int64_t{20}}, {"loss", "<= 0%"}}, 10s,
+       "the round trips (TCP handshakes, or ICMP echoes without a port) and the share lost are within the "
+       "bounds given",
+       latency},
+      // throughput: GETs one after another for `seconds`; `rate` a bound (">= 8mbit").
+      {"throughput", {"from", "rate"}, {"to", "service", "port", "path", "seconds", "timeout"}, true, true,
+       {{"path", "/"}, {"seconds", 2.0}}, 10s,
+       "HTTP bodies arrive at a rate within the bounds given", throughput},
   };
   return all;
 }
@@ -396,7 +463,10 @@ const std::vector<CheckKey>& check_keys() {
       {"path", read_path},         {"requests", read_requests}, {"hold", read_hold},
       {"sources", read_sources},   {"tolerance", read_tolerance}, {"timeout", read_timeout},
       {"proto", read_proto},       {"send", read_send},         {"banner", read_banner},
-      {"server", read_text},       {"how", read_how},
+      {"server", read_text},       {"how", read_how},           {"count", read_count},
+      {"min", read_time_bounds},   {"p50", read_time_bounds},   {"p90", read_time_bounds},
+      {"p99", read_time_bounds},   {"max", read_time_bounds},   {"loss", read_share_bounds},
+      {"rate", read_rate_bounds},  {"seconds", read_seconds},
   };
   return all;
 }

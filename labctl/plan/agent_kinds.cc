@@ -18,15 +18,20 @@ std::string param(const Agent& a, const std::string& key, const std::string& fal
 // --- http: answers every GET with the node's name ---
 
 Argv http_argv(const Agent& a, const std::string& node, const std::string& labagent) {
-  return {labagent, "http", "--port", std::to_string(a.port ? a.port : 80), "--name", node};
+  Argv argv{labagent, "http", "--port", std::to_string(a.port ? a.port : 80), "--name", node};
+  if (auto it = a.params.find("size"); it != a.params.end()) argv.insert(argv.end(), {"--size", it->second});
+  return argv;
 }
 
 std::string http_listen(const Agent& a) { return "tcp:" + std::to_string(a.port ? a.port : 80); }
 
 std::string http_why(const Node& n, const Agent& a) {
-  return fmt::format("HTTP server on port {} answering every GET with \"{}\", so the client "
-                     "sees which real server served it",
-                     a.port, n.name);
+  std::string why = fmt::format("HTTP server on port {} answering every GET with \"{}\", so the client "
+                                "sees which real server served it",
+                                a.port, n.name);
+  if (auto it = a.params.find("size"); it != a.params.end())
+    why += fmt::format(", in a body of {} bytes (the name, then newlines) to carry volume", it->second);
+  return why;
 }
 
 // --- echo: TCP or UDP payloads back ---

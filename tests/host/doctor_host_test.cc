@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "labctl/doctor/doctor.h"
+#include "labctl/kernel/features.h"
 #include "labctl/kernel/netns.h"
 #include "tests/host/host_test.h"
 
@@ -60,6 +61,26 @@ TEST(HostDoctor, IpvsAndIpipMissingWithReasonsOnAKernelWithoutThem) {
   EXPECT_NE(ipip->detail.find("EOPNOTSUPP"), std::string::npos) << ipip->detail;
   EXPECT_NE(ipip->hint.find("labctl vm exec"), std::string::npos);
   EXPECT_GT(r.missing(), 0);
+}
+
+// The impairment rows agree with the probes `up`'s preflight uses, and a missing netem
+// names its config option and the micro-VM (this host: tbf ok, netem missing).
+TEST(HostDoctor, ImpairmentRowsSayWhatPreflightWouldAndHowToGetNetem) {
+  LABCTL_REQUIRE_ROOT();
+  std::string links = root_links();
+  DoctorReport r = run_doctor();
+  const DoctorCheck* netem = find(r, "netem");
+  const DoctorCheck* tbf = find(r, "tbf");
+  ASSERT_TRUE(netem);
+  ASSERT_TRUE(tbf);
+  EXPECT_EQ(tbf->ok, static_cast<bool>(probe_tbf())) << tbf->detail;
+  const Status has_netem = probe_netem();
+  EXPECT_EQ(netem->ok, static_cast<bool>(has_netem)) << netem->detail;
+  if (!has_netem) {
+    EXPECT_NE(netem->hint.find("CONFIG_NET_SCH_NETEM"), std::string::npos) << netem->hint;
+    EXPECT_NE(netem->hint.find("labctl vm exec"), std::string::npos) << netem->hint;
+  }
+  EXPECT_EQ(root_links(), links) << "the probes changed the root namespace";
 }
 
 TEST(HostDoctor, CliExitsZeroAndJsonParses) {

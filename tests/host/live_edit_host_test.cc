@@ -231,5 +231,40 @@ TEST_F(LiveEditHost, DownAfterEveryKindOfEditLeavesNothing) {
   lab_.clear();  // nothing left for TearDown
 }
 
+// A direct veth between two nodes (no switch): cutting either end takes both ends'
+// carrier, as pulling a crossover cable does, and `up` restores it; the edit is named by
+// the end given.
+TEST(LiveEditHostPeer, CuttingANodeToNodeLinkTakesBothEndsCarrier) {
+  if (::geteuid() != 0) GTEST_SKIP() << "host tier needs root (CAP_NET_ADMIN, mounts)";
+  const std::string lab = test::unique_name("peer");
+  const std::string file = ::testing::TempDir() + "/" + lab + ".toml";
+  std::ofstream(file) << "version = 1\nname = \"" << lab
+                      << "\"\n[nodes.a]\ninterfaces.eth0 = { peer = \"b:eth0\", addresses = [\"10.75.0.1/30\"] }\n"
+                         "[nodes.b]\ninterfaces.eth0 = { peer = \"a:eth0\", addresses = [\"10.75.0.2/30\"] }\n"
+                         "[checks.ping]\nkind = \"reach\"\nfrom = \"a\"\nto = \"b\"\n";
+  struct Cleanup {
+    std::string lab, file;
+    ~Cleanup() {
+      (void)run("down " + lab);
+      std::filesystem::remove(file);
+    }
+  } cleanup{lab, file};
+  auto [up, up_rc] = run("up " + shell_quote(file));
+  ASSERT_EQ(up_rc, 0) << up;
+  EXPECT_TRUE(carrier(link_in(lab + "-a", "eth0")));
+  auto [cut, cut_rc] = run("link " + lab + " b:eth0 down");
+  ASSERT_EQ(cut_rc, 0) << cut;
+  EXPECT_FALSE(carrier(link_in(lab + "-a", "eth0")));
+  EXPECT_FALSE(carrier(link_in(lab + "-b", "eth0")));
+  EXPECT_THAT(run("status " + lab).first, HasSubstr("link b:eth0 cut"));
+  EXPECT_NE(run("check " + lab).second, 0);
+  auto [back, back_rc] = run("link " + lab + " b:eth0 up");
+  ASSERT_EQ(back_rc, 0) << back;
+  EXPECT_TRUE(carrier(link_in(lab + "-a", "eth0")));
+  EXPECT_TRUE(carrier(link_in(lab + "-b", "eth0")));
+  auto [again, again_rc] = check_until_passes(lab);
+  EXPECT_EQ(again_rc, 0) << again;
+}
+
 }  // namespace
 }  // namespace labctl

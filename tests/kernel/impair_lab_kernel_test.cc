@@ -3,6 +3,7 @@
 // (the node's end and the switch port), the delays add up on the wire (one connect from a
 // to b crosses a:eth0's egress and then the switch port towards b), and down leaves
 // nothing. Skips (fails where the kernel tier is required) when the kernel has no netem.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 #include "labctl/base/fd.h"
 #include "labctl/kernel/features.h"
 #include "labctl/kernel/netns.h"
+#include "labctl/checks/checks.h"
 #include "labctl/kernel/probe.h"
 #include "labctl/lab/status.h"
 #include "tests/kernel/kernel_test.h"
@@ -84,6 +86,26 @@ TEST(KernelImpairLab, NetemLabComesUpStatusReadsItBackAndTheDelayIsReal) {
   listener = Fd();
   ASSERT_TRUE(lab_down(topo.name));
   EXPECT_TRUE(lab_namespaces(topo.name).empty());
+}
+
+// The latency check reads what netem was told: the delay (its minimum within 20 %) and
+// the loss (within binomial bounds); the figures it prints are the ones it judged.
+TEST(KernelImpairLab, LatencyChecksMeasureNetemDelayAndLoss) {
+  if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
+  if (Status st = probe_netem(); !st) LABCTL_KERNEL_SKIP() << st.error().str();
+  Topology topo;
+  ASSERT_TRUE(test::up_fixture("host/impair-measure.toml", topo));
+  struct Down {
+    std::string lab;
+    ~Down() { (void)lab_down(lab); }
+  } down{topo.name};
+  auto rep = run_checks(topo);
+  ASSERT_TRUE(rep) << rep.error().str();
+  ASSERT_EQ(rep->results.size(), 2u);
+  for (const auto& r : rep->results) EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
+  EXPECT_THAT(rep->results[0].detail, ::testing::HasSubstr("20 x ping slow from client: min 5"));
+  EXPECT_THAT(rep->results[1].detail, ::testing::HasSubstr("400 x ping lossy from client"));
+  ASSERT_TRUE(lab_down(topo.name));
 }
 
 }  // namespace
