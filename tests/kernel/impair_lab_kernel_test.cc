@@ -103,8 +103,8 @@ TEST(KernelImpairLab, LatencyChecksMeasureNetemDelayAndLoss) {
   ASSERT_TRUE(rep) << rep.error().str();
   ASSERT_EQ(rep->results.size(), 2u);
   for (const auto& r : rep->results) EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
-  EXPECT_THAT(rep->results[0].detail, ::testing::HasSubstr("20 x ping slow from client: min 5"));
-  EXPECT_THAT(rep->results[1].detail, ::testing::HasSubstr("400 x ping lossy from client"));
+  EXPECT_THAT(rep->results[0].detail, ::testing::HasSubstr("20 x ping 10.74.0.20 from client: min 5"));
+  EXPECT_THAT(rep->results[1].detail, ::testing::HasSubstr("400 x ping 10.74.0.30 from client"));
   ASSERT_TRUE(lab_down(topo.name));
 }
 
