@@ -172,4 +172,29 @@ nlohmann::json checks_json(const CheckReport& r) {
   return {{"lab", r.lab}, {"passed", r.passed()}, {"checks", a}};
 }
 
+Result<CheckReport> check_report_from_json(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("lab") || !j["lab"].is_string() || !j.contains("checks") ||
+      !j["checks"].is_array())
+    return fail("not a check report: it needs \"lab\" and a \"checks\" list");
+  CheckReport r;
+  r.lab = j["lab"].get<std::string>();
+  for (const auto& c : j["checks"]) {
+    if (!c.is_object()) return fail("a check in the report is not an object");
+    CheckResult x;
+    x.name = c.value("name", "");
+    x.kind = c.value("kind", "");
+    x.passed = c.value("passed", false);
+    x.detail = c.value("detail", "");
+    x.expected = c.value("expected", "");
+    x.ms = c.value("ms", 0.0);
+    x.deadline_ms = c.value("deadline_ms", 0.0);
+    if (c.contains("causes") && c["causes"].is_array())
+      for (const auto& k : c["causes"])
+        if (k.is_object()) x.causes.push_back({k.value("node", ""), k.value("what", ""), k.value("fix", "")});
+    if (x.name.empty()) return fail("a check in the report has no name");
+    r.results.push_back(std::move(x));
+  }
+  return r;
+}
+
 }  // namespace labctl

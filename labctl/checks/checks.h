@@ -77,6 +77,9 @@ struct CheckOptions {
 [[nodiscard]] std::string render_summary(const CheckReport& r);
 [[nodiscard]] std::string render_checks(const CheckReport& r);
 [[nodiscard]] nlohmann::json checks_json(const CheckReport& r);
+/// The report checks_json wrote (another labctl's `check --json`, for `labctl test`); an
+/// error naming what is missing when `j` is not one.
+[[nodiscard]] Result<CheckReport> check_report_from_json(const nlohmann::json& j);
 
 /// Expected share of requests per real server for a balance check: equal for rr, by weight
 /// for weighted and least-connection schedulers; empty when the scheduler (or persistence)

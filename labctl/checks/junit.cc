@@ -74,14 +74,14 @@ std::string xml_escaped(std::string_view s, bool attribute) {
   return out;
 }
 
-std::string checks_junit(const std::vector<CheckReport>& reports) {
+std::string checks_junit(const std::vector<CheckReport>& reports, std::string_view suite) {
   size_t tests = 0, failures = 0;
   double ms = 0;
   for (const auto& r : reports)
     for (const auto& c : r.results) ++tests, failures += !c.passed, ms += c.ms;
   std::ostringstream o;
   o << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  o << "<testsuites name=\"labctl check\" tests=\"" << tests << "\" failures=\"" << failures
+  o << "<testsuites name=\"" << xml_escaped(suite, true) << "\" tests=\"" << tests << "\" failures=\"" << failures
     << "\" errors=\"0\" time=\"" << seconds(ms) << "\">\n";
   for (const auto& r : reports) {
     size_t f = 0;

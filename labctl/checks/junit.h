@@ -14,7 +14,9 @@ namespace labctl {
 /// classname=LAB name=CHECK time=SECONDS>; a failed one has <failure message="expected ...;
 /// seen ...; cause ..."> with the causes and fixes in its text; the evidence (what was
 /// seen, the deadline) in <system-out>.
-[[nodiscard]] std::string checks_junit(const std::vector<CheckReport>& reports);
+/// `suite` names the whole (<testsuites name=...>).
+[[nodiscard]] std::string checks_junit(const std::vector<CheckReport>& reports,
+                                       std::string_view suite = "labctl check");
 
 /// `s` as XML 1.0 text or attribute value: markup characters as entities, line ends in
 /// attributes as character references, and what XML cannot carry at all (control bytes,

@@ -60,6 +60,7 @@ const std::map<std::string, std::vector<Arg>>& positional_args() {
       {"trace", {Arg::Lab, Arg::None}},
       {"link", {Arg::Lab, Arg::Endpoint, Arg::LinkVerb, Arg::ImpairKey}},
       {"node", {Arg::Lab, Arg::LabNode, Arg::NodeVerb, Arg::None}},
+      {"test", {Arg::Topology}},
   };
   return args;
 }

@@ -57,7 +57,7 @@ std::string cwd_for_guest() {
 bool handles_vm_itself(const std::string& cmd) {
   static const std::set<std::string> own = {"up",      "down",     "status",     "ls",
                                             "vm",      "list",     "validate",   "explain",
-                                            "graph",   "doctor",   "completion", "__complete"};
+                                            "graph",   "doctor",   "completion", "__complete", "test"};
   return own.contains(cmd) || cmd.starts_with("-");
 }
 

@@ -7,6 +7,7 @@
 #include <linux/close_range.h>
 #include <poll.h>
 #include <sched.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -476,6 +477,79 @@ Error exec_in_netns(int netns_fd, const std::vector<std::string>& argv,
   ::execvpe(argv[0].c_str(), args.data(), envp.data());
   int err = errno;
   return Error{"cannot run " + argv[0], err, {}, err == ENOENT ? "is it installed and in PATH?" : ""};
+}
+
+Result<Captured> run_captured(const std::vector<std::string>& argv, std::chrono::steady_clock::time_point until,
+                              const std::atomic<bool>* stop, std::chrono::milliseconds grace) {
+  using Clock = std::chrono::steady_clock;
+  if (argv.empty()) return fail("run_captured: no program");
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
+  Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
+  Fd err_r(err_pipe[0]), err_w(err_pipe[1]);
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  ::posix_spawn_file_actions_init(&fa);
+  ::posix_spawnattr_init(&attr);
+  ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  ::posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
+  ::posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  ::posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  ::posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  ::posix_spawnattr_setsigmask(&attr, &none);
+  // Signals labctl catches (SIGINT for `up`'s rollback) are reset by exec anyway; ignored
+  // ones (SIGPIPE under some shells) are not: the child gets the defaults.
+  ::posix_spawnattr_setsigdefault(&attr, &all);
+  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, argv[0].c_str(), &fa, &attr, args.data(), environ);
+  ::posix_spawn_file_actions_destroy(&fa);
+  ::posix_spawnattr_destroy(&attr);
+  if (rc != 0) return fail_errno("start " + argv[0], rc);
+  out_w = Fd();
+  err_w = Fd();
+  Captured c;
+  std::optional<Clock::time_point> kill_at;
+  auto signal_group = [&](int sig) { ::kill(-pid, sig); };
+  pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
+  std::string* sinks[2] = {&c.out, &c.err};
+  int open_pipes = 2;
+  while (open_pipes > 0) {
+    const auto now = Clock::now();
+    if (!kill_at && (now >= until || (stop && stop->load()))) {
+      (now >= until ? c.timed_out : c.stopped) = true;
+      signal_group(SIGINT);
+      kill_at = now + grace;
+    } else if (kill_at && now >= *kill_at) {
+      signal_group(SIGKILL);
+      kill_at = Clock::time_point::max();
+    }
+    if (::poll(fds, 2, 100) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[8192];
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        fds[i].fd = -1;
+        --open_pipes;
+      }
+    }
+  }
+  // Both pipes closed: it exited, or left a child of its own holding them (not ours to wait for).
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  c.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return c;
 }
 
 }  // namespace labctl

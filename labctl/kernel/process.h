@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -88,5 +89,21 @@ inline void stop_processes_in_netns(const std::string& ns_path, std::chrono::mil
 /// for it. Only returns on failure. The caller must be single-threaded.
 [[nodiscard]] Error exec_in_netns(int netns_fd, const std::vector<std::string>& argv,
                                   const std::vector<std::string>& env);
+
+/// What run_captured saw of a child.
+struct Captured {
+  int exit_code = -1;      ///< Its exit status; -1 when a signal ended it.
+  bool timed_out = false;  ///< It was stopped because `until` came.
+  bool stopped = false;    ///< It was stopped because `stop` was set.
+  std::string out, err;    ///< Everything it wrote to stdout and to stderr.
+};
+/// Runs argv (argv[0] a path) as a child in a process group of its own, stdin /dev/null,
+/// no descriptor of ours but a pipe each for stdout and stderr, and waits for it, reading
+/// both. When `until` comes or `stop` (may be null) is set, the group gets SIGINT (a labctl
+/// `up` rolls back on it), then SIGKILL after `grace`. Errors only when it cannot start.
+[[nodiscard]] Result<Captured> run_captured(const std::vector<std::string>& argv,
+                                            std::chrono::steady_clock::time_point until,
+                                            const std::atomic<bool>* stop = nullptr,
+                                            std::chrono::milliseconds grace = std::chrono::seconds(15));
 
 }  // namespace labctl

@@ -297,5 +297,37 @@ TEST(ProbePatience, PatientlyGrowsTheTimeoutAndKeepsIt) {
   EXPECT_EQ(asked.size(), 1u);
 }
 
+TEST(CheckReportJson, ReadsBackWhatChecksJsonWrote) {
+  CheckReport r;
+  r.lab = "dr-demo";
+  CheckResult c;
+  c.name = "balanced";
+  c.kind = "balance";
+  c.passed = false;
+  c.detail = "rs1 60 of 60";
+  c.expected = "every real server answers";
+  c.ms = 812.5;
+  c.deadline_ms = 10000;
+  c.causes.push_back({"rs2", "rs2 has no route back", "[nodes.rs2] routes = ..."});
+  r.results.push_back(c);
+  auto back = check_report_from_json(checks_json(r));
+  ASSERT_TRUE(back) << back.error().str();
+  EXPECT_EQ(back->lab, "dr-demo");
+  ASSERT_EQ(back->results.size(), 1u);
+  const CheckResult& b = back->results[0];
+  EXPECT_EQ(b.name, c.name);
+  EXPECT_EQ(b.kind, c.kind);
+  EXPECT_EQ(b.passed, c.passed);
+  EXPECT_EQ(b.detail, c.detail);
+  EXPECT_EQ(b.expected, c.expected);
+  EXPECT_EQ(b.ms, c.ms);
+  EXPECT_EQ(b.deadline_ms, c.deadline_ms);
+  ASSERT_EQ(b.causes.size(), 1u);
+  EXPECT_EQ(b.causes[0].fix, c.causes[0].fix);
+  EXPECT_FALSE(check_report_from_json(nlohmann::json::parse(R"({"checks": []})")));
+  EXPECT_FALSE(check_report_from_json(nlohmann::json::parse(R"({"lab": "x", "checks": [{"passed": true}]})")));
+  EXPECT_FALSE(check_report_from_json(nlohmann::json("no report")));
+}
+
 }  // namespace
 }  // namespace labctl
