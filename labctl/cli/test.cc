@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -43,6 +44,7 @@ struct Lab {
   std::string source;  ///< What `up` is given: a file path or a built-in name.
   std::string name;
   std::string skip;  ///< Why it is not run (a kernel feature missing with --vm=never).
+  bool in_vm = false;  ///< Runs in the run's one micro-VM (this kernel cannot build it).
 };
 
 /// What became of one lab.
@@ -117,14 +119,19 @@ std::vector<Lab> load_all(const std::vector<std::string>& sources, const std::st
       bad = true;
       continue;
     }
-    Lab lab{src, t.name, {}};
-    if (!inside_vm() && vm_mode != "always")
-      if (Status st = check_kernel_can_build(make_plan(t)); !st) {
+    Lab lab{src, t.name, {}, false};
+    if (!inside_vm()) {
+      if (vm_mode == "always") {
+        lab.in_vm = true;
+      } else if (Status st = check_kernel_can_build(make_plan(t)); !st) {
         if (vm_mode == "never")
           lab.skip = st.error().message;
         else if (auto no = vm_unavailable())
           lab.skip = st.error().message + "; and the micro-VM cannot stand in: " + *no;
+        else
+          lab.in_vm = true;
       }
+    }
     labs.push_back(std::move(lab));
   }
   if (bad) throw ExitError{kExitInvalid, {}};
@@ -210,6 +217,54 @@ Outcome run_lab(const Lab& lab, const Flags& f, const std::atomic<bool>* stop) {
   return o;
 }
 
+// Every lab this kernel cannot build, in one micro-VM for the whole run (one boot, not one
+// per lab): `labctl vm exec -- labctl test --vm=never --json ...` there, its JSON read back
+// into each lab's outcome. The guest's labs go with the guest.
+void run_in_one_vm(const std::vector<const Lab*>& labs, const Flags& f, int jobs, const std::atomic<bool>* stop,
+                   std::map<std::string, Outcome>& out) {
+  std::vector<std::string> argv = {self_exe(), "vm", "exec", "--", self_exe(), "test", "--vm=never", "--json",
+                                   "--jobs", std::to_string(jobs), "--timeout", fmt::format("{}", f.timeout_s)};
+  std::vector<std::string> sources;
+  for (const Lab* l : labs) {
+    std::error_code ec;
+    // The guest sees this machine's files at the same paths, from its working directory.
+    argv.push_back(fs::exists(l->source, ec) ? fs::absolute(l->source, ec).string() : l->source);
+  }
+  const double batches = std::ceil(static_cast<double>(labs.size()) / jobs);
+  const auto until = Clock::now() + std::chrono::seconds(120) +
+                     std::chrono::milliseconds(static_cast<int64_t>(f.timeout_s * 1000 * batches));
+  auto c = run_captured(argv, until, stop);
+  std::string why;
+  if (!c)
+    why = c.error().str();
+  else if (c->timed_out)
+    why = "the micro-VM ran out of time";
+  else if (c->stopped)
+    why = "interrupted";
+  nlohmann::json j = c ? nlohmann::json::parse(c->out, nullptr, false) : nlohmann::json();
+  if (why.empty() && (!j.is_object() || !j.contains("labs") || !j["labs"].is_array()))
+    why = "the micro-VM gave no report (exit " + std::to_string(c->exit_code) + "): " + c->err;
+  for (const Lab* l : labs) {
+    Outcome& o = out[l->name];
+    o.output = "(in the run's micro-VM)\n";
+    if (!why.empty()) {
+      o.status = c && c->timed_out ? "timeout" : c && c->stopped ? "interrupted" : "failed";
+      o.output += why + "\n";
+      continue;
+    }
+    for (const auto& x : j["labs"]) {
+      if (x.value("lab", "") != l->name) continue;
+      o.status = x.value("status", "failed");
+      o.output += x.value("output", "");
+      o.up_ok = x.value("up", false);
+      o.up_ms = x.value("up_ms", 0.0);
+      o.total_ms = x.value("ms", 0.0);
+      if (auto rep = check_report_from_json({{"lab", l->name}, {"checks", x.value("checks", nlohmann::json::array())}}))
+        if (o.up_ok) o.report = std::move(*rep);
+    }
+  }
+}
+
 // The `up` of a lab as a test case of its own, so a lab that did not come up is a failed
 // case, not a missing one.
 CheckReport junit_report(const Lab& lab, const Outcome& o, double timeout_s) {
@@ -247,8 +302,9 @@ void setup(CLI::App& app) {
       "unless --keep-failed asks for it. A FOLDER means its *.toml files. Labs run as\n"
       "labctl's own up, check --json and down; each lab's output is printed in one piece\n"
       "when it is done (to stderr with --json, whose document is stdout's only content).\n"
-      "A lab needing a kernel feature this host lacks runs in a micro-VM of its own as\n"
-      "`up --vm=auto` does; with --vm=never it is reported as skipped, with the reason.\n"
+      "Labs needing a kernel feature this host lacks (IPVS, IPIP, netem) all run in one\n"
+      "micro-VM for the whole run (--vm=auto); with --vm=never they are reported as\n"
+      "skipped, with the reason.\n"
       "Exit status: 0 when every lab that ran passed (skipped ones are named, not failed),\n"
       "1 when any failed, timed out or was interrupted, 2 for invalid input (a bad file, two\n"
       "labs of one name, a lab already up), found before anything runs.\n"
@@ -289,26 +345,44 @@ void setup(CLI::App& app) {
     std::mutex print;
     FILE* human = f.json ? stderr : stdout;
     const auto start = Clock::now();
+    auto show = [&](size_t i) {
+      const Outcome& o = outcomes[i];
+      std::lock_guard lock(print);
+      std::fprintf(human, "== %s (%s) ==\n%s", labs[i].name.c_str(), labs[i].source.c_str(), o.output.c_str());
+      if (!o.output.empty() && o.output.back() != '\n') std::fputc('\n', human);
+      if (!o.left_up.empty()) std::fprintf(human, "%s\n", o.left_up.c_str());
+      const char* verdict = o.status == "passed" ? "PASS" : o.status == "skipped" ? "SKIP" : "FAIL";
+      const std::string why = o.status == "timeout" || o.status == "interrupted" ? " (" + o.status + ")" : "";
+      std::fprintf(human, "%s %s%s in %.1f s\n\n", verdict, labs[i].name.c_str(), why.c_str(), o.total_ms / 1000);
+      std::fflush(human);
+    };
+    std::vector<size_t> here;
+    std::vector<const Lab*> vm_labs;
+    for (size_t i = 0; i < labs.size(); ++i)
+      labs[i].in_vm ? vm_labs.push_back(&labs[i]) : here.push_back(i);
     auto worker = [&] {
-      for (size_t i; (i = next++) < labs.size();) {
+      for (size_t k; (k = next++) < here.size();) {
+        const size_t i = here[k];
         if (interrupt.flag()->load()) {
           outcomes[i].status = "interrupted";
           continue;
         }
         outcomes[i] = run_lab(labs[i], f, interrupt.flag());
-        const Outcome& o = outcomes[i];
-        std::lock_guard lock(print);
-        std::fprintf(human, "== %s (%s) ==\n%s", labs[i].name.c_str(), labs[i].source.c_str(), o.output.c_str());
-        if (!o.output.empty() && o.output.back() != '\n') std::fputc('\n', human);
-        if (!o.left_up.empty()) std::fprintf(human, "%s\n", o.left_up.c_str());
-        const char* verdict = o.status == "passed" ? "PASS" : o.status == "skipped" ? "SKIP" : "FAIL";
-        const std::string why = o.status == "timeout" || o.status == "interrupted" ? " (" + o.status + ")" : "";
-        std::fprintf(human, "%s %s%s in %.1f s\n\n", verdict, labs[i].name.c_str(), why.c_str(), o.total_ms / 1000);
-        std::fflush(human);
+        show(i);
       }
     };
     std::vector<std::thread> threads;
-    for (int k = 0; k < std::min<int>(jobs, static_cast<int>(labs.size())); ++k) threads.emplace_back(worker);
+    if (!vm_labs.empty())
+      threads.emplace_back([&] {
+        std::map<std::string, Outcome> got;
+        run_in_one_vm(vm_labs, f, jobs, interrupt.flag(), got);
+        for (size_t i = 0; i < labs.size(); ++i)
+          if (labs[i].in_vm) {
+            outcomes[i] = got[labs[i].name];
+            show(i);
+          }
+      });
+    for (int k = 0; k < std::min<int>(jobs, static_cast<int>(here.size())); ++k) threads.emplace_back(worker);
     for (auto& t : threads) t.join();
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
 

@@ -142,5 +142,21 @@ TEST_F(HostSuite, ATimeoutAndACtrlCEachLeaveNothing) {
   EXPECT_EQ(sh("pgrep -f '" + kLabctl + " (check|up) .*" + tag_ + "' | wc -l"), "0\n");
 }
 
+// --vm=always: the lab runs in the run's one micro-VM and its verdict comes back from
+// there into the report (the guest and its lab end together: nothing is left here).
+TEST_F(HostSuite, LabsForTheMicroVmRunInOneGuestAndReportBack) {
+  if (::access("/dev/kvm", F_OK) != 0 && sh("command -v qemu-system-x86_64").empty())
+    GTEST_SKIP() << "no QEMU for the micro-VM";
+  const std::string good = lab("good", 80), bad = lab("bad", 81);
+  const std::string junit = (dir_ / "report.xml").string();
+  const std::string out = sh(kLabctl + " test --vm=always --junit " + junit + " " + dir_.string() + " 2>&1; echo rc=$?");
+  EXPECT_THAT(out, HasSubstr("(in the run's micro-VM)"));
+  EXPECT_THAT(out, HasSubstr("PASS " + good));
+  EXPECT_THAT(out, HasSubstr("FAIL " + bad));
+  EXPECT_THAT(out, HasSubstr("rc=1"));
+  EXPECT_EQ(sh("xmllint --xpath 'count(//failure)' " + junit), "1\n") << out;
+  EXPECT_FALSE(any_left());
+}
+
 }  // namespace
 }  // namespace labctl
