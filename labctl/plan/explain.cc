@@ -54,13 +54,28 @@ std::string dest_text(const Roles& r, const VirtualService& s, const RealServer&
 void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, const Node& n) {
   out << n.name << ": " << r.role_name(n) << "  [namespace " << netns_name(t.name, n.name)
       << "]\n";
-  if (r.is_director(n))
+  const auto keepalived = r.keepalived_role(n);
+  if (r.is_director(n) && !keepalived)
     para(out, "  ",
          "It owns the VIP of each service below and hands every new client connection to one "
          "of the real servers with IPVS.");
+  if (keepalived) {
+    std::string services;
+    for (const auto* s : keepalived->services)
+      services += (services.empty() ? "" : ", ") + s->name + " (" + service_label(*s) + ")";
+    para(out, "  ",
+         keepalived->master
+             ? "The MASTER director of a keepalived (VRRP) pair: its keepalived programs the IPVS "
+               "service " + services + " here and adds the VIP while it is MASTER; when it fails, "
+               "the BACKUP takes the VIP over. labctl adds neither the VIP nor the service."
+             : "The BACKUP director of a keepalived (VRRP) pair: its keepalived programs the same "
+               "IPVS service " + services + " here, and takes the VIP over (announcing it with "
+               "gratuitous ARP) when the MASTER's adverts stop. It is no client: it holds the "
+               "VIP only while the MASTER is down.");
+  }
   for (const auto& m : r.memberships(n)) para(out, "  ", membership_text(m));
   if (r.is_router(n)) para(out, "  ", "It forwards packets between its networks.");
-  if (!r.is_director(n) && !r.is_real_server(n) && !r.is_router(n))
+  if (!r.directs(n) && !r.is_real_server(n) && !r.is_router(n))
     para(out, "  ", "It talks to the services' VIPs like any host outside the cluster would.");
   for (const auto& i : n.interfaces) {
     std::string link = !i.sw.empty() ? "on switch " + i.sw
