@@ -569,9 +569,9 @@ void LvsRules::tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
       std::string key = fmt::format("net.ipv4.conf.{}.rp_filter", dev);
       if (net_.sysctl(rsn, key).value_or(-1) != 0) {
         r_.warning(rsn.pos, fmt::format("TUN real server {} does not set {} = 0", plain(rsn.name), key),
-                   "requests arrive on tunl0 but the route back to the client leaves another "
-                   "interface; reverse-path filtering drops them unless it is off on all, tunl0 and "
-                   "the receiving interface");
+                   "the unwrapped requests arrive on tunl0 but the route back to the client leaves "
+                   "another interface; the kernel checks them against max(all, tunl0), so strict "
+                   "reverse-path filtering drops them unless both are 0 (or 2, loose)");
       }
     }
   }

@@ -99,12 +99,23 @@ std::string rp_filter(const Roles& r, const Node& n, const SysctlKey& k, const s
   if (v != "0") return "";
   const char* max_rule =
       " (the kernel uses the larger of conf.all and the interface's value, so both must be 0)";
-  if (r.is_real_server(n, FwdMethod::Tun))
+  if (r.is_real_server(n, FwdMethod::Tun)) {
+    // The unwrapped request is received on tunl0: only max(all, tunl0) decides its fate
+    // (tests/kernel/exercises_test.cc proves it). On the underlay only the outer packet
+    // from the director is checked, and its route back leaves that same interface.
+    if (k.dev == "all" || k.dev == "tunl0" || k.dev == "default")
+      return fmt::format(
+          "the packet unwrapped from tunl0 has the client as source; the reverse-path check "
+          "would see that the route back to the client does not leave through tunl0 and drop "
+          "it. The kernel checks it against tunl0's value, the max of conf.all and conf.tunl0, "
+          "so both must be 0 (or 2, loose): this is conf.{}",
+          k.dev);
     return fmt::format(
-        "the packet unwrapped from tunl0 has the client as source; the reverse-path check would "
-        "see that the route back to the client does not leave through tunl0 and drop it: turn "
-        "it off on {}{}",
-        where(k.dev), max_rule);
+        "not needed for the tunnel: the unwrapped requests are checked on tunl0 (max of conf.all "
+        "and conf.tunl0), and on {} only the outer packet from the director is, whose route back "
+        "leaves {} anyway, so even strict filtering there passes it",
+        k.dev, k.dev);
+  }
   if (r.is_router(n) && (r.lab_uses(FwdMethod::Tun) || r.lab_uses(FwdMethod::Dr)))
     return fmt::format(
         "replies from the real servers carry the VIP as source but arrive from the real "
