@@ -327,12 +327,18 @@ std::string scheduler(const std::string& name) {
              "the hash picks, whatever the load)"},
       {"dh", "destination hashing: one destination address always maps to one real server"},
       {"mh", "Maglev hashing: consistent hashing that moves few clients when servers change"},
-      {"lblc", "locality-based least connections"},
-      {"lblcr", "locality-based least connections with replication"},
+      {"lblc", "locality-based least connections, for cache clusters: one destination address "
+               "keeps its real server while that one is not overloaded, then the least loaded "
+               "per weight takes the address over (dynamic, per destination)"},
+      {"lblcr", "locality-based least connections with replication: one destination address maps "
+                "to a set of real servers and the least loaded of the set serves it; when all are "
+                "overloaded the least loaded of the cluster joins the set (dynamic, per "
+                "destination)"},
       {"sed", "shortest expected delay: the least (active connections + 1) per weight"},
       {"nq", "never queue: an idle real server first, else shortest expected delay"},
       {"fo", "weighted failover: the highest-weight available real server"},
-      {"ovf", "overflow: the highest-weight server until its connection limit"},
+      {"ovf", "weighted overflow: the highest-weight real server until its active connections "
+              "exceed its weight, then the next"},
       {"twos", "weighted random twos choice: of two servers picked at random, the one with fewer "
                "connections per weight"},
   };
@@ -390,15 +396,19 @@ std::string dest(const Roles& r, const VirtualService& s, const RealServer& d) {
   switch (d.method) {
     case FwdMethod::Dr:
       return fmt::format(
-          "real server {} by DR (-g, gatewaying): the director leaves the IP packet as it is and "
-          "only rewrites the destination MAC to the real server's, so both must share an L2 "
-          "segment; the reply goes straight to the client",
+          "real server {} by DR (-g, gatewaying): the director keeps the IP addresses and ports "
+          "(CIP -> VIP) and rewrites the destination MAC to the real server's; only the TTL drops "
+          "by one, as at any forwarding hop. Both must share an L2 segment; the reply goes "
+          "straight to the client",
           who);
     case FwdMethod::Nat: {
       uint16_t port = d.port != 0 ? d.port : s.port;
       return fmt::format(
           "real server {} by NAT (-m, masquerading): DNAT rewrites the destination {} → {}:{}; "
-          "the reply passes back through the director, which rewrites its source to the VIP",
+          "the reply passes back through the director, which rewrites its source to the VIP. "
+          "NAT's cost: every reply crosses the director too, and replies (pages) are far bigger "
+          "than requests, so the director carries both directions and becomes the bottleneck "
+          "that DR and TUN avoid",
           who, service_label(s), d.addr.str(), port);
     }
     case FwdMethod::Tun:
@@ -406,7 +416,8 @@ std::string dest(const Roles& r, const VirtualService& s, const RealServer& d) {
           "real server {} by TUN (-i, IP-in-IP): the director wraps the packet in a second IP "
           "header addressed to {}, so it may be routers away; the real server unwraps it and "
           "replies to the client straight from the VIP",
-          who, d.addr.str());    case FwdMethod::Local:
+          who, d.addr.str());
+    case FwdMethod::Local:
       return fmt::format(
           "the director {} is a real server of its own service (local delivery, the kernel's "
           "LOCALNODE method): IPVS passes the packet up its own stack unchanged. ipvsadm has no "
