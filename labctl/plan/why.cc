@@ -242,14 +242,36 @@ std::string address(const Roles& r, const Node& n, const std::string& dev, const
           a.addr.str(), n.name);
     return fmt::format("{} holds the VIP {} itself", n.name, a.addr.str());
   }
+  const std::string lesson = network_number(a, dev);
   // The address NAT real servers use as their gateway back through this director.
   if (r.is_director(n)) {
     for (const auto& other : r.topology().nodes)
       for (const auto& rt : other.routes)
         if (rt.via && *rt.via == a.addr && r.is_real_server(other, FwdMethod::Nat))
-          return "the real servers' side of the director: their default gateway";
+          return "the real servers' side of the director: their default gateway" +
+                 (lesson.empty() ? "" : ". " + lesson);
   }
-  return "";
+  return lesson;
+}
+
+std::string network_number(const IpPrefix& a, const std::string& dev) {
+  if (a.len >= a.addr.max_prefix()) return "";
+  const IpPrefix net = a.network();
+  if (a.addr.v4()) {
+    const uint32_t bits = a.len == 0 ? 0 : ~uint32_t{0} << (32 - a.len);
+    const std::string mask = fmt::format("{}.{}.{}.{}", bits >> 24, (bits >> 16) & 0xff,
+                                         (bits >> 8) & 0xff, bits & 0xff);
+    return fmt::format(
+        "mask {} AND address {} = network number {}: the kernel adds the route {} dev {} "
+        "(gateway 0.0.0.0 in `route -n`), so every address of that network is on-link and "
+        "reached by ARP on {}; any other destination needs a route via a next hop (a gateway)",
+        mask, a.addr.str(), net.addr.str(), net.str(), dev, dev);
+  }
+  return fmt::format(
+      "prefix /{}: the first {} bits of {} are its network number {}: the kernel adds the route "
+      "{} dev {}, so every address of that network is on-link and found by neighbour discovery "
+      "on {}; any other destination needs a route via a next hop",
+      a.len, a.len, a.addr.str(), net.addr.str(), net.str(), dev, dev);
 }
 
 std::string sysctl(const Roles& r, const Node& n, const Sysctl& s) {
