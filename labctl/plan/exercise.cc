@@ -84,8 +84,18 @@ nlohmann::json exercise_json(const Topology& t) {
 std::string exercise_banner(const Topology& t) {
   if (!t.exercise) return {};
   return fmt::format("{} is an exercise: it is broken on purpose and some checks fail until it is repaired "
-                     "(`labctl explain {}` states the task)",
+                     "(`labctl explain {}` states the task; a repaired copy without its [exercise] table "
+                     "is a lab like any other)",
                      t.name, t.name);
+}
+
+std::string exercise_repaired(const Topology& t, bool all_passed) {
+  if (!t.exercise || !all_passed) return {};
+  return fmt::format("{}: every check passes, so the exercise is repaired. Its topology still has its "
+                     "[exercise] table, which keeps it in exercise mode (`up` calls it broken, `explain` "
+                     "shows the task, warnings are held back): delete that table from the repaired file "
+                     "and `labctl up --replace` it to leave exercise mode",
+                     t.name);
 }
 
 }  // namespace labctl
