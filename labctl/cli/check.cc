@@ -16,6 +16,7 @@
 #include "labctl/cli/load.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
+#include "labctl/plan/exercise.h"
 
 namespace labctl::cli {
 namespace {
@@ -99,6 +100,9 @@ int run_and_print_checks(const Topology& t, const std::vector<std::string>& only
   if (!rep) die(rep.error());
   if (f.json) std::printf("%s\n", json_text(checks_json(*rep)).c_str());
   else std::printf("%s", render_summary(*rep).c_str());
+  // Only a run of every check can say the exercise is repaired.
+  if (std::string done = exercise_repaired(t, rep->passed() && only.empty()); !done.empty() && !f.json)
+    std::printf("%s\n", done.c_str());
   if (!f.junit.empty())
     if (Status st = write_file_atomically(f.junit, checks_junit({*rep}), output_file_mode(f.junit)); !st) die(st.error(), kExitInvalid);
   return rep->passed() ? 0 : kExitFailure;

@@ -1,4 +1,5 @@
 // `labctl list`: the built-in topologies and what each one shows.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -30,7 +31,9 @@ void run_list(bool json) {
   for (const auto& [name, desc] : demos) std::printf("%-12s %s\n", name.c_str(), desc.c_str());
   if (exercises.empty()) return;
   std::printf("\nexercises (broken on purpose; `labctl explain NAME` states the task):\n");
-  for (const auto& [name, desc] : exercises) std::printf("%-18s [exercise] %s\n", name.c_str(), desc.c_str());
+  int w = 18;  // as wide as the longest name, so the descriptions line up
+  for (const auto& e : exercises) w = std::max(w, static_cast<int>(e.first.size()));
+  for (const auto& [name, desc] : exercises) std::printf("%-*s [exercise] %s\n", w, name.c_str(), desc.c_str());
 }
 
 void setup_list(CLI::App& app) {

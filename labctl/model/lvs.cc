@@ -24,6 +24,18 @@ std::string service_id(const VirtualService& s) {
                                 : fmt::format("{}:{}", s.vip.str(), s.port));
 }
 
+// How messages name a forwarding method: "DR real server", as ipvsadm's man page and the
+// course write it, the same in every message.
+const char* method_word(FwdMethod m) {
+  switch (m) {
+    case FwdMethod::Nat: return "NAT";
+    case FwdMethod::Dr: return "DR";
+    case FwdMethod::Tun: return "TUN";
+    case FwdMethod::Local: return "local";
+  }
+  return "?";
+}
+
 // The sysctl setting of `key` the kernel ends up with (the last one written), or nullptr.
 const Sysctl* find_sysctl(const Node& n, const std::string& key) {
   const Sysctl* out = nullptr;
@@ -43,6 +55,21 @@ Pos conf_pos(const Node& n, const std::string& dev, const std::string& what, lon
   return fallback;
 }
 
+// Where to blame a node's way back to `dst`: the route of its own that the kernel would take
+// (longest prefix, the default route last), else its `routes` key, else the node itself.
+// A NAT real server's missing or wrong route back is a fault of the real server, not of the
+// director's real_servers line that names it.
+Pos route_back_pos(const Node& n, const IpAddr& dst) {
+  const Route* best = nullptr;
+  for (const auto& r : n.routes) {
+    if (r.family != dst.family || (r.to && !r.to->contains(dst))) continue;
+    const int len = r.to ? r.to->len : -1;
+    if (!best || len > (best->to ? best->to->len : -1)) best = &r;
+  }
+  if (best) return best->keys.of("via", best->pos);
+  return n.keys.of("routes", n.pos);
+}
+
 class LvsRules {
  public:
   LvsRules(Topology& t, const Net& net, Reporter& r) : t_(t), net_(net), r_(r) {}
@@ -60,6 +87,9 @@ class LvsRules {
   void dr(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
   void nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
   void tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p);
+  /// A NAT director on one network with its real servers and clients: it forwards the
+  /// replies out the interface they came in on, and the kernel then sends ICMP redirects.
+  void one_network_redirects(const Ctx& c, const RealServer& rs);
   void hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, Pos p);
   /// Whether the director source-NATs the service's connections from `clients` to the real
   /// server, and the real server's reply to that source comes back to the director.
@@ -424,10 +454,12 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
     for (const auto& r : rsn.routes)
       if (!r.to && r.family == rs.addr.family && r.via && net_.owns(c.director, *r.via)) ok = true;
     if (!ok && !director_snat(c, rs, rsn, IpPrefix{IpAddr{rs.addr.family, {}}, 0}))
-      rule_error("nat-route", p,
+      rule_error("nat-route", route_back_pos(rsn, IpAddr{rs.addr.family, {}}),
                  fmt::format("NAT real server {} has no default route via director {}", plain(rsn.name),
                              plain(c.director.name)),
                  hint);
+    else if (ok)
+      one_network_redirects(c, rs);
     return;
   }
   for (const auto& net : client_side) {
@@ -439,12 +471,40 @@ void LvsRules::nat(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
                                    net.str(), hop->gw->str(), plain(c.director.name))
                      : fmt::format("reaches the client side {} directly, bypassing director {}",
                                    net.str(), plain(c.director.name));
-      rule_error("nat-route", p, fmt::format("NAT real server {} {}", plain(rsn.name), what),
+      rule_error("nat-route", route_back_pos(rsn, net.addr),
+                 fmt::format("NAT real server {} {}", plain(rsn.name), what),
                  "NAT replies must pass the director to get their source rewritten back to the VIP; " + hint);
       return;
     }
   }
   routed_clients(c, rs, rsn);
+}
+
+// A reply of a NAT real server reaches the director, which forwards it (un-NATed) to the
+// client out of the interface it came in on. ip_forward() then sends the real server an ICMP
+// redirect, "the client is on your link: send to it directly" (__mkroute_input sets
+// IPSKB_DOREDIRECT when in and out device are one and send_redirects is on, on all OR the
+// device). A real server that follows it bypasses the director, and its next replies reach
+// the client from the RIP, which the client never talked to. The fix is the director's:
+// send_redirects = 0 on all and on the interface.
+void LvsRules::one_network_redirects(const Ctx& c, const RealServer& rs) {
+  if (!rs.addr.v4()) return;
+  auto to_rs = net_.lookup(c.director, rs.addr);
+  if (!to_rs || !to_rs->out) return;
+  const std::string dev = to_rs->out->name;
+  auto on = [&](const std::string& d) { return net_.sysctl(c.director, "net.ipv4.conf." + d + ".send_redirects"); };
+  const bool all_off = on("all").value_or(1) == 0;
+  const bool dev_off = on(dev).value_or(on("default").value_or(1)) == 0;
+  if ((all_off && dev_off) || !warned_.emplace(c.director.name, "redirects").second) return;
+  r_.warning(c.director.pos,
+             fmt::format("NAT director {} has its clients and real servers on one network ({}): it forwards "
+                         "each reply back out of {}, the interface it came in on, so the kernel sends the real "
+                         "server an ICMP redirect (\"send to the client directly\"); a real server that follows "
+                         "it skips the director, and the client gets replies from the RIP instead of the VIP",
+                         plain(c.director.name), plain(dev), plain(dev)),
+             fmt::format("add sysctl net.ipv4.conf.all.send_redirects = 0 and net.ipv4.conf.{}.send_redirects "
+                         "= 0 to node {} (the kernel sends redirects when either is on)",
+                         plain(dev), plain(c.director.name)));
 }
 
 bool LvsRules::director_snat(const Ctx& c, const RealServer& rs, const Node& rsn,
@@ -569,9 +629,9 @@ void LvsRules::tun(const Ctx& c, const RealServer& rs, const Node& rsn, Pos p) {
       std::string key = fmt::format("net.ipv4.conf.{}.rp_filter", dev);
       if (net_.sysctl(rsn, key).value_or(-1) != 0) {
         r_.warning(rsn.pos, fmt::format("TUN real server {} does not set {} = 0", plain(rsn.name), key),
-                   "requests arrive on tunl0 but the route back to the client leaves another "
-                   "interface; reverse-path filtering drops them unless it is off on all, tunl0 and "
-                   "the receiving interface");
+                   "the unwrapped requests arrive on tunl0 but the route back to the client leaves "
+                   "another interface; the kernel checks them against max(all, tunl0), so strict "
+                   "reverse-path filtering drops them unless both are 0 (or 2, loose)");
       }
     }
   }
@@ -697,7 +757,7 @@ void LvsRules::arp_ignore_warnings(const Node& rsn, const IpAddr& vip, FwdMethod
     }
     r_.warning(
         p,
-        fmt::format("{} real server {} would answer ARP for the VIP on {}", to_string(m),
+        fmt::format("{} real server {} would answer ARP for the VIP on {}", method_word(m),
                     plain(rsn.name), plain(i.name)),
         fmt::format("set net.ipv4.conf.all.arp_ignore = 1 and net.ipv4.conf.{}.arp_ignore = 1 "
                     "so only the director answers for {}",
@@ -725,7 +785,7 @@ void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, P
     if (!on_lo && !on_tunl0 && !on_ip6tnl0 && !redirected(c, rsn, m, vip) &&
         warned_.emplace(rsn.name, "vip:" + vip.str()).second) {
       const char* dev = m != FwdMethod::Tun ? "lo" : vip.v6() ? "ip6tnl0" : "tunl0";
-      r_.warning(p, fmt::format("{} real server {} does not have VIP {} on {}", to_string(m), plain(rsn.name),
+      r_.warning(p, fmt::format("{} real server {} does not have VIP {} on {}", method_word(m), plain(rsn.name),
                                 vip.str(), dev),
                  fmt::format("add {} = [\"{}/{}\"] to node {}: the request still says CIP -> VIP and the "
                              "kernel drops packets for addresses it does not have",
@@ -739,7 +799,7 @@ void LvsRules::hidden_vip_warnings(const Ctx& c, const Node& rsn, FwdMethod m, P
   for (const auto& i : rsn.interfaces) {
     if (effective_conf(rsn, i.name, "arp_announce") < 2) {
       r_.warning(p, fmt::format("{} real server {} may announce the VIP in its ARP requests on {}",
-                                to_string(m), plain(rsn.name), plain(i.name)),
+                                method_word(m), plain(rsn.name), plain(i.name)),
                  fmt::format("set net.ipv4.conf.all.arp_announce = 2 and net.ipv4.conf.{}.arp_announce = 2",
                              plain(i.name)));
       break;

@@ -299,8 +299,9 @@ Exercise Parser::parse_exercise(const toml::node& n, Pos p) {
   const toml::table* t = table_of(n, where, p);
   if (!t) return ex;
   Pos tp = pos_or(*t, p);
-  unknown_keys(*t, {"task", "look_at", "breaks"}, where, tp);
+  unknown_keys(*t, {"task", "look_at", "breaks", "hints"}, where, tp);
   ex.task = str(*t, "task", where, tp, true).value_or("");
+  ex.hints = boolean(*t, "hints", where, tp).value_or(true);
   for (auto& [s, sp] : strings(*t, "look_at", where, tp)) ex.look_at.push_back(std::move(s));
   const auto& known = exercise_rules();
   for (auto& [s, sp] : strings(*t, "breaks", where, tp)) {

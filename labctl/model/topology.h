@@ -296,6 +296,9 @@ struct Exercise {
   /// LVS rules this lab breaks on purpose (exercise_rules()): their errors become warnings,
   /// so the broken lab can still be built.
   std::vector<std::string> breaks;
+  /// `hints = false`: a failed check shows what it observed, never the cause labctl found
+  /// nor its fix (for grading: docs/exercises.md).
+  bool hints = true;
   Pos pos;
 };
 

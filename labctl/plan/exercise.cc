@@ -39,11 +39,20 @@ std::string render_exercise(const Topology& t) {
     for (const auto& l : t.exercise->look_at) para(out, "  ", l, "- ");
   }
   out << "\nThe lab\n";
+  std::size_t role_w = 22;
+  for (const auto& n : t.nodes) role_w = std::max(role_w, r.role_name(n).size());
   for (const auto& n : t.nodes) {
+    // Every device with addresses: a VIP on lo or tunl0 is often what the task is about.
     std::string addrs;
-    for (const auto& i : n.interfaces)
-      for (const auto& p : i.addresses) addrs += (addrs.empty() ? "" : ", ") + i.name + " " + p.str();
-    out << fmt::format("  {:<10} {:<22} {}\n", n.name, r.role_name(n), addrs);
+    auto dev = [&](const std::string& name, const std::vector<IpPrefix>& list) {
+      for (const auto& p : list) addrs += (addrs.empty() ? "" : ", ") + name + " " + p.str();
+    };
+    for (const auto& i : n.interfaces) dev(i.name, i.addresses);
+    dev("lo", n.lo_addresses);
+    dev("tunl0", n.tunl0_addresses);
+    dev("ip6tnl0", n.ip6tnl0_addresses);
+    for (const auto& tun : n.tunnels) dev(tun.name, tun.addresses);
+    out << fmt::format("  {:<10} {:<{}} {}\n", n.name, r.role_name(n), role_w, addrs);
   }
   out << "\nHow to work on it\n";
   const std::vector<std::pair<std::string, std::string>> steps = {
@@ -75,8 +84,18 @@ nlohmann::json exercise_json(const Topology& t) {
 std::string exercise_banner(const Topology& t) {
   if (!t.exercise) return {};
   return fmt::format("{} is an exercise: it is broken on purpose and some checks fail until it is repaired "
-                     "(`labctl explain {}` states the task)",
+                     "(`labctl explain {}` states the task; a repaired copy without its [exercise] table "
+                     "is a lab like any other)",
                      t.name, t.name);
+}
+
+std::string exercise_repaired(const Topology& t, bool all_passed) {
+  if (!t.exercise || !all_passed) return {};
+  return fmt::format("{}: every check passes, so the exercise is repaired. Its topology still has its "
+                     "[exercise] table, which keeps it in exercise mode (`up` calls it broken, `explain` "
+                     "shows the task, warnings are held back): delete that table from the repaired file "
+                     "and `labctl up --replace` it to leave exercise mode",
+                     t.name);
 }
 
 }  // namespace labctl

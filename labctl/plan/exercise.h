@@ -17,5 +17,8 @@ namespace labctl {
 [[nodiscard]] nlohmann::json exercise_json(const Topology& t);
 /// The line `up` and `check` print for an exercise (empty for other labs).
 [[nodiscard]] std::string exercise_banner(const Topology& t);
+/// What `check` says when every check of an exercise passed: it is repaired, and how to
+/// leave exercise mode (empty for other labs, and while a check fails).
+[[nodiscard]] std::string exercise_repaired(const Topology& t, bool all_passed);
 
 }  // namespace labctl

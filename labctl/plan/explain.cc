@@ -54,13 +54,28 @@ std::string dest_text(const Roles& r, const VirtualService& s, const RealServer&
 void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, const Node& n) {
   out << n.name << ": " << r.role_name(n) << "  [namespace " << netns_name(t.name, n.name)
       << "]\n";
-  if (r.is_director(n))
+  const auto keepalived = r.keepalived_role(n);
+  if (r.is_director(n) && !keepalived)
     para(out, "  ",
          "It owns the VIP of each service below and hands every new client connection to one "
          "of the real servers with IPVS.");
+  if (keepalived) {
+    std::string services;
+    for (const auto* s : keepalived->services)
+      services += (services.empty() ? "" : ", ") + s->name + " (" + service_label(*s) + ")";
+    para(out, "  ",
+         keepalived->master
+             ? "The MASTER director of a keepalived (VRRP) pair: its keepalived programs the IPVS "
+               "service " + services + " here and adds the VIP while it is MASTER; when it fails, "
+               "the BACKUP takes the VIP over. labctl adds neither the VIP nor the service."
+             : "The BACKUP director of a keepalived (VRRP) pair: its keepalived programs the same "
+               "IPVS service " + services + " here, and takes the VIP over (announcing it with "
+               "gratuitous ARP) when the MASTER's adverts stop. It is no client: it holds the "
+               "VIP only while the MASTER is down.");
+  }
   for (const auto& m : r.memberships(n)) para(out, "  ", membership_text(m));
   if (r.is_router(n)) para(out, "  ", "It forwards packets between its networks.");
-  if (!r.is_director(n) && !r.is_real_server(n) && !r.is_router(n))
+  if (!r.directs(n) && !r.is_real_server(n) && !r.is_router(n))
     para(out, "  ", "It talks to the services' VIPs like any host outside the cluster would.");
   for (const auto& i : n.interfaces) {
     std::string link = !i.sw.empty() ? "on switch " + i.sw
@@ -108,6 +123,36 @@ void steps_of(std::ostringstream& out, const Plan& p, const std::string& member)
   }
 }
 
+// The course's HTTP by hand: bash opens a TCP connection as fd 8 (/dev/tcp), the student
+// writes the request line, and the real server's answer comes back on the same fd. Shown
+// for the first TCP service on a VIP whose real servers run the http agent, sent from the
+// node the lab's checks of it send from.
+void by_hand(std::ostringstream& out, const Topology& t) {
+  for (const auto& d : t.nodes)
+    for (const auto& s : d.services) {
+      if (s.fwmark || s.proto != Proto::Tcp || !s.vip.family || s.port == 0) continue;
+      bool http = false;
+      for (const auto& rs : s.real_servers)
+        if (const Node* o = t.node(rs.node))
+          for (const auto& a : o->agents)
+            if (a.kind == "http" && a.port == (rs.port ? rs.port : s.port)) http = true;
+      std::string client;
+      for (const auto& c : t.checks)
+        if (client.empty() && c.service == s.name && t.node(c.from)) client = c.from;
+      if (!http || client.empty()) continue;
+      out << "\nBy hand\n";
+      para(out, "  ",
+           "The course's /dev/tcp exercise: bash opens a TCP connection to the VIP as file "
+           "descriptor 8 (the three-way handshake happens here; `ls -l /proc/$$/fd` shows fd 8 as "
+           "a socket), you write the smallest HTTP request yourself, and the real server's answer, "
+           "its name, comes back on fd 8:");
+      out << fmt::format("  labctl exec {} {} -- bash -c 'exec 8<>/dev/tcp/{}/{}; ls -l /proc/$$/fd; "
+                         "printf \"GET / HTTP/1.0\\r\\n\\r\\n\" >&8; cat <&8'\n",
+                         t.name, client, s.vip.str(), s.port);
+      return;
+    }
+}
+
 }  // namespace
 
 std::string render_explain(const Topology& t, const Plan& p) {
@@ -142,6 +187,7 @@ std::string render_explain(const Topology& t, const Plan& p) {
     out << "\n" << (member.empty() ? "(lab-wide)" : member) << "\n";
     steps_of(out, p, member);
   }
+  by_hand(out, t);
   return out.str();
 }
 

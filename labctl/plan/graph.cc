@@ -31,7 +31,7 @@ std::vector<std::string> node_lines(const Roles& r, const Node& n) {
 }
 
 const char* fill(const Roles& r, const Node& n) {
-  if (r.is_director(n)) return "#fde2c4";
+  if (r.directs(n)) return "#fde2c4";
   if (r.is_real_server(n)) return "#d5f0d5";
   if (r.is_router(n)) return "#d6e6fb";
   return "#ffffff";

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "labctl/model/keepalived.h"
+
 namespace labctl {
 
 Roles::Roles(const Topology& t) : t_(t) {}
@@ -25,7 +27,7 @@ bool Roles::is_real_server(const Node& n, FwdMethod m) const {
 }
 
 bool Roles::is_router(const Node& n) const {
-  if (is_director(n)) return false;
+  if (directs(n)) return false;
   return sets_sysctl(n, "net.ipv4.ip_forward", "1") ||
          sets_sysctl(n, "net.ipv4.conf.all.forwarding", "1") ||
          sets_sysctl(n, "net.ipv6.conf.all.forwarding", "1");
@@ -45,11 +47,27 @@ const VirtualService* Roles::service_with_vip(const Node& n, const IpAddr& a) co
   return nullptr;
 }
 
+std::optional<KeepalivedRole> Roles::keepalived_role(const Node& n) const {
+  for (const auto& a : n.agents) {
+    if (!a.keepalived || !a.keepalived->vrrp) continue;
+    KeepalivedRole k{a.keepalived->vrrp->master, {}};
+    for (const auto& ks : a.keepalived->services)
+      if (ServiceRef ref = t_.service(ks.name)) k.services.push_back(ref.service);
+    if (!k.services.empty()) return k;
+  }
+  return std::nullopt;
+}
+
 std::vector<FwdMethod> Roles::director_methods(const Node& n) const {
+  std::vector<const VirtualService*> services;
+  for (const auto& s : n.services) services.push_back(&s);
+  if (auto k = keepalived_role(n))
+    for (const auto* s : k->services)
+      if (std::find(services.begin(), services.end(), s) == services.end()) services.push_back(s);
   std::vector<FwdMethod> out;
   for (FwdMethod m : {FwdMethod::Nat, FwdMethod::Dr, FwdMethod::Tun, FwdMethod::Local})
-    for (const auto& s : n.services)
-      for (const auto& rs : s.real_servers)
+    for (const auto* s : services)
+      for (const auto& rs : s->real_servers)
         if (rs.method == m && std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
   return out;
 }
@@ -66,9 +84,11 @@ std::string method_list(const std::vector<FwdMethod>& ms) {
 
 std::string Roles::role_name(const Node& n) const {
   std::vector<std::string> parts;
-  if (is_director(n)) {
+  if (directs(n)) {
     auto ms = director_methods(n);
-    parts.push_back(ms.empty() ? "director" : "director (" + method_list(ms) + ")");
+    std::string d = ms.empty() ? "director" : "director (" + method_list(ms) + ")";
+    if (auto k = keepalived_role(n)) d += k->master ? ", keepalived MASTER" : ", keepalived BACKUP";
+    parts.push_back(d);
   }
   std::vector<FwdMethod> rs;
   for (const auto& m : memberships(n))

@@ -19,6 +19,13 @@ struct Membership {
   const RealServer* dest = nullptr;
 };
 
+/// A node's part in a keepalived (VRRP) director pair: the state its keepalived starts in
+/// and the services it programs in the node's IPVS table (written on any director).
+struct KeepalivedRole {
+  bool master = false;
+  std::vector<const VirtualService*> services;
+};
+
 class Roles {
  public:
   /// Keeps pointers into `t`, which must outlive this object.
@@ -28,6 +35,11 @@ class Roles {
   /// do not count), or nullptr.
   [[nodiscard]] const Node* owner(const IpAddr& a) const;
   [[nodiscard]] bool is_director(const Node& n) const { return !n.services.empty(); }
+  /// Set when a keepalived agent of `n` programs services: a director of a VRRP pair, the
+  /// BACKUP one too, although the services are written on the other.
+  [[nodiscard]] std::optional<KeepalivedRole> keepalived_role(const Node& n) const;
+  /// A director by its own services or by keepalived's.
+  [[nodiscard]] bool directs(const Node& n) const { return is_director(n) || keepalived_role(n); }
   /// The services this node is a real server of.
   [[nodiscard]] std::vector<Membership> memberships(const Node& n) const;
   [[nodiscard]] bool is_real_server(const Node& n, FwdMethod m) const;
@@ -40,7 +52,7 @@ class Roles {
   [[nodiscard]] const VirtualService* service_with_vip(const Node& n, const IpAddr& a) const;
   /// "director (DR)", "real server (NAT, TUN)", "router", "client": one short phrase.
   [[nodiscard]] std::string role_name(const Node& n) const;
-  /// The methods a director uses, in the order NAT, DR, TUN.
+  /// The methods a director uses (its keepalived's services too), in the order NAT, DR, TUN.
   [[nodiscard]] std::vector<FwdMethod> director_methods(const Node& n) const;
 
   [[nodiscard]] const Topology& topology() const { return t_; }

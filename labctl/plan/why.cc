@@ -99,12 +99,23 @@ std::string rp_filter(const Roles& r, const Node& n, const SysctlKey& k, const s
   if (v != "0") return "";
   const char* max_rule =
       " (the kernel uses the larger of conf.all and the interface's value, so both must be 0)";
-  if (r.is_real_server(n, FwdMethod::Tun))
+  if (r.is_real_server(n, FwdMethod::Tun)) {
+    // The unwrapped request is received on tunl0: only max(all, tunl0) decides its fate
+    // (tests/kernel/exercises_test.cc proves it). On the underlay only the outer packet
+    // from the director is checked, and its route back leaves that same interface.
+    if (k.dev == "all" || k.dev == "tunl0" || k.dev == "default")
+      return fmt::format(
+          "the packet unwrapped from tunl0 has the client as source; the reverse-path check "
+          "would see that the route back to the client does not leave through tunl0 and drop "
+          "it. The kernel checks it against tunl0's value, the max of conf.all and conf.tunl0, "
+          "so both must be 0 (or 2, loose): this is conf.{}",
+          k.dev);
     return fmt::format(
-        "the packet unwrapped from tunl0 has the client as source; the reverse-path check would "
-        "see that the route back to the client does not leave through tunl0 and drop it: turn "
-        "it off on {}{}",
-        where(k.dev), max_rule);
+        "not needed for the tunnel: the unwrapped requests are checked on tunl0 (max of conf.all "
+        "and conf.tunl0), and on {} only the outer packet from the director is, whose route back "
+        "leaves {} anyway, so even strict filtering there passes it",
+        k.dev, k.dev);
+  }
   if (r.is_router(n) && (r.lab_uses(FwdMethod::Tun) || r.lab_uses(FwdMethod::Dr)))
     return fmt::format(
         "replies from the real servers carry the VIP as source but arrive from the real "
@@ -231,14 +242,36 @@ std::string address(const Roles& r, const Node& n, const std::string& dev, const
           a.addr.str(), n.name);
     return fmt::format("{} holds the VIP {} itself", n.name, a.addr.str());
   }
+  const std::string lesson = network_number(a, dev);
   // The address NAT real servers use as their gateway back through this director.
   if (r.is_director(n)) {
     for (const auto& other : r.topology().nodes)
       for (const auto& rt : other.routes)
         if (rt.via && *rt.via == a.addr && r.is_real_server(other, FwdMethod::Nat))
-          return "the real servers' side of the director: their default gateway";
+          return "the real servers' side of the director: their default gateway" +
+                 (lesson.empty() ? "" : ". " + lesson);
   }
-  return "";
+  return lesson;
+}
+
+std::string network_number(const IpPrefix& a, const std::string& dev) {
+  if (a.len >= a.addr.max_prefix()) return "";
+  const IpPrefix net = a.network();
+  if (a.addr.v4()) {
+    const uint32_t bits = a.len == 0 ? 0 : ~uint32_t{0} << (32 - a.len);
+    const std::string mask = fmt::format("{}.{}.{}.{}", bits >> 24, (bits >> 16) & 0xff,
+                                         (bits >> 8) & 0xff, bits & 0xff);
+    return fmt::format(
+        "mask {} AND address {} = network number {}: the kernel adds the route {} dev {} "
+        "(gateway 0.0.0.0 in `route -n`), so every address of that network is on-link and "
+        "reached by ARP on {}; any other destination needs a route via a next hop (a gateway)",
+        mask, a.addr.str(), net.addr.str(), net.str(), dev, dev);
+  }
+  return fmt::format(
+      "prefix /{}: the first {} bits of {} are its network number {}: the kernel adds the route "
+      "{} dev {}, so every address of that network is on-link and found by neighbour discovery "
+      "on {}; any other destination needs a route via a next hop",
+      a.len, a.len, a.addr.str(), net.addr.str(), net.str(), dev, dev);
 }
 
 std::string sysctl(const Roles& r, const Node& n, const Sysctl& s) {
@@ -316,12 +349,18 @@ std::string scheduler(const std::string& name) {
              "the hash picks, whatever the load)"},
       {"dh", "destination hashing: one destination address always maps to one real server"},
       {"mh", "Maglev hashing: consistent hashing that moves few clients when servers change"},
-      {"lblc", "locality-based least connections"},
-      {"lblcr", "locality-based least connections with replication"},
+      {"lblc", "locality-based least connections, for cache clusters: one destination address "
+               "keeps its real server while that one is not overloaded, then the least loaded "
+               "per weight takes the address over (dynamic, per destination)"},
+      {"lblcr", "locality-based least connections with replication: one destination address maps "
+                "to a set of real servers and the least loaded of the set serves it; when all are "
+                "overloaded the least loaded of the cluster joins the set (dynamic, per "
+                "destination)"},
       {"sed", "shortest expected delay: the least (active connections + 1) per weight"},
       {"nq", "never queue: an idle real server first, else shortest expected delay"},
       {"fo", "weighted failover: the highest-weight available real server"},
-      {"ovf", "overflow: the highest-weight server until its connection limit"},
+      {"ovf", "weighted overflow: the highest-weight real server until its active connections "
+              "exceed its weight, then the next"},
       {"twos", "weighted random twos choice: of two servers picked at random, the one with fewer "
                "connections per weight"},
   };
@@ -379,15 +418,19 @@ std::string dest(const Roles& r, const VirtualService& s, const RealServer& d) {
   switch (d.method) {
     case FwdMethod::Dr:
       return fmt::format(
-          "real server {} by DR (-g, gatewaying): the director leaves the IP packet as it is and "
-          "only rewrites the destination MAC to the real server's, so both must share an L2 "
-          "segment; the reply goes straight to the client",
+          "real server {} by DR (-g, gatewaying): the director keeps the IP addresses and ports "
+          "(CIP -> VIP) and rewrites the destination MAC to the real server's; only the TTL drops "
+          "by one, as at any forwarding hop. Both must share an L2 segment; the reply goes "
+          "straight to the client",
           who);
     case FwdMethod::Nat: {
       uint16_t port = d.port != 0 ? d.port : s.port;
       return fmt::format(
           "real server {} by NAT (-m, masquerading): DNAT rewrites the destination {} → {}:{}; "
-          "the reply passes back through the director, which rewrites its source to the VIP",
+          "the reply passes back through the director, which rewrites its source to the VIP. "
+          "NAT's cost: every reply crosses the director too, and replies (pages) are far bigger "
+          "than requests, so the director carries both directions and becomes the bottleneck "
+          "that DR and TUN avoid",
           who, service_label(s), d.addr.str(), port);
     }
     case FwdMethod::Tun:
@@ -395,7 +438,8 @@ std::string dest(const Roles& r, const VirtualService& s, const RealServer& d) {
           "real server {} by TUN (-i, IP-in-IP): the director wraps the packet in a second IP "
           "header addressed to {}, so it may be routers away; the real server unwraps it and "
           "replies to the client straight from the VIP",
-          who, d.addr.str());    case FwdMethod::Local:
+          who, d.addr.str());
+    case FwdMethod::Local:
       return fmt::format(
           "the director {} is a real server of its own service (local delivery, the kernel's "
           "LOCALNODE method): IPVS passes the packet up its own stack unchanged. ipvsadm has no "

@@ -21,6 +21,10 @@ namespace labctl::why {
 [[nodiscard]] std::string port_impair(const Node& n, const Interface& i);
 [[nodiscard]] std::string address(const Roles& r, const Node& n, const std::string& dev,
                                   const IpPrefix& a);
+/// The course's lesson at an interface address: mask AND address = network number; every
+/// address of that network is on-link on `dev` (gateway 0.0.0.0 in `route -n`), any other
+/// needs a next hop. "" for a host address (/32, /128), which adds no network.
+[[nodiscard]] std::string network_number(const IpPrefix& a, const std::string& dev);
 [[nodiscard]] std::string sysctl(const Roles& r, const Node& n, const Sysctl& s);
 [[nodiscard]] std::string route(const Roles& r, const Node& n, const Route& rt);
 [[nodiscard]] std::string enable_ipip(const Roles& r, const Node& n);

@@ -103,17 +103,33 @@ ip -n dr-demo-rs1 link set dev eth0 up
 ip -n dr-demo-rs2 link set dev lo up
 ip -n dr-demo-rs2 link set dev eth0 up
 
+# mask 255.255.255.0 AND address 10.0.0.10 = network number 10.0.0.0: the kernel adds the route
+# 10.0.0.0/24 dev eth0 (gateway 0.0.0.0 in `route -n`), so every address of that network is
+# on-link and reached by ARP on eth0; any other destination needs a route via a next hop (a
+# gateway)
 ip -n dr-demo-client addr add 10.0.0.10/24 dev eth0
+# mask 255.255.255.0 AND address 10.0.0.2 = network number 10.0.0.0: the kernel adds the route
+# 10.0.0.0/24 dev eth0 (gateway 0.0.0.0 in `route -n`), so every address of that network is
+# on-link and reached by ARP on eth0; any other destination needs a route via a next hop (a
+# gateway)
 ip -n dr-demo-director addr add 10.0.0.2/24 dev eth0
 # the VIP of 10.0.0.100:80: IPVS takes packets in LOCAL_IN, so the VIP must be a local address of
 # the director; clients ARP for it and the director answers
 ip -n dr-demo-director addr add 10.0.0.100/32 dev eth0
+# mask 255.255.255.0 AND address 10.0.0.11 = network number 10.0.0.0: the kernel adds the route
+# 10.0.0.0/24 dev eth0 (gateway 0.0.0.0 in `route -n`), so every address of that network is
+# on-link and reached by ARP on eth0; any other destination needs a route via a next hop (a
+# gateway)
 ip -n dr-demo-rs1 addr add 10.0.0.11/24 dev eth0
 # the VIP on lo, as /32: rs1 must own 10.0.0.100 to accept what the director sends it (with DR
 # only the MAC was rewritten, the IP destination is still the VIP) and answers from it; /32 adds
 # no network route, and arp_ignore/arp_announce keep it out of ARP so only the director answers
 # for it
 ip -n dr-demo-rs1 addr add 10.0.0.100/32 dev lo
+# mask 255.255.255.0 AND address 10.0.0.12 = network number 10.0.0.0: the kernel adds the route
+# 10.0.0.0/24 dev eth0 (gateway 0.0.0.0 in `route -n`), so every address of that network is
+# on-link and reached by ARP on eth0; any other destination needs a route via a next hop (a
+# gateway)
 ip -n dr-demo-rs2 addr add 10.0.0.12/24 dev eth0
 # the VIP on lo, as /32: rs2 must own 10.0.0.100 to accept what the director sends it (with DR
 # only the MAC was rewritten, the IP destination is still the VIP) and answers from it; /32 adds
@@ -126,13 +142,15 @@ ip -n dr-demo-rs2 addr add 10.0.0.100/32 dev lo
 # the next real server in turn)
 ip netns exec dr-demo-director ipvsadm -A -t 10.0.0.100:80 -s rr
 
-# real server rs1 (10.0.0.11) by DR (-g, gatewaying): the director leaves the IP packet as it is
-# and only rewrites the destination MAC to the real server's, so both must share an L2 segment;
-# the reply goes straight to the client
+# real server rs1 (10.0.0.11) by DR (-g, gatewaying): the director keeps the IP addresses and
+# ports (CIP -> VIP) and rewrites the destination MAC to the real server's; only the TTL drops by
+# one, as at any forwarding hop. Both must share an L2 segment; the reply goes straight to the
+# client
 ip netns exec dr-demo-director ipvsadm -a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1
-# real server rs2 (10.0.0.12) by DR (-g, gatewaying): the director leaves the IP packet as it is
-# and only rewrites the destination MAC to the real server's, so both must share an L2 segment;
-# the reply goes straight to the client
+# real server rs2 (10.0.0.12) by DR (-g, gatewaying): the director keeps the IP addresses and
+# ports (CIP -> VIP) and rewrites the destination MAC to the real server's; only the TTL drops by
+# one, as at any forwarding hop. Both must share an L2 segment; the reply goes straight to the
+# client
 ip netns exec dr-demo-director ipvsadm -a -t 10.0.0.100:80 -r 10.0.0.12:80 -g -w 1
 
 # HTTP server on port 80 answering every GET with "rs1", so the client sees which real server

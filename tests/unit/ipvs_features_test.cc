@@ -257,7 +257,7 @@ TEST(IpvsFeaturesModel, FwmarkDrRealServerWithoutTheMarkedVipIsWarned) {
   ASSERT_TRUE(loaded.ok());
   std::string all;
   for (const auto& d : loaded.diagnostics) all += format_diagnostic(d) + "\n";
-  EXPECT_NE(all.find("warning: dr real server rs2 does not have VIP 10.50.0.100 on lo"), std::string::npos) << all;
+  EXPECT_NE(all.find("warning: DR real server rs2 does not have VIP 10.50.0.100 on lo"), std::string::npos) << all;
   EXPECT_EQ(all.find("rs1 does not have"), std::string::npos) << all;
 }
 

@@ -263,10 +263,10 @@ TEST(NatRulesValidate, RedirectingDrRealServersGetNoVipOrArpWarnings) {
                   "");
   ASSERT_TRUE(r.ok()) << diags_of(r);
   const std::string all = diags_of(r);
-  EXPECT_NE(all.find("warning: dr real server rs1 does not have VIP 10.93.0.100 on lo"),
+  EXPECT_NE(all.find("warning: DR real server rs1 does not have VIP 10.93.0.100 on lo"),
             std::string::npos)
       << all;
-  EXPECT_NE(all.find("warning: dr real server rs1 would answer ARP"), std::string::npos) << all;
+  EXPECT_NE(all.find("warning: DR real server rs1 would answer ARP"), std::string::npos) << all;
   EXPECT_EQ(all.find("rs2"), std::string::npos) << all;
   // A redirect of another port does not take the service's VIP.
   auto other = edited("redirect-dr.toml", "dst = \"10.93.0.100\"\ndport = 80\n\n[nodes.rs2]",
