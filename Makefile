@@ -11,7 +11,7 @@ LABCTL = $(BUILD)/labctl/labctl
 
 PREFIX    ?= /usr/local
 
-.PHONY: setup build asan demo test unit host kernel install bench bench-lab bench-agents bench-checks bench-impair bench-live bench-vm clean
+.PHONY: setup build asan demo test unit host kernel install deb bench bench-lab bench-agents bench-checks bench-impair bench-live bench-vm clean
 
 setup:
 	@scripts/setup.sh
@@ -53,6 +53,10 @@ kernel: build
 # labctl and labagent in $(PREFIX)/bin, man pages (from --help), bash completion.
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+# A Debian package of what `make install` installs, in $(BUILD) (docs/ci.md).
+deb: build
+	@cd $(BUILD) && cpack -G DEB
 
 # Benchmarks (docs/bench.md): ratios against baselines measured in the same run.
 bench: bench-lab bench-agents bench-checks bench-impair bench-live

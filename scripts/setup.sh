@@ -13,6 +13,7 @@ packages=(
   keepalived  # the keepalived agent kind (director high availability, ha-demo)
   help2man  # man pages generated from --help (make install)
   libxml2-utils
+  dpkg-dev lintian  # make deb: dpkg-shlibdeps for its Depends line; the package checked by lintian
   qemu-system-x86 busybox-static kmod cpio
   wrk  # labagent_bench: the load client labagent load is measured against
   libnftables-dev nftables  # packet marks for fwmark services (libnftables), nft in dry-run scripts

@@ -97,3 +97,39 @@ TEST_F(HostInstall, InstalledLabctlHasVersionManPagesCompletionAndItsOwnLabagent
 }
 
 }  // namespace
+
+// `make deb`'s package (cpack from this build, into a scratch folder): its Depends line
+// names the libraries' packages, lintian (where installed) finds nothing, and the programs
+// unpacked into a throwaway root (dpkg -x, nothing installed on this machine) run:
+// --version, and validate of a built-in lab.
+TEST_F(HostInstall, TheDebianPackageIsLintianCleanAndItsLabctlRuns) {
+  LABCTL_REQUIRE_ROOT();
+  if (sh("command -v cpack dpkg-deb").status != 0) GTEST_SKIP() << "no cpack or dpkg-deb";
+  const fs::path out = prefix_ / "deb";
+  Outcome pack = sh("cd " + std::string(LABCTL_BINARY_DIR) + " && cpack -G DEB -B " + out.string());
+  ASSERT_EQ(pack.status, 0) << pack.out;
+  Outcome deb = sh("ls " + out.string() + "/labctl_*_amd64.deb");
+  ASSERT_EQ(deb.status, 0) << deb.out;
+  const std::string file = deb.out.substr(0, deb.out.find('\n'));
+  const std::string depends = sh("dpkg-deb -f " + file + " Depends").out;
+  for (const char* lib : {"libnl-route-3-200", "libmnl0", "libnftables1", "libpcap0.8", "libtomlplusplus3", "iproute2"})
+    EXPECT_NE(depends.find(lib), std::string::npos) << lib << " missing from: " << depends;
+  EXPECT_NE(sh("dpkg-deb -f " + file + " Recommends").out.find("keepalived"), std::string::npos);
+  if (sh("command -v lintian").status == 0) {
+    Outcome lint = sh("lintian --allow-root " + file);
+    EXPECT_EQ(lint.status, 0) << lint.out;
+    EXPECT_EQ(lint.out.find("E: "), std::string::npos) << lint.out;
+    EXPECT_EQ(lint.out.find("W: "), std::string::npos) << lint.out;
+  }
+  const fs::path root = prefix_ / "root";
+  ASSERT_EQ(sh("dpkg -x " + file + " " + root.string()).status, 0);
+  for (const char* f : {"usr/bin/labctl", "usr/bin/labagent", "usr/share/man/man1/labctl-test.1.gz",
+                        "usr/share/bash-completion/completions/labctl", "usr/share/doc/labctl/copyright",
+                        "usr/share/doc/labctl/changelog.gz"})
+    EXPECT_TRUE(fs::exists(root / f)) << f;
+  Outcome v = sh((root / "usr/bin/labctl").string() + " --version");
+  EXPECT_EQ(v.status, 0) << v.out;
+  EXPECT_TRUE(v.out.starts_with("labctl ")) << v.out;
+  Outcome val = sh((root / "usr/bin/labctl").string() + " validate dr-demo");
+  EXPECT_EQ(val.status, 0) << val.out;
+}

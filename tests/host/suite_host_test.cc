@@ -158,5 +158,35 @@ TEST_F(HostSuite, LabsForTheMicroVmRunInOneGuestAndReportBack) {
   EXPECT_FALSE(any_left());
 }
 
+// docs/ci.md's recipes run `labctl test` as written: every such line of the page, run
+// here from a folder with a labs/ of one passing lab, with this build's labctl first in
+// PATH (sudo dropped: the tier runs as root). Doc and test cannot drift apart.
+TEST_F(HostSuite, TheCiRecipesTestCommandsRunAsWritten) {
+  std::ifstream in(std::string(LABCTL_SOURCE_DIR) + "/docs/ci.md");
+  std::vector<std::string> commands;
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, std::regex(R"(^\s*-\s+(?:run:\s+)?(?:sudo\s+)?(labctl test .*)$)")))
+      commands.push_back(m[1]);
+  }
+  ASSERT_EQ(commands.size(), 2u) << "one in the GitHub recipe, one in the GitLab one";
+  fs::create_directories(dir_ / "labs");
+  const std::string good = lab("good", 80);
+  fs::rename(dir_ / "good.toml", dir_ / "labs" / "good.toml");
+  for (const auto& cmd : commands) {
+    SCOPED_TRACE(cmd);
+    fs::remove(dir_ / "report.xml");
+    const std::string out = sh("cd " + dir_.string() + " && PATH=" LABCTL_BINARY_DIR "/labctl:$PATH " + cmd +
+                               " 2>&1; echo rc=$?");
+    EXPECT_THAT(out, HasSubstr("PASS " + good));
+    EXPECT_THAT(out, HasSubstr("rc=0"));
+    EXPECT_EQ(sh("xmllint --noout --schema " LABCTL_TEST_DATA "/junit.xsd " + (dir_ / "report.xml").string() +
+                 " 2>&1; echo rc=$?"),
+              (dir_ / "report.xml").string() + " validates\nrc=0\n");
+  }
+  EXPECT_FALSE(any_left());
+  EXPECT_EQ(sh("grep -c '^deb: build' " LABCTL_SOURCE_DIR "/Makefile"), "1\n") << "the recipes' make deb";
+}
+
 }  // namespace
 }  // namespace labctl
