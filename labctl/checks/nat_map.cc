@@ -68,22 +68,27 @@ CheckResult nat_map(Ctx& ctx, const Check& c) {
   if (const auto& want = c.params.addresses("translated"); translated && !want.empty() && e->reply.dst != want.front())
     wrong.push_back("translated to " + e->reply.dst.str() + ", expected " + want.front().str());
   // What the server saw: its socket for this connection names the peer it talks to.
-  if (const Node* server = ctx.t.owner_of(c.to); server && got) {
+  // The reply tuple's destination is where the server's answers go: the peer it saw. A
+  // request that got no answer may still have arrived (SYN_RECV: the server's answer is lost
+  // on the way back).
+  if (const Node* server = ctx.t.owner_of(c.to)) {
     std::vector<TcpSocket> socks;
     Status st = ctx.in(server->name, [&]() -> Status {
       TRY_ASSIGN(socks, tcp_sockets_here());
       return {};
     });
-    bool seen = false;
+    const TcpSocket* seen = nullptr;
     for (const auto& s : socks)
       if (s.local == c.to && s.local_port == c.port && s.remote == e->reply.dst && s.remote_port == e->reply.dport)
-        seen = true;
+        seen = &s;
+    const std::string peer = endpoint(e->reply.dst, e->reply.dport);
     if (!st)
       wrong.push_back("reading " + server->name + "'s sockets: " + st.error().str());
     else if (seen)
-      detail += "; " + server->name + " saw the request from " + endpoint(e->reply.dst, e->reply.dport);
-    else
-      wrong.push_back(server->name + " has no connection from " + endpoint(e->reply.dst, e->reply.dport));
+      detail += "; " + server->name + " saw the request from " + peer +
+                (got ? "" : " (" + tcp_state_name(seen->state) + ": its answers to " + peer + " never arrive)");
+    else if (got)
+      wrong.push_back(server->name + " has no connection from " + peer);
   }
   if (!got) wrong.push_back("the request got no answer");
   for (const auto& w : wrong) detail += "; " + w;

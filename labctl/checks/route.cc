@@ -17,7 +17,8 @@ CheckResult route(Ctx& ctx, const Check& c) {
     return {};
   });
   const std::string asked = "ip route get " + c.to_text + " on " + c.from;
-  if (!st) return failed(c, asked + ": " + st.error().str());
+  // The error names the lookup and the node already: "ip route get X in NODE (ENETUNREACH ...)".
+  if (!st) return failed(c, st.error().str());
   std::string detail = asked + ": " + got.str();
   if (got.type == RTN_LOCAL)
     detail += " (an address of " + c.from + " itself)";
