@@ -71,8 +71,8 @@ Result<Fd> connect_to(const IpAddr& to, uint16_t port, Millis timeout,
     socklen_t slen = fill_sockaddr(source ? *source : any, source_port, ss);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), slen) != 0)
       return fail_errno(
-          "bind to source " + (source ? source->str() : std::string("port")) +
-              (source_port ? " " + std::to_string(source_port) : ""),
+          (source ? "bind to source address " + source->str() : std::string("bind to source")) +
+              (source_port ? " port " + std::to_string(source_port) : ""),
           errno,
           errno == EADDRNOTAVAIL ? "the address must be one of the sending node's own"
           : errno == EADDRINUSE  ? "another socket of the node holds that port"
