@@ -4,6 +4,7 @@
 // layer: a frame is addressed to the next hop, so ARP asks for the next hop's address and
 // never for a far destination. It prints the whole table it read. The entries for both
 // addresses are deleted before the ping, so the verdict is about this ping's traffic.
+#include <algorithm>
 #include <map>
 
 #include "labctl/checks/check_kind.h"

@@ -12,6 +12,10 @@
 namespace labctl {
 namespace {
 
+int hex_digit(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 // "0100A8C0:0050": the address as the kernel's 32-bit words printed in host order, then
 // the port; false when malformed.
 bool parse_endpoint(std::string_view s, int family, IpAddr& ip, uint16_t& port) {
@@ -22,8 +26,7 @@ bool parse_endpoint(std::string_view s, int family, IpAddr& ip, uint16_t& port) 
   for (size_t w = 0; w < words; ++w) {
     uint32_t v = 0;
     for (size_t i = 0; i < 8; ++i) {
-      const char c = s[w * 8 + i];
-      const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      const int d = hex_digit(s[w * 8 + i]);
       if (d < 0) return false;
       v = v << 4 | static_cast<uint32_t>(d);
     }
@@ -31,8 +34,7 @@ bool parse_endpoint(std::string_view s, int family, IpAddr& ip, uint16_t& port) 
   }
   uint32_t p = 0;
   for (size_t i = colon + 1; i < s.size(); ++i) {
-    const char c = s[i];
-    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    const int d = hex_digit(s[i]);
     if (d < 0) return false;
     p = p << 4 | static_cast<uint32_t>(d);
   }
