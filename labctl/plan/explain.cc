@@ -94,8 +94,8 @@ void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, cons
   for (const auto& tun : n.tunnels)
     out << fmt::format("    {:<7} {}  (ipip {} -> {})\n", tun.name, join_prefixes(tun.addresses),
                        tun.local.str(), tun.remote.str());
-  // The course's network layer: each address AND its mask, each route's next hop.
-  for (const auto& lesson : network_lessons(t, n)) {
+  // The course's next hop: what each route matches, and whom ARP asks.
+  for (const auto& lesson : next_hop_lessons(t, n)) {
     const auto lines = wrap_words(lesson, kWidth - 8);
     for (size_t i = 0; i < lines.size(); ++i) out << (i ? "        " : "      - ") << lines[i] << "\n";
   }

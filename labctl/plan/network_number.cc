@@ -12,21 +12,6 @@ std::string named(const Topology& t, const IpAddr& a) {
   return n ? fmt::format("{} ({})", a.str(), n->name) : a.str();
 }
 
-std::string address_lesson(const Interface& i, const IpPrefix& a) {
-  const IpPrefix net = a.network();
-  if (a.addr.v6())
-    return fmt::format("{}: the first {} bits, {}, are the network number; every address of {} is on-link on {} "
-                       "(found by neighbour discovery, IPv6's ARP)",
-                       a.str(), a.len, net.addr.str(), net.str(), i.name);
-  if (a.len == 32)
-    return fmt::format("{} AND {} = {}: a network of this one address, so it adds no on-link network; "
-                       "others reach it only through a route to it",
-                       a.addr.str(), ipv4_mask(32), a.addr.str());
-  return fmt::format("{} AND {} = {}: the network number; every address of {} is on-link on {} (route -n: "
-                     "Gateway 0.0.0.0), reached by an ARP request for the address itself, no next hop",
-                     a.addr.str(), ipv4_mask(a.len), net.addr.str(), net.str(), i.name);
-}
-
 std::string route_lesson(const Topology& t, const Route& r) {
   const bool v4 = r.family == AF_INET || (r.to && r.to->addr.v4());
   std::string what, match;
@@ -64,10 +49,8 @@ std::string ipv4_mask(int len) {
   return fmt::format("{}.{}.{}.{}", m >> 24, (m >> 16) & 0xff, (m >> 8) & 0xff, m & 0xff);
 }
 
-std::vector<std::string> network_lessons(const Topology& t, const Node& n) {
+std::vector<std::string> next_hop_lessons(const Topology& t, const Node& n) {
   std::vector<std::string> out;
-  for (const auto& i : n.interfaces)
-    for (const auto& a : i.addresses) out.push_back(address_lesson(i, a));
   for (const auto& r : n.routes) out.push_back(route_lesson(t, r));
   return out;
 }

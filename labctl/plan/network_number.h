@@ -1,7 +1,7 @@
-// The course's network layer, for explain: an interface address AND its mask is its network
-// number, and every address of that network is on-link (route -n: Gateway 0.0.0.0), reached
-// by ARP for itself; a route sends what its mask matches to a next hop, whose MAC the frame
-// then carries. Derived from the topology, in the course's words.
+// The course's next hop, for explain: a route sends what its mask matches to a next hop,
+// whose MAC the frame then carries, so ARP asks for the next hop and never for the far
+// address (route -n's flags UG, UGH for a host route). Each address step's own why teaches
+// its network number (why::network_number).
 #pragma once
 
 #include <string>
@@ -13,7 +13,7 @@ namespace labctl {
 
 /// "255.255.255.0" for 24 (IPv4 prefix lengths only).
 [[nodiscard]] std::string ipv4_mask(int len);
-/// One sentence for each address on `n`'s interfaces and for each of its routes.
-[[nodiscard]] std::vector<std::string> network_lessons(const Topology& t, const Node& n);
+/// One sentence for each of `n`'s routes.
+[[nodiscard]] std::vector<std::string> next_hop_lessons(const Topology& t, const Node& n);
 
 }  // namespace labctl
