@@ -57,16 +57,26 @@ Status wait_for(int fd, short events, Millis timeout) {
 }
 
 Result<Fd> connect_to(const IpAddr& to, uint16_t port, Millis timeout,
-                      const std::optional<IpAddr>& source = std::nullopt) {
+                      const std::optional<IpAddr>& source = std::nullopt, uint16_t source_port = 0) {
   Fd fd(::socket(to.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return fail_errno("socket", errno);
   sockaddr_storage ss;
-  if (source) {
-    socklen_t slen = fill_sockaddr(*source, 0, ss);
+  if (source_port) {
+    int one = 1;
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  }
+  if (source || source_port) {
+    IpAddr any;
+    any.family = to.family;
+    socklen_t slen = fill_sockaddr(source ? *source : any, source_port, ss);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), slen) != 0)
       return fail_errno(
-          "bind to source address " + source->str(), errno,
-          errno == EADDRNOTAVAIL ? "the address must be one of the sending node's own" : "");
+          (source ? "bind to source address " + source->str() : std::string("bind to source")) +
+              (source_port ? " port " + std::to_string(source_port) : ""),
+          errno,
+          errno == EADDRNOTAVAIL ? "the address must be one of the sending node's own"
+          : errno == EADDRINUSE  ? "another socket of the node holds that port"
+                                 : "");
   }
   socklen_t len = fill_sockaddr(to, port, ss);
   const std::string where = "connect to " + endpoint(to, port);
@@ -105,7 +115,7 @@ Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string&
 Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string& path,
                              Millis timeout, const HttpGetOptions& o) {
   const auto end = Clock::now() + timeout;
-  TRY_ASSIGN(Fd fd, connect_to(to, port, timeout, o.source));
+  TRY_ASSIGN(Fd fd, connect_to(to, port, timeout, o.source, o.source_port));
   const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + to.str() + "\r\n\r\n";
   if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
     return fail_errno("send HTTP request to " + endpoint(to, port), errno);

@@ -27,6 +27,9 @@ struct HttpGetOptions {
   /// Bind to this local address first: one node stands in for several clients (sh, dh and
   /// persistence hash or remember the source address).
   std::optional<IpAddr> source;
+  /// Bind to this local port first (0: the kernel picks one): a flow a check can find
+  /// again by its ports, in a router's conntrack table (SO_REUSEADDR).
+  uint16_t source_port = 0;
   /// When set, receives the connection after the answer, still open on this side: the
   /// director keeps counting it as an active connection (DR, TUN) until it is closed.
   Fd* keep = nullptr;
