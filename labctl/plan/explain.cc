@@ -77,7 +77,10 @@ void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, cons
   for (const auto& m : r.memberships(n)) para(out, "  ", membership_text(m));
   if (r.is_router(n)) para(out, "  ", "It forwards packets between its networks.");
   if (!r.directs(n) && !r.is_real_server(n) && !r.is_router(n))
-    para(out, "  ", "It talks to the services' VIPs like any host outside the cluster would.");
+    para(out, "  ",
+         r.lab_has_services() ? "It talks to the services' VIPs like any host outside the cluster would."
+                              : "A host: it sends from its own addresses and answers on them, through the "
+                                "routes below.");
   for (const auto& i : n.interfaces) {
     std::string link = !i.sw.empty() ? "on switch " + i.sw
                                      : "cable to " + i.peer_node + " " + i.peer_ifname;
