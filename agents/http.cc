@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <memory>
 #include <cerrno>
 #include <cstdlib>
@@ -32,7 +33,31 @@ constexpr std::size_t kMaxHead = 16384;
 constexpr int kHumanTimeoutMs = 120000;
 constexpr int kMaxSlow = 64;
 
+// A connection whose client asks for it (Connection: keep-alive) stays open for its next
+// request, on a thread of its own, until it has been idle this long: long enough for a
+// failover check to hold connections through a VIP across a director's takeover. At most
+// kMaxKept at once; beyond them a request is answered and its connection closed, as for
+// any other.
+constexpr int kKeepIdleMs = 60000;
+constexpr int kMaxKept = 256;
+
 enum class Head { Whole, Closed, Idle };
+
+// Whether the whole head in buf[0, len) asks to keep the connection open and nothing came
+// after it: a body or a pipelined request is not read, so such a connection is closed
+// after its answer.
+bool wants_keep_alive(const char* buf, std::size_t len) {
+  const std::string_view all(buf, len);
+  const std::size_t crlf = all.find("\r\n\r\n"), lf = all.find("\n\n");
+  std::size_t end = std::string_view::npos;
+  if (crlf != std::string_view::npos) end = crlf + 4;
+  if (lf != std::string_view::npos) end = std::min(end, lf + 2);
+  if (end != len) return false;
+  std::string lower(all);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return lower.find("\nconnection: keep-alive") != std::string::npos;
+}
 
 // Reads on from buf[len] until the end of the request head (blank line), a timeout or
 // kMaxHead bytes. Whole: `line` is the request line. Idle: the timeout passed with the
@@ -71,13 +96,17 @@ int run_http(uint16_t port, const std::string& name, uint64_t size, int ready_fd
   if (lfd < 0) return die("listen on port " + std::to_string(port));
   const std::string name_line = name + "\n";
   const uint64_t length = size ? size : name_line.size();
-  const std::string reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-                            std::to_string(length) + "\r\nServer: labagent\r\nX-Served-By: " + name +
-                            "\r\nConnection: close\r\n\r\n" + name_line.substr(0, length);
+  const std::string headers = "Content-Type: text/plain\r\nContent-Length: " + std::to_string(length) +
+                              "\r\nServer: labagent\r\nX-Served-By: " + name + "\r\n";
+  const std::string start = name_line.substr(0, length);
+  const std::string reply = "HTTP/1.0 200 OK\r\n" + headers + "Connection: close\r\n\r\n" + start;
+  const std::string kept_reply = "HTTP/1.1 200 OK\r\n" + headers +
+                                 "Connection: keep-alive\r\nKeep-Alive: timeout=" +
+                                 std::to_string(kKeepIdleMs / 1000) + "\r\n\r\n" + start;
   // The rest of a sized body: newlines, sent again and again from this one buffer.
   const std::string filler(length > name_line.size() ? std::min<uint64_t>(length - name_line.size(), kFillerChunk) : 0, '\n');
-  auto write_reply = [&](int c) {
-    if (!write_all(c, reply)) return false;
+  auto write_reply = [&](int c, bool keep) {
+    if (!write_all(c, keep ? kept_reply : reply)) return false;
     for (uint64_t left = length - std::min<uint64_t>(length, name_line.size()); left;) {
       const std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(left, filler.size()));
       if (!write_all(c, std::string_view(filler).substr(0, n))) return false;
@@ -91,13 +120,35 @@ int run_http(uint16_t port, const std::string& name, uint64_t size, int ready_fd
   // other cores idle, and one silent client held up every other for the I/O timeout.
   // Returns only on an error that ends the agent (its exit status).
   std::atomic<int> slow{0};
-  // Answers (when the head was whole), closes and logs.
-  auto answer = [&](int c, const sockaddr_in6& peer, Head h, std::string_view request) {
+  std::atomic<int> kept{0};
+  // Answers (when the head was whole) and logs; closes c, unless its client asked to keep
+  // it and it is kept for the next request (true).
+  auto answer = [&](int c, const sockaddr_in6& peer, Head h, std::string_view request, bool keep_asked) {
     char line[kAccessLineMax];
-    const int status = h == Head::Whole && write_reply(c) ? 200 : 0;
-    ::close(c);
+    const bool keep = h == Head::Whole && keep_asked && kept.load() < kMaxKept;
+    const int status = h == Head::Whole && write_reply(c, keep) ? 200 : 0;
+    if (!keep || status != 200) ::close(c);
     // One write per line: lines from several threads never interleave in the log.
     (void)!::write(STDOUT_FILENO, line, format_access_line(line, peer, h == Head::Whole ? request : "", status));
+    return keep && status == 200;
+  };
+  // A kept connection, on the thread that answered it: each next request as it comes, until
+  // the client closes, stays silent for kKeepIdleMs or stops asking to keep it.
+  auto serve_kept = [&](int c, const sockaddr_in6& peer) {
+    ++kept;
+    char head[kMaxHead];
+    for (;;) {
+      pollfd p{c, POLLIN, 0};
+      if (::poll(&p, 1, kKeepIdleMs) <= 0) {
+        ::close(c);
+        break;
+      }
+      std::size_t len = 0;
+      std::string_view request;
+      const Head h = read_request_head(c, head, len, request);
+      if (!answer(c, peer, h, request, wants_keep_alive(head, len))) break;
+    }
+    --kept;
   };
   // A connection still open but silent after the I/O timeout: a human may be typing.
   auto wait_for_human = [&](int c, const sockaddr_in6& peer, const char* head, std::size_t len) {
@@ -111,8 +162,9 @@ int run_http(uint16_t port, const std::string& name, uint64_t size, int ready_fd
       set_timeouts(c, kHumanTimeoutMs);
       std::string_view request;
       Head h = read_request_head(c, owned.get(), len, request);
-      answer(c, peer, h, request);
+      const bool keep = answer(c, peer, h, request, wants_keep_alive(owned.get(), len));
       slow.fetch_sub(1);
+      if (keep) serve_kept(c, peer);
     }).detach();
     return true;
   };
@@ -136,7 +188,7 @@ int run_http(uint16_t port, const std::string& name, uint64_t size, int ready_fd
       std::string_view request;
       Head h = read_request_head(c, head, len, request);
       if (h == Head::Idle && wait_for_human(c, peer, head, len)) continue;
-      answer(c, peer, h, request);
+      if (answer(c, peer, h, request, wants_keep_alive(head, len))) std::thread(serve_kept, c, peer).detach();
     }
   };
   // exit, not return: the other threads serve from this frame until the process ends.

@@ -182,6 +182,11 @@ void failover(CheckValidation& v) {
             fmt::format("{}: service {} is managed by keepalived on {} director{}; failover needs two", v.where,
                         plain(v.svc->name), nodes.size(), nodes.size() == 1 ? "" : "s"),
             "give two directors a keepalived agent that lists the service, one MASTER and one BACKUP");
+  if (v.c.params.has("connections") && v.udp)
+    v.error("connections",
+            fmt::format("{}: connections holds TCP connections open across the failover, and service {} is UDP",
+                        v.where, plain(v.svc->name)),
+            "leave connections out for a UDP service");
 }
 
 // health: keepalived must check the service's real servers, and `server` must be one of
@@ -512,6 +517,11 @@ void read_how(CheckKeyRead& k) {
     k.c.params.set(k.key, *how);
 }
 
+// failover's connections: held open through the VIP across the failure.
+void read_connections(CheckKeyRead& k) {
+  if (auto n = k.integer(1, kMaxCheckConnections)) k.c.params.set(k.key, *n);
+}
+
 // send and banner: text that means nothing when empty.
 void read_nonempty(CheckKeyRead& k, const char* hint) {
   auto v = k.text();
@@ -641,7 +651,7 @@ const std::vector<CheckKindSpec>& check_kinds() {
        least_conn},
       // failover: the VIP's keepalived master is stopped; its backup must take over while
       // the client keeps asking; then the master is started again.
-      {"failover", {"from", "service"}, {"path", "timeout", "how"}, false, true,
+      {"failover", {"from", "service"}, {"path", "timeout", "how", "connections"}, false, true,
        {{"path", "/"}, {"how", "stop-keepalived"}}, 30s,
        "when the VIP's keepalived master stops, a backup takes the VIP over and the client's requests go on "
        "being answered; the outage is measured",
@@ -702,6 +712,7 @@ const std::vector<CheckKey>& check_keys() {
       {"neighbour", read_neighbour}, {"owner", read_name},      {"entry", read_entry},
       {"switch", read_name},       {"nodes", read_nodes},
       {"router", read_name},       {"sport", read_sport},       {"translated", read_translated},
+      {"connections", read_connections},
   };
   return all;
 }
