@@ -236,7 +236,9 @@ std::string ask_held(std::vector<Held>& held, const IpAddr& vip, uint16_t port, 
     if (r && *r == h.server)
       ++survived;
     else
-      ++errors[r ? "answered by " + *r + " instead of " + h.server : r.error().message];
+      ++errors[r ? "answered by " + *r + " instead of " + h.server
+                 : r.error().message +
+                       (r.error().errnum ? std::string(": ") + std::strerror(r.error().errnum) : "")];
   }
   std::string text = std::to_string(survived) + " of " + std::to_string(held.size()) +
                      " connections survived the takeover";
