@@ -296,6 +296,19 @@ std::string render_ipvs(const IpvsTable& t, IpvsView v) {
       o << "  (no real servers: requests to this service fail)\n";
   }
   if (t.services.empty()) o << "(no virtual services)\n";
+  if (v == IpvsView::List) {
+    // The course's 4-way close as the director sees it in DR and TUN: half of it.
+    bool bypassed_closes = false;
+    for (const auto& ts : t.services)
+      for (const auto& d : ts.dests)
+        bypassed_closes |= d.dest.inact_conns > 0 && (d.dest.fwd_method == IP_VS_CONN_F_DROUTE ||
+                                                      d.dest.fwd_method == IP_VS_CONN_F_TUNNEL);
+    if (bypassed_closes)
+      o << "InActConn of Route (DR) and Tunnel (TUN) servers: connections the client has closed. The\n"
+           "director sees only the client's half of the close (its FIN), never the real server's,\n"
+           "whose replies bypass it, so each entry waits out its FIN_WAIT timeout (--timeouts:\n"
+           "tcpfin, 2 min by default) before it goes; --connections lists them.\n";
+  }
   if (v != IpvsView::List) o << counter_note(t) << "\n";
   return o.str();
 }

@@ -305,6 +305,10 @@ TEST(IpvsTableRender, ListLooksLikeIpvsadmWithLabctlNames) {
   EXPECT_NE(render_ipvs(t, IpvsView::Timeouts).find("Timeout (tcp tcpfin udp): 900 120 300"),
             std::string::npos);
 
+  EXPECT_NE(out.find("director sees only the client's half of the close"), std::string::npos) << out;
+  for (auto& d : t.services[0].dests) d.dest.fwd_method = IP_VS_CONN_F_MASQ;  // NAT sees both FINs
+  EXPECT_EQ(render_ipvs(t, IpvsView::List).find("client's half of the close"), std::string::npos);
+
   t.services[0].dests.clear();
   EXPECT_NE(render_ipvs(t, IpvsView::List).find("no real servers"), std::string::npos);
 }
