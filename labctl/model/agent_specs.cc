@@ -74,6 +74,11 @@ void command(AgentTable& t, Agent& a) {
 
 void keepalived(AgentTable& t, Agent& a) { a.keepalived = t.keepalived(); }
 
+void nginx(AgentTable& t, Agent& a) {
+  a.port = port_or(t, 80);
+  a.nginx = t.nginx();
+}
+
 }  // namespace
 
 const std::vector<AgentKindSpec>& agent_kinds() {
@@ -83,6 +88,7 @@ const std::vector<AgentKindSpec>& agent_kinds() {
       {.name = "load", .keys = {"target", "count", "concurrency", "seconds"}, .client = true, .parse = load},
       {.name = "command", .keys = {"argv", "port", "proto"}, .parse = command},
       {.name = "keepalived", .checks_own_keys = true, .parse = keepalived},
+      {.name = "nginx", .checks_own_keys = true, .parse = nginx},
   };
   return all;
 }

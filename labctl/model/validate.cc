@@ -16,6 +16,7 @@
 #include "labctl/model/keepalived.h"
 #include "labctl/model/lvs.h"
 #include "labctl/model/nat.h"
+#include "labctl/model/nginx.h"
 #include "labctl/model/segments.h"
 #include "labctl/model/rules.h"
 
@@ -591,6 +592,7 @@ void Validator::run() {
   check_lvs(t_, net_, r_);
   check_nat(t_, net_, r_);
   check_keepalived(t_, net_, r_);
+  check_nginx(t_, net_, r_);
   checks();
 }
 
