@@ -21,6 +21,7 @@ std::string param(const Agent& a, const std::string& key, const std::string& fal
 Argv http_argv(const Agent& a, const std::string& node, const std::string& labagent) {
   Argv argv{labagent, "http", "--port", std::to_string(a.port ? a.port : 80), "--name", node};
   if (auto it = a.params.find("size"); it != a.params.end()) argv.insert(argv.end(), {"--size", it->second});
+  if (auto it = a.params.find("delay"); it != a.params.end()) argv.insert(argv.end(), {"--delay", it->second});
   return argv;
 }
 
@@ -32,6 +33,8 @@ std::string http_why(const Node& n, const Agent& a) {
                                 a.port, n.name);
   if (auto it = a.params.find("size"); it != a.params.end())
     why += fmt::format(", in a body of {} bytes (the name, then newlines) to carry volume", it->second);
+  if (auto it = a.params.find("delay"); it != a.params.end())
+    why += fmt::format(", each after {} ms of simulated work (an application server's time)", it->second);
   return why;
 }
 

@@ -61,8 +61,10 @@ std::string nginx_config(const Topology& t, const Node& node, const Agent& a) {
   for (const auto& r : k.routes) {
     o << "    location " << r.path << " {\n"
       << "      proxy_pass http://" << r.upstream << ";\n";
-    // Kept-alive upstream connections need HTTP/1.1 and no "Connection: close" from nginx.
-    if (k.keepalive) o << "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n";
+    // Kept-alive upstream connections need HTTP/1.1 and no "Connection: close" from nginx;
+    // saying keep-alive by name (rather than the usual "") is what labagent http, like an
+    // HTTP/1.0 server, keeps a connection for.
+    if (k.keepalive) o << "      proxy_http_version 1.1;\n      proxy_set_header Connection \"keep-alive\";\n";
     o << "    }\n";
   }
   o << "  }\n}\n";

@@ -111,7 +111,7 @@ TEST(Nginx, KeepaliveOffSendsConnectionCloseUpstream) {
   EXPECT_THAT(plain, Not(HasSubstr("proxy_http_version 1.1")));
   const std::string web = nginx_config(t, *t.node("proxy"), agent_of(t, "proxy", "web"));
   EXPECT_THAT(web, HasSubstr("    keepalive 16;\n"));
-  EXPECT_THAT(web, HasSubstr("proxy_http_version 1.1;\n      proxy_set_header Connection \"\";"));
+  EXPECT_THAT(web, HasSubstr("proxy_http_version 1.1;\n      proxy_set_header Connection \"keep-alive\";"));
 }
 
 TEST(Nginx, EveryPathStaysInTheAgentsFolder) {
