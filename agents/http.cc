@@ -3,11 +3,7 @@
 // the name's line, then newlines (a client that trims trailing newlines, as labctl's checks
 // do, still reads the name), sent from one buffer made at start, never copied per request.
 // With --delay each answer waits that long first: an application server's work (a Tomcat
-// behind an nginx), which also holds the serving thread as a real one would. A request that
-// asks by name to keep its connection ("Connection: keep-alive", as nginx's upstream
-// keep-alive does in a lab) keeps it open for the next one, served on a thread of its own;
-// any other is answered and closed by the server, which so takes TIME_WAIT, as the course's
-// close sequence shows (curl by hand, labctl's checks and load agent).
+// behind an nginx), which also holds the serving thread as a real one would.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -15,9 +11,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <memory>
-#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -40,27 +36,30 @@ constexpr std::size_t kMaxHead = 16384;
 constexpr int kHumanTimeoutMs = 120000;
 constexpr int kMaxSlow = 64;
 
-// A kept-alive connection idle this long is closed: longer than nginx's own upstream
-// keepalive_timeout (60 s), so nginx closes first and never reuses one being closed.
-constexpr int kKeepAliveTimeoutMs = 75000;
+// A connection whose client asks for it (Connection: keep-alive) stays open for its next
+// request, on a thread of its own, until it has been idle this long: long enough for a
+// failover check to hold connections through a VIP across a director's takeover. At most
+// kMaxKept at once; beyond them a request is answered and its connection closed, as for
+// any other.
+constexpr int kKeepIdleMs = 60000;
 constexpr int kMaxKept = 256;
 
 enum class Head { Whole, Closed, Idle };
 
-// Whether the request whose head is `head` asks to keep its connection: a Connection header
-// naming keep-alive and not close. HTTP/1.1's implicit persistence is not taken: a client
-// that did not ask (curl) sees the server close first, as it always has here.
-bool wants_keep_alive(std::string_view head) {
-  std::string lower(head);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  bool keep = false;
-  for (size_t at = lower.find("\nconnection:"); at != std::string::npos; at = lower.find("\nconnection:", at + 1)) {
-    const size_t end = lower.find('\n', at + 1);
-    const std::string value = lower.substr(at, end == std::string::npos ? end : end - at);
-    if (value.find("close") != std::string::npos) return false;
-    keep = keep || value.find("keep-alive") != std::string::npos;
-  }
-  return keep;
+// Whether the whole head in buf[0, len) asks to keep the connection open and nothing came
+// after it: a body or a pipelined request is not read, so such a connection is closed
+// after its answer.
+bool wants_keep_alive(const char* buf, std::size_t len) {
+  const std::string_view all(buf, len);
+  const std::size_t crlf = all.find("\r\n\r\n"), lf = all.find("\n\n");
+  std::size_t end = std::string_view::npos;
+  if (crlf != std::string_view::npos) end = crlf + 4;
+  if (lf != std::string_view::npos) end = std::min(end, lf + 2);
+  if (end != len) return false;
+  std::string lower(all);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return lower.find("\nconnection: keep-alive") != std::string::npos;
 }
 
 // Reads on from buf[len] until the end of the request head (blank line), a timeout or
@@ -100,16 +99,17 @@ int run_http(uint16_t port, const std::string& name, uint64_t size, int delay_ms
   if (lfd < 0) return die("listen on port " + std::to_string(port));
   const std::string name_line = name + "\n";
   const uint64_t length = size ? size : name_line.size();
-  auto head_of = [&](const char* version, const char* connection) {
-    return std::string(version) + " 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(length) +
-           "\r\nServer: labagent\r\nX-Served-By: " + name + "\r\nConnection: " + connection + "\r\n\r\n" +
-           name_line.substr(0, length);
-  };
-  const std::string reply = head_of("HTTP/1.0", "close"), reply_kept = head_of("HTTP/1.1", "keep-alive");
+  const std::string headers = "Content-Type: text/plain\r\nContent-Length: " + std::to_string(length) +
+                              "\r\nServer: labagent\r\nX-Served-By: " + name + "\r\n";
+  const std::string start = name_line.substr(0, length);
+  const std::string reply = "HTTP/1.0 200 OK\r\n" + headers + "Connection: close\r\n\r\n" + start;
+  const std::string kept_reply = "HTTP/1.1 200 OK\r\n" + headers +
+                                 "Connection: keep-alive\r\nKeep-Alive: timeout=" +
+                                 std::to_string(kKeepIdleMs / 1000) + "\r\n\r\n" + start;
   // The rest of a sized body: newlines, sent again and again from this one buffer.
   const std::string filler(length > name_line.size() ? std::min<uint64_t>(length - name_line.size(), kFillerChunk) : 0, '\n');
   auto write_reply = [&](int c, bool keep) {
-    if (!write_all(c, keep ? reply_kept : reply)) return false;
+    if (!write_all(c, keep ? kept_reply : reply)) return false;
     for (uint64_t left = length - std::min<uint64_t>(length, name_line.size()); left;) {
       const std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(left, filler.size()));
       if (!write_all(c, std::string_view(filler).substr(0, n))) return false;
@@ -122,37 +122,37 @@ int run_http(uint16_t port, const std::string& name, uint64_t size, int delay_ms
   // listening socket (the kernel hands each to one waiting thread): one thread left the
   // other cores idle, and one silent client held up every other for the I/O timeout.
   // Returns only on an error that ends the agent (its exit status).
-  std::atomic<int> slow{0}, kept{0};
-  // Answers (when the head was whole) and logs; closes the connection unless it is kept
-  // (`keep` and answered): then the caller serves its next request.
-  auto answer = [&](int c, const sockaddr_in6& peer, Head h, std::string_view request, bool keep) {
+  std::atomic<int> slow{0};
+  std::atomic<int> kept{0};
+  // Answers (when the head was whole) and logs; closes c, unless its client asked to keep
+  // it and it is kept for the next request (true).
+  auto answer = [&](int c, const sockaddr_in6& peer, Head h, std::string_view request, bool keep_asked) {
     if (h == Head::Whole && delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     char line[kAccessLineMax];
+    const bool keep = h == Head::Whole && keep_asked && kept.load() < kMaxKept;
     const int status = h == Head::Whole && write_reply(c, keep) ? 200 : 0;
-    const bool kept_open = keep && status;
-    if (!kept_open) ::close(c);
+    if (!keep || status != 200) ::close(c);
     // One write per line: lines from several threads never interleave in the log.
     (void)!::write(STDOUT_FILENO, line, format_access_line(line, peer, h == Head::Whole ? request : "", status));
-    return kept_open;
+    return keep && status == 200;
   };
-  // A kept-alive connection: its next requests on a thread of its own (an idle one would
-  // otherwise hold a serving thread), until it closes, idles out or asks to close.
-  auto keep_serving = [&](int c, const sockaddr_in6& peer) {
-    std::thread([&, c, peer] {
-      set_timeouts(c, kKeepAliveTimeoutMs);
-      auto buf = std::make_unique<char[]>(kMaxHead);
-      for (;;) {
-        std::size_t len = 0;
-        std::string_view request;
-        const Head h = read_request_head(c, buf.get(), len, request);
-        if (h != Head::Whole) {
-          ::close(c);  // closed or idle between requests: no request to log
-          break;
-        }
-        if (!answer(c, peer, h, request, wants_keep_alive(std::string_view(buf.get(), len)))) break;
+  // A kept connection, on the thread that answered it: each next request as it comes, until
+  // the client closes, stays silent for kKeepIdleMs or stops asking to keep it.
+  auto serve_kept = [&](int c, const sockaddr_in6& peer) {
+    ++kept;
+    char head[kMaxHead];
+    for (;;) {
+      pollfd p{c, POLLIN, 0};
+      if (::poll(&p, 1, kKeepIdleMs) <= 0) {
+        ::close(c);
+        break;
       }
-      kept.fetch_sub(1);
-    }).detach();
+      std::size_t len = 0;
+      std::string_view request;
+      const Head h = read_request_head(c, head, len, request);
+      if (!answer(c, peer, h, request, wants_keep_alive(head, len))) break;
+    }
+    --kept;
   };
   // A connection still open but silent after the I/O timeout: a human may be typing.
   auto wait_for_human = [&](int c, const sockaddr_in6& peer, const char* head, std::size_t len) {
@@ -166,8 +166,9 @@ int run_http(uint16_t port, const std::string& name, uint64_t size, int delay_ms
       set_timeouts(c, kHumanTimeoutMs);
       std::string_view request;
       Head h = read_request_head(c, owned.get(), len, request);
-      answer(c, peer, h, request, false);
+      const bool keep = answer(c, peer, h, request, wants_keep_alive(owned.get(), len));
       slow.fetch_sub(1);
+      if (keep) serve_kept(c, peer);
     }).detach();
     return true;
   };
@@ -191,15 +192,7 @@ int run_http(uint16_t port, const std::string& name, uint64_t size, int delay_ms
       std::string_view request;
       Head h = read_request_head(c, head, len, request);
       if (h == Head::Idle && wait_for_human(c, peer, head, len)) continue;
-      bool keep = h == Head::Whole && wants_keep_alive(std::string_view(head, len));
-      if (keep && kept.fetch_add(1) >= kMaxKept) {
-        kept.fetch_sub(1);
-        keep = false;  // too many kept open already: this one is answered and closed
-      }
-      if (answer(c, peer, h, request, keep))
-        keep_serving(c, peer);
-      else if (keep)
-        kept.fetch_sub(1);
+      if (answer(c, peer, h, request, wants_keep_alive(head, len))) std::thread(serve_kept, c, peer).detach();
     }
   };
   // exit, not return: the other threads serve from this frame until the process ends.

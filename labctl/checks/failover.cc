@@ -7,16 +7,30 @@
 // of unanswered requests. Then the master is restored (keepalived started, link up, node
 // started) and the check waits for exactly one director to hold the VIP. Who holds the VIP is read from each
 // director's own addresses, so two holders (split brain) and none are both named.
+//
+// With `connections = N` the client also opens N connections through the VIP before the
+// failure (HTTP keep-alive: a request answered, the connection kept), waits until the other
+// directors' sync daemons have learned them (read from their connection tables; no wait
+// when none runs a backup daemon), and after the takeover asks again on each: every one
+// must still be answered, by the real server that answered it first. That holds only when
+// the new master knows the connections (IPVS connection synchronisation, `ipvs_sync`):
+// otherwise the first packet of an established connection is no SYN it would schedule, and
+// its own stack resets it.
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "labctl/checks/check_kind.h"
 #include "labctl/checks/diagnose.h"
+#include "labctl/kernel/ipvs_proc.h"
 #include "labctl/lab/agent_control.h"
 #include "labctl/lab/live_edit.h"
 #include "labctl/lab/state.h"
@@ -32,6 +46,11 @@ constexpr Millis kPollEvery{20};
 constexpr int kSettled = 5;
 /// How long VRRP may take to settle before the check judges who holds the VIP.
 constexpr Millis kSettleTime{4000};
+/// A held connection's request, before the failure and after the takeover.
+constexpr Millis kHeldTimeout{1000};
+/// How long the backups may take to learn the held connections: a master's sync daemon
+/// sends a buffer when it is full or 2 s old (IPVS_SYNC_FLUSH_TIME), checked every second.
+constexpr Millis kSyncWait{4000};
 
 struct Director {
   const Node* node;
@@ -105,6 +124,128 @@ struct Failure {
     return master + "'s keepalived runs again";
   }
 };
+
+// A connection through the VIP opened before the failure and kept (`connections`).
+struct Held {
+  Fd fd;
+  IpAddr client;
+  uint16_t client_port = 0;
+  std::string server;  ///< Who answered its first request.
+};
+
+// `n` keep-alive connections from the calling thread's namespace, each answered once.
+Result<std::vector<Held>> open_held(const Check& c, const IpAddr& vip, uint16_t port, int n) {
+  std::vector<Held> out;
+  for (int i = 0; i < n; ++i) {
+    Held h;
+    HttpGetOptions o;
+    o.keep = &h.fd;
+    o.keep_alive = true;
+    auto body = http_get(vip, port, c.params.text("path"), kHeldTimeout, o);
+    if (!body)
+      return labctl::fail("connection " + std::to_string(i + 1) + " of " + std::to_string(n) +
+                          " through the VIP: " + body.error().str());
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(h.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+      return labctl::fail_errno("getsockname", errno);
+    if (ss.ss_family == AF_INET) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+      h.client.family = AF_INET;
+      std::memcpy(h.client.bytes.data(), &a->sin_addr, 4);
+      h.client_port = ntohs(a->sin_port);
+    } else {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+      h.client.family = AF_INET6;
+      std::memcpy(h.client.bytes.data(), &a->sin6_addr, 16);
+      h.client_port = ntohs(a->sin6_port);
+    }
+    h.server = *body;
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+// How many of `held` the connection table of the calling thread's namespace has.
+Result<int> known(const std::vector<Held>& held, const IpAddr& vip, uint16_t port) {
+  TRY_ASSIGN(auto table, ipvs::read_conn_table());
+  int n = 0;
+  for (const auto& h : held)
+    for (const auto& e : table)
+      if (e.client == h.client && e.client_port == h.client_port && e.vip == vip && e.vport == port) {
+        ++n;
+        break;
+      }
+  return n;
+}
+
+// Whether a director runs a backup sync daemon now, as its kernel says (GET_DAEMON).
+Result<bool> runs_backup_daemon(Ctx& ctx, const Node& n) {
+  bool backup = false;
+  TRY(ctx.in(n.name, [&]() -> Status {
+    TRY_ASSIGN(Ipvs ipvs, Ipvs::open(netns_name(ctx.t.name, n.name)));
+    TRY_ASSIGN(auto daemons, ipvs.daemons());
+    for (const auto& d : daemons) backup = backup || d.role == IpvsDaemon::Role::Backup;
+    return {};
+  }));
+  return backup;
+}
+
+// Waits (at most kSyncWait) until every other director running a backup sync daemon knows
+// every held connection; says what each learned.
+std::string await_sync(Ctx& ctx, const std::vector<Director>& ds, const std::string& master,
+                       const std::vector<Held>& held, const IpAddr& vip, uint16_t port) {
+  std::vector<const Node*> learners;
+  std::string text;
+  for (const auto& d : ds) {
+    if (d.node->name == master) continue;
+    auto b = runs_backup_daemon(ctx, *d.node);
+    if (!b) return "reading " + d.node->name + "'s sync daemons: " + b.error().str();
+    if (*b) learners.push_back(d.node);
+    else text += (text.empty() ? "" : "; ") + d.node->name + " runs no backup sync daemon, so it learns none of them";
+  }
+  std::map<std::string, int> learned;
+  const auto until = std::min(ctx.deadline.end, Clock::now() + kSyncWait);
+  for (;;) {
+    bool all = true;
+    for (const Node* n : learners) {
+      int k = 0;
+      (void)ctx.in(n->name, [&]() -> Status {
+        TRY_ASSIGN(k, known(held, vip, port));
+        return {};
+      });
+      learned[n->name] = k;
+      all = all && k == static_cast<int>(held.size());
+    }
+    if (all || Clock::now() >= until) break;
+    std::this_thread::sleep_for(kPollEvery * 5);
+  }
+  for (const auto& [name, k] : learned)
+    text += (text.empty() ? "" : "; ") + name + "'s sync daemon learned " + std::to_string(k) + " of " +
+            std::to_string(held.size());
+  return text;
+}
+
+// Asks again on every held connection: how many are still answered by their first server.
+std::string ask_held(std::vector<Held>& held, const IpAddr& vip, uint16_t port, const Check& c,
+                     const Deadline& deadline, int& survived) {
+  survived = 0;
+  std::map<std::string, int> errors;
+  for (auto& h : held) {
+    auto r = http_get_kept(h.fd, vip, port, c.params.text("path"), deadline.probe(kHeldTimeout));
+    if (r && *r == h.server)
+      ++survived;
+    else
+      ++errors[r ? "answered by " + *r + " instead of " + h.server
+                 : r.error().message +
+                       (r.error().errnum ? std::string(": ") + std::strerror(r.error().errnum) : "")];
+  }
+  std::string text = std::to_string(survived) + " of " + std::to_string(held.size()) +
+                     " connections survived the takeover";
+  std::string why;
+  for (const auto& [e, k] : errors) why += (why.empty() ? "" : ", ") + std::to_string(k) + ": " + e;
+  return why.empty() ? text : text + " (" + why + ")";
+}
 
 // cut-link's link: the interface the master's VRRP adverts go out on (where the clients
 // are), else the one on the VIP's subnet.
@@ -199,6 +340,23 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   // The client asks all along, on a thread of its own inside its namespace.
   auto from_fd = ctx.fd(c.from);
   if (!from_fd) return failed(c, from_fd.error().str());
+
+  // `connections`: held open across the failure, and learned by the backups first.
+  const uint16_t port = c.port ? c.port : 80;
+  std::vector<Held> held;
+  std::string sync_text;
+  if (const int n = static_cast<int>(c.params.integer("connections")); n > 0) {
+    ctx.report("opening " + std::to_string(n) + " connections through " + c.to_text);
+    Result<std::vector<Held>> opened = fail("not opened");
+    (void)run_in_netns(*from_fd, [&]() -> Status {
+      opened = open_held(c, vip, port, n);
+      return {};
+    });
+    if (!opened) return failed(c, "before any failover: " + opened.error().str());
+    held = std::move(*opened);
+    ctx.report("waiting for the backups' sync daemons");
+    sync_text = await_sync(ctx, ds, master, held, vip, port);
+  }
   if (auto first =
           [&] {
             Result<std::string> r = fail("no answer");
@@ -282,6 +440,15 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   }
   finish_probing();
 
+  // The held connections, asked again once the new master answers new ones.
+  int survived = 0;
+  std::string held_text;
+  if (!held.empty() && moved != Clock::time_point{}) {
+    held_text = ask_held(held, vip, port, c, ctx.deadline, survived);
+    if (!sync_text.empty()) held_text += "; before the failure " + sync_text;
+  }
+  held.clear();  // closed before the master is restored
+
   if (ok) {
     // The outage: from the last answer before the first failure after the stop to the
     // next answer.
@@ -329,6 +496,10 @@ CheckResult failover(Ctx& ctx, const Check& c) {
                 std::to_string(kFailoverProbeTimeout.count()) + " ms ran out" +
                 (failures ? "; last error: " + last_error : "") + "); answered after by " +
                 join(served);
+    }
+    if (!held_text.empty()) {
+      detail += "; " + held_text;
+      if (survived < static_cast<int>(c.params.integer("connections"))) ok = false;
     }
   }
 

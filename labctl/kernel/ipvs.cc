@@ -543,6 +543,90 @@ Result<IpvsTimeouts> parse_config(const nlmsghdr& nlh) {
                       u32_or(t[IPVS_CMD_ATTR_TIMEOUT_UDP])};
 }
 
+// ---- sync daemons ------------------------------------------------------------------------
+
+const char* role_name(IpvsDaemon::Role role) {
+  return role == IpvsDaemon::Role::Master ? "master" : "backup";
+}
+
+namespace {
+uint32_t daemon_state(IpvsDaemon::Role role) {
+  return role == IpvsDaemon::Role::Master ? IP_VS_STATE_MASTER : IP_VS_STATE_BACKUP;
+}
+}  // namespace
+
+std::string daemon_hint(int errnum, const std::string& where) {
+  switch (errnum) {
+    case EEXIST:
+      return "a sync daemon of that role runs already" + in_where(where) +
+             " (ipvsadm -L --daemon shows it; stop it with ipvsadm --stop-daemon)";
+    case ESRCH:
+      return "no sync daemon of that role runs" + in_where(where);
+    case ENODEV:
+      return "the multicast interface does not exist" + in_where(where);
+    case EADDRNOTAVAIL:
+      return "the multicast interface has no IPv4 address: the master sends its sync messages "
+             "from it";
+    case EINVAL:
+      return "the kernel rejected the daemon's attributes (role, interface name, sync id)";
+    case EPERM:
+    case EACCES:
+      return service_hint(errnum, where, "");
+    default:
+      return "";
+  }
+}
+
+Result<Request> new_daemon(uint16_t family, const IpvsDaemon& d) {
+  std::string what = std::string("start the IPVS sync daemon (") + role_name(d.role) + " on " +
+                     (d.interface.empty() ? "?" : d.interface) + ", syncid " +
+                     std::to_string(d.sync_id) + ")";
+  if (d.interface.empty() || d.interface.size() >= IP_VS_IFNAME_MAXLEN)
+    return fail(what + ": the multicast interface name must have 1 to " +
+                std::to_string(IP_VS_IFNAME_MAXLEN - 1) + " characters");
+  if (d.sync_id > 255) return fail(what + ": the sync id must be 0..255");
+  Builder b(family, IPVS_CMD_NEW_DAEMON, 0);
+  nlattr* nest = mnl_attr_nest_start(b.nlh(), IPVS_CMD_ATTR_DAEMON);
+  mnl_attr_put_u32(b.nlh(), IPVS_DAEMON_ATTR_STATE, daemon_state(d.role));
+  mnl_attr_put_strz(b.nlh(), IPVS_DAEMON_ATTR_MCAST_IFN, d.interface.c_str());
+  mnl_attr_put_u32(b.nlh(), IPVS_DAEMON_ATTR_SYNC_ID, d.sync_id);
+  mnl_attr_nest_end(b.nlh(), nest);
+  return b.finish(std::move(what), daemon_hint);
+}
+
+Request del_daemon(uint16_t family, IpvsDaemon::Role role) {
+  Builder b(family, IPVS_CMD_DEL_DAEMON, 0);
+  nlattr* nest = mnl_attr_nest_start(b.nlh(), IPVS_CMD_ATTR_DAEMON);
+  mnl_attr_put_u32(b.nlh(), IPVS_DAEMON_ATTR_STATE, daemon_state(role));
+  mnl_attr_nest_end(b.nlh(), nest);
+  return b.finish(std::string("stop the IPVS ") + role_name(role) + " sync daemon", daemon_hint);
+}
+
+Request get_daemons(uint16_t family) {
+  return Builder(family, IPVS_CMD_GET_DAEMON, NLM_F_DUMP).finish("list IPVS sync daemons", {});
+}
+
+Result<IpvsDaemon> parse_daemon(const nlmsghdr& nlh) {
+  TRY_ASSIGN(const auto t, nested_attrs<IPVS_DAEMON_ATTR_MAX + 1>(
+                               nlh, IPVS_CMD_ATTR_DAEMON, "IPVS sync daemon reply",
+                               "malformed IPVS sync daemon attributes"));
+  IpvsDaemon d;
+  const uint32_t state = u32_or(t[IPVS_DAEMON_ATTR_STATE]);
+  if (state != IP_VS_STATE_MASTER && state != IP_VS_STATE_BACKUP)
+    return fail("IPVS sync daemon reply with state " + std::to_string(state) +
+                ", neither master nor backup");
+  d.role = state == IP_VS_STATE_MASTER ? IpvsDaemon::Role::Master : IpvsDaemon::Role::Backup;
+  d.interface = nul_string(t[IPVS_DAEMON_ATTR_MCAST_IFN]);
+  d.sync_id = u32_or(t[IPVS_DAEMON_ATTR_SYNC_ID]);
+  d.maxlen = u16_or(t[IPVS_DAEMON_ATTR_SYNC_MAXLEN]);
+  d.port = u16_or(t[IPVS_DAEMON_ATTR_MCAST_PORT]);
+  if (const nlattr* ttl = t[IPVS_DAEMON_ATTR_MCAST_TTL]; ttl && mnl_attr_validate(ttl, MNL_TYPE_U8) == 0)
+    d.ttl = mnl_attr_get_u8(ttl);
+  if (auto g = addr_of(AF_INET, t[IPVS_DAEMON_ATTR_MCAST_GROUP])) d.group = *g;
+  if (auto g6 = addr_of(AF_INET6, t[IPVS_DAEMON_ATTR_MCAST_GROUP6])) d.group = *g6;
+  return d;
+}
+
 }  // namespace ipvs
 
 std::string IpvsInfo::version_str() const {
@@ -650,5 +734,19 @@ Result<IpvsTimeouts> Ipvs::timeouts() {
 }
 
 Status Ipvs::set_timeouts(const IpvsTimeouts& t) { return sock_.transact(ipvs::set_config(family_, t)); }
+
+Status Ipvs::start_daemon(const IpvsDaemon& d) { return send(ipvs::new_daemon(family_, d)); }
+
+Status Ipvs::stop_daemon(IpvsDaemon::Role role) { return sock_.transact(ipvs::del_daemon(family_, role)); }
+
+Result<std::vector<IpvsDaemon>> Ipvs::daemons() {
+  std::vector<IpvsDaemon> out;
+  TRY(sock_.dump(ipvs::get_daemons(family_), [&](const nlmsghdr& nlh) -> Status {
+    TRY_ASSIGN(IpvsDaemon d, ipvs::parse_daemon(nlh));
+    out.push_back(std::move(d));
+    return {};
+  }));
+  return out;
+}
 
 }  // namespace labctl

@@ -10,6 +10,9 @@
 //   ADDR 16 bytes, PORT be16 | FWMARK u32, [SCHED_NAME, FLAGS{flags,mask}, TIMEOUT u32,
 //   NETMASK u32] } | IPVS_CMD_ATTR_DEST { ADDR 16 bytes, PORT be16, ADDR_FAMILY u16,
 //   [FWD_METHOD u32, WEIGHT u32, U_THRESH u32, L_THRESH u32] }
+// and of the sync daemon commands (NEW_DAEMON, DEL_DAEMON; GET_DAEMON replies alike):
+//   nlmsghdr | genlmsghdr | IPVS_CMD_ATTR_DAEMON { STATE u32 (MASTER 1, BACKUP 2),
+//   [MCAST_IFN string, SYNC_ID u32] }
 #pragma once
 
 #include <cstdint>
@@ -85,6 +88,21 @@ struct IpvsTimeouts {
   uint32_t udp = 0;
 };
 
+/// A connection-sync daemon of a namespace's IPVS (ipvsadm --start-daemon): the master
+/// multicasts the changes of its connection table from `interface`; a backup learns them
+/// there, so that it can carry on the master's connections after a takeover.
+struct IpvsDaemon {
+  enum class Role { Master, Backup };
+  Role role = Role::Master;
+  std::string interface;  ///< The multicast interface (IPVS_DAEMON_ATTR_MCAST_IFN).
+  uint32_t sync_id = 0;   ///< 0..255; a backup of id 0 takes every master's.
+  // Read back only (the kernel's defaults when not asked for): Linux 4.3 and later.
+  uint16_t maxlen = 0;    ///< Largest sync message payload.
+  IpAddr group;           ///< Multicast group (224.0.0.81 by default).
+  uint16_t port = 0;      ///< UDP port, host order (8848 by default).
+  uint8_t ttl = 0;
+};
+
 namespace ipvs {
 
 inline constexpr const char* kFamilyName = "IPVS";
@@ -115,11 +133,24 @@ inline constexpr const char* kFamilyName = "IPVS";
 /// IPVS_CMD_SET_CONFIG; a 0 timeout leaves that one unchanged (the kernel's rule).
 [[nodiscard]] Request set_config(uint16_t family, const IpvsTimeouts& t);
 
+/// IPVS_CMD_NEW_DAEMON: start `d` (its role, interface and sync id; the kernel's defaults
+/// for the rest, as ipvsadm --start-daemon without options).
+[[nodiscard]] Result<Request> new_daemon(uint16_t family, const IpvsDaemon& d);
+/// IPVS_CMD_DEL_DAEMON: stop the daemon of that role.
+[[nodiscard]] Request del_daemon(uint16_t family, IpvsDaemon::Role role);
+/// IPVS_CMD_GET_DAEMON, a dump: one reply per running daemon.
+[[nodiscard]] Request get_daemons(uint16_t family);
+/// "master" or "backup", as ipvsadm names the roles.
+[[nodiscard]] const char* role_name(IpvsDaemon::Role role);
+/// The hint for an errno from a daemon command (exposed for tests).
+[[nodiscard]] std::string daemon_hint(int errnum, const std::string& where);
+
 // Decoders for reply messages.
 [[nodiscard]] Result<IpvsInfo> parse_info(const nlmsghdr& nlh);
 [[nodiscard]] Result<IpvsService> parse_service(const nlmsghdr& nlh);
 [[nodiscard]] Result<IpvsDest> parse_dest(const nlmsghdr& nlh);
 [[nodiscard]] Result<IpvsTimeouts> parse_config(const nlmsghdr& nlh);
+[[nodiscard]] Result<IpvsDaemon> parse_daemon(const nlmsghdr& nlh);
 /// A service of the topology as the kernel would report it (no counters): the one type the
 /// encoders take, so a service is encoded one way whichever side it comes from.
 [[nodiscard]] IpvsService live_service(const VirtualService& s);
@@ -172,6 +203,11 @@ class Ipvs {
   [[nodiscard]] Result<std::vector<IpvsDest>> dests(const IpvsService& s);
   [[nodiscard]] Result<IpvsTimeouts> timeouts();
   [[nodiscard]] Status set_timeouts(const IpvsTimeouts& t);
+  /// Starts a connection-sync daemon (ipvsadm --start-daemon).
+  [[nodiscard]] Status start_daemon(const IpvsDaemon& d);
+  [[nodiscard]] Status stop_daemon(IpvsDaemon::Role role);
+  /// The sync daemons running in this namespace (ipvsadm -L --daemon): none, one or both.
+  [[nodiscard]] Result<std::vector<IpvsDaemon>> daemons();
 
   [[nodiscard]] uint16_t family() const { return family_; }
   [[nodiscard]] NetlinkSocket& socket() { return sock_; }

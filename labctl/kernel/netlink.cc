@@ -114,7 +114,9 @@ Error request_error(const Request& req, const Ack& ack, const std::string& where
 }
 
 Result<NetlinkSocket> NetlinkSocket::open(int protocol, std::string where) {
-  const char* name = protocol == NETLINK_GENERIC ? "generic netlink" : "rtnetlink";
+  const char* name = protocol == NETLINK_GENERIC     ? "generic netlink"
+                     : protocol == NETLINK_NETFILTER ? "ctnetlink"
+                                                     : "rtnetlink";
   Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol));
   if (!fd) return fail_errno(std::string("open ") + name + " socket" + in_where(where), errno);
   int one = 1;

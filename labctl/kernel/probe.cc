@@ -9,9 +9,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "labctl/base/display.h"
 #include "labctl/base/fd.h"
@@ -57,16 +60,26 @@ Status wait_for(int fd, short events, Millis timeout) {
 }
 
 Result<Fd> connect_to(const IpAddr& to, uint16_t port, Millis timeout,
-                      const std::optional<IpAddr>& source = std::nullopt) {
+                      const std::optional<IpAddr>& source = std::nullopt, uint16_t source_port = 0) {
   Fd fd(::socket(to.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return fail_errno("socket", errno);
   sockaddr_storage ss;
-  if (source) {
-    socklen_t slen = fill_sockaddr(*source, 0, ss);
+  if (source_port) {
+    int one = 1;
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  }
+  if (source || source_port) {
+    IpAddr any;
+    any.family = to.family;
+    socklen_t slen = fill_sockaddr(source ? *source : any, source_port, ss);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), slen) != 0)
       return fail_errno(
-          "bind to source address " + source->str(), errno,
-          errno == EADDRNOTAVAIL ? "the address must be one of the sending node's own" : "");
+          (source ? "bind to source address " + source->str() : std::string("bind to source")) +
+              (source_port ? " port " + std::to_string(source_port) : ""),
+          errno,
+          errno == EADDRNOTAVAIL ? "the address must be one of the sending node's own"
+          : errno == EADDRINUSE  ? "another socket of the node holds that port"
+                                 : "");
   }
   socklen_t len = fill_sockaddr(to, port, ss);
   const std::string where = "connect to " + endpoint(to, port);
@@ -102,23 +115,48 @@ Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string&
   return http_get(to, port, path, timeout, HttpGetOptions{});
 }
 
-Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string& path,
-                             Millis timeout, const HttpGetOptions& o) {
-  const auto end = Clock::now() + timeout;
-  TRY_ASSIGN(Fd fd, connect_to(to, port, timeout, o.source));
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + to.str() + "\r\n\r\n";
-  if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+namespace {
+
+// Sends `GET path` on an open connection and reads one reply: until the peer closes, or,
+// when `keep_alive`, exactly the head and Content-Length bytes of body (the connection
+// stays usable). Returns the body, trailing newlines removed; an error unless HTTP 200.
+Result<std::string> http_request(int fd, const IpAddr& to, uint16_t port, const std::string& path,
+                                 Clock::time_point end, bool keep_alive) {
+  const std::string req = "GET " + path + (keep_alive ? " HTTP/1.1" : " HTTP/1.0") +
+                          "\r\nHost: " + to.str() + "\r\n" +
+                          (keep_alive ? "Connection: keep-alive\r\n" : "") + "\r\n";
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
     return fail_errno("send HTTP request to " + endpoint(to, port), errno);
   std::string resp;
   char buf[4096];
+  std::optional<size_t> want;  // head and body, once the head says how long the body is
   for (;;) {
-    if (Status st = wait_for(fd.get(), POLLIN, left_until(end)); !st)
+    if (want && resp.size() >= *want) break;
+    if (Status st = wait_for(fd, POLLIN, left_until(end)); !st)
       return tl::unexpected(std::move(st.error()).context("HTTP reply from " + endpoint(to, port)));
-    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n < 0) return fail_errno("read HTTP reply from " + endpoint(to, port), errno);
-    if (n == 0) break;
+    if (n == 0) {
+      if (keep_alive && resp.empty())
+        return fail("the connection to " + endpoint(to, port) + " was closed before an answer");
+      break;
+    }
     resp.append(buf, static_cast<size_t>(n));
     if (resp.size() > (1u << 20)) break;
+    if (keep_alive && !want)
+      if (auto head_end = resp.find("\r\n\r\n"); head_end != std::string::npos) {
+        std::string head = resp.substr(0, head_end);
+        std::transform(head.begin(), head.end(), head.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        if (head.find("\r\nconnection: close") != std::string::npos)
+          return fail(endpoint(to, port) + " answered with Connection: close: it does not keep the connection "
+                      "open for another request",
+                      "the server must support HTTP keep-alive (labagent http does when asked)");
+        const auto cl = head.find("\r\ncontent-length:");
+        if (cl == std::string::npos)
+          return fail(endpoint(to, port) + " answered without a Content-Length: the end of its body is "
+                      "unknown on a kept connection");
+        want = head_end + 4 + std::strtoul(head.c_str() + cl + 17, nullptr, 10);
+      }
   }
   auto head_end = resp.find("\r\n\r\n");
   if (resp.rfind("HTTP/1.", 0) != 0 || head_end == std::string::npos)
@@ -128,8 +166,23 @@ Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string&
     return fail(endpoint(to, port) + " answered " + status_line);
   std::string body = resp.substr(head_end + 4);
   while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+  return body;
+}
+
+}  // namespace
+
+Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string& path,
+                             Millis timeout, const HttpGetOptions& o) {
+  const auto end = Clock::now() + timeout;
+  TRY_ASSIGN(Fd fd, connect_to(to, port, timeout, o.source, o.source_port));
+  TRY_ASSIGN(std::string body, http_request(fd.get(), to, port, path, end, o.keep_alive));
   if (o.keep) *o.keep = std::move(fd);
   return body;
+}
+
+Result<std::string> http_get_kept(const Fd& conn, const IpAddr& to, uint16_t port,
+                                  const std::string& path, Millis timeout) {
+  return http_request(conn.get(), to, port, path, Clock::now() + timeout, /*keep_alive=*/true);
 }
 
 Result<std::string> tcp_banner(const IpAddr& to, uint16_t port, const std::string& want,

@@ -27,12 +27,23 @@ struct HttpGetOptions {
   /// Bind to this local address first: one node stands in for several clients (sh, dh and
   /// persistence hash or remember the source address).
   std::optional<IpAddr> source;
+  /// Bind to this local port first (0: the kernel picks one): a flow a check can find
+  /// again by its ports, in a router's conntrack table (SO_REUSEADDR).
+  uint16_t source_port = 0;
   /// When set, receives the connection after the answer, still open on this side: the
   /// director keeps counting it as an active connection (DR, TUN) until it is closed.
   Fd* keep = nullptr;
+  /// Ask the server to keep the connection open (HTTP/1.1, Connection: keep-alive) and read
+  /// exactly one answer (its Content-Length), so that `keep` can carry more requests
+  /// (http_get_kept).
+  bool keep_alive = false;
 };
 [[nodiscard]] Result<std::string> http_get(const IpAddr& to, uint16_t port, const std::string& path,
                                            Millis timeout, const HttpGetOptions& o);
+/// One more request on a connection kept by http_get (keep_alive and keep): its body, or an
+/// error when the connection was reset, closed or is silent (`to` and `port` name it).
+[[nodiscard]] Result<std::string> http_get_kept(const Fd& conn, const IpAddr& to, uint16_t port,
+                                                const std::string& path, Millis timeout);
 /// Connects and reads what a server-speaks-first service (SSH, SMTP, FTP) says, until it
 /// starts with `want`, a line ends, the peer closes, or time runs out; an error unless what
 /// was read starts with `want`. Returns the first line read.

@@ -490,6 +490,47 @@ Request addr_dump(int family) { return dump_request(RTM_GETADDR, family, sizeof(
 Request route_dump(int family) { return dump_request(RTM_GETROUTE, family, sizeof(rtmsg)); }
 Request neigh_dump(int family) { return dump_request(RTM_GETNEIGH, family, sizeof(ndmsg)); }
 
+Request neigh_del(int ifindex, const IpAddr& dst) {
+  std::vector<uint8_t> buf(MNL_ALIGN(sizeof(nlmsghdr)) + MNL_ALIGN(sizeof(ndmsg)) + MNL_ATTR_HDRLEN + 16, 0);
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = RTM_DELNEIGH;
+  nlh->nlmsg_flags = NLM_F_REQUEST;
+  auto* nd = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));
+  nd->ndm_family = static_cast<uint8_t>(dst.family);
+  nd->ndm_ifindex = ifindex;
+  mnl_attr_put(nlh, NDA_DST, dst.size(), dst.bytes.data());
+  buf.resize(nlh->nlmsg_len);
+  return Request{std::move(buf), "ip neigh del " + dst.str(), nullptr, ENOENT};
+}
+
+Request fdb_dump() {
+  Request r = dump_request(RTM_GETNEIGH, AF_BRIDGE, sizeof(ndmsg));
+  r.what = "list the bridge forwarding database";
+  return r;
+}
+
+Request route_get(const IpAddr& dst) {
+  std::vector<uint8_t> buf(MNL_ALIGN(sizeof(nlmsghdr)) + MNL_ALIGN(sizeof(rtmsg)) + MNL_ATTR_HDRLEN + 16, 0);
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = RTM_GETROUTE;
+  nlh->nlmsg_flags = NLM_F_REQUEST;
+  auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
+  rtm->rtm_family = static_cast<uint8_t>(dst.family);
+  rtm->rtm_dst_len = static_cast<uint8_t>(dst.max_prefix());
+  // As ip does for IPv4: the answer names the table that matched, not always main.
+  if (dst.v4()) rtm->rtm_flags = RTM_F_LOOKUP_TABLE;
+  mnl_attr_put(nlh, RTA_DST, dst.size(), dst.bytes.data());
+  buf.resize(nlh->nlmsg_len);
+  auto hint = [to = dst.str()](int errnum, const std::string& where) -> std::string {
+    if (errnum == ENETUNREACH)
+      return "no route" + in_where(where) + " matches " + to +
+             ": no interface address has it in its subnet, and no route (nor a default route) covers it";
+    if (errnum == EHOSTUNREACH) return "the route to " + to + in_where(where) + " is unreachable or prohibited";
+    return "";
+  };
+  return Request{std::move(buf), "ip route get " + dst.str(), hint, 0};
+}
+
 // ---- decoders ----------------------------------------------------------------------------
 
 Result<LinkInfo> parse_link(const nlmsghdr& nlh) {
@@ -604,7 +645,76 @@ Result<std::optional<RouteInfo>> parse_route(const nlmsghdr& nlh) {
   return r;
 }
 
+Result<RouteLookup> parse_route_get(const nlmsghdr& nlh) {
+  if (nlh.nlmsg_type != RTM_NEWROUTE || nlh.nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg)))
+    return fail("malformed answer to a route lookup");
+  const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(&nlh));
+  AttrTable<RTA_MAX + 1> tb;
+  if (mnl_attr_parse(&nlh, sizeof(rtmsg), AttrTable<RTA_MAX + 1>::cb, &tb) < 0)
+    return fail("malformed attributes in the answer to a route lookup");
+  RouteLookup r;
+  r.type = rtm->rtm_type;
+  r.table = rtm->rtm_table;
+  if (tb[RTA_TABLE] && mnl_attr_validate(tb[RTA_TABLE], MNL_TYPE_U32) == 0) r.table = mnl_attr_get_u32(tb[RTA_TABLE]);
+  auto ip_of = [&](unsigned type) { return tb[type] ? to_ip(rtm->rtm_family, tb[type]) : std::nullopt; };
+  if (auto d = ip_of(RTA_DST)) r.dst = *d;
+  r.via = ip_of(RTA_GATEWAY);
+  r.src = ip_of(RTA_PREFSRC);
+  if (tb[RTA_OIF] && mnl_attr_validate(tb[RTA_OIF], MNL_TYPE_U32) == 0)
+    r.oif = static_cast<int>(mnl_attr_get_u32(tb[RTA_OIF]));
+  return r;
+}
+
+Result<std::optional<FdbEntry>> parse_fdb(const nlmsghdr& nlh) {
+  if (nlh.nlmsg_type != RTM_NEWNEIGH || nlh.nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg)))
+    return fail("malformed RTM_NEWNEIGH message");
+  const auto* nd = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(&nlh));
+  if (nd->ndm_family != AF_BRIDGE) return std::nullopt;
+  AttrTable<NDA_MAX + 1> tb;
+  if (mnl_attr_parse(&nlh, sizeof(ndmsg), AttrTable<NDA_MAX + 1>::cb, &tb) < 0)
+    return fail("malformed attributes in RTM_NEWNEIGH message");
+  if (!tb[NDA_LLADDR]) return std::nullopt;
+  FdbEntry e;
+  e.index = nd->ndm_ifindex;
+  e.state = nd->ndm_state;
+  e.mac = format_mac(tb[NDA_LLADDR]);
+  if (e.mac.empty()) return std::nullopt;
+  if (tb[NDA_MASTER] && mnl_attr_validate(tb[NDA_MASTER], MNL_TYPE_U32) == 0)
+    e.master = static_cast<int>(mnl_attr_get_u32(tb[NDA_MASTER]));
+  if (tb[NDA_VLAN] && mnl_attr_validate(tb[NDA_VLAN], MNL_TYPE_U16) == 0) e.vlan = mnl_attr_get_u16(tb[NDA_VLAN]);
+  return e;
+}
+
+std::string nud_state_name(uint16_t state) {
+  static const std::pair<uint16_t, const char*> names[] = {
+      {NUD_INCOMPLETE, "incomplete"}, {NUD_REACHABLE, "reachable"}, {NUD_STALE, "stale"},
+      {NUD_DELAY, "delay"},           {NUD_PROBE, "probe"},         {NUD_FAILED, "failed"},
+      {NUD_NOARP, "noarp"},           {NUD_PERMANENT, "permanent"},
+  };
+  std::string out;
+  for (const auto& [bit, name] : names)
+    if (state & bit) out += (out.empty() ? "" : ",") + std::string(name);
+  return out.empty() ? "none" : out;
+}
+
 }  // namespace rtnl
+
+std::string RouteLookup::str() const {
+  std::string s = dst.str();
+  if (type == RTN_LOCAL) s = "local " + s;
+  if (via) s += " via " + via->str();
+  if (!dev.empty()) s += " dev " + dev;
+  if (src) s += " src " + src->str();
+  if (table != 0 && table != RT_TABLE_MAIN) s += table == RT_TABLE_LOCAL ? " table local" : " table " + std::to_string(table);
+  return s;
+}
+
+// The kernel marks what the bridge learned from traffic REACHABLE (or STALE once aged),
+// its own addresses PERMANENT and static entries NOARP (br_fdb.c, fdb_fill_info); rows
+// without NDA_MASTER are a port's own address list (multicast), not the bridge's.
+bool FdbEntry::learned() const {
+  return master != 0 && (state & (NUD_REACHABLE | NUD_STALE)) && !(state & (NUD_PERMANENT | NUD_NOARP));
+}
 
 // ---- Rtnl --------------------------------------------------------------------------------
 
@@ -688,6 +798,30 @@ Result<std::vector<RouteInfo>> Rtnl::routes(int family) {
     return r;
   };
   return dump_named(*this, rtnl::route_dump(family), of_family, &RouteInfo::oif);
+}
+
+Status Rtnl::forget_neighbour(const NeighInfo& n) {
+  return sock_.transact(rtnl::neigh_del(n.index, n.dst));
+}
+
+Result<RouteLookup> Rtnl::route_get(const IpAddr& dst) {
+  std::optional<RouteLookup> found;
+  TRY(sock_.transact(rtnl::route_get(dst), [&](const nlmsghdr& nlh) -> Status {
+    TRY_ASSIGN(RouteLookup r, rtnl::parse_route_get(nlh));
+    found = std::move(r);
+    return {};
+  }));
+  if (!found) return fail("ip route get " + dst.str() + (where().empty() ? "" : " in " + where()) + ": the kernel gave no answer");
+  if (found->oif) {
+    TRY_ASSIGN(auto ls, links());
+    for (const auto& l : ls)
+      if (l.index == found->oif) found->dev = l.name;
+  }
+  return std::move(*found);
+}
+
+Result<std::vector<FdbEntry>> Rtnl::fdb() {
+  return dump_named(*this, rtnl::fdb_dump(), rtnl::parse_fdb, &FdbEntry::index);
 }
 
 RtnlBatch Rtnl::batch() { return RtnlBatch(*this); }

@@ -58,6 +58,34 @@ struct RouteInfo {
   int scope = 0;     ///< RT_SCOPE_*.
 };
 
+/// What the kernel's own route lookup answered for one destination (`ip route get ADDR`):
+/// the next hop (none: the destination is on the link), the device and the source address
+/// it would send from.
+struct RouteLookup {
+  IpAddr dst;
+  int type = 0;                ///< RTN_UNICAST, RTN_LOCAL (an address of this node) ...
+  std::optional<IpAddr> via;   ///< RTA_GATEWAY; nullopt: on-link (route -n's gateway 0.0.0.0).
+  std::string dev;
+  int oif = 0;
+  std::optional<IpAddr> src;   ///< RTA_PREFSRC.
+  uint32_t table = 0;          ///< RTA_TABLE: the table that matched (main 254, local 255).
+  /// As `ip route get` prints it: "192.168.88.88 via 192.168.1.120 dev eth0 src 192.168.1.30".
+  [[nodiscard]] std::string str() const;
+};
+
+/// One entry of a bridge's forwarding database (`bridge fdb show`): which MAC the switch
+/// has seen behind which of its ports.
+struct FdbEntry {
+  std::string dev;     ///< The bridge port's name (filled by Rtnl::fdb).
+  int index = 0;       ///< ndm_ifindex: the port.
+  int master = 0;      ///< NDA_MASTER: the bridge; 0 for a port's own address list.
+  std::string mac;
+  uint16_t state = 0;  ///< NUD_PERMANENT (the bridge's own), NUD_NOARP (static), REACHABLE/STALE (learned).
+  uint16_t vlan = 0;   ///< NDA_VLAN, 0 when none.
+  /// Learned from traffic: on a bridge, neither local nor static.
+  [[nodiscard]] bool learned() const;
+};
+
 namespace rtnl {
 
 /// The name of the fallback IPIP device the ipip module creates in every namespace.
@@ -101,6 +129,13 @@ inline constexpr const char* kIp6tnlFallback = "ip6tnl0";
 [[nodiscard]] Request addr_dump(int family);  ///< AF_UNSPEC for both families.
 [[nodiscard]] Request route_dump(int family);
 [[nodiscard]] Request neigh_dump(int family);
+/// RTM_GETROUTE for one destination, as `ip route get ADDR` sends it (RTM_F_LOOKUP_TABLE for
+/// IPv4, so the reply names the table that matched).
+[[nodiscard]] Request route_get(const IpAddr& dst);
+/// RTM_DELNEIGH: forgets one neighbour entry (`ip neigh del ADDR dev DEV`).
+[[nodiscard]] Request neigh_del(int ifindex, const IpAddr& dst);
+/// RTM_GETNEIGH dump of family AF_BRIDGE: every bridge's forwarding database.
+[[nodiscard]] Request fdb_dump();
 
 // Decoders for the dumps' reply messages.
 [[nodiscard]] Result<LinkInfo> parse_link(const nlmsghdr& nlh);
@@ -110,6 +145,12 @@ inline constexpr const char* kIp6tnlFallback = "ip6tnl0";
 [[nodiscard]] Result<std::optional<RouteInfo>> parse_route(const nlmsghdr& nlh);
 /// nullopt for families other than IPv4/IPv6.
 [[nodiscard]] Result<std::optional<NeighInfo>> parse_neigh(const nlmsghdr& nlh);
+/// The RTM_NEWROUTE answer to route_get.
+[[nodiscard]] Result<RouteLookup> parse_route_get(const nlmsghdr& nlh);
+/// nullopt for entries of other families and for those without a MAC.
+[[nodiscard]] Result<std::optional<FdbEntry>> parse_fdb(const nlmsghdr& nlh);
+/// "reachable", "stale", "failed", "permanent" ... for NUD_* states (several joined by ',').
+[[nodiscard]] std::string nud_state_name(uint16_t state);
 
 // Hints per errno, chosen by the factories above (exposed for tests).
 [[nodiscard]] std::string link_hint(int errnum, const std::string& where);
@@ -141,6 +182,12 @@ class Rtnl {
   [[nodiscard]] Result<std::vector<RouteInfo>> routes(int family);
   /// The neighbour table (ARP for AF_INET, NDP for AF_INET6).
   [[nodiscard]] Result<std::vector<NeighInfo>> neighbours(int family);
+  /// Deletes the neighbour entry `n` (gone already counts as done).
+  [[nodiscard]] Status forget_neighbour(const NeighInfo& n);
+  /// The kernel's own route lookup for `dst` (ENETUNREACH and the like when it has none).
+  [[nodiscard]] Result<RouteLookup> route_get(const IpAddr& dst);
+  /// Every bridge forwarding database entry in this namespace, ports named.
+  [[nodiscard]] Result<std::vector<FdbEntry>> fdb();
 
   /// One link by name (ENODEV when there is none).
   [[nodiscard]] Result<LinkInfo> link(const std::string& dev);

@@ -135,6 +135,18 @@ Status NetlinkExecutor::apply(const Step& step) {
               }));
             return n->ipvs->add_dest(s.service, s.dest);
           },
+          [&](const step::StartIpvsSync& s) -> Status {
+            TRY_ASSIGN(Netns * n, ns(s.ns));
+            if (!n->ipvs) TRY(with_netns(n->fd.get(), [&]() -> Status {
+                TRY_ASSIGN(n->ipvs, Ipvs::open(s.ns));
+                return {};
+              }));
+            IpvsDaemon d;
+            d.role = s.master ? IpvsDaemon::Role::Master : IpvsDaemon::Role::Backup;
+            d.interface = s.interface;
+            d.sync_id = s.id;
+            return n->ipvs->start_daemon(d);
+          },
           [&](const step::ApplyNftRules& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));
             return with_netns(n->fd.get(), [&] { return nft_apply(s.ruleset, describe(Step{s})); });

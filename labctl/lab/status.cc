@@ -65,6 +65,7 @@ NetnsStatus read_netns(const std::string& lab, const std::string& ns) {
         TRY_ASSIGN(auto d, ipvs->dests(identity_of(s)));
         out.dests.push_back(std::move(d));
       }
+      TRY_ASSIGN(out.sync, ipvs->daemons());
     }
     return {};
   });
@@ -196,6 +197,13 @@ nlohmann::json status_json(const LabStatus& s) {
                  {"ipvs", services},   {"agents", agents}};
     // The conns/inpkts/outpkts above lag: the kernel's estimator refreshes them every ~2 s.
     if (!n.services.empty()) node["ipvs_counters"] = "estimator, refreshed about every 2 s";
+    if (!n.sync.empty()) {
+      json sync = json::array();
+      for (const auto& d : n.sync)
+        sync.push_back({{"role", ipvs::role_name(d.role)}, {"interface", d.interface}, {"syncid", d.sync_id},
+                        {"group", d.group.family ? json(d.group.str()) : json(nullptr)}, {"port", d.port}});
+      node["ipvs_sync"] = sync;
+    }
     if (!n.error.empty()) node["error"] = n.error;
     nodes.push_back(node);
   }
@@ -238,6 +246,9 @@ std::string render_status(const LabStatus& s) {
         o << "    -> " << d.addr.str() << ":" << d.port << " " << method_name(d) << " weight "
           << d.weight << " active " << d.active_conns << " inactive " << d.inact_conns << "\n";
     }
+    for (const auto& d : n.sync)
+      o << "  ipvs sync " << ipvs::role_name(d.role) << " on " << d.interface << " syncid " << d.sync_id
+        << (d.group.family ? " group " + d.group.str() + ":" + std::to_string(d.port) : "") << "\n";
     if (!n.services.empty())
       o << "  (ipvs counters are the kernel estimator's, refreshed about every 2 s; exact totals: "
            "labctl ipvs " << s.lab << " " << n.member << " --stats)\n";

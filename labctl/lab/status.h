@@ -37,6 +37,7 @@ struct NetnsStatus {
   std::vector<AgentState> agents;
   std::vector<IpvsService> services;  ///< Empty when IPVS is unavailable or unused.
   std::vector<std::vector<IpvsDest>> dests;  ///< Parallel to services.
+  std::vector<IpvsDaemon> sync;  ///< The IPVS sync daemons running (GET_DAEMON).
   std::string error;                  ///< Why something could not be read, if so.
 };
 

@@ -182,6 +182,11 @@ void failover(CheckValidation& v) {
             fmt::format("{}: service {} is managed by keepalived on {} director{}; failover needs two", v.where,
                         plain(v.svc->name), nodes.size(), nodes.size() == 1 ? "" : "s"),
             "give two directors a keepalived agent that lists the service, one MASTER and one BACKUP");
+  if (v.c.params.has("connections") && v.udp)
+    v.error("connections",
+            fmt::format("{}: connections holds TCP connections open across the failover, and service {} is UDP",
+                        v.where, plain(v.svc->name)),
+            "leave connections out for a UDP service");
 }
 
 // health: keepalived must check the service's real servers, and `server` must be one of
@@ -259,6 +264,156 @@ void throughput(CheckValidation& v) {
                         "connect and judge",
                         v.where, seconds, deadline),
             fmt::format("give timeout = {} or more, or fewer seconds", seconds + 1));
+}
+
+// route, neigh, fdb, nat-map: the kernel tables of the first half of the course (routing,
+// ARP, switching, home NAT).
+
+// route: what the kernel's lookup must answer; each expected part must fit the node.
+void route(CheckValidation& v) {
+  // A key written but refused by its reader was reported already.
+  auto written = [&](const char* key) { return v.c.params.has(key) || v.c.keys.of(key, Pos{}).line != 0; };
+  if (!written("via") && !written("dev") && !written("src"))
+    v.error("to", fmt::format("{}: a route check needs what to expect: via, dev or src", v.where),
+            "e.g. via = \"192.168.1.120\" (the next hop), via = \"on-link\" (no next hop), dev = \"eth0\"");
+  const Node* from = v.t.node(v.c.from);
+  if (!from) return;
+  for (const IpAddr& gw : v.c.params.addresses("via"))
+    if (v.c.to.family && gw.family != v.c.to.family)
+      v.error("via", fmt::format("{}: next hop {} is not of the family of {}", v.where, gw.str(), v.c.to_text));
+  if (const std::string& dev = v.c.params.text("dev"); !dev.empty() && dev != "lo" && !v.net.has_device(*from, dev))
+    v.error("dev", fmt::format("{}: node {} has no interface {}", v.where, plain(from->name), shown(dev)),
+            did_you_mean(dev, v.net.device_names(*from), fmt::format("interfaces of {}: {}", from->name,
+                                                                     fmt::join(v.net.device_names(*from), ", "))));
+  // What the lab's own routes say, so a check that contradicts them is seen before it runs.
+  if (v.c.to.family) {
+    auto hop = v.net.lookup(*from, v.c.to);
+    if (!hop && !v.net.owns(*from, v.c.to))
+      v.r.warning(v.at("to"),
+                  fmt::format("{}: node {} has no route to {} (no interface's network and no route covers it): "
+                              "the kernel will answer 'Network is unreachable'",
+                              v.where, plain(from->name), v.c.to_text));
+    else if (hop && v.c.params.has("via") && hop->out) {
+      const auto& want = v.c.params.addresses("via");
+      if (want.empty() ? hop->gw.has_value() : hop->gw != want.front())
+        v.r.warning(v.at("via"), fmt::format("{}: node {}'s routes send {} {}", v.where, plain(from->name),
+                                             v.c.to_text, hop->gw ? "via " + hop->gw->str() : "on-link"));
+    }
+  }
+  for (const IpAddr& src : v.c.params.addresses("src"))
+    if (!v.net.owns(*from, src))
+      v.error("src", fmt::format("{}: {} is not an address of node {}: the kernel only ever picks one of its own",
+                                 v.where, src.str(), plain(from->name)));
+}
+
+// neigh: which entry to look for and whose MAC it must hold.
+void neigh(CheckValidation& v) {
+  if (!v.c.params.has("neighbour") && v.c.to.family) v.c.params.set("neighbour", std::vector<IpAddr>{v.c.to});
+  const auto& nb = v.c.params.addresses("neighbour");
+  if (nb.empty()) return;  // an unresolved target: said already
+  if (!nb.front().v4()) {
+    v.error("neighbour", fmt::format("{}: {} is IPv6: neigh reads the ARP table (IPv4)", v.where, nb.front().str()));
+    return;
+  }
+  const bool absent = v.c.params.text("entry") == "absent";
+  const std::string& owner = v.c.params.text("owner");
+  if (absent) {
+    if (!owner.empty())
+      v.error("owner", fmt::format("{}: an absent entry has no owner", v.where),
+              "leave owner out with entry = \"absent\"");
+    return;
+  }
+  if (owner.empty()) {
+    if (const Node* n = v.t.owner_of(nb.front()))
+      v.c.params.set("owner", n->name);
+    else
+      v.error("neighbour", fmt::format("{}: no node holds {}, so no MAC is expected for it", v.where, nb.front().str()),
+              "name the node whose MAC the entry must hold: owner = \"<node>\"");
+  } else if (!v.t.node(owner)) {
+    std::vector<std::string> names;
+    for (const auto& n : v.t.nodes) names.push_back(n.name);
+    v.error("owner", fmt::format("{}: owner {} is no node", v.where, shown(owner)), did_you_mean(owner, names));
+  }
+}
+
+// fdb: the switch, and the nodes on it whose MACs it must learn (each pinged at its address
+// on the switch: `nodes` is stored as those addresses).
+void fdb(CheckValidation& v) {
+  const std::string& sw = v.c.params.text("switch");
+  if (!v.t.find_switch(sw)) {
+    std::vector<std::string> names;
+    for (const auto& s : v.t.switches) names.push_back(s.name);
+    v.error("switch", fmt::format("{}: switch {} does not exist", v.where, shown(sw)),
+            did_you_mean(sw, names, fmt::format("switches: {}", fmt::join(names, ", "))));
+    return;
+  }
+  auto on_switch = [&](const Node& n) -> std::optional<IpAddr> {
+    for (const auto& i : n.interfaces)
+      if (i.sw == sw)
+        for (const auto& a : i.addresses)
+          if (a.addr.v4()) return a.addr;
+    return std::nullopt;
+  };
+  auto plugged = [&](const Node& n) {
+    return std::any_of(n.interfaces.begin(), n.interfaces.end(), [&](const Interface& i) { return i.sw == sw; });
+  };
+  if (const Node* from = v.t.node(v.c.from); from && !on_switch(*from))
+    v.error("from", fmt::format("{}: node {} has no IPv4 address on switch {}, so it cannot ping across it", v.where,
+                                plain(from->name), plain(sw)));
+  std::vector<IpAddr> targets;
+  if (!v.c.params.has("nodes")) {
+    for (const auto& n : v.t.nodes)
+      if (auto a = on_switch(n)) targets.push_back(*a);
+  } else {
+    std::vector<std::string> listed;
+    for (size_t i = 0, j; i < v.c.params.text("nodes").size(); i = j + 1) {
+      j = v.c.params.text("nodes").find(' ', i);
+      if (j == std::string::npos) j = v.c.params.text("nodes").size();
+      listed.push_back(v.c.params.text("nodes").substr(i, j - i));
+    }
+    for (const auto& name : listed) {
+      const Node* n = v.t.node(name);
+      if (!n) {
+        std::vector<std::string> names;
+        for (const auto& m : v.t.nodes)
+          if (plugged(m)) names.push_back(m.name);
+        v.error("nodes", fmt::format("{}: {} is no node", v.where, shown(name)),
+                did_you_mean(name, names, fmt::format("nodes on {}: {}", sw, fmt::join(names, ", "))));
+      } else if (!plugged(*n)) {
+        v.error("nodes", fmt::format("{}: node {} has no interface on switch {}", v.where, plain(name), plain(sw)));
+      } else if (auto a = on_switch(*n)) {
+        targets.push_back(*a);
+      } else {
+        v.error("nodes", fmt::format("{}: node {} has no IPv4 address on switch {} to ping", v.where, plain(name),
+                                     plain(sw)));
+      }
+    }
+  }
+  v.c.params.set("targets", std::move(targets));
+}
+
+// nat-map: the router must have NAT rules (else its conntrack table stays empty).
+void nat_map(CheckValidation& v) {
+  if (v.c.port == 0) v.c.port = 80;
+  const std::string& router = v.c.params.text("router");
+  const Node* r = v.t.node(router);
+  if (!r) {
+    std::vector<std::string> names;
+    for (const auto& n : v.t.nodes) names.push_back(n.name);
+    v.error("router", fmt::format("{}: router {} is no node", v.where, shown(router)), did_you_mean(router, names));
+    return;
+  }
+  if (r->nat.empty())
+    v.error("router",
+            fmt::format("{}: node {} has no nat rules, so it translates nothing and its connection-tracking "
+                        "table stays empty",
+                        v.where, plain(router)),
+            "name the node whose nat list masquerades or snats the flow");
+  for (const IpAddr& a : v.c.params.addresses("translated"))
+    if (!v.net.owns(*r, a) &&
+        std::none_of(r->nat.begin(), r->nat.end(), [&](const NatRule& n) { return n.to && *n.to == a; }))
+      v.error("translated", fmt::format("{}: {} is neither an address of {} nor the to of one of its nat rules",
+                                        v.where, a.str(), plain(router)));
 }
 
 // The keys of check_keys(), each read and range-checked where it is declared.
@@ -362,6 +517,11 @@ void read_how(CheckKeyRead& k) {
     k.c.params.set(k.key, *how);
 }
 
+// failover's connections: held open through the VIP across the failure.
+void read_connections(CheckKeyRead& k) {
+  if (auto n = k.integer(1, kMaxCheckConnections)) k.c.params.set(k.key, *n);
+}
+
 // send and banner: text that means nothing when empty.
 void read_nonempty(CheckKeyRead& k, const char* hint) {
   auto v = k.text();
@@ -379,6 +539,75 @@ void read_banner(CheckKeyRead& k) { read_nonempty(k, "give what the server says 
 
 void read_text(CheckKeyRead& k) {
   if (auto v = k.text()) k.c.params.set(k.key, *v);
+}
+
+// One IPv4 or IPv6 address, stored as a one-address list (CheckParams::addresses).
+std::optional<IpAddr> read_one_address(CheckKeyRead& k, const char* hint) {
+  auto text = k.text();
+  if (!text) return std::nullopt;
+  auto ip = IpAddr::parse(*text);
+  if (!ip) {
+    k.error(fmt::format("'{}' of {} is {}, not an IP address", k.key, k.where, shown(*text)), hint);
+    return std::nullopt;
+  }
+  k.c.params.set(k.key, std::vector<IpAddr>{*ip});
+  return ip;
+}
+
+// route's via: the next hop, or "on-link" for none (an empty list).
+void read_via(CheckKeyRead& k) {
+  auto text = k.text();
+  if (!text) return;
+  if (*text == "on-link") {
+    k.c.params.set(k.key, std::vector<IpAddr>{});
+  } else if (auto ip = IpAddr::parse(*text)) {
+    k.c.params.set(k.key, std::vector<IpAddr>{*ip});
+  } else {
+    k.error(fmt::format("via of {} is {}, neither an address nor \"on-link\"", k.where, shown(*text)),
+            "the next hop the kernel must pick (via = \"192.168.1.120\"), or via = \"on-link\" for none");
+  }
+}
+
+void read_src(CheckKeyRead& k) { read_one_address(k, "the source address the kernel must pick, e.g. \"10.0.0.1\""); }
+
+void read_neighbour(CheckKeyRead& k) {
+  read_one_address(k, "the address whose ARP entry to read, e.g. the next hop \"192.168.1.120\"");
+}
+
+void read_translated(CheckKeyRead& k) {
+  read_one_address(k, "the address the router puts in as the source, e.g. its outside address \"6.6.6.6\"");
+}
+
+void read_entry(CheckKeyRead& k) {
+  auto v = k.text();
+  if (!v) return;
+  if (*v != "present" && *v != "absent")
+    k.error(fmt::format("entry of {} is {}, not present or absent", k.where, shown(*v)),
+            did_you_mean(*v, {"present", "absent"}, "one of present, absent"));
+  else
+    k.c.params.set(k.key, *v);
+}
+
+void read_name(CheckKeyRead& k) { read_nonempty(k, "name it"); }
+
+void read_sport(CheckKeyRead& k) {
+  if (auto n = k.integer(1, 65535)) k.c.params.set(k.key, *n);
+}
+
+// fdb's nodes: names, kept as one line of them (a node name has no blank) until the
+// hook, which knows the nodes, turns them into the addresses the run half pings.
+void read_nodes(CheckKeyRead& k) {
+  std::string names;
+  for (const auto& [text, at] : k.strings()) {
+    if (text.empty() || text.find_first_of(" \t\n") != std::string::npos) {
+      k.r.error(at, fmt::format("{} is no node name in nodes of {}", shown(text), k.where));
+      continue;
+    }
+    names += (names.empty() ? "" : " ") + text;
+  }
+  if (k.empty_list)
+    k.error(fmt::format("nodes of {} is empty", k.where), "list nodes on the switch, or leave nodes out for all of them");
+  k.c.params.set(k.key, std::move(names));
 }
 
 }  // namespace
@@ -422,7 +651,7 @@ const std::vector<CheckKindSpec>& check_kinds() {
        least_conn},
       // failover: the VIP's keepalived master is stopped; its backup must take over while
       // the client keeps asking; then the master is started again.
-      {"failover", {"from", "service"}, {"path", "timeout", "how"}, false, true,
+      {"failover", {"from", "service"}, {"path", "timeout", "how", "connections"}, false, true,
        {{"path", "/"}, {"how", "stop-keepalived"}}, 30s,
        "when the VIP's keepalived master stops, a backup takes the VIP over and the client's requests go on "
        "being answered; the outage is measured",
@@ -444,6 +673,18 @@ const std::vector<CheckKindSpec>& check_kinds() {
       {"throughput", {"from", "rate"}, {"to", "service", "port", "path", "seconds", "timeout"}, true, true,
        {{"path", "/"}, {"seconds", 2.0}}, 10s,
        "HTTP bodies arrive at a rate within the bounds given", throughput},
+      // route, neigh, fdb, nat-map: the kernel's own tables after traffic the check makes.
+      {"route", {"from", "to"}, {"via", "dev", "src", "timeout"}, false, false, {}, 3s,
+       "the kernel's route lookup gives the expected next hop, device and source", route},
+      {"neigh", {"from", "to"}, {"neighbour", "owner", "entry", "timeout"}, false, false, {{"entry", "present"}}, 3s,
+       "after a ping, the neighbour table holds the entry with its owner's MAC (or holds none)", neigh},
+      {"fdb", {"from", "switch"}, {"nodes", "timeout"}, false, false, {}, 3s,
+       "after pings across it, the switch has learned each node's MAC on that node's port", fdb},
+      {"nat-map", {"from", "to", "router"}, {"port", "sport", "translated", "timeout"}, false, true,
+       {{"sport", int64_t{12121}}}, 6s,
+       "a request from a fixed source port is answered, the router's conntrack entry maps it to its translated "
+       "address and port, and the server saw that address and port",
+       nat_map},
   };
   return all;
 }
@@ -467,6 +708,11 @@ const std::vector<CheckKey>& check_keys() {
       {"min", read_time_bounds},   {"p50", read_time_bounds},   {"p90", read_time_bounds},
       {"p99", read_time_bounds},   {"max", read_time_bounds},   {"loss", read_share_bounds},
       {"rate", read_rate_bounds},  {"seconds", read_seconds},
+      {"via", read_via},           {"dev", read_name},          {"src", read_src},
+      {"neighbour", read_neighbour}, {"owner", read_name},      {"entry", read_entry},
+      {"switch", read_name},       {"nodes", read_nodes},
+      {"router", read_name},       {"sport", read_sport},       {"translated", read_translated},
+      {"connections", read_connections},
   };
   return all;
 }

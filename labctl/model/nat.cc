@@ -107,6 +107,23 @@ bool takes_by_redirect(const Net& net, const Node& n, const IpAddr& vip, std::op
   return false;
 }
 
+// The home router's classic slip: a masquerade (or snat) for a network on the interface that
+// network sits on. The node forwards that network's packets out by another interface, so the
+// rule never matches them and they leave untranslated (and their answers find no way back).
+void source_nat_on_its_own_side(const Node& n, const NatRule& r, const std::string& where, Reporter& rep) {
+  if (!r.source_nat() || r.oif.empty() || !r.src) return;
+  for (const auto& i : n.interfaces) {
+    if (i.name != r.oif) continue;
+    for (const auto& a : i.addresses)
+      if (a.addr.family == r.src->addr.family && a.len <= r.src->len && a.network().contains(r.src->addr))
+        rep.warning(r.keys.of("oif", r.pos),
+                    fmt::format("{} translates packets from {} leaving by {}, the interface that network is on: "
+                                "node {} forwards its packets out by another interface, so none is translated",
+                                where, r.src->network().str(), r.oif, plain(n.name)),
+                    "name the interface the packets leave by towards the outside (oif)");
+  }
+}
+
 void check_nat(const Topology& t, const Net& net, Reporter& rep) {
   for (const auto& n : t.nodes) {
     for (std::size_t k = 0; k < n.nat.size(); ++k) {
@@ -118,6 +135,7 @@ void check_nat(const Topology& t, const Net& net, Reporter& rep) {
                     fmt::format("{} matches {} {}, which node {} does not have", where, key,
                                 shown(*dev), plain(n.name)),
                     did_you_mean(*dev, net.device_names(n)));
+      source_nat_on_its_own_side(n, r, where, rep);
       if (!r.to) continue;
       const Pos to_pos = r.keys.of("to", r.pos);
       if (r.type == NatType::Snat && !net.owns(n, *r.to))

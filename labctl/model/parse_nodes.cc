@@ -37,7 +37,7 @@ Node Parser::parse_node(const Entry& e) {
   n.keys = key_positions(*t);
   unknown_keys(*t,
                {"interfaces", "lo", "accept_ipip", "tunl0", "accept_ip6ip6", "ip6tnl0", "routes",
-                "sysctl", "tunnels", "services", "agents", "marks", "nat"},
+                "sysctl", "tunnels", "services", "agents", "marks", "nat", "ipvs_sync"},
                where, tp);
 
   if (const auto* ifs = t->get("interfaces"))
@@ -74,7 +74,35 @@ Node Parser::parse_node(const Entry& e) {
       for (const auto& ae : entries(*at, tp)) n.agents.push_back(parse_agent(n.name, ae));
   if (const auto* marks = t->get("marks")) n.marks = parse_marks(n.name, *marks, tp);
   if (const auto* nat = t->get("nat")) n.nat = parse_nat(n.name, *nat, tp);
+  if (const auto* sync = t->get("ipvs_sync")) n.ipvs_sync = parse_ipvs_sync(*sync, where, pos_at(*t, "ipvs_sync", tp));
   return n;
+}
+
+IpvsSync Parser::parse_ipvs_sync(const toml::node& n, const std::string& node_where, Pos tpos) {
+  IpvsSync s;
+  s.pos = tpos;
+  const std::string where = "ipvs_sync of " + node_where;
+  const toml::table* t = table_of(n, where, tpos);
+  if (!t) return s;
+  Pos tp = pos_or(*t, tpos);
+  s.keys = key_positions(*t);
+  unknown_keys(*t, {"interface", "id", "role"}, where, tp);
+  s.interface = str(*t, "interface", where, tp, true).value_or("");
+  if (!s.interface.empty())
+    if (auto why = bad_ifname(s.interface))
+      r_.error(pos_at(*t, "interface", tp), fmt::format("interface {} of {} {}", shown(s.interface), where, *why));
+  s.id = static_cast<uint32_t>(integer(*t, "id", where, tp, 0, 255).value_or(0));
+  if (auto role = str(*t, "role", where, tp)) {
+    const std::vector<std::string> roles{"master", "backup", "both"};
+    if (std::find(roles.begin(), roles.end(), *role) == roles.end())
+      r_.error(pos_at(*t, "role", tp), fmt::format("role of {} is {}, not master, backup or both", where, shown(*role)),
+               did_you_mean(*role, roles,
+                            "leave role out where a keepalived agent runs VRRP on the node: the role then "
+                            "follows its VRRP state"));
+    // Kept even when wrong: the rules across nodes then take the role as written, not missing.
+    s.role = *role;
+  }
+  return s;
 }
 
 Interface Parser::parse_interface(const std::string& node, const Entry& e) {

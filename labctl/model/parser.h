@@ -73,6 +73,8 @@ class Parser {
   void flatten_sysctls(const toml::table& t, const std::string& prefix, Pos fallback,
                        std::vector<Sysctl>& out);
   Tunnel parse_tunnel(const std::string& node, const Entry& e);
+  /// A node's `ipvs_sync` table: interface, id and role.
+  IpvsSync parse_ipvs_sync(const toml::node& n, const std::string& where, Pos tpos);
   VirtualService parse_service(const std::string& node, const Entry& e);
   RealServer parse_real_server(const std::string& where, const toml::table& t, Pos tpos,
                                FwdMethod default_method);

@@ -35,6 +35,9 @@ inline constexpr int64_t kMaxHttpDelayMs = 60000;
 inline constexpr double kMaxCheckTimeout = 600;
 /// Connections a least-conn check may hold open at once (each is a socket on both ends).
 inline constexpr int64_t kMaxCheckHold = 256;
+/// failover's `connections`: at most this many held across the failure (the http agent
+/// keeps at most 256 connections open at once).
+inline constexpr int64_t kMaxCheckConnections = 64;
 /// An agent's ready_timeout, in seconds: at most this (a server that needs longer to listen
 /// is better started by hand).
 inline constexpr double kMaxAgentReadyTimeout = 300;

@@ -240,6 +240,21 @@ struct Agent {
   KeyPositions keys;  ///< The agent's table: its own keys and a keepalived agent's vrrp keys.
 };
 
+/// A director's IPVS connection synchronisation (`ipvs_sync`): the kernel's sync daemon
+/// multicasts the master's connections on `interface` so that a backup director learns
+/// them and carries them on after a takeover. With a keepalived agent (VRRP) on the node,
+/// keepalived runs it (`lvs_sync_daemon`) and the role follows the VRRP state; else labctl
+/// starts it in the given role(s) over IPVS generic netlink.
+struct IpvsSync {
+  std::string interface;  ///< The node's interface the sync messages go out and come in on.
+  uint32_t id = 0;        ///< Sync id, 0..255: a backup of id N drops other ids' messages (0: none).
+  /// "master", "backup" or "both"; "" (not written): follow the VRRP state of the node's
+  /// keepalived agent.
+  std::string role;
+  Pos pos;
+  KeyPositions keys;
+};
+
 /// Which of a node's addresses make it the owner of an address: lo, tunl0 and ip6tnl0 never
 /// do (a DR or TUN real server holds its service's VIP there, shared with the director).
 enum class Held {
@@ -267,6 +282,7 @@ struct Node {
   std::vector<Agent> agents;
   std::vector<MarkRule> marks;  ///< In the order written (a later rule's mark wins).
   std::vector<NatRule> nat;     ///< In the order written (the first match of its chain wins).
+  std::optional<IpvsSync> ipvs_sync;  ///< Unset: no connection synchronisation.
   Pos pos;
   KeyPositions keys;
 

@@ -13,6 +13,7 @@
 #include "labctl/base/display.h"
 #include "labctl/model/agent_spec.h"
 #include "labctl/model/diag.h"
+#include "labctl/model/ipvs_sync.h"
 #include "labctl/model/keepalived.h"
 #include "labctl/model/lvs.h"
 #include "labctl/model/nat.h"
@@ -592,6 +593,7 @@ void Validator::run() {
   check_lvs(t_, net_, r_);
   check_nat(t_, net_, r_);
   check_keepalived(t_, net_, r_);
+  check_ipvs_sync(t_, net_, r_);
   check_nginx(t_, net_, r_);
   checks();
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "labctl/plan/agent.h"
+#include "labctl/model/ipvs_sync.h"
 #include "labctl/plan/keepalived.h"
 #include "labctl/plan/nginx.h"
 
@@ -115,7 +116,7 @@ std::chrono::milliseconds keepalived_ready_timeout(const Agent& a) {
   return kAgentReadyTimeout;
 }
 
-std::string keepalived_why(const Node&, const Agent& a) {
+std::string keepalived_why(const Node& n, const Agent& a) {
   if (!a.keepalived || !a.keepalived->vrrp) return "keepalived with the configuration given in the topology";
   const auto& v = *a.keepalived->vrrp;
   std::string vips;
@@ -123,7 +124,13 @@ std::string keepalived_why(const Node&, const Agent& a) {
   return fmt::format("keepalived: VRRP router {} on {} ({}, priority {}) holding {} while it is MASTER{}",
                      v.virtual_router_id, v.interface, v.master ? "MASTER" : "BACKUP", v.priority, vips,
                      a.keepalived->services.empty() ? "" : "; it programs its services' IPVS entries and "
-                                                           "health-checks their real servers");
+                                                           "health-checks their real servers") +
+         (sync_by_keepalived(n) && sync_keepalived(n)->name == a.name
+              ? fmt::format("; and it runs the IPVS sync daemon on {} (lvs_sync_daemon, id {}): master while "
+                            "MASTER, multicasting its connections, backup while BACKUP, learning the other's, so "
+                            "established connections survive a takeover",
+                            n.ipvs_sync->interface, n.ipvs_sync->id)
+              : "");
 }
 
 // --- nginx: an L7 reverse proxy in front of the lab's own servers ---

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "labctl/plan/network_number.h"
 #include "labctl/plan/nft.h"
 #include "labctl/plan/render.h"
 #include "labctl/plan/roles.h"
@@ -76,7 +77,10 @@ void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, cons
   for (const auto& m : r.memberships(n)) para(out, "  ", membership_text(m));
   if (r.is_router(n)) para(out, "  ", "It forwards packets between its networks.");
   if (!r.directs(n) && !r.is_real_server(n) && !r.is_router(n))
-    para(out, "  ", "It talks to the services' VIPs like any host outside the cluster would.");
+    para(out, "  ",
+         r.lab_has_services() ? "It talks to the services' VIPs like any host outside the cluster would."
+                              : "A host: it sends from its own addresses and answers on them, through the "
+                                "routes below.");
   for (const auto& i : n.interfaces) {
     std::string link = !i.sw.empty() ? "on switch " + i.sw
                                      : "cable to " + i.peer_node + " " + i.peer_ifname;
@@ -93,6 +97,11 @@ void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, cons
   for (const auto& tun : n.tunnels)
     out << fmt::format("    {:<7} {}  (ipip {} -> {})\n", tun.name, join_prefixes(tun.addresses),
                        tun.local.str(), tun.remote.str());
+  // The course's next hop: what each route matches, and whom ARP asks.
+  for (const auto& lesson : next_hop_lessons(t, n)) {
+    const auto lines = wrap_words(lesson, kWidth - 8);
+    for (size_t i = 0; i < lines.size(); ++i) out << (i ? "        " : "      - ") << lines[i] << "\n";
+  }
   for (const auto& s : n.services) {
     out << fmt::format("    service {} {}, scheduler {}{}\n", to_string(s.proto), service_label(s),
                        s.scheduler, s.persistence ? fmt::format(", persistent {} s", s.persistence) : "");

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "labctl/model/ipvs_sync.h"
 #include "labctl/model/keepalived.h"
 
 namespace labctl {
@@ -131,8 +132,12 @@ std::string keepalived_config(const Topology& t, const Node& node, const Agent& 
     // One process per director namespace: no shared /dev/shm or D-Bus names, no scripts.
     << "  enable_script_security\n"
     << "  vrrp_garp_master_delay 1\n"
-    << "  vrrp_garp_master_repeat 3\n"
-    << "}\n\n";
+    << "  vrrp_garp_master_repeat 3\n";
+  // ipvs_sync without a role: the sync daemon's role follows this VRRP instance's state.
+  if (sync_by_keepalived(node) && sync_keepalived(node)->name == a.name)
+    o << "  lvs_sync_daemon " << node.ipvs_sync->interface << " " << vrrp_instance_name(a) << " id "
+      << node.ipvs_sync->id << "\n";
+  o << "}\n\n";
   if (k.vrrp && k.gateway)
     o << "vrrp_sync_group SG_" << a.name << " {\n  group {\n    " << vrrp_instance_name(a)
       << "\n    " << vrrp_instance_name(a, true) << "\n  }\n}\n\n";

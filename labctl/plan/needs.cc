@@ -11,6 +11,8 @@ KernelNeeds kernel_needs(const Plan& plan) {
       n.ipvs = true;
       n.schedulers.push_back(s->service.scheduler);
       n.sctp = n.sctp || (s->service.fwmark == 0 && s->service.proto == Proto::Sctp);
+    } else if (std::holds_alternative<step::StartIpvsSync>(ps.step)) {
+      n.ipvs = true;
     } else if (std::holds_alternative<step::EnableIpip>(ps.step) ||
                std::holds_alternative<step::CreateIpip>(ps.step)) {
       n.ipip = true;

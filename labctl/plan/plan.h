@@ -194,6 +194,20 @@ struct AddIpvsDest {
   [[nodiscard]] std::string describe() const;
   [[nodiscard]] nlohmann::json fields() const;
 };
+/// Start the IPVS connection-sync daemon in one role (ipvsadm --start-daemon): a master
+/// multicasts its connections on `interface`, a backup learns them there.
+struct StartIpvsSync {
+  static constexpr std::string_view kType = "start-ipvs-sync";
+  static constexpr bool kRtnetlink = false;
+  std::string ns;
+  bool master = true;  ///< Else the backup daemon.
+  std::string interface;
+  uint32_t id = 0;
+  [[nodiscard]] std::string shell() const;
+  [[nodiscard]] std::string undo() const;
+  [[nodiscard]] std::string describe() const;
+  [[nodiscard]] nlohmann::json fields() const;
+};
 struct StartAgent {
   static constexpr std::string_view kType = "start-agent";
   static constexpr bool kRtnetlink = false;
@@ -223,7 +237,7 @@ struct ApplyNftRules {
 using Step = std::variant<step::CreateNetns, step::CreateBridge, step::CreateVeth, step::SetMaster,
                           step::SetImpairment, step::LinkUp, step::AddAddress, step::AddRoute, step::SetSysctl,
                           step::EnableIpip, step::CreateIpip, step::AddIpvsService,
-                          step::AddIpvsDest, step::StartAgent, step::ApplyNftRules>;
+                          step::AddIpvsDest, step::StartIpvsSync, step::StartAgent, step::ApplyNftRules>;
 
 namespace detail {
 template <class V>

@@ -14,7 +14,8 @@
 //   9. addresses; 10. routes, after addresses so every gateway is on a connected network;
 //   11. packet marks and NAT rules (nftables), then IPVS services, each followed by
 //   its real servers; 12. net.ipv4.vs.* sysctls, which
-//      exist only once the first service has loaded ip_vs; 13. agents last, on a working
+//      exist only once the first service has loaded ip_vs; then the IPVS sync daemons,
+//      which read the vs.sync_* sysctls as they start; 13. agents last, on a working
 //      network.
 #include "labctl/plan/planner.h"
 
@@ -24,6 +25,7 @@
 #include <set>
 #include <utility>
 
+#include "labctl/model/ipvs_sync.h"
 #include "labctl/model/keepalived.h"
 #include "labctl/plan/agent_kind.h"
 #include "labctl/plan/nft.h"
@@ -67,6 +69,7 @@ class Planner {
     marks();
     ipvs();
     sysctls(SysctlPhase::Ipvs);
+    ipvs_sync();
     agents();
     return std::move(plan_);
   }
@@ -304,6 +307,18 @@ class Planner {
         for (const auto& d : s.real_servers)
           add(step::AddIpvsDest{ns(n.name), s, d}, n.name, why::dest(roles_, s, d));
       }
+  }
+
+  // A director's sync daemon(s) in its role; keepalived runs them itself where it decides
+  // the role (its keepalived.conf's lvs_sync_daemon, plan/keepalived.cc).
+  void ipvs_sync() {
+    for (const auto& n : t_.nodes) {
+      if (!n.ipvs_sync || sync_by_keepalived(n)) continue;
+      const IpvsSync& s = *n.ipvs_sync;
+      for (bool master : {true, false})
+        if (s.role == "both" || s.role == (master ? "master" : "backup"))
+          add(step::StartIpvsSync{ns(n.name), master, s.interface, s.id}, n.name, why::ipvs_sync(n, master));
+    }
   }
 
   // Servers first, then keepalived, then load clients: each agent is awaited until ready,

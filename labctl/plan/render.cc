@@ -28,7 +28,7 @@ bool runs_labagent(const Step& s) {
 
 bool uses_ipvs(const Step& s) {
   return std::holds_alternative<step::AddIpvsService>(s) ||
-         std::holds_alternative<step::AddIpvsDest>(s);
+         std::holds_alternative<step::AddIpvsDest>(s) || std::holds_alternative<step::StartIpvsSync>(s);
 }
 
 /// "need PROGRAM" guard: fail before touching the system when a tool is missing.

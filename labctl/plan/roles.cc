@@ -41,6 +41,10 @@ bool Roles::lab_uses(FwdMethod m) const {
   return false;
 }
 
+bool Roles::lab_has_services() const {
+  return std::any_of(t_.nodes.begin(), t_.nodes.end(), [](const Node& n) { return !n.services.empty(); });
+}
+
 const VirtualService* Roles::service_with_vip(const Node& n, const IpAddr& a) const {
   for (const auto& s : n.services)
     if (s.fwmark == 0 && s.vip == a) return &s;
@@ -96,7 +100,7 @@ std::string Roles::role_name(const Node& n) const {
   std::sort(rs.begin(), rs.end());
   if (!rs.empty()) parts.push_back("real server (" + method_list(rs) + ")");
   if (is_router(n)) parts.push_back("router");
-  if (parts.empty()) return "client";
+  if (parts.empty()) return lab_has_services() ? "client" : "host";
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : " and ") + p;
   return out;

@@ -48,6 +48,9 @@ class Roles {
   [[nodiscard]] bool is_router(const Node& n) const;
   /// Whether any service of the lab forwards with method `m`.
   [[nodiscard]] bool lab_uses(FwdMethod m) const;
+  /// Whether any node of the lab has an IPVS service: without one there are no clients,
+  /// only hosts (net-basics, home-nat).
+  [[nodiscard]] bool lab_has_services() const;
   /// A service of `n` (as director) whose VIP is `a`, or nullptr.
   [[nodiscard]] const VirtualService* service_with_vip(const Node& n, const IpAddr& a) const;
   /// "director (DR)", "real server (NAT, TUN)", "router", "client": one short phrase.

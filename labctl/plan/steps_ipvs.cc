@@ -152,4 +152,20 @@ json AddIpvsDest::fields() const {
           {"l_thresh", dest.l_thresh}};
 }
 
+// StartIpvsSync.
+std::string StartIpvsSync::shell() const {
+  return shell_join(in_netns(ns, {"ipvsadm", "--start-daemon", master ? "master" : "backup",
+                                  "--mcast-interface", interface, "--syncid", std::to_string(id)}));
+}
+std::string StartIpvsSync::undo() const {
+  return shell_join(in_netns(ns, {"ipvsadm", "--stop-daemon", master ? "master" : "backup"}));
+}
+std::string StartIpvsSync::describe() const {
+  return std::string("start the IPVS ") + (master ? "master" : "backup") + " sync daemon on " + interface +
+         " (syncid " + std::to_string(id) + ") in " + ns;
+}
+json StartIpvsSync::fields() const {
+  return {{"role", master ? "master" : "backup"}, {"interface", interface}, {"syncid", id}};
+}
+
 }  // namespace labctl::step

@@ -454,4 +454,19 @@ std::string agent(const Node& n, const Agent& a) {
   return k && k->why ? k->why(n, a) : "";
 }
 
+std::string ipvs_sync(const Node& n, bool master) {
+  const IpvsSync& s = *n.ipvs_sync;
+  if (master)
+    return fmt::format(
+        "{} multicasts every connection its IPVS table makes (client, VIP, real server, state) on {}, "
+        "sync id {}: a backup director learns them, so when it takes the VIP over, the packets of "
+        "established connections find their real server there instead of being reset",
+        n.name, s.interface, s.id);
+  return fmt::format(
+      "{} listens on {} for a master director's connections (sync id {}) and copies them into its own "
+      "IPVS table: after a takeover it forwards established connections to the real server that "
+      "already serves them, instead of resetting them as packets of no connection it knows",
+      n.name, s.interface, s.id);
+}
+
 }  // namespace labctl::why

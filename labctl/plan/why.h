@@ -39,6 +39,9 @@ namespace labctl::why {
 /// The node's nftables step: its marks (marks()) and its nat rules.
 [[nodiscard]] std::string nft_rules(const Node& n);
 
+/// Why a director runs the IPVS sync daemon in that role (`ipvs_sync`).
+[[nodiscard]] std::string ipvs_sync(const Node& n, bool master);
+
 /// What a scheduler does, in a few words ("round robin: ..."); "" for unknown ones.
 [[nodiscard]] std::string scheduler(const std::string& name);
 

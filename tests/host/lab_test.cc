@@ -49,10 +49,12 @@ std::string read_file(const std::string& path) {
 
 std::string run(const std::string& cmd) { return test::run_capture(cmd); }
 
-// What the root namespace looks like: links, addresses, routes and the sysctls labs set.
+// What the root namespace looks like: links, addresses, routes, the neighbours it knows
+// (address, device, MAC: not their state, which the machine's own traffic moves between
+// REACHABLE, STALE and DELAY while a test runs) and the sysctls labs set.
 std::string root_snapshot() {
   std::string s = run("ip -j link show; ip -j addr show; ip -j route show table all; "
-                      "ip -6 -j route show table all; ip -j neigh show");
+                      "ip -6 -j route show table all; ip neigh show | grep lladdr | cut -d' ' -f1-5 | sort");
   for (const char* key : {"net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding",
                           "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce",
                           "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"})

@@ -84,6 +84,11 @@ TEST_F(KernelHa, HaDemoPassesFailoverAndHealthWithTheOutageMeasured) {
   // dir1 won the election (up waited for it); keepalived programmed both tables itself.
   EXPECT_THAT(addrs("dir1"), HasSubstr("10.10.0.100/32"));
   EXPECT_THAT(addrs("dir2"), ::testing::Not(HasSubstr("10.10.0.100")));
+  // keepalived runs the sync daemons as VRRP says: master on dir1, backup on dir2.
+  EXPECT_THAT(sh_out("ip netns exec " + netns_name(topo_.name, "dir1") + " ipvsadm -Ln --daemon"),
+              HasSubstr("master sync daemon (mcast=eth0, syncid=1"));
+  EXPECT_THAT(sh_out("ip netns exec " + netns_name(topo_.name, "dir2") + " ipvsadm -Ln --daemon"),
+              HasSubstr("backup sync daemon (mcast=eth0, syncid=1"));
   for (const char* d : {"dir1", "dir2"}) {
     std::string table = ipvsadm(d);
     EXPECT_THAT(table, HasSubstr("TCP  10.10.0.100:80 rr")) << d << "\n" << table;
@@ -100,6 +105,9 @@ TEST_F(KernelHa, HaDemoPassesFailoverAndHealthWithTheOutageMeasured) {
   ASSERT_TRUE(std::regex_search(fo.detail, m, std::regex(R"(outage (\d+) ms)"))) << fo.detail;
   // Measured, and bounded: a clean stop hands the VIP over well within three adverts.
   EXPECT_LT(std::stoi(m[1]), 4000) << fo.detail;
+  // Its 8 held connections survive: dir2 learned them from dir1's sync daemon (ipvs_sync).
+  EXPECT_THAT(fo.detail, HasSubstr("8 of 8 connections survived the takeover"));
+  EXPECT_THAT(fo.detail, HasSubstr("dir2's sync daemon learned 8 of 8"));
   EXPECT_THAT(fo.detail, HasSubstr("restored"));
   const CheckResult& h = result(rep, "rs1-health");
   EXPECT_TRUE(h.passed) << text;

@@ -28,6 +28,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kExercises =
     {"nat-demo-nogw", {"default route", "10.20.0.1\"", "via the director"}},
     {"tun-demo-rpfilter", {"rp_filter", "reverse-path", "reverse path"}},
     {"ha-demo-splitbrain", {"split brain", "wrong interface", "different segments"}},
+    {"net-basics-noroute", {"host route", "route add", "UGH"}},
+    {"home-nat-noreply", {"wrong interface", "eth1\" masquerade", "outside interface"}},
 };
 
 std::string errors_of(const LoadResult& r) {

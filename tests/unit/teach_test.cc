@@ -56,6 +56,18 @@ std::string doc(const std::string& name) {
 
 // ---- roles: a keepalived BACKUP director is a director, not a client ----
 
+// A lab without IPVS services has hosts, not clients of a VIP nobody offers.
+TEST(TeachRoles, InALabWithoutServicesAPlainNodeIsAHost) {
+  Topology t = load("net-basics");
+  Roles r(t);
+  EXPECT_FALSE(r.lab_has_services());
+  EXPECT_EQ(r.role_name(*t.node("host2")), "host");
+  std::string e = render_explain(t, make_plan(t));
+  EXPECT_THAT(e, HasSubstr("host2: host  [namespace"));
+  EXPECT_THAT(e, Not(HasSubstr("VIPs"))) << e;
+  EXPECT_TRUE(Roles(load("dr-demo")).lab_has_services());
+}
+
 TEST(TeachRoles, HaDemoBackupDirectorIsADirectorInExplainGraphAndExercise) {
   Topology t = load("ha-demo");
   Roles r(t);
