@@ -2,6 +2,8 @@
 // line for each to stdout (the agent's log file). With --size the body is that many bytes:
 // the name's line, then newlines (a client that trims trailing newlines, as labctl's checks
 // do, still reads the name), sent from one buffer made at start, never copied per request.
+// With --delay each answer waits that long first: an application server's work (a Tomcat
+// behind an nginx), which also holds the serving thread as a real one would.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -10,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <memory>
 #include <cerrno>
 #include <cstdlib>
@@ -91,7 +94,7 @@ Head read_request_head(int fd, char* buf, std::size_t& len, std::string_view& li
 
 constexpr std::size_t kFillerChunk = std::size_t{1} << 20;
 
-int run_http(uint16_t port, const std::string& name, uint64_t size, int ready_fd) {
+int run_http(uint16_t port, const std::string& name, uint64_t size, int delay_ms, int ready_fd) {
   int lfd = listen_on(port, SOCK_STREAM);
   if (lfd < 0) return die("listen on port " + std::to_string(port));
   const std::string name_line = name + "\n";
@@ -124,6 +127,7 @@ int run_http(uint16_t port, const std::string& name, uint64_t size, int ready_fd
   // Answers (when the head was whole) and logs; closes c, unless its client asked to keep
   // it and it is kept for the next request (true).
   auto answer = [&](int c, const sockaddr_in6& peer, Head h, std::string_view request, bool keep_asked) {
+    if (h == Head::Whole && delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     char line[kAccessLineMax];
     const bool keep = h == Head::Whole && keep_asked && kept.load() < kMaxKept;
     const int status = h == Head::Whole && write_reply(c, keep) ? 200 : 0;
@@ -205,6 +209,7 @@ std::string hostname_or(const std::string& fallback) {
 uint16_t port = 80;
 std::string name;
 uint64_t size = 0;
+int delay = 0;
 int ready_fd = -1;
 
 CLI::App* add(CLI::App& app) {
@@ -213,11 +218,13 @@ CLI::App* add(CLI::App& app) {
   http->add_option("--name", name, "name to answer with (default: the host name)");
   http->add_option("--size", size, "answer with a body of this many bytes: the name, then newlines")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
+  http->add_option("--delay", delay, "wait this many milliseconds before each answer: simulated work per request")
+      ->check(CLI::Range(0, 60000));
   http->add_option("--ready-fd", ready_fd, "write \"ready\" to this fd once listening");
   return http;
 }
 
-int run() { return run_http(port, name.empty() ? hostname_or("labagent") : name, size, ready_fd); }
+int run() { return run_http(port, name.empty() ? hostname_or("labagent") : name, size, delay, ready_fd); }
 
 const Registered registered{{"http", add, run}};
 

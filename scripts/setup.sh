@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps psmisc ipvsadm curl python3
   keepalived  # the keepalived agent kind (director high availability, ha-demo)
+  nginx  # the nginx agent kind (an L7 reverse proxy); nginx-light is this plus the echo module
   help2man  # man pages generated from --help (make install)
   libxml2-utils
   dpkg-dev lintian  # make deb: dpkg-shlibdeps for its Depends line; the package checked by lintian

@@ -157,7 +157,7 @@ Status NetlinkExecutor::apply(const Step& step) {
             // Every agent runs under `labagent supervise`, which waits until it is ready
             // (listening on its port, or alive), records how it ends and may restart it.
             Agent agent = s.agent;
-            if (agent_needs_dir(agent)) agent.params["dir"] = keepalived_dir(s.lab, s.node, agent.name);
+            if (agent_needs_dir(agent)) agent.params["dir"] = agent_dir(s.lab, s.node, agent.name, agent_dir_name(agent));
             std::vector<std::string> argv = agent_argv(agent, s.node, labagent_);
             const std::string what = "agent " + s.node + ":" + s.agent.name;
             auto program = resolve_program(argv.at(0));

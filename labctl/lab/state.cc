@@ -53,6 +53,11 @@ std::string keepalived_dir(const std::string& lab, const std::string& node, cons
   return state_dir(lab) + "/keepalived/" + node + "/" + agent;
 }
 
+std::string agent_dir(const std::string& lab, const std::string& node, const std::string& agent,
+                      const std::string& folder) {
+  return state_dir(lab) + "/" + folder + "/" + node + "/" + agent;
+}
+
 std::string agent_state_path(const std::string& lab, const std::string& node,
                              const std::string& agent) {
   return state_dir(lab) + "/agents/" + node + "/" + agent + ".json";
@@ -61,7 +66,7 @@ std::string agent_state_path(const std::string& lab, const std::string& node,
 Status make_agent_dirs(const std::string& lab, const std::string& node) {
   TRY(check_lab_name(lab));
   if (auto why = topo::bad_name(node)) return fail("no node can be called " + shown(node) + ": the name " + *why);
-  for (const char* kind : {"/logs", "/agents", "/keepalived"}) {
+  for (const char* kind : {"/logs", "/agents", "/keepalived", "/nginx"}) {
     TRY(make_private_dir(state_dir(lab) + kind));
     TRY(make_private_dir(state_dir(lab) + kind + "/" + node));
   }

@@ -33,8 +33,13 @@ namespace labctl {
 /// agent: keepalived processes in different namespaces must not share pid files).
 [[nodiscard]] std::string keepalived_dir(const std::string& lab, const std::string& node,
                                          const std::string& agent);
-/// Makes the node's private folders under logs/, agents/ and keepalived/ (each 0700), where
-/// its agents' files go: logs/NODE/AGENT.log, agents/NODE/AGENT.json, keepalived/NODE/AGENT.
+/// Where an agent that needs a directory of its own (plan/agent.h: agent_dir_name) keeps
+/// its config, pid and temp files: FOLDER/NODE/AGENT (keepalived_dir is FOLDER keepalived).
+[[nodiscard]] std::string agent_dir(const std::string& lab, const std::string& node, const std::string& agent,
+                                    const std::string& folder);
+/// Makes the node's private folders under logs/, agents/, keepalived/ and nginx/ (each 0700),
+/// where its agents' files go: logs/NODE/AGENT.log, agents/NODE/AGENT.json,
+/// keepalived/NODE/AGENT, nginx/NODE/AGENT.
 [[nodiscard]] Status make_agent_dirs(const std::string& lab, const std::string& node);
 
 /// Creates the lab's state directory (and its logs/ subdirectory), mode 0700.

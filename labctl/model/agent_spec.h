@@ -42,6 +42,9 @@ class AgentTable {
   /// A keepalived agent's keys (its VRRP instance, gateway and services, or a verbatim
   /// config), read by parse.cc's keepalived reader, which checks for unknown keys itself.
   virtual KeepalivedSpec keepalived() = 0;
+  /// An nginx agent's keys (its upstreams and routes, or a verbatim config), read by
+  /// parse_nginx.cc, which checks for unknown keys itself.
+  virtual NginxSpec nginx() = 0;
 };
 
 struct AgentKindSpec {

@@ -17,6 +17,7 @@ uint16_t port_or(AgentTable& t, uint16_t fallback) {
 void http(AgentTable& t, Agent& a) {
   a.port = port_or(t, 80);
   if (auto size = t.integer("size", 1, kMaxHttpBodySize)) a.params["size"] = std::to_string(*size);
+  if (auto delay = t.integer("delay", 0, kMaxHttpDelayMs); delay && *delay) a.params["delay"] = std::to_string(*delay);
 }
 
 void echo(AgentTable& t, Agent& a) {
@@ -74,15 +75,21 @@ void command(AgentTable& t, Agent& a) {
 
 void keepalived(AgentTable& t, Agent& a) { a.keepalived = t.keepalived(); }
 
+void nginx(AgentTable& t, Agent& a) {
+  a.port = port_or(t, 80);
+  a.nginx = t.nginx();
+}
+
 }  // namespace
 
 const std::vector<AgentKindSpec>& agent_kinds() {
   static const std::vector<AgentKindSpec> all = {
-      {.name = "http", .keys = {"port", "size"}, .parse = http},
+      {.name = "http", .keys = {"port", "size", "delay"}, .parse = http},
       {.name = "echo", .keys = {"port", "proto"}, .parse = echo},
       {.name = "load", .keys = {"target", "count", "concurrency", "seconds"}, .client = true, .parse = load},
       {.name = "command", .keys = {"argv", "port", "proto"}, .parse = command},
       {.name = "keepalived", .checks_own_keys = true, .parse = keepalived},
+      {.name = "nginx", .checks_own_keys = true, .parse = nginx},
   };
   return all;
 }

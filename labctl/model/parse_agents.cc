@@ -34,6 +34,7 @@ class Parser::AgentReader final : public AgentTable {
     p_.r_.error(p, std::move(message), std::move(hint));
   }
   KeepalivedSpec keepalived() override { return p_.parse_keepalived(t_, where, tp_); }
+  NginxSpec nginx() override { return p_.parse_nginx(t_, where, tp_); }
 
  private:
   Parser& p_;

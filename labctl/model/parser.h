@@ -95,6 +95,8 @@ class Parser {
   KeepalivedSpec parse_keepalived(const toml::table& t, const std::string& where, Pos tp);
   VrrpInstance parse_vrrp(const toml::table& t, const std::string& where, Pos tp, bool gateway);
   KeepalivedService parse_keepalived_service(const Entry& e, const std::string& where);
+  /// The nginx agent's keys (docs/topology.md, "nginx"; parse_nginx.cc).
+  NginxSpec parse_nginx(const toml::table& t, const std::string& where, Pos tp);
   Check parse_check(const Entry& e);
   void check_param(const toml::table& t, std::string_view key, Check& c, const std::string& where, Pos tp);
   Exercise parse_exercise(const toml::node& n, Pos p);

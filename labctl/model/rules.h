@@ -29,6 +29,8 @@ inline constexpr int64_t kDefaultLoadSeconds = 30;
 inline constexpr int64_t kMaxCheckRequests = 10000;
 /// An http agent's body `size`: up to 1 GiB (it is sent from one buffer of at most 1 MiB).
 inline constexpr int64_t kMaxHttpBodySize = int64_t{1} << 30;
+/// The http agent's `delay`: milliseconds of simulated work per request, at most a minute.
+inline constexpr int64_t kMaxHttpDelayMs = 60000;
 /// The longest deadline a check may ask for, in seconds.
 inline constexpr double kMaxCheckTimeout = 600;
 /// Connections a least-conn check may hold open at once (each is a socket on both ends).

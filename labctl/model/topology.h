@@ -183,6 +183,45 @@ struct KeepalivedSpec {
   std::string config;                   ///< Verbatim keepalived.conf, "" to generate it.
 };
 
+/// One server of an nginx agent's upstream group: `NODE:PORT` or `ADDRESS:PORT` as written;
+/// validate resolves a node to its first address (a lab has no DNS).
+struct NginxServer {
+  std::string target;  ///< As written before the port: a node's name or an address.
+  IpAddr addr;         ///< The address nginx connects to (set by validate for a node).
+  uint16_t port = 0;
+  Pos pos;
+};
+
+/// An nginx `upstream` block: a named group of servers.
+struct NginxUpstream {
+  std::string name;
+  std::vector<NginxServer> servers;
+  Pos pos;
+};
+
+/// A `location PATH { proxy_pass http://UPSTREAM; }`: requests whose path starts with
+/// `path` (the longest match wins) go to the group.
+struct NginxRoute {
+  std::string path;
+  std::string upstream;
+  Pos pos;
+};
+
+/// An nginx agent (reverse proxy): what its nginx.conf is generated from, or the config
+/// given verbatim.
+struct NginxSpec {
+  std::optional<IpAddr> address;  ///< The listen address; unset: every address of the node.
+  std::vector<NginxUpstream> upstreams;  ///< In the order written.
+  std::vector<NginxRoute> routes;        ///< In the order written.
+  /// Idle connections to its upstreams each worker keeps open (nginx's `keepalive`); 0: a
+  /// new connection per request, closed after it.
+  int keepalive = 0;
+  std::string method = "round_robin";  ///< round_robin, least_conn, ip_hash or hash.
+  std::string hash_key;                ///< method "hash": what is hashed, e.g. "$request_uri".
+  int worker_processes = 1;
+  std::string config;  ///< Verbatim nginx.conf, "" to generate it.
+};
+
 /// A workload process started inside a node. Built-in kinds run `labagent`; command runs
 /// argv as given (never through a shell).
 struct Agent {
@@ -196,6 +235,7 @@ struct Agent {
   int ready_timeout_ms = 0;               ///< ready_timeout: how long it may take to be ready; 0: the default.
   bool restart_on_failure = false;        ///< restart = "on-failure": started again when it fails.
   std::optional<KeepalivedSpec> keepalived;  ///< Keepalived kind only.
+  std::optional<NginxSpec> nginx;            ///< Nginx kind only.
   Pos pos;
   KeyPositions keys;  ///< The agent's table: its own keys and a keepalived agent's vrrp keys.
 };

@@ -17,6 +17,7 @@
 #include "labctl/model/keepalived.h"
 #include "labctl/model/lvs.h"
 #include "labctl/model/nat.h"
+#include "labctl/model/nginx.h"
 #include "labctl/model/segments.h"
 #include "labctl/model/rules.h"
 
@@ -593,6 +594,7 @@ void Validator::run() {
   check_nat(t_, net_, r_);
   check_keepalived(t_, net_, r_);
   check_ipvs_sync(t_, net_, r_);
+  check_nginx(t_, net_, r_);
   checks();
 }
 

@@ -23,9 +23,11 @@ bool agent_runs_labagent(const Agent& a) {
   return k && k->runs_labagent;
 }
 
-bool agent_needs_dir(const Agent& a) {
+bool agent_needs_dir(const Agent& a) { return !agent_dir_name(a).empty(); }
+
+std::string agent_dir_name(const Agent& a) {
   const AgentKindPlan* k = find_agent_kind_plan(a.kind);
-  return k && k->needs_dir;
+  return k ? k->dir : "";
 }
 
 std::chrono::milliseconds agent_ready_timeout(const Agent& a) {

@@ -40,6 +40,9 @@ inline constexpr std::chrono::milliseconds kKeepalivedStartup{1500};
 /// Whether `a` needs a directory of its own for its config and pid files (keepalived):
 /// params "dir", set by whoever runs it.
 [[nodiscard]] bool agent_needs_dir(const Agent& a);
+/// The folder of the lab's state whose NODE/AGENT is that directory ("keepalived",
+/// "nginx"), "" for a kind that needs none.
+[[nodiscard]] std::string agent_dir_name(const Agent& a);
 
 /// What ready means for `a`: "tcp:PORT" (a listening TCP socket), "udp:PORT" (a bound UDP
 /// socket), or "" (alive for kAgentAliveTime; a load client may also have exited 0).

@@ -33,8 +33,9 @@ struct AgentKindPlan {
   /// When `up` starts it: servers (0), then what watches them (1), then clients (2); the
   /// planner knows these three. Each agent is awaited until ready before the next phase.
   int phase = 0;
-  /// Its config and pid files go in a directory of its own (params "dir", set by whoever runs it).
-  bool needs_dir = false;
+  /// Its config and pid files go in a directory of its own (params "dir", set by whoever runs
+  /// it): FOLDER/NODE/AGENT in the lab's state (lab/state.h); "" for none.
+  std::string dir{};
   /// What the planner adds from the topology before it is started (nullptr: nothing).
   void (*prepare)(const Topology& t, const Node& n, Agent& run) = nullptr;
   /// The one-line why of its StartAgent step (why.h), "" when it explains itself.

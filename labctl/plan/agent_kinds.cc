@@ -5,6 +5,7 @@
 #include "labctl/plan/agent.h"
 #include "labctl/model/ipvs_sync.h"
 #include "labctl/plan/keepalived.h"
+#include "labctl/plan/nginx.h"
 
 namespace labctl {
 namespace {
@@ -21,6 +22,7 @@ std::string param(const Agent& a, const std::string& key, const std::string& fal
 Argv http_argv(const Agent& a, const std::string& node, const std::string& labagent) {
   Argv argv{labagent, "http", "--port", std::to_string(a.port ? a.port : 80), "--name", node};
   if (auto it = a.params.find("size"); it != a.params.end()) argv.insert(argv.end(), {"--size", it->second});
+  if (auto it = a.params.find("delay"); it != a.params.end()) argv.insert(argv.end(), {"--delay", it->second});
   return argv;
 }
 
@@ -32,6 +34,8 @@ std::string http_why(const Node& n, const Agent& a) {
                                 a.port, n.name);
   if (auto it = a.params.find("size"); it != a.params.end())
     why += fmt::format(", in a body of {} bytes (the name, then newlines) to carry volume", it->second);
+  if (auto it = a.params.find("delay"); it != a.params.end())
+    why += fmt::format(", each after {} ms of simulated work (an application server's time)", it->second);
   return why;
 }
 
@@ -129,6 +133,36 @@ std::string keepalived_why(const Node& n, const Agent& a) {
               : "");
 }
 
+// --- nginx: an L7 reverse proxy in front of the lab's own servers ---
+
+// Needs params "config" (prepared from the topology) and "dir" (set by whoever runs it).
+Argv nginx_argv(const Agent& a, const std::string&, const std::string& labagent) {
+  return {labagent, "nginx", "--dir", param(a, "dir", ""), "--config", param(a, "config", "")};
+}
+
+void nginx_prepare(const Topology& t, const Node& n, Agent& run) { run.params["config"] = nginx_config(t, n, run); }
+
+std::string nginx_listen(const Agent& a) { return "tcp:" + std::to_string(a.port ? a.port : 80); }
+
+std::string nginx_why(const Node&, const Agent& a) {
+  if (!a.nginx || !a.nginx->config.empty())
+    return fmt::format("nginx on port {} with the configuration given in the topology", a.port);
+  const NginxSpec& k = *a.nginx;
+  std::string routes;
+  for (const auto& r : k.routes) {
+    std::string servers;
+    for (const auto& u : k.upstreams)
+      if (u.name == r.upstream)
+        for (const auto& s : u.servers) servers += (servers.empty() ? "" : ", ") + s.target + ":" + std::to_string(s.port);
+    routes += fmt::format("{}{} -> {} ({})", routes.empty() ? "" : ", ", r.path, r.upstream, servers);
+  }
+  return fmt::format("nginx reverse proxy on port {}: it completes each client's TCP handshake, reads the request "
+                     "and opens its own connection to an upstream server chosen by path prefix: {}; {}, {}",
+                     a.port, routes, k.method == "hash" ? "hash of " + k.hash_key : k.method,
+                     k.keepalive ? fmt::format("upstream keep-alive ({} idle connections a worker)", k.keepalive)
+                                 : "a new upstream connection per request (no keep-alive)");
+}
+
 }  // namespace
 
 const std::vector<AgentKindPlan>& agent_kind_plans() {
@@ -145,9 +179,15 @@ const std::vector<AgentKindPlan>& agent_kind_plans() {
        .ready_timeout = keepalived_ready_timeout,
        .stop_grace = kKeepalivedStopGrace,
        .phase = 1,
-       .needs_dir = true,
+       .dir = "keepalived",
        .prepare = keepalived_prepare,
        .why = keepalived_why},
+      {.name = "nginx",
+       .argv = nginx_argv,
+       .listen = nginx_listen,
+       .dir = "nginx",
+       .prepare = nginx_prepare,
+       .why = nginx_why},
   };
   return all;
 }

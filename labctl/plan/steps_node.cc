@@ -27,7 +27,7 @@ std::string script_pid_path(const step::StartAgent& s) { return agent_base(s) + 
 std::vector<std::string> agent_argv(const step::StartAgent& s) {
   // The script runs labagent from PATH, unsupervised.
   Agent a = s.agent;
-  if (agent_needs_dir(a)) a.params["dir"] = agent_base(s) + ".keepalived";
+  if (agent_needs_dir(a)) a.params["dir"] = agent_base(s) + "." + agent_dir_name(a);
   return labctl::agent_argv(a, s.node, "labagent");
 }
 

@@ -124,6 +124,19 @@ agents.py = { kind = "command", argv = ["nc", "-lu", "9"], port = 9, proto = "ud
   EXPECT_EQ(agent_listen_spec(n->agents[2]), "udp:9");
 }
 
+TEST(AgentKeys, HttpDelayReachesItsArgvAndWhy) {
+  auto r = parse_topology(lab_with(R"(agents.app = { kind = "http", port = 8080, delay = 50 }
+agents.fast = { kind = "http", port = 8081, delay = 0 })"),
+                          "t.toml");
+  ASSERT_TRUE(r.ok()) << errors(r);
+  const Node* n = r.topology->node("a");
+  EXPECT_THAT(agent_argv(n->agents[0], "a", "labagent"),
+              ::testing::ElementsAre("labagent", "http", "--port", "8080", "--name", "a", "--delay", "50"));
+  // No work to simulate: no flag.
+  EXPECT_THAT(agent_argv(n->agents[1], "a", "labagent"),
+              ::testing::ElementsAre("labagent", "http", "--port", "8081", "--name", "a"));
+}
+
 TEST(AgentKeys, LoadSecondsDefaultsTo30) {
   auto r = parse_topology(lab_with(R"(agents.gen = { kind = "load", target = "10.0.0.1:80" })"),
                           "t.toml");

@@ -1,0 +1,194 @@
+// Host tier: the nginx agent kind on this kernel (no IPVS needed). A client -> nginx -> apps
+// lab: requests are split by path (which app answers which path, as `http` checks), the
+// proxy's access log names the upstream server that answered, upstream keep-alive on vs off
+// is seen in how many connections the apps accepted (their access logs name each request's
+// source port), a config nginx rejects fails `up` with nginx's own message and leaves
+// nothing, and no nginx process, temp folder or log remains outside the lab's state.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <set>
+
+#include "labctl/kernel/netns.h"
+#include "labctl/lab/state.h"
+#include "tests/host/host_test.h"
+#include "tests/support/kill_sweep.h"
+
+namespace labctl {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const std::string kLabctl = LABCTL_BINARY_DIR "/labctl/labctl";
+
+std::string run(const std::string& cmd) { return test::run_capture(cmd); }
+
+// client -> proxy (nginx on port 80: /cart to app3, the rest to app1 and app2) on one switch.
+std::string topology(const std::string& lab, const std::string& nginx_keys, const std::string& app_keys = "") {
+  std::string t = "version = 1\nname = \"" + lab + "\"\n[switches.lan]\n"
+                  "[nodes.client]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.81.0.10/24\"] }\n"
+                  "[nodes.proxy]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.81.0.2/24\"] }\n"
+                  "[nodes.proxy.agents.web]\nkind = \"nginx\"\n" + nginx_keys + "\n";
+  for (int i = 1; i <= 3; ++i)
+    t += "[nodes.app" + std::to_string(i) + "]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.81.0.1" +
+         std::to_string(i) + "/24\"] }\nagents.app = { kind = \"http\", port = 8080" + app_keys + " }\n";
+  return t;
+}
+
+const std::string kSplit =
+    "upstreams.apps = [\"app1:8080\", \"app2:8080\"]\nupstreams.cart = [\"app3:8080\"]\n"
+    "routes = { \"/cart\" = \"cart\", \"/\" = \"apps\" }\n";
+
+const std::string kChecks =
+    "[checks.cart-to-app3]\nkind = \"http\"\nfrom = \"client\"\nto = \"10.81.0.2\"\nport = 80\npath = "
+    "\"/cart/items\"\nexpect = [\"app3\"]\n"
+    "[checks.rest-to-apps]\nkind = \"http\"\nfrom = \"client\"\nto = \"10.81.0.2\"\nport = 80\npath = "
+    "\"/index\"\nexpect = [\"app1\", \"app2\"]\n";
+
+// A file's size and modification time, or none: to see that nginx never wrote it.
+std::string stamp(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return "absent";
+  return std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+// What nginx would touch outside the lab with its compiled-in paths.
+std::string outside_stamps() {
+  std::string s;
+  for (const char* p : {"/var/lib/nginx", "/var/lib/nginx/body", "/var/lib/nginx/proxy", "/var/log/nginx/access.log",
+                        "/var/log/nginx/error.log", "/run/nginx.pid"})
+    s += std::string(p) + "=" + stamp(p) + "\n";
+  return s;
+}
+
+int nginx_processes() { return std::stoi("0" + run("pgrep -c -x nginx || true")); }
+
+class HostNginx : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LABCTL_REQUIRE_ROOT();
+    if (::access("/usr/sbin/nginx", X_OK) != 0) GTEST_SKIP() << "nginx is not installed (apt-get install nginx)";
+    lab_ = "ng" + std::to_string(::getpid() % 10000) + "x" + std::to_string(std::random_device{}() % 100000);
+    file_ = "/tmp/" + lab_ + ".toml";
+    outside_ = outside_stamps();
+    nginx_before_ = nginx_processes();
+  }
+  void TearDown() override {
+    if (lab_.empty()) return;
+    std::string out = run(kLabctl + " down " + lab_ + " 2>&1");
+    for (const auto& ns : list_netns()) EXPECT_NE(ns.rfind(lab_ + "-", 0), 0u) << ns << "\n" << out;
+    EXPECT_FALSE(fs::exists(state_dir(lab_)));
+    // No nginx master or worker of the lab remains, and nothing outside the lab was written.
+    EXPECT_EQ(nginx_processes(), nginx_before_) << run("pgrep -a nginx");
+    EXPECT_EQ(outside_stamps(), outside_);
+    std::remove(file_.c_str());
+  }
+  std::string up(const std::string& text) {
+    std::ofstream(file_) << text;
+    return run(kLabctl + " up " + file_ + " 2>&1; echo rc=$?");
+  }
+  std::string logs(const std::string& node, const std::string& agent) {
+    return run(kLabctl + " logs " + lab_ + " " + node + " " + agent + " 2>&1");
+  }
+  // n sequential HTTP/1.1 requests from the client through the proxy (curl, as a browser).
+  void requests(int n, const std::string& path) {
+    for (int i = 0; i < n; ++i)
+      EXPECT_THAT(run("ip netns exec " + lab_ + "-client curl -sS -m 5 http://10.81.0.2" + path + " 2>&1"),
+                  HasSubstr("app"));
+  }
+  // How many connections the app accepted from the proxy: distinct source ports in its log.
+  std::size_t connections_from_proxy(const std::string& app) {
+    std::string log = logs(app, "app");
+    std::set<std::string> ports;
+    std::regex line("10\\.81\\.0\\.2:([0-9]+) \"GET ");
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it)
+      ports.insert((*it)[1]);
+    return ports.size();
+  }
+  std::size_t requests_from_proxy(const std::string& app) {
+    std::string log = logs(app, "app");
+    std::size_t n = 0;
+    for (size_t at = log.find("10.81.0.2:"); at != std::string::npos; at = log.find("10.81.0.2:", at + 1)) ++n;
+    return n;
+  }
+  std::string lab_, file_, outside_;
+  int nginx_before_ = 0;
+};
+
+TEST_F(HostNginx, SplitsByPathAndLogsTheUpstreamThatAnswered) {
+  std::string out = up(topology(lab_, kSplit) + kChecks);
+  ASSERT_THAT(out, HasSubstr("rc=0")) << out;
+  std::string checks = run(kLabctl + " check " + lab_ + " 2>&1; echo rc=$?");
+  EXPECT_THAT(checks, HasSubstr("rc=0")) << checks;
+  // Its files are in its own folder of the lab's state: config, pid, temp folders.
+  const std::string dir = agent_dir(lab_, "proxy", "web", "nginx");
+  for (const char* f : {"nginx.conf", "nginx.pid", "client_body_temp", "proxy_temp", "scgi_temp"})
+    EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
+  EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all);
+  // The access log names the upstream server that answered each request.
+  std::string log = logs("proxy", "web");
+  EXPECT_THAT(log, HasSubstr("\"GET /cart/items HTTP/1.0\" 200 upstream=10.81.0.13:8080")) << log;
+  EXPECT_TRUE(std::regex_search(log, std::regex("\"GET /index HTTP/1.0\" 200 upstream=10\\.81\\.0\\.1[12]:8080")))
+      << log;
+  // Only the cart went to app3.
+  EXPECT_GE(requests_from_proxy("app3"), 1u);
+  EXPECT_THAT(logs("app3", "app"), Not(HasSubstr("GET /index")));
+}
+
+TEST_F(HostNginx, WithoutKeepaliveEveryRequestIsANewUpstreamConnection) {
+  std::string out = up(topology(lab_, kSplit));
+  ASSERT_THAT(out, HasSubstr("rc=0")) << out;
+  requests(10, "/cart");
+  EXPECT_EQ(requests_from_proxy("app3"), 10u);
+  EXPECT_EQ(connections_from_proxy("app3"), 10u) << logs("app3", "app");
+}
+
+TEST_F(HostNginx, WithKeepaliveRequestsReuseUpstreamConnections) {
+  std::string out = up(topology(lab_, kSplit + "keepalive = 4\n"));
+  ASSERT_THAT(out, HasSubstr("rc=0")) << out;
+  requests(10, "/cart");
+  EXPECT_EQ(requests_from_proxy("app3"), 10u);
+  // One worker, requests one after another: one connection carries them all.
+  EXPECT_EQ(connections_from_proxy("app3"), 1u) << logs("app3", "app");
+}
+
+TEST_F(HostNginx, AnAppsDelayIsTheTimeEachRequestTakesThroughTheProxy) {
+  std::string out = up(topology(lab_, kSplit + "keepalive = 4\n", ", delay = 400"));
+  ASSERT_THAT(out, HasSubstr("rc=0")) << out;
+  for (int i = 0; i < 2; ++i) {
+    std::string t = run("ip netns exec " + lab_ + "-client curl -sS -m 5 -o /dev/null -w '%{time_total}' "
+                        "http://10.81.0.2/cart 2>&1");
+    EXPECT_GE(std::stod("0" + t), 0.4) << t;
+    EXPECT_LT(std::stod("0" + t), 2.0) << t;
+  }
+}
+
+TEST_F(HostNginx, AConfigNginxRejectsFailsUpWithItsMessageAndLeavesNothing) {
+  const std::string config =
+      "config = \"\"\"\ndaemon off;\npid nginx.pid;\nevents {}\nhttp {\n  access_log /dev/stdout;\n"
+      "  client_body_temp_path b;\n  proxy_temp_path p;\n  fastcgi_temp_path f;\n  uwsgi_temp_path u;\n"
+      "  scgi_temp_path s;\n  bogus_directive on;\n  server { listen 80; }\n}\n\"\"\"\n";
+  // validate has nothing against it: only nginx knows its directives.
+  std::ofstream(file_) << topology(lab_, config);
+  std::string v = run(kLabctl + " validate " + file_ + " 2>&1; echo rc=$?");
+  ASSERT_THAT(v, HasSubstr("rc=0")) << v;
+  std::string out = up(topology(lab_, config));
+  EXPECT_THAT(out, Not(HasSubstr("rc=0")));
+  EXPECT_THAT(out, HasSubstr("unknown directive \"bogus_directive\"")) << out;
+  EXPECT_THAT(out, HasSubstr("nginx.conf:11")) << out;
+  // Rolled back: no namespace, no state (TearDown checks the processes and outside files).
+  for (const auto& ns : list_netns()) EXPECT_NE(ns.rfind(lab_ + "-", 0), 0u) << ns;
+  EXPECT_FALSE(fs::exists(state_dir(lab_)));
+}
+
+}  // namespace
+}  // namespace labctl
