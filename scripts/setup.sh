@@ -34,3 +34,14 @@ fi
 echo "setup: installing ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts a freshly installed nginx and keepalived as system services (nginx's default
+# site on port 80 of this machine). labctl runs them only inside labs, from a lab's own
+# folders: stop and disable the services this run just installed, so installing labctl's
+# dependencies opens no port and runs no daemon outside the labs.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+  for svc in nginx keepalived; do
+    case " ${missing[*]} " in
+      *" $svc "*) $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true ;;
+    esac
+  done
+fi
