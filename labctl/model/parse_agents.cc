@@ -89,21 +89,27 @@ Agent Parser::parse_agent(const std::string& node, const Entry& e) {
   return a;
 }
 
+std::string Parser::verbatim_config(const toml::table& t, const Keys& common, const std::string& where, Pos tp,
+                                    std::string_view file, std::string_view generated_from) {
+  // A config given verbatim says everything itself; keys that would generate one beside
+  // it would be silently ignored, so they are errors.
+  Keys known = common;
+  known.push_back("config");
+  unknown_keys(t, known, fmt::format("{} (with 'config', {} is used as given)", where, file), tp);
+  std::string config = str(t, "config", where, tp).value_or("");
+  if (config.find_first_not_of(" \t\r\n") == std::string::npos && t.get("config")->is_string())
+    r_.error(pos_at(t, "config", tp), fmt::format("config of {} is empty", where),
+             fmt::format("give {}'s text, or leave config out to have it generated from {}", file, generated_from));
+  else if (config.find('\0') != std::string::npos)
+    r_.error(pos_at(t, "config", tp), fmt::format("config of {} contains a NUL byte", where));
+  return config;
+}
+
 KeepalivedSpec Parser::parse_keepalived(const toml::table& t, const std::string& where, Pos tp) {
   KeepalivedSpec k;
   const Keys common = {"kind", "services", "restart", "ready_timeout"};
   if (t.get("config")) {
-    // A config given verbatim says everything itself; keys that would generate one beside
-    // it would be silently ignored, so they are errors.
-    Keys known = common;
-    known.push_back("config");
-    unknown_keys(t, known, where + " (with 'config', keepalived.conf is used as given)", tp);
-    k.config = str(t, "config", where, tp).value_or("");
-    if (k.config.find_first_not_of(" \t\r\n") == std::string::npos && t.get("config")->is_string())
-      r_.error(pos_at(t, "config", tp), fmt::format("config of {} is empty", where),
-               "give keepalived.conf's text, or leave config out to have it generated from the topology");
-    if (k.config.find('\0') != std::string::npos)
-      r_.error(pos_at(t, "config", tp), fmt::format("config of {} contains a NUL byte", where));
+    k.config = verbatim_config(t, common, where, tp, "keepalived.conf", "the topology");
   } else {
     Keys known = common;
     known.insert(known.end(), {"interface", "state", "priority", "virtual_router_id", "advert_int", "vips",

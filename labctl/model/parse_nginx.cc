@@ -49,19 +49,9 @@ NginxSpec Parser::parse_nginx(const toml::table& t, const std::string& where, Po
   NginxSpec k;
   const Keys common = {"kind", "port", "restart", "ready_timeout"};
   if (t.get("config")) {
-    // A verbatim config says everything itself: keys that would generate one beside it
-    // would be silently ignored, so they are errors. `port` stays: it is what ready means.
-    Keys known = common;
-    known.push_back("config");
-    unknown_keys(t, known, where + " (with 'config', nginx.conf is used as given)", tp);
-    k.config = str(t, "config", where, tp).value_or("");
-    if (k.config.find_first_not_of(" \t\r\n") == std::string::npos && t.get("config")->is_string()) {
-      r_.error(pos_at(t, "config", tp), fmt::format("config of {} is empty", where),
-               "give nginx.conf's text, or leave config out to have it generated from upstreams and routes");
-      return k;
-    }
-    if (k.config.find('\0') != std::string::npos)
-      r_.error(pos_at(t, "config", tp), fmt::format("config of {} contains a NUL byte", where));
+    // `port` stays beside a verbatim config: it is what ready means.
+    k.config = verbatim_config(t, common, where, tp, "nginx.conf", "upstreams and routes");
+    if (k.config.find_first_not_of(" \t\r\n") == std::string::npos) return k;  // said: empty
     if (auto lacks = nginx_config_lacks(k.config); !lacks.empty())
       r_.error(pos_at(t, "config", tp),
                fmt::format("config of {} lacks {}: nginx would use its compiled-in defaults under /var/lib/nginx, "

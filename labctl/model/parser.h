@@ -93,6 +93,11 @@ class Parser {
   class AgentReader;
   /// The keepalived agent's keys (docs/topology.md, "keepalived").
   KeepalivedSpec parse_keepalived(const toml::table& t, const std::string& where, Pos tp);
+  /// An agent's verbatim `config` (keepalived.conf, nginx.conf: `file`), beside which only
+  /// `common` keys may stand: its text, with an error for an empty one (`generated_from`
+  /// says what leaving it out does) or one holding NUL.
+  std::string verbatim_config(const toml::table& t, const Keys& common, const std::string& where, Pos tp,
+                              std::string_view file, std::string_view generated_from);
   VrrpInstance parse_vrrp(const toml::table& t, const std::string& where, Pos tp, bool gateway);
   KeepalivedService parse_keepalived_service(const Entry& e, const std::string& where);
   /// The nginx agent's keys (docs/topology.md, "nginx"; parse_nginx.cc).
