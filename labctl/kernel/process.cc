@@ -24,6 +24,7 @@
 
 #include "labctl/base/fd.h"
 #include "labctl/base/file.h"
+#include "labctl/kernel/tcp_sockets.h"
 
 extern char** environ;
 
@@ -164,21 +165,7 @@ std::string log_tail(const std::string& path, int lines) {
 bool proc_net_has_port(std::string_view table, bool udp, uint16_t port) {
   // "  sl  local_address rem_address   st ..." then one socket a line:
   // "   0: 00000000:1F90 00000000:0000 0A ...". Ports and states are hex.
-  size_t pos = table.find('\n');
-  while (pos != std::string_view::npos && pos + 1 < table.size()) {
-    size_t end = table.find('\n', pos + 1);
-    std::string_view line = table.substr(pos + 1, end == std::string_view::npos ? end : end - pos - 1);
-    pos = end;
-    std::string_view f[4];
-    size_t i = 0, n = 0;
-    while (n < 4 && i < line.size()) {
-      while (i < line.size() && line[i] == ' ') ++i;
-      size_t j = line.find(' ', i);
-      if (j == std::string_view::npos) j = line.size();
-      if (j > i) f[n++] = line.substr(i, j - i);
-      i = j;
-    }
-    if (n < 4) continue;
+  for (const auto& f : proc_net_rows(table)) {
     auto colon = f[1].rfind(':');
     if (colon == std::string_view::npos) continue;
     unsigned long p = std::strtoul(std::string(f[1].substr(colon + 1)).c_str(), nullptr, 16);

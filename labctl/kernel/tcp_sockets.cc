@@ -50,23 +50,31 @@ bool parse_endpoint(std::string_view s, int family, IpAddr& ip, uint16_t& port) 
 
 }  // namespace
 
-std::vector<TcpSocket> parse_proc_net_tcp(std::string_view table, int family) {
-  std::vector<TcpSocket> out;
+std::vector<std::array<std::string_view, 4>> proc_net_rows(std::string_view table) {
+  std::vector<std::array<std::string_view, 4>> rows;
   size_t pos = table.find('\n');  // past the header line
   while (pos != std::string_view::npos && pos + 1 < table.size()) {
     const size_t end = table.find('\n', pos + 1);
     std::string_view line = table.substr(pos + 1, end == std::string_view::npos ? end : end - pos - 1);
     pos = end;
-    std::string_view f[4];
+    std::array<std::string_view, 4> f;
     size_t i = 0, n = 0;
     while (n < 4 && i < line.size()) {
       while (i < line.size() && line[i] == ' ') ++i;
-      size_t j = line.find(' ', i);
-      if (j == std::string_view::npos) j = line.size();
-      if (j > i) f[n++] = line.substr(i, j - i);
-      i = j;
+      size_t k = line.find(' ', i);
+      if (k == std::string_view::npos) k = line.size();
+      if (k > i) f[n++] = line.substr(i, k - i);
+      i = k;
     }
-    if (n < 4 || f[3].size() != 2) continue;
+    if (n == 4) rows.push_back(f);
+  }
+  return rows;
+}
+
+std::vector<TcpSocket> parse_proc_net_tcp(std::string_view table, int family) {
+  std::vector<TcpSocket> out;
+  for (const auto& f : proc_net_rows(table)) {
+    if (f[3].size() != 2) continue;
     TcpSocket s;
     if (!parse_endpoint(f[1], family, s.local, s.local_port) || !parse_endpoint(f[2], family, s.remote, s.remote_port))
       continue;

@@ -2,6 +2,7 @@
 // /proc/thread-self/net/tcp and tcp6 (`ss -tan`): who is connected to whom, in every state.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,6 +21,10 @@ struct TcpSocket {
   int state = 0;  ///< TCP_ESTABLISHED (1) ... TCP_LISTEN (10), as netinet/tcp.h numbers them.
 };
 
+/// The first four columns of each socket line of a /proc/net/{tcp,tcp6,udp,udp6} table
+/// ("   0: 00000000:1F90 00000000:0000 0A ..."): sl, local and remote address:port, state,
+/// all as the kernel printed them (hex). The header line and short lines are skipped.
+[[nodiscard]] std::vector<std::array<std::string_view, 4>> proc_net_rows(std::string_view table);
 /// The sockets in the text of /proc/net/tcp (family AF_INET) or /proc/net/tcp6 (AF_INET6).
 [[nodiscard]] std::vector<TcpSocket> parse_proc_net_tcp(std::string_view table, int family);
 /// "ESTABLISHED", "TIME_WAIT" ...
