@@ -16,6 +16,7 @@
 #include "labctl/cli/load.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
+#include "labctl/model/check_spec.h"
 #include "labctl/plan/exercise.h"
 
 namespace labctl::cli {
@@ -112,22 +113,27 @@ namespace {
 
 void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("check", "Run a running lab's checks");
+  // The kinds from their registry, so the list is never behind it.
+  std::string kinds;
+  size_t col = 0;
+  for (const auto& k : topo::check_kinds()) {
+    const std::string word = (kinds.empty() ? "" : ", ") + k.name;
+    if (col + word.size() > 86) {
+      kinds += ",\n  ";
+      col = 2;
+      kinds += k.name;
+      col += k.name.size();
+      continue;
+    }
+    kinds += word;
+    col += word.size();
+  }
   cmd->footer(std::string(
-      "Checks are the assertions in the topology's [checks] tables: reach / no-reach (TCP,\n"
-      "UDP, banner or ping), http, balance (every real server answers, spread per the\n"
-      "director's live scheduler and weights), bypass (DR/TUN replies never pass the\n"
-      "director), via-director (NAT replies do), tunnel (TUN real servers receive IPIP),\n"
-      "arp-owner (only the director answers ARP for the VIP), sticky (sh, dh, persistence:\n"
-      "each source, destination or client stays on one real server), least-conn (lc,\n"
-      "wlc, sed, nq: with connections held open, each new one goes to a real server with the\n"
-      "fewest, by the director's own counts), failover (keepalived: the VIP's master stops,\n"
-      "a backup takes the VIP, the client's outage is measured, the master is restored) and\n"
-      "health (keepalived: a stopped real server leaves every director's IPVS table and\n"
-      "returns), latency (round trips and loss within bounds such as p50 = \">= 40ms\") and\n"
-      "throughput (an HTTP download's rate within a bound such as rate = \">= 8mbit\").\n"
-      "Each runs under a deadline\n"
-      "(docs/checks.md) and its verdict is printed as soon as it is reached; a failed check\n"
-      "names the cause found in the lab and the topology line that fixes it.\n") +
+      "Checks are the assertions in the topology's [checks] tables. Kinds (docs/checks.md says\n"
+      "what each proves and how it decides):\n  ") + kinds + ".\n"
+      "Each runs under a deadline (docs/checks.md) and its verdict is printed as soon as it\n"
+      "is reached; a failed check names the cause found in the lab and the topology line\n"
+      "that fixes it.\n" +
       kCheckExitHelp +
       "\nExamples: labctl check dr-demo\n"
       "          labctl check dr-demo balanced --junit report.xml --timeout 5");

@@ -3,6 +3,7 @@
 // (checks/<kind>.cc, listed in checks/kinds.cc), joined by name, and docs/checks.md
 // describes it. A kind added to one registry but not the other fails here.
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -57,6 +58,22 @@ TEST(CheckKinds, DocsDescribeEveryKind) {
 
 // A kind takes the shared references and keys of check_keys() only: a key a spec names that
 // no reader reads would be accepted and then silently ignored.
+// `labctl check --help` lists the kinds from the registry: a new kind is in it at once
+// (its hand-written list had fallen four kinds behind).
+TEST(CheckKinds, CheckHelpNamesEveryKind) {
+  std::string help;
+  FILE* p = ::popen((std::string(LABCTL_BINARY_DIR) + "/labctl/labctl check --help").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) help.append(buf, n);
+  ::pclose(p);
+  for (const auto& spec : topo::check_kinds()) {
+    const std::string& k = spec.name;
+    const bool listed = help.find(" " + k + ",") != std::string::npos || help.find(" " + k + ".") != std::string::npos;
+    EXPECT_TRUE(listed) << k << " is missing from labctl check --help:\n" << help;
+  }
+}
+
 TEST(CheckKinds, EveryKeyAKindTakesHasAReaderAndEveryReaderAKind) {
   const std::vector<std::string> shared = {"from", "to", "service", "port", "expect"};
   std::vector<std::string> used;
