@@ -1,7 +1,7 @@
 // Unit tier: the kernel tables the route, neigh, fdb and nat-map checks read, encoded and
 // decoded without a kernel: `ip route get` (RTM_GETROUTE), `ip neigh del`, the bridge's
 // forwarding database (RTM_GETNEIGH, AF_BRIDGE), the conntrack table (ctnetlink) and
-// /proc/net/tcp; and explain's network numbers.
+// /proc/net/tcp and the Tcp: counters of /proc/net/snmp; and explain's network numbers.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/neighbour.h>
@@ -14,6 +14,7 @@
 
 #include "labctl/kernel/conntrack.h"
 #include "labctl/kernel/rtnl.h"
+#include "labctl/kernel/tcp_counters.h"
 #include "labctl/kernel/tcp_sockets.h"
 #include "labctl/model/load.h"
 #include "labctl/plan/network_number.h"
@@ -255,6 +256,58 @@ TEST(ProcNetTcp, RowsGiveEndpointsAndStateWithMappedAddressesAsIpv4) {
   EXPECT_EQ(m[0].local, ip("10.8.8.8"));
   EXPECT_EQ(m[0].remote, ip("6.6.6.6"));
   EXPECT_EQ(tcp_state_name(m[0].state), "ESTABLISHED");
+}
+
+TEST(SnmpTcp, CountersAreReadByNameAndSubtracted) {
+  // A 6.1 kernel's lines (the columns are found by name, not by position).
+  const std::string snmp =
+      "Ip: Forwarding DefaultTTL\n"
+      "Ip: 1 64\n"
+      "Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets "
+      "CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors\n"
+      "Tcp: 1 200 120000 -1 12 40 2 1 3 900 880 0 0 5 0\n"
+      "Udp: InDatagrams\n"
+      "Udp: 7\n";
+  auto c = parse_snmp_tcp(snmp);
+  ASSERT_TRUE(c) << c.error().str();
+  EXPECT_EQ(c->active_opens, 12u);
+  EXPECT_EQ(c->passive_opens, 40u);
+  EXPECT_EQ(c->attempt_fails, 2u);
+  EXPECT_EQ(c->estab_resets, 1u);
+  EXPECT_EQ(c->curr_estab, 3u);
+  EXPECT_EQ(c->out_rsts, 5u);
+  TcpCounters before = *c;
+  before.passive_opens = 30, before.active_opens = 12, before.curr_estab = 9;
+  const TcpCounters d = *c - before;
+  EXPECT_EQ(d.passive_opens, 10u);
+  EXPECT_EQ(d.active_opens, 0u);
+  EXPECT_EQ(d.curr_estab, 3u);  // a gauge: the value after
+
+  auto missing = parse_snmp_tcp("Ip: 1\nIp: 2\n");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().str().find("no Tcp: lines"), std::string::npos);
+  auto short_line = parse_snmp_tcp("Tcp: ActiveOpens PassiveOpens\nTcp: 1\n");
+  ASSERT_FALSE(short_line);
+  EXPECT_NE(short_line.error().str().find("disagree"), std::string::npos);
+  auto no_counter = parse_snmp_tcp("Tcp: ActiveOpens\nTcp: 1\n");
+  ASSERT_FALSE(no_counter);
+  EXPECT_NE(no_counter.error().str().find("PassiveOpens"), std::string::npos);
+  auto not_number = parse_snmp_tcp(
+      "Tcp: ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab OutRsts\nTcp: 1 x 0 0 0 0\n");
+  ASSERT_FALSE(not_number);
+  EXPECT_NE(not_number.error().str().find("'x'"), std::string::npos);
+}
+
+TEST(SnmpTcp, CensusCountsSocketsByStateListenersApart) {
+  std::vector<TcpSocket> s(5);
+  s[0].state = 10, s[1].state = 1, s[2].state = 6, s[3].state = 6, s[4].state = 8;
+  const TcpCensus c = census(s);
+  EXPECT_EQ(c.listening, 1);
+  EXPECT_EQ(c.connected, 4);
+  EXPECT_EQ(c.in("TIME_WAIT"), 2);
+  EXPECT_EQ(c.in("ESTABLISHED"), 1);
+  EXPECT_EQ(c.in("CLOSE_WAIT"), 1);
+  EXPECT_EQ(c.in("SYN_SENT"), 0);
 }
 
 TEST(NetworkNumber, EachRouteNamesItsNextHopAndWhomArpAsks) {
