@@ -1,4 +1,8 @@
+#include "labctl/checks/director_bytes.h"
+
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "labctl/checks/check_kind.h"
 #include "labctl/checks/diagnose.h"
@@ -22,54 +26,64 @@ Result<IpvsStats> director_totals(Ctx& ctx, const Node& director) {
   return s;
 }
 
+// `requests` GETs of `path` through the service, one after another, each read to its end,
+// between two readings of the director's totals.
+CheckResult director_bytes(Ctx& ctx, const Check& c) {
+  ServiceRef f = ctx.t.service(c.service);
+  if (!f.service) return failed(c, "no service " + c.service);
+  DirectorBytesSeen seen;
+  seen.planned = static_cast<int>(c.params.integer("requests"));
+  const std::string& path = c.params.text("path");
+  const std::string how = fmt::format("GET http://{}{} x{} from {}: ", target_of(c), path, seen.planned, c.from);
+  auto before = director_totals(ctx, *f.director);
+  if (!before) return failed(c, how + "the director's IPVS totals: " + before.error().str());
+  Status st = ctx.in(c.from, [&]() -> Status {
+    for (int i = 0; i < seen.planned; ++i) {
+      auto d = http_download(c.to, c.port, path, ctx.deadline.end);
+      if (!d) {
+        seen.error = d.error().str();
+        break;
+      }
+      seen.body += d->body_bytes;
+      if (!d->whole) {
+        seen.error = ctx.deadline.ran_out() + " during it";
+        break;
+      }
+      ++seen.answered;
+      ctx.report(fmt::format("{} of {} GETs, {}", seen.answered, seen.planned, bytes_text(seen.body)));
+    }
+    return {};
+  });
+  if (!st) return failed(c, how + st.error().str());
+  auto after = director_totals(ctx, *f.director);
+  if (!after) return failed(c, how + "the director's IPVS totals: " + after.error().str());
+  seen.moved.conns = after->conns - before->conns;
+  seen.moved.inpkts = after->inpkts - before->inpkts;
+  seen.moved.outpkts = after->outpkts - before->outpkts;
+  seen.moved.inbytes = after->inbytes - before->inbytes;
+  seen.moved.outbytes = after->outbytes - before->outbytes;
+  return judge_director_bytes(c, seen);
+}
+
 double share(uint64_t part, uint64_t whole) {
   return whole ? static_cast<double>(part) / static_cast<double>(whole) : 0;
 }
 
-// `requests` GETs of `path` through the service, one after another, each read to its end;
-// then what crossed the director, as shares of the body bytes the client received: NAT's
-// replies all pass it (out about 100 % and a little more: their headers), DR's and TUN's
-// never (out 0 %; in, the requests and the client's ACKs, a few %).
-CheckResult director_bytes(Ctx& ctx, const Check& c) {
-  ServiceRef f = ctx.t.service(c.service);
-  if (!f.service) return failed(c, "no service " + c.service);
-  const int n = static_cast<int>(c.params.integer("requests"));
-  const std::string& path = c.params.text("path");
-  std::string detail = fmt::format("GET http://{}{} x{} from {}: ", target_of(c), path, n, c.from);
-  auto before = director_totals(ctx, *f.director);
-  if (!before) return failed(c, detail + "the director's IPVS totals: " + before.error().str());
-  uint64_t body = 0;
-  int got = 0;
-  std::string error;
-  Status st = ctx.in(c.from, [&]() -> Status {
-    for (int i = 0; i < n; ++i) {
-      auto d = http_download(c.to, c.port, path, ctx.deadline.end);
-      if (!d) {
-        error = d.error().str();
-        break;
-      }
-      body += d->body_bytes;
-      if (!d->whole) {
-        error = ctx.deadline.ran_out() + " during it";
-        break;
-      }
-      ++got;
-      ctx.report(fmt::format("{} of {} GETs, {}", got, n, bytes_text(body)));
-    }
-    return {};
-  });
-  if (!st) return failed(c, detail + st.error().str());
-  auto after = director_totals(ctx, *f.director);
-  if (!after) return failed(c, detail + "the director's IPVS totals: " + after.error().str());
-  const uint64_t out = after->outbytes - before->outbytes, in = after->inbytes - before->inbytes;
-  const uint64_t outpkts = after->outpkts - before->outpkts, inpkts = after->inpkts - before->inpkts;
-  const uint64_t conns = after->conns - before->conns;
-  detail += fmt::format("{} of bodies; the director's IPVS (exact per-cpu totals) scheduled {} connection{} and "
-                        "counted {} out in {} packet{} and {} in in {} packet{}",
-                        bytes_text(body), conns, conns == 1 ? "" : "s", bytes_text(out), outpkts,
-                        outpkts == 1 ? "" : "s", bytes_text(in), inpkts, inpkts == 1 ? "" : "s");
-  if (!error.empty())
-    return failed(c, detail + fmt::format("; GET {} failed: {}", got + 1, error));
+std::string plural(uint64_t n, const char* what) { return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s"); }
+
+}  // namespace
+
+// The shares are of the body bytes the client received: NAT's replies all pass the director
+// (out about 100 %, a little more for their headers), DR's and TUN's never (out 0 %; in,
+// the requests and the client's ACKs, a few % at most).
+CheckResult judge_director_bytes(const Check& c, const DirectorBytesSeen& s) {
+  const uint64_t out = s.moved.outbytes, in = s.moved.inbytes, body = s.body;
+  std::string detail = fmt::format(
+      "GET http://{}{} x{} from {}: {} of bodies; the director's IPVS (exact per-cpu totals) scheduled {} and "
+      "counted {} out in {} and {} in in {}",
+      target_of(c), c.params.text("path"), s.planned, c.from, bytes_text(body), plural(s.moved.conns, "connection"),
+      bytes_text(out), plural(s.moved.outpkts, "packet"), bytes_text(in), plural(s.moved.inpkts, "packet"));
+  if (!s.error.empty()) return failed(c, detail + fmt::format("; GET {} failed: {}", s.answered + 1, s.error));
   if (body == 0)
     return failed(c, detail + "; no body bytes arrived, so there is no share to judge: give the real servers' "
                               "http agents a size (docs/topology.md)");
@@ -90,15 +104,14 @@ CheckResult director_bytes(Ctx& ctx, const Check& c) {
   if (!miss.empty()) {
     detail += "; " + miss;
     // Heads and handshakes outweigh a few-byte body: the shares then say nothing of replies.
-    if (body / static_cast<uint64_t>(got) < 16384)
+    const uint64_t each = body / static_cast<uint64_t>(std::max(s.answered, 1));
+    if (each < 16384)
       detail += fmt::format(" (bodies of {} each weigh less than their TCP/IP and HTTP headers: give the real "
                             "servers' http agents a size, e.g. size = 1048576)",
-                            bytes_text(body / static_cast<uint64_t>(got)));
+                            bytes_text(each));
   }
   return verdict(c, miss.empty(), detail);
 }
-
-}  // namespace
 
 // A failure to get the pages is the LVS causes' (diagnose_lvs); a share out of its bounds
 // with every page answered is a figure, and the causes then find nothing to name.
