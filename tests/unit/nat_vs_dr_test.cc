@@ -1,5 +1,5 @@
-// Unit tier: the nat-vs-dr lab: a built-in that loads cleanly with its director-bytes and
-// throughput checks, is listed, and whose explain tells the course's bicycles-and-trucks
+// Unit tier: the nat-vs-dr lab: a built-in that loads cleanly with its director-bytes
+// checks, is listed, and whose explain tells the course's bicycles-and-trucks
 // story at the director's capped interface.
 #include <cstdio>
 #include <stdexcept>
@@ -39,8 +39,8 @@ TEST(NatVsDr, IsABuiltinThatLoadsCleanlyWithItsChecks) {
   const Topology& t = *r.topology;
   EXPECT_EQ(named(t, "nat-bytes-through-director").params.text("out"), ">= 95%");
   EXPECT_EQ(named(t, "dr-bytes-bypass-director").params.text("out"), "<= 0%");
-  EXPECT_EQ(named(t, "nat-rate-capped").params.text("rate"), ">= 50mbit, <= 100mbit");
-  EXPECT_EQ(named(t, "dr-rate-above-cap").params.text("rate"), ">= 150mbit");
+  // No throughput check: DR above the cap does not hold on a busy host (the file says why).
+  for (const auto& c : t.checks) EXPECT_NE(c.kind, "throughput") << c.name;
   // The cap is on the director's end of the client's switch: what it sends, NAT's replies.
   const Node* director = t.node("director");
   ASSERT_NE(director, nullptr);
