@@ -41,7 +41,8 @@ std::string count_text(double v) {
 
 std::string ratio(double v, double first) {
   if (!(first > 0)) return "";
-  return fmt::format(" (x{:.2f})", v / first);
+  const double x = v / first;
+  return x < 100 ? fmt::format(" (x{:.2f})", x) : fmt::format(" (x{:.3g})", x);
 }
 
 std::string errors_text(const LoadFigures& f) {
