@@ -29,7 +29,9 @@ class KernelMeasure : public ::testing::TestWithParam<const char*> {
     ASSERT_THAT(up, HasSubstr("rc=0")) << up;
   }
   void TearDown() override {
-    if (!name_.empty()) EXPECT_TRUE(lab_down(name_));
+    if (!name_.empty()) {
+      EXPECT_TRUE(lab_down(name_));
+    }
   }
   std::string name_;
 };
@@ -59,8 +61,11 @@ TEST_P(KernelMeasure, TheDirectorsExactTotalsShowWhatCrossedIt) {
       << t.dump(2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Demos, KernelMeasure, ::testing::Values("nat-demo", "dr-demo"),
-                         [](const auto& info) { return std::string(info.param) == "nat-demo" ? "Nat" : "Dr"; });
+std::string demo_name(const ::testing::TestParamInfo<const char*>& p) {
+  return std::string(p.param) == "nat-demo" ? "Nat" : "Dr";
+}
+
+INSTANTIATE_TEST_SUITE_P(Demos, KernelMeasure, ::testing::Values("nat-demo", "dr-demo"), demo_name);
 
 }  // namespace
 }  // namespace labctl
