@@ -6,12 +6,15 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "labctl/base/file.h"
 #include "labctl/base/histogram.h"
+#include "labctl/kernel/process.h"
 #include "labctl/measure/measure.h"
 #include "labctl/measure/report.h"
 #include "labctl/model/load.h"
@@ -237,6 +240,50 @@ TEST(MeasureReport, TheGnuplotScriptQuotesWhatUsersNamed) {
   EXPECT_THAT(f.script, HasSubstr("set output 'out''s.svg'\n"));
   EXPECT_THAT(f.script, HasSubstr("plot '/tmp/it''s/data' using 2:xtic(1)"));
   EXPECT_THAT(f.script, HasSubstr("set terminal svg"));
+}
+
+// write_svg with PATH pointing where no gnuplot is, then (when the machine has one) with
+// gnuplot itself.
+class MeasureSvg : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/measure-svg-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    if (const char* p = std::getenv("PATH")) path_ = p;
+  }
+  void TearDown() override {
+    ::setenv("PATH", path_.c_str(), 1);
+    std::filesystem::remove_all(dir_);
+  }
+  std::string dir_, path_;
+};
+
+TEST_F(MeasureSvg, WithoutGnuplotTheDataAndScriptAreWrittenWithHowToRenderThem) {
+  ::setenv("PATH", dir_.c_str(), 1);
+  std::string note;
+  const std::string svg = dir_ + "/out.svg";
+  ASSERT_TRUE(write_svg(two_targets(), svg, note));
+  EXPECT_FALSE(std::filesystem::exists(svg));
+  EXPECT_THAT(note, HasSubstr("gnuplot is not installed (Debian: apt-get install gnuplot-nox)"));
+  EXPECT_THAT(note, HasSubstr("cd " + dir_ + " && gnuplot out.svg.gp"));
+  EXPECT_THAT(read_text(svg + ".gp"), HasSubstr("set output 'out.svg'"));
+  EXPECT_THAT(read_text(svg + ".gp"), HasSubstr("plot 'out.svg.dat' using 2:xtic(1)"));
+  EXPECT_THAT(read_text(svg + ".dat"), HasSubstr("\"dr\" 500.000"));
+}
+
+TEST_F(MeasureSvg, GnuplotDrawsThePicture) {
+  if (!resolve_program("gnuplot")) GTEST_SKIP() << "no gnuplot here (Debian: gnuplot-nox)";
+  std::string note;
+  const std::string svg = dir_ + "/out.svg";
+  auto st = write_svg(two_targets(), svg, note);
+  ASSERT_TRUE(st) << st.error().str();
+  EXPECT_EQ(note, "");
+  const std::string text = read_text(svg);
+  EXPECT_THAT(text, HasSubstr("<svg"));
+  EXPECT_THAT(text, HasSubstr("throughput (requests/s)"));
+  EXPECT_THAT(text, HasSubstr("bytes through the directors (MiB)"));
+  EXPECT_FALSE(std::filesystem::exists(svg + ".gp")) << "its script stays in a private folder, removed";
 }
 
 // The built CLI: bad values are refused (exit 2) before root, the lab or any load matters.
