@@ -332,6 +332,8 @@ Result<MeasureReport> run_measure(const Topology& t, const MeasurePlan& plan, co
   for (const auto& n : t.nodes)
     if (!n.services.empty()) directors.insert(n.name);
   std::map<std::string, Fd> ns;
+  // Every namespace opened, and every counter read once, before any load starts: a lab that
+  // is half gone fails here, not after a round.
   TRY_ASSIGN(Snapshot first, snapshot(t, ns, directors, false));
   (void)first;
   for (int r = 0; r < rounds; ++r) {
