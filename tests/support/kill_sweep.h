@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,15 +79,18 @@ inline int count_labagents() {
   return n;
 }
 
-/// How many processes run the program `exe` on this machine.
+/// How many processes run the program `exe` on this machine: the same file (device and
+/// inode), not the same name (in the micro-VM /proc/PID/exe names it from outside the
+/// guest's chroot, "/newroot/tmp/...").
 inline int count_processes_of(const std::filesystem::path& exe) {
+  struct stat want{};
+  if (::stat(exe.c_str(), &want) != 0) return -1;
   int n = 0;
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
     const std::string pid = e.path().filename();
     if (pid.empty() || !std::isdigit(static_cast<unsigned char>(pid[0]))) continue;
-    std::error_code ec;
-    auto target = std::filesystem::read_symlink(e.path() / "exe", ec);
-    if (!ec && target == exe) ++n;
+    struct stat st{};
+    if (::stat((e.path() / "exe").c_str(), &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino) ++n;
   }
   return n;
 }
