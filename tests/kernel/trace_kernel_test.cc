@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <sstream>
 
 #include <gmock/gmock.h>
@@ -194,6 +195,55 @@ TEST_P(KernelTrace, TheWalkIsWhatTheMethodPromises) {
   int n = 0;
   for (std::string l; std::getline(in, l);) n += l.find(vip + ".80") != std::string::npos;
   EXPECT_EQ(n, 4) << read;
+}
+
+// --all: the connection to its close, who holds TIME_WAIT, and what the director saw of it.
+// In DR and TUN the director receives only the client's half (its FIN too, never the real
+// server's), so its IPVS entry stays FIN_WAIT and `labctl ipvs` counts it in InActConn; in
+// NAT it carries both halves and the entry ends in TIME_WAIT.
+TEST_P(KernelTrace, AllFollowsTheCloseAndReadsTheDirectorsEntry) {
+  const std::string lab = topo_.name;
+  const std::string out = sh(kLabctl + " trace " + lab + " --all --json 2>&1");
+  json j;
+  ASSERT_NO_THROW(j = json::parse(out)) << out;
+  ASSERT_TRUE(j["ok"]) << out;
+  const auto& life = j["lifecycle"];
+  const std::string rs = j["real_server"];
+  EXPECT_TRUE(life["closed"]) << out;
+  EXPECT_EQ(life["server"]["node"], rs);
+  // labctl's http agent answers and closes: the real server closes first and holds TIME_WAIT.
+  EXPECT_EQ(life["closed_first_node"], rs) << out;
+  EXPECT_EQ(life["time_wait_node"], rs) << out;
+  EXPECT_EQ(life["sockets"][1]["state"], "TIME_WAIT") << out;
+  const auto& d = life["director"];
+  ASSERT_TRUE(d.is_object()) << out;
+  EXPECT_TRUE(d["fin_from_client"]);
+  ASSERT_TRUE(d["entry"].is_object()) << out;
+  const bool nat = std::string(GetParam()) == "nat-demo";
+  if (nat) {
+    EXPECT_GT(d["from_server"].get<int>(), 0);
+    EXPECT_TRUE(d["fin_from_server"]);
+    EXPECT_EQ(d["entry"]["state"], "TIME_WAIT") << out;
+  } else {
+    EXPECT_EQ(d["from_server"], 0) << out;
+    EXPECT_FALSE(d["fin_from_server"]);
+    EXPECT_EQ(d["entry"]["state"], "FIN_WAIT") << out;
+    EXPECT_TRUE(d["entry"]["inactive"]);
+    // `labctl ipvs` counts it where the trace said: the real server's InActConn.
+    const std::string table = sh(kLabctl + " ipvs " + lab + " 2>&1");
+    int inact = -1;
+    std::istringstream in(table);
+    for (std::string l; std::getline(in, l);) {
+      std::istringstream words(l);
+      std::vector<std::string> w{std::istream_iterator<std::string>(words), {}};
+      if (w.size() == 7 && w[0] == "->" && w[6] == rs) inact = std::stoi(w[5]);
+    }
+    EXPECT_GE(inact, 1) << table;
+    const std::string text = sh(kLabctl + " trace " + lab + " --all 2>&1");
+    EXPECT_THAT(text, HasSubstr("all from the client (its FIN too), none from "));
+    EXPECT_THAT(text, HasSubstr("IPVS connection entry: FIN_WAIT, expires in "));
+    EXPECT_THAT(text, HasSubstr("`labctl ipvs` counts it in InActConn until then"));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Demos, KernelTrace, ::testing::Values("dr-demo", "nat-demo", "tun-demo"),
