@@ -27,7 +27,7 @@ void setup(CLI::App& app) {
       "When the node that got the request opens a connection of its own before it answers (a\n"
       "proxy such as nginx), the walk goes on through that second connection: its new source\n"
       "address and port, the next server's answer, the proxy's answer to the client.\n"
-      "--all follows the whole connection instead of its first packet: the three-way\n"
+      "--all also follows the whole connection beyond its first packet: the three-way\n"
       "handshake, the request and the reply, the four-way close (each FIN and its ACK, in\n"
       "the order they came, and who closed first), then who holds TIME_WAIT, read from each\n"
       "end's socket table; in LVS, what the director saw of it and its IPVS connection entry\n"

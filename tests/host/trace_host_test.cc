@@ -230,7 +230,9 @@ TEST_F(HostTrace, AllFollowsTheConnectionToItsCloseAndFindsTimeWait) {
     if (st["close_ack"] == 2) order.push_back(2);
     if (st["close"].get<int>()) order.push_back(st["close"].get<int>());
     if (st["close_ack"] == 4) order.push_back(4);
-    if (st["close"] == 1) EXPECT_EQ(st["from"], "server") << out;
+    if (st["close"] == 1) {
+      EXPECT_EQ(st["from"], "server") << out;
+    }
   }
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4})) << out;
   EXPECT_TRUE(life["closed"]);
@@ -242,7 +244,9 @@ TEST_F(HostTrace, AllFollowsTheConnectionToItsCloseAndFindsTimeWait) {
   EXPECT_EQ(life["sockets"][1]["node"], "server");
   EXPECT_EQ(life["sockets"][1]["state"], "TIME_WAIT") << out;
   const std::string port = std::to_string(j["client_port"].get<int>());
-  EXPECT_THAT(sh("ip netns exec " + lab_ + "-server ss -Htan state time-wait"), HasSubstr("10.72.1.10:" + port));
+  // ss shows the dual-stack listener's sockets with v4-mapped addresses: [::ffff:10.72.1.10]:PORT.
+  const std::string tw = sh("ip netns exec " + lab_ + "-server ss -Htan state time-wait");
+  EXPECT_THAT(tw, HasSubstr("10.72.1.10]:" + port)) << tw;
   EXPECT_FALSE(j.contains("upstream"));  // the server answered by itself: no proxy
 
   // The same in words.
