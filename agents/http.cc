@@ -3,7 +3,11 @@
 // the name's line, then newlines (a client that trims trailing newlines, as labctl's checks
 // do, still reads the name), sent from one buffer made at start, never copied per request.
 // With --delay each answer waits that long first: an application server's work (a Tomcat
-// behind an nginx), which also holds the serving thread as a real one would.
+// behind an nginx), which also holds the serving thread as a real one would. With
+// --client-closes a connection that is not kept is left for the client to close first
+// (the agent waits for its FIN, at most kClientCloseWaitMs), so the client, not the
+// server, holds the connection's TIME_WAIT: as behind a proxy that closes its upstream
+// connection as soon as the answer is whole.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -42,6 +46,8 @@ constexpr int kMaxSlow = 64;
 // kMaxKept at once; beyond them a request is answered and its connection closed, as for
 // any other.
 constexpr int kKeepIdleMs = 60000;
+// How long --client-closes waits for the client's FIN before closing anyway.
+constexpr int kClientCloseWaitMs = 2000;
 constexpr int kMaxKept = 256;
 
 enum class Head { Whole, Closed, Idle };
@@ -94,7 +100,26 @@ Head read_request_head(int fd, char* buf, std::size_t& len, std::string_view& li
 
 constexpr std::size_t kFillerChunk = std::size_t{1} << 20;
 
-int run_http(uint16_t port, const std::string& name, uint64_t size, int delay_ms, int ready_fd) {
+// Waits (at most kClientCloseWaitMs) until the client has closed its side: its FIN, read as
+// the end of the stream, or an error. Whatever else it sends is dropped.
+void wait_for_client_close(int c) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(kClientCloseWaitMs);
+  char sink[512];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    pollfd p{c, POLLIN, 0};
+    const int rc = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) return;
+    const ssize_t n = ::read(c, sink, sizeof sink);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+  }
+}
+
+int run_http(uint16_t port, const std::string& name, uint64_t size, int delay_ms, bool client_closes,
+             int ready_fd) {
   int lfd = listen_on(port, SOCK_STREAM);
   if (lfd < 0) return die("listen on port " + std::to_string(port));
   const std::string name_line = name + "\n";
@@ -131,6 +156,7 @@ int run_http(uint16_t port, const std::string& name, uint64_t size, int delay_ms
     char line[kAccessLineMax];
     const bool keep = h == Head::Whole && keep_asked && kept.load() < kMaxKept;
     const int status = h == Head::Whole && write_reply(c, keep) ? 200 : 0;
+    if (!keep && status == 200 && client_closes) wait_for_client_close(c);
     if (!keep || status != 200) ::close(c);
     // One write per line: lines from several threads never interleave in the log.
     (void)!::write(STDOUT_FILENO, line, format_access_line(line, peer, h == Head::Whole ? request : "", status));
@@ -210,6 +236,7 @@ uint16_t port = 80;
 std::string name;
 uint64_t size = 0;
 int delay = 0;
+bool client_closes = false;
 int ready_fd = -1;
 
 CLI::App* add(CLI::App& app) {
@@ -220,11 +247,16 @@ CLI::App* add(CLI::App& app) {
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
   http->add_option("--delay", delay, "wait this many milliseconds before each answer: simulated work per request")
       ->check(CLI::Range(0, 60000));
+  http->add_flag("--client-closes", client_closes,
+                 "after an answer on a connection not kept, wait (at most 2 s) for the client to close first, "
+                 "so that the client holds TIME_WAIT");
   http->add_option("--ready-fd", ready_fd, "write \"ready\" to this fd once listening");
   return http;
 }
 
-int run() { return run_http(port, name.empty() ? hostname_or("labagent") : name, size, delay, ready_fd); }
+int run() {
+  return run_http(port, name.empty() ? hostname_or("labagent") : name, size, delay, client_closes, ready_fd);
+}
 
 const Registered registered{{"http", add, run}};
 

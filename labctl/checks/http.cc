@@ -1,5 +1,6 @@
 #include "labctl/checks/check_kind.h"
 #include "labctl/checks/diagnose.h"
+#include "labctl/checks/proxy_ports.h"
 
 #include <algorithm>
 
@@ -26,6 +27,6 @@ CheckResult http(Ctx& ctx, const Check& c) {
 
 }  // namespace
 
-extern const KindRun http_kind{"http", http, diagnose_lvs, {}};
+extern const KindRun http_kind{"http", http, diagnose_through_proxies, {}};
 
 }  // namespace labctl::check_kind

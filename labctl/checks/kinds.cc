@@ -7,14 +7,14 @@ namespace labctl::check_kind {
 extern const KindRun reach_kind, no_reach_kind, http_kind, balance_kind, bypass_kind,
     via_director_kind, tunnel_kind, arp_owner_kind, sticky_kind, least_conn_kind, failover_kind,
     health_kind, latency_kind, throughput_kind;
-extern const KindRun route_kind, neigh_kind, fdb_kind, nat_map_kind;
+extern const KindRun route_kind, neigh_kind, fdb_kind, nat_map_kind, handshakes_kind;
 
 const std::vector<const KindRun*>& kind_runs() {
   static const std::vector<const KindRun*> all = {
       &reach_kind,  &no_reach_kind,  &http_kind,       &balance_kind,  &bypass_kind, &via_director_kind,
       &tunnel_kind, &arp_owner_kind, &sticky_kind,     &least_conn_kind, &failover_kind, &health_kind,
       &latency_kind, &throughput_kind,
-      &route_kind,  &neigh_kind,     &fdb_kind,        &nat_map_kind,
+      &route_kind,  &neigh_kind,     &fdb_kind,        &nat_map_kind,  &handshakes_kind,
   };
   return all;
 }

@@ -18,6 +18,14 @@ void http(AgentTable& t, Agent& a) {
   a.port = port_or(t, 80);
   if (auto size = t.integer("size", 1, kMaxHttpBodySize)) a.params["size"] = std::to_string(*size);
   if (auto delay = t.integer("delay", 0, kMaxHttpDelayMs); delay && *delay) a.params["delay"] = std::to_string(*delay);
+  if (auto closes = t.str("closes")) {
+    if (*closes == "client")
+      a.params["closes"] = "client";
+    else if (*closes != "server")
+      t.error(t.at("closes"), fmt::format("closes of {} is {}", t.where, shown(*closes)),
+              "\"server\" (the default: the agent closes first and holds TIME_WAIT) or \"client\" (it waits for "
+              "the client to close first)");
+  }
 }
 
 void echo(AgentTable& t, Agent& a) {
@@ -84,7 +92,7 @@ void nginx(AgentTable& t, Agent& a) {
 
 const std::vector<AgentKindSpec>& agent_kinds() {
   static const std::vector<AgentKindSpec> all = {
-      {.name = "http", .keys = {"port", "size", "delay"}, .parse = http},
+      {.name = "http", .keys = {"port", "size", "delay", "closes"}, .parse = http},
       {.name = "echo", .keys = {"port", "proto"}, .parse = echo},
       {.name = "load", .keys = {"target", "count", "concurrency", "seconds"}, .client = true, .parse = load},
       {.name = "command", .keys = {"argv", "port", "proto"}, .parse = command},

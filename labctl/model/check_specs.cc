@@ -89,6 +89,15 @@ void tunnel(CheckValidation& v) {
             "tunnel checks tun services (method = \"tun\"); for dr use kind = \"bypass\"");
 }
 
+// handshakes counts TCP connections: a UDP service has none.
+void handshakes(CheckValidation& v) {
+  http(v);
+  if (v.udp)
+    v.error("service",
+            fmt::format("{}: handshakes counts TCP handshakes, and service {} is UDP", v.where, plain(v.svc->name)),
+            "a TCP service whose servers run the http or nginx agent");
+}
+
 void sticky(CheckValidation& v) {
   if (!v.svc) return;
   counts_http_bodies(v);
@@ -685,6 +694,13 @@ const std::vector<CheckKindSpec>& check_kinds() {
        "a request from a fixed source port is answered, the router's conntrack entry maps it to its translated "
        "address and port, and the server saw that address and port",
        nat_map},
+      // handshakes: `requests` GETs, one connection each; every node's own TCP counters
+      // before and after say who took part in a handshake.
+      {"handshakes", {"from"}, {"to", "service", "port", "path", "requests", "timeout"}, true, true,
+       {{"path", "/"}, {"requests", int64_t{20}}}, 10s,
+       "one handshake per request at the client and at the node that answers, none at an LVS director, and "
+       "one more per request from each proxy to its apps (fewer with upstream keep-alive)",
+       handshakes},
   };
   return all;
 }

@@ -64,7 +64,8 @@ NginxSpec Parser::parse_nginx(const toml::table& t, const std::string& where, Po
     return k;
   }
   Keys known = common;
-  known.insert(known.end(), {"address", "upstreams", "routes", "keepalive", "method", "hash_key", "worker_processes"});
+  known.insert(known.end(), {"address", "upstreams", "routes", "keepalive", "method", "hash_key", "worker_processes",
+                          "name_path"});
   unknown_keys(t, known, where, tp);
   k.address = address(t, "address", where, tp);
   k.keepalive = static_cast<int>(integer(t, "keepalive", where, tp, 0, kMaxNginxKeepalive).value_or(0));
@@ -88,6 +89,14 @@ NginxSpec Parser::parse_nginx(const toml::table& t, const std::string& where, Po
       k.hash_key = *h;
   } else if (k.method == "hash") {
     missing("hash_key", where, tp, "what method = \"hash\" hashes, e.g. hash_key = \"$request_uri\"");
+  }
+
+  if (auto np = str(t, "name_path", where, tp)) {
+    if (np->empty() || np->front() != '/' || !all_of_chars(*np, "/-._~%!&+,=:@"))
+      r_.error(pos_at(t, "name_path", tp), fmt::format("name_path of {} is {}", where, shown(*np)),
+               "a path that starts with '/' and holds letters, digits and /-._~%!&+,=:@, e.g. \"/whoami\"");
+    else
+      k.name_path = *np;
   }
 
   if (const auto* up = t.get("upstreams")) {

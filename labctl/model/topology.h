@@ -219,6 +219,9 @@ struct NginxSpec {
   std::string method = "round_robin";  ///< round_robin, least_conn, ip_hash or hash.
   std::string hash_key;                ///< method "hash": what is hashed, e.g. "$request_uri".
   int worker_processes = 1;
+  /// A path nginx answers itself with its node's name (one line, as labagent's http agent
+  /// answers), so that checks at a VIP (balance, http) count which proxy answered; "": none.
+  std::string name_path;
   std::string config;  ///< Verbatim nginx.conf, "" to generate it.
 };
 

@@ -23,6 +23,7 @@ Argv http_argv(const Agent& a, const std::string& node, const std::string& labag
   Argv argv{labagent, "http", "--port", std::to_string(a.port ? a.port : 80), "--name", node};
   if (auto it = a.params.find("size"); it != a.params.end()) argv.insert(argv.end(), {"--size", it->second});
   if (auto it = a.params.find("delay"); it != a.params.end()) argv.insert(argv.end(), {"--delay", it->second});
+  if (a.params.count("closes")) argv.push_back("--client-closes");
   return argv;
 }
 
@@ -36,6 +37,9 @@ std::string http_why(const Node& n, const Agent& a) {
     why += fmt::format(", in a body of {} bytes (the name, then newlines) to carry volume", it->second);
   if (auto it = a.params.find("delay"); it != a.params.end())
     why += fmt::format(", each after {} ms of simulated work (an application server's time)", it->second);
+  if (a.params.count("closes"))
+    why += "; it leaves closing to the client (it waits for the client's FIN), so the client ends in TIME_WAIT, "
+           "as behind a proxy that closes each upstream connection once the answer is whole";
   return why;
 }
 
@@ -157,10 +161,15 @@ std::string nginx_why(const Node&, const Agent& a) {
     routes += fmt::format("{}{} -> {} ({})", routes.empty() ? "" : ", ", r.path, r.upstream, servers);
   }
   return fmt::format("nginx reverse proxy on port {}: it completes each client's TCP handshake, reads the request "
-                     "and opens its own connection to an upstream server chosen by path prefix: {}; {}, {}",
+                     "and opens its own connection to an upstream server chosen by path prefix: {}; {}, {}. This is "
+                     "L7: to read the URI it must first take the three-way handshake, and it then holds two sockets "
+                     "per request, one to the client and one to the upstream; LVS at L4 only forwards packets and "
+                     "takes no handshake, which is why it can carry far more connections{}",
                      a.port, routes, k.method == "hash" ? "hash of " + k.hash_key : k.method,
                      k.keepalive ? fmt::format("upstream keep-alive ({} idle connections a worker)", k.keepalive)
-                                 : "a new upstream connection per request (no keep-alive)");
+                                 : "a new upstream connection per request (no keep-alive)",
+                     k.name_path.empty() ? ""
+                                         : fmt::format("; {} it answers itself with its node's name", k.name_path));
 }
 
 }  // namespace

@@ -76,7 +76,15 @@ void node_intro(std::ostringstream& out, const Roles& r, const Topology& t, cons
   }
   for (const auto& m : r.memberships(n)) para(out, "  ", membership_text(m));
   if (r.is_router(n)) para(out, "  ", "It forwards packets between its networks.");
-  if (!r.directs(n) && !r.is_real_server(n) && !r.is_router(n))
+  if (r.is_proxy(n))
+    para(out, "  ",
+         "An L7 proxy: it takes each client's TCP handshake, reads the request, and connects to an app "
+         "server of its own choosing (by the path), from its own address and port.");
+  if (r.is_app(n))
+    para(out, "  ",
+         "An application server behind the proxies: only they connect to it, and the clients never see "
+         "its address.");
+  if (!r.directs(n) && !r.is_real_server(n) && !r.is_router(n) && !r.is_proxy(n) && !r.is_app(n))
     para(out, "  ",
          r.lab_has_services() ? "It talks to the services' VIPs like any host outside the cluster would."
                               : "A host: it sends from its own addresses and answers on them, through the "

@@ -34,7 +34,30 @@ const char* fill(const Roles& r, const Node& n) {
   if (r.directs(n)) return "#fde2c4";
   if (r.is_real_server(n)) return "#d5f0d5";
   if (r.is_router(n)) return "#d6e6fb";
+  if (r.is_proxy(n)) return "#eadcf5";
+  if (r.is_app(n)) return "#f5f0c8";
   return "#ffffff";
+}
+
+/// Calls f(proxy, app's node, label) once for every app an nginx agent of the proxy sends
+/// requests to; the label names the paths ("L7 /cart, /api"): the URI split.
+template <class F>
+void for_each_upstream(const Topology& t, F f) {
+  for (const auto& p : t.nodes) {
+    std::map<std::string, std::string> paths;  // app node -> "/cart, /"
+    for (const auto& a : p.agents) {
+      if (!a.nginx) continue;
+      for (const auto& route : a.nginx->routes)
+        for (const auto& u : a.nginx->upstreams)
+          if (u.name == route.upstream)
+            for (const auto& srv : u.servers)
+              if (const Node* app = t.owner_of(srv.addr)) {
+                std::string& l = paths[app->name];
+                if (l.find(route.path) == std::string::npos) l += (l.empty() ? "" : ", ") + route.path;
+              }
+    }
+    for (const auto& [app, label] : paths) f(p, *t.node(app), "L7 " + label);
+  }
 }
 
 std::string service_edge_label(const VirtualService& s, const RealServer& d) {
@@ -169,6 +192,11 @@ std::string render_dot(const Topology& t) {
         << " [style=dashed, color=\"#c05000\", fontcolor=\"#c05000\", dir=forward, constraint=false, label="
         << dot_quote(service_edge_label(s, rs)) << "];\n";
   });
+  for_each_upstream(t, [&](const Node& p, const Node& app, const std::string& label) {
+    out << "  " << dot_node_id(p.name) << " -- " << dot_node_id(app.name)
+        << " [style=dashed, color=\"#7030a0\", fontcolor=\"#7030a0\", dir=forward, constraint=false, label="
+        << dot_quote(label) << "];\n";
+  });
   out << "}\n";
   return out.str();
 }
@@ -202,6 +230,10 @@ std::string render_mermaid(const Topology& t) {
                          const Node& o) {
     out << "  " << mermaid_id("n_", d.name) << " -.->|" << mermaid_text(service_edge_label(s, rs))
         << "| " << mermaid_id("n_", o.name) << "\n";
+  });
+  for_each_upstream(t, [&](const Node& p, const Node& app, const std::string& label) {
+    out << "  " << mermaid_id("n_", p.name) << " -.->|" << mermaid_text(label) << "| " << mermaid_id("n_", app.name)
+        << "\n";
   });
   return out.str();
 }

@@ -58,6 +58,10 @@ std::string nginx_config(const Topology& t, const Node& node, const Agent& a) {
   }
   o << "\n  server {\n    listen "
     << (k.address ? host_port(*k.address, a.port) : std::to_string(a.port)) << ";\n";
+  if (!k.name_path.empty())
+    // An exact location wins over every prefix: the proxy itself answers who it is.
+    o << "    location = " << k.name_path << " {\n      default_type text/plain;\n      return 200 \""
+      << node.name << "\\n\";\n    }\n";
   for (const auto& r : k.routes) {
     o << "    location " << r.path << " {\n"
       << "      proxy_pass http://" << r.upstream << ";\n";

@@ -86,6 +86,22 @@ std::string method_list(const std::vector<FwdMethod>& ms) {
 
 }  // namespace
 
+bool Roles::is_proxy(const Node& n) const {
+  for (const auto& a : n.agents)
+    if (a.nginx) return true;
+  return false;
+}
+
+bool Roles::is_app(const Node& n) const {
+  for (const auto& p : t_.nodes)
+    for (const auto& a : p.agents)
+      if (a.nginx)
+        for (const auto& u : a.nginx->upstreams)
+          for (const auto& s : u.servers)
+            if (s.target == n.name || n.holds(s.addr)) return true;
+  return false;
+}
+
 std::string Roles::role_name(const Node& n) const {
   std::vector<std::string> parts;
   if (directs(n)) {
@@ -100,6 +116,8 @@ std::string Roles::role_name(const Node& n) const {
   std::sort(rs.begin(), rs.end());
   if (!rs.empty()) parts.push_back("real server (" + method_list(rs) + ")");
   if (is_router(n)) parts.push_back("router");
+  if (is_proxy(n)) parts.push_back("L7 proxy (nginx)");
+  if (is_app(n)) parts.push_back("app server");
   if (parts.empty()) return lab_has_services() ? "client" : "host";
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : " and ") + p;

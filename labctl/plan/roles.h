@@ -53,6 +53,10 @@ class Roles {
   [[nodiscard]] bool lab_has_services() const;
   /// A service of `n` (as director) whose VIP is `a`, or nullptr.
   [[nodiscard]] const VirtualService* service_with_vip(const Node& n, const IpAddr& a) const;
+  /// Runs an nginx agent: an L7 proxy that takes each client's handshake.
+  [[nodiscard]] bool is_proxy(const Node& n) const;
+  /// Named by an upstream of some node's nginx agent: an application server behind a proxy.
+  [[nodiscard]] bool is_app(const Node& n) const;
   /// "director (DR)", "real server (NAT, TUN)", "router", "client": one short phrase.
   [[nodiscard]] std::string role_name(const Node& n) const;
   /// The methods a director uses (its keepalived's services too), in the order NAT, DR, TUN.

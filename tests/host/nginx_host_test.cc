@@ -3,7 +3,10 @@
 // proxy's access log names the upstream server that answered, upstream keep-alive on vs off
 // is seen in how many connections the apps accepted (their access logs name each request's
 // source port), a config nginx rejects fails `up` with nginx's own message and leaves
-// nothing, and no nginx process, temp folder or log remains outside the lab's state.
+// nothing, and no nginx process, temp folder or log remains outside the lab's state. The
+// handshakes check counts exactly who took part in a TCP handshake, with and without
+// upstream keep-alive, and a proxy out of source ports (TIME_WAIT against a narrow
+// ip_local_port_range) answers 502 with the cause named.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -33,10 +36,12 @@ const std::string kLabctl = LABCTL_BINARY_DIR "/labctl/labctl";
 std::string run(const std::string& cmd) { return test::run_capture(cmd); }
 
 // client -> proxy (nginx on port 80: /cart to app3, the rest to app1 and app2) on one switch.
-std::string topology(const std::string& lab, const std::string& nginx_keys, const std::string& app_keys = "") {
+std::string topology(const std::string& lab, const std::string& nginx_keys, const std::string& app_keys = "",
+                     const std::string& proxy_sysctls = "") {
   std::string t = "version = 1\nname = \"" + lab + "\"\n[switches.lan]\n"
                   "[nodes.client]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.81.0.10/24\"] }\n"
-                  "[nodes.proxy]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.81.0.2/24\"] }\n"
+                  "[nodes.proxy]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.81.0.2/24\"] }\n" +
+                  (proxy_sysctls.empty() ? "" : "sysctl = { " + proxy_sysctls + " }\n") +
                   "[nodes.proxy.agents.web]\nkind = \"nginx\"\n" + nginx_keys + "\n";
   for (int i = 1; i <= 3; ++i)
     t += "[nodes.app" + std::to_string(i) + "]\ninterfaces.eth0 = { switch = \"lan\", addresses = [\"10.81.0.1" +
@@ -160,6 +165,56 @@ TEST_F(HostNginx, WithKeepaliveRequestsReuseUpstreamConnections) {
   EXPECT_EQ(requests_from_proxy("app3"), 10u);
   // One worker, requests one after another: one connection carries them all.
   EXPECT_EQ(connections_from_proxy("app3"), 1u) << logs("app3", "app");
+}
+
+// `handshakes` over `n` requests to the cart (app3) through the proxy: its --json result.
+const std::string kHandshakes =
+    "[checks.shakes]\nkind = \"handshakes\"\nfrom = \"client\"\nto = \"10.81.0.2\"\nport = 80\npath = "
+    "\"/cart/items\"\nrequests = 12\n";
+
+TEST_F(HostNginx, HandshakesCountsOnePerRequestAtEachTierWithoutKeepalive) {
+  std::string out = up(topology(lab_, kSplit) + kHandshakes);
+  ASSERT_THAT(out, HasSubstr("rc=0")) << out;
+  std::string r = run(kLabctl + " check " + lab_ + " shakes 2>&1; echo rc=$?");
+  EXPECT_THAT(r, HasSubstr("rc=0")) << r;
+  // The table: the client opened 12, the proxy accepted 12 and opened 12, app3 accepted them.
+  EXPECT_THAT(r, HasSubstr("client: passive +0, active +12")) << r;
+  EXPECT_THAT(r, HasSubstr("proxy (L7 proxy): passive +12, active +12")) << r;
+  EXPECT_THAT(r, HasSubstr("app3 (app): passive +12, active +0")) << r;
+  EXPECT_THAT(r, HasSubstr("the apps accepted 12 for the proxies' 12")) << r;
+  // app1 and app2 serve other paths: not on this one.
+  EXPECT_THAT(r, Not(HasSubstr("app1"))) << r;
+}
+
+TEST_F(HostNginx, HandshakesSeesUpstreamKeepaliveSaveTheProxysHandshakes) {
+  std::string out = up(topology(lab_, kSplit + "keepalive = 4\n") + kHandshakes);
+  ASSERT_THAT(out, HasSubstr("rc=0")) << out;
+  std::string r = run(kLabctl + " check " + lab_ + " shakes 2>&1; echo rc=$?");
+  EXPECT_THAT(r, HasSubstr("rc=0")) << r;
+  // One worker, one request at a time: one upstream connection carries all twelve.
+  EXPECT_TRUE(std::regex_search(r, std::regex("proxy \\(L7 proxy\\): passive \\+12, active \\+1[,;\\n]"))) << r;
+  EXPECT_TRUE(std::regex_search(r, std::regex("app3 \\(app\\): passive \\+1, active \\+0"))) << r;
+  EXPECT_THAT(r, HasSubstr("upstream keep-alive saved 11 handshakes")) << r;
+}
+
+TEST_F(HostNginx, AProxyOutOfSourcePortsAnswers502AndTheCheckNamesTheRange) {
+  // The apps leave closing to the proxy, so the proxy holds TIME_WAIT; 6 ports for 12 requests.
+  std::string out = up(topology(lab_, kSplit, ", closes = \"client\"",
+                                "\"net.ipv4.ip_local_port_range\" = \"40000 40005\"") +
+                       kHandshakes);
+  ASSERT_THAT(out, HasSubstr("rc=0")) << out;
+  std::string r = run(kLabctl + " check " + lab_ + " shakes 2>&1; echo rc=$?");
+  EXPECT_THAT(r, HasSubstr("rc=1")) << r;
+  EXPECT_THAT(r, HasSubstr("request 7 failed")) << r;
+  EXPECT_THAT(r, HasSubstr("502")) << r;
+  EXPECT_THAT(r, HasSubstr("proxy holds 6 connections to 10.81.0.13:8080 in TIME_WAIT")) << r;
+  EXPECT_THAT(r, HasSubstr("ip_local_port_range 40000-40005 gives it 6 source ports")) << r;
+  EXPECT_THAT(r, HasSubstr("net.ipv4.ip_local_port_range = \"32768 60999\"")) << r;
+  EXPECT_THAT(logs("proxy", "web"), HasSubstr("Cannot assign requested address"));
+  // The fix, as a student would make it by hand: a wide range, and the rush is served.
+  run("ip netns exec " + lab_ + "-proxy sysctl -qw net.ipv4.ip_local_port_range='32768 60999'");
+  r = run(kLabctl + " check " + lab_ + " shakes 2>&1; echo rc=$?");
+  EXPECT_THAT(r, HasSubstr("rc=0")) << r;
 }
 
 TEST_F(HostNginx, AnAppsDelayIsTheTimeEachRequestTakesThroughTheProxy) {

@@ -115,5 +115,26 @@ TEST_F(KernelExercise, TunDemoRpfilterFailsReachAndHttpNamingRpFilter) {
   EXPECT_TRUE(failed(rep).empty()) << text(rep);
 }
 
+TEST_F(KernelExercise, ThreeTierPortsFailsRushHourNamingThePortRangeUntilItIsWidened) {
+  up("three-tier-ports");
+  CheckReport rep = run();
+  EXPECT_EQ(failed(rep), (std::set<std::string>{"rush-hour"})) << text(rep);
+  const auto& r = result(rep, "rush-hour");
+  EXPECT_NE(r.detail.find("502"), std::string::npos) << r.detail;
+  // Each proxy gets 20 of the 40: its 10 ports to app3 are held in TIME_WAIT.
+  for (const char* proxy : {"proxy1", "proxy2"}) {
+    bool found = false;
+    for (const auto& c : r.causes)
+      found = found || (c.node == proxy && c.what.find("connections to 10.31.0.23:8080 in TIME_WAIT") != std::string::npos &&
+                        c.what.find("ip_local_port_range 40000-40009 gives it 10 source ports") != std::string::npos &&
+                        c.fix.find("net.ipv4.ip_local_port_range = \"32768 60999\"") != std::string::npos);
+    EXPECT_TRUE(found) << proxy << " named in no cause\n" << text(rep);
+  }
+  for (const char* proxy : {"proxy1", "proxy2"})
+    sh("ip netns exec " + ns(proxy) + " sysctl -qw net.ipv4.ip_local_port_range='32768 60999'");
+  rep = run();
+  EXPECT_TRUE(failed(rep).empty()) << text(rep);
+}
+
 }  // namespace
 }  // namespace labctl

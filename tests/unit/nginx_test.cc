@@ -80,6 +80,7 @@ TEST(Nginx, EveryKeyIsRead) {
   EXPECT_EQ(k.keepalive, 16);
   EXPECT_EQ(k.method, "least_conn");
   EXPECT_EQ(k.worker_processes, 2);
+  EXPECT_EQ(k.name_path, "/whoami");
 }
 
 TEST(Nginx, DefaultsOfAPlainProxy) {
@@ -91,6 +92,7 @@ TEST(Nginx, DefaultsOfAPlainProxy) {
   EXPECT_EQ(a.nginx->keepalive, 0);
   EXPECT_EQ(a.nginx->method, "round_robin");
   EXPECT_EQ(a.nginx->worker_processes, 1);
+  EXPECT_EQ(a.nginx->name_path, "");  // nginx answers no path itself
   // One upstream and no routes: everything goes to it.
   ASSERT_EQ(a.nginx->routes.size(), 1u);
   EXPECT_EQ(a.nginx->routes[0].path, "/");

@@ -305,7 +305,8 @@ TEST(TeachDocs, DemosPageCountsTheLabsItLists) {
   std::size_t demos = 0;
   for (const auto& b : builtin_topologies()) {
     std::string name(b.name);
-    if (name.size() < 5 || name.substr(name.size() - 5) != "-demo") continue;
+    // The LVS labs: the -demo ones and three-tier (LVS in front of nginx).
+    if (name != "three-tier" && (name.size() < 5 || name.substr(name.size() - 5) != "-demo")) continue;
     ++demos;
     EXPECT_THAT(intro, HasSubstr("**" + name + "**"));
   }
