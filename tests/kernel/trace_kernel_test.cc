@@ -246,6 +246,47 @@ TEST_P(KernelTrace, AllFollowsTheCloseAndReadsTheDirectorsEntry) {
   }
 }
 
+// three-tier: the walk goes through both tiers: the director's MAC rewrite to a proxy, then
+// the proxy's own connection to an app from its back-side address and a new port, the
+// app's answer and the proxy's; with --all both connections to their close.
+TEST(KernelTraceTiers, ThreeTierWalksThroughTheProxyToTheApp) {
+  if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
+  if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
+  if (::access("/usr/sbin/nginx", X_OK) != 0) GTEST_SKIP() << "nginx is not installed (apt-get install nginx)";
+  ASSERT_TRUE(lab_namespaces("three-tier").empty()) << "three-tier is up already";
+  const std::string up = sh(kLabctl + " up three-tier 2>&1; echo rc=$?");
+  ASSERT_THAT(up, HasSubstr("rc=0")) << up;
+  const std::string out = sh(kLabctl + " trace three-tier --all --json 2>&1");
+  json j;
+  try {
+    j = json::parse(out);
+  } catch (const std::exception&) {
+    ADD_FAILURE() << "not JSON: " << out;
+  }
+  if (j.is_object()) {
+    EXPECT_TRUE(j["ok"]) << out;
+    const std::string proxy = j["real_server"];
+    EXPECT_TRUE(proxy == "proxy1" || proxy == "proxy2") << out;
+    EXPECT_EQ(j["request"][2]["node"], "director");
+    ASSERT_EQ(j["upstream"].size(), 1u) << out;
+    const auto& leg = j["upstream"][0];
+    EXPECT_EQ(leg["proxy"], proxy);
+    // Its own back-side address, as the kernel has it, and a port of its own.
+    const auto a = json::parse(sh("ip -n three-tier-" + proxy + " -4 -j addr show eth1"));
+    EXPECT_EQ(leg["src"], a.at(0).at("addr_info").at(0).at("local")) << out;
+    EXPECT_EQ(leg["request"][0]["iface"], "eth1");
+    const std::string app = leg["server"];
+    EXPECT_TRUE(app == "app1" || app == "app2") << out;  // "/" goes to the shop group
+    EXPECT_TRUE(leg["answered"]);
+    EXPECT_EQ(leg["server_answer"]["node"], proxy);
+    EXPECT_EQ(leg["proxy_answer"]["src"], "10.30.0.100");  // DR: the proxy answers from the VIP
+    EXPECT_EQ(j["lifecycle"]["director"]["from_server"], 0) << out;
+    EXPECT_EQ(j["lifecycle"]["time_wait_node"], proxy) << out;
+    EXPECT_TRUE(leg["lifecycle"]["closed"]) << out;
+  }
+  EXPECT_TRUE(lab_down("three-tier"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Demos, KernelTrace, ::testing::Values("dr-demo", "nat-demo", "tun-demo"),
                          [](const auto& p) {
                            std::string n = p.param;
