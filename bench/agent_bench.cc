@@ -5,15 +5,18 @@
 //
 //   load   `labagent load` against `wrk`, both from the client node to the same
 //          `labagent http` on the server node, same connections and duration:
-//          requests per second of each and labagent/wrk (goal >= 0.90).
+//          requests per second of each and labagent/wrk (goal >= 0.90); once with a
+//          connection per request, once with keep-alive (`labagent load --keep-alive`
+//          against `wrk -H 'Connection: keep-alive'`, which the http agent honours).
 //   server `wrk` against `labagent http` and against `busybox httpd -f` serving a file of
 //          the same size: requests per second of each and labagent/busybox (goal >= 1.0).
 //
-// Every round runs the three in turn (wrk->labagent, load->labagent, wrk->busybox), so slow
-// and fast minutes of a shared machine hit all three; the ratios are medians of each
-// round's own ratio. Both servers close the connection after each answer (HTTP/1.0,
-// Connection: close), so both clients pay a TCP connection per request; the bench counts
-// the client node's TCP active opens per answer to show that it is so for each of them.
+// Every round runs the five in turn (wrk->labagent, load->labagent, wrk->busybox, then
+// both clients with keep-alive), so slow and fast minutes of a shared machine hit all of
+// them; the ratios are medians of each round's own ratio. Without keep-alive both servers
+// close the connection after each answer (HTTP/1.0, Connection: close), so both clients
+// pay a TCP connection per request; the bench counts the client node's TCP active opens
+// per answer to show that it is so for each of them (and about 0 with keep-alive).
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -255,21 +258,26 @@ void bench(const Options& o) {
   wait_listening(cfd, kBusyboxPort);
 
   const std::string secs = std::to_string(o.seconds), conns = std::to_string(o.connections);
-  auto wrk = [&](int port) {
-    return std::vector<std::string>{"wrk", "-t", std::to_string(std::min(o.wrk_threads, o.connections)),
-                                    "-c", conns, "-d", secs + "s",
-                                    "http://" + std::string(kServerIp) + ":" + std::to_string(port) + "/"};
+  auto wrk = [&](int port, bool keep_alive = false) {
+    std::vector<std::string> argv{"wrk", "-t", std::to_string(std::min(o.wrk_threads, o.connections)),
+                                  "-c", conns, "-d", secs + "s"};
+    if (keep_alive) argv.insert(argv.end(), {"-H", "Connection: keep-alive"});
+    argv.push_back("http://" + std::string(kServerIp) + ":" + std::to_string(port) + "/");
+    return argv;
   };
   // A count it cannot reach: --seconds ends the run, as -d does wrk's.
   const std::vector<std::string> load{o.load_agent.empty() ? find_labagent() : o.load_agent, "load", "--target",
                                       std::string(kServerIp) + ":" + std::to_string(kLabagentPort),
                                       "--count", "1000000", "--concurrency", conns, "--seconds", secs};
+  std::vector<std::string> load_kept = load;
+  load_kept.emplace_back("--keep-alive");
 
   std::printf("labagent load and http agent, %d connections, %d s per run, %d rounds "
               "(wrk -t %d threads; labagent load: one thread per CPU, at most one per connection):\n",
               o.connections, o.seconds, o.rounds, std::min(o.wrk_threads, o.connections));
   std::printf("  http agent: %s\n  load client: %s\n", find_labagent().c_str(), load[0].c_str());
   std::vector<double> wrk_lab, load_lab, wrk_bb, load_ratio, server_ratio, wrk_cpu, load_cpu;
+  std::vector<double> wrk_kept, load_kept_rps, kept_ratio;
   for (int i = 0; i < o.rounds; ++i) {
     std::printf("  round %d\n", i + 1);
     Run a = parse_wrk(run_client(cfd, wrk(kLabagentPort)));
@@ -278,6 +286,13 @@ void bench(const Options& o) {
     print_run("labagent load -> http", b);
     Run c = parse_wrk(run_client(cfd, wrk(kBusyboxPort)));
     print_run("wrk -> busybox httpd", c);
+    Run d = parse_wrk(run_client(cfd, wrk(kLabagentPort, true)));
+    print_run("wrk keep-alive -> http", d);
+    Run e = parse_load(run_client(cfd, load_kept));
+    print_run("load --keep-alive -> http", e);
+    wrk_kept.push_back(d.rps());
+    load_kept_rps.push_back(e.rps());
+    kept_ratio.push_back(e.rps() / d.rps());
     wrk_lab.push_back(a.rps());
     load_lab.push_back(b.rps());
     wrk_bb.push_back(c.rps());
@@ -293,6 +308,8 @@ void bench(const Options& o) {
   std::printf("  load client: labagent load %8.0f req/s (%5.1f us CPU/req), wrk %8.0f req/s "
               "(%5.1f us CPU/req): ratio %.2f (goal >= 0.90)\n",
               median(load_lab), median(load_cpu), median(wrk_lab), median(wrk_cpu), median(load_ratio));
+  std::printf("  keep-alive:  labagent load %8.0f req/s, wrk %8.0f req/s: ratio %.2f (goal >= 0.90)\n",
+              median(load_kept_rps), median(wrk_kept), median(kept_ratio));
   std::printf("  http server: labagent http %8.0f req/s, busybox httpd %8.0f req/s (both under wrk): "
               "ratio %.2f (goal >= 1.00)\n",
               median(wrk_lab), median(wrk_bb), median(server_ratio));
@@ -305,7 +322,7 @@ int main(int argc, char** argv) {
   CLI::App app{"labagent_bench: labagent load against wrk, labagent http against busybox httpd, "
                "in a two-node lab (ratios measured in the same run)"};
   labctl::Options o;
-  app.add_option("--rounds", o.rounds, "Rounds of the three runs")->default_val(5)->check(CLI::Range(1, 100));
+  app.add_option("--rounds", o.rounds, "Rounds of the five runs")->default_val(5)->check(CLI::Range(1, 100));
   app.add_option("--connections", o.connections, "Concurrent connections of each client")
       ->default_val(8)->check(CLI::Range(1, 256));
   app.add_option("--seconds", o.seconds, "Length of each run")->default_val(5)->check(CLI::Range(1, 60));

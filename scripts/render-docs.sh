@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 labctl="${1:-build}/labctl/labctl"
-for demo in nat-demo dr-demo tun-demo; do
+for demo in nat-demo dr-demo tun-demo nat-vs-dr; do
   "$labctl" graph "$demo" > "docs/images/$demo.dot"
   dot -Tsvg "docs/images/$demo.dot" > "docs/images/$demo.svg"
 done

@@ -17,6 +17,7 @@ packages=(
   dpkg-dev lintian  # make deb: dpkg-shlibdeps for its Depends line; the package checked by lintian
   qemu-system-x86 busybox-static kmod cpio
   wrk  # labagent_bench: the load client labagent load is measured against
+  gnuplot-nox  # labctl measure --svg: bars and latency percentiles drawn by gnuplot
   libnftables-dev nftables  # packet marks for fwmark services (libnftables), nft in dry-run scripts
 )
 

@@ -1,5 +1,6 @@
 #include "labctl/checks/check_kind.h"
 
+#include <fmt/format.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -43,6 +44,12 @@ CheckResult verdict(const Check& c, bool passed, std::string detail) {
   r.passed = passed;
   r.detail = std::move(detail);
   return r;
+}
+
+std::string bytes_text(uint64_t b) {
+  if (b >= (uint64_t{1} << 20)) return fmt::format("{:.3g} MiB", static_cast<double>(b) / (1 << 20));
+  if (b >= (uint64_t{1} << 10)) return fmt::format("{:.3g} KiB", static_cast<double>(b) / (1 << 10));
+  return fmt::format("{} bytes", b);
 }
 
 std::string target_of(const Check& c) {

@@ -110,6 +110,8 @@ inline CheckResult failed(const Check& c, std::string detail) { return verdict(c
 
 /// "10.0.0.1:80", "[fd00::1]:80" or the bare address when the check has no port.
 std::string target_of(const Check& c);
+/// "4 MiB", "96.3 KiB", "12 bytes".
+std::string bytes_text(uint64_t b);
 /// The node that holds `addr` on one of its interfaces, else the address itself.
 std::string who_has(const Topology& t, const IpAddr& addr);
 

@@ -8,6 +8,7 @@ extern const KindRun reach_kind, no_reach_kind, http_kind, balance_kind, bypass_
     via_director_kind, tunnel_kind, arp_owner_kind, sticky_kind, least_conn_kind, failover_kind,
     health_kind, latency_kind, throughput_kind;
 extern const KindRun route_kind, neigh_kind, fdb_kind, nat_map_kind, handshakes_kind;
+extern const KindRun director_bytes_kind;
 
 const std::vector<const KindRun*>& kind_runs() {
   static const std::vector<const KindRun*> all = {
@@ -15,6 +16,7 @@ const std::vector<const KindRun*>& kind_runs() {
       &tunnel_kind, &arp_owner_kind, &sticky_kind,     &least_conn_kind, &failover_kind, &health_kind,
       &latency_kind, &throughput_kind,
       &route_kind,  &neigh_kind,     &fdb_kind,        &nat_map_kind,  &handshakes_kind,
+      &director_bytes_kind,
   };
   return all;
 }

@@ -6,12 +6,6 @@
 namespace labctl::check_kind {
 namespace {
 
-std::string bytes_text(uint64_t b) {
-  if (b >= (uint64_t{1} << 20)) return fmt::format("{:.3g} MiB", static_cast<double>(b) / (1 << 20));
-  if (b >= (uint64_t{1} << 10)) return fmt::format("{:.3g} KiB", static_cast<double>(b) / (1 << 10));
-  return fmt::format("{} bytes", b);
-}
-
 // GETs of `path` from the `from` node, one after another, for `seconds`: the last is cut
 // when the time is up. The rate is the bodies' bytes (not heads, not TCP/IP headers) over
 // the whole time, connects included, as a user's download sees it. With the http agent's

@@ -61,6 +61,7 @@ const std::map<std::string, std::vector<Arg>>& positional_args() {
       {"link", {Arg::Lab, Arg::Endpoint, Arg::LinkVerb, Arg::ImpairKey}},
       {"node", {Arg::Lab, Arg::LabNode, Arg::NodeVerb, Arg::None}},
       {"test", {Arg::Topology}},
+      {"measure", {Arg::Lab, Arg::None}},
   };
   return args;
 }

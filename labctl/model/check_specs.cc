@@ -275,6 +275,32 @@ void throughput(CheckValidation& v) {
             fmt::format("give timeout = {} or more, or fewer seconds", seconds + 1));
 }
 
+// director-bytes: HTTP bodies through a service; each bound it leaves out comes from the
+// service's method: NAT carries every reply, DR and TUN none (and only small requests and
+// the client's ACKs go in). A service that mixes methods (or local delivery) has no such
+// rule: the check must say what it expects.
+void director_bytes(CheckValidation& v) {
+  if (v.c.port == 0) v.c.port = 80;
+  if (!v.svc) return;
+  measures_tcp(v, "HTTP bodies through the director");
+  std::set<FwdMethod> methods;
+  for (const auto& rs : v.svc->real_servers) methods.insert(rs.method);
+  const bool nat = methods == std::set<FwdMethod>{FwdMethod::Nat};
+  const bool bypass = !methods.empty() && !methods.count(FwdMethod::Nat) && !methods.count(FwdMethod::Local);
+  if (nat) {
+    if (!v.c.params.has("out")) v.c.params.set("out", std::string(">= 95%"));
+  } else if (bypass) {
+    if (!v.c.params.has("out")) v.c.params.set("out", std::string("<= 0%"));
+    if (!v.c.params.has("in")) v.c.params.set("in", std::string("<= 5%"));
+  } else if (!v.c.params.has("out") && !v.c.params.has("in")) {
+    v.error("service",
+            fmt::format("{}: service {} {}, so its method says nothing about the share of bytes to expect",
+                        v.where, plain(v.svc->name),
+                        methods.empty() ? "has no real servers" : "mixes forwarding methods"),
+            "say it with out (and in), e.g. out = \">= 40%\"");
+  }
+}
+
 // route, neigh, fdb, nat-map: the kernel tables of the first half of the course (routing,
 // ARP, switching, home NAT).
 
@@ -701,6 +727,13 @@ const std::vector<CheckKindSpec>& check_kinds() {
        "one handshake per request at the client and at the node that answers, none at an LVS director, and "
        "one more per request from each proxy to its apps (fewer with upstream keep-alive)",
        handshakes},
+      // director-bytes: `requests` GETs through the service; the director's exact per-cpu
+      // IPVS bytes out and in against the body bytes received, each share a bound ("<= 5%").
+      {"director-bytes", {"from", "service"}, {"to", "port", "path", "requests", "out", "in", "timeout"}, false,
+       true, {{"path", "/"}, {"requests", int64_t{4}}}, 10s,
+       "the director's bytes out and in, as shares of the response bytes the client received, are within the "
+       "bounds (by default from the service's method: NAT at least 95 % out; DR and TUN 0 % out, at most 5 % in)",
+       director_bytes},
   };
   return all;
 }
@@ -729,6 +762,7 @@ const std::vector<CheckKey>& check_keys() {
       {"switch", read_name},       {"nodes", read_nodes},
       {"router", read_name},       {"sport", read_sport},       {"translated", read_translated},
       {"connections", read_connections},
+      {"out", read_share_bounds},  {"in", read_share_bounds},
   };
   return all;
 }

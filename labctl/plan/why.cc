@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <optional>
+#include <set>
+#include <vector>
 
 #include "labctl/plan/agent_kind.h"
 
@@ -188,12 +192,48 @@ std::string impair_why(const Impairment& imp, const std::string& leaving,
 }
 }  // namespace
 
+namespace {
+// A rate on the interface a director holds its VIPs on caps the road its NAT replies take
+// back to the clients, and not its DR or TUN ones: the course's NAT-vs-DR lesson.
+std::string director_road(const Node& n, const Interface& i) {
+  std::vector<std::string> nat, bypass;
+  for (const auto& s : n.services) {
+    const bool here = std::any_of(i.addresses.begin(), i.addresses.end(),
+                                  [&](const IpPrefix& a) { return !s.fwmark && a.addr == s.vip; });
+    if (!here || s.real_servers.empty()) continue;
+    std::set<FwdMethod> methods;
+    for (const auto& rs : s.real_servers) methods.insert(rs.method);
+    if (methods == std::set<FwdMethod>{FwdMethod::Nat}) {
+      nat.push_back(s.name);
+    } else if (!methods.count(FwdMethod::Nat) && !methods.count(FwdMethod::Local)) {
+      std::vector<std::string> names;  // "DR", "TUN"
+      for (FwdMethod m : methods) {
+        names.emplace_back(to_string(m));
+        for (char& ch : names.back()) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      }
+      bypass.push_back(fmt::format("{} ({})", s.name, fmt::join(names, ", ")));
+    }
+  }
+  if (nat.empty()) return "";
+  std::string w = fmt::format(
+      ". Clients reach the VIPs on this interface, so every reply of NAT service{} {} leaves through "
+      "this cap too: requests ride in on bicycles in the morning (a few hundred bytes), replies drive "
+      "home in trucks in the evening (whole pages), and NAT sends every truck down the director's one road",
+      nat.size() == 1 ? "" : "s", fmt::join(nat, ", "));
+  if (!bypass.empty())
+    w += fmt::format("; the replies of {} go from the real servers straight to the client and never queue here",
+                     fmt::join(bypass, ", "));
+  return w;
+}
+}  // namespace
+
 std::string impair(const Node& n, const Interface& i) {
   const std::string self = n.name + ":" + i.name;
   return impair_why(i.impair, self,
                     !i.sw.empty() ? "give " + self + " a port_impair (the switch's port towards it)"
                                   : "give " + i.peer_node + ":" + i.peer_ifname +
-                                        " an impair of its own");
+                                        " an impair of its own") +
+         (i.impair.rate ? director_road(n, i) : "");
 }
 
 std::string port_impair(const Node& n, const Interface& i) {

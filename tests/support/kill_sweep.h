@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -63,7 +64,8 @@ inline std::string run_capture(const std::string& cmd) {
   return out;
 }
 
-/// How many labagent processes run on this machine (tiers run their cases one at a time).
+/// How many labagent processes run on this machine, whatever their path (in the micro-VM's
+/// kernel tier, where nothing else runs beside the test).
 inline int count_labagents() {
   int n = 0;
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
@@ -75,6 +77,63 @@ inline int count_labagents() {
   }
   return n;
 }
+
+/// How many processes run the program `exe` on this machine.
+inline int count_processes_of(const std::filesystem::path& exe) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string pid = e.path().filename();
+    if (pid.empty() || !std::isdigit(static_cast<unsigned char>(pid[0]))) continue;
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(e.path() / "exe", ec);
+    if (!ec && target == exe) ++n;
+  }
+  return n;
+}
+
+/// The sweep's own copy of labagent, in a private folder (mkdtemp, 0700), which every
+/// `labctl` the sweep runs is told to use (LABCTL_AGENT, set for the sweep's duration):
+/// its processes are counted by that path, so the labagents of other tests running on the
+/// machine at the same time (another tier, another checkout) never count as leftovers.
+class PrivateLabagent {
+ public:
+  explicit PrivateLabagent(const std::string& labctl) {
+    const char* env = std::getenv("LABCTL_AGENT");
+    if (env && *env) old_ = env;
+    const std::filesystem::path bin = std::filesystem::path(labctl).parent_path();
+    std::filesystem::path from = old_;
+    if (from.empty()) {  // where labctl itself looks: the build tree's agents/, or beside it
+      from = bin.parent_path() / "agents" / "labagent";
+      if (!std::filesystem::exists(from)) from = bin / "labagent";
+    }
+    char tmpl[] = "/tmp/labctl-sweep-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) return;
+    dir_ = tmpl;
+    path_ = dir_ + "/labagent";
+    std::error_code ec;
+    std::filesystem::copy_file(from, path_, ec);
+    if (ec) return;
+    std::filesystem::permissions(path_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec, ec);
+    ::setenv("LABCTL_AGENT", path_.c_str(), 1);
+    active_ = true;
+  }
+  ~PrivateLabagent() {
+    if (active_) {
+      if (old_.empty()) ::unsetenv("LABCTL_AGENT");
+      else ::setenv("LABCTL_AGENT", old_.c_str(), 1);
+    }
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  PrivateLabagent(const PrivateLabagent&) = delete;
+  PrivateLabagent& operator=(const PrivateLabagent&) = delete;
+  [[nodiscard]] bool ok() const { return active_; }
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string old_, dir_, path_;
+  bool active_ = false;
+};
 
 /// Everything of `lab` on this machine: names under /run/netns (namespaces and
 /// placeholders alike), its state folder and its lock file.
@@ -96,7 +155,12 @@ inline SweepResult kill_sweep(const std::string& labctl, const std::string& lab,
                               const std::string& up_arg, int kills) {
   using clock = std::chrono::steady_clock;
   SweepResult r;
-  const int agents_before = count_labagents();
+  PrivateLabagent agent(labctl);
+  if (!agent.ok()) {
+    r.leftovers.push_back("could not make the sweep's own copy of labagent under /tmp");
+    return r;
+  }
+  const int agents_before = count_processes_of(agent.path());
   // The duration of a whole `up` (process start to exit): the median of five, after a
   // first run that warms caches and is not counted (cold runs took twice as long).
   std::vector<double> runs;
@@ -104,6 +168,9 @@ inline SweepResult kill_sweep(const std::string& labctl, const std::string& lab,
     auto t0 = clock::now();
     const int rc = wait_status(spawn_quiet(labctl, {"up", up_arg}));
     runs.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+    // The count sees the lab's own agents (or a leftover could never be seen).
+    if (i == 0 && rc == 0 && count_processes_of(agent.path()) <= agents_before)
+      r.leftovers.push_back("the lab's agents do not run from " + agent.path() + " (LABCTL_AGENT)");
     wait_status(spawn_quiet(labctl, {"down", lab}));
     if (rc != 0) {
       r.leftovers.push_back("`labctl up " + up_arg + "` failed (exit " + std::to_string(rc) +
@@ -127,7 +194,7 @@ inline SweepResult kill_sweep(const std::string& labctl, const std::string& lab,
     const std::string when = "kill " + std::to_string(k) + " at " + std::to_string(at_ms) + " ms";
     if (rc != 0) r.leftovers.push_back(when + ": `labctl down` exited " + std::to_string(rc));
     for (const auto& t : traces_of(lab)) r.leftovers.push_back(when + ": " + t);
-    if (int now = count_labagents(); now != agents_before)
+    if (int now = count_processes_of(agent.path()); now != agents_before)
       r.leftovers.push_back(when + ": " + std::to_string(now - agents_before) + " labagent(s)");
   };
   for (int k = 0; k < kills && r.leftovers.size() <= 20; ++k)

@@ -100,7 +100,7 @@ TEST_F(Complete, OptionsOfTheSubcommand) {
 TEST_F(Complete, TopologiesAreBuiltinsAndFiles) {
   EXPECT_THAT(complete("up dr", 2), ElementsAre("dr-demo", "dr-demo-noarp", ":files"));
   EXPECT_THAT(complete("explain tun-demo ''", 3), IsEmpty()) << "explain takes one";
-  EXPECT_THAT(complete("validate dr-demo nat", 3), ElementsAre("nat-demo", "nat-demo-nogw", ":files"))
+  EXPECT_THAT(complete("validate dr-demo nat", 3), ElementsAre("nat-demo", "nat-demo-nogw", "nat-vs-dr", ":files"))
       << "validate takes several";
 }
 

@@ -90,7 +90,7 @@ TEST(RenderMermaid, UsesSafeIdsAndLabels) {
 // docs/images/<demo>.dot must be what `labctl graph <demo>` prints today, and the .svg
 // next to it must be a rendering of it: scripts/render-docs.sh refreshes both.
 TEST(DocsImages, CommittedDotMatchesRenderDotForEveryDemo) {
-  for (const char* demo : {"nat-demo", "dr-demo", "tun-demo"}) {
+  for (const char* demo : {"nat-demo", "dr-demo", "tun-demo", "nat-vs-dr"}) {
     SCOPED_TRACE(demo);
     LoadResult r = load_topology(demo);
     ASSERT_TRUE(r.ok());

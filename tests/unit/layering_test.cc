@@ -24,11 +24,12 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"kernel", {"base", "model"}},
       {"vm", {"base", "kernel"}},
       {"lab", {"base", "model", "plan", "kernel"}},
-      // checks/, trace/ and doctor/ are siblings: none includes another.
+      // checks/, trace/, measure/ and doctor/ are siblings: none includes another.
       {"checks", {"base", "model", "plan", "kernel", "lab"}},
       {"trace", {"base", "model", "plan", "kernel", "lab"}},
+      {"measure", {"base", "model", "plan", "kernel", "lab"}},
       {"doctor", {"base", "model", "kernel", "vm"}},
-      {"cli", {"base", "model", "plan", "kernel", "lab", "checks", "vm", "trace", "doctor"}},
+      {"cli", {"base", "model", "plan", "kernel", "lab", "checks", "vm", "trace", "doctor", "measure"}},
   };
   return rules;
 }
