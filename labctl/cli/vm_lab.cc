@@ -11,7 +11,9 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include "labctl/base/file.h"
 #include "labctl/cli/command.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/state.h"
@@ -137,6 +139,56 @@ std::optional<std::string> lab_argument(const CLI::App& app, const std::vector<s
   return std::nullopt;
 }
 
+namespace {
+
+// `labctl measure LAB ... --svg FILE` of a lab in its micro-VM: what the guest writes is gone
+// at its power-off (its root is an overlay on a tmpfs), so the picture is drawn in the
+// guest under a name in its /tmp and copied out over the relay (`exec LAB NODE -- cat`) to
+// FILE here, written as any file labctl writes (base/file.h). Without gnuplot the guest
+// leaves the data and the script instead: those are copied to FILE.dat and FILE.gp, the
+// script's paths changed to them.
+int relay_measure_with_svg(const std::string& lab, std::vector<std::string> args, size_t value_at,
+                           const std::string& file) {
+  char tag[17];
+  std::snprintf(tag, sizeof tag, "%08x%08x", static_cast<unsigned>(std::rand()), static_cast<unsigned>(::getpid()));
+  const std::string guest = std::string("/tmp/labctl-measure-") + tag + ".svg";
+  args[value_at] = args[value_at].starts_with("--svg=") ? "--svg=" + guest : guest;
+  args.push_back("--svg-shown-as=" + file);
+  const int rc = relay_to_lab(lab, args, nullptr, 0, true);
+  std::string status;
+  if (relay_to_lab(lab, {"status", lab, "--json"}, &status, 60) != 0) return rc ? rc : kExitFailure;
+  std::string node;
+  try {
+    auto j = nlohmann::json::parse(status);
+    if (!j["nodes"].empty()) node = j["nodes"][0]["name"].get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+  }
+  if (node.empty()) return rc ? rc : kExitFailure;
+  auto fetch = [&](const std::string& from, std::string& text) {
+    return relay_to_lab(lab, {"exec", lab, node, "--", "cat", from}, &text, 60) == 0;
+  };
+  auto put = [&](const std::string& to, const std::string& text) {
+    if (Status st = write_text(to, text, output_file_mode(to)); !st) {
+      std::fprintf(stderr, "labctl: error: %s\n", st.error().str().c_str());
+      return false;
+    }
+    return true;
+  };
+  std::string svg, data, script;
+  bool ok = true;
+  if (fetch(guest, svg)) {
+    ok = put(file, svg);
+  } else if (fetch(guest + ".dat", data) && fetch(guest + ".gp", script)) {
+    for (size_t at = script.find(guest); at != std::string::npos; at = script.find(guest, at + file.size()))
+      script.replace(at, guest.size(), file);
+    ok = put(file + ".dat", data) && put(file + ".gp", script);
+  }
+  (void)relay_to_lab(lab, {"exec", lab, node, "--", "rm", "-f", guest, guest + ".dat", guest + ".gp"}, &data, 60);
+  return rc ? rc : ok ? 0 : kExitFailure;
+}
+
+}  // namespace
+
 std::optional<int> relay_if_vm_hosted(const CLI::App& app, int argc, char** argv) {
   if (argc > 1) saved_args().assign(argv + 1, argv + argc);
   if (argc < 3 || inside_vm() || handles_vm_itself(argv[1])) return std::nullopt;
@@ -147,7 +199,13 @@ std::optional<int> relay_if_vm_hosted(const CLI::App& app, int argc, char** argv
   }
   auto lab = lab_argument(app, saved_args());
   if (!lab || !vm_hosted(*lab)) return std::nullopt;
-  return relay_to_lab(*lab, saved_args(), nullptr, 0, true);
+  const auto& args = saved_args();
+  if (args[0] == "measure")
+    for (size_t i = 1; i < args.size() && args[i] != "--"; ++i) {
+      if (args[i] == "--svg" && i + 1 < args.size()) return relay_measure_with_svg(*lab, args, i + 1, args[i + 1]);
+      if (args[i].starts_with("--svg=")) return relay_measure_with_svg(*lab, args, i, args[i].substr(6));
+    }
+  return relay_to_lab(*lab, args, nullptr, 0, true);
 }
 
 std::optional<std::string> vm_unavailable() {

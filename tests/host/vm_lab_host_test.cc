@@ -125,6 +125,23 @@ TEST_F(VmLab, DrDemoRunsInItsGuestAndEveryCommandReachesIt) {
   EXPECT_OK(labctl("link dr-demo client:eth0 up"));
   EXPECT_OK(labctl("link dr-demo rs1:eth0 clear"));
 
+  // measure's picture is drawn in the guest and copied out: it is here, where the user is.
+  const std::string svg = state_ + "/out.svg";
+  Outcome measure = labctl("measure dr-demo web --requests 20 --concurrency 2 --rounds 1 --svg " + svg);
+  EXPECT_OK(measure);
+  EXPECT_NE(measure.out.find("requests/s"), std::string::npos) << measure.out;
+  EXPECT_NE(measure.err.find("labctl measure: wrote " + svg), std::string::npos) << measure.err;
+  std::ifstream drawn(svg);
+  std::string head(64, '\0');
+  drawn.read(head.data(), 64);
+  const bool gnuplot = !find_program("gnuplot").empty();
+  if (gnuplot) {
+    EXPECT_NE(head.find("<svg"), std::string::npos) << head;
+    EXPECT_EQ(fs::status(svg).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  } else {
+    EXPECT_TRUE(fs::exists(svg + ".dat") && fs::exists(svg + ".gp"));
+  }
+
   Outcome status = labctl("status dr-demo");
   EXPECT_OK(status);
   EXPECT_NE(status.out.find("micro-VM, guest kernel "), std::string::npos) << status.out;
