@@ -1,4 +1,4 @@
-// labctl trace LAB [--from NODE] [--service NAME] [--timeout S] [--wait] [--json]
+// labctl trace LAB [--from NODE] [--service NAME] [--to ADDR:PORT] [--timeout S] [--wait] [--all] [--json]
 #include "labctl/trace/trace.h"
 
 #include <cstdio>
@@ -24,16 +24,26 @@ void setup(CLI::App& app) {
       "packet in a second IP header DIP -> RIP), and whether the reply passed the director.\n"
       "Everything shown was captured, not derived from the topology. When the lab is broken\n"
       "the walk says where the packet was last seen.\n"
+      "When the node that got the request opens a connection of its own before it answers (a\n"
+      "proxy such as nginx), the walk goes on through that second connection: its new source\n"
+      "address and port, the next server's answer, the proxy's answer to the client.\n"
+      "--all also follows the whole connection beyond its first packet: the three-way\n"
+      "handshake, the request and the reply, the four-way close (each FIN and its ACK, in\n"
+      "the order they came, and who closed first), then who holds TIME_WAIT, read from each\n"
+      "end's socket table; in LVS, what the director saw of it and its IPVS connection entry\n"
+      "(DR and TUN: the director never sees the real server's FIN, so the entry stays\n"
+      "FIN_WAIT and counts as InActConn).\n"
       "Examples:\n"
       "  labctl trace dr-demo\n"
       "  labctl trace nat-demo --json\n"
       "  labctl trace tun-demo --wait --timeout 30   # the next request someone sends\n"
       "  labctl trace mylab --from client --to 10.0.2.10:80   # no IPVS: plain routing\n"
+      "  labctl trace dr-demo --all   # handshake, request, reply, four-way close, TIME_WAIT\n"
       "Exit status: 0 when the request was answered and the walk is what the forwarding\n"
       "method promises, 1 when not (or the trace could not run), 2 for bad usage.");
   static std::string lab, from, service, to;
   static double timeout_s = 2;
-  static bool wait = false, json = false;
+  static bool wait = false, json = false, all = false;
   cmd->add_option("lab", lab, "Running lab")->required();
   cmd->add_option("--from", from, "Node to send the request from (default: the node the lab's checks of the service use)")
       ->type_name("NODE");
@@ -44,6 +54,8 @@ void setup(CLI::App& app) {
       ->type_name("S")
       ->check(CLI::Range(0.1, 600.0));
   cmd->add_flag("--wait", wait, "Send nothing: walk the next connection the --from node opens to the service");
+  cmd->add_flag("--all", all,
+                "Follow the whole connection: handshake, request, reply, four-way close, who holds TIME_WAIT");
   cmd->add_flag("--json", json, "Machine-readable output");
   cmd->callback([] {
     if (Status st = check_lab_name(lab); !st) die(st.error(), kExitInvalid);
@@ -59,6 +71,7 @@ void setup(CLI::App& app) {
     o.to = to;
     o.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
     o.passive = wait;
+    o.whole = all;
     o.interrupted = interrupt.flag();
     auto setup = trace_setup(t, o);
     if (!setup) die(setup.error(), kExitInvalid);

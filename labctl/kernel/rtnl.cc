@@ -509,6 +509,26 @@ Request fdb_dump() {
   return r;
 }
 
+Result<Request> fdb_del(int port_index, const std::string& mac) {
+  unsigned x[6];
+  char tail = 0;
+  if (std::sscanf(mac.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &x[0], &x[1], &x[2], &x[3], &x[4], &x[5], &tail) != 6)
+    return fail("'" + mac + "' is not a MAC address");
+  uint8_t lladdr[6];
+  for (int i = 0; i < 6; ++i) lladdr[i] = static_cast<uint8_t>(x[i]);
+  std::vector<uint8_t> buf(MNL_ALIGN(sizeof(nlmsghdr)) + MNL_ALIGN(sizeof(ndmsg)) + MNL_ATTR_HDRLEN + 8, 0);
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = RTM_DELNEIGH;
+  nlh->nlmsg_flags = NLM_F_REQUEST;
+  auto* nd = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));
+  nd->ndm_family = AF_BRIDGE;
+  nd->ndm_ifindex = port_index;
+  nd->ndm_flags = NTF_MASTER;
+  mnl_attr_put(nlh, NDA_LLADDR, sizeof lladdr, lladdr);
+  buf.resize(nlh->nlmsg_len);
+  return Request{std::move(buf), "bridge fdb del " + mac + " master", nullptr, ENOENT};
+}
+
 Request route_get(const IpAddr& dst) {
   std::vector<uint8_t> buf(MNL_ALIGN(sizeof(nlmsghdr)) + MNL_ALIGN(sizeof(rtmsg)) + MNL_ATTR_HDRLEN + 16, 0);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
@@ -802,6 +822,11 @@ Result<std::vector<RouteInfo>> Rtnl::routes(int family) {
 
 Status Rtnl::forget_neighbour(const NeighInfo& n) {
   return sock_.transact(rtnl::neigh_del(n.index, n.dst));
+}
+
+Status Rtnl::forget_fdb(const FdbEntry& e) {
+  TRY_ASSIGN(Request r, rtnl::fdb_del(e.index, e.mac));
+  return sock_.transact(r);
 }
 
 Result<RouteLookup> Rtnl::route_get(const IpAddr& dst) {

@@ -136,6 +136,9 @@ inline constexpr const char* kIp6tnlFallback = "ip6tnl0";
 [[nodiscard]] Request neigh_del(int ifindex, const IpAddr& dst);
 /// RTM_GETNEIGH dump of family AF_BRIDGE: every bridge's forwarding database.
 [[nodiscard]] Request fdb_dump();
+/// RTM_DELNEIGH, AF_BRIDGE, NTF_MASTER: makes the bridge forget the MAC `mac` it learned on
+/// port `port_index` (`bridge fdb del MAC dev PORT master`).
+[[nodiscard]] Result<Request> fdb_del(int port_index, const std::string& mac);
 
 // Decoders for the dumps' reply messages.
 [[nodiscard]] Result<LinkInfo> parse_link(const nlmsghdr& nlh);
@@ -184,6 +187,8 @@ class Rtnl {
   [[nodiscard]] Result<std::vector<NeighInfo>> neighbours(int family);
   /// Deletes the neighbour entry `n` (gone already counts as done).
   [[nodiscard]] Status forget_neighbour(const NeighInfo& n);
+  /// Makes the bridge forget one learned entry of its forwarding database.
+  [[nodiscard]] Status forget_fdb(const FdbEntry& e);
   /// The kernel's own route lookup for `dst` (ENETUNREACH and the like when it has none).
   [[nodiscard]] Result<RouteLookup> route_get(const IpAddr& dst);
   /// Every bridge forwarding database entry in this namespace, ports named.

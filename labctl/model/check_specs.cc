@@ -714,7 +714,7 @@ const std::vector<CheckKindSpec>& check_kinds() {
       {"neigh", {"from", "to"}, {"neighbour", "owner", "entry", "timeout"}, false, false, {{"entry", "present"}}, 3s,
        "after a ping, the neighbour table holds the entry with its owner's MAC (or holds none)", neigh},
       {"fdb", {"from", "switch"}, {"nodes", "timeout"}, false, false, {}, 3s,
-       "after pings across it, the switch has learned each node's MAC on that node's port", fdb},
+       "after pings across it, the switch has learned each node's MAC on that node's port (and flooded a frame for a MAC it did not know)", fdb},
       {"nat-map", {"from", "to", "router"}, {"port", "sport", "translated", "timeout"}, false, true,
        {{"sport", int64_t{12121}}}, 6s,
        "a request from a fixed source port is answered, the router's conntrack entry maps it to its translated "

@@ -9,9 +9,11 @@
 #include <thread>
 
 #include "labctl/base/fd.h"
+#include "labctl/kernel/ipvs_proc.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/probe.h"
 #include "labctl/kernel/rtnl.h"
+#include "labctl/kernel/tcp_sockets.h"
 #include "labctl/model/load_target.h"
 
 namespace labctl {
@@ -24,6 +26,9 @@ constexpr int kTraceSnaplen = 200;
 constexpr int kTraceBuffer = 256 * 1024;
 // After the request: how long the capture may still take to drain what the kernel queued.
 constexpr auto kDrainBound = 2s;
+// --all: after the client's connection closed, how long the capture goes on for the last
+// segments of connections a proxy opened on the request's behalf.
+constexpr auto kSettle = 300ms;
 
 Result<std::pair<const Node*, const VirtualService*>> pick_service(const Topology& t, const std::string& name) {
   std::vector<std::pair<const Node*, const VirtualService*>> all;
@@ -63,6 +68,46 @@ std::map<IpAddr, std::string> address_owners(const Topology& t) {
   return owners;
 }
 
+// After the close: each end's socket of the connection from its node's socket table (the
+// side that closed first holds TIME_WAIT), and the director's IPVS entry for it.
+void read_after_close(const Topology& t, const std::map<std::string, Fd>& ns, const TraceSetup& setup,
+                      ConnectionLife& c, bool via_director) {
+  for (Side side : {Side::Client, Side::Server}) {
+    const std::string& node = side == Side::Client ? c.client_node : c.server_node;
+    auto it = ns.find(node);
+    if (it == ns.end() || !t.node(node)) continue;
+    SocketFact fact;
+    fact.node = node;
+    fact.side = side;
+    Status read = run_in_netns(it->second.get(), [&]() -> Status {
+      TRY_ASSIGN(auto sockets, tcp_sockets_here());
+      for (const auto& s : sockets) {
+        const bool match = side == Side::Client
+                               ? s.local_port == c.client_port && s.remote == c.server_ip && s.remote_port == c.server_port
+                               : s.local_port == c.server_port && s.remote == c.client_ip && s.remote_port == c.client_port;
+        if (match && s.state != 10) fact.state = tcp_state_name(s.state);
+      }
+      return {};
+    });
+    if (!read) fact.error = read.error().str();
+    c.sockets.push_back(std::move(fact));
+  }
+  if (!via_director || setup.director.empty() || !ns.contains(setup.director)) return;
+  DirectorEntryFact e;
+  Status read = run_in_netns(ns.at(setup.director).get(), [&]() -> Status {
+    TRY_ASSIGN(auto conns, ipvs::read_conn_table());
+    for (const auto& x : conns)
+      if (x.client == c.client_ip && x.client_port == c.client_port && x.vport == c.server_port) {
+        e.found = true;
+        e.state = x.state;
+        e.expires = x.expires;
+      }
+    return {};
+  });
+  if (!read) e.error = read.error().str();
+  c.director_entry = e;
+}
+
 }  // namespace
 
 Result<std::vector<TraceIface>> node_interfaces(const std::string& lab, const std::string& node, bool only_up) {
@@ -83,6 +128,7 @@ Result<std::vector<TraceIface>> node_interfaces(const std::string& lab, const st
 Result<TraceSetup> trace_setup(const Topology& t, const TraceOptions& o) {
   TraceSetup setup;
   setup.lab = t.name;
+  setup.whole = o.whole;
   setup.addr_owner = address_owners(t);
   if (!o.to.empty()) {
     if (!o.service.empty()) return fail("give --service or --to, not both");
@@ -140,6 +186,8 @@ Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& 
   std::atomic<bool> finish{false};
   std::optional<uint16_t> passive_port;  // passive: the connection being followed
   std::atomic<bool> passive_answered{false};
+  std::atomic<bool> closed{false};  // --all: the followed connection's four-way close ended
+  IpAddr client_ip;
   Result<CaptureReport> rep = CaptureReport{};
   const auto until = Clock::now() + o.timeout + kDrainBound;
   std::thread reader([&] {
@@ -147,21 +195,34 @@ Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& 
     lim.until = until;
     lim.interrupted = o.interrupted;
     lim.finish = &finish;
-    if (o.passive) lim.done = [&] { return passive_answered.load(); };
+    if (o.passive)
+      lim.done = [&] { return passive_answered.load() && (!o.whole || setup.proto != Proto::Tcp || closed.load()); };
     rep = cap.run(lim, [&](const Frame& f) {
       // Passive: a connection that went by while the handles were still being opened may
       // be missing hops on the late ones; the walk starts with the first one seen whole.
       if (o.passive && f.t_ns < armed_ns) return;
       TracedFrame tf{f.iface, f.dir, f.t_ns, decode_packet(f.link, f.data.data(), f.data.size(), f.wire_len)};
-      if (o.passive && where[f.iface].node == client) {
+      bool ours = false;  // a TCP segment of the followed connection, on the client's side
+      if ((o.passive || o.whole) && where[f.iface].node == client) {
         const Packet& p = tf.pkt;
         if (!passive_port && f.dir == Direction::Out && p.l4 && p.inner() && p.inner()->dst == setup.vip &&
-            p.l4->dport == setup.port && (setup.proto == Proto::Udp || (p.l4->tcp_flags & 0x12) == 0x02))
+            p.l4->dport == setup.port && (setup.proto == Proto::Udp || (p.l4->tcp_flags & 0x12) == 0x02)) {
           passive_port = p.l4->sport;
-        else if (passive_port && f.dir == Direction::In && p.l4 && p.l4->dport == *passive_port)
+          client_ip = p.inner()->src;
+          ours = true;
+        } else if (passive_port && f.dir == Direction::In && p.l4 && p.l4->dport == *passive_port) {
           passive_answered = true;
+          ours = true;
+        } else if (passive_port && f.dir == Direction::Out && p.l4 && p.l4->sport == *passive_port) {
+          ours = true;
+        }
       }
+      const size_t at = f.iface;
       frames.push_back(std::move(tf));
+      if (ours && o.whole && setup.proto == Proto::Tcp) {
+        Lifecycle l = follow_connection(connection_segments(frames, at, client_ip, *passive_port));
+        if (l.closed || l.reset_by) closed = true;
+      }
     });
   });
 
@@ -185,6 +246,13 @@ Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& 
                (sent.error().errnum && sent.error().errnum != ETIMEDOUT
                     ? std::string(": ") + std::strerror(sent.error().errnum)
                     : "");
+    if (o.whole && setup.proto == Proto::Tcp) {
+      // The close follows the answer: wait for its last ACK, then a little longer for a
+      // proxy's own connection to end too.
+      const auto close_by = Clock::now() + o.timeout;
+      while (!closed && Clock::now() < close_by && !(o.interrupted && *o.interrupted)) std::this_thread::sleep_for(10ms);
+      std::this_thread::sleep_for(kSettle);
+    }
     finish = true;
   }
   reader.join();
@@ -192,6 +260,9 @@ Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& 
   if (rep->interrupted) return fail("trace interrupted");
 
   Walk w = build_walk(setup, std::move(frames));
+  if (w.life) read_after_close(t, ns, setup, *w.life, true);
+  for (auto& leg : w.upstream)
+    if (leg.life) read_after_close(t, ns, setup, *leg.life, false);
   if (!o.passive) {
     w.request_result = (setup.proto == Proto::Udp ? "UDP datagram" : "HTTP GET /") + std::string(" from ") +
                        client + ": " + result;

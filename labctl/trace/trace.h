@@ -23,6 +23,9 @@ struct TraceOptions {
   /// How long the answer may take (sent request), or how long to wait for a connection (passive).
   std::chrono::milliseconds timeout{2000};
   bool passive = false;  ///< Send nothing: walk the next connection from `from` to the service.
+  /// Follow the whole connection (--all): handshake, request, reply, four-way close, then
+  /// read who holds TIME_WAIT (and, in LVS, the director's connection entry).
+  bool whole = false;
   const std::atomic<bool>* interrupted = nullptr;  ///< Ctrl-C.
 };
 

@@ -89,6 +89,17 @@ class WalkBuilder {
     explain(w_.request, true);
     explain(w_.reply, false);
     conclude();
+    follow_proxies();
+    if (s.whole && tcp && !w_.request.empty()) {
+      std::string server = w_.real_server;
+      if (server.empty()) server = owner_name(s.vip);
+      w_.life = life_of(s.client, w_.request.front(), *w_.client_ip, *w_.client_port, server, s.vip, s.port);
+      if (!s.director.empty()) count_at_director(*w_.life);
+      for (auto& leg : w_.upstream)
+        if (!leg.request.empty())
+          leg.life = life_of(leg.proxy, leg.request.front(), leg.src, leg.sport, leg.server.empty() ? owner_name(leg.dst) : leg.server,
+                             leg.dst, leg.dport);
+    }
     return std::move(w_);
   }
 
@@ -299,6 +310,145 @@ class WalkBuilder {
     }
   }
 
+  Hop hop_of(const TracedFrame& f) const {
+    Hop h;
+    h.iface = f.iface;
+    h.node = node_of(f);
+    h.ifname = w_.setup.ifaces[f.iface].iface;
+    h.dir = f.dir;
+    h.t_ns = f.t_ns;
+    h.pkt = f.pkt;
+    return h;
+  }
+
+  // A TCP frame of the connection whose client end is `ip`:`port`: +1 sent by that end,
+  // -1 sent to it, 0 neither.
+  static int end_of(const Packet& p, const IpAddr& ip, uint16_t port) {
+    const IpHeader* in = p.inner();
+    if (!in || !is_tcp(p)) return 0;
+    if (in->src == ip && p.l4->sport == port) return 1;
+    if (in->dst == ip && p.l4->dport == port) return -1;
+    return 0;
+  }
+
+  // A node that received the request and, before it answered, opened a connection of its
+  // own: a proxy. Its connection is walked like the first, and so on down the tiers.
+  void follow_proxies() {
+    if (!w_.client_ip || w_.real_server.empty() || w_.setup.proto != Proto::Tcp) return;
+    std::string at = w_.real_server;
+    IpAddr cip = *w_.client_ip;
+    uint16_t cport = *w_.client_port;
+    constexpr int kMaxTiers = 4;
+    for (int tier = 0; tier < kMaxTiers && !at.empty(); ++tier) {
+      // When the request's data reached `at`, and when `at` first sent data back.
+      const TracedFrame* request_in = nullptr;
+      const TracedFrame* answer_out = nullptr;
+      for (const auto& f : frames_) {
+        if (node_of(f) != at || !f.pkt.l4 || f.pkt.l4->payload_len == 0) continue;
+        const int end = end_of(f.pkt, cip, cport);
+        if (!request_in && f.dir == Direction::In && end == 1) request_in = &f;
+        if (request_in && !answer_out && f.dir == Direction::Out && end == -1) answer_out = &f;
+      }
+      if (!request_in) return;
+      const TracedFrame* syn = nullptr;
+      for (const auto& f : frames_) {
+        if (f.t_ns < request_in->t_ns || (answer_out && f.t_ns > answer_out->t_ns)) continue;
+        if (node_of(f) != at || f.dir != Direction::Out || !is_tcp(f.pkt) || !f.pkt.inner()) continue;
+        if ((f.pkt.l4->tcp_flags & (kSyn | kAck)) != kSyn) continue;
+        syn = &f;
+        break;
+      }
+      if (!syn) return;
+      ProxyLeg leg;
+      leg.proxy = at;
+      leg.src = syn->pkt.inner()->src;
+      leg.sport = syn->pkt.l4->sport;
+      leg.dst = syn->pkt.inner()->dst;
+      leg.dport = syn->pkt.l4->dport;
+      const uint32_t isn = syn->pkt.l4->seq;
+      leg.request = hops_where([&](const Packet& p) {
+        return end_of(p, leg.src, leg.sport) == 1 && (p.l4->tcp_flags & (kSyn | kAck)) == kSyn && p.l4->seq == isn;
+      }, false);
+      leg.reply = hops_where([&](const Packet& p) {
+        return end_of(p, leg.src, leg.sport) == -1 && (p.l4->tcp_flags & (kSyn | kAck)) == (kSyn | kAck) &&
+               p.l4->ack == isn + 1;
+      }, false);
+      explain(leg.request, true);
+      explain(leg.reply, false);
+      for (auto it = leg.request.rbegin(); it != leg.request.rend(); ++it)
+        if (it->node != at && it->dir == Direction::In) {
+          leg.server = it->node;
+          break;
+        }
+      const std::string server = leg.server.empty() ? ip_label(leg.dst) : leg.server;
+      if (!leg.request.empty())
+        leg.request.front().why = fmt::format(
+            "{} opens a connection of its own to {}: a new source address and port ({} -> {}); the client's "
+            "connection ends at {}",
+            at, server, endpoint_text(leg.src, leg.sport), endpoint_text(leg.dst, leg.dport), at);
+      for (const auto& h : leg.reply)
+        if (h.node == at && h.dir == Direction::In) leg.answered = true;
+      for (const auto& f : frames_)
+        if (node_of(f) == at && f.dir == Direction::In && f.pkt.l4 && f.pkt.l4->payload_len > 0 &&
+            end_of(f.pkt, leg.src, leg.sport) == -1) {
+          leg.server_answer = hop_of(f);
+          break;
+        }
+      if (answer_out) leg.proxy_answer = hop_of(*answer_out);
+      auto& f = w_.findings;
+      f.push_back(fmt::format("{} took the client's connection itself and opened a second one to {}, from a new "
+                              "source address and port {} (the client's was {}): a proxy (L7) holds both "
+                              "handshakes, an LVS director holds none",
+                              at, server, endpoint_text(leg.src, leg.sport), endpoint_text(cip, cport)));
+      if (!leg.answered) {
+        w_.ok = false;
+        f.push_back(fmt::format("!! {}'s connection to {} was not answered (no SYN-ACK reached {})", at,
+                                endpoint_text(leg.dst, leg.dport), at));
+      } else if (leg.server_answer && leg.proxy_answer) {
+        f.push_back(fmt::format("{} answered {}, then {} answered its own client", server, at, at));
+      }
+      at = leg.server;
+      cip = leg.src;
+      cport = leg.sport;
+      w_.upstream.push_back(std::move(leg));
+    }
+  }
+
+  // The whole connection as the opening side's interface saw it (that of its first hop).
+  ConnectionLife life_of(const std::string& client_node, const Hop& first, const IpAddr& cip, uint16_t cport,
+                         const std::string& server_node, const IpAddr& sip, uint16_t sport) const {
+    ConnectionLife c;
+    c.seen_at = first.node + ":" + first.ifname;
+    c.client_node = client_node;
+    c.server_node = server_node;
+    c.client_ip = cip;
+    c.client_port = cport;
+    c.server_ip = sip;
+    c.server_port = sport;
+    c.life = follow_connection(connection_segments(frames_, first.iface, cip, cport));
+    return c;
+  }
+
+  // What an LVS director received of the connection: in DR and TUN only the client's half.
+  void count_at_director(ConnectionLife& c) const {
+    for (const auto& f : frames_) {
+      if (node_of(f) != w_.setup.director || f.dir != Direction::In) continue;
+      const int end = end_of(f.pkt, c.client_ip, c.client_port);
+      const bool fin = end != 0 && (f.pkt.l4->tcp_flags & 0x01);
+      if (end == 1) {
+        ++c.director_from_client;
+        c.director_fin_from_client |= fin;
+      } else if (end == -1) {
+        ++c.director_from_server;
+        c.director_fin_from_server |= fin;
+      }
+    }
+  }
+
+  static std::string endpoint_text(const IpAddr& a, uint16_t port) {
+    return a.v6() ? fmt::format("[{}]:{}", a.str(), port) : fmt::format("{}:{}", a.str(), port);
+  }
+
   void no_request() {
     const TraceSetup& s = w_.setup;
     std::string f = fmt::format("the client ({}) sent no {} to {}:{} while the trace ran", s.client,
@@ -499,6 +649,175 @@ void render_hops(std::string& out, const std::vector<Hop>& hops, int64_t t0) {
   }
 }
 
+// "client", or the node's name when the side has one.
+const std::string& side_name(const ConnectionLife& c, Side side) {
+  return side == Side::Client ? c.client_node : c.server_node;
+}
+
+void render_life(std::string& out, const ConnectionLife& c, const std::string& director, int64_t t0) {
+  const Lifecycle& l = c.life;
+  out += fmt::format("the whole connection {} <-> {} ({} <-> {}), as {} saw it:\n",
+                     endpoint(c.client_ip, c.client_port), endpoint(c.server_ip, c.server_port), c.client_node,
+                     c.server_node, c.seen_at);
+  size_t width = std::max(c.client_node.size(), c.server_node.size());
+  int n = 0;
+  for (const auto& st : l.steps)
+    out += fmt::format("  {:>2}  +{:.3f} ms  {:<{}} -> {:<{}}  {:<4} {}\n", ++n,
+                       static_cast<double>(st.seg.t_ns - t0) / 1e6, side_name(c, st.seg.from), width,
+                       side_name(c, other(st.seg.from)), width, tcp_flags_text(st.seg.flags),
+                       step_text(st, c.client_node, c.server_node));
+  if (l.steps.empty()) out += "  (no segment of it was seen)\n";
+  if (l.reset_by)
+    out += fmt::format("{} reset the connection: no four-way close, and nobody holds TIME_WAIT\n",
+                       side_name(c, *l.reset_by));
+  else if (!l.closed_first)
+    out += "nobody closed the connection while the trace ran\n";
+  else if (!l.closed)
+    out += fmt::format("{} closed first, but the four-way close was not seen to its end\n",
+                       side_name(c, *l.closed_first));
+  else
+    out += fmt::format("closed first: {} (its FIN came first), so {} holds TIME_WAIT: it waits a while (60 s on "
+                       "Linux) before the connection's port is free again; {} freed its side at once\n",
+                       side_name(c, *l.closed_first), side_name(c, *l.closed_first),
+                       side_name(c, other(*l.closed_first)));
+  std::string tables;
+  for (const auto& sf : c.sockets) {
+    const std::string me = sf.side == Side::Client ? endpoint(c.client_ip, c.client_port)
+                                                   : endpoint(c.server_ip, c.server_port);
+    const std::string peer = sf.side == Side::Client ? endpoint(c.server_ip, c.server_port)
+                                                     : endpoint(c.client_ip, c.client_port);
+    std::string one = !sf.error.empty() ? sf.node + ": not read (" + sf.error + ")"
+                      : sf.state.empty() ? sf.node + ": no socket of it left (CLOSED)"
+                                         : fmt::format("{}: {} <-> {} {}", sf.node, me, peer, sf.state);
+    tables += (tables.empty() ? "" : "; ") + one;
+  }
+  if (!tables.empty()) out += "socket tables after the close: " + tables + "\n";
+  if (director.empty()) return;
+  if (c.director_from_server == 0)
+    out += fmt::format("{} received {} segment{} of it, all from the client{}, none from {}: the answers and {}'s "
+                       "FIN go straight to the client, so the director never sees the connection end\n",
+                       director, c.director_from_client, c.director_from_client == 1 ? "" : "s",
+                       c.director_fin_from_client ? " (its FIN too)" : "", c.server_node, c.server_node);
+  else
+    out += fmt::format("{} received both halves ({} segment{} from the client, {} from {}{}): it carries the "
+                       "whole connection\n",
+                       director, c.director_from_client, c.director_from_client == 1 ? "" : "s",
+                       c.director_from_server, c.server_node,
+                       c.director_fin_from_client && c.director_fin_from_server ? ", both FINs among them" : "");
+  if (c.director_entry) {
+    const DirectorEntryFact& e = *c.director_entry;
+    if (!e.error.empty())
+      out += fmt::format("{}'s IPVS connection entry: not read ({})\n", director, e.error);
+    else if (!e.found)
+      out += fmt::format("{}'s IPVS connection entry: none left\n", director);
+    else
+      out += fmt::format("{}'s IPVS connection entry: {}, expires in {} s; `labctl ipvs` counts it in {} until "
+                         "then{}\n",
+                         director, e.state, e.expires, e.state == "ESTABLISHED" ? "ActiveConn" : "InActConn",
+                         c.director_from_server == 0 && e.state != "TIME_WAIT" && e.state != "CLOSE"
+                             ? " (it stays there: without the real server's FIN the director waits out its "
+                               "tcpfin timeout, docs/ipvs.md)"
+                             : "");
+  }
+}
+
+nlohmann::json life_json(const ConnectionLife& c, int64_t t0) {
+  const Lifecycle& l = c.life;
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& st : l.steps)
+    steps.push_back({{"t_us", static_cast<double>(st.seg.t_ns - t0) / 1000.0},
+                     {"from", to_string(st.seg.from)},
+                     {"flags", tcp_flags_text(st.seg.flags)},
+                     {"seq", st.seg.seq},
+                     {"ack", st.seg.ack},
+                     {"len", st.seg.payload_len},
+                     {"handshake", st.handshake},
+                     {"data", st.data},
+                     {"close", st.close},
+                     {"close_ack", st.close_ack},
+                     {"reset", st.reset},
+                     {"again", st.again},
+                     {"text", step_text(st, c.client_node, c.server_node)}});
+  auto side = [&](const std::optional<Side>& sd) {
+    return sd ? nlohmann::json(to_string(*sd)) : nlohmann::json();
+  };
+  auto node = [&](const std::optional<Side>& sd) {
+    return sd ? nlohmann::json(side_name(c, *sd)) : nlohmann::json();
+  };
+  nlohmann::json sockets = nlohmann::json::array();
+  for (const auto& sf : c.sockets)
+    sockets.push_back({{"node", sf.node},
+                       {"side", to_string(sf.side)},
+                       {"state", sf.state.empty() ? nlohmann::json() : nlohmann::json(sf.state)},
+                       {"error", sf.error.empty() ? nlohmann::json() : nlohmann::json(sf.error)}});
+  nlohmann::json j = {{"seen_at", c.seen_at},
+                      {"client", {{"node", c.client_node}, {"ip", c.client_ip.str()}, {"port", c.client_port}}},
+                      {"server", {{"node", c.server_node}, {"ip", c.server_ip.str()}, {"port", c.server_port}}},
+                      {"steps", steps},
+                      {"established", l.established},
+                      {"request_bytes", l.request_bytes},
+                      {"reply_bytes", l.reply_bytes},
+                      {"closed_first", side(l.closed_first)},
+                      {"closed_first_node", node(l.closed_first)},
+                      {"closed", l.closed},
+                      {"reset_by", side(l.reset_by)},
+                      {"time_wait", side(l.time_wait())},
+                      {"time_wait_node", node(l.time_wait())},
+                      {"sockets", sockets}};
+  if (c.director_entry || c.director_from_client || c.director_from_server) {
+    nlohmann::json d = {{"from_client", c.director_from_client},
+                        {"from_server", c.director_from_server},
+                        {"fin_from_client", c.director_fin_from_client},
+                        {"fin_from_server", c.director_fin_from_server},
+                        {"entry", nullptr}};
+    if (c.director_entry) {
+      const auto& e = *c.director_entry;
+      if (!e.error.empty()) d["entry"] = {{"error", e.error}};
+      else if (e.found)
+        d["entry"] = {{"state", e.state}, {"expires", e.expires}, {"inactive", e.state != "ESTABLISHED"}};
+    }
+    j["director"] = d;
+  }
+  return j;
+}
+
+nlohmann::json leg_json(const ProxyLeg& leg, int64_t t0) {
+  nlohmann::json req = nlohmann::json::array(), rep = nlohmann::json::array();
+  for (const auto& h : leg.request) req.push_back(hop_json(h, t0));
+  for (const auto& h : leg.reply) rep.push_back(hop_json(h, t0));
+  nlohmann::json j = {{"proxy", leg.proxy},
+                      {"src", leg.src.str()},
+                      {"sport", leg.sport},
+                      {"dst", leg.dst.str()},
+                      {"dport", leg.dport},
+                      {"server", leg.server},
+                      {"answered", leg.answered},
+                      {"request", req},
+                      {"reply", rep},
+                      {"server_answer", leg.server_answer ? hop_json(*leg.server_answer, t0) : nlohmann::json()},
+                      {"proxy_answer", leg.proxy_answer ? hop_json(*leg.proxy_answer, t0) : nlohmann::json()}};
+  if (leg.life) j["lifecycle"] = life_json(*leg.life, t0);
+  return j;
+}
+
+void render_leg(std::string& out, const ProxyLeg& leg, int64_t t0) {
+  out += fmt::format("{}'s own connection onward (TCP SYN {} -> {}: a new source address and port), hop by hop:\n",
+                     leg.proxy, endpoint(leg.src, leg.sport), endpoint(leg.dst, leg.dport));
+  render_hops(out, leg.request, t0);
+  if (leg.reply.empty()) out += "its reply: none seen\n";
+  else {
+    out += "its reply (TCP SYN-ACK), hop by hop:\n";
+    render_hops(out, leg.reply, t0);
+  }
+  const std::string server = leg.server.empty() ? leg.dst.str() : leg.server;
+  if (leg.server_answer)
+    out += fmt::format("  {} answered {} at +{:.3f} ms: {}\n", server, leg.proxy,
+                       static_cast<double>(leg.server_answer->t_ns - t0) / 1e6, packet_summary(leg.server_answer->pkt));
+  if (leg.proxy_answer)
+    out += fmt::format("  {} answered its own client at +{:.3f} ms: {}\n", leg.proxy,
+                       static_cast<double>(leg.proxy_answer->t_ns - t0) / 1e6, packet_summary(leg.proxy_answer->pkt));
+}
+
 }  // namespace
 
 std::string to_string(const PacketChange& c) {
@@ -538,6 +857,22 @@ std::string to_string(const PacketChange& c) {
   return "?";
 }
 
+std::vector<TcpSegment> connection_segments(const std::vector<TracedFrame>& frames, size_t iface,
+                                            const IpAddr& cip, uint16_t cport) {
+  std::vector<TcpSegment> out;
+  for (const auto& f : frames) {
+    const Packet& p = f.pkt;
+    const IpHeader* in = p.inner();
+    if (f.iface != iface || !in || !is_tcp(p)) continue;
+    Side from;
+    if (f.dir == Direction::Out && in->src == cip && p.l4->sport == cport) from = Side::Client;
+    else if (f.dir == Direction::In && in->dst == cip && p.l4->dport == cport) from = Side::Server;
+    else continue;
+    out.push_back({f.t_ns, from, p.l4->tcp_flags, p.l4->seq, p.l4->ack, p.l4->payload_len});
+  }
+  return out;
+}
+
 Walk build_walk(const TraceSetup& setup, std::vector<TracedFrame> frames) {
   return WalkBuilder(setup, std::move(frames)).build();
 }
@@ -562,6 +897,10 @@ std::string render_walk(const Walk& w) {
       render_hops(out, w.reply, t0);
     }
   }
+  for (const auto& leg : w.upstream) render_leg(out, leg, t0);
+  if (w.life) render_life(out, *w.life, s.director, t0);
+  for (const auto& leg : w.upstream)
+    if (leg.life) render_life(out, *leg.life, "", t0);
   for (const auto& f : w.findings) out += f + "\n";
   if (!s.method)
     out += w.ok ? fmt::format("{}: answered\n", s.lab) : fmt::format("{}: NOT answered as asked (see the !! lines)\n", s.lab);
@@ -596,6 +935,11 @@ nlohmann::json walk_json(const Walk& w) {
                       {"retransmissions", w.retransmissions},
                       {"findings", w.findings},
                       {"ok", w.ok}};
+  if (!w.upstream.empty()) {
+    j["upstream"] = nlohmann::json::array();
+    for (const auto& leg : w.upstream) j["upstream"].push_back(leg_json(leg, t0));
+  }
+  if (w.life) j["lifecycle"] = life_json(*w.life, t0);
   return j;
 }
 

@@ -18,6 +18,7 @@
 #include "labctl/model/ip.h"
 #include "labctl/model/topology.h"
 #include "labctl/trace/capture.h"
+#include "labctl/trace/lifecycle.h"
 #include "labctl/trace/packet.h"
 
 namespace labctl {
@@ -40,6 +41,8 @@ struct TraceSetup {
   std::string client;    ///< The node the request is sent from.
   std::string director;  ///< The node holding the service ("" without one).
   std::vector<TraceIface> ifaces;
+  /// Follow the whole connection (trace --all): handshake, request, reply, four-way close.
+  bool whole = false;
   /// Who holds an address (node names; the VIP as "VIP"), only for labelling hops.
   std::map<IpAddr, std::string> addr_owner;
 };
@@ -88,6 +91,52 @@ struct Hop {
   std::string why;                   ///< The reason, in the course's terms.
 };
 
+/// A node's socket of a traced connection, read from its socket table after the close
+/// (run_trace fills it; the walk itself is pure).
+struct SocketFact {
+  std::string node;
+  Side side = Side::Client;
+  std::string state;  ///< "TIME_WAIT", "FIN_WAIT2" ...; "" when the node holds no socket of it.
+  std::string error;  ///< Why the table could not be read ("" when it was).
+};
+
+/// The director's IPVS connection entry for a traced connection, read after the close.
+struct DirectorEntryFact {
+  bool found = false;
+  std::string state;  ///< As /proc/net/ip_vs_conn names it: "FIN_WAIT", "TIME_WAIT" ...
+  uint32_t expires = 0;  ///< Seconds left.
+  std::string error;     ///< Why the table could not be read ("" when it was).
+};
+
+/// One connection followed from its first SYN to its close (trace --all).
+struct ConnectionLife {
+  std::string seen_at;  ///< node:iface of the opening side, where its segments were read.
+  std::string client_node, server_node;
+  IpAddr client_ip, server_ip;
+  uint16_t client_port = 0, server_port = 0;
+  Lifecycle life;
+  /// The connection's segments an LVS director received, from each side (its FINs among them).
+  int director_from_client = 0, director_from_server = 0;
+  bool director_fin_from_client = false, director_fin_from_server = false;
+  std::vector<SocketFact> sockets;                 ///< The client's and the server's, after the close.
+  std::optional<DirectorEntryFact> director_entry;  ///< LVS only.
+};
+
+/// A proxy's own connection onward: a node that received the request opened a connection
+/// of its own (a new source address and port) before it answered (an L7 proxy such as nginx).
+struct ProxyLeg {
+  std::string proxy;  ///< The node that took the connection before this one.
+  IpAddr src, dst;
+  uint16_t sport = 0, dport = 0;
+  std::vector<Hop> request;  ///< Its SYN, hop by hop.
+  std::vector<Hop> reply;    ///< Its SYN-ACK.
+  std::string server;        ///< The node its SYN reached last ("" when none did).
+  bool answered = false;     ///< The SYN-ACK reached the proxy.
+  std::optional<Hop> server_answer;  ///< The server's first data back, as the proxy received it.
+  std::optional<Hop> proxy_answer;   ///< The proxy's first data to its own client after that.
+  std::optional<ConnectionLife> life;
+};
+
 struct Walk {
   TraceSetup setup;
   std::optional<IpAddr> client_ip;
@@ -101,11 +150,20 @@ struct Walk {
   bool reply_via_director = false;
   std::string request_result;  ///< What the request sent by the trace got ("" when none was sent).
   std::vector<std::string> findings;  ///< Conclusions: the reply's path, what went wrong.
+  /// The connections proxies opened on the request's behalf, in order (none without a proxy).
+  std::vector<ProxyLeg> upstream;
+  std::optional<ConnectionLife> life;  ///< The whole client connection (setup.whole).
   bool ok = false;  ///< Answered, and every promise of the method held.
 };
 
 /// Builds the walk from every frame captured during the trace (any order).
 [[nodiscard]] Walk build_walk(const TraceSetup& setup, std::vector<TracedFrame> frames);
+
+/// The segments of the connection `cip`:`cport` <-> `sip`:`sport` the node `node` sent and
+/// received on interface `iface`, as the client (cip) side sees them; for run_trace's wait
+/// for the close, which follows the same connection while the frames come in.
+[[nodiscard]] std::vector<TcpSegment> connection_segments(const std::vector<TracedFrame>& frames, size_t iface,
+                                                          const IpAddr& cip, uint16_t cport);
 
 [[nodiscard]] std::string render_walk(const Walk& w);
 [[nodiscard]] nlohmann::json walk_json(const Walk& w);

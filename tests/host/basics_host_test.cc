@@ -72,6 +72,29 @@ TEST_F(HostBasics, NetBasicsPassesAndPrintsWhatTheKernelSays) {
     EXPECT_NE(res["switch-learned"].detail.find(std::string(n) + "'s eth0 "), std::string::npos)
         << res["switch-learned"].detail;
   EXPECT_NE(res["switch-learned"].detail.find("on port host1-eth0"), std::string::npos) << res["switch-learned"].detail;
+  // Flooding before learning: with host1's MAC forgotten, host3's ping to host1 reached
+  // host2's port too, and once the switch had learned again, no more.
+  const std::string& fdb = res["switch-learned"].detail;
+  EXPECT_NE(fdb.find("switch lan forgot host1's MAC"), std::string::npos) << fdb;
+  EXPECT_NE(fdb.find("reached host2's eth0 too ("), std::string::npos) << fdb;
+  EXPECT_NE(fdb.find("flooded to every port"), std::string::npos) << fdb;
+  EXPECT_NE(fdb.find("answer taught it again (port host1-eth0)"), std::string::npos) << fdb;
+  EXPECT_NE(fdb.find("the ping after that: 0 frames for that MAC at host2's eth0: forwarded only to the learned port"),
+            std::string::npos)
+      << fdb;
+}
+
+// A switch that does not flood frames for unknown MACs (unicast flooding off on every port):
+// the fdb check sees the frame never reach the third port and fails, saying so.
+TEST_F(HostBasics, FdbFailsWhenTheSwitchDoesNotFlood) {
+  Topology t = up("net-basics");
+  if (HasFailure()) return;
+  for (const char* port : {"host1-eth0", "host2-eth0", "host3-eth0"})
+    EXPECT_EQ(in(t, "lan", std::string("ip link set dev ") + port + " type bridge_slave flood off"), "");
+  auto fdb = check(t, {"switch-learned"});
+  EXPECT_FALSE(fdb["switch-learned"].passed);
+  EXPECT_NE(fdb["switch-learned"].detail.find("never reached host2's eth0: not flooded"), std::string::npos)
+      << fdb["switch-learned"].detail;
 }
 
 // The checks read the kernel: change its state and they fail, saying what they saw.

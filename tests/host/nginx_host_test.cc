@@ -9,6 +9,7 @@
 // ip_local_port_range) answers 502 with the cause named.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -225,6 +226,59 @@ TEST_F(HostNginx, AnAppsDelayIsTheTimeEachRequestTakesThroughTheProxy) {
     EXPECT_GE(std::stod("0" + t), 0.4) << t;
     EXPECT_LT(std::stod("0" + t), 2.0) << t;
   }
+}
+
+// trace through the L7 tier: the request ends at the proxy, which opens a connection of its
+// own (its own address, a new port) to an app; the walk follows it, the app's answer back
+// and the proxy's answer to the client. The app's access log names the same source port.
+// With --all both connections are followed to their close.
+TEST_F(HostNginx, TraceFollowsTheRequestThroughTheProxyToTheApp) {
+  std::string out = up(topology(lab_, kSplit));
+  ASSERT_THAT(out, HasSubstr("rc=0")) << out;
+  out = run(kLabctl + " trace " + lab_ + " --from client --to 10.81.0.2:80 --all --json 2>&1");
+  nlohmann::json j;
+  ASSERT_NO_THROW(j = nlohmann::json::parse(out)) << out;
+  EXPECT_TRUE(j["ok"]) << out;
+  EXPECT_EQ(j["real_server"], "proxy");
+  ASSERT_TRUE(j.contains("upstream")) << out;
+  ASSERT_EQ(j["upstream"].size(), 1u) << out;
+  const auto& leg = j["upstream"][0];
+  EXPECT_EQ(leg["proxy"], "proxy");
+  EXPECT_EQ(leg["src"], "10.81.0.2");
+  EXPECT_NE(leg["sport"], j["client_port"]);
+  EXPECT_EQ(leg["dport"], 8080);
+  const std::string app = leg["server"];
+  ASSERT_TRUE(app == "app1" || app == "app2") << out;  // "/" goes to the apps group
+  EXPECT_EQ(leg["dst"], app == "app1" ? "10.81.0.11" : "10.81.0.12");
+  EXPECT_TRUE(leg["answered"]);
+  ASSERT_EQ(leg["request"].size(), 2u) << out;
+  EXPECT_EQ(leg["request"][0]["node"], "proxy");
+  EXPECT_EQ(leg["request"][1]["node"], app);
+  EXPECT_EQ(leg["reply"][1]["node"], "proxy");
+  EXPECT_EQ(leg["server_answer"]["src"], leg["dst"]);
+  EXPECT_EQ(leg["server_answer"]["node"], "proxy");
+  EXPECT_EQ(leg["proxy_answer"]["dst"], "10.81.0.10");
+  EXPECT_EQ(leg["proxy_answer"]["dport"], j["client_port"]);
+  EXPECT_GT(leg["proxy_answer"]["t_us"].get<double>(), leg["server_answer"]["t_us"].get<double>());
+  EXPECT_THAT(logs(app, "app"), HasSubstr("10.81.0.2:" + std::to_string(leg["sport"].get<int>()) + " \"GET "));
+  // Both connections to their close: nginx answers HTTP/1.0 and closes, so the proxy
+  // holds TIME_WAIT of the client's; of its own, whoever closed first does.
+  const auto& life = j["lifecycle"];
+  EXPECT_TRUE(life["closed"]) << out;
+  EXPECT_EQ(life["server"]["node"], "proxy");
+  EXPECT_EQ(life["time_wait_node"], "proxy") << out;
+  EXPECT_EQ(life["sockets"][1]["state"], "TIME_WAIT") << out;
+  const auto& up_life = leg["lifecycle"];
+  EXPECT_EQ(up_life["seen_at"], "proxy:eth0");
+  EXPECT_TRUE(up_life["closed"]) << out;
+  EXPECT_EQ(up_life["time_wait_node"], up_life["closed_first_node"]);
+  const int holder = up_life["closed_first"] == "client" ? 0 : 1;
+  EXPECT_EQ(up_life["sockets"][holder]["state"], "TIME_WAIT") << out;
+
+  const std::string text = run(kLabctl + " trace " + lab_ + " --from client --to 10.81.0.2:80 2>&1");
+  EXPECT_THAT(text, HasSubstr("proxy's own connection onward (TCP SYN 10.81.0.2:")) << text;
+  EXPECT_THAT(text, HasSubstr("a new source address and port")) << text;
+  EXPECT_THAT(text, HasSubstr("proxy answered its own client at +")) << text;
 }
 
 TEST_F(HostNginx, AConfigNginxRejectsFailsUpWithItsMessageAndLeavesNothing) {

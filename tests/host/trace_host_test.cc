@@ -202,6 +202,62 @@ TEST_F(HostTrace, TraceWaitsForTheNextConnectionAndCaptureSpeaksJsonAndPcapOnStd
   EXPECT_EQ(std::count(read.begin(), read.end(), '\n'), 3) << read;
 }
 
+// --all: the whole connection as the client's interface saw it, in order: the three-way
+// handshake, the request and the reply, the four-way close begun by the server (labctl's
+// http agent closes after its answer), and the server holding TIME_WAIT, which `ss` in its
+// namespace confirms.
+TEST_F(HostTrace, AllFollowsTheConnectionToItsCloseAndFindsTimeWait) {
+  const std::string out = sh(kLabctl + " trace " + lab_ + " --from client --to 10.72.2.10:80 --all --json 2>&1");
+  nlohmann::json j;
+  ASSERT_NO_THROW(j = nlohmann::json::parse(out)) << out;
+  ASSERT_TRUE(j["ok"]) << out;
+  const auto& life = j["lifecycle"];
+  ASSERT_TRUE(life.is_object()) << out;
+  EXPECT_EQ(life["seen_at"], "client:eth0");
+  EXPECT_EQ(life["server"]["node"], "server");
+  const auto& steps = life["steps"];
+  ASSERT_GE(steps.size(), 7u) << out;
+  EXPECT_EQ(steps[0]["handshake"], 1);
+  EXPECT_EQ(steps[0]["from"], "client");
+  EXPECT_EQ(steps[1]["handshake"], 2);
+  EXPECT_EQ(steps[2]["handshake"], 3);
+  EXPECT_TRUE(life["established"]);
+  EXPECT_GT(life["request_bytes"].get<int>(), 0);
+  EXPECT_GT(life["reply_bytes"].get<int>(), 0);
+  // The close in the order it happened: 1/4 (server's FIN), 2/4, 3/4, 4/4, each once.
+  std::vector<int> order;
+  for (const auto& st : steps) {
+    if (st["close_ack"] == 2) order.push_back(2);
+    if (st["close"].get<int>()) order.push_back(st["close"].get<int>());
+    if (st["close_ack"] == 4) order.push_back(4);
+    if (st["close"] == 1) {
+      EXPECT_EQ(st["from"], "server") << out;
+    }
+  }
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4})) << out;
+  EXPECT_TRUE(life["closed"]);
+  EXPECT_EQ(life["closed_first_node"], "server");
+  EXPECT_EQ(life["time_wait_node"], "server");
+  ASSERT_EQ(life["sockets"].size(), 2u) << out;
+  EXPECT_EQ(life["sockets"][0]["node"], "client");
+  EXPECT_TRUE(life["sockets"][0]["state"].is_null()) << out;
+  EXPECT_EQ(life["sockets"][1]["node"], "server");
+  EXPECT_EQ(life["sockets"][1]["state"], "TIME_WAIT") << out;
+  const std::string port = std::to_string(j["client_port"].get<int>());
+  // ss shows the dual-stack listener's sockets with v4-mapped addresses: [::ffff:10.72.1.10]:PORT.
+  const std::string tw = sh("ip netns exec " + lab_ + "-server ss -Htan state time-wait");
+  EXPECT_THAT(tw, HasSubstr("10.72.1.10]:" + port)) << tw;
+  EXPECT_FALSE(j.contains("upstream"));  // the server answered by itself: no proxy
+
+  // The same in words.
+  const std::string text = sh(kLabctl + " trace " + lab_ + " --from client --to 10.72.2.10:80 --all 2>&1");
+  EXPECT_THAT(text, HasSubstr("as client:eth0 saw it:"));
+  EXPECT_THAT(text, HasSubstr("three-way handshake 2/3: SYN-ACK: server answers and asks back"));
+  EXPECT_THAT(text, HasSubstr("four-way close 1/4: FIN: server says it wants to close"));
+  EXPECT_THAT(text, HasSubstr("closed first: server (its FIN came first), so server holds TIME_WAIT"));
+  EXPECT_THAT(text, HasSubstr("server: 10.72.2.10:80 <-> 10.72.1.10:"));
+}
+
 // Nothing listens on port 81: the server resets, no SYN-ACK comes, and the trace says
 // where the SYN was last seen, fast, with exit status 1.
 TEST_F(HostTrace, TraceOfAnUnansweredRequestSaysWhereItWasLastSeen) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <sstream>
 
 #include <gmock/gmock.h>
@@ -194,6 +195,96 @@ TEST_P(KernelTrace, TheWalkIsWhatTheMethodPromises) {
   int n = 0;
   for (std::string l; std::getline(in, l);) n += l.find(vip + ".80") != std::string::npos;
   EXPECT_EQ(n, 4) << read;
+}
+
+// --all: the connection to its close, who holds TIME_WAIT, and what the director saw of it.
+// In DR and TUN the director receives only the client's half (its FIN too, never the real
+// server's), so its IPVS entry stays FIN_WAIT and `labctl ipvs` counts it in InActConn; in
+// NAT it carries both halves and the entry ends in TIME_WAIT.
+TEST_P(KernelTrace, AllFollowsTheCloseAndReadsTheDirectorsEntry) {
+  const std::string lab = topo_.name;
+  const std::string out = sh(kLabctl + " trace " + lab + " --all --json 2>&1");
+  json j;
+  ASSERT_NO_THROW(j = json::parse(out)) << out;
+  ASSERT_TRUE(j["ok"]) << out;
+  const auto& life = j["lifecycle"];
+  const std::string rs = j["real_server"];
+  EXPECT_TRUE(life["closed"]) << out;
+  EXPECT_EQ(life["server"]["node"], rs);
+  // labctl's http agent answers and closes: the real server closes first and holds TIME_WAIT.
+  EXPECT_EQ(life["closed_first_node"], rs) << out;
+  EXPECT_EQ(life["time_wait_node"], rs) << out;
+  EXPECT_EQ(life["sockets"][1]["state"], "TIME_WAIT") << out;
+  const auto& d = life["director"];
+  ASSERT_TRUE(d.is_object()) << out;
+  EXPECT_TRUE(d["fin_from_client"]);
+  ASSERT_TRUE(d["entry"].is_object()) << out;
+  const bool nat = std::string(GetParam()) == "nat-demo";
+  if (nat) {
+    EXPECT_GT(d["from_server"].get<int>(), 0);
+    EXPECT_TRUE(d["fin_from_server"]);
+    EXPECT_EQ(d["entry"]["state"], "TIME_WAIT") << out;
+  } else {
+    EXPECT_EQ(d["from_server"], 0) << out;
+    EXPECT_FALSE(d["fin_from_server"]);
+    EXPECT_EQ(d["entry"]["state"], "FIN_WAIT") << out;
+    EXPECT_TRUE(d["entry"]["inactive"]);
+    // `labctl ipvs` counts it where the trace said: the real server's InActConn.
+    const std::string table = sh(kLabctl + " ipvs " + lab + " 2>&1");
+    int inact = -1;
+    std::istringstream in(table);
+    for (std::string l; std::getline(in, l);) {
+      std::istringstream words(l);
+      std::vector<std::string> w{std::istream_iterator<std::string>(words), {}};
+      if (w.size() == 7 && w[0] == "->" && w[6] == rs) inact = std::stoi(w[5]);
+    }
+    EXPECT_GE(inact, 1) << table;
+    const std::string text = sh(kLabctl + " trace " + lab + " --all 2>&1");
+    EXPECT_THAT(text, HasSubstr("all from the client (its FIN too), none from "));
+    EXPECT_THAT(text, HasSubstr("IPVS connection entry: FIN_WAIT, expires in "));
+    EXPECT_THAT(text, HasSubstr("`labctl ipvs` counts it in InActConn until then"));
+  }
+}
+
+// three-tier: the walk goes through both tiers: the director's MAC rewrite to a proxy, then
+// the proxy's own connection to an app from its back-side address and a new port, the
+// app's answer and the proxy's; with --all both connections to their close.
+TEST(KernelTraceTiers, ThreeTierWalksThroughTheProxyToTheApp) {
+  if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
+  if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
+  if (::access("/usr/sbin/nginx", X_OK) != 0) GTEST_SKIP() << "nginx is not installed (apt-get install nginx)";
+  ASSERT_TRUE(lab_namespaces("three-tier").empty()) << "three-tier is up already";
+  const std::string up = sh(kLabctl + " up three-tier 2>&1; echo rc=$?");
+  ASSERT_THAT(up, HasSubstr("rc=0")) << up;
+  const std::string out = sh(kLabctl + " trace three-tier --all --json 2>&1");
+  json j;
+  try {
+    j = json::parse(out);
+  } catch (const std::exception&) {
+    ADD_FAILURE() << "not JSON: " << out;
+  }
+  if (j.is_object()) {
+    EXPECT_TRUE(j["ok"]) << out;
+    const std::string proxy = j["real_server"];
+    EXPECT_TRUE(proxy == "proxy1" || proxy == "proxy2") << out;
+    EXPECT_EQ(j["request"][2]["node"], "director");
+    ASSERT_EQ(j["upstream"].size(), 1u) << out;
+    const auto& leg = j["upstream"][0];
+    EXPECT_EQ(leg["proxy"], proxy);
+    // Its own back-side address, as the kernel has it, and a port of its own.
+    const auto a = json::parse(sh("ip -n three-tier-" + proxy + " -4 -j addr show eth1"));
+    EXPECT_EQ(leg["src"], a.at(0).at("addr_info").at(0).at("local")) << out;
+    EXPECT_EQ(leg["request"][0]["iface"], "eth1");
+    const std::string app = leg["server"];
+    EXPECT_TRUE(app == "app1" || app == "app2") << out;  // "/" goes to the shop group
+    EXPECT_TRUE(leg["answered"]);
+    EXPECT_EQ(leg["server_answer"]["node"], proxy);
+    EXPECT_EQ(leg["proxy_answer"]["src"], "10.30.0.100");  // DR: the proxy answers from the VIP
+    EXPECT_EQ(j["lifecycle"]["director"]["from_server"], 0) << out;
+    EXPECT_EQ(j["lifecycle"]["time_wait_node"], proxy) << out;
+    EXPECT_TRUE(leg["lifecycle"]["closed"]) << out;
+  }
+  EXPECT_TRUE(lab_down("three-tier"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Demos, KernelTrace, ::testing::Values("dr-demo", "nat-demo", "tun-demo"),

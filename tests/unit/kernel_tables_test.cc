@@ -153,6 +153,24 @@ TEST(Fdb, LearnedEntriesAreTheBridgesReachableOrStaleOnes) {
   EXPECT_EQ(rtnl::nud_state_name(0), "none");
 }
 
+// fdb's flooding lesson first makes the bridge forget a MAC, as `bridge fdb del MAC dev
+// PORT master` does: AF_BRIDGE, the port, NTF_MASTER, the MAC; an entry already gone is done.
+TEST(Fdb, ForgettingAnEntryIsADeleteOnTheBridgeOfThatPort) {
+  auto r = rtnl::fdb_del(4, "02:11:22:33:44:55");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header()->nlmsg_type, RTM_DELNEIGH);
+  const auto* nd = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(r->header()));
+  EXPECT_EQ(nd->ndm_family, AF_BRIDGE);
+  EXPECT_EQ(nd->ndm_ifindex, 4);
+  EXPECT_EQ(nd->ndm_flags, NTF_MASTER);
+  auto a = attrs_of(r->header(), sizeof(ndmsg));
+  EXPECT_EQ(payload(a[NDA_LLADDR]), (std::vector<uint8_t>{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}));
+  EXPECT_EQ(r->ok_errno, ENOENT);
+  EXPECT_NE(r->what.find("bridge fdb del 02:11:22:33:44:55"), std::string::npos) << r->what;
+  EXPECT_FALSE(rtnl::fdb_del(4, "02:11:22:33:44"));
+  EXPECT_FALSE(rtnl::fdb_del(4, "02:11:22:33:44:55:66"));
+}
+
 TEST(Conntrack, DumpRequestIsOneFamilyOfCtnetlink) {
   Request r = conntrack::dump_request(AF_INET);
   EXPECT_EQ(r.header()->nlmsg_type, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET);

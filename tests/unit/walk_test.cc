@@ -299,5 +299,198 @@ TEST(Walk, NatReplyFromTheRipIsCalledOut) {
   EXPECT_THAT(w.findings, Contains(HasSubstr("NAT replies must go back through the director")));
 }
 
+
+// One TCP segment on a link: `ips` is "SRC DST", flags as in the header.
+Bytes seg(const std::string& smac, const std::string& dmac, const std::string& src, const std::string& dst,
+          uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack, size_t len = 0) {
+  return test::eth(smac, dmac, 0x0800, test::ipv4(src, dst, IPPROTO_TCP, test::tcp(sport, dport, flags, seq, ack, len)));
+}
+
+const std::string kProxy = "02:00:00:00:00:22", kApp = "02:00:00:00:00:33";
+constexpr uint8_t kF = 0x01, kS = 0x02, kP = 0x08, kA = 0x10;
+constexpr uint16_t kUp = 50000;
+constexpr uint32_t kProxyIsn = 5000, kAppIsn = 9000;
+
+// client -> proxy:80 (nginx) -> app1:8080 on one switch, no IPVS: a plain --to trace.
+Lab proxy_lab() {
+  Lab l;
+  l.s.lab = "tiers";
+  l.s.vip = ip("10.81.0.2");
+  l.s.port = 80;
+  l.s.client = "client";
+  l.s.ifaces = {{"client", "eth0", kClient}, {"proxy", "eth0", kProxy}, {"app1", "eth0", kApp}};
+  l.s.addr_owner = {{ip("10.81.0.10"), "client"}, {ip("10.81.0.2"), "proxy"}, {ip("10.81.0.11"), "app1"}};
+  const std::string c = "10.81.0.10", px = "10.81.0.2", app = "10.81.0.11";
+  // Each segment seen leaving one node and reaching the other.
+  auto c2p = [&](uint8_t f, uint32_t sq, uint32_t ak, size_t n = 0) {
+    l.see("client", "eth0", Direction::Out, seg(kClient, kProxy, c, px, kPort, 80, f, sq, ak, n));
+    l.see("proxy", "eth0", Direction::In, seg(kClient, kProxy, c, px, kPort, 80, f, sq, ak, n));
+  };
+  auto p2c = [&](uint8_t f, uint32_t sq, uint32_t ak, size_t n = 0) {
+    l.see("proxy", "eth0", Direction::Out, seg(kProxy, kClient, px, c, 80, kPort, f, sq, ak, n));
+    l.see("client", "eth0", Direction::In, seg(kProxy, kClient, px, c, 80, kPort, f, sq, ak, n));
+  };
+  auto p2a = [&](uint8_t f, uint32_t sq, uint32_t ak, size_t n = 0) {
+    l.see("proxy", "eth0", Direction::Out, seg(kProxy, kApp, px, app, kUp, 8080, f, sq, ak, n));
+    l.see("app1", "eth0", Direction::In, seg(kProxy, kApp, px, app, kUp, 8080, f, sq, ak, n));
+  };
+  auto a2p = [&](uint8_t f, uint32_t sq, uint32_t ak, size_t n = 0) {
+    l.see("app1", "eth0", Direction::Out, seg(kApp, kProxy, app, px, 8080, kUp, f, sq, ak, n));
+    l.see("proxy", "eth0", Direction::In, seg(kApp, kProxy, app, px, 8080, kUp, f, sq, ak, n));
+  };
+  c2p(kS, kIsn, 0);
+  p2c(kS | kA, kRsIsn, kIsn + 1);
+  c2p(kA, kIsn + 1, kRsIsn + 1);
+  c2p(kP | kA, kIsn + 1, kRsIsn + 1, 78);
+  // The proxy's own connection: a new source address and port.
+  p2a(kS, kProxyIsn, 0);
+  a2p(kS | kA, kAppIsn, kProxyIsn + 1);
+  p2a(kA, kProxyIsn + 1, kAppIsn + 1);
+  p2a(kP | kA, kProxyIsn + 1, kAppIsn + 1, 100);
+  a2p(kF | kP | kA, kAppIsn + 1, kProxyIsn + 101, 120);  // the app answers and closes
+  p2a(kA, kProxyIsn + 101, kAppIsn + 122);
+  p2a(kF | kA, kProxyIsn + 101, kAppIsn + 122);
+  a2p(kA, kAppIsn + 122, kProxyIsn + 102);
+  // The proxy answers its client and closes too.
+  p2c(kF | kP | kA, kRsIsn + 1, kIsn + 79, 130);
+  c2p(kA, kIsn + 79, kRsIsn + 132);
+  c2p(kF | kA, kIsn + 79, kRsIsn + 132);
+  p2c(kA, kRsIsn + 132, kIsn + 80);
+  return l;
+}
+
+TEST(Walk, AProxysOwnConnectionIsWalkedToo) {
+  Lab l = proxy_lab();
+  Walk w = build_walk(l.s, l.frames);
+  EXPECT_TRUE(w.ok);
+  EXPECT_EQ(w.real_server, "proxy");
+  ASSERT_EQ(w.upstream.size(), 1u);
+  const ProxyLeg& leg = w.upstream[0];
+  EXPECT_EQ(leg.proxy, "proxy");
+  EXPECT_EQ(leg.src, ip("10.81.0.2"));
+  EXPECT_EQ(leg.sport, kUp);
+  EXPECT_EQ(leg.dst, ip("10.81.0.11"));
+  EXPECT_EQ(leg.dport, 8080);
+  EXPECT_EQ(leg.server, "app1");
+  EXPECT_TRUE(leg.answered);
+  ASSERT_EQ(leg.request.size(), 2u);
+  EXPECT_EQ(leg.request[0].node, "proxy");
+  EXPECT_THAT(leg.request[0].why, HasSubstr("proxy opens a connection of its own to app1: a new source address and "
+                                            "port (10.81.0.2:50000 -> 10.81.0.11:8080)"));
+  ASSERT_EQ(leg.reply.size(), 2u);
+  EXPECT_EQ(leg.reply[1].node, "proxy");
+  ASSERT_TRUE(leg.server_answer);
+  EXPECT_EQ(leg.server_answer->pkt.l4->payload_len, 120u);
+  EXPECT_EQ(leg.server_answer->node, "proxy");
+  ASSERT_TRUE(leg.proxy_answer);
+  EXPECT_EQ(leg.proxy_answer->pkt.l4->payload_len, 130u);
+  EXPECT_GT(leg.proxy_answer->t_ns, leg.server_answer->t_ns);
+  EXPECT_THAT(w.findings, Contains(HasSubstr("a new source address and port 10.81.0.2:50000 (the client's was "
+                                             "10.81.0.10:40000)")));
+  EXPECT_FALSE(w.life);  // only with --all
+  const std::string text = render_walk(w);
+  EXPECT_THAT(text, HasSubstr("proxy's own connection onward (TCP SYN 10.81.0.2:50000 -> 10.81.0.11:8080"));
+  EXPECT_THAT(text, HasSubstr("app1 answered proxy at +"));
+  EXPECT_THAT(text, HasSubstr("proxy answered its own client at +"));
+  auto j = walk_json(w);
+  EXPECT_EQ(j["upstream"][0]["sport"], kUp);
+  EXPECT_EQ(j["upstream"][0]["server"], "app1");
+  EXPECT_EQ(j["upstream"][0]["server_answer"]["src"], "10.81.0.11");
+  EXPECT_EQ(j["upstream"][0]["proxy_answer"]["dst"], "10.81.0.10");
+
+  // Without the proxy's connection (a server that answers by itself) there is no leg.
+  Lab plain = proxy_lab();
+  std::erase_if(plain.frames, [](const TracedFrame& f) { return f.pkt.l4 && (f.pkt.l4->sport == kUp || f.pkt.l4->dport == kUp); });
+  EXPECT_TRUE(build_walk(plain.s, plain.frames).upstream.empty());
+}
+
+TEST(Walk, AllFollowsBothConnectionsToTheirCloseAndNamesWhoHoldsTimeWait) {
+  Lab l = proxy_lab();
+  l.s.whole = true;
+  Walk w = build_walk(l.s, l.frames);
+  ASSERT_TRUE(w.life);
+  const ConnectionLife& c = *w.life;
+  EXPECT_EQ(c.seen_at, "client:eth0");
+  EXPECT_EQ(c.server_node, "proxy");
+  ASSERT_EQ(c.life.steps.size(), 8u);
+  EXPECT_TRUE(c.life.established);
+  EXPECT_EQ(c.life.request_bytes, 78u);
+  EXPECT_EQ(c.life.reply_bytes, 130u);
+  EXPECT_EQ(c.life.closed_first, Side::Server);
+  EXPECT_TRUE(c.life.closed);
+  EXPECT_EQ(c.life.time_wait(), Side::Server);
+  ASSERT_EQ(w.upstream.size(), 1u);
+  ASSERT_TRUE(w.upstream[0].life);
+  const ConnectionLife& up = *w.upstream[0].life;
+  EXPECT_EQ(up.seen_at, "proxy:eth0");
+  EXPECT_EQ(up.client_node, "proxy");
+  EXPECT_EQ(up.server_node, "app1");
+  EXPECT_EQ(up.life.closed_first, Side::Server);
+  EXPECT_EQ(up.life.time_wait(), Side::Server);
+  // The socket tables are read by run_trace; the words take what it found.
+  w.life->sockets = {{"client", Side::Client, "", ""}, {"proxy", Side::Server, "TIME_WAIT", ""}};
+  const std::string text = render_walk(w);
+  EXPECT_THAT(text, HasSubstr("the whole connection 10.81.0.10:40000 <-> 10.81.0.2:80 (client <-> proxy), as "
+                              "client:eth0 saw it:"));
+  EXPECT_THAT(text, HasSubstr("three-way handshake 3/3"));
+  EXPECT_THAT(text, HasSubstr("four-way close 1/4: FIN: proxy says it wants to close"));
+  EXPECT_THAT(text, HasSubstr("closed first: proxy (its FIN came first), so proxy holds TIME_WAIT"));
+  EXPECT_THAT(text, HasSubstr("socket tables after the close: client: no socket of it left (CLOSED); proxy: "
+                              "10.81.0.2:80 <-> 10.81.0.10:40000 TIME_WAIT"));
+  EXPECT_THAT(text, HasSubstr("closed first: app1 (its FIN came first), so app1 holds TIME_WAIT"));
+  auto j = walk_json(w);
+  EXPECT_EQ(j["lifecycle"]["time_wait_node"], "proxy");
+  EXPECT_EQ(j["lifecycle"]["steps"][0]["handshake"], 1);
+  EXPECT_EQ(j["lifecycle"]["steps"].size(), 8u);
+  EXPECT_EQ(j["lifecycle"]["sockets"][1]["state"], "TIME_WAIT");
+  EXPECT_EQ(j["upstream"][0]["lifecycle"]["closed_first_node"], "app1");
+  EXPECT_FALSE(j["lifecycle"].contains("director"));
+}
+
+// DR: the director receives only the client's half of the connection, its FIN too, never
+// the real server's; its entry stays FIN_WAIT and counts as InActConn.
+TEST(Walk, AllInDrSaysTheDirectorSeesOnlyTheClientsHalf) {
+  Lab l = dr_lab();
+  l.s.whole = true;
+  const std::string c = "10.10.0.10", vip = "10.10.0.100";
+  auto in = [&](uint8_t f, uint32_t sq, uint32_t ak, size_t n = 0) {
+    l.see("client", "eth0", Direction::Out, seg(kClient, kDir0, c, vip, kPort, 80, f, sq, ak, n));
+    l.see("director", "eth0", Direction::In, seg(kClient, kDir0, c, vip, kPort, 80, f, sq, ak, n));
+    l.see("director", "eth0", Direction::Out, seg(kDir0, kRs1, c, vip, kPort, 80, f, sq, ak, n));
+    l.see("rs1", "eth0", Direction::In, seg(kDir0, kRs1, c, vip, kPort, 80, f, sq, ak, n));
+  };
+  auto out = [&](uint8_t f, uint32_t sq, uint32_t ak, size_t n = 0) {
+    l.see("rs1", "eth0", Direction::Out, seg(kRs1, kClient, vip, c, 80, kPort, f, sq, ak, n));
+    l.see("client", "eth0", Direction::In, seg(kRs1, kClient, vip, c, 80, kPort, f, sq, ak, n));
+  };
+  in(kS, kIsn, 0);
+  out(kS | kA, kRsIsn, kIsn + 1);
+  in(kA, kIsn + 1, kRsIsn + 1);
+  in(kP | kA, kIsn + 1, kRsIsn + 1, 78);
+  out(kF | kP | kA, kRsIsn + 1, kIsn + 79, 130);
+  in(kA, kIsn + 79, kRsIsn + 132);
+  in(kF | kA, kIsn + 79, kRsIsn + 132);
+  out(kA, kRsIsn + 132, kIsn + 80);
+  Walk w = build_walk(l.s, l.frames);
+  ASSERT_TRUE(w.life);
+  EXPECT_EQ(w.life->director_from_client, 5);
+  EXPECT_EQ(w.life->director_from_server, 0);
+  EXPECT_TRUE(w.life->director_fin_from_client);
+  EXPECT_FALSE(w.life->director_fin_from_server);
+  EXPECT_EQ(w.life->server_node, "rs1");
+  EXPECT_EQ(w.life->life.time_wait(), Side::Server);
+  EXPECT_TRUE(w.upstream.empty());
+  w.life->director_entry = DirectorEntryFact{true, "FIN_WAIT", 118, ""};
+  const std::string text = render_walk(w);
+  EXPECT_THAT(text, HasSubstr("director received 5 segments of it, all from the client (its FIN too), none from "
+                              "rs1: the answers and rs1's FIN go straight to the client"));
+  EXPECT_THAT(text, HasSubstr("director's IPVS connection entry: FIN_WAIT, expires in 118 s; `labctl ipvs` counts it "
+                              "in InActConn until then (it stays there"));
+  auto j = walk_json(w);
+  EXPECT_EQ(j["lifecycle"]["director"]["from_server"], 0);
+  EXPECT_EQ(j["lifecycle"]["director"]["entry"]["state"], "FIN_WAIT");
+  EXPECT_EQ(j["lifecycle"]["director"]["entry"]["inactive"], true);
+}
+
 }  // namespace
 }  // namespace labctl
