@@ -187,6 +187,23 @@ int relay_measure_with_svg(const std::string& lab, std::vector<std::string> args
   return rc ? rc : ok ? 0 : kExitFailure;
 }
 
+// `labctl capture LAB NODE IF -w FILE` of a lab in its micro-VM: the guest writes the pcap
+// to its standard output (`-w -`), which comes back over the relay and is written to FILE
+// here (the guest's own files vanish at its power-off).
+int relay_capture_to_file(const std::string& lab, std::vector<std::string> args, size_t value_at,
+                          const std::string& file) {
+  const std::string& a = args[value_at];
+  args[value_at] = a.starts_with("--write=") ? "--write=-" : a.starts_with("-w") && a.size() > 2 ? "-w-" : "-";
+  std::string pcap;
+  const int rc = relay_to_lab(lab, args, &pcap, 0, false);
+  if (pcap.empty()) return rc;
+  if (Status st = write_text(file, pcap, output_file_mode(file)); !st) {
+    std::fprintf(stderr, "labctl: error: %s\n", st.error().str().c_str());
+    return kExitFailure;
+  }
+  return rc;
+}
+
 }  // namespace
 
 std::optional<int> relay_if_vm_hosted(const CLI::App& app, int argc, char** argv) {
@@ -204,6 +221,15 @@ std::optional<int> relay_if_vm_hosted(const CLI::App& app, int argc, char** argv
     for (size_t i = 1; i < args.size() && args[i] != "--"; ++i) {
       if (args[i] == "--svg" && i + 1 < args.size()) return relay_measure_with_svg(*lab, args, i + 1, args[i + 1]);
       if (args[i].starts_with("--svg=")) return relay_measure_with_svg(*lab, args, i, args[i].substr(6));
+    }
+  if (args[0] == "capture")
+    for (size_t i = 1; i < args.size() && args[i] != "--"; ++i) {
+      const std::string& a = args[i];
+      if ((a == "-w" || a == "--write") && i + 1 < args.size() && args[i + 1] != "-")
+        return relay_capture_to_file(*lab, args, i + 1, args[i + 1]);
+      if (a.starts_with("--write=") && a != "--write=-") return relay_capture_to_file(*lab, args, i, a.substr(8));
+      if (a.starts_with("-w") && !a.starts_with("--") && a.size() > 2 && a != "-w-")
+        return relay_capture_to_file(*lab, args, i, a.substr(2));
     }
   return relay_to_lab(*lab, args, nullptr, 0, true);
 }

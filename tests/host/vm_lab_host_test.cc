@@ -142,6 +142,15 @@ TEST_F(VmLab, DrDemoRunsInItsGuestAndEveryCommandReachesIt) {
     EXPECT_TRUE(fs::exists(svg + ".dat") && fs::exists(svg + ".gp"));
   }
 
+  // So is capture's pcap file: written here, not in the guest.
+  const std::string pcap = state_ + "/c.pcap";
+  EXPECT_OK(labctl("capture dr-demo client eth0 -w " + pcap + " --seconds 0.5"));
+  std::ifstream got(pcap, std::ios::binary);
+  unsigned char magic[4] = {};
+  got.read(reinterpret_cast<char*>(magic), 4);
+  EXPECT_TRUE(got.good()) << pcap << " was not written on the host";
+  EXPECT_EQ(magic[0] | magic[1] << 8 | magic[2] << 16 | static_cast<unsigned>(magic[3]) << 24, 0xa1b23c4du);
+
   Outcome status = labctl("status dr-demo");
   EXPECT_OK(status);
   EXPECT_NE(status.out.find("micro-VM, guest kernel "), std::string::npos) << status.out;
