@@ -9,6 +9,7 @@
 
 #include "labctl/checks/director_bytes.h"
 #include "labctl/model/load.h"
+#include "tests/unit/diagnostics_text.h"
 
 namespace labctl {
 namespace {
@@ -57,11 +58,7 @@ const Check& named(const Topology& t, const std::string& name) {
   throw std::runtime_error("no check " + name);
 }
 
-std::string diags(const LoadResult& r) {
-  std::string s;
-  for (const auto& d : r.diagnostics) s += format_diagnostic(d) + "\n";
-  return s;
-}
+using test::diagnostics_text;
 
 TEST(DirectorBytes, EachBoundLeftOutComesFromTheServicesMethod) {
   auto r = parse_topology(lab(R"(
@@ -82,8 +79,8 @@ requests = 2
 path = "/big"
 )"),
                           "t.toml");
-  ASSERT_TRUE(r.ok()) << diags(r);
-  EXPECT_TRUE(r.diagnostics.empty()) << diags(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
+  EXPECT_TRUE(r.diagnostics.empty()) << diagnostics_text(r);
   const Check& nat = named(*r.topology, "nat");
   EXPECT_EQ(nat.params.text("out"), ">= 95%");
   EXPECT_FALSE(nat.params.has("in")) << "NAT's requests and ACKs are no lesson: no bound on them";
@@ -109,9 +106,9 @@ TEST(DirectorBytes, AServiceOfMixedMethodsNeedsABoundOfItsOwn) {
   const std::string check = "[checks.mixed]\nkind = \"director-bytes\"\nfrom = \"client\"\nservice = \"dr\"\n";
   auto bare = parse_topology(text + check, "t.toml");
   EXPECT_FALSE(bare.ok());
-  EXPECT_THAT(diags(bare), HasSubstr("service dr mixes forwarding methods"));
+  EXPECT_THAT(diagnostics_text(bare), HasSubstr("service dr mixes forwarding methods"));
   auto given = parse_topology(text + check + "out = \">= 40%\"\n", "t.toml");
-  ASSERT_TRUE(given.ok()) << diags(given);
+  ASSERT_TRUE(given.ok()) << diagnostics_text(given);
   EXPECT_EQ(named(*given.topology, "mixed").params.text("out"), ">= 40%");
   EXPECT_FALSE(named(*given.topology, "mixed").params.has("in"));
 }

@@ -19,6 +19,7 @@
 #include "labctl/plan/planner.h"
 #include "labctl/plan/render.h"
 #include "tests/unit/nl_test_util.h"
+#include "tests/unit/diagnostics_text.h"
 
 namespace labctl {
 namespace {
@@ -168,18 +169,14 @@ net.ipv4.conf.all.arp_announce = 2
 )";
 }
 
-std::string diags(const LoadResult& r) {
-  std::string out;
-  for (const auto& d : r.diagnostics) out += format_diagnostic(d) + "\n";
-  return out;
-}
+using test::diagnostics_text;
 
 TEST(IpvsSyncPlan, RolesBecomeStepsWithTheirIpvsadmLinesAndWhy) {
   auto r = parse_topology(pair_lab(R"(ipvs_sync = { interface = "eth0", id = 1, role = "master" })",
                                    R"(ipvs_sync = { interface = "eth0", id = 1, role = "backup" })"),
                           "pair.toml");
-  ASSERT_TRUE(r.ok()) << diags(r);
-  EXPECT_EQ(diags(r), "");
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
+  EXPECT_EQ(diagnostics_text(r), "");
   Plan p = make_plan(*r.topology);
   std::vector<const PlannedStep*> sync;
   for (const auto& s : p.steps)
@@ -205,7 +202,7 @@ TEST(IpvsSyncPlan, RolesBecomeStepsWithTheirIpvsadmLinesAndWhy) {
   EXPECT_THAT(render_script(p), HasSubstr("command -v ipvsadm"));
   // "both": two daemons on one director.
   auto both = parse_topology(pair_lab(R"(ipvs_sync = { interface = "eth0", role = "both" })", ""), "both.toml");
-  ASSERT_TRUE(both.ok()) << diags(both);
+  ASSERT_TRUE(both.ok()) << diagnostics_text(both);
   int n = 0;
   for (const auto& s : make_plan(*both.topology).steps) n += std::holds_alternative<step::StartIpvsSync>(s.step);
   EXPECT_EQ(n, 2);
@@ -215,17 +212,17 @@ TEST(IpvsSyncPlan, AMasterNobodyListensToIsWarnedAbout) {
   auto r = parse_topology(pair_lab(R"(ipvs_sync = { interface = "eth0", id = 1, role = "master" })",
                                    R"(ipvs_sync = { interface = "eth0", id = 2, role = "backup" })"),
                           "pair.toml");
-  ASSERT_TRUE(r.ok()) << diags(r);
-  EXPECT_THAT(diags(r), HasSubstr("no other director on eth0's segment runs a backup sync daemon with id 1"));
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
+  EXPECT_THAT(diagnostics_text(r), HasSubstr("no other director on eth0's segment runs a backup sync daemon with id 1"));
   auto zero = parse_topology(pair_lab(R"(ipvs_sync = { interface = "eth0", id = 1, role = "master" })",
                                       R"(ipvs_sync = { interface = "eth0", id = 0, role = "backup" })"),
                              "pair.toml");
-  EXPECT_EQ(diags(zero), "") << "a backup of id 0 takes every id";
+  EXPECT_EQ(diagnostics_text(zero), "") << "a backup of id 0 takes every id";
 }
 
 TEST(IpvsSyncKeepalived, HaDemoSyncsThroughKeepalivedFollowingVrrp) {
   auto r = load_topology("ha-demo");
-  ASSERT_TRUE(r.ok()) << diags(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   const Topology& t = *r.topology;
   for (const char* name : {"dir1", "dir2"}) {
     const Node* n = t.node(name);

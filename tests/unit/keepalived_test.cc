@@ -18,6 +18,7 @@
 #include "labctl/plan/keepalived.h"
 #include "labctl/plan/plan.h"
 #include "labctl/plan/planner.h"
+#include "tests/unit/diagnostics_text.h"
 
 namespace labctl {
 namespace {
@@ -27,15 +28,11 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string diags(const LoadResult& r) {
-  std::string s;
-  for (const auto& d : r.diagnostics) s += format_diagnostic(d) + "\n";
-  return s;
-}
+using test::diagnostics_text;
 
 Topology load_ok(const std::string& name) {
   auto r = load_topology(name);
-  EXPECT_TRUE(r.ok()) << diags(r);
+  EXPECT_TRUE(r.ok()) << diagnostics_text(r);
   return r.topology ? *r.topology : Topology{};
 }
 
@@ -97,7 +94,7 @@ services = ["web"]
 
 TEST(Keepalived, ParsesTheVrrpInstanceAndTheServicesItManages) {
   auto r = parse_topology(lab(kD1, kD2), "k.toml");
-  ASSERT_TRUE(r.ok()) << diags(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   const Agent& a = agent_of(*r.topology, "d1", "ha");
   EXPECT_EQ(a.kind, "keepalived");
   ASSERT_TRUE(a.keepalived && a.keepalived->vrrp);
@@ -125,14 +122,14 @@ TEST(Keepalived, ParsesTheVrrpInstanceAndTheServicesItManages) {
   EXPECT_EQ(b.keepalived->services[0].check, "tcp");
   EXPECT_FALSE(b.keepalived->vrrp->master);
   // The floating VIP is no address of d1, and that is no mistake: no VIP warning.
-  EXPECT_THAT(diags(r), Not(HasSubstr("is not an address of director")));
+  EXPECT_THAT(diagnostics_text(r), Not(HasSubstr("is not an address of director")));
   EXPECT_TRUE(keepalived_managed(*r.topology, "web"));
   EXPECT_EQ(keepalived_agents_of(*r.topology, "web").size(), 2u);
 }
 
 TEST(Keepalived, GeneratesVrrpAndVirtualServerBlocks) {
   auto r = parse_topology(lab(kD1, kD2), "k.toml");
-  ASSERT_TRUE(r.ok()) << diags(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   const Topology& t = *r.topology;
   std::string conf = keepalived_config(t, *t.node("d1"), agent_of(t, "d1", "ha"));
   EXPECT_THAT(conf, HasSubstr("router_id k-d1\n"));
@@ -176,7 +173,7 @@ services.web = { check = "udp" }
   std::string text = lab(d1);
   text.replace(text.find("port = 80\n"), 10, "port = 53\nproto = \"udp\"\n");
   auto r = parse_topology(text, "k.toml");
-  ASSERT_TRUE(r.ok()) << diags(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   const Topology& t = *r.topology;
   std::string conf = keepalived_config(t, *t.node("d1"), agent_of(t, "d1", "ha"));
   EXPECT_THAT(conf,
@@ -201,7 +198,7 @@ TEST(Keepalived, EveryKeepalivedDirectorMustReachTheDrRealServers) {
   auto r = parse_topology(text, "k.toml");
   EXPECT_FALSE(r.ok());
   EXPECT_THAT(
-      diags(r),
+      diagnostics_text(r),
       HasSubstr(
           "keepalived agent d2:ha programs service web, whose DR real server rs1 shares no L2 "
           "segment with d2"));
@@ -217,7 +214,7 @@ vrrp_instance X {
 services = ["web"]
 )";
   auto r = parse_topology(lab(d1), "k.toml");
-  ASSERT_TRUE(r.ok()) << diags(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   const Topology& t = *r.topology;
   EXPECT_EQ(keepalived_config(t, *t.node("d1"), agent_of(t, "d1", "ha")),
             "vrrp_instance X {\n  state MASTER\n}\n");
@@ -226,7 +223,7 @@ services = ["web"]
 
 TEST(Keepalived, ManagedServicesAreNotProgrammedByLabctl) {
   auto r = parse_topology(lab(kD1, kD2), "k.toml");
-  ASSERT_TRUE(r.ok()) << diags(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   Plan p = make_plan(*r.topology);
   int ipvs_steps = 0, keepalived_agents = 0;
   bool server_started = false;
@@ -268,7 +265,7 @@ TEST(Keepalived, ManagedServicesAreNotProgrammedByLabctl) {
 
 TEST(Keepalived, MasterIsReadyHoldingItsVipAndBackupOnceVrrpWouldHaveLetItClaimIt) {
   auto r = parse_topology(lab(kD1, kD2), "k.toml");
-  ASSERT_TRUE(r.ok()) << diags(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   const Agent& master = agent_of(*r.topology, "d1", "ha");
   const Agent& backup = agent_of(*r.topology, "d2", "ha");
   EXPECT_EQ(agent_ready_address(master), "10.0.0.100");
@@ -305,8 +302,8 @@ TEST(Keepalived, KeepalivedRunsInTheForegroundWithItsOwnPidFiles) {
 TEST(Keepalived, HaDemoIsBuiltInAndValid) {
   ASSERT_NE(find_builtin("ha-demo"), nullptr);
   auto r = load_topology("ha-demo");
-  ASSERT_TRUE(r.ok()) << diags(r);
-  EXPECT_TRUE(r.diagnostics.empty()) << diags(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
+  EXPECT_TRUE(r.diagnostics.empty()) << diagnostics_text(r);
   const Topology& t = *r.topology;
   std::string c1 = keepalived_config(t, *t.node("dir1"), agent_of(t, "dir1", "vrrp"));
   std::string c2 = keepalived_config(t, *t.node("dir2"), agent_of(t, "dir2", "vrrp"));
@@ -321,7 +318,7 @@ TEST(Keepalived, HaDemoIsBuiltInAndValid) {
 
 TEST(Keepalived, PairOnDifferentSegmentsIsWarnedAsSplitBrain) {
   auto r = load_topology("ha-demo-splitbrain");
-  ASSERT_TRUE(r.ok()) << diags(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   bool warned = false;
   for (const auto& d : r.diagnostics)
     if (d.severity == Diagnostic::Severity::Warning &&
@@ -331,9 +328,9 @@ TEST(Keepalived, PairOnDifferentSegmentsIsWarnedAsSplitBrain) {
       EXPECT_THAT(d.message, HasSubstr("eth1 on switch:sync"));
       EXPECT_THAT(d.hint, HasSubstr("interface facing the clients"));
     }
-  EXPECT_TRUE(warned) << diags(r);
+  EXPECT_TRUE(warned) << diagnostics_text(r);
   // The same pair on one segment: no such warning.
-  EXPECT_THAT(diags(load_topology("ha-demo")), Not(HasSubstr("split brain")));
+  EXPECT_THAT(diagnostics_text(load_topology("ha-demo")), Not(HasSubstr("split brain")));
 }
 
 TEST(Keepalived, SplitBrainCauseNamesTheRouterOnTheWrongSegmentAndItsFix) {

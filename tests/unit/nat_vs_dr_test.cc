@@ -12,6 +12,7 @@
 #include "labctl/model/load.h"
 #include "labctl/plan/explain.h"
 #include "labctl/plan/planner.h"
+#include "tests/unit/diagnostics_text.h"
 
 namespace labctl {
 namespace {
@@ -25,17 +26,13 @@ const Check& named(const Topology& t, const std::string& name) {
   throw std::runtime_error("no check " + name);
 }
 
-std::string diags(const LoadResult& r) {
-  std::string s;
-  for (const auto& d : r.diagnostics) s += format_diagnostic(d) + "\n";
-  return s;
-}
+using test::diagnostics_text;
 
 TEST(NatVsDr, IsABuiltinThatLoadsCleanlyWithItsChecks) {
   ASSERT_NE(find_builtin("nat-vs-dr"), nullptr);
   LoadResult r = load_topology("nat-vs-dr");
-  ASSERT_TRUE(r.ok()) << diags(r);
-  EXPECT_TRUE(r.diagnostics.empty()) << diags(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
+  EXPECT_TRUE(r.diagnostics.empty()) << diagnostics_text(r);
   const Topology& t = *r.topology;
   EXPECT_EQ(named(t, "nat-bytes-through-director").params.text("out"), ">= 95%");
   EXPECT_EQ(named(t, "dr-bytes-bypass-director").params.text("out"), "<= 0%");

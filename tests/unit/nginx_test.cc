@@ -17,6 +17,7 @@
 #include "labctl/plan/agent.h"
 #include "labctl/plan/plan.h"
 #include "labctl/plan/planner.h"
+#include "tests/unit/diagnostics_text.h"
 
 namespace labctl {
 namespace {
@@ -27,15 +28,11 @@ using ::testing::Not;
 
 const std::string kDir = std::string(LABCTL_TEST_DATA) + "/nginx/";
 
-std::string diags(const LoadResult& r) {
-  std::string s;
-  for (const auto& d : r.diagnostics) s += format_diagnostic(d) + "\n";
-  return s;
-}
+using test::diagnostics_text;
 
 Topology l7() {
   auto r = load_topology(kDir + "l7.toml");
-  EXPECT_TRUE(r.ok()) << diags(r);
+  EXPECT_TRUE(r.ok()) << diagnostics_text(r);
   Topology t = r.topology ? *r.topology : Topology{};
   t.source = "tests/data/nginx/l7.toml";  // the golden files' first line, whatever the checkout
   return t;

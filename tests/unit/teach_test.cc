@@ -22,6 +22,7 @@
 #include "labctl/plan/planner.h"
 #include "labctl/plan/roles.h"
 #include "labctl/plan/why.h"
+#include "tests/unit/diagnostics_text.h"
 
 namespace labctl {
 namespace {
@@ -42,11 +43,7 @@ std::string why_of(const Plan& p, const std::string& description) {
   return "";
 }
 
-std::string diagnostics(const LoadResult& r) {
-  std::string s;
-  for (const auto& d : r.diagnostics) s += format_diagnostic(d) + "\n";
-  return s;
-}
+using test::diagnostics_text;
 
 std::string doc(const std::string& name) {
   auto d = read_regular_file(std::string(LABCTL_SOURCE_DIR) + "/docs/" + name, 1 << 20);
@@ -111,7 +108,7 @@ TEST(TeachWhy, TunRealServerRpFilterWhyBelongsToAllAndTunl0NotTheUnderlay) {
   std::string text(find_builtin("tun-demo")->text);
   text.replace(text.find("net.ipv4.conf.tunl0.rp_filter = 0"), 0, "net.ipv4.conf.eth0.rp_filter = 0\n");
   auto r = parse_topology(text, "tun-eth0.toml");
-  ASSERT_TRUE(r.ok()) << diagnostics(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   std::string eth0 = why_of(make_plan(*r.topology), "set net.ipv4.conf.eth0.rp_filter=0 in tun-demo-rs1");
   EXPECT_THAT(eth0, HasSubstr("not needed for the tunnel"));
   EXPECT_THAT(eth0, Not(HasSubstr("turn it off on eth0")));
@@ -168,13 +165,13 @@ TEST(TeachExercise, HintsKeyIsReadAndValidated) {
   std::string off = text;
   off.replace(off.find("[exercise]\n"), 11, "[exercise]\nhints = false\n");
   auto r = parse_topology(off, "off.toml");
-  ASSERT_TRUE(r.ok()) << diagnostics(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   EXPECT_FALSE(r.topology->exercise->hints);
   std::string bad = text;
   bad.replace(bad.find("[exercise]\n"), 11, "[exercise]\nhints = \"no\"\n");
   auto b = parse_topology(bad, "bad.toml");
   EXPECT_FALSE(b.ok());
-  EXPECT_THAT(diagnostics(b), HasSubstr("hints"));
+  EXPECT_THAT(diagnostics_text(b), HasSubstr("hints"));
 }
 
 TEST(TeachExercise, ARepairedExerciseSaysHowToLeaveExerciseMode) {
@@ -200,7 +197,7 @@ TEST(TeachExercise, SchedDemoNopersistIsAnExerciseWhoseExplainKeepsTheSecret) {
   std::string fixed(find_builtin("sched-demo-nopersist")->text);
   fixed.replace(fixed.find("scheduler = \"rr\"\n"), 17, "scheduler = \"rr\"\npersistence = 300\n");
   auto r = parse_topology(fixed, "fixed.toml");
-  ASSERT_TRUE(r.ok()) << diagnostics(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   EXPECT_EQ(r.topology->service("shop").service->persistence, 300u);
   EXPECT_THAT(doc("exercises.md"), HasSubstr("`sched-demo-nopersist`"));
 }
@@ -210,7 +207,7 @@ TEST(TeachExercise, SchedDemoNopersistIsAnExerciseWhoseExplainKeepsTheSecret) {
 TEST(TeachValidate, NatDemoNogwPointsAtTheRealServersRoute) {
   std::string text(find_builtin("nat-demo-nogw")->text);
   auto r = parse_topology(text, "nogw.toml");
-  ASSERT_TRUE(r.ok()) << diagnostics(r);
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
   // The line of rs1's (and rs2's) route, not the director's real_servers line.
   int rs1_route = 0, rs2_route = 0, line = 0, real_servers = 0;
   std::string node;
@@ -225,7 +222,7 @@ TEST(TeachValidate, NatDemoNogwPointsAtTheRealServersRoute) {
     at = end == std::string::npos ? text.size() : end + 1;
   }
   ASSERT_GT(rs1_route, 0);
-  std::string d = diagnostics(r);
+  std::string d = diagnostics_text(r);
   EXPECT_THAT(d, HasSubstr(":" + std::to_string(rs1_route) + ":")) << d;
   EXPECT_THAT(d, HasSubstr(":" + std::to_string(rs2_route) + ":")) << d;
   EXPECT_THAT(d, HasSubstr("NAT real server rs1")) << d;
@@ -238,7 +235,7 @@ TEST(TeachValidate, MethodsAreSpelledInCapitalsInEveryMessage) {
   std::string bare = std::regex_replace(text, std::regex("net\\.ipv4\\.conf\\.[a-z0-9]+\\.arp_[a-z]+ = [0-9]\n"), "");
   bare = std::regex_replace(bare, std::regex("lo = \\[\"10\\.10\\.0\\.100/32\"\\]\n"), "");
   auto r = parse_topology(bare, "bare.toml");
-  std::string d = diagnostics(r);
+  std::string d = diagnostics_text(r);
   EXPECT_THAT(d, HasSubstr("DR real server rs1")) << d;
   EXPECT_THAT(d, Not(HasSubstr("dr real server"))) << d;
   EXPECT_THAT(d, Not(HasSubstr("tun real server"))) << d;
@@ -264,24 +261,24 @@ routes = [{ to = "default", via = "10.60.0.2" }]
 agents.web = { kind = "http", port = 80 }
 )";
   auto r = parse_topology(lab, "onenet.toml");
-  ASSERT_TRUE(r.ok()) << diagnostics(r);
-  EXPECT_THAT(diagnostics(r), HasSubstr("warning: NAT director director has its clients and real servers on one network (eth0)"));
-  EXPECT_THAT(diagnostics(r), HasSubstr("ICMP redirect"));
-  EXPECT_THAT(diagnostics(r), HasSubstr("net.ipv4.conf.all.send_redirects = 0"));
+  ASSERT_TRUE(r.ok()) << diagnostics_text(r);
+  EXPECT_THAT(diagnostics_text(r), HasSubstr("warning: NAT director director has its clients and real servers on one network (eth0)"));
+  EXPECT_THAT(diagnostics_text(r), HasSubstr("ICMP redirect"));
+  EXPECT_THAT(diagnostics_text(r), HasSubstr("net.ipv4.conf.all.send_redirects = 0"));
   // Both off: no warning. One alone is not enough (the kernel ORs them).
   std::string fixed = lab;
   fixed.replace(fixed.find("sysctl.\"net.ipv4.ip_forward\" = 1\n"), 33,
                 "sysctl.\"net.ipv4.ip_forward\" = 1\nsysctl.\"net.ipv4.conf.all.send_redirects\" = 0\n"
                 "sysctl.\"net.ipv4.conf.eth0.send_redirects\" = 0\n");
   auto f = parse_topology(fixed, "fixed.toml");
-  ASSERT_TRUE(f.ok()) << diagnostics(f);
-  EXPECT_THAT(diagnostics(f), Not(HasSubstr("ICMP redirect")));
+  ASSERT_TRUE(f.ok()) << diagnostics_text(f);
+  EXPECT_THAT(diagnostics_text(f), Not(HasSubstr("ICMP redirect")));
   std::string half = lab;
   half.replace(half.find("sysctl.\"net.ipv4.ip_forward\" = 1\n"), 33,
                "sysctl.\"net.ipv4.ip_forward\" = 1\nsysctl.\"net.ipv4.conf.all.send_redirects\" = 0\n");
-  EXPECT_THAT(diagnostics(parse_topology(half, "half.toml")), HasSubstr("ICMP redirect"));
+  EXPECT_THAT(diagnostics_text(parse_topology(half, "half.toml")), HasSubstr("ICMP redirect"));
   // nat-demo's director has two networks: nothing to warn.
-  EXPECT_THAT(diagnostics(load_topology("nat-demo")), Not(HasSubstr("ICMP redirect")));
+  EXPECT_THAT(diagnostics_text(load_topology("nat-demo")), Not(HasSubstr("ICMP redirect")));
 }
 
 // ---- HTTP by hand ----

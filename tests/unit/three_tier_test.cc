@@ -15,6 +15,7 @@
 #include "labctl/plan/graph.h"
 #include "labctl/plan/planner.h"
 #include "labctl/plan/roles.h"
+#include "tests/unit/diagnostics_text.h"
 
 namespace labctl {
 namespace {
@@ -22,16 +23,12 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string diagnostics(const LoadResult& r) {
-  std::string s;
-  for (const auto& d : r.diagnostics) s += format_diagnostic(d) + "\n";
-  return s;
-}
+using test::diagnostics_text;
 
 Topology three_tier() {
   auto r = load_topology("three-tier");
-  EXPECT_TRUE(r.ok()) << diagnostics(r);
-  EXPECT_TRUE(r.diagnostics.empty()) << diagnostics(r);  // a demo is right: not even a warning
+  EXPECT_TRUE(r.ok()) << diagnostics_text(r);
+  EXPECT_TRUE(r.diagnostics.empty()) << diagnostics_text(r);  // a demo is right: not even a warning
   return r.ok() ? *r.topology : Topology{};
 }
 
@@ -98,9 +95,9 @@ interfaces.eth0 = { switch = "back", addresses = ["10.31.0.21/24"] }
 agents.app = { kind = "http", port = 8080 }
 )";
   auto p = parse_topology(lab, "l7vip.toml");
-  ASSERT_TRUE(p.ok()) << diagnostics(p);
-  EXPECT_THAT(diagnostics(p), HasSubstr("proxy1"));
-  EXPECT_THAT(diagnostics(p), HasSubstr("arp_ignore"));
+  ASSERT_TRUE(p.ok()) << diagnostics_text(p);
+  EXPECT_THAT(diagnostics_text(p), HasSubstr("proxy1"));
+  EXPECT_THAT(diagnostics_text(p), HasSubstr("arp_ignore"));
 }
 
 TEST(ThreeTier, HandshakesRefusesAUdpService) {
@@ -129,7 +126,7 @@ service = "dns"
 )";
   auto p = parse_topology(lab, "hs.toml");
   EXPECT_FALSE(p.ok());
-  EXPECT_THAT(diagnostics(p), HasSubstr("handshakes counts TCP handshakes, and service dns is UDP"));
+  EXPECT_THAT(diagnostics_text(p), HasSubstr("handshakes counts TCP handshakes, and service dns is UDP"));
 }
 
 TEST(ProxyPorts, APortRangeHeldInTimeWaitIsTheCauseWithBothFixes) {
