@@ -32,7 +32,7 @@ std::string lab_text(const std::string& name) {
          "agents.web = { kind = \"http\", port = 80, size = 67108864 }\n"
          "agents.small = { kind = \"http\", port = 8080, size = 100000 }\n"
          "[checks.capped]\n"
-         "kind = \"throughput\"\nfrom = \"client\"\nto = \"10.73.0.20\"\nrate = \">= 8.5mbit, <= 11.5mbit\"\n"
+         "kind = \"throughput\"\nfrom = \"client\"\nto = \"10.73.0.20\"\nrate = \">= 8.5mbit, <= 11.5mbit\"\nseconds = 4\n"
          "[checks.above-the-cap]\n"
          "kind = \"throughput\"\nfrom = \"client\"\nto = \"10.73.0.20\"\nrate = \">= 50mbit\"\nseconds = 1\n"
          "[checks.pings]\n"
