@@ -1,5 +1,6 @@
 #include "labctl/kernel/rtnl.h"
 
+#include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
@@ -15,6 +16,8 @@
 #include <netlink/route/link/ip6tnl.h>
 #include <netlink/route/link/ipip.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/link/vxlan.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 
 #include "labctl/base/display.h"
@@ -42,6 +45,9 @@ struct RoutePut {
 struct NlAddrPut {
   void operator()(nl_addr* a) const { nl_addr_put(a); }
 };
+struct NeighPut {
+  void operator()(rtnl_neigh* n) const { rtnl_neigh_put(n); }
+};
 struct MsgFree {
   void operator()(nl_msg* m) const { nlmsg_free(m); }
 };
@@ -49,6 +55,7 @@ using LinkPtr = std::unique_ptr<rtnl_link, LinkPut>;
 using AddrPtr = std::unique_ptr<rtnl_addr, AddrPut>;
 using RoutePtr = std::unique_ptr<rtnl_route, RoutePut>;
 using NlAddrPtr = std::unique_ptr<nl_addr, NlAddrPut>;
+using NeighPtr = std::unique_ptr<rtnl_neigh, NeighPut>;
 using MsgPtr = std::unique_ptr<nl_msg, MsgFree>;
 
 std::string in_where(const std::string& where) { return where.empty() ? "" : " in " + where; }
@@ -163,6 +170,12 @@ std::string link_hint(int errnum, const std::string& where) {
              "the MAC address";
     case EBADF:
       return "the peer's namespace file descriptor is not valid (was the namespace deleted?)";
+    case EADDRINUSE:
+      // Only a link with a socket of its own answers this, when it is brought up: a VXLAN
+      // device binds its UDP port then, in the namespace it was created from.
+      return "the link's UDP port is taken in the namespace that holds its socket (for a VXLAN "
+             "device, the host's): another program or tunnel uses it; free it, or pick another "
+             "port";
     default:
       return "";
   }
@@ -252,6 +265,31 @@ std::string ip6tnl_hint(int errnum, const std::string& where) {
   return link_hint(errnum, where);
 }
 
+std::string vxlan_hint(int errnum, const std::string& where, uint32_t vni, uint16_t port) {
+  switch (errnum) {
+    case EEXIST:
+      // vxlan_vni_in_use looks through the devices made from the same namespace (this host's),
+      // whichever namespace they live in; NLM_F_EXCL answers the same for a taken name.
+      return "a VXLAN device with that VNI already exists on this host: another lab (or a lab "
+             "of the same name left over) uses VNI " +
+             std::to_string(vni) + " on UDP port " + std::to_string(port) +
+             "; `labctl down` it, or set another vni on the switch (or an interface of that name "
+             "exists already" +
+             in_where(where) + ")";
+    case EADDRINUSE:
+      return "UDP port " + std::to_string(port) +
+             " is taken on this host (another program, or a VXLAN device with other options): "
+             "free it, or set another port";
+    case EOPNOTSUPP:
+    case EAFNOSUPPORT:
+      return "this kernel lacks VXLAN (CONFIG_VXLAN" +
+             std::string(errnum == EAFNOSUPPORT ? "; an IPv6 underlay also needs CONFIG_IPV6" : "") +
+             "); run the lab in the micro-VM: labctl vm exec -- labctl up LAB";
+    default:
+      return link_hint(errnum, where);
+  }
+}
+
 // ---- factories ---------------------------------------------------------------------------
 
 // libnl 3.7 has no setters for bridge options (IFLA_INFO_DATA), so this one is built with
@@ -299,6 +337,66 @@ Result<Request> veth_add(const std::string& name, const std::string& peer_name, 
   TRY(set_mac(peer.get(), peer_mac, what));
   if (peer_netns_fd >= 0) rtnl_link_set_ns_fd(peer.get(), peer_netns_fd);
   return build_link_add(link.get(), what, names_hint({name, peer_name}, link_hint));
+}
+
+// Built from the socket it is sent on, which decides where the device's UDP socket lives
+// (vxlan_newlink takes the link's source namespace from the request's socket), and born in
+// `netns_fd`: the device never exists in the sender's namespace, its socket never in the lab's.
+Result<Request> vxlan_add(const VxlanLink& v, int netns_fd) {
+  const std::string what = "create vxlan " + v.name + " (vni " + std::to_string(v.vni) +
+                           ", local " + v.local.str() + ", dstport " + std::to_string(v.port) + ")";
+  if (v.vni < 1 || v.vni > kVxlanVniMax) return fail(what + ": a VNI is 1..16777215");
+  if (v.local.family != AF_INET && v.local.family != AF_INET6)
+    return fail(what + ": the local underlay address is not set");
+  if (v.port == 0) return fail(what + ": the UDP port is 0");
+  LinkPtr link(rtnl_link_vxlan_alloc());
+  if (!link) return tl::unexpected(libnl_error(what, -NLE_NOMEM));
+  rtnl_link_set_name(link.get(), v.name.c_str());
+  int err = rtnl_link_vxlan_set_id(link.get(), v.vni);
+  NlAddrPtr local = to_nl_addr(v.local, v.local.max_prefix());
+  if (!local) return tl::unexpected(libnl_error(what, -NLE_NOMEM));
+  if (err >= 0) err = rtnl_link_vxlan_set_local(link.get(), local.get());
+  if (err >= 0) err = rtnl_link_vxlan_set_port(link.get(), v.port);  // libnl turns it to network order
+  if (err < 0) return tl::unexpected(libnl_error(what, err));
+  if (v.mtu > 0) rtnl_link_set_mtu(link.get(), static_cast<unsigned>(v.mtu));
+  TRY(set_mac(link.get(), v.mac, what));
+  if (netns_fd >= 0) rtnl_link_set_ns_fd(link.get(), netns_fd);
+  return build_link_add(link.get(), what,
+                        names_hint({v.name}, [vni = v.vni, port = v.port](int e, const std::string& w) {
+                          return vxlan_hint(e, w, vni, port);
+                        }));
+}
+
+// `bridge fdb append 00:00:00:00:00:00 dev DEV dst REMOTE`: the all-zero entry is where a
+// VXLAN device sends what it has no entry for (broadcast, multicast, unknown unicast), one
+// copy per such entry; NTF_SELF puts it into the device's own table, not the bridge's.
+Result<Request> fdb_append(int ifindex, const std::string& dev, const IpAddr& remote) {
+  const std::string what = "add fdb entry 00:00:00:00:00:00 dst " + remote.str() + " to " + dev;
+  if (remote.family != AF_INET && remote.family != AF_INET6)
+    return fail(what + ": the remote address is not set");
+  NeighPtr neigh(rtnl_neigh_alloc());
+  static constexpr uint8_t kZero[6] = {};
+  NlAddrPtr lladdr(nl_addr_build(AF_LLC, kZero, sizeof kZero));
+  NlAddrPtr dst = to_nl_addr(remote, remote.max_prefix());
+  if (!neigh || !lladdr || !dst) return tl::unexpected(libnl_error(what, -NLE_NOMEM));
+  // The destination first: libnl takes the family from it (and refuses a mismatch once a
+  // family is set), then AF_BRIDGE, which the FDB wants.
+  int err = rtnl_neigh_set_dst(neigh.get(), dst.get());
+  if (err < 0) return tl::unexpected(libnl_error(what, err));
+  rtnl_neigh_set_family(neigh.get(), AF_BRIDGE);
+  rtnl_neigh_set_ifindex(neigh.get(), ifindex);
+  rtnl_neigh_set_lladdr(neigh.get(), lladdr.get());
+  rtnl_neigh_set_state(neigh.get(), NUD_PERMANENT | NUD_NOARP);
+  rtnl_neigh_set_flags(neigh.get(), NTF_SELF);
+  nl_msg* msg = nullptr;
+  err = rtnl_neigh_build_add_request(neigh.get(), NLM_F_CREATE | NLM_F_APPEND, &msg);
+  if (err < 0) return tl::unexpected(libnl_error(what, err));
+  return to_request(msg, what, [](int errnum, const std::string& where) -> std::string {
+    if (errnum == EINVAL || errnum == EOPNOTSUPP)
+      return "the device takes no remote entries: is it a VXLAN device?";
+    if (errnum == EEXIST) return "that remote is in the device's table already";
+    return link_hint(errnum, where);
+  });
 }
 
 Result<Request> link_set_master(const std::string& dev, int master_index,
@@ -590,6 +688,19 @@ Result<LinkInfo> parse_link(const nlmsghdr& nlh) {
       l.kind.assign(static_cast<const char*>(mnl_attr_get_payload(info[IFLA_INFO_KIND])),
                     strnlen(static_cast<const char*>(mnl_attr_get_payload(info[IFLA_INFO_KIND])),
                             mnl_attr_get_payload_len(info[IFLA_INFO_KIND])));
+    if (l.kind == "vxlan" && info[IFLA_INFO_DATA]) {
+      AttrTable<IFLA_VXLAN_MAX + 1> vx;
+      if (mnl_attr_parse_nested(info[IFLA_INFO_DATA], AttrTable<IFLA_VXLAN_MAX + 1>::cb, &vx) >= 0) {
+        VxlanInfo v;
+        if (vx[IFLA_VXLAN_ID] && mnl_attr_validate(vx[IFLA_VXLAN_ID], MNL_TYPE_U32) == 0)
+          v.vni = mnl_attr_get_u32(vx[IFLA_VXLAN_ID]);
+        if (vx[IFLA_VXLAN_LOCAL]) v.local = to_ip(AF_INET, vx[IFLA_VXLAN_LOCAL]);
+        if (vx[IFLA_VXLAN_LOCAL6]) v.local = to_ip(AF_INET6, vx[IFLA_VXLAN_LOCAL6]);
+        if (vx[IFLA_VXLAN_PORT] && mnl_attr_validate(vx[IFLA_VXLAN_PORT], MNL_TYPE_U16) == 0)
+          v.port = ntohs(mnl_attr_get_u16(vx[IFLA_VXLAN_PORT]));
+        l.vxlan = v;
+      }
+    }
   }
   return l;
 }
@@ -702,6 +813,10 @@ Result<std::optional<FdbEntry>> parse_fdb(const nlmsghdr& nlh) {
   if (tb[NDA_MASTER] && mnl_attr_validate(tb[NDA_MASTER], MNL_TYPE_U32) == 0)
     e.master = static_cast<int>(mnl_attr_get_u32(tb[NDA_MASTER]));
   if (tb[NDA_VLAN] && mnl_attr_validate(tb[NDA_VLAN], MNL_TYPE_U16) == 0) e.vlan = mnl_attr_get_u16(tb[NDA_VLAN]);
+  if (tb[NDA_DST]) {
+    const size_t n = mnl_attr_get_payload_len(tb[NDA_DST]);
+    e.dst = to_ip(n == 4 ? AF_INET : AF_INET6, tb[NDA_DST]);
+  }
   return e;
 }
 
@@ -923,6 +1038,14 @@ Status RtnlBatch::create_veth(const std::string& name, const std::string& peer_n
                               int peer_netns_fd, int mtu, const std::string& mac,
                               const std::string& peer_mac) {
   return add(rtnl::veth_add(name, peer_name, peer_netns_fd, mtu, mac, peer_mac));
+}
+Status RtnlBatch::create_vxlan(const VxlanLink& v, int netns_fd) {
+  return add(rtnl::vxlan_add(v, netns_fd));
+}
+Status RtnlBatch::fdb_append(const std::string& dev, const IpAddr& remote) {
+  auto i = resolve(dev);
+  if (!i) return fail_slot(i.error());
+  return add(rtnl::fdb_append(*i, dev, remote));
 }
 Status RtnlBatch::set_master(const std::string& dev, const std::string& master) {
   auto m = resolve(master);

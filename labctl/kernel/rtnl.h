@@ -17,6 +17,13 @@
 
 namespace labctl {
 
+/// What a VXLAN device was made with (IFLA_INFO_DATA of kind "vxlan").
+struct VxlanInfo {
+  uint32_t vni = 0;
+  std::optional<IpAddr> local;  ///< IFLA_VXLAN_LOCAL or LOCAL6, nullopt when unset.
+  uint16_t port = 0;            ///< Host order.
+};
+
 struct LinkInfo {
   std::string name;
   int index = 0;
@@ -31,6 +38,7 @@ struct LinkInfo {
   int link_netnsid = -1;  ///< IFLA_LINK_NETNSID: -1 when the peer is in this namespace.
   uint64_t rx_packets = 0;  ///< IFLA_STATS64 (dumps only): a tunnel's decapsulated packets.
   uint64_t tx_packets = 0;
+  std::optional<VxlanInfo> vxlan{};  ///< For kind "vxlan".
 };
 
 struct AddrInfo {
@@ -82,9 +90,22 @@ struct FdbEntry {
   std::string mac;
   uint16_t state = 0;  ///< NUD_PERMANENT (the bridge's own), NUD_NOARP (static), REACHABLE/STALE (learned).
   uint16_t vlan = 0;   ///< NDA_VLAN, 0 when none.
+  std::optional<IpAddr> dst{};  ///< NDA_DST: where a VXLAN device sends frames for `mac`.
   /// Learned from traffic: on a bridge, neither local nor static.
   [[nodiscard]] bool learned() const;
 };
+
+/// A VXLAN device to create (`ip link add NAME type vxlan id VNI local LOCAL dstport PORT`),
+/// without group or remote: where frames go is its FDB's (rtnl::fdb_append).
+struct VxlanLink {
+  std::string name;
+  uint32_t vni = 0;  ///< 1..kVxlanVniMax.
+  IpAddr local;      ///< The underlay address of the host it runs on.
+  uint16_t port = 4789;
+  int mtu = 0;       ///< 0: kernel default.
+  std::string mac;   ///< "": the kernel's.
+};
+inline constexpr uint32_t kVxlanVniMax = (1u << 24) - 1;
 
 namespace rtnl {
 
@@ -99,6 +120,12 @@ inline constexpr const char* kIp6tnlFallback = "ip6tnl0";
 [[nodiscard]] Result<Request> veth_add(const std::string& name, const std::string& peer_name,
                                        int peer_netns_fd, int mtu, const std::string& mac,
                                        const std::string& peer_mac);
+/// A VXLAN device placed straight into `netns_fd` (-1: here). Its UDP socket lives in the
+/// namespace of the socket the request is sent on, not in `netns_fd`'s.
+[[nodiscard]] Result<Request> vxlan_add(const VxlanLink& v, int netns_fd);
+/// `bridge fdb append 00:00:00:00:00:00 dev DEV dst REMOTE` (NTF_SELF, permanent): one more
+/// host that a VXLAN device's broadcast, multicast and unknown unicast go to.
+[[nodiscard]] Result<Request> fdb_append(int ifindex, const std::string& dev, const IpAddr& remote);
 [[nodiscard]] Result<Request> link_set_master(const std::string& dev, int master_index,
                                               const std::string& master_name);
 [[nodiscard]] Result<Request> link_set_up(const std::string& dev);
@@ -161,6 +188,7 @@ inline constexpr const char* kIp6tnlFallback = "ip6tnl0";
 [[nodiscard]] std::string route_hint(int errnum, const std::string& where);
 [[nodiscard]] std::string ipip_hint(int errnum, const std::string& where);
 [[nodiscard]] std::string ip6tnl_hint(int errnum, const std::string& where);
+[[nodiscard]] std::string vxlan_hint(int errnum, const std::string& where, uint32_t vni, uint16_t port);
 
 }  // namespace rtnl
 
@@ -227,6 +255,9 @@ class RtnlBatch {
   Status create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd,
                      int mtu, const std::string& mac, const std::string& peer_mac);
   Status set_master(const std::string& dev, const std::string& master);
+  /// Sent on this batch's socket, whose namespace keeps the device's UDP socket.
+  Status create_vxlan(const VxlanLink& v, int netns_fd);
+  Status fdb_append(const std::string& dev, const IpAddr& remote);
   Status link_up(const std::string& dev);
   Status link_down(const std::string& dev);
   Status add_address(const std::string& dev, const IpPrefix& addr, int scope = 0,

@@ -147,6 +147,21 @@ Status NetlinkExecutor::apply(const Step& step) {
             d.sync_id = s.id;
             return n->ipvs->start_daemon(d);
           },
+          // Not in its namespace's batch: the device is created through a socket of this
+          // thread's own namespace (the host's, the underlay), which keeps its UDP socket
+          // there, and born straight in the switch's namespace; then it joins the bridge and
+          // gets its remotes there.
+          [&](const step::CreateVxlan& s) -> Status {
+            TRY_ASSIGN(Netns * n, ns(s.ns));
+            TRY_ASSIGN(Rtnl here, Rtnl::open());
+            VxlanLink v{s.name, s.vni, s.local, s.port, s.mtu, s.mac};
+            TRY(here.apply([&](RtnlBatch& b) { return b.create_vxlan(v, n->fd.get()); }));
+            return n->rtnl->apply([&](RtnlBatch& b) -> Status {
+              (void)b.set_master(s.name, s.master);
+              for (const auto& r : s.remotes) (void)b.fdb_append(s.name, r);
+              return {};
+            });
+          },
           [&](const step::ApplyNftRules& s) -> Status {
             TRY_ASSIGN(Netns * n, ns(s.ns));
             return with_netns(n->fd.get(), [&] { return nft_apply(s.ruleset, describe(Step{s})); });

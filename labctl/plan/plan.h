@@ -151,6 +151,29 @@ struct SetSysctl {
   [[nodiscard]] std::string describe() const;
   [[nodiscard]] nlohmann::json fields() const;
 };
+/// One host's end of a switch stretched across hosts (issue 28): a VXLAN device in the
+/// switch's namespace `ns`, attached to its bridge, with one all-zero FDB entry per other host
+/// (unicast head-end replication: broadcast and multicast reach every host; learning stays on,
+/// so unicast goes straight to the right one). Left down: a LinkUp brings it up.
+/// Not an rtnetlink step of `ns`'s batch: the device is created through a socket in the
+/// executor's own namespace (the host's), which keeps its UDP socket there, and born in `ns`.
+struct CreateVxlan {
+  static constexpr std::string_view kType = "create-vxlan";
+  static constexpr bool kRtnetlink = false;
+  std::string ns;                ///< The switch's namespace, where the device lives.
+  std::string name;              ///< The device, at most 15 bytes.
+  uint32_t vni = 0;              ///< 1..16777215.
+  IpAddr local;                  ///< This host's underlay address.
+  std::vector<IpAddr> remotes;   ///< The other hosts' underlay addresses.
+  uint16_t port = 4789;          ///< UDP, on the underlay.
+  int mtu = 0;                   ///< 0: kernel default.
+  std::string mac;               ///< "": the kernel's.
+  std::string master;            ///< The switch's bridge in `ns`.
+  [[nodiscard]] std::string shell() const;
+  [[nodiscard]] std::string undo() const;
+  [[nodiscard]] std::string describe() const;
+  [[nodiscard]] nlohmann::json fields() const;
+};
 /// Make sure the ipip module is loaded so tunl0 exists in `ns` (LVS-TUN real server); with
 /// family AF_INET6 ip6_tunnel, so ip6tnl0 exists (IPv6 LVS-TUN real server).
 struct EnableIpip {
@@ -236,7 +259,7 @@ struct ApplyNftRules {
 
 using Step = std::variant<step::CreateNetns, step::CreateBridge, step::CreateVeth, step::SetMaster,
                           step::SetImpairment, step::LinkUp, step::AddAddress, step::AddRoute, step::SetSysctl,
-                          step::EnableIpip, step::CreateIpip, step::AddIpvsService,
+                          step::EnableIpip, step::CreateIpip, step::CreateVxlan, step::AddIpvsService,
                           step::AddIpvsDest, step::StartIpvsSync, step::StartAgent, step::ApplyNftRules>;
 
 namespace detail {

@@ -68,6 +68,8 @@ std::string render_script(const Plan& p) {
   if (has_step(p, uses_ipvs)) require(out, "ipvsadm", "it configures IPVS");
   if (has_step(p, [](const Step& s) { return std::holds_alternative<step::ApplyNftRules>(s); }))
     require(out, "nft", "it loads packet rules (marks, NAT) with nftables");
+  if (has_step(p, [](const Step& s) { return std::holds_alternative<step::CreateVxlan>(s); }))
+    require(out, "bridge", "it gives VXLAN devices their remote hosts (iproute2)");
   std::size_t prev_type = std::variant_npos;
   for (const auto& s : p.steps) {
     // A blank line between kinds of step groups the script the way the planner phases it.

@@ -242,4 +242,37 @@ json CreateIpip::fields() const {
           {"ttl", t.ttl},   {"dev", t.dev},           {"addresses", addrs}};
 }
 
+// CreateVxlan. `ip link add` without -n: the device is made from the namespace the script
+// runs in, which keeps its UDP socket, and born in ns (`netns`), never created here and moved.
+std::string CreateVxlan::shell() const {
+  std::vector<std::string> w{"ip", "link", "add", "name", name};
+  if (mtu > 0) w.insert(w.end(), {"mtu", std::to_string(mtu)});
+  if (!mac.empty()) w.insert(w.end(), {"address", mac});
+  w.insert(w.end(), {"netns", ns, "type", "vxlan", "id", std::to_string(vni), "local", local.str(),
+                     "dstport", std::to_string(port)});
+  std::string out = shell_join(w) + "; " +
+                    shell_join(ip_cmd(ns, {"link", "set", "dev", name, "master", master}));
+  for (const auto& r : remotes)
+    out += "; " + shell_join({"bridge", "-n", ns, "fdb", "append", "00:00:00:00:00:00", "dev",
+                              name, "dst", r.str()});
+  return out;
+}
+// Its FDB entries and its UDP socket (in the host's namespace) go with the device.
+std::string CreateVxlan::undo() const {
+  return shell_join(ip_cmd(ns, {"link", "del", "dev", name}));
+}
+std::string CreateVxlan::describe() const {
+  std::string to;
+  for (const auto& r : remotes) to += (to.empty() ? "" : ", ") + r.str();
+  return "stretch bridge " + master + " in " + ns + " over vxlan " + name + " (vni " +
+         std::to_string(vni) + ", " + local.str() + " to " + (to.empty() ? "no other host" : to) +
+         ")";
+}
+json CreateVxlan::fields() const {
+  json rs = json::array();
+  for (const auto& r : remotes) rs.push_back(r.str());
+  return {{"name", name}, {"vni", vni},   {"local", local.str()}, {"remotes", rs},
+          {"port", port}, {"mtu", mtu},   {"mac", mac},           {"master", master}};
+}
+
 }  // namespace labctl::step

@@ -188,7 +188,8 @@ TEST(Step, NetnsAndTypeOfEveryAlternative) {
                            step::AddIpvsService{"k", {}},
                            step::AddIpvsDest{"l", {}, {}},
                            step::StartAgent{"m", "l", "n", {}},
-                           step::ApplyNftRules{"n", "table inet labctl {}\n"}};
+                           step::ApplyNftRules{"n", "table inet labctl {}\n"},
+                           step::CreateVxlan{"o", "vx", 1, IpAddr{}, {}, 4789, 0, "", "br"}};
   std::set<std::string> types;
   for (std::size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(step_netns(all[i]), std::string(1, static_cast<char>('a' + i)));
