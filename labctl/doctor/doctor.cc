@@ -89,6 +89,10 @@ DoctorReport run_doctor() {
       "ipip", "IPIP tunnels", probe_ipip(),
       need(std::string("LVS-TUN labs need ipip (CONFIG_NET_IPIP, module ipip); ") + kUseVm)));
   c.push_back(from_status(
+      "vxlan", "VXLAN (switches across hosts)", probe_vxlan(),
+      need(std::string("labs whose switches span hosts need VXLAN (CONFIG_VXLAN, module vxlan); ") +
+           kUseVm)));
+  c.push_back(from_status(
       "netem", "netem (impairments: delay, loss ...)", probe_netem(),
       need(std::string("impairments beyond a rate need netem (CONFIG_NET_SCH_NETEM, module "
                        "sch_netem); ") +

@@ -17,6 +17,7 @@
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/ipip.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/link/vxlan.h>
 
 #include "labctl/kernel/netlink.h"
 #include "labctl/kernel/netns.h"
@@ -164,6 +165,25 @@ Status probe_ipip() {
     rtnl_link_ipip_set_local(link.get(), local.s_addr);
     rtnl_link_ipip_set_remote(link.get(), remote.s_addr);
     return add_link(link.get(), "create an ipip tunnel");
+  });
+}
+
+// As a lab's is made (vni, local, dstport), but created where the probe runs: the throwaway
+// namespace is both the underlay and the switch here.
+Status probe_vxlan() {
+  return run_in_new_netns([]() -> Status {
+    Link link(rtnl_link_vxlan_alloc(), rtnl_link_put);
+    if (!link) return fail("allocate a vxlan link");
+    rtnl_link_set_name(link.get(), "lcprobe0");
+    in_addr local{};
+    ::inet_pton(AF_INET, "192.0.2.1", &local);
+    std::unique_ptr<nl_addr, decltype(&nl_addr_put)> addr(nl_addr_build(AF_INET, &local, sizeof local),
+                                                          nl_addr_put);
+    if (!addr) return fail("allocate an address");
+    rtnl_link_vxlan_set_id(link.get(), 1);
+    rtnl_link_vxlan_set_local(link.get(), addr.get());
+    rtnl_link_vxlan_set_port(link.get(), 4789);
+    return add_link(link.get(), "create a vxlan device");
   });
 }
 

@@ -36,6 +36,9 @@ struct IpvsProbe {
 
 /// An ipip tunnel link can be created (which autoloads ipip where it can).
 [[nodiscard]] Status probe_ipip();
+/// A VXLAN device can be created (which autoloads vxlan where it can): switches stretched
+/// across hosts need it.
+[[nodiscard]] Status probe_vxlan();
 /// A netem qdisc can be set (which autoloads sch_netem where it can): on lo, in a
 /// throwaway namespace. Impairments other than a rate alone need it.
 [[nodiscard]] Status probe_netem();

@@ -30,6 +30,8 @@ Status check_kernel_can_build(const Plan& plan) {
   }
   if (needs.ipip)
     if (Status st = probe_ipip(); !st) note("IPIP tunnels (CONFIG_NET_IPIP, module ipip)", st);
+  if (needs.vxlan)
+    if (Status st = probe_vxlan(); !st) note("VXLAN (CONFIG_VXLAN, module vxlan) for switches across hosts", st);
   if (needs.nftables)
     if (Status st = probe_nftables(); !st) note("nftables (CONFIG_NF_TABLES, CONFIG_NF_TABLES_INET)", st);
   if (needs.netem)

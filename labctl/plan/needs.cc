@@ -16,6 +16,8 @@ KernelNeeds kernel_needs(const Plan& plan) {
     } else if (std::holds_alternative<step::EnableIpip>(ps.step) ||
                std::holds_alternative<step::CreateIpip>(ps.step)) {
       n.ipip = true;
+    } else if (std::holds_alternative<step::CreateVxlan>(ps.step)) {
+      n.vxlan = true;
     } else if (std::holds_alternative<step::ApplyNftRules>(ps.step)) {
       n.nftables = true;
     } else if (const auto* imp = std::get_if<step::SetImpairment>(&ps.step)) {

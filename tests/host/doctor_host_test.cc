@@ -83,6 +83,21 @@ TEST(HostDoctor, ImpairmentRowsSayWhatPreflightWouldAndHowToGetNetem) {
   EXPECT_EQ(root_links(), links) << "the probes changed the root namespace";
 }
 
+// The VXLAN row agrees with the probe `up`'s preflight uses for a lab stretched across hosts.
+TEST(HostDoctor, VxlanRowSaysWhatPreflightWould) {
+  LABCTL_REQUIRE_ROOT();
+  std::string links = root_links();
+  DoctorReport r = run_doctor();
+  const DoctorCheck* vxlan = find(r, "vxlan");
+  ASSERT_TRUE(vxlan);
+  const Status has = probe_vxlan();
+  EXPECT_EQ(vxlan->ok, static_cast<bool>(has)) << vxlan->detail;
+  if (!has) {
+    EXPECT_NE(vxlan->hint.find("CONFIG_VXLAN"), std::string::npos) << vxlan->hint;
+  }
+  EXPECT_EQ(root_links(), links) << "the probes changed the root namespace";
+}
+
 TEST(HostDoctor, CliExitsZeroAndJsonParses) {
   LABCTL_REQUIRE_ROOT();
   FILE* p = ::popen(LABCTL_BINARY_DIR "/labctl/labctl doctor --json", "r");

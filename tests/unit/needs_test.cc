@@ -63,6 +63,19 @@ TEST(KernelNeeds, SctpServicesAndMarksAreNeedsToo) {
   EXPECT_FALSE(needs_of("dr-demo").nftables);
 }
 
+TEST(KernelNeeds, AStretchedSwitchNeedsVxlan) {
+  Plan p;
+  p.lab = "x";
+  p.steps.push_back({step::CreateBridge{"x-lan", "lan", 0}, "lan", ""});
+  EXPECT_FALSE(kernel_needs(p).vxlan);
+  step::CreateVxlan v;
+  v.ns = "x-lan";
+  p.steps.push_back({v, "lan", ""});
+  EXPECT_TRUE(kernel_needs(p).vxlan);
+  EXPECT_TRUE(kernel_needs(p).any());
+  EXPECT_FALSE(needs_of("dr-demo").vxlan);
+}
+
 TEST(KernelNeeds, APlainRoutedLabNeedsNothingSpecial) {
   Plan p;
   p.lab = "x";
