@@ -55,6 +55,11 @@ NetnsStatus read_netns(const std::string& lab, const std::string& ns) {
       if (q.parent == TC_H_ROOT && q.impairment) out.impairments.push_back(std::move(q));
       return {};
     }));
+    if (std::any_of(out.links.begin(), out.links.end(), [](const LinkInfo& l) { return l.vxlan.has_value(); })) {
+      TRY_ASSIGN(auto fdb, rtnl.fdb());
+      for (auto& e : fdb)
+        if (e.dst && e.mac == "00:00:00:00:00:00") out.vxlan_remotes.push_back(std::move(e));
+    }
     TRY_ASSIGN(out.addresses, rtnl.addresses());
     TRY_ASSIGN(out.routes, rtnl.routes(AF_INET));
     TRY_ASSIGN(auto v6, rtnl.routes(AF_INET6));
@@ -150,6 +155,24 @@ std::optional<std::string> link_impairment(const NetnsStatus& n, const LinkInfo&
   return std::nullopt;
 }
 
+namespace {
+std::vector<std::string> remotes_of(const NetnsStatus& n, const LinkInfo& l) {
+  std::vector<std::string> out;
+  for (const auto& e : n.vxlan_remotes)
+    if (e.index == l.index) out.push_back(e.dst->str());
+  return out;
+}
+}  // namespace
+
+std::optional<std::string> link_vxlan(const NetnsStatus& n, const LinkInfo& l) {
+  if (!l.vxlan) return std::nullopt;
+  std::string rs;
+  for (const auto& r : remotes_of(n, l)) rs += (rs.empty() ? "" : ",") + r;
+  return "vni " + std::to_string(l.vxlan->vni) +
+         (l.vxlan->local ? " local " + l.vxlan->local->str() : std::string()) + " port " +
+         std::to_string(l.vxlan->port) + " remotes " + (rs.empty() ? "none" : rs);
+}
+
 nlohmann::json status_json(const LabStatus& s) {
   using nlohmann::json;
   json nodes = json::array();
@@ -160,6 +183,11 @@ nlohmann::json status_json(const LabStatus& s) {
       links.push_back({{"name", l.name}, {"kind", l.kind}, {"up", l.up}, {"mtu", l.mtu},
                        {"mac", l.mac}, {"master", l.master}, {"index", l.index}});
       if (auto imp = link_impairment(n, l)) links.back()["impair"] = *imp;
+      if (l.vxlan)
+        links.back()["vxlan"] = {{"vni", l.vxlan->vni},
+                                 {"local", l.vxlan->local ? json(l.vxlan->local->str()) : json(nullptr)},
+                                 {"port", l.vxlan->port},
+                                 {"remotes", remotes_of(n, l)}};
     }
     for (const auto& a : n.addresses) addrs.push_back({{"dev", a.dev}, {"address", a.prefix.str()}});
     for (const auto& r : n.routes)
@@ -230,7 +258,9 @@ std::string render_status(const LabStatus& s) {
       std::snprintf(line, sizeof line, "  %-*s %-6s %-5s mtu %-5d", width, l.name.c_str(),
                     l.kind.empty() ? "-" : l.kind.c_str(), l.up ? "UP" : "DOWN", l.mtu);
       auto imp = link_impairment(n, l);
-      o << line << master << addrs << (imp ? "  impair " + *imp : "") << "\n";
+      auto vx = link_vxlan(n, l);
+      o << line << master << addrs << (imp ? "  impair " + *imp : "") << (vx ? "  " + *vx : "")
+        << "\n";
     }
     for (const auto& r : n.routes) {
       if (is_kernel_local_route(r)) continue;

@@ -38,6 +38,9 @@ struct NetnsStatus {
   std::vector<IpvsService> services;  ///< Empty when IPVS is unavailable or unused.
   std::vector<std::vector<IpvsDest>> dests;  ///< Parallel to services.
   std::vector<IpvsDaemon> sync;  ///< The IPVS sync daemons running (GET_DAEMON).
+  /// The all-zero FDB entries of its VXLAN devices: the other hosts each one floods to.
+  /// Read only where a VXLAN device is (a switch stretched across hosts).
+  std::vector<FdbEntry> vxlan_remotes;
   std::string error;                  ///< Why something could not be read, if so.
 };
 
@@ -58,6 +61,9 @@ struct LabStatus {
 /// The impairment on link `l` as the kernel holds it ("10mbit, delay 20ms"), nullopt when
 /// it has none: what status shows beside the link, and --json as its "impair".
 [[nodiscard]] std::optional<std::string> link_impairment(const NetnsStatus& n, const LinkInfo& l);
+/// A VXLAN link's VNI, local address, port and remotes ("vni 4242 local 192.168.77.1 port
+/// 4789 remotes 192.168.77.2,192.168.77.3"), nullopt for any other link.
+[[nodiscard]] std::optional<std::string> link_vxlan(const NetnsStatus& n, const LinkInfo& l);
 /// Human-readable, one block per namespace.
 [[nodiscard]] std::string render_status(const LabStatus& s);
 
