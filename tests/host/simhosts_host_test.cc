@@ -160,6 +160,46 @@ TEST(SimHosts, LeftoverProcessIsReportedAndTeardownKillsIt) {
   EXPECT_FALSE(alive(sleeper));
 }
 
+TEST(SimHosts, InitReapsOrphans) {
+  LABCTL_REQUIRE_ROOT();
+  START_HOSTS(hosts, 1);
+  // Its parent (sh) exits at once: the orphan is init's to reap when it ends.
+  ASSERT_TRUE(hosts.run(1, {"sh", "-c", "setsid sleep 0.5 </dev/null >/dev/null 2>&1 &"}));
+  pid_t orphan = -1;
+  for (const auto& l : hosts.leftovers(1))
+    if (l.find("sleep 0.5") != std::string::npos) orphan = std::stoi(l.substr(12));
+  ASSERT_GT(orphan, 0) << "the orphan was not seen";
+  // Gone from /proc altogether: a zombie nobody reaps would stay.
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (std::filesystem::exists("/proc/" + std::to_string(orphan)) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(orphan)));
+  EXPECT_TRUE(hosts.leftovers(1).empty());
+}
+
+// The harness folders of this machine (others' included: compared before and after).
+std::vector<std::string> harness_dirs() {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator("/tmp"))
+    if (e.path().filename().string().rfind("labctl-simhosts-", 0) == 0) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(SimHosts, FailedStartLeavesNothing) {
+  LABCTL_REQUIRE_ROOT();
+  const auto before = harness_dirs();
+  const auto root_before = root_links();
+  // An "init" that exits at once: start fails half way, after namespaces, mounts and keys.
+  auto hosts = SimHosts::start(2, "/bin/false");
+  ASSERT_FALSE(hosts);
+  EXPECT_NE(hosts.error().str().find("h1's init ended before sshd listened"), std::string::npos)
+      << hosts.error().str();
+  // (Its folder would still be there if a mount in it had been left.)
+  EXPECT_EQ(harness_dirs(), before) << "another harness started meanwhile? rerun alone";
+  EXPECT_EQ(root_links(), root_before);
+}
+
 TEST(SimHosts, TeardownLeavesNothing) {
   LABCTL_REQUIRE_ROOT();
   const auto root_before = root_links();
