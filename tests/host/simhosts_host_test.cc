@@ -100,7 +100,7 @@ TEST(SimHosts, EachHostHasItsNameAndItsOwnRun) {
     auto left = hosts.leftovers(1);
     EXPECT_NE(std::find(left.begin(), left.end(), "h1: /run/netns/x"), left.end()) << left.size();
     ASSERT_TRUE(hosts.run(1, {"ip", "netns", "del", "x"}));
-    EXPECT_TRUE(hosts.leftovers(1).empty()) << hosts.leftovers(1).front();
+    EXPECT_EQ(hosts.leftovers(1), std::vector<std::string>{});
 
     // The host's own eth0 and nothing of it in the machine's root namespace.
     auto addr = hosts.run(2, {"ip", "-o", "-4", "addr", "show", "dev", "eth0"});
@@ -133,8 +133,8 @@ TEST(SimHosts, HostsReachEachOtherOverTheUnderlayAndOverSsh) {
 TEST(SimHosts, LeftoverProcessIsReportedAndTeardownKillsIt) {
   LABCTL_REQUIRE_ROOT();
   START_HOSTS(hosts, 2);
-  EXPECT_TRUE(hosts.leftovers(1).empty());
-  EXPECT_TRUE(hosts.leftovers(2).empty());
+  EXPECT_EQ(hosts.leftovers(1), std::vector<std::string>{});
+  EXPECT_EQ(hosts.leftovers(2), std::vector<std::string>{});
   // Daemonized as labctl's agent supervisors are: its parent gone, init reaps it later.
   ASSERT_TRUE(hosts.run(1, {"sh", "-c", "setsid sleep 1000 </dev/null >/dev/null 2>&1 &"}));
   pid_t sleeper = -1;
@@ -148,7 +148,7 @@ TEST(SimHosts, LeftoverProcessIsReportedAndTeardownKillsIt) {
     if (sleeper < 0) std::this_thread::sleep_for(10ms);
   }
   ASSERT_GT(sleeper, 0) << "the leftover sleep was not reported";
-  EXPECT_TRUE(hosts.leftovers(2).empty());
+  EXPECT_EQ(hosts.leftovers(2), std::vector<std::string>{});
   const auto pids = hosts.pids(1);
   EXPECT_NE(std::find(pids.begin(), pids.end(), sleeper), pids.end());
   const auto t0 = std::chrono::steady_clock::now();
@@ -164,17 +164,17 @@ TEST(SimHosts, InitReapsOrphans) {
   LABCTL_REQUIRE_ROOT();
   START_HOSTS(hosts, 1);
   // Its parent (sh) exits at once: the orphan is init's to reap when it ends.
-  ASSERT_TRUE(hosts.run(1, {"sh", "-c", "setsid sleep 0.5 </dev/null >/dev/null 2>&1 &"}));
+  ASSERT_TRUE(hosts.run(1, {"sh", "-c", "setsid sleep 1.5 </dev/null >/dev/null 2>&1 &"}));
   pid_t orphan = -1;
   for (const auto& l : hosts.leftovers(1))
-    if (l.find("sleep 0.5") != std::string::npos) orphan = std::stoi(l.substr(12));
+    if (l.find("sleep 1.5") != std::string::npos) orphan = std::stoi(l.substr(12));
   ASSERT_GT(orphan, 0) << "the orphan was not seen";
   // Gone from /proc altogether: a zombie nobody reaps would stay.
-  const auto until = std::chrono::steady_clock::now() + 5s;
+  const auto until = std::chrono::steady_clock::now() + 6s;
   while (std::filesystem::exists("/proc/" + std::to_string(orphan)) && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(20ms);
   EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(orphan)));
-  EXPECT_TRUE(hosts.leftovers(1).empty());
+  EXPECT_EQ(hosts.leftovers(1), std::vector<std::string>{});
 }
 
 // The harness folders of this machine (others' included: compared before and after).

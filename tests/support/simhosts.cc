@@ -436,10 +436,23 @@ std::vector<std::string> SimHosts::leftovers(int i) const {
   std::vector<std::string> out;
   const std::string host = name(i) + ": ";
   for (const auto& ns : netns_names(i)) out.push_back(host + "/run/netns/" + ns);
-  for (pid_t p : pids(i)) {
-    if (p == init_pid(i) || read_link(proc(p, "exe")) == kSshd) continue;
-    out.push_back(host + "process " + std::to_string(p) + " " + cmdline(p));
+  // A process ending right now (an sshd session closing as its ssh returned) has no exe
+  // to read for a moment: only what is still there, and not sshd, a little later counts.
+  auto candidates = [&](const std::vector<pid_t>& among) {
+    std::vector<pid_t> c;
+    for (pid_t p : among)
+      if (p != init_pid(i) && !zombie_or_gone(p) && read_link(proc(p, "exe")) != kSshd) c.push_back(p);
+    return c;
+  };
+  auto left = candidates(pids(i));
+  auto unsure = [&] {
+    return std::any_of(left.begin(), left.end(), [](pid_t p) { return read_link(proc(p, "exe")).empty(); });
+  };
+  for (int round = 0; round < 25 && unsure(); ++round) {
+    std::this_thread::sleep_for(20ms);
+    left = candidates(left);
   }
+  for (pid_t p : left) out.push_back(host + "process " + std::to_string(p) + " " + cmdline(p));
   Fd fd(::open(netns_file(i).c_str(), O_RDONLY | O_CLOEXEC));
   std::string links;
   Status listed = fd ? run_in_netns(fd.get(), [&]() -> Status {
