@@ -1,6 +1,7 @@
 // The simulated hosts the multi-host tests run on (tests/support/simhosts.h): each a host
 // of its own (hostname, /run, namespaces, processes), reachable over ssh from the machine
 // and from each other, and gone without a trace when the harness is.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -10,8 +11,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "labctl/base/file.h"
 #include "labctl/kernel/netns.h"
@@ -24,9 +23,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-#define START_HOSTS(var, n)                                         \
-  auto var##_r = SimHosts::start(n, SimHosts::default_program());   \
-  ASSERT_TRUE(var##_r) << var##_r.error().str();                    \
+#define START_HOSTS(var, n)                                       \
+  auto var##_r = SimHosts::start(n, SimHosts::default_program()); \
+  ASSERT_TRUE(var##_r) << var##_r.error().str();                  \
   SimHosts& var = *var##_r
 
 std::vector<std::string> lines(const std::string& text) {
@@ -42,7 +41,8 @@ std::vector<std::string> lines(const std::string& text) {
 
 // Interface names of the machine's own root namespace (this test process's).
 std::vector<std::string> root_links() {
-  auto c = run_captured({"/usr/sbin/ip", "-o", "link", "show"}, std::chrono::steady_clock::now() + 10s);
+  auto c =
+      run_captured({"/usr/sbin/ip", "-o", "link", "show"}, std::chrono::steady_clock::now() + 10s);
   std::vector<std::string> out;
   if (!c) return out;
   for (const auto& l : lines(c->out)) {
@@ -73,7 +73,8 @@ TEST(SimHosts, EachHostHasItsNameAndItsOwnRun) {
   const auto root_before = root_links();
   {
     START_HOSTS(hosts, 2);
-    std::printf("2 simulated hosts started in %lld ms\n", static_cast<long long>(hosts.start_time().count()));
+    std::printf("2 simulated hosts started in %lld ms\n",
+                static_cast<long long>(hosts.start_time().count()));
     EXPECT_LT(hosts.start_time(), 5000ms);  // ~0.2 s here; a loaded CI machine gets slack
     auto name = hosts.run(1, {"hostname"});
     ASSERT_TRUE(name) << name.error().str();
@@ -122,11 +123,13 @@ TEST(SimHosts, HostsReachEachOtherOverTheUnderlayAndOverSsh) {
   ASSERT_TRUE(via) << via.error().str();
   EXPECT_EQ(*via, "h2\n");
   // Straight over the underlay (no proxy): h1's eth0 to h2's sshd through the bridge.
-  via = hosts.run(1, {"ssh", "-F", hosts.ssh_config(), "-o", "ProxyCommand=none", "h2", "hostname"});
+  via =
+      hosts.run(1, {"ssh", "-F", hosts.ssh_config(), "-o", "ProxyCommand=none", "h2", "hostname"});
   ASSERT_TRUE(via) << via.error().str();
   EXPECT_EQ(*via, "h2\n");
   // A host key other than the one in known_hosts is refused (no trust on first use).
-  auto wrong = hosts.run(1, {"ssh", "-F", hosts.ssh_config(), "-o", "HostKeyAlias=h1", "h2", "true"});
+  auto wrong =
+      hosts.run(1, {"ssh", "-F", hosts.ssh_config(), "-o", "HostKeyAlias=h1", "h2", "true"});
   EXPECT_FALSE(wrong);
 }
 
@@ -171,7 +174,8 @@ TEST(SimHosts, InitReapsOrphans) {
   ASSERT_GT(orphan, 0) << "the orphan was not seen";
   // Gone from /proc altogether: a zombie nobody reaps would stay.
   const auto until = std::chrono::steady_clock::now() + 6s;
-  while (std::filesystem::exists("/proc/" + std::to_string(orphan)) && std::chrono::steady_clock::now() < until)
+  while (std::filesystem::exists("/proc/" + std::to_string(orphan)) &&
+         std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(20ms);
   EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(orphan)));
   EXPECT_EQ(hosts.leftovers(1), std::vector<std::string>{});
@@ -224,8 +228,8 @@ TEST(SimHosts, TeardownLeavesNothing) {
       for (pid_t p : hosts.pids(i)) pids.push_back(p);
       for (const char* kind : {"net", "pid", "mnt", "uts"}) {
         std::error_code ec;
-        namespaces.push_back(
-            std::filesystem::read_symlink("/proc/" + std::to_string(hosts.init_pid(i)) + "/ns/" + kind, ec));
+        namespaces.push_back(std::filesystem::read_symlink(
+            "/proc/" + std::to_string(hosts.init_pid(i)) + "/ns/" + kind, ec));
       }
     }
     EXPECT_GE(pids.size(), 6u);  // init and sshd on each

@@ -107,7 +107,8 @@ bool copy_file(const char* from, const char* to, mode_t mode) {
   char buf[8192];
   ssize_t n;
   bool ok = true;
-  while ((n = ::read(in, buf, sizeof buf)) > 0) ok = ok && write_all(out, buf, static_cast<size_t>(n));
+  while ((n = ::read(in, buf, sizeof buf)) > 0)
+    ok = ok && write_all(out, buf, static_cast<size_t>(n));
   ::close(in);
   return ::close(out) == 0 && ok && n == 0;
 }
@@ -118,7 +119,8 @@ int init(const char* hostname, const char* authorized_keys, std::vector<char*> s
     return 1;
   }
   // Nothing mounted here may leak back to the machine's mount namespace (nor come in).
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return die("make / private");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    return die("make / private");
   if (::mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64m") != 0)
     return die("mount a tmpfs on /run");
   if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
@@ -158,7 +160,8 @@ int init(const char* hostname, const char* authorized_keys, std::vector<char*> s
     if (pid < 0) return 0;
     if (pid == sshd) {
       std::fprintf(stderr, "simhost: %s: sshd ended (%s %d)\n", hostname,
-                   WIFEXITED(ws) ? "exit" : "signal", WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws));
+                   WIFEXITED(ws) ? "exit" : "signal",
+                   WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws));
       return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
     }
   }

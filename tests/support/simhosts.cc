@@ -31,7 +31,9 @@ using namespace std::chrono_literals;
 constexpr const char* kSshd = "/usr/sbin/sshd";
 constexpr int kMaxHosts = 200;  // 192.168.77.1 .. .200 on one /24
 
-std::string proc(pid_t pid, const std::string& what) { return "/proc/" + std::to_string(pid) + "/" + what; }
+std::string proc(pid_t pid, const std::string& what) {
+  return "/proc/" + std::to_string(pid) + "/" + what;
+}
 
 std::string read_link(const std::string& path) {
   std::error_code ec;
@@ -40,11 +42,14 @@ std::string read_link(const std::string& path) {
 }
 
 // Runs argv and fails, with its stderr, unless it exits 0.
-Result<std::string> run_ok(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+Result<std::string> run_ok(const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout) {
   TRY_ASSIGN(auto c, run_captured(argv, Clock::now() + timeout, nullptr, 1s));
-  if (c.timed_out) return fail(shell_join(argv) + ": no answer within " + std::to_string(timeout.count()) + " ms");
+  if (c.timed_out)
+    return fail(shell_join(argv) + ": no answer within " + std::to_string(timeout.count()) + " ms");
   if (c.exit_code != 0)
-    return fail(shell_join(argv) + ": exit " + std::to_string(c.exit_code) + (c.err.empty() ? "" : ": " + c.err));
+    return fail(shell_join(argv) + ": exit " + std::to_string(c.exit_code) +
+                (c.err.empty() ? "" : ": " + c.err));
   return c.out;
 }
 
@@ -61,7 +66,8 @@ Status config_safe(const std::string& path) {
 std::vector<std::string> list_dir(const std::string& path) {
   std::vector<std::string> out;
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(path, ec)) out.push_back(e.path().filename());
+  for (const auto& e : std::filesystem::directory_iterator(path, ec))
+    out.push_back(e.path().filename());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -82,7 +88,9 @@ std::string cmdline(pid_t pid) {
 std::vector<pid_t> all_pids() {
   std::vector<pid_t> out;
   for (const auto& name : list_dir("/proc"))
-    if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) out.push_back(std::stoi(name));
+    if (!name.empty() &&
+        std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      out.push_back(std::stoi(name));
   return out;
 }
 
@@ -94,8 +102,8 @@ struct SimHosts::State {
     pid_t init = -1;
   };
   std::string program, dir, ssh, ip;
-  bool dir_bound = false;               ///< dir is bind-mounted onto itself (private).
-  std::vector<std::string> ns_files;    ///< Namespace bind mounts made, underlay first.
+  bool dir_bound = false;             ///< dir is bind-mounted onto itself (private).
+  std::vector<std::string> ns_files;  ///< Namespace bind mounts made, underlay first.
   std::vector<Host> hosts;
   std::chrono::milliseconds start_time{0};
 
@@ -127,25 +135,25 @@ Status SimHosts::State::make_netns(const std::string& path) {
 Status SimHosts::State::configure_network() {
   std::string underlay = "link add br0 type bridge\nlink set br0 up\n";
   for (const auto& h : hosts)
-    underlay += "link add " + h.name + " mtu 1500 type veth peer name eth0 mtu 1500 netns " + h.netns +
-                "\nlink set " + h.name + " master br0 up\n";
+    underlay += "link add " + h.name + " mtu 1500 type veth peer name eth0 mtu 1500 netns " +
+                h.netns + "\nlink set " + h.name + " master br0 up\n";
   const std::string batch = dir + "/underlay.ip";
   TRY(write_text(batch, underlay));
   Fd ufd(::open(ns_files.front().c_str(), O_RDONLY | O_CLOEXEC));
   if (!ufd) return fail_errno("open " + ns_files.front(), errno);
   TRY(run_in_netns(ufd.get(), [&]() -> Status {
-    TRY(run_ok({ip, "-batch", batch}, 10s).map([](auto&&) {}));
-    return {};
-  }).map_error([](Error e) { return e.context("simhosts: make the underlay"); }));
+        TRY(run_ok({ip, "-batch", batch}, 10s).map([](auto&&) {}));
+        return {};
+      }).map_error([](Error e) { return e.context("simhosts: make the underlay"); }));
   for (const auto& h : hosts) {
     const std::string hb = h.dir + "/network.ip";
     TRY(write_text(hb, "link set lo up\naddr add " + h.addr + "/24 dev eth0\nlink set eth0 up\n"));
     Fd fd(::open(h.netns.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return fail_errno("open " + h.netns, errno);
     TRY(run_in_netns(fd.get(), [&]() -> Status {
-      TRY(run_ok({ip, "-batch", hb}, 10s).map([](auto&&) {}));
-      return {};
-    }).map_error([&](Error e) { return e.context("simhosts: address " + h.name); }));
+          TRY(run_ok({ip, "-batch", hb}, 10s).map([](auto&&) {}));
+          return {};
+        }).map_error([&](Error e) { return e.context("simhosts: address " + h.name); }));
   }
   return {};
 }
@@ -157,19 +165,21 @@ Status SimHosts::State::configure_network() {
 Status SimHosts::State::boot(Host& h) {
   Fd netns(::open(h.netns.c_str(), O_RDONLY | O_CLOEXEC));
   if (!netns) return fail_errno("open " + h.netns, errno);
-  Fd log(::open((h.dir + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
+  Fd log(::open((h.dir + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+                0600));
   if (!log) return fail_errno("create " + h.dir + "/log", errno);
   Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!devnull) return fail_errno("open /dev/null", errno);
-  const std::vector<std::string> args = {program, "init", h.name, dir + "/authorized_keys", "--",
-                                         kSshd, "-D", "-e", "-f", h.dir + "/sshd_config"};
+  const std::vector<std::string> args = {
+      program, "init", h.name, dir + "/authorized_keys", "--", kSshd,
+      "-D",    "-e",   "-f",   h.dir + "/sshd_config"};
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   // The raw clone (no fork handlers: the child makes only system calls until exec, so it
   // is safe from a threaded test process).
-  const long pid = ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | SIGCHLD, nullptr,
-                             nullptr, nullptr, 0);
+  const long pid = ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | SIGCHLD,
+                             nullptr, nullptr, nullptr, 0);
   if (pid < 0) return fail_errno("simhosts: clone the init of " + h.name, errno);
   if (pid == 0) {
     // Dies with the test if the test dies (a crash, a SIGKILL) before stopping it.
@@ -195,11 +205,13 @@ Status SimHosts::State::wait_ready(Host& h, Clock::time_point until) {
     int ws = 0;
     if (::waitpid(h.init, &ws, WNOHANG) == h.init) {
       h.init = -1;
-      return fail("simhosts: " + h.name + "'s init ended before sshd listened", log_tail(h.dir + "/log", 8));
+      return fail("simhosts: " + h.name + "'s init ended before sshd listened",
+                  log_tail(h.dir + "/log", 8));
     }
     if (proc_net_has_port(read_text(proc(h.init, "net/tcp")), false, 22)) return {};
     if (Clock::now() >= until)
-      return fail("simhosts: sshd of " + h.name + " does not listen after 10 s", log_tail(h.dir + "/log", 8));
+      return fail("simhosts: sshd of " + h.name + " does not listen after 10 s",
+                  log_tail(h.dir + "/log", 8));
     std::this_thread::sleep_for(2ms);
   }
 }
@@ -221,7 +233,8 @@ Status SimHosts::State::stop() {
     for (;;) {
       std::vector<pid_t> left;
       for (pid_t p : all_pids())
-        if (p != ::getpid() && cmdline(p).find(dir) != std::string::npos && !zombie_or_gone(p)) left.push_back(p);
+        if (p != ::getpid() && cmdline(p).find(dir) != std::string::npos && !zombie_or_gone(p))
+          left.push_back(p);
       if (left.empty()) break;
       if (Clock::now() >= until) {
         for (pid_t p : left) ::kill(p, SIGKILL);
@@ -238,14 +251,17 @@ Status SimHosts::State::stop() {
   }
   ns_files.clear();
   if (dir_bound) {
-    if (::umount2(dir.c_str(), MNT_DETACH) != 0) problems.push_back("unmount " + dir + ": " + std::strerror(errno));
+    if (::umount2(dir.c_str(), MNT_DETACH) != 0)
+      problems.push_back("unmount " + dir + ": " + std::strerror(errno));
     dir_bound = false;
   }
   if (!dir.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
-    if (ec) problems.push_back("remove " + dir + ": " + ec.message());
-    else dir.clear();
+    if (ec)
+      problems.push_back("remove " + dir + ": " + ec.message());
+    else
+      dir.clear();
   }
   if (problems.empty()) return {};
   std::string all;
@@ -253,14 +269,18 @@ Status SimHosts::State::stop() {
   return fail("simhosts: teardown left: " + all);
 }
 
-std::string SimHosts::default_program() { return std::string(LABCTL_BINARY_DIR) + "/tests/simhost"; }
+std::string SimHosts::default_program() {
+  return std::string(LABCTL_BINARY_DIR) + "/tests/simhost";
+}
 
 Result<SimHosts> SimHosts::start(int n, const std::string& program) {
   const auto t0 = Clock::now();
-  if (n < 1 || n > kMaxHosts) return fail("simhosts: " + std::to_string(n) + " hosts: 1 to 200 are possible");
+  if (n < 1 || n > kMaxHosts)
+    return fail("simhosts: " + std::to_string(n) + " hosts: 1 to 200 are possible");
   if (::geteuid() != 0) return fail("simhosts: needs root (namespaces, mounts)");
   if (::access(kSshd, X_OK) != 0)
-    return fail_errno(std::string("simhosts: ") + kSshd, errno, "install openssh-server (scripts/setup.sh)");
+    return fail_errno(std::string("simhosts: ") + kSshd, errno,
+                      "install openssh-server (scripts/setup.sh)");
   auto s = std::make_unique<State>();
   TRY_ASSIGN(s->program, resolve_program(program));
   TRY_ASSIGN(s->ssh, resolve_program("ssh"));
@@ -273,7 +293,8 @@ Result<SimHosts> SimHosts::start(int n, const std::string& program) {
   SimHosts hosts(std::move(s));
   State& st = *hosts.s_;
   char tmpl[] = "/tmp/labctl-simhosts-XXXXXX";  // short: ControlPath sockets live in it
-  if (::mkdtemp(tmpl) == nullptr) return fail_errno("simhosts: mkdtemp /tmp/labctl-simhosts-XXXXXX", errno);
+  if (::mkdtemp(tmpl) == nullptr)
+    return fail_errno("simhosts: mkdtemp /tmp/labctl-simhosts-XXXXXX", errno);
   st.dir = tmpl;
   // The folder is its own private mount, so the namespace bind mounts under it propagate
   // to no other mount namespace of the machine (where / is shared, as under systemd).
@@ -303,52 +324,71 @@ Result<SimHosts> SimHosts::start(int n, const std::string& program) {
   for (const auto& h : st.hosts) {
     const std::string key = h.dir + "/ssh_host_ed25519_key";
     TRY(run_ok({keygen, "-q", "-t", "ed25519", "-N", "", "-C", h.name, "-f", key}, 10s)
-            .map_error([&](Error e) { return e.context("simhosts: make the host key of " + h.name); }));
+            .map_error(
+                [&](Error e) { return e.context("simhosts: make the host key of " + h.name); }));
     std::string pub = read_text(key + ".pub");
-    if (auto sp = pub.find(' ', pub.find(' ') + 1); sp != std::string::npos) pub.resize(sp);  // drop the comment
+    if (auto sp = pub.find(' ', pub.find(' ') + 1); sp != std::string::npos)
+      pub.resize(sp);  // drop the comment
     known_hosts += h.name + "," + h.addr + " " + pub + "\n";
     TRY(write_text(h.dir + "/sshd_config",
-                   "# sshd of simulated host " + h.name + " (tests/support/simhosts.h)\n"
-                   "Port 22\n"
-                   "ListenAddress " + h.addr + "\n"
-                   "ListenAddress 127.0.0.1\n"
-                   "HostKey " + key + "\n"
-                   "PidFile none\n"
-                   "PermitRootLogin prohibit-password\n"
-                   "PubkeyAuthentication yes\n"
-                   "AuthorizedKeysFile /run/simhost/authorized_keys\n"
-                   "StrictModes yes\n"
-                   "PasswordAuthentication no\n"
-                   "KbdInteractiveAuthentication no\n"
-                   "UsePAM no\n"
-                   "UseDNS no\n"
-                   // The post-quantum default costs ~0.1 s of CPU a connection here, the
-                   // tests open hundreds: same protocol, the classic curve.
-                   "KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org\n"
-                   "PrintMotd no\n"
-                   "AcceptEnv LABCTL_*\n"
-                   "MaxSessions 64\n"
-                   "MaxStartups 64:30:128\n"
-                   "Subsystem sftp internal-sftp\n"));
-    config += "Host " + h.name + "\n"
-              "  HostName " + h.addr + "\n"
-              "  ProxyCommand " + shell_quote(st.program) + " proxy " + h.netns + " %h %p\n";
+                   "# sshd of simulated host " + h.name +
+                       " (tests/support/simhosts.h)\n"
+                       "Port 22\n"
+                       "ListenAddress " +
+                       h.addr +
+                       "\n"
+                       "ListenAddress 127.0.0.1\n"
+                       "HostKey " +
+                       key +
+                       "\n"
+                       "PidFile none\n"
+                       "PermitRootLogin prohibit-password\n"
+                       "PubkeyAuthentication yes\n"
+                       "AuthorizedKeysFile /run/simhost/authorized_keys\n"
+                       "StrictModes yes\n"
+                       "PasswordAuthentication no\n"
+                       "KbdInteractiveAuthentication no\n"
+                       "UsePAM no\n"
+                       "UseDNS no\n"
+                       // The post-quantum default costs ~0.1 s of CPU a connection here, the
+                       // tests open hundreds: same protocol, the classic curve.
+                       "KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org\n"
+                       "PrintMotd no\n"
+                       "AcceptEnv LABCTL_*\n"
+                       "MaxSessions 64\n"
+                       "MaxStartups 64:30:128\n"
+                       "Subsystem sftp internal-sftp\n"));
+    config += "Host " + h.name +
+              "\n"
+              "  HostName " +
+              h.addr +
+              "\n"
+              "  ProxyCommand " +
+              shell_quote(st.program) + " proxy " + h.netns + " %h %p\n";
   }
   TRY(write_text(st.dir + "/known_hosts", known_hosts));
-  config += "Host *\n"
-            "  User root\n"
-            "  IdentityFile " + id + "\n"
-            "  IdentitiesOnly yes\n"
-            "  UserKnownHostsFile " + st.dir + "/known_hosts\n"
-            "  GlobalKnownHostsFile /dev/null\n"
-            "  StrictHostKeyChecking yes\n"
-            "  BatchMode yes\n"
-            "  PasswordAuthentication no\n"
-            "  KbdInteractiveAuthentication no\n"
-            "  ControlPath " + st.dir + "/cm/%C\n"
-            "  ConnectTimeout 10\n"
-            "  LogLevel ERROR\n";
-  TRY(write_text(st.dir + "/ssh_config", "# simulated hosts (tests/support/simhosts.h)\n" + config));
+  config +=
+      "Host *\n"
+      "  User root\n"
+      "  IdentityFile " +
+      id +
+      "\n"
+      "  IdentitiesOnly yes\n"
+      "  UserKnownHostsFile " +
+      st.dir +
+      "/known_hosts\n"
+      "  GlobalKnownHostsFile /dev/null\n"
+      "  StrictHostKeyChecking yes\n"
+      "  BatchMode yes\n"
+      "  PasswordAuthentication no\n"
+      "  KbdInteractiveAuthentication no\n"
+      "  ControlPath " +
+      st.dir +
+      "/cm/%C\n"
+      "  ConnectTimeout 10\n"
+      "  LogLevel ERROR\n";
+  TRY(write_text(st.dir + "/ssh_config",
+                 "# simulated hosts (tests/support/simhosts.h)\n" + config));
 
   // Every namespace file exists before the first host's mount namespace is cloned.
   TRY(st.make_netns(st.dir + "/ns/underlay"));
@@ -395,14 +435,20 @@ Status SimHosts::stop() { return s_ ? s_->stop() : Status{}; }
 
 int SimHosts::size() const { return static_cast<int>(s_->hosts.size()); }
 std::string SimHosts::name(int i) const { return s_->hosts.at(static_cast<size_t>(i - 1)).name; }
-std::string SimHosts::underlay(int i) const { return s_->hosts.at(static_cast<size_t>(i - 1)).addr; }
+std::string SimHosts::underlay(int i) const {
+  return s_->hosts.at(static_cast<size_t>(i - 1)).addr;
+}
 const std::string& SimHosts::dir() const { return s_->dir; }
 std::string SimHosts::ssh_config() const { return s_->dir + "/ssh_config"; }
-std::string SimHosts::netns_file(int i) const { return s_->hosts.at(static_cast<size_t>(i - 1)).netns; }
+std::string SimHosts::netns_file(int i) const {
+  return s_->hosts.at(static_cast<size_t>(i - 1)).netns;
+}
 pid_t SimHosts::init_pid(int i) const { return s_->hosts.at(static_cast<size_t>(i - 1)).init; }
 std::chrono::milliseconds SimHosts::start_time() const { return s_->start_time; }
 
-std::vector<std::string> SimHosts::ssh_argv(int i) const { return {s_->ssh, "-F", ssh_config(), name(i)}; }
+std::vector<std::string> SimHosts::ssh_argv(int i) const {
+  return {s_->ssh, "-F", ssh_config(), name(i)};
+}
 
 Result<std::string> SimHosts::run(int i, const std::vector<std::string>& argv,
                                   std::chrono::milliseconds timeout) const {
@@ -441,12 +487,14 @@ std::vector<std::string> SimHosts::leftovers(int i) const {
   auto candidates = [&](const std::vector<pid_t>& among) {
     std::vector<pid_t> c;
     for (pid_t p : among)
-      if (p != init_pid(i) && !zombie_or_gone(p) && read_link(proc(p, "exe")) != kSshd) c.push_back(p);
+      if (p != init_pid(i) && !zombie_or_gone(p) && read_link(proc(p, "exe")) != kSshd)
+        c.push_back(p);
     return c;
   };
   auto left = candidates(pids(i));
   auto unsure = [&] {
-    return std::any_of(left.begin(), left.end(), [](pid_t p) { return read_link(proc(p, "exe")).empty(); });
+    return std::any_of(left.begin(), left.end(),
+                       [](pid_t p) { return read_link(proc(p, "exe")).empty(); });
   };
   for (int round = 0; round < 25 && unsure(); ++round) {
     std::this_thread::sleep_for(20ms);
@@ -455,11 +503,13 @@ std::vector<std::string> SimHosts::leftovers(int i) const {
   for (pid_t p : left) out.push_back(host + "process " + std::to_string(p) + " " + cmdline(p));
   Fd fd(::open(netns_file(i).c_str(), O_RDONLY | O_CLOEXEC));
   std::string links;
-  Status listed = fd ? run_in_netns(fd.get(), [&]() -> Status {
-    TRY_ASSIGN(links, run_ok({s_->ip, "-o", "link", "show"}, 10s));
-    return {};
-  })
-                     : fail_errno("open " + netns_file(i), errno);
+  Status listed =
+      fd ? run_in_netns(fd.get(),
+                        [&]() -> Status {
+                          TRY_ASSIGN(links, run_ok({s_->ip, "-o", "link", "show"}, 10s));
+                          return {};
+                        })
+         : fail_errno("open " + netns_file(i), errno);
   if (!listed) out.push_back(host + "interfaces unknown: " + listed.error().str());
   // "2: eth0@if5: <BROADCAST,..." one a line
   for (size_t at = 0; at < links.size();) {

@@ -69,8 +69,9 @@ class SimHosts {
   /// Runs argv on host i over ssh (shell-quoted word by word); its stdout, or an error
   /// with its exit status and stderr. The harness keeps one multiplexed connection per
   /// host for these, apart from ssh_config's ControlPath (which is labctl's to use).
-  [[nodiscard]] Result<std::string> run(int i, const std::vector<std::string>& argv,
-                                        std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+  [[nodiscard]] Result<std::string> run(
+      int i, const std::vector<std::string>& argv,
+      std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
 
   /// Names under host i's /run/netns (read through its init's view of the file system).
   [[nodiscard]] std::vector<std::string> netns_names(int i) const;
