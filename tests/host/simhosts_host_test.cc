@@ -130,7 +130,9 @@ TEST(SimHosts, HostsReachEachOtherOverTheUnderlayAndOverSsh) {
   // A host key other than the one in known_hosts is refused (no trust on first use).
   auto wrong =
       hosts.run(1, {"ssh", "-F", hosts.ssh_config(), "-o", "HostKeyAlias=h1", "h2", "true"});
-  EXPECT_FALSE(wrong);
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message.find("Host key verification failed"), std::string::npos)
+      << wrong.error().message;
 }
 
 TEST(SimHosts, LeftoverProcessIsReportedAndTeardownKillsIt) {
