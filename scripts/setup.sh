@@ -12,6 +12,8 @@ packages=(
   iproute2 procps psmisc ipvsadm curl python3
   keepalived  # the keepalived agent kind (director high availability, ha-demo)
   nginx  # the nginx agent kind (an L7 reverse proxy); nginx-light is this plus the echo module
+  openssh-client  # labs across machines: labctl reaches the other hosts with ssh
+  openssh-server  # the host tier's simulated hosts run sshd (tests/support/simhosts.h)
   help2man  # man pages generated from --help (make install)
   libxml2-utils
   dpkg-dev lintian  # make deb: dpkg-shlibdeps for its Depends line; the package checked by lintian
@@ -35,14 +37,16 @@ fi
 echo "setup: installing ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts a freshly installed nginx and keepalived as system services (nginx's default
-# site on port 80 of this machine). labctl runs them only inside labs, from a lab's own
-# folders: stop and disable the services this run just installed, so installing labctl's
-# dependencies opens no port and runs no daemon outside the labs.
+# Debian starts a freshly installed nginx, keepalived and openssh-server as system services
+# (nginx's default site on port 80 of this machine, sshd on port 22). labctl runs the first
+# two only inside labs, from a lab's own folders, and never relies on a system sshd (the
+# tests run their own in simulated hosts; other machines are the user's): stop and disable
+# the services this run just installed, so installing labctl's dependencies opens no port
+# and runs no daemon outside the labs.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
-  for svc in nginx keepalived; do
+  for pkg_svc in nginx:nginx keepalived:keepalived openssh-server:ssh; do
     case " ${missing[*]} " in
-      *" $svc "*) $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true ;;
+      *" ${pkg_svc%%:*} "*) $sudo systemctl disable --now "${pkg_svc#*:}" >/dev/null 2>&1 || true ;;
     esac
   done
 fi
