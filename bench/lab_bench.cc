@@ -228,7 +228,7 @@ Topology generated_plain(const std::string& shape, size_t n) {
   t.name = "bench" + shape;
   auto node_name = [](size_t i) { return "n" + std::to_string(i); };
   if (shape == "star") {
-    t.switches.push_back(Switch{"s0", 0, {}});
+    t.switches.push_back(Switch{.name = "s0"});
     for (size_t i = 0; i < n; ++i) {
       Node nd;
       nd.name = node_name(i);
@@ -239,7 +239,7 @@ Topology generated_plain(const std::string& shape, size_t n) {
       t.nodes.push_back(nd);
     }
   } else {
-    for (size_t i = 0; i <= n; ++i) t.switches.push_back(Switch{"s" + std::to_string(i), 0, {}});
+    for (size_t i = 0; i <= n; ++i) t.switches.push_back(Switch{.name = "s" + std::to_string(i)});
     for (size_t i = 0; i < n; ++i) {
       Node nd;
       nd.name = node_name(i);

@@ -255,7 +255,7 @@ bool Parser::name_ok(const std::string& name, Pos p, const std::string& what) {
 Topology Parser::run(const toml::table& root) {
   Topology topo;
   const Pos top{1, 1};
-  unknown_keys(root, {"version", "name", "description", "exercise", "switches", "nodes", "checks"},
+  unknown_keys(root, {"version", "name", "description", "exercise", "hosts", "place", "switches", "nodes", "checks"},
                "the topology", top);
   if (auto v = integer(root, "version", "the topology", top, 0,
                        std::numeric_limits<int64_t>::max())) {
@@ -277,6 +277,18 @@ Topology Parser::run(const toml::table& root) {
   topo.description = str(root, "description", "the topology", top).value_or("");
   if (const auto* ex = root.get("exercise")) topo.exercise = parse_exercise(*ex, pos_at(root, "exercise", top));
 
+  if (auto place = str(root, "place", "the topology", top)) {
+    topo.place_pos = pos_at(root, "place", top);
+    if (*place == "auto")
+      topo.place_auto = true;
+    else
+      r_.error(topo.place_pos, fmt::format("place {} is not a placement labctl knows", shown(*place)),
+               "place = \"auto\" spreads the nodes without `host` over the hosts; leave it out to run them "
+               "on the local host");
+  }
+  if (const auto* h = root.get("hosts"))
+    if (const auto* t = table_of(*h, "'hosts'", top))
+      for (const auto& e : entries(*t, top)) topo.hosts.push_back(parse_host(e));
   if (const auto* sw = root.get("switches"))
     if (const auto* t = table_of(*sw, "'switches'", top))
       for (const auto& e : entries(*t, top)) topo.switches.push_back(parse_switch(e));

@@ -20,9 +20,43 @@ Switch Parser::parse_switch(const Entry& e) {
   const toml::table* t = table_of(*e.value, where, e.key_pos);
   if (!t) return s;
   Pos tp = pos_or(*t, e.key_pos);
-  unknown_keys(*t, {"mtu"}, where, tp);
+  s.keys = key_positions(*t);
+  unknown_keys(*t, {"mtu", "host", "vni"}, where, tp);
   s.mtu = static_cast<int>(integer(*t, "mtu", where, tp, kMinMtu, kMaxMtu).value_or(0));
+  s.host = str(*t, "host", where, tp).value_or("");
+  s.vni = static_cast<uint32_t>(integer(*t, "vni", where, tp, 1, kMaxVni).value_or(0));
   return s;
+}
+
+Host Parser::parse_host(const Entry& e) {
+  Host h;
+  h.name = e.name;
+  h.pos = e.key_pos;
+  name_ok(h.name, e.key_pos, "host");
+  std::string where = "host " + plain(h.name);
+  const toml::table* t = table_of(*e.value, where, e.key_pos);
+  if (!t) return h;
+  Pos tp = pos_or(*t, e.key_pos);
+  h.keys = key_positions(*t);
+  unknown_keys(*t, {"ssh", "underlay", "mtu", "labctl"}, where, tp);
+  if (auto ssh = str(*t, "ssh", where, tp)) {
+    if (auto why = bad_ssh_destination(*ssh))
+      r_.error(pos_at(*t, "ssh", tp), fmt::format("ssh destination {} of {} {}", shown(*ssh), where, *why),
+               "write it as ssh takes it: \"root@10.0.0.2\", \"lab2\" (an ssh_config Host), "
+               "\"ssh://root@lab2:2222\"; leave 'ssh' out for the machine labctl runs on");
+    else
+      h.ssh = *ssh;
+  }
+  h.underlay = address(*t, "underlay", where, tp);
+  h.mtu = static_cast<int>(integer(*t, "mtu", where, tp, kMinMtu, kMaxMtu).value_or(1500));
+  if (auto prog = str(*t, "labctl", where, tp)) {
+    if (auto why = bad_remote_program(*prog))
+      r_.error(pos_at(*t, "labctl", tp), fmt::format("labctl {} of {} {}", shown(*prog), where, *why),
+               "an absolute path (\"/usr/local/bin/labctl\") or \"labctl\" (looked up in PATH there)");
+    else
+      h.labctl = *prog;
+  }
+  return h;
 }
 
 Node Parser::parse_node(const Entry& e) {
@@ -37,13 +71,14 @@ Node Parser::parse_node(const Entry& e) {
   n.keys = key_positions(*t);
   unknown_keys(*t,
                {"interfaces", "lo", "accept_ipip", "tunl0", "accept_ip6ip6", "ip6tnl0", "routes",
-                "sysctl", "tunnels", "services", "agents", "marks", "nat", "ipvs_sync"},
+                "sysctl", "tunnels", "services", "agents", "marks", "nat", "ipvs_sync", "host"},
                where, tp);
 
   if (const auto* ifs = t->get("interfaces"))
     if (const auto* it = table_of(*ifs, "'interfaces' of " + where, tp))
       for (const auto& ie : entries(*it, tp)) n.interfaces.push_back(parse_interface(n.name, ie));
 
+  n.host = str(*t, "host", where, tp).value_or("");
   parse_lo(n, *t, where, tp);
   n.accept_ipip = boolean(*t, "accept_ipip", where, tp).value_or(false);
   n.tunl0_addresses = prefixes(*t, "tunl0", where, tp);

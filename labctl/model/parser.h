@@ -67,6 +67,8 @@ class Parser {
 
   // --- the schema ---
   Switch parse_switch(const Entry& e);
+  /// One `[hosts.NAME]` table (docs/multihost.md).
+  Host parse_host(const Entry& e);
   Node parse_node(const Entry& e);
   Interface parse_interface(const std::string& node, const Entry& e);
   std::vector<Route> parse_routes(const std::string& node, const toml::table& t, Pos tpos);

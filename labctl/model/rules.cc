@@ -50,6 +50,29 @@ std::optional<std::string> bad_ifname(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<std::string> bad_ssh_destination(std::string_view dest) {
+  if (dest.empty()) return "is empty";
+  if (dest.size() > 255) return "is longer than 255 bytes";
+  if (dest.front() == '-') return "begins with '-' (ssh would read it as an option)";
+  for (unsigned char c : dest)
+    if (c <= ' ' || c >= 0x7f || c == '\'' || c == '"' || c == '\\' || c == '`' || c == '$' || c == ';')
+      return "holds a space, quote or shell character";
+  return std::nullopt;
+}
+
+std::optional<std::string> bad_remote_program(std::string_view prog) {
+  if (prog.empty()) return "is empty";
+  if (prog.size() > 4095) return "is longer than a path can be";
+  if (prog.front() == '-') return "begins with '-'";
+  if (prog.front() != '/' && prog.find('/') != std::string_view::npos)
+    return "is a relative path (where it starts from depends on the ssh login)";
+  if (prog.find("/../") != std::string_view::npos || prog.ends_with("/.."))
+    return "holds '..'";
+  for (unsigned char c : prog)
+    if (c <= ' ' || c >= 0x7f) return "holds a space or control byte";
+  return std::nullopt;
+}
+
 std::optional<std::string> bad_mac(std::string_view mac) {
   if (mac.size() != 17) return "is not six hex octets separated by ':'";
   for (std::size_t i = 0; i < mac.size(); ++i) {

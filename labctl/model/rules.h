@@ -68,6 +68,15 @@ inline constexpr std::size_t kMaxSysctlKeyLen = 255;
 /// '.' and '-' (not first); stricter than the kernel, as names reach nft rulesets.
 [[nodiscard]] std::optional<std::string> bad_ifname(std::string_view name);
 [[nodiscard]] std::optional<std::string> bad_mac(std::string_view mac);
+/// The largest VXLAN network identifier (24 bits).
+inline constexpr int64_t kMaxVni = (1 << 24) - 1;
+/// Why `dest` is not an ssh destination labctl passes on (`[hosts]`'s `ssh`), or nullopt: at
+/// most 255 printable bytes, no space or quote, not beginning with '-' (ssh would read an
+/// option).
+[[nodiscard]] std::optional<std::string> bad_ssh_destination(std::string_view dest);
+/// Why `prog` cannot be `[hosts]`'s `labctl` (an absolute path or a bare program name, no
+/// space, no '..'), or nullopt.
+[[nodiscard]] std::optional<std::string> bad_remote_program(std::string_view prog);
 [[nodiscard]] std::optional<std::string> bad_sysctl_key(std::string_view key);
 
 [[nodiscard]] std::optional<FwdMethod> parse_method(std::string_view s);

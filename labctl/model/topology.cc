@@ -18,6 +18,12 @@ const Switch* Topology::find_switch(const std::string& n) const {
   return nullptr;
 }
 
+const Host* Topology::find_host(const std::string& n) const {
+  for (const auto& x : hosts)
+    if (x.name == n) return &x;
+  return nullptr;
+}
+
 const Interface* Node::interface_with(const IpAddr& a) const {
   for (const auto& i : interfaces)
     for (const auto& p : i.addresses)

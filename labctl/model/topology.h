@@ -286,6 +286,7 @@ struct Node {
   std::vector<MarkRule> marks;  ///< In the order written (a later rule's mark wins).
   std::vector<NatRule> nat;     ///< In the order written (the first match of its chain wins).
   std::optional<IpvsSync> ipvs_sync;  ///< Unset: no connection synchronisation.
+  std::string host;  ///< `host`: the [hosts] entry it runs on; "": the local host (model/hosts.h).
   Pos pos;
   KeyPositions keys;
 
@@ -301,7 +302,27 @@ struct Node {
 struct Switch {
   std::string name;
   int mtu = 0;
+  /// `host`: a host it exists on besides its members' hosts (model/hosts.h); "" for none.
+  std::string host{};
+  /// `vni`: the VXLAN network identifier when it spans hosts; 0: derived from the lab's
+  /// and the switch's names (model/hosts.h: segment_vni).
+  uint32_t vni = 0;
+  Pos pos{};
+  KeyPositions keys{};
+};
+
+/// One machine of a lab spread over several (`[hosts.NAME]`, docs/multihost.md).
+struct Host {
+  std::string name;
+  /// `ssh`: the destination as ssh takes it ("root@10.0.0.2", an ssh_config Host); "" for
+  /// the machine labctl runs on.
+  std::string ssh;
+  /// `underlay`: its address the VXLAN of stretched segments is sent from and to.
+  std::optional<IpAddr> underlay;
+  int mtu = 1500;                 ///< `mtu`: the underlay's MTU.
+  std::string labctl = "labctl";  ///< `labctl`: the program there (an absolute path, or looked up in PATH).
   Pos pos;
+  KeyPositions keys;
 };
 
 /// The value of one of a check kind's own keys, of the type its spec gives it.
@@ -381,8 +402,14 @@ struct Topology {
   std::vector<Switch> switches;
   std::vector<Check> checks;
   std::optional<Exercise> exercise;  ///< Set for a lab broken on purpose.
+  std::vector<Host> hosts;           ///< `[hosts]`: empty for a lab on one machine.
+  /// `place = "auto"` (or `up --place auto`): nodes without `host` are spread over the hosts
+  /// (model/hosts.h: place_auto) instead of running on the local host.
+  bool place_auto = false;
+  Pos place_pos;
 
   [[nodiscard]] const Node* node(const std::string& n) const;
+  [[nodiscard]] const Host* find_host(const std::string& n) const;
   [[nodiscard]] const Switch* find_switch(const std::string& n) const;
   /// The first node (in the order written) holding `a`, or nullptr.
   [[nodiscard]] const Node* owner_of(const IpAddr& a, Held on = Held::OnInterfaces) const;

@@ -13,6 +13,7 @@
 #include "labctl/base/display.h"
 #include "labctl/model/agent_spec.h"
 #include "labctl/model/diag.h"
+#include "labctl/model/hosts.h"
 #include "labctl/model/ipvs_sync.h"
 #include "labctl/model/keepalived.h"
 #include "labctl/model/lvs.h"
@@ -595,6 +596,7 @@ void Validator::run() {
   check_keepalived(t_, net_, r_);
   check_ipvs_sync(t_, net_, r_);
   check_nginx(t_, net_, r_);
+  check_hosts(t_, r_);
   checks();
 }
 

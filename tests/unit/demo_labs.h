@@ -90,7 +90,7 @@ inline Topology dr_lab() {
   Topology t;
   t.name = "dr-demo";
   t.source = "test:dr";
-  t.switches.push_back({"lan", 0, {}});
+  t.switches.push_back(Switch{.name = "lan"});
   Node client = named("client");
   client.interfaces.push_back(on_switch("client", "eth0", "lan", {P("10.0.0.10/24")}));
   Node dir = named("director");
@@ -116,8 +116,8 @@ inline Topology nat_lab() {
   Topology t;
   t.name = "nat-demo";
   t.source = "test:nat";
-  t.switches.push_back({"front", 0, {}});
-  t.switches.push_back({"back", 0, {}});
+  t.switches.push_back(Switch{.name = "front"});
+  t.switches.push_back(Switch{.name = "back"});
   Node client = named("client");
   client.interfaces.push_back(on_switch("client", "eth0", "front", {P("172.16.0.10/24")}));
   Node dir = named("director");
@@ -144,8 +144,8 @@ inline Topology tun_lab() {
   Topology t;
   t.name = "tun-demo";
   t.source = "test:tun";
-  t.switches.push_back({"net1", 0, {}});
-  t.switches.push_back({"net2", 0, {}});
+  t.switches.push_back(Switch{.name = "net1"});
+  t.switches.push_back(Switch{.name = "net2"});
   Node client = named("client");
   client.interfaces.push_back(on_switch("client", "eth0", "net1", {P("10.1.0.10/24")}));
   client.routes.push_back(default_via("10.1.0.1"));

@@ -251,7 +251,7 @@ TEST(Planner, IPv6NodesGetNoDadBeforeTheirInterfacesUnlessTheyChoose) {
   c.interfaces = {i};
   c.sysctls = {{"net.ipv6.conf.default.accept_dad", "1", {}}};
   t.nodes = {a, b, c};
-  t.switches = {Switch{"lan", 0, {}}};
+  t.switches = {Switch{.name = "lan"}};
   Plan p = make_plan(t);
   const auto& dad = find_step(p, "set net.ipv6.conf.default.accept_dad=0 in v6-a");
   EXPECT_THAT(dad.why, HasSubstr("duplicate address detection"));
@@ -287,7 +287,7 @@ TEST(Planner, NodesWithoutIPv6GetNoneOnTheirInterfacesUnlessTheyChoose) {
   r.dev = "eth0";
   d.routes = {r};
   t.nodes = {a, b, c, d};
-  t.switches = {Switch{"lan", 0, {}}};
+  t.switches = {Switch{.name = "lan"}};
   Plan p = make_plan(t);
   const auto& off = find_step(p, "set net.ipv6.conf.default.disable_ipv6=1 in v4-a");
   EXPECT_THAT(off.why, HasSubstr("no IPv6 addresses"));
