@@ -121,4 +121,17 @@ Status make_private_dir(const std::string& path) {
   return {};
 }
 
+Result<std::string> read_all_stdin(std::size_t max_bytes) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("read stdin", errno);
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) return fail("stdin holds more than " + std::to_string(max_bytes) + " bytes");
+  }
+}
+
 }  // namespace labctl

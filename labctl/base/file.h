@@ -21,6 +21,8 @@ namespace labctl {
 /// A regular file's bytes, at most `max_bytes`: an error for a FIFO, device, folder or a
 /// larger file (so a planted FIFO cannot hang the reader, nor a huge file exhaust it).
 [[nodiscard]] Result<std::string> read_regular_file(const std::string& path, std::size_t max_bytes);
+/// Everything on stdin up to EOF, at most `max_bytes` (more is an error).
+[[nodiscard]] Result<std::string> read_all_stdin(std::size_t max_bytes);
 /// Creates a new file NAME in the folder `dirfd` (O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC):
 /// fails with EEXIST if anything, a symlink included, is already there.
 [[nodiscard]] Result<Fd> create_file_at(int dirfd, const std::string& name, mode_t mode = 0600,

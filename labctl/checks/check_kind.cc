@@ -1,5 +1,7 @@
 #include "labctl/checks/check_kind.h"
 
+#include "labctl/model/hosts.h"
+
 #include <fmt/format.h>
 #include <netinet/in.h>
 
@@ -209,6 +211,16 @@ Result<std::vector<LinkInfo>> links_of(Ctx& ctx, const std::string& node) {
     return {};
   }));
   return out;
+}
+
+Error Ctx::elsewhere(Error e, const std::string& node) const {
+  const Node* n = t.node(node);
+  if (!multi_host(t) || !n || e.errnum != ENOENT) return e;
+  e.message = "node " + node + " runs on host " + host_of(t, *n) + ", not on the host this check runs on (the host of "
+              "its `from` node): " + e.message;
+  e.hint = "a check reads the nodes of one host; in a lab across hosts give it a `from` node on the host of the "
+           "nodes it reads (docs/multihost.md)";
+  return e;
 }
 
 }  // namespace labctl::check_kind

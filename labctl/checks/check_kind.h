@@ -91,8 +91,9 @@ struct Ctx {
 
   Result<int> fd(const std::string& node) {
     if (auto it = ns.find(node); it != ns.end()) return it->second.get();
-    TRY_ASSIGN(Fd f, open_netns(netns_name(t.name, node)));
-    return (ns[node] = std::move(f)).get();
+    auto f = open_netns(netns_name(t.name, node));
+    if (!f) return tl::unexpected(elsewhere(f.error(), node));
+    return (ns[node] = std::move(*f)).get();
   }
   // Runs fn inside node's namespace.
   Status in(const std::string& node, const std::function<Status()>& fn) {
@@ -102,6 +103,9 @@ struct Ctx {
   void report(const std::string& what) const {
     if (progress) progress(what);
   }
+  /// In a lab across hosts, a node whose namespace is not here runs on another host: the
+  /// error says which (a check reads the nodes of the host it runs on: docs/multihost.md).
+  [[nodiscard]] Error elsewhere(Error e, const std::string& node) const;
 };
 
 /// A check's result: its verdict and what was seen.

@@ -7,6 +7,10 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "labctl/checks/checks.h"
 #include "labctl/checks/junit.h"
@@ -15,7 +19,10 @@
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/lab/multihost.h"
+#include "labctl/lab/remote.h"
 #include "labctl/lab/state.h"
+#include "labctl/model/hosts.h"
 #include "labctl/model/check_spec.h"
 #include "labctl/plan/exercise.h"
 
@@ -75,6 +82,83 @@ void add_check_flags(CLI::App* cmd, CheckRunFlags& f) {
       ->check(CLI::Range(0.1, 600.0));
 }
 
+namespace {
+
+// A lab across hosts (docs/multihost.md): each check runs on the host of its `from` node,
+// where that node's namespace is: this host's in this process, every other host's at once
+// over ssh (`labctl check LAB NAMES --json` there), the verdicts merged in the lab's order.
+Result<CheckReport> run_checks_across_hosts(const Topology& t, const HostsRecord& rec, CheckOptions o,
+                                            const CheckRunFlags& f, Progress& progress) {
+  std::map<std::string, std::vector<std::string>> by_host;
+  for (const auto& c : t.checks) {
+    if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), c.name) == o.only.end()) continue;
+    const Node* from = t.node(c.from);
+    by_host[from ? host_of(t, *from) : rec.self].push_back(c.name);
+  }
+  std::map<std::string, CheckResult> results;
+  std::mutex mu;
+  auto failed_all = [&](const std::string& host, const std::vector<std::string>& names, const std::string& why) {
+    std::lock_guard lock(mu);
+    for (const auto& name : names) {
+      CheckResult r;
+      r.name = name;
+      for (const auto& c : t.checks)
+        if (c.name == name) r.kind = c.kind;
+      r.detail = "could not run on host " + host + ": " + why;
+      results[name] = r;
+    }
+  };
+  std::vector<std::jthread> remote;
+  for (const auto& [host, names] : by_host) {
+    if (host == rec.self) continue;
+    auto it = std::find_if(rec.remotes.begin(), rec.remotes.end(), [&](const RemoteHost& h) { return h.name == host; });
+    if (it == rec.remotes.end()) {
+      failed_all(host, names,
+                 "it is the machine the lab was brought up from, which has no ssh destination in [hosts]: run "
+                 "`labctl check " + t.name + "` there");
+      continue;
+    }
+    remote.emplace_back([&, it, host = host, names = names] {
+      std::vector<std::string> args = {"check", t.name};
+      args.insert(args.end(), names.begin(), names.end());
+      args.emplace_back("--json");
+      if (f.timeout_s > 0) args.push_back(fmt::format("--timeout={}", f.timeout_s));
+      auto s = SshSession::open(*it);
+      if (!s) return failed_all(host, names, s.error().str());
+      auto c = (*s)->labctl(args, {}, std::chrono::steady_clock::now() + std::chrono::hours(1));
+      if (!c) return failed_all(host, names, c.error().str());
+      auto j = nlohmann::json::parse(c->out, nullptr, false);
+      auto rep = j.is_discarded() ? Result<CheckReport>(fail("no JSON")) : check_report_from_json(j);
+      if (!rep) {
+        std::string said = c->err.empty() ? c->out : c->err;
+        while (!said.empty() && said.back() == '\n') said.pop_back();
+        return failed_all(host, names, said.empty() ? rep.error().str() : said);
+      }
+      for (auto& r : rep->results) {
+        r.detail += " [on host " + host + "]";
+        progress.verdict(r);
+        std::lock_guard lock(mu);
+        results[r.name] = r;
+      }
+    });
+  }
+  if (auto mine = by_host.find(rec.self); mine != by_host.end()) {
+    o.only = mine->second;
+    auto rep = run_checks(t, o);
+    if (!rep) return rep;
+    std::lock_guard lock(mu);
+    for (auto& r : rep->results) results[r.name] = r;
+  }
+  remote.clear();  // joins
+  CheckReport merged;
+  merged.lab = t.name;
+  for (const auto& c : t.checks)
+    if (auto it = results.find(c.name); it != results.end()) merged.results.push_back(it->second);
+  return merged;
+}
+
+}  // namespace
+
 int run_and_print_checks(const Topology& t, const std::vector<std::string>& only,
                          const CheckRunFlags& f) {
   if (Status st = check_names_known(t, only); !st) die(st.error(), kExitInvalid);
@@ -97,7 +181,8 @@ int run_and_print_checks(const Topology& t, const std::vector<std::string>& only
   o.on_progress = [&](const Check& c, const std::string& what, milliseconds elapsed) {
     progress.update(c, what, elapsed);
   };
-  auto rep = run_checks(t, o);
+  auto rec = multi_host(t) ? find_hosts_record(t.name) : std::nullopt;
+  auto rep = rec ? run_checks_across_hosts(t, *rec, o, f, progress) : run_checks(t, o);
   if (!rep) die(rep.error());
   if (f.json) std::printf("%s\n", json_text(checks_json(*rep)).c_str());
   else std::printf("%s", render_summary(*rep).c_str());
@@ -147,7 +232,7 @@ void setup(CLI::App& app) {
     if (Status st = check_privileges(); !st) die(st.error());
     Topology t = running_or_load_or_die(lab);
     if (Status st = check_names_known(t, only); !st) die(st.error(), kExitInvalid);
-    if (lab_namespaces(t.name).empty())
+    if (lab_namespaces(t.name).empty() && !find_hosts_record(t.name))
       die(Error{"lab " + t.name + " is not up", 0, {}, "`labctl up " + lab + "` first"});
     int rc = run_and_print_checks(t, only, flags);
     if (rc) throw ExitError{rc, {}};

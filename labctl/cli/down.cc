@@ -6,6 +6,7 @@
 #include "labctl/cli/load.h"
 #include "labctl/cli/vm_lab.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/lab/multihost.h"
 #include "labctl/lab/state.h"
 #include "labctl/plan/planner.h"
 #include "labctl/plan/render.h"
@@ -42,11 +43,14 @@ void setup(CLI::App& app) {
       "A lab in a micro-VM (docs/vm.md): the guest takes it down, then its qemu (the process\n"
       "its state records, nothing else) is stopped and its host state removed; a qemu that\n"
       "already died is cleaned up after.\n"
+      "A lab across hosts (docs/multihost.md): every host's part is taken down, over ssh,\n"
+      "from whichever of its hosts this runs on (each part keeps the list of hosts).\n"
       "  labctl down --dry-run dr-demo > down.sh   # the teardown as ip/kill commands");
   static std::vector<std::string> labs;
-  static bool all = false, dry_run = false;
+  static bool all = false, dry_run = false, here = false;
   cmd->add_option("lab", labs, "Lab name(s); with --dry-run a built-in name or file too");
   cmd->add_flag("--all", all, "Take down every lab on this machine");
+  cmd->add_flag("--here", here, "A lab across hosts: take down only this host's part of it");
   cmd->add_flag("-n,--dry-run", dry_run,
                 "Print the teardown script of `up --dry-run` instead of doing anything");
   cmd->callback([] {
@@ -63,6 +67,15 @@ void setup(CLI::App& app) {
     std::vector<std::string> targets = all ? running_labs() : labs;
     int failed = 0;
     for (const auto& lab : targets) {
+      // A lab across hosts: every host's part (this one's too).
+      if (auto rec = here ? std::nullopt : find_hosts_record(lab)) {
+        for (const auto& d : multihost_down(*rec)) {
+          std::fprintf(d.ok ? stdout : stderr, "%s%s: %s\n", d.ok ? "" : "labctl: error: host ", d.host.c_str(),
+                       d.said.c_str());
+          failed += !d.ok;
+        }
+        continue;
+      }
       // A VM-hosted lab (its state holds vm/).
       if (!inside_vm()) {
         bool vm_failed = false;

@@ -7,6 +7,7 @@
 #include "labctl/cli/command.h"
 #include "labctl/lab/ipvs_edit.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/lab/multihost.h"
 #include "labctl/lab/state.h"
 
 namespace labctl::cli {
@@ -42,7 +43,10 @@ Topology load_or_die(const std::string& name_or_path, std::string* text) {
 }
 
 Topology running_or_load_or_die(const std::string& arg) {
-  const std::string kept = check_lab_name(arg) ? state_dir(arg) + "/topology.toml" : "";
+  std::string kept = check_lab_name(arg) ? state_dir(arg) + "/topology.toml" : "";
+  // A lab across hosts brought up from here without a part here: the controller's copy.
+  if (!kept.empty() && !std::filesystem::exists(kept) && std::filesystem::exists(controller_topology_path(arg)))
+    kept = controller_topology_path(arg);
   if (!kept.empty() && std::filesystem::exists(kept)) {
     LoadResult r = parse_topology(read_text(kept), kept);
     print_diagnostics_or_die(r);

@@ -8,6 +8,7 @@
 
 #include "labctl/base/version.h"
 #include "labctl/cli/command.h"
+#include "labctl/cli/hosts_relay.h"
 #include "labctl/cli/vm_lab.h"
 
 namespace labctl::cli {
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
   for (const auto& c : r) c.setup(app);
   // A lab that lives in a micro-VM: the labctl inside it answers (cli/vm_lab.h).
   if (auto code = relay_if_vm_hosted(app, argc, argv)) return *code;
+  // A node of a lab across hosts that runs on another host: its host answers.
+  if (auto code = relay_if_node_elsewhere(app, command_line_args())) return *code;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "labctl/cli/command.h"
+#include "labctl/cli/hosts_relay.h"
 #include "labctl/cli/vm_lab.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/live_edit.h"
@@ -57,9 +58,10 @@ void setup_status(CLI::App& app) {
       "restarts; as their supervisors recorded them) and the processes running in it.\n"
       "Everything else is read back from the kernel, not from labctl's own records.");
   static std::string lab;
-  static bool json = false;
+  static bool json = false, here = false;
   cmd->add_option("lab", lab, "Lab name (default: every running lab)");
   cmd->add_flag("--json", json, "Machine-readable output");
+  cmd->add_flag("--here", here, "A lab across hosts: only this host's part of it");
   cmd->callback([] {
     if (!lab.empty())
       if (Status st = check_lab_name(lab); !st) die(st.error(), kExitInvalid);
@@ -71,7 +73,41 @@ void setup_status(CLI::App& app) {
     for (const auto& l : vm_labs) vm_ok = vm_status(l, json, all) && vm_ok;
     std::vector<std::string> labs = lab.empty() ? native_labs() : std::vector<std::string>{lab};
     if (!vm_labs.empty() && !lab.empty()) labs.clear();
+    bool hosts_ok = true;
     for (const auto& l : labs) {
+      // A lab across hosts (docs/multihost.md): this host's part, then every other host's.
+      auto rec = here ? std::nullopt : find_hosts_record(l);
+      if (rec && !lab.empty()) {
+        nlohmann::json parts = nlohmann::json::object();
+        if (!rec->self.empty()) {
+          auto s = lab_status(l);
+          if (!s) die(s.error());
+          if (json) parts[rec->self] = status_json(*s);
+          else std::printf("host %s (this machine):\n%s", rec->self.c_str(), render_status(*s).c_str());
+        }
+        std::vector<std::string> args = {"status", "--here", l};
+        if (json) args.emplace_back("--json");
+        for (const auto& h : on_remote_hosts(*rec, args)) {
+          const bool ok = h.exit_code == 0;
+          hosts_ok = hosts_ok && ok;
+          if (json) {
+            auto j = nlohmann::json::parse(h.out, nullptr, false);
+            parts[h.host] = ok && !j.is_discarded() ? j : nlohmann::json{{"error", h.err.empty() ? h.out : h.err}};
+          } else {
+            std::printf("\nhost %s:\n%s", h.host.c_str(), ok ? h.out.c_str() : "");
+            if (!ok) std::fprintf(stderr, "labctl: error: host %s: %s", h.host.c_str(), (h.err.empty() ? h.out : h.err).c_str());
+          }
+        }
+        if (json) all.push_back({{"lab", l}, {"hosts", parts}});
+        continue;
+      }
+      if (rec && rec->self.empty()) {  // brought up from here, with no part here
+        std::string hosts;
+        for (const auto& h : rec->remotes) hosts += (hosts.empty() ? "" : ", ") + h.name;
+        if (json) all.push_back({{"lab", l}, {"hosts", hosts}});
+        else std::printf("lab %s: across hosts %s (`labctl status %s` shows each)\n", l.c_str(), hosts.c_str(), l.c_str());
+        continue;
+      }
       auto s = lab_status(l);
       if (!s) die(s.error());
       // Links cut, nodes crashed, impairments edited live (labctl link, labctl node).
@@ -87,7 +123,7 @@ void setup_status(CLI::App& app) {
     }
     if (json) print_json(lab.empty() ? all : all.at(0));
     else if (labs.empty() && vm_labs.empty()) std::printf("no labs are up\n");
-    if (!vm_ok) throw ExitError{kExitFailure, {}};
+    if (!vm_ok || !hosts_ok) throw ExitError{kExitFailure, {}};
   });
 }
 
@@ -125,6 +161,17 @@ void setup_ls(CLI::App& app) {
     }
     for (const auto& l : native_labs()) {
       auto nss = lab_namespaces(l);
+      // A lab across hosts brought up from here, with no part here.
+      if (auto rec = find_hosts_record(l); rec && rec->self.empty() && nss.empty()) {
+        std::string hosts;
+        for (const auto& h : rec->remotes) hosts += (hosts.empty() ? "" : ", ") + h.name;
+        if (json)
+          all.push_back({{"lab", l}, {"hosts", hosts}, {"namespaces", nss}, {"processes", 0}, {"ok", true}});
+        else
+          std::printf("%-20s %-11s %-7s %s\n", l.c_str(), "-", "-",
+                      ("across hosts " + hosts + " (labctl status " + l + ")").c_str());
+        continue;
+      }
       size_t procs = 0;
       for (const auto& ns : nss) procs += pids_in_netns(netns_path(ns)).size();
       auto st = labs_with_state();

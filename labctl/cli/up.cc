@@ -4,12 +4,17 @@
 #include <cstdio>
 
 #include "labctl/base/file.h"
+#include "labctl/base/version.h"
 #include "labctl/cli/check_run.h"
 #include "labctl/cli/command.h"
 #include "labctl/cli/load.h"
 #include "labctl/cli/vm_lab.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/lab/multihost.h"
 #include "labctl/lab/preflight.h"
+#include "labctl/lab/state.h"
+#include "labctl/model/hosts.h"
+#include "labctl/plan/part.h"
 #include "labctl/model/builtins.h"
 #include "labctl/plan/exercise.h"
 #include "labctl/plan/planner.h"
@@ -42,6 +47,65 @@ void print_summary(const Topology& t, double ms) {
   std::printf("  tear it down:  labctl down %s\n", t.name.c_str());
 }
 
+// `up --part HOST -`: this host's part of a lab spread over several, the topology on stdin
+// (sent by the controller over ssh: lab/multihost.h). No summary: the controller prints one.
+void up_part(const std::string& host, bool replace, bool verbose, bool preflight_only) {
+  auto text = read_all_stdin(16 << 20);
+  if (!text) die(text.error(), kExitInvalid);
+  LoadResult r = parse_topology(*text, "(the topology from the controller)");
+  print_diagnostics_or_die(r);
+  const Topology& t = *r.topology;
+  const auto used = lab_hosts(t);
+  if (!multi_host(t) || std::find(used.begin(), used.end(), host) == used.end())
+    die(Error{"lab " + t.name + " has no part on a host named " + host, 0, {},
+              "--part is how the controller runs a host's part: `labctl up FILE` on the controller"},
+        kExitInvalid);
+  Plan plan = plan_part(t, make_plan(t), host);
+  if (Status st = check_privileges(); !st) die(st.error());
+  if (preflight_only) {
+    if (Status st = check_kernel_can_build(plan); !st) die(st.error());
+    return;
+  }
+  UpOptions o;
+  o.replace = replace;
+  o.source_text = *text;
+  o.state_files.emplace_back("part.json", to_json(hosts_record(t, host)));
+  if (verbose)
+    o.on_step = [&](size_t i, const PlannedStep& ps) {
+      std::printf("[%zu/%zu] %s\n", i + 1, plan.steps.size(), describe(ps.step).c_str());
+      std::fflush(stdout);
+    };
+  auto start = std::chrono::steady_clock::now();
+  if (Status st = lab_up(t, plan, o); !st) die(st.error());
+  std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+  std::printf("up: %zu steps in %.0f ms\n", plan.steps.size(), took.count());
+}
+
+// `up` of a lab with [hosts]: every host's part at once, progress per host.
+void up_hosts(const Topology& t, const std::string& text, bool replace, bool verbose, bool summary) {
+  if (Status st = check_lab_name(t.name); !st) die(st.error(), kExitInvalid);
+  MultiHostUpOptions o;
+  o.version = std::string("labctl ") + labctl_version();
+  o.replace = replace;
+  o.verbose = verbose;
+  o.on_line = [](const std::string& host, bool err, std::string_view line) {
+    std::fprintf(err ? stderr : stdout, "[%s] %.*s\n", host.c_str(), static_cast<int>(line.size()), line.data());
+    std::fflush(err ? stderr : stdout);
+  };
+  auto start = std::chrono::steady_clock::now();
+  if (Status st = multihost_up(t, text, o); !st) die(st.error());
+  std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+  if (!summary) return;
+  print_summary(t, took.count());
+  std::printf("\n  hosts:");
+  for (const auto& h : lab_hosts(t)) {
+    size_t nodes = 0;
+    for (const auto& n : t.nodes) nodes += host_of(t, n) == h;
+    std::printf(" %s (%zu node%s)", h.c_str(), nodes, nodes == 1 ? "" : "s");
+  }
+  std::printf("\n");
+}
+
 void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("up", "Build a lab from a built-in name or a TOML file");
   cmd->footer(
@@ -62,6 +126,8 @@ void setup(CLI::App& app) {
   static bool dry_run = false, replace = false, verbose = false, check = false;
   static CheckRunFlags check_flags;
   static std::string vm_mode = "auto";
+  static std::string part, place;
+  static bool preflight_only = false;
   cmd->add_option("lab", what, "Built-in lab name (see `labctl list`) or path to a .toml file")
       ->required();
   cmd->add_flag("-n,--dry-run", dry_run,
@@ -75,14 +141,58 @@ void setup(CLI::App& app) {
                   "always: in a micro-VM anyway; never: fail naming the missing feature")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
+  cmd->add_option("--place", place,
+                  "A lab across hosts (docs/multihost.md): `auto` spreads the nodes without `host`\n"
+                  "over the hosts, fewest stretched switches first (as place = \"auto\" in the file)")
+      ->check(CLI::IsMember({"auto"}));
+  // The controller's words to another host (lab/multihost.h), not a user's.
+  cmd->add_option("--part", part, "This host's part of a lab across hosts, the topology on stdin (`-`)")
+      ->group("");
+  cmd->add_flag("--preflight-only", preflight_only, "With --part: only check that this host can build it")
+      ->group("");
   add_check_flags(cmd, check_flags);
   for (const char* name : {"--json", "--junit", "--timeout"}) cmd->get_option(name)->needs(check_opt);
   cmd->callback([] {
+    if (!part.empty()) {
+      if (what != "-") die(Error{"up --part reads the topology from stdin: give `-` as the lab", 0, {}, {}}, kExitInvalid);
+      up_part(part, replace, verbose, preflight_only);
+      return;
+    }
     std::string text;
     Topology t = load_or_die(what, &text);
+    if (place == "auto" && !t.place_auto) {
+      if (!multi_host(t))
+        die(Error{"--place auto spreads nodes over the hosts, but lab " + t.name + " has no [hosts]", 0, {},
+                  "add [hosts.NAME] tables (docs/multihost.md)"},
+            kExitInvalid);
+      // The file's own key, so that every host (and every later command) places alike.
+      text = "place = \"auto\"\n" + text;
+      LoadResult placed = parse_topology(text, t.source);
+      print_diagnostics_or_die(placed);
+      t = std::move(*placed.topology);
+    }
     Plan plan = make_plan(t);
     if (dry_run) {
-      std::fputs(render_script(plan).c_str(), stdout);
+      if (!multi_host(t)) {
+        std::fputs(render_script(plan).c_str(), stdout);
+        return;
+      }
+      // Each host's part, one after the other: what `up` runs on each of them.
+      for (const auto& h : lab_hosts(t)) {
+        const Host* host = t.find_host(h);
+        std::printf("# ---- host %s%s ----\n", h.c_str(),
+                    host && !host->ssh.empty() ? (" (ssh " + host->ssh + ")").c_str() : " (this machine)");
+        std::fputs(render_script(plan_part(t, plan, h)).c_str(), stdout);
+      }
+      return;
+    }
+    if (multi_host(t)) {
+      up_hosts(t, text, replace, verbose, !(check && check_flags.json));
+      if (check) {
+        if (!check_flags.json) std::printf("\nchecks:\n");
+        std::fflush(stdout);
+        if (int rc = run_and_print_checks(t, {}, check_flags); rc) throw ExitError{rc, {}};
+      }
       return;
     }
     // Inside a lab's guest the kernel is the one that has it all: never a VM in a VM.

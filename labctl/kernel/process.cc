@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <spawn.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -467,9 +468,22 @@ Error exec_in_netns(int netns_fd, const std::vector<std::string>& argv,
 }
 
 Result<Captured> run_captured(const std::vector<std::string>& argv, std::chrono::steady_clock::time_point until,
-                              const std::atomic<bool>* stop, std::chrono::milliseconds grace) {
+                              const std::atomic<bool>* stop, std::chrono::milliseconds grace, const CaptureIo& io) {
   using Clock = std::chrono::steady_clock;
   if (argv.empty()) return fail("run_captured: no program");
+  Fd input;
+  if (!io.input.empty()) {
+    input = Fd(::memfd_create("labctl-input", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!input) return fail_errno("memfd_create", errno);
+    for (size_t done = 0; done < io.input.size();) {
+      const ssize_t n = ::write(input.get(), io.input.data() + done, io.input.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return fail_errno("write the input of " + argv[0], errno);
+      done += static_cast<size_t>(n);
+    }
+    (void)::fcntl(input.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+    if (::lseek(input.get(), 0, SEEK_SET) != 0) return fail_errno("rewind the input of " + argv[0], errno);
+  }
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
   Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
@@ -479,7 +493,10 @@ Result<Captured> run_captured(const std::vector<std::string>& argv, std::chrono:
   posix_spawnattr_t attr;
   ::posix_spawn_file_actions_init(&fa);
   ::posix_spawnattr_init(&attr);
-  ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (input)
+    ::posix_spawn_file_actions_adddup2(&fa, input.get(), 0);
+  else
+    ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   ::posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
   ::posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
   ::posix_spawn_file_actions_addclosefrom_np(&fa, 3);
@@ -502,7 +519,21 @@ Result<Captured> run_captured(const std::vector<std::string>& argv, std::chrono:
   if (rc != 0) return fail_errno("start " + argv[0], rc);
   out_w = Fd();
   err_w = Fd();
+  input = Fd();
   Captured c;
+  std::string partial[2];
+  auto hand_on = [&](int i, std::string_view chunk, bool last) {
+    if (!io.on_line) return;
+    partial[i].append(chunk);
+    size_t start = 0;
+    for (size_t nl; (nl = partial[i].find('\n', start)) != std::string::npos; start = nl + 1)
+      io.on_line(i == 1, std::string_view(partial[i]).substr(start, nl - start));
+    partial[i].erase(0, start);
+    if (last && !partial[i].empty()) {
+      io.on_line(i == 1, partial[i]);
+      partial[i].clear();
+    }
+  };
   std::optional<Clock::time_point> kill_at;
   auto signal_group = [&](int sig) { ::kill(-pid, sig); };
   pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
@@ -525,9 +556,11 @@ Result<Captured> run_captured(const std::vector<std::string>& argv, std::chrono:
       const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
       if (n > 0) {
         sinks[i]->append(buf, static_cast<size_t>(n));
+        hand_on(i, std::string_view(buf, static_cast<size_t>(n)), false);
       } else if (n == 0 || errno != EINTR) {
         fds[i].fd = -1;
         --open_pipes;
+        hand_on(i, {}, true);
       }
     }
   }

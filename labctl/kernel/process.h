@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -97,6 +98,15 @@ struct Captured {
   bool stopped = false;    ///< It was stopped because `stop` was set.
   std::string out, err;    ///< Everything it wrote to stdout and to stderr.
 };
+/// What run_captured gives a child besides its argv, and how it hands its output on.
+struct CaptureIo {
+  /// Its stdin (a sealed in-memory file, so any size is written at once); "": /dev/null.
+  std::string input;
+  /// Each whole line it writes, as it comes (err: on stderr), besides the capture; a last
+  /// line without a newline comes at the end.
+  std::function<void(bool err, std::string_view line)> on_line;
+};
+
 /// Runs argv (argv[0] a path) as a child in a process group of its own, stdin /dev/null,
 /// no descriptor of ours but a pipe each for stdout and stderr, and waits for it, reading
 /// both. When `until` comes or `stop` (may be null) is set, the group gets SIGINT (a labctl
@@ -104,6 +114,7 @@ struct Captured {
 [[nodiscard]] Result<Captured> run_captured(const std::vector<std::string>& argv,
                                             std::chrono::steady_clock::time_point until,
                                             const std::atomic<bool>* stop = nullptr,
-                                            std::chrono::milliseconds grace = std::chrono::seconds(15));
+                                            std::chrono::milliseconds grace = std::chrono::seconds(15),
+                                            const CaptureIo& io = {});
 
 }  // namespace labctl

@@ -17,6 +17,7 @@
 #include "labctl/base/interrupt.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/process.h"
+#include "labctl/kernel/rtnl.h"
 #include "labctl/lab/apply.h"
 #include "labctl/lab/netlink_executor.h"
 #include "labctl/lab/preflight.h"
@@ -80,6 +81,31 @@ std::set<std::string> journaled_netns(const std::string& lab) {
   return out;
 }
 
+// A switch stretched across hosts has a VXLAN device whose VNI stays taken on this host until
+// the kernel's deferred cleanup of its namespace has run, which an `up` right after a `down`
+// (or `up --replace`) can beat: it then fails with EEXIST. Deleted first, synchronously, the
+// VNI is free when down returns. Only a part of a lab across hosts has one; a lab whose state
+// is gone may be one, so its namespaces are looked at too.
+std::string delete_vxlan_devices(const std::string& lab, const std::vector<std::string>& namespaces) {
+  std::error_code ec;
+  if (std::filesystem::exists(state_dir(lab), ec) && !std::filesystem::exists(state_dir(lab) + "/part.json", ec))
+    return {};
+  std::string problems;
+  for (const auto& ns : namespaces) {
+    auto fd = open_netns(ns);
+    if (!fd) continue;
+    Status st = run_in_netns(fd->get(), [&]() -> Status {
+      TRY_ASSIGN(Rtnl rtnl, Rtnl::open(ns));
+      TRY_ASSIGN(auto links, rtnl.links());
+      for (const auto& l : links)
+        if (l.kind == "vxlan") TRY(rtnl.delete_link(l.name));
+      return {};
+    });
+    if (!st) problems += "\n  " + st.error().str();
+  }
+  return problems;
+}
+
 Result<DownReport> down_locked(const std::string& lab) {
   DownReport report;
   std::error_code ec;
@@ -90,7 +116,7 @@ Result<DownReport> down_locked(const std::string& lab) {
   for (const auto& ns : namespaces) paths.push_back(netns_path(ns));
   // Processes keep a namespace alive after it is unmounted: stop them all first.
   stop_processes_in_netns(paths, kStopGrace);
-  std::string problems;
+  std::string problems = delete_vxlan_devices(lab, namespaces);
   for (const auto& ns : namespaces) {
     if (Status st = delete_netns(ns); !st)
       problems += "\n  " + st.error().str();
@@ -186,6 +212,11 @@ std::vector<std::string> unmarked_namespaces(const std::string& lab) {
 std::vector<std::string> running_labs() {
   std::set<std::string> labs;
   for (const auto& l : labs_with_state()) labs.insert(l);
+  // Labs across hosts brought up from here, whether or not this machine has a part.
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(state_root() + "/hosts", ec))
+    if (e.path().extension() == ".json")
+      if (std::string l = e.path().stem().string(); check_lab_name(l)) labs.insert(l);
   for (const auto& ns : list_netns()) {
     std::string mark = read_netns_mark(ns);
     if (auto owner = lab_of_mark(mark)) labs.insert(*owner);
@@ -243,6 +274,8 @@ Status up_on_this_thread(const Topology& t, const Plan& plan, const UpOptions& o
     write_plan_json(json, plan);
     written = write_text(state_dir(t.name) + "/topology.toml", opts.source_text);
     if (written) written = write_text(state_dir(t.name) + "/plan.json", json.str());
+    for (const auto& [name, text] : opts.state_files)
+      if (written) written = write_text(state_dir(t.name) + "/" + name, text);
   });
   Status st = apply_plan(plan, wrapped ? *wrapped : real, ao);
   writer.join();

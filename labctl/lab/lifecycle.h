@@ -18,6 +18,8 @@ namespace labctl {
 struct UpOptions {
   bool replace = false;     ///< Tear an existing lab of that name down first.
   std::string source_text;  ///< The topology's TOML, kept in the state dir for status.
+  /// More files for the state dir, NAME -> content (a part's part.json: lab/multihost.h).
+  std::vector<std::pair<std::string, std::string>> state_files;
   /// Called after each applied step.
   std::function<void(size_t index, const PlannedStep&)> on_step;
   /// Probe the kernel for what the plan needs before the first step (lab/preflight.h).
