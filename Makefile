@@ -11,7 +11,7 @@ LABCTL = $(BUILD)/labctl/labctl
 
 PREFIX    ?= /usr/local
 
-.PHONY: setup build asan demo test unit host kernel install deb bench bench-lab bench-agents bench-checks bench-impair bench-live bench-vm clean
+.PHONY: setup build asan demo test unit host kernel install deb bench bench-lab bench-agents bench-checks bench-impair bench-live bench-vm bench-multihost clean
 
 setup:
 	@scripts/setup.sh
@@ -59,7 +59,7 @@ deb: build
 	@cd $(BUILD) && cpack -G DEB
 
 # Benchmarks (docs/bench.md): ratios against baselines measured in the same run.
-bench: bench-lab bench-agents bench-checks bench-impair bench-live
+bench: bench-lab bench-agents bench-checks bench-impair bench-live bench-multihost
 
 bench-lab: build
 	@$(BUILD)/bench/labctl_bench
@@ -74,6 +74,10 @@ bench-impair: build
 # A live edit end to end (labctl link ...) against labctl status (docs/bench.md).
 bench-live: build
 	@bench/live_edit_bench.sh $(LABCTL)
+
+# A lab across 1, 2 and 3 simulated hosts over ssh against one machine (docs/multihost.md).
+bench-multihost: build
+	@$(BUILD)/bench/labctl_multihost_bench
 
 # `labctl check` needs IPVS: in the micro-VM unless this kernel has it.
 bench-checks: build
