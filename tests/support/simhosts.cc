@@ -478,6 +478,15 @@ std::vector<pid_t> SimHosts::pids(int i) const {
   return out;
 }
 
+// Whether `p` runs Debian's sshd: compared by device and inode, not by the path /proc shows
+// (in the micro-VM its exe reads as /newroot/usr/sbin/sshd, the guest's root seen from outside
+// its chroot).
+static bool runs_sshd(pid_t p) {
+  struct stat exe {}, sshd {};
+  return ::stat(proc(p, "exe").c_str(), &exe) == 0 && ::stat(kSshd, &sshd) == 0 && exe.st_dev == sshd.st_dev &&
+         exe.st_ino == sshd.st_ino;
+}
+
 std::vector<std::string> SimHosts::leftovers(int i) const {
   std::vector<std::string> out;
   const std::string host = name(i) + ": ";
@@ -487,7 +496,7 @@ std::vector<std::string> SimHosts::leftovers(int i) const {
   auto candidates = [&](const std::vector<pid_t>& among) {
     std::vector<pid_t> c;
     for (pid_t p : among)
-      if (p != init_pid(i) && !zombie_or_gone(p) && read_link(proc(p, "exe")) != kSshd)
+      if (p != init_pid(i) && !zombie_or_gone(p) && !runs_sshd(p))
         c.push_back(p);
     return c;
   };
