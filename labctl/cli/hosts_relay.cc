@@ -60,12 +60,12 @@ namespace {
 // The node a command line is about: the second positional argument (NODE or NODE:IF) of
 // the commands that take one, or the value of --from.
 std::optional<std::string> node_argument(const CLI::App& app, const std::vector<std::string>& args) {
-  static const std::set<std::string> second = {"exec", "logs", "capture", "link", "node"};
+  static const std::set<std::string> second = {"exec", "logs", "capture", "link", "node", "ipvs"};
   static const std::set<std::string> from = {"trace", "measure"};
   if (args.empty()) return std::nullopt;
   if (second.contains(args[0])) {
     auto pos = positional_arguments(app, args);
-    if (pos.size() < 2) return std::nullopt;
+    if (pos.size() < 2) return args[0] == "ipvs" ? std::optional<std::string>("") : std::nullopt;
     return pos[1].substr(0, pos[1].find(':'));
   }
   if (from.contains(args[0]))
@@ -89,7 +89,15 @@ std::optional<int> relay_if_node_elsewhere(const CLI::App& app, const std::vecto
   auto t = hosts_lab_topology(lab);
   if (!t) return std::nullopt;
   std::string host;
-  if (const Node* n = t->node(*node)) host = host_of(*t, *n);
+  if (const Node* n = t->node(*node)) {
+    host = host_of(*t, *n);
+  } else if (args[0] == "ipvs") {
+    // `ipvs LAB` and its edits act on the lab's directors: on their host when they share one.
+    std::set<std::string> hosts;
+    for (const auto& d : t->nodes)
+      if (!d.services.empty()) hosts.insert(host_of(*t, d));
+    if (hosts.size() == 1) host = *hosts.begin();
+  }
   if (host.empty() || host == rec->self) return std::nullopt;  // here, or no such node: the command says
   auto it = std::find_if(rec->remotes.begin(), rec->remotes.end(), [&](const RemoteHost& h) { return h.name == host; });
   if (it == rec->remotes.end()) {

@@ -1,6 +1,7 @@
 // Commands about a running lab across hosts (docs/multihost.md), answered wherever the node
 // they name runs: `exec LAB NODE`, `logs LAB NODE`, `capture LAB NODE:IF`, `link LAB NODE:IF`,
-// `node LAB NODE`, `trace LAB FROM ...`, `measure LAB FROM ...` run on that node's host
+// `node LAB NODE`, `trace --from NODE`, `measure --from NODE`, and `ipvs LAB [NODE]` (the
+// lab's directors' host when no node is named) run on that node's host
 // (over ssh, with this terminal when there is one); `status` and `check` gather every host.
 #pragma once
 

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "labctl/base/shell_quote.h"
+#include "labctl/kernel/features.h"
 #include "labctl/kernel/process.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/multihost.h"
@@ -184,6 +185,30 @@ TEST_F(HostMultiHost, AHostWithAnotherLabctlIsNamedBeforeAnythingIsMade) {
   EXPECT_THAT(up.err, HasSubstr("host h2: it runs labctl 0.0.1 (git 000000000000), this is labctl"));
   EXPECT_THAT(up.err, HasSubstr("nothing was made on any host"));
   EXPECT_THAT(hosts_->netns_names(1), IsEmpty());
+  EXPECT_FALSE(std::filesystem::exists(controller_record_path(lab_)));
+}
+
+// A host that lacks what its part needs (here: IPVS for a director on h2, on a kernel without
+// it) is named before anything is made on any host.
+TEST_F(HostMultiHost, AHostWithoutIpvsIsNamedBeforeAnythingIsMade) {
+  if (probe_ipvs({"rr"}).family) GTEST_SKIP() << "this kernel has IPVS: the case needs one without";
+  write_lab(R"(
+[nodes.d]
+host = "h2"
+interfaces.eth0 = { switch = "lan", addresses = ["10.0.0.3/24", "10.0.0.100/32"] }
+agents.web = { kind = "http", port = 80 }
+[nodes.d.services.web]
+vip = "10.0.0.100"
+port = 80
+method = "local"
+real_servers = [{ node = "d" }]
+)");
+  auto up = labctl({"up", "--vm=never", file_});
+  EXPECT_EQ(up.exit_code, 1) << up.out << up.err;
+  EXPECT_THAT(up.err, HasSubstr("cannot build lab " + lab_ + " on host h2"));
+  EXPECT_THAT(up.err, HasSubstr("IPVS"));
+  EXPECT_THAT(up.err, HasSubstr("nothing was made on any host"));
+  for (int i = 1; i <= 2; ++i) EXPECT_THAT(hosts_->netns_names(i), IsEmpty());
   EXPECT_FALSE(std::filesystem::exists(controller_record_path(lab_)));
 }
 
