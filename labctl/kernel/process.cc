@@ -467,6 +467,40 @@ Error exec_in_netns(int netns_fd, const std::vector<std::string>& argv,
   return Error{"cannot run " + argv[0], err, {}, err == ENOENT ? "is it installed and in PATH?" : ""};
 }
 
+Result<pid_t> spawn_in_own_group(const std::vector<std::string>& argv, int in, int out, int err) {
+  if (argv.empty()) return fail("spawn: no program");
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  ::posix_spawn_file_actions_init(&fa);
+  ::posix_spawnattr_init(&attr);
+  const int fds[3] = {in, out, err};
+  for (int i = 0; i < 3; ++i) {
+    if (fds[i] >= 0)
+      ::posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+    else
+      ::posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+  }
+  ::posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  ::posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  ::posix_spawnattr_setsigmask(&attr, &none);
+  // Signals labctl catches (SIGINT for `up`'s rollback) are reset by exec anyway; ignored
+  // ones (SIGPIPE under some shells) are not: the child gets the defaults.
+  ::posix_spawnattr_setsigdefault(&attr, &all);
+  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, argv[0].c_str(), &fa, &attr, args.data(), environ);
+  ::posix_spawn_file_actions_destroy(&fa);
+  ::posix_spawnattr_destroy(&attr);
+  if (rc != 0) return fail_errno("start " + argv[0], rc);
+  return pid;
+}
+
 Result<Captured> run_captured(const std::vector<std::string>& argv, std::chrono::steady_clock::time_point until,
                               const std::atomic<bool>* stop, std::chrono::milliseconds grace, const CaptureIo& io) {
   using Clock = std::chrono::steady_clock;
@@ -489,34 +523,7 @@ Result<Captured> run_captured(const std::vector<std::string>& argv, std::chrono:
   Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
   Fd err_r(err_pipe[0]), err_w(err_pipe[1]);
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  ::posix_spawn_file_actions_init(&fa);
-  ::posix_spawnattr_init(&attr);
-  if (input)
-    ::posix_spawn_file_actions_adddup2(&fa, input.get(), 0);
-  else
-    ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  ::posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
-  ::posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
-  ::posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  ::posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  ::posix_spawnattr_setsigmask(&attr, &none);
-  // Signals labctl catches (SIGINT for `up`'s rollback) are reset by exec anyway; ignored
-  // ones (SIGPIPE under some shells) are not: the child gets the defaults.
-  ::posix_spawnattr_setsigdefault(&attr, &all);
-  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0].c_str(), &fa, &attr, args.data(), environ);
-  ::posix_spawn_file_actions_destroy(&fa);
-  ::posix_spawnattr_destroy(&attr);
-  if (rc != 0) return fail_errno("start " + argv[0], rc);
+  TRY_ASSIGN(const pid_t pid, spawn_in_own_group(argv, input ? input.get() : -1, out_w.get(), err_w.get()));
   out_w = Fd();
   err_w = Fd();
   input = Fd();

@@ -98,6 +98,12 @@ struct Captured {
   bool stopped = false;    ///< It was stopped because `stop` was set.
   std::string out, err;    ///< Everything it wrote to stdout and to stderr.
 };
+/// Starts argv (argv[0] a path) as a child in a process group of its own (a Ctrl-C at the
+/// terminal reaches labctl, which decides, not the child), with the default signal
+/// dispositions and no descriptor of ours but `in`, `out` and `err` as its 0, 1 and 2 (-1:
+/// /dev/null). The caller waits for it.
+[[nodiscard]] Result<pid_t> spawn_in_own_group(const std::vector<std::string>& argv, int in, int out, int err);
+
 /// What run_captured gives a child besides its argv, and how it hands its output on.
 struct CaptureIo {
   /// Its stdin (a sealed in-memory file, so any size is written at once); "": /dev/null.

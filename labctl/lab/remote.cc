@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,8 +11,6 @@
 
 #include "labctl/base/file.h"
 #include "labctl/base/shell_quote.h"
-
-extern char** environ;
 
 namespace labctl {
 namespace {
@@ -86,35 +83,16 @@ Result<std::unique_ptr<SshSession>> SshSession::open(const RemoteHost& h, std::c
     cleanup();
     return fail_errno("create " + log, errno);
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  ::posix_spawn_file_actions_init(&fa);
-  ::posix_spawnattr_init(&attr);
-  ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  ::posix_spawn_file_actions_adddup2(&fa, err.get(), 2);
-  ::posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   // Its own process group: a Ctrl-C meant for labctl (which rolls back over this very
   // connection) must not cut the connection first.
-  ::posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  ::posix_spawnattr_setsigmask(&attr, &none);
-  ::posix_spawnattr_setsigdefault(&attr, &all);
-  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                        POSIX_SPAWN_USEVFORK);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, argv[0].c_str(), &fa, &attr, args.data(), environ);
-  ::posix_spawn_file_actions_destroy(&fa);
-  ::posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
+  auto spawned = spawn_in_own_group(argv, -1, -1, err.get());
+  if (!spawned) {
     cleanup();
-    return fail_errno("start ssh", rc, "install the OpenSSH client (Debian: openssh-client)");
+    Error e = spawned.error();
+    e.hint = "install the OpenSSH client (Debian: openssh-client)";
+    return tl::unexpected(e);
   }
+  const pid_t pid = *spawned;
   std::unique_ptr<SshSession> s(new SshSession(h, dir, pid));
   const auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {

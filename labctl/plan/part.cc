@@ -5,6 +5,8 @@
 #include <set>
 #include <variant>
 
+#include <fmt/format.h>
+
 #include "labctl/model/hosts.h"
 
 namespace labctl {
@@ -24,6 +26,15 @@ std::string device_of(const Step& s) {
       s);
 }
 
+// A locally administered unicast MAC from `key` (FNV-1a, 40 bits): every host derives the
+// same one for the same interface, so the lab's MACs are planned once for all hosts.
+std::string planned_mac(const std::string& key) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  return fmt::format("02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", (h >> 32) & 0xff, (h >> 24) & 0xff, (h >> 16) & 0xff,
+                     (h >> 8) & 0xff, h & 0xff);
+}
+
 }  // namespace
 
 Plan plan_part(const Topology& t, const Plan& whole, const std::string& host) {
@@ -39,7 +50,13 @@ Plan plan_part(const Topology& t, const Plan& whole, const std::string& host) {
 
   Plan part;
   part.lab = whole.lab;
-  for (const auto& ps : whole.steps) {
+  for (const auto& planned : whole.steps) {
+    PlannedStep ps = planned;
+    // Interfaces the topology gives no MAC get one planned here, the same on every host.
+    if (auto* v = std::get_if<step::CreateVeth>(&ps.step)) {
+      if (v->mac.empty()) v->mac = planned_mac(v->ns + "/" + v->name);
+      if (v->peer_mac.empty()) v->peer_mac = planned_mac(v->peer_ns + "/" + v->peer_name);
+    }
     const Switch* sw = t.find_switch(ps.node);
     if (!sw) {
       const Node* n = t.node(ps.node);
@@ -68,6 +85,7 @@ Plan plan_part(const Topology& t, const Plan& whole, const std::string& host) {
           if (const Host* h = t.find_host(other); h && h->underlay) vx.remotes.push_back(*h->underlay);
       vx.port = kVxlanPort;
       vx.mtu = sw->mtu;
+      vx.mac = planned_mac(vx.ns + "/" + vx.name + "@" + host);
       vx.master = sw->name;
       part.steps.push_back({vx, sw->name,
                             "switch " + sw->name + " spans hosts: its frames reach the other hosts' copies "

@@ -13,8 +13,9 @@
 namespace labctl {
 
 /// The steps `host` carries out of `whole` (make_plan(t)), in the same order, with a
-/// create-vxlan and its link-up before each stretched switch's bridge comes up. For a lab
-/// without [hosts], `whole` itself.
+/// create-vxlan and its link-up before each stretched switch's bridge comes up, and a MAC
+/// (locally administered, derived from the lab's, namespace's and interface's names) for
+/// every interface the topology gives none. For a lab without [hosts], `whole` itself.
 [[nodiscard]] Plan plan_part(const Topology& t, const Plan& whole, const std::string& host);
 
 }  // namespace labctl

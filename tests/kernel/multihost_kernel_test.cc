@@ -10,6 +10,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -68,6 +70,85 @@ TEST(KernelMultiHost, DrAcrossTwoHostsRepliesBypassTheDirectorOverVxlan) {
   auto tx = sim->run(2, {"ip", "netns", "exec", lab + "-lan", "cat", "/sys/class/net/vxlan0/statistics/tx_packets"});
   ASSERT_TRUE(tx) << tx.error().str();
   EXPECT_GT(std::stoll(*tx), 40) << "h2's vxlan0 sent " << *tx;
+
+  auto down = run_captured({kLabctl, "down", lab}, Clock::now() + std::chrono::minutes(2));
+  ASSERT_TRUE(down) << down.error().str();
+  EXPECT_EQ(down->exit_code, 0) << down->out << down->err;
+  for (int i = 1; i <= 2; ++i) EXPECT_THAT(sim->leftovers(i), IsEmpty()) << "host h" << i;
+  ::unsetenv("LABCTL_SSH_CONFIG");
+  EXPECT_TRUE(sim->stop());
+}
+
+// A lab's text with its switch's MTU fitting VXLAN, `host = ` on the nodes named, and [hosts].
+std::string placed(const test::SimHosts& sim, std::string t, const std::string& lab,
+                   const std::vector<std::pair<std::string, int>>& where) {
+  auto replace = [&](const std::string& from, const std::string& to) {
+    auto at = t.find(from);
+    if (at != std::string::npos) t.replace(at, from.size(), to);
+    EXPECT_NE(at, std::string::npos) << from;
+  };
+  replace(t.substr(t.find("name = \""), t.find('\n', t.find("name = \"")) - t.find("name = \"")),
+          "name = \"" + lab + "\"");
+  replace("[switches.lan]\n", "[switches.lan]\nmtu = 1450\n");
+  for (const auto& [node, h] : where)
+    replace("[nodes." + node + "]\n", "[nodes." + node + "]\nhost = \"h" + std::to_string(h) + "\"\n");
+  for (int h = 1; h <= sim.size(); ++h)
+    t += "\n[hosts.h" + std::to_string(h) + "]\nssh = \"h" + std::to_string(h) + "\"\nunderlay = \"" + sim.underlay(h) +
+         "\"\nlabctl = \"" + kLabctl + "\"\n";
+  return t;
+}
+
+// Polls `probe` (every 200 ms) until it is true or `limit` has passed.
+bool within(std::chrono::seconds limit, const std::function<bool()>& probe) {
+  for (auto until = Clock::now() + limit; Clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(200)))
+    if (probe()) return true;
+  return probe();
+}
+
+// ha-demo with dir1 (VRRP master, IPVS sync master) on h1 beside the client, dir2 (backup)
+// and both real servers on h2: VRRP adverts and the IPVS sync daemon's multicast must cross
+// the VXLAN, else dir2 would take the VIP too (split brain) and never learn a connection.
+TEST(KernelMultiHost, VrrpAndIpvsSyncCrossHostsAndDir2TakesOverWhenDir1Crashes) {
+  if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
+  if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
+  if (!std::filesystem::exists("/usr/sbin/sshd")) GTEST_SKIP() << "needs Debian's openssh-server";
+  auto sim = test::SimHosts::start(2, test::SimHosts::default_program());
+  ASSERT_TRUE(sim) << sim.error().str();
+  ::setenv("LABCTL_SSH_CONFIG", sim->ssh_config().c_str(), 1);
+  const std::string lab = "hax" + std::to_string(::getpid());
+  const std::string file = sim->dir() + "/hax.toml";
+  std::ofstream(file) << placed(*sim, std::string(find_builtin("ha-demo")->text), lab,
+                                {{"client", 1}, {"dir1", 1}, {"dir2", 2}, {"rs1", 2}, {"rs2", 2}});
+  auto up = run_captured({kLabctl, "up", file}, Clock::now() + std::chrono::minutes(3));
+  ASSERT_TRUE(up) << up.error().str();
+  ASSERT_EQ(up->exit_code, 0) << up->out << up->err;
+
+  auto holds_vip = [&](int host, const std::string& node) {
+    auto a = sim->run(host, {"ip", "-n", lab + "-" + node, "-o", "addr", "show", "dev", "eth0"});
+    return a && a->find("10.10.0.100/32") != std::string::npos;
+  };
+  // dir1 takes the VIP; dir2 hears its adverts across the VXLAN and stays backup. Without
+  // them dir2 would be master after 3 adverts missed (~3.6 s): it is watched for 6 s.
+  EXPECT_TRUE(within(std::chrono::seconds(10), [&] { return holds_vip(1, "dir1"); }));
+  EXPECT_FALSE(within(std::chrono::seconds(6), [&] { return holds_vip(2, "dir2"); })) << "split brain: adverts did not cross";
+
+  auto checks = run_captured({kLabctl, "check", lab, "vip-reachable", "http-through-vip"}, Clock::now() + std::chrono::minutes(1));
+  ASSERT_TRUE(checks) << checks.error().str();
+  EXPECT_EQ(checks->exit_code, 0) << checks->out << checks->err;
+  // The sync daemon's multicast crossed too: dir2's table on h2 holds dir1's connections.
+  EXPECT_TRUE(within(std::chrono::seconds(10), [&] {
+    auto c = sim->run(2, {"ip", "netns", "exec", lab + "-dir2", "ipvsadm", "-Lnc"});
+    return c && c->find("10.10.0.100:80") != std::string::npos;
+  })) << "dir2 never learned a connection from dir1's sync daemon";
+
+  // dir1 crashes (labctl node, answered by h1): dir2 takes the VIP over across the VXLAN.
+  auto crash = run_captured({kLabctl, "node", lab, "dir1", "crash"}, Clock::now() + std::chrono::minutes(1));
+  ASSERT_TRUE(crash) << crash.error().str();
+  EXPECT_EQ(crash->exit_code, 0) << crash->out << crash->err;
+  EXPECT_TRUE(within(std::chrono::seconds(15), [&] { return holds_vip(2, "dir2"); }));
+  auto after = run_captured({kLabctl, "check", lab, "vip-reachable"}, Clock::now() + std::chrono::minutes(1));
+  ASSERT_TRUE(after) << after.error().str();
+  EXPECT_EQ(after->exit_code, 0) << after->out << after->err;
 
   auto down = run_captured({kLabctl, "down", lab}, Clock::now() + std::chrono::minutes(2));
   ASSERT_TRUE(down) << down.error().str();

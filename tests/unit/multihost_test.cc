@@ -129,6 +129,22 @@ TEST(MultiHost, EachHostGetsItsPartAndTheVxlan) {
   EXPECT_EQ(v2->remotes[0].str(), "192.168.77.1");
   EXPECT_EQ(v1->port, 4789);
   EXPECT_EQ(v1->mtu, 1450);
+  // MACs planned once for all hosts: locally administered, the same from every plan, and
+  // each VXLAN device its own.
+  EXPECT_THAT(v1->mac, ::testing::MatchesRegex("02(:[0-9a-f]{2}){5}"));
+  EXPECT_NE(v1->mac, v2->mac);
+  auto macs = [](const Plan& p) {
+    std::set<std::string> out;
+    for (const auto& ps : p.steps)
+      if (auto* v = std::get_if<step::CreateVeth>(&ps.step)) {
+        out.insert(v->mac);
+        out.insert(v->peer_mac);
+      }
+    return out;
+  };
+  EXPECT_EQ(macs(p1), macs(plan_part(t, make_plan(load_ok(kTwoHosts)), "h1")));
+  EXPECT_EQ(macs(p1).size(), 4u);  // c1's and r's veths, both ends
+  EXPECT_FALSE(macs(p1).contains(""));
   // Then the device comes up, then the bridge.
   auto* up = std::get_if<step::LinkUp>(&p1.steps[i1 + 1].step);
   ASSERT_TRUE(up);
