@@ -8,6 +8,7 @@
 #include <sstream>
 #include <vector>
 
+#include "labctl/model/hosts.h"
 #include "labctl/plan/roles.h"
 
 namespace labctl {
@@ -28,6 +29,23 @@ std::vector<std::string> node_lines(const Roles& r, const Node& n) {
   if (n.accept_ip6ip6) dev("ip6tnl0", n.ip6tnl0_addresses);
   for (const auto& t : n.tunnels) dev(t.name, t.addresses);
   return lines;
+}
+
+/// A switch's box: its name, and for one stretched across hosts its VNI and hosts.
+std::vector<std::string> switch_lines(const Topology& t, const Switch& sw) {
+  std::vector<std::string> lines{"switch " + sw.name};
+  if (auto hosts = switch_hosts(t, sw); multi_host(t) && hosts.size() > 1) {
+    std::string on;
+    for (const auto& h : hosts) on += (on.empty() ? "" : ", ") + h;
+    lines.push_back("VXLAN " + std::to_string(segment_vni(t, sw)) + ": " + on);
+  }
+  return lines;
+}
+
+/// "host h1 (ssh root@10.0.0.1)", or "(this machine)" for the one without ssh.
+std::string host_title(const Topology& t, const std::string& name) {
+  const Host* h = t.find_host(name);
+  return "host " + name + (h && !h->ssh.empty() ? " (ssh " + h->ssh + ")" : " (this machine)");
 }
 
 const char* fill(const Roles& r, const Node& n) {
@@ -159,13 +177,32 @@ std::string render_dot(const Topology& t) {
       << dot_quote(t.description.empty() ? t.name : t.name + ": " + t.description) << "];\n";
   out << "  node [fontname=\"Helvetica\", fontsize=10];\n";
   out << "  edge [fontname=\"Helvetica\", fontsize=9];\n";
-  for (const auto& n : t.nodes)
-    out << "  " << dot_node_id(n.name) << " [shape=box, style=\"rounded,filled\", fillcolor=\""
+  auto node_line = [&](const Node& n, const char* indent) {
+    out << indent << dot_node_id(n.name) << " [shape=box, style=\"rounded,filled\", fillcolor=\""
         << fill(r, n) << "\", label=" << dot_label(node_lines(r, n)) << "];\n";
-  for (const auto& sw : t.switches)
-    out << "  " << dot_switch_id(sw.name)
-        << " [shape=ellipse, style=filled, fillcolor=\"#eeeeee\", label="
-        << dot_label({"switch " + sw.name}) << "];\n";
+  };
+  auto switch_line = [&](const Switch& sw, const char* indent) {
+    out << indent << dot_switch_id(sw.name) << " [shape=ellipse, style=filled, fillcolor=\"#eeeeee\", label="
+        << dot_label(switch_lines(t, sw)) << "];\n";
+  };
+  if (!multi_host(t)) {
+    for (const auto& n : t.nodes) node_line(n, "  ");
+    for (const auto& sw : t.switches) switch_line(sw, "  ");
+  } else {
+    // A lab across hosts (docs/multihost.md): a box per host around its nodes and the
+    // switches it alone has; a stretched switch stands between the boxes.
+    for (const auto& h : lab_hosts(t)) {
+      out << "  subgraph " << dot_quote("cluster_host:" + h) << " {\n    label=" << dot_quote(host_title(t, h))
+          << "; style=dashed; color=\"#808080\";\n";
+      for (const auto& n : t.nodes)
+        if (host_of(t, n) == h) node_line(n, "    ");
+      for (const auto& sw : t.switches)
+        if (auto on = switch_hosts(t, sw); on.size() == 1 && on[0] == h) switch_line(sw, "    ");
+      out << "  }\n";
+    }
+    for (const auto& sw : t.switches)
+      if (switch_hosts(t, sw).size() > 1) switch_line(sw, "  ");
+  }
   auto depth = link_depths(t);
   for (const auto& n : t.nodes)
     for (const auto& i : n.interfaces) {
@@ -205,13 +242,31 @@ std::string render_mermaid(const Topology& t) {
   Roles r(t);
   std::ostringstream out;
   out << "flowchart LR\n";
-  for (const auto& n : t.nodes) {
+  auto node_line = [&](const Node& n, const char* indent) {
     std::string label;
     for (const auto& l : node_lines(r, n)) label += (label.empty() ? "" : "<br/>") + mermaid_text(l);
-    out << "  " << mermaid_id("n_", n.name) << "[\"" << label << "\"]\n";
+    out << indent << mermaid_id("n_", n.name) << "[\"" << label << "\"]\n";
+  };
+  auto switch_line = [&](const Switch& sw, const char* indent) {
+    std::string label;
+    for (const auto& l : switch_lines(t, sw)) label += (label.empty() ? "" : "<br/>") + mermaid_text(l);
+    out << indent << mermaid_id("s_", sw.name) << "((\"" << label << "\"))\n";
+  };
+  if (!multi_host(t)) {
+    for (const auto& n : t.nodes) node_line(n, "  ");
+    for (const auto& sw : t.switches) switch_line(sw, "  ");
+  } else {
+    for (const auto& h : lab_hosts(t)) {
+      out << "  subgraph " << mermaid_id("h_", h) << "[\"" << mermaid_text(host_title(t, h)) << "\"]\n";
+      for (const auto& n : t.nodes)
+        if (host_of(t, n) == h) node_line(n, "    ");
+      for (const auto& sw : t.switches)
+        if (auto on = switch_hosts(t, sw); on.size() == 1 && on[0] == h) switch_line(sw, "    ");
+      out << "  end\n";
+    }
+    for (const auto& sw : t.switches)
+      if (switch_hosts(t, sw).size() > 1) switch_line(sw, "  ");
   }
-  for (const auto& sw : t.switches)
-    out << "  " << mermaid_id("s_", sw.name) << "((\"switch " << mermaid_text(sw.name) << "\"))\n";
   for (const auto& n : t.nodes)
     for (const auto& i : n.interfaces) {
       if (!i.sw.empty())

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
+#include <thread>
 
 #include "labctl/base/shell_quote.h"
 #include "labctl/kernel/features.h"
@@ -126,6 +128,23 @@ TEST_F(HostMultiHost, ALabSplitOverTwoHostsWorksAcrossTheVxlanAndGoesDown) {
   auto udp = hosts_->run(1, {"ss", "-Hlun", "sport", "=", "4789"});
   ASSERT_TRUE(udp) << udp.error().str();
   EXPECT_THAT(*udp, HasSubstr(":4789"));
+
+  // capture and logs about s1 are answered by s1's host, h2: a capture there sees c1's
+  // requests arrive across the VXLAN.
+  Captured cap;
+  std::atomic<bool> captured{false};
+  std::thread capture([&] {
+    cap = labctl({"capture", lab_, "s1", "eth0", "--count", "1", "--seconds", "10", "--filter", "src host 10.0.0.1"});
+    captured = true;
+  });
+  // Requests until the capture (started over ssh meanwhile) has seen one.
+  for (const auto until = Clock::now() + std::chrono::seconds(12); !captured && Clock::now() < until;)
+    (void)labctl({"check", lab_, "web"});
+  capture.join();
+  EXPECT_EQ(cap.exit_code, 0) << cap.out << cap.err;
+  EXPECT_THAT(cap.out, HasSubstr("10.0.0.1"));
+  auto logs = labctl({"logs", lab_, "s1", "web"});
+  EXPECT_EQ(logs.exit_code, 0) << logs.out << logs.err;
 
   // status gathers every host.
   auto st = labctl({"status", lab_});

@@ -71,6 +71,13 @@ TEST(KernelMultiHost, DrAcrossTwoHostsRepliesBypassTheDirectorOverVxlan) {
   ASSERT_TRUE(tx) << tx.error().str();
   EXPECT_GT(std::stoll(*tx), 40) << "h2's vxlan0 sent " << *tx;
 
+  // `labctl ipvs LAB` is answered by the director's host, h1.
+  auto ipvs = run_captured({kLabctl, "ipvs", lab}, Clock::now() + std::chrono::minutes(1));
+  ASSERT_TRUE(ipvs) << ipvs.error().str();
+  EXPECT_EQ(ipvs->exit_code, 0) << ipvs->out << ipvs->err;
+  EXPECT_THAT(ipvs->out, HasSubstr("10.10.0.100:80"));
+  EXPECT_THAT(ipvs->out, HasSubstr("rs2"));
+
   auto down = run_captured({kLabctl, "down", lab}, Clock::now() + std::chrono::minutes(2));
   ASSERT_TRUE(down) << down.error().str();
   EXPECT_EQ(down->exit_code, 0) << down->out << down->err;

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "labctl/base/file.h"
@@ -529,8 +530,14 @@ std::vector<std::string> SimHosts::leftovers(int i) const {
     const auto a = line.find(": ");
     if (a == std::string::npos) continue;
     std::string dev = line.substr(a + 2, line.find(':', a + 2) - (a + 2));
+    // The fallback device a tunnel module adds to every namespace once it is loaded
+    // (tunl0@NONE after a lab's first ipip): the kernel's, there before any lab step.
+    const bool fallback = line.find("@NONE:") != std::string::npos &&
+                          std::set<std::string>{"tunl0", "ip6tnl0", "sit0", "gre0", "gretap0", "erspan0", "ip6gre0",
+                                                "ip_vti0", "ip6_vti0"}
+                              .contains(dev.substr(0, dev.find('@')));
     if (auto atsign = dev.find('@'); atsign != std::string::npos) dev.resize(atsign);
-    if (dev != "lo" && dev != "eth0") out.push_back(host + "interface " + dev);
+    if (dev != "lo" && dev != "eth0" && !fallback) out.push_back(host + "interface " + dev);
   }
   return out;
 }

@@ -11,6 +11,7 @@
 #include "labctl/lab/remote.h"
 #include "labctl/model/hosts.h"
 #include "labctl/model/load.h"
+#include "labctl/plan/graph.h"
 #include "labctl/plan/part.h"
 #include "labctl/plan/planner.h"
 #include "tests/unit/diagnostics_text.h"
@@ -331,6 +332,23 @@ interfaces.eth0 = { switch = "back", addresses = ["10.1.0.1/24"] }
               HasSubstr("mh.toml:3:9: error: place = \"auto\" spreads nodes over the hosts, but the topology has no [hosts]"));
   EXPECT_THAT(diags("version = 1\nname = \"x\"\nplace = \"random\"\n[nodes.a]\n"),
               HasSubstr("mh.toml:3:9: error: place 'random' is not a placement labctl knows"));
+}
+
+// graph: a box per host around its nodes (and the switches it alone has); a stretched
+// switch between the boxes, with its VNI and hosts.
+TEST(MultiHost, GraphDrawsABoxPerHost) {
+  Topology t = load_ok(kTwoHosts);
+  const std::string dot = render_dot(t);
+  EXPECT_THAT(dot, HasSubstr("subgraph \"cluster_host:h1\" {\n    label=\"host h1 (ssh root@h1)\";"));
+  EXPECT_THAT(dot, HasSubstr("subgraph \"cluster_host:h2\""));
+  const std::string vni = std::to_string(segment_vni(t, *t.find_switch("lan")));
+  EXPECT_THAT(dot, HasSubstr("label=\"switch lan\\nVXLAN " + vni + ": h1, h2\"]"));
+  // back is h1's alone: inside h1's box.
+  auto h1 = dot.find("cluster_host:h1"), h2 = dot.find("cluster_host:h2"), back = dot.find("\"switch:back\" [");
+  EXPECT_TRUE(h1 < back && back < h2) << dot;
+  const std::string mermaid = render_mermaid(t);
+  EXPECT_THAT(mermaid, HasSubstr("  subgraph h_h2[\"host h2 (ssh h2)\"]\n    n_s1["));
+  EXPECT_THAT(mermaid, HasSubstr("s_lan((\"switch lan<br/>VXLAN " + vni + ": h1, h2\"))"));
 }
 
 TEST(MultiHost, RecordsRoundTrip) {
