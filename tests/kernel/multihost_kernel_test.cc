@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -30,61 +31,6 @@ using ::testing::IsEmpty;
 using Clock = std::chrono::steady_clock;
 
 const std::string kLabctl = LABCTL_BINARY_DIR "/labctl/labctl";
-
-// dr-demo with client and director on h1, rs1 and rs2 on h2.
-std::string dr_across_hosts(const test::SimHosts& sim, const std::string& lab) {
-  std::string t(find_builtin("dr-demo")->text);
-  auto replace = [&](const std::string& from, const std::string& to) {
-    auto at = t.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    t.replace(at, from.size(), to);
-  };
-  replace("name = \"dr-demo\"", "name = \"" + lab + "\"");
-  replace("[switches.lan]\n", "[switches.lan]\nmtu = 1450\n");
-  for (const char* n : {"client", "director"}) replace(std::string("[nodes.") + n + "]\n", std::string("[nodes.") + n + "]\nhost = \"h1\"\n");
-  for (const char* n : {"rs1", "rs2"}) replace(std::string("[nodes.") + n + "]\n", std::string("[nodes.") + n + "]\nhost = \"h2\"\n");
-  for (int h = 1; h <= 2; ++h)
-    t += "\n[hosts.h" + std::to_string(h) + "]\nssh = \"h" + std::to_string(h) + "\"\nunderlay = \"" + sim.underlay(h) +
-         "\"\nlabctl = \"" + kLabctl + "\"\n";
-  return t;
-}
-
-TEST(KernelMultiHost, DrAcrossTwoHostsRepliesBypassTheDirectorOverVxlan) {
-  if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
-  if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
-  if (!std::filesystem::exists("/usr/sbin/sshd")) GTEST_SKIP() << "needs Debian's openssh-server";
-  auto sim = test::SimHosts::start(2, test::SimHosts::default_program());
-  ASSERT_TRUE(sim) << sim.error().str();
-  ::setenv("LABCTL_SSH_CONFIG", sim->ssh_config().c_str(), 1);
-  const std::string lab = "drx" + std::to_string(::getpid());
-  const std::string file = sim->dir() + "/drx.toml";
-  std::ofstream(file) << dr_across_hosts(*sim, lab);
-
-  auto up = run_captured({kLabctl, "up", "--check", file}, Clock::now() + std::chrono::minutes(3));
-  ASSERT_TRUE(up) << up.error().str();
-  EXPECT_EQ(up->exit_code, 0) << up->out << up->err;
-  for (const char* check : {"vip-reachable", "http-through-vip", "balanced", "replies-bypass-director",
-                            "director-owns-vip"})
-    EXPECT_THAT(up->out, HasSubstr(std::string("PASS  ") + check)) << up->out;
-  // The real servers' replies crossed the VXLAN from h2: its device sent packets.
-  auto tx = sim->run(2, {"ip", "netns", "exec", lab + "-lan", "cat", "/sys/class/net/vxlan0/statistics/tx_packets"});
-  ASSERT_TRUE(tx) << tx.error().str();
-  EXPECT_GT(std::stoll(*tx), 40) << "h2's vxlan0 sent " << *tx;
-
-  // `labctl ipvs LAB` is answered by the director's host, h1.
-  auto ipvs = run_captured({kLabctl, "ipvs", lab}, Clock::now() + std::chrono::minutes(1));
-  ASSERT_TRUE(ipvs) << ipvs.error().str();
-  EXPECT_EQ(ipvs->exit_code, 0) << ipvs->out << ipvs->err;
-  EXPECT_THAT(ipvs->out, HasSubstr("10.10.0.100:80"));
-  EXPECT_THAT(ipvs->out, HasSubstr("rs2"));
-
-  auto down = run_captured({kLabctl, "down", lab}, Clock::now() + std::chrono::minutes(2));
-  ASSERT_TRUE(down) << down.error().str();
-  EXPECT_EQ(down->exit_code, 0) << down->out << down->err;
-  for (int i = 1; i <= 2; ++i) EXPECT_THAT(sim->leftovers(i), IsEmpty()) << "host h" << i;
-  ::unsetenv("LABCTL_SSH_CONFIG");
-  EXPECT_TRUE(sim->stop());
-}
 
 // A lab's text with its switch's MTU fitting VXLAN, `host = ` on the nodes named, and [hosts].
 std::string placed(const test::SimHosts& sim, std::string t, const std::string& lab,
@@ -112,26 +58,78 @@ bool within(std::chrono::seconds limit, const std::function<bool()>& probe) {
   return probe();
 }
 
+// Two simulated hosts in the guest, labctl reaching them with their ssh config; TearDown
+// takes the lab down from the controller and asserts nothing is left on either host.
+class KernelMultiHost : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
+    if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
+    if (!std::filesystem::exists("/usr/sbin/sshd")) GTEST_SKIP() << "needs Debian's openssh-server";
+    auto sim = test::SimHosts::start(2, test::SimHosts::default_program());
+    ASSERT_TRUE(sim) << sim.error().str();
+    sim_ = std::make_unique<test::SimHosts>(std::move(*sim));
+    ::setenv("LABCTL_SSH_CONFIG", sim_->ssh_config().c_str(), 1);
+  }
+  void TearDown() override {
+    if (!sim_) return;
+    if (!lab_.empty()) {
+      auto down = run_captured({kLabctl, "down", lab_}, Clock::now() + std::chrono::minutes(2));
+      ASSERT_TRUE(down) << down.error().str();
+      EXPECT_EQ(down->exit_code, 0) << down->out << down->err;
+    }
+    for (int i = 1; i <= 2; ++i) EXPECT_THAT(sim_->leftovers(i), IsEmpty()) << "host h" << i;
+    ::unsetenv("LABCTL_SSH_CONFIG");
+    EXPECT_TRUE(sim_->stop());
+  }
+  // Writes the built-in `builtin` as lab `lab`, its nodes placed as `where` says; its path.
+  std::string write_lab(const std::string& builtin, const std::string& lab,
+                        const std::vector<std::pair<std::string, int>>& where) {
+    lab_ = lab;
+    const std::string file = sim_->dir() + "/" + lab + ".toml";
+    std::ofstream(file) << placed(*sim_, std::string(find_builtin(builtin)->text), lab, where);
+    return file;
+  }
+  std::unique_ptr<test::SimHosts> sim_;
+  std::string lab_;
+};
+
+// dr-demo with client and director on h1, rs1 and rs2 on h2.
+TEST_F(KernelMultiHost, DrAcrossTwoHostsRepliesBypassTheDirectorOverVxlan) {
+  const std::string lab = "drx" + std::to_string(::getpid());
+  const std::string file = write_lab("dr-demo", lab, {{"client", 1}, {"director", 1}, {"rs1", 2}, {"rs2", 2}});
+  auto up = run_captured({kLabctl, "up", "--check", file}, Clock::now() + std::chrono::minutes(3));
+  ASSERT_TRUE(up) << up.error().str();
+  EXPECT_EQ(up->exit_code, 0) << up->out << up->err;
+  for (const char* check : {"vip-reachable", "http-through-vip", "balanced", "replies-bypass-director",
+                            "director-owns-vip"})
+    EXPECT_THAT(up->out, HasSubstr(std::string("PASS  ") + check)) << up->out;
+  // The real servers' replies crossed the VXLAN from h2: its device sent packets.
+  auto tx = sim_->run(2, {"ip", "netns", "exec", lab + "-lan", "cat", "/sys/class/net/vxlan0/statistics/tx_packets"});
+  ASSERT_TRUE(tx) << tx.error().str();
+  EXPECT_GT(std::stoll(*tx), 40) << "h2's vxlan0 sent " << *tx;
+
+  // `labctl ipvs LAB` is answered by the director's host, h1.
+  auto ipvs = run_captured({kLabctl, "ipvs", lab}, Clock::now() + std::chrono::minutes(1));
+  ASSERT_TRUE(ipvs) << ipvs.error().str();
+  EXPECT_EQ(ipvs->exit_code, 0) << ipvs->out << ipvs->err;
+  EXPECT_THAT(ipvs->out, HasSubstr("10.10.0.100:80"));
+  EXPECT_THAT(ipvs->out, HasSubstr("rs2"));
+}
+
 // ha-demo with dir1 (VRRP master, IPVS sync master) on h1 beside the client, dir2 (backup)
 // and both real servers on h2: VRRP adverts and the IPVS sync daemon's multicast must cross
 // the VXLAN, else dir2 would take the VIP too (split brain) and never learn a connection.
-TEST(KernelMultiHost, VrrpAndIpvsSyncCrossHostsAndDir2TakesOverWhenDir1Crashes) {
-  if (::geteuid() != 0) GTEST_SKIP() << "kernel tier needs root";
-  if (Status ipvs = test::ipvs_available(); !ipvs) LABCTL_KERNEL_SKIP() << ipvs.error().str();
-  if (!std::filesystem::exists("/usr/sbin/sshd")) GTEST_SKIP() << "needs Debian's openssh-server";
-  auto sim = test::SimHosts::start(2, test::SimHosts::default_program());
-  ASSERT_TRUE(sim) << sim.error().str();
-  ::setenv("LABCTL_SSH_CONFIG", sim->ssh_config().c_str(), 1);
+TEST_F(KernelMultiHost, VrrpAndIpvsSyncCrossHostsAndDir2TakesOverWhenDir1Crashes) {
   const std::string lab = "hax" + std::to_string(::getpid());
-  const std::string file = sim->dir() + "/hax.toml";
-  std::ofstream(file) << placed(*sim, std::string(find_builtin("ha-demo")->text), lab,
-                                {{"client", 1}, {"dir1", 1}, {"dir2", 2}, {"rs1", 2}, {"rs2", 2}});
+  const std::string file =
+      write_lab("ha-demo", lab, {{"client", 1}, {"dir1", 1}, {"dir2", 2}, {"rs1", 2}, {"rs2", 2}});
   auto up = run_captured({kLabctl, "up", file}, Clock::now() + std::chrono::minutes(3));
   ASSERT_TRUE(up) << up.error().str();
   ASSERT_EQ(up->exit_code, 0) << up->out << up->err;
 
   auto holds_vip = [&](int host, const std::string& node) {
-    auto a = sim->run(host, {"ip", "-n", lab + "-" + node, "-o", "addr", "show", "dev", "eth0"});
+    auto a = sim_->run(host, {"ip", "-n", lab + "-" + node, "-o", "addr", "show", "dev", "eth0"});
     return a && a->find("10.10.0.100/32") != std::string::npos;
   };
   // dir1 takes the VIP; dir2 hears its adverts across the VXLAN and stays backup. Without
@@ -144,7 +142,7 @@ TEST(KernelMultiHost, VrrpAndIpvsSyncCrossHostsAndDir2TakesOverWhenDir1Crashes) 
   EXPECT_EQ(checks->exit_code, 0) << checks->out << checks->err;
   // The sync daemon's multicast crossed too: dir2's table on h2 holds dir1's connections.
   EXPECT_TRUE(within(std::chrono::seconds(10), [&] {
-    auto c = sim->run(2, {"ip", "netns", "exec", lab + "-dir2", "ipvsadm", "-Lnc"});
+    auto c = sim_->run(2, {"ip", "netns", "exec", lab + "-dir2", "ipvsadm", "-Lnc"});
     return c && c->find("10.10.0.100:80") != std::string::npos;
   })) << "dir2 never learned a connection from dir1's sync daemon";
 
@@ -156,13 +154,6 @@ TEST(KernelMultiHost, VrrpAndIpvsSyncCrossHostsAndDir2TakesOverWhenDir1Crashes) 
   auto after = run_captured({kLabctl, "check", lab, "vip-reachable"}, Clock::now() + std::chrono::minutes(1));
   ASSERT_TRUE(after) << after.error().str();
   EXPECT_EQ(after->exit_code, 0) << after->out << after->err;
-
-  auto down = run_captured({kLabctl, "down", lab}, Clock::now() + std::chrono::minutes(2));
-  ASSERT_TRUE(down) << down.error().str();
-  EXPECT_EQ(down->exit_code, 0) << down->out << down->err;
-  for (int i = 1; i <= 2; ++i) EXPECT_THAT(sim->leftovers(i), IsEmpty()) << "host h" << i;
-  ::unsetenv("LABCTL_SSH_CONFIG");
-  EXPECT_TRUE(sim->stop());
 }
 
 }  // namespace
