@@ -8,6 +8,8 @@
 #include "labctl/plan/network_number.h"
 #include "labctl/plan/nft.h"
 #include "labctl/plan/render.h"
+#include "labctl/model/hosts.h"
+#include "labctl/plan/part.h"
 #include "labctl/plan/roles.h"
 
 namespace labctl {
@@ -129,6 +131,24 @@ void switch_intro(std::ostringstream& out, const Topology& t, const Switch& sw) 
   para(out, "  ", "A bridge joining " + (ports.empty() ? std::string("no ports yet") : ports) + ".");
 }
 
+// A switch stretched across hosts (docs/multihost.md): why, and the VXLAN device each host
+// adds to its copy of the bridge (the steps of the hosts' parts, not of the whole plan).
+void stretched_intro(std::ostringstream& out, const Topology& t, const Plan& p, const StretchedSegment& seg) {
+  std::string hosts;
+  for (const auto& h : seg.hosts) hosts += (hosts.empty() ? "" : ", ") + h;
+  para(out, "  ",
+       fmt::format("Its members run on hosts {}: each host has a copy of this bridge, and the copies are one "
+                   "Ethernet segment through VXLAN {} (UDP {} between the hosts' underlay addresses). A frame "
+                   "for a MAC on another host is wrapped in UDP to that host; a broadcast (ARP, VRRP) goes to "
+                   "every other host, one copy each. The device is made from the host's own namespace, so its "
+                   "socket stays there, and lives in this one beside the bridge:",
+                   hosts, seg.vni, kVxlanPort));
+  for (const auto& h : seg.hosts)
+    for (const auto& ps : plan_part(t, p, h).steps)
+      if (const auto* vx = std::get_if<step::CreateVxlan>(&ps.step); vx && vx->master == seg.sw->name)
+        out << "       on " << h << ": " << vx->shell() << "\n";
+}
+
 void steps_of(std::ostringstream& out, const Plan& p, const std::string& member) {
   out << "\n";
   for (std::size_t k = 0; k < p.steps.size(); ++k) {
@@ -190,9 +210,12 @@ std::string render_explain(const Topology& t, const Plan& p) {
     steps_of(out, p, n.name);
     shown.insert(n.name);
   }
+  const auto stretched = stretched_segments(t);
   for (const auto& sw : t.switches) {
     out << "\n";
     switch_intro(out, t, sw);
+    for (const auto& seg : stretched)
+      if (seg.sw == &sw) stretched_intro(out, t, p, seg);
     steps_of(out, p, sw.name);
     shown.insert(sw.name);
   }

@@ -11,6 +11,7 @@
 #include "labctl/lab/remote.h"
 #include "labctl/model/hosts.h"
 #include "labctl/model/load.h"
+#include "labctl/plan/explain.h"
 #include "labctl/plan/graph.h"
 #include "labctl/plan/part.h"
 #include "labctl/plan/planner.h"
@@ -349,6 +350,20 @@ TEST(MultiHost, GraphDrawsABoxPerHost) {
   const std::string mermaid = render_mermaid(t);
   EXPECT_THAT(mermaid, HasSubstr("  subgraph h_h2[\"host h2 (ssh h2)\"]\n    n_s1["));
   EXPECT_THAT(mermaid, HasSubstr("s_lan((\"switch lan<br/>VXLAN " + vni + ": h1, h2\"))"));
+}
+
+// explain tells why a stretched switch is one segment, with each host's VXLAN command.
+TEST(MultiHost, ExplainShowsEachHostsVxlanDevice) {
+  Topology t = load_ok(kTwoHosts);
+  const std::string text = render_explain(t, make_plan(t));
+  EXPECT_THAT(text, HasSubstr("Its members run on hosts h1, h2: each host has a copy of this bridge"));
+  EXPECT_THAT(text, HasSubstr("on h1: ip link add name vxlan0"));
+  EXPECT_THAT(text, HasSubstr("on h2: ip link add name vxlan0"));
+  EXPECT_THAT(text, HasSubstr("local 192.168.77.2 dstport 4789"));
+  // back is on h1 alone: no VXLAN paragraph of its own.
+  const auto back = text.find("switch back  [");
+  ASSERT_NE(back, std::string::npos);
+  EXPECT_EQ(text.find("Its members run on hosts", back), std::string::npos);
 }
 
 TEST(MultiHost, RecordsRoundTrip) {
