@@ -20,7 +20,6 @@
 #include "labctl/cli/load.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/multihost.h"
-#include "labctl/lab/remote.h"
 #include "labctl/lab/state.h"
 #include "labctl/model/hosts.h"
 #include "labctl/model/check_spec.h"
@@ -108,40 +107,40 @@ Result<CheckReport> run_checks_across_hosts(const Topology& t, const HostsRecord
       results[name] = r;
     }
   };
-  std::vector<std::jthread> remote;
-  for (const auto& [host, names] : by_host) {
-    if (host == rec.self) continue;
-    auto it = std::find_if(rec.remotes.begin(), rec.remotes.end(), [&](const RemoteHost& h) { return h.name == host; });
-    if (it == rec.remotes.end()) {
-      failed_all(host, names,
+  // The machine the lab was brought up from has no ssh destination: seen from another host,
+  // its checks cannot run.
+  if (rec.local_part && rec.local != rec.self)
+    if (auto it = by_host.find(rec.local); it != by_host.end())
+      failed_all(rec.local, it->second,
                  "it is the machine the lab was brought up from, which has no ssh destination in [hosts]: run "
                  "`labctl check " + t.name + "` there");
-      continue;
-    }
-    remote.emplace_back([&, it, host = host, names = names] {
-      std::vector<std::string> args = {"check", t.name};
-      args.insert(args.end(), names.begin(), names.end());
-      args.emplace_back("--json");
-      if (f.timeout_s > 0) args.push_back(fmt::format("--timeout={}", f.timeout_s));
-      auto s = SshSession::open(*it);
-      if (!s) return failed_all(host, names, s.error().str());
-      auto c = (*s)->labctl(args, {}, std::chrono::steady_clock::now() + std::chrono::hours(1));
-      if (!c) return failed_all(host, names, c.error().str());
-      auto j = nlohmann::json::parse(c->out, nullptr, false);
+  auto args_for = [&](const RemoteHost& h) {
+    auto it = by_host.find(h.name);
+    if (h.name == rec.self || it == by_host.end()) return std::vector<std::string>{};
+    std::vector<std::string> args = {"check", t.name};
+    args.insert(args.end(), it->second.begin(), it->second.end());
+    args.emplace_back("--json");
+    if (f.timeout_s > 0) args.push_back(fmt::format("--timeout={}", f.timeout_s));
+    return args;
+  };
+  // Every other host at once, on a thread of its own while this host runs its own checks.
+  std::jthread remote([&] {
+    for (const auto& run : run_on_hosts(rec.remotes, args_for, std::chrono::hours(1))) {
+      const auto& names = by_host.at(run.host);
+      auto j = nlohmann::json::parse(run.out, nullptr, false);
       auto rep = j.is_discarded() ? Result<CheckReport>(fail("no JSON")) : check_report_from_json(j);
       if (!rep) {
-        std::string said = c->err.empty() ? c->out : c->err;
-        while (!said.empty() && said.back() == '\n') said.pop_back();
-        return failed_all(host, names, said.empty() ? rep.error().str() : said);
+        failed_all(run.host, names, what_it_said(run));
+        continue;
       }
       for (auto& r : rep->results) {
-        r.detail += " [on host " + host + "]";
+        r.detail += " [on host " + run.host + "]";
         progress.verdict(r);
         std::lock_guard lock(mu);
         results[r.name] = r;
       }
-    });
-  }
+    }
+  });
   if (auto mine = by_host.find(rec.self); mine != by_host.end()) {
     o.only = mine->second;
     auto rep = run_checks(t, o);
@@ -149,7 +148,7 @@ Result<CheckReport> run_checks_across_hosts(const Topology& t, const HostsRecord
     std::lock_guard lock(mu);
     for (auto& r : rep->results) results[r.name] = r;
   }
-  remote.clear();  // joins
+  remote.join();
   CheckReport merged;
   merged.lab = t.name;
   for (const auto& c : t.checks)

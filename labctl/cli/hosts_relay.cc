@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
-#include <thread>
 
 #include "labctl/base/file.h"
 #include "labctl/cli/command.h"
@@ -122,36 +121,6 @@ std::optional<int> relay_if_node_elsewhere(const CLI::App& app, const std::vecto
   std::fprintf(stderr, "labctl: error: cannot run %s to reach host %s: %s\n", argv[0].c_str(), host.c_str(),
                std::strerror(errno));
   return kExitFailure;
-}
-
-std::vector<HostOutput> on_remote_hosts(const HostsRecord& r, const std::vector<std::string>& args,
-                                        const std::vector<std::string>& only_hosts) {
-  std::vector<const RemoteHost*> targets;
-  for (const auto& h : r.remotes)
-    if (h.name != r.self &&
-        (only_hosts.empty() || std::find(only_hosts.begin(), only_hosts.end(), h.name) != only_hosts.end()))
-      targets.push_back(&h);
-  std::vector<HostOutput> out(targets.size());
-  std::vector<std::jthread> threads;
-  for (size_t i = 0; i < targets.size(); ++i)
-    threads.emplace_back([&, i] {
-      out[i].host = targets[i]->name;
-      auto s = SshSession::open(*targets[i]);
-      if (!s) {
-        out[i].err = s.error().str();
-        return;
-      }
-      auto c = (*s)->labctl(args, {}, std::chrono::steady_clock::now() + std::chrono::minutes(10));
-      if (!c) {
-        out[i].err = c.error().str();
-        return;
-      }
-      out[i].exit_code = c->exit_code;
-      out[i].out = std::move(c->out);
-      out[i].err = std::move(c->err);
-    });
-  threads.clear();
-  return out;
 }
 
 }  // namespace labctl::cli

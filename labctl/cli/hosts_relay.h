@@ -30,15 +30,4 @@ namespace labctl::cli {
 /// the controller's record); nullopt when it keeps none.
 [[nodiscard]] std::optional<Topology> hosts_lab_topology(const std::string& lab);
 
-/// Runs `labctl ARGS` on every remote host of the record that has a part of the lab, at
-/// once, and returns each host's output (stdout, else the error), in the record's order.
-struct HostOutput {
-  std::string host;
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-[[nodiscard]] std::vector<HostOutput> on_remote_hosts(const HostsRecord& r, const std::vector<std::string>& args,
-                                                      const std::vector<std::string>& only_hosts = {});
-
 }  // namespace labctl::cli

@@ -7,6 +7,7 @@
 #include "labctl/cli/vm_lab.h"
 #include "labctl/lab/lifecycle.h"
 #include "labctl/lab/live_edit.h"
+#include "labctl/lab/multihost.h"
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/process.h"
 #include "labctl/lab/state.h"
@@ -87,15 +88,18 @@ void setup_status(CLI::App& app) {
         }
         std::vector<std::string> args = {"status", "--here", l};
         if (json) args.emplace_back("--json");
-        for (const auto& h : on_remote_hosts(*rec, args)) {
+        const std::string self = rec->self;
+        for (const auto& h : run_on_hosts(
+                 rec->remotes, [&](const RemoteHost& r) { return r.name == self ? std::vector<std::string>{} : args; },
+                 std::chrono::minutes(2))) {
           const bool ok = h.exit_code == 0;
           hosts_ok = hosts_ok && ok;
           if (json) {
             auto j = nlohmann::json::parse(h.out, nullptr, false);
-            parts[h.host] = ok && !j.is_discarded() ? j : nlohmann::json{{"error", h.err.empty() ? h.out : h.err}};
+            parts[h.host] = ok && !j.is_discarded() ? j : nlohmann::json{{"error", what_it_said(h)}};
           } else {
             std::printf("\nhost %s:\n%s", h.host.c_str(), ok ? h.out.c_str() : "");
-            if (!ok) std::fprintf(stderr, "labctl: error: host %s: %s", h.host.c_str(), (h.err.empty() ? h.out : h.err).c_str());
+            if (!ok) std::fprintf(stderr, "labctl: error: host %s: %s\n", h.host.c_str(), what_it_said(h).c_str());
           }
         }
         if (json) all.push_back({{"lab", l}, {"hosts", parts}});

@@ -25,15 +25,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A remote labctl's own words for why it failed: its stderr, else its stdout, trimmed, without
-// the "labctl: error: " it begins with (the controller says whose error it is).
-std::string what_it_said(const Captured& c) {
-  std::string s = c.err.empty() ? c.out : c.err;
+std::string trimmed(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  if (s.starts_with("labctl: error: ")) s.erase(0, 15);
-  if (s.empty()) s = c.exit_code < 0 ? "stopped by a signal" : "exit status " + std::to_string(c.exit_code);
   return s;
 }
+
+// A remote labctl's own words for why it failed (what_it_said of its HostRun).
+std::string what_it_said(const Captured& c) { return what_it_said(HostRun{"", c.exit_code, c.out, c.err}); }
 
 // Runs fn(i) for every i in [0, n) at once, one thread each (hosts are few; each waits on ssh).
 void for_each_at_once(size_t n, const std::function<void(size_t)>& fn) {
@@ -209,29 +207,53 @@ Status multihost_up(const Topology& t, const std::string& source_text, const Mul
   return tl::unexpected(host_error(failures, "lab " + t.name + " failed", hint));
 }
 
-std::vector<HostDown> multihost_down(const HostsRecord& r) {
-  std::vector<HostDown> out(r.remotes.size());
-  for (size_t i = 0; i < r.remotes.size(); ++i) out[i].host = r.remotes[i].name;
-  for_each_at_once(r.remotes.size(), [&](size_t i) {
-    if (r.remotes[i].name == r.self) {
-      out[i].ok = true;
-      out[i].said = "(this host)";
-      return;
-    }
-    auto s = SshSession::open(r.remotes[i]);
+std::vector<HostRun> run_on_hosts(const std::vector<RemoteHost>& hosts,
+                                  const std::function<std::vector<std::string>(const RemoteHost&)>& args_for,
+                                  std::chrono::seconds limit) {
+  std::vector<HostRun> out(hosts.size());
+  std::vector<std::vector<std::string>> args(hosts.size());
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    out[i].host = hosts[i].name;
+    args[i] = args_for(hosts[i]);
+  }
+  for_each_at_once(hosts.size(), [&](size_t i) {
+    if (args[i].empty()) return;
+    auto s = SshSession::open(hosts[i]);
     if (!s) {
-      out[i].said = s.error().str();
+      out[i].err = s.error().str();
       return;
     }
-    auto d = (*s)->labctl({"down", "--here", r.lab}, {}, Clock::now() + std::chrono::minutes(2));
-    if (!d) {
-      out[i].said = d.error().str();
+    auto c = (*s)->labctl(args[i], {}, Clock::now() + limit);
+    if (!c) {
+      out[i].err = c.error().str();
       return;
     }
-    out[i].ok = d->exit_code == 0;
-    out[i].said = out[i].ok ? d->out : what_it_said(*d);
-    while (!out[i].said.empty() && out[i].said.back() == '\n') out[i].said.pop_back();
+    out[i] = {hosts[i].name, c->exit_code, std::move(c->out), std::move(c->err)};
   });
+  std::vector<HostRun> ran;
+  for (size_t i = 0; i < hosts.size(); ++i)
+    if (!args[i].empty()) ran.push_back(std::move(out[i]));
+  return ran;
+}
+
+std::string what_it_said(const HostRun& r) {
+  std::string s = trimmed(r.err.empty() ? r.out : r.err);
+  if (s.starts_with("labctl: error: ")) s.erase(0, 15);
+  if (s.empty()) s = r.exit_code < 0 ? "stopped by a signal" : "exit status " + std::to_string(r.exit_code);
+  return s;
+}
+
+std::vector<HostDown> multihost_down(const HostsRecord& r) {
+  std::vector<HostDown> out;
+  for (auto& run : run_on_hosts(
+           r.remotes,
+           [&](const RemoteHost& h) {
+             return h.name == r.self ? std::vector<std::string>{} : std::vector<std::string>{"down", "--here", r.lab};
+           },
+           std::chrono::minutes(2))) {
+    const bool ok = run.exit_code == 0;
+    out.push_back({run.host, ok, ok ? trimmed(run.out) : what_it_said(run)});
+  }
   // The controller's machine, seen from another host: ssh has no way there.
   if (r.local_part && r.self != r.local)
     out.push_back({r.local, false,

@@ -5,6 +5,7 @@
 // controller a record of its own, so `down` on any of them takes the whole lab down.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -56,6 +57,22 @@ struct MultiHostUpOptions {
 /// it can build its part (root, kernel features); any of these failing names the host and
 /// nothing is made anywhere.
 [[nodiscard]] Status multihost_up(const Topology& t, const std::string& source_text, const MultiHostUpOptions& o);
+
+/// What one `labctl ...` on a host gave: its exit status and output, or (exit_code -1, err)
+/// why it never ran (the host could not be reached).
+struct HostRun {
+  std::string host;
+  int exit_code = -1;
+  std::string out, err;
+};
+/// Runs `labctl args_for(host)` on every host of `hosts` at once, each over a connection of
+/// its own, each bounded by `limit`; a host whose args are empty is skipped. In `hosts` order.
+[[nodiscard]] std::vector<HostRun> run_on_hosts(
+    const std::vector<RemoteHost>& hosts, const std::function<std::vector<std::string>(const RemoteHost&)>& args_for,
+    std::chrono::seconds limit);
+/// What a host's run said: its stderr (else stdout) without trailing newlines and without
+/// the "labctl: error: " a remote labctl begins with (the caller says whose error it is).
+[[nodiscard]] std::string what_it_said(const HostRun& r);
 
 /// What `down` did on one host.
 struct HostDown {
