@@ -3,10 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <variant>
 
+#include "labctl/base/file.h"
+#include "labctl/kernel/process.h"
 #include "labctl/lab/multihost.h"
 #include "labctl/lab/remote.h"
 #include "labctl/model/hosts.h"
@@ -364,6 +369,44 @@ TEST(MultiHost, ExplainShowsEachHostsVxlanDevice) {
   const auto back = text.find("switch back  [");
   ASSERT_NE(back, std::string::npos);
   EXPECT_EQ(text.find("Its members run on hosts", back), std::string::npos);
+}
+
+// `up --dry-run --place auto FILE`: the flag places the unplaced nodes as the file's key would,
+// and each host's part is printed as its own script (no root, nothing made).
+TEST(MultiHost, DryRunPrintsEachHostsPartAndPlaceAutoPlaces) {
+  const std::string bin = std::string(LABCTL_BINARY_DIR) + "/labctl/labctl";
+  if (!std::filesystem::exists(bin)) GTEST_SKIP() << "labctl binary not built";
+  std::string text = kTwoHosts;
+  const std::string placed_r = "[nodes.r]\nhost = \"h1\"\n";
+  text.replace(text.find(placed_r), placed_r.size(), "[nodes.r]\n");  // r unplaced
+  char dir[] = "/tmp/labctl-mh-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  const std::string file = std::string(dir) + "/mh.toml";
+  ASSERT_TRUE(write_text(file, text));
+  auto run = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {bin};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto c = run_captured(argv, std::chrono::steady_clock::now() + std::chrono::seconds(30));
+    EXPECT_TRUE(c) << c.error().str();
+    return c ? *c : Captured{};
+  };
+  // Without --place, r runs on the local host, which has no part of a stretched switch here.
+  auto plain = run({"up", "--dry-run", file});
+  EXPECT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_THAT(plain.out, HasSubstr("# ---- host local (this machine) ----"));
+  auto placed = run({"up", "--dry-run", "--place", "auto", file});
+  EXPECT_EQ(placed.exit_code, 0) << placed.err;
+  EXPECT_THAT(placed.out, Not(HasSubstr("host local")));
+  const auto h1 = placed.out.find("# ---- host h1 (ssh root@h1) ----");
+  const auto h2 = placed.out.find("# ---- host h2 (ssh h2) ----");
+  ASSERT_NE(h1, std::string::npos) << placed.out;
+  ASSERT_NE(h2, std::string::npos) << placed.out;
+  // r went somewhere, with its own namespace in that host's script only.
+  const auto r_at = placed.out.find("ip netns add mh-r;");
+  ASSERT_NE(r_at, std::string::npos);
+  EXPECT_EQ(placed.out.find("ip netns add mh-r;", r_at + 1), std::string::npos);
+  EXPECT_THAT(placed.out, HasSubstr("type vxlan id "));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(MultiHost, RecordsRoundTrip) {
