@@ -27,6 +27,12 @@ std::string joined(const std::vector<std::string>& v) {
   return s;
 }
 
+// "; " and the director's entries a reused client port follows past the scheduler, if any.
+std::string reused(Ctx& ctx, const Check& c, const ServiceRef& f, const LiveService& live) {
+  std::string note = reused_ports(ctx, *f.director, *f.service, live, c.from);
+  return note.empty() ? "" : "; " + note;
+}
+
 // Judged by the director's IPVS table as it is now (scheduler, persistence, real servers
 // and their weights), not the topology file: a live `ipvsadm -e ... -w 0` changes what is
 // right.
@@ -73,6 +79,7 @@ CheckResult balance(Ctx& ctx, const Check& c) {
     r.detail += one ? "; one client sticks to one server, as " + sched +
                           (persistent ? " with persistence" : "") + " should"
                     : "; expected a single server for one client";
+    if (!one) r.detail += reused(ctx, c, f, *live);
     return r;
   }
   auto why = share_problems(servers, *q, tol);
@@ -83,7 +90,7 @@ CheckResult balance(Ctx& ctx, const Check& c) {
       if (s.share > 0 && !q->counts.count(s.who)) silent += (silent.empty() ? "" : ", ") + s.who;
     if (!silent.empty()) why.push_back("no answer yet from " + silent);
   }
-  if (!why.empty()) r.passed = false, r.detail += joined(why);
+  if (!why.empty()) r.passed = false, r.detail += joined(why) + reused(ctx, c, f, *live);
   else if (r.passed)
     r.detail += tol == 0 ? "; exactly " + sched + "'s share"
                          : "; within " + std::to_string(static_cast<int>(std::lround(tol * 100))) + "% of " +

@@ -11,7 +11,9 @@
 #include <sstream>
 
 #include "labctl/base/display.h"
+#include "labctl/checks/sched_judge.h"
 #include "labctl/kernel/ipvs_proc.h"
+#include "labctl/kernel/sysctl.h"
 
 namespace labctl::check_kind {
 
@@ -184,6 +186,29 @@ Result<LiveService> live_service(Ctx& ctx, const Node& director, const VirtualSe
                     ") is not in the director's IPVS table",
                 "see `labctl exec " + ctx.t.name + " " + director.name + " -- ipvsadm -Ln`");
   return out;
+}
+
+std::string reused_ports(Ctx& ctx, const Node& director, const VirtualService& svc, const LiveService& live,
+                         const std::string& from) {
+  std::vector<sched::OldEntry> old;
+  int mode = 1;
+  Status st = ctx.in(director.name, [&]() -> Status {
+    TRY_ASSIGN(std::string m, read_sysctl("net.ipv4.vs.conn_reuse_mode"));
+    mode = std::atoi(m.c_str());
+    TRY_ASSIGN(auto table, ipvs::read_conn_table());
+    for (const auto& e : table) {
+      if (e.client_port == 0) continue;  // a persistence template: no connection of its own
+      if (!svc.fwmark && (e.vip != svc.vip || e.vport != svc.port)) continue;
+      const Node* client = ctx.t.owner_of(e.client);
+      if (!client || client->name != from) continue;
+      auto d = std::find_if(live.dests.begin(), live.dests.end(),
+                            [&](const IpvsDest& x) { return x.addr == e.dest && x.port == e.dport; });
+      const bool no_output = d != live.dests.end() && (d->fwd_method == 2 || d->fwd_method == 3);
+      old.push_back({who_has(ctx.t, e.dest), e.state, no_output});
+    }
+    return {};
+  });
+  return st ? sched::reused_ports_note(old, mode) : "";
 }
 
 Result<DirectorCounters> director_counters(Ctx& ctx, const Node& director,

@@ -156,6 +156,12 @@ struct LiveService {
   std::vector<IpvsDest> dests;
 };
 Result<LiveService> live_service(Ctx& ctx, const Node& director, const VirtualService& svc);
+/// Why `from`'s requests may have reached more servers than the scheduler promised: the
+/// director's entries of earlier connections from `from` that a reused client port follows
+/// unscheduled (sched::reused_ports_note), read from its connection table and its
+/// net.ipv4.vs.conn_reuse_mode. "" when there are none or they cannot be read.
+std::string reused_ports(Ctx& ctx, const Node& director, const VirtualService& svc, const LiveService& live,
+                         const std::string& from);
 
 /// Packet counters of the director's IPVS traffic for one service.
 struct DirectorCounters {

@@ -197,4 +197,37 @@ std::string loads_text(const std::vector<DestLoad>& loads) {
   return s;
 }
 
+
+bool reused_unscheduled(const OldEntry& e, int conn_reuse_mode) {
+  if (conn_reuse_mode == 0) return true;
+  if (e.state == "TIME_WAIT" || e.state == "CLOSE") return false;
+  return !((conn_reuse_mode & 2) && e.state == "FIN_WAIT" && e.no_output);
+}
+
+std::string reused_ports_note(const std::vector<OldEntry>& entries, int conn_reuse_mode) {
+  std::map<std::string, int> by_server;
+  std::map<std::string, int> by_state;
+  bool fin_wait_no_output = false;
+  for (const auto& e : entries) {
+    if (!reused_unscheduled(e, conn_reuse_mode)) continue;
+    ++by_server[e.who];
+    ++by_state[e.state];
+    fin_wait_no_output = fin_wait_no_output || (e.state == "FIN_WAIT" && e.no_output);
+  }
+  if (by_server.empty()) return "";
+  int n = 0;
+  for (const auto& [who, k] : by_server) n += k;
+  std::string s = "the director still holds " + std::to_string(n) + " entr" + (n == 1 ? "y" : "ies") +
+                  " of this client's earlier connections (" + counts_text(by_state) + "; to " +
+                  counts_text(by_server) +
+                  "): a new connection from a client port one of them names goes where that entry "
+                  "points, unscheduled (net.ipv4.vs.conn_reuse_mode = " + std::to_string(conn_reuse_mode) + ")";
+  if (fin_wait_no_output)
+    s += "; a DR or TUN director never sees the server's FIN, so its entries stay FIN_WAIT for the "
+         "tcpfin timeout (120 s)";
+  s += "; wait until they expire, or set net.ipv4.vs.conn_reuse_mode = 3 on the director "
+       "(reschedules over FIN_WAIT too)";
+  return s;
+}
+
 }  // namespace labctl::sched

@@ -88,4 +88,25 @@ struct DestLoad {
 /// "rs1 2/0, rs2 1/3" (active/inactive per server).
 [[nodiscard]] std::string loads_text(const std::vector<DestLoad>& loads);
 
+
+// ---- reused client ports: entries the scheduler never sees ----
+
+/// An entry of the director's connection table as reuse judges it.
+struct OldEntry {
+  std::string who;     ///< The real server it points to.
+  std::string state;   ///< As /proc/net/ip_vs_conn names it: "FIN_WAIT", "TIME_WAIT" ...
+  bool no_output = false;  ///< DR or TUN: the director never sees the server's packets.
+};
+/// Whether the kernel sends a new connection (a SYN) that meets this entry of an earlier
+/// connection on the same client port where the entry points, unscheduled: the negation of
+/// is_new_conn_expected() in ip_vs_core.c. conn_reuse_mode 0 reuses every entry; bit 1
+/// reschedules over TIME_WAIT and CLOSE; bit 2 also over FIN_WAIT of a DR or TUN entry,
+/// the last state such a director sees.
+[[nodiscard]] bool reused_unscheduled(const OldEntry& e, int conn_reuse_mode);
+/// When a client's requests reached more servers than its scheduler promised: if the
+/// director holds entries of that client that a reused port would follow past the
+/// scheduler (reused_unscheduled), the sentence naming them, why they last, and the two
+/// ways out; empty when there are none (then reuse cannot be the reason).
+[[nodiscard]] std::string reused_ports_note(const std::vector<OldEntry>& entries, int conn_reuse_mode);
+
 }  // namespace labctl::sched

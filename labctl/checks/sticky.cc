@@ -124,8 +124,11 @@ CheckResult sticky(Ctx& ctx, const Check& c) {
     }
   }
   r.passed = why.empty() && failed_n == 0 && sent == planned;
-  if (!why.empty()) r.detail += joined(why);
-  else if (r.passed) r.detail += "; " + sched::promise_text(promise, sched) + ": kept";
+  if (!why.empty()) {
+    r.detail += joined(why);
+    if (std::string note = reused_ports(ctx, *f.director, *f.service, *live, c.from); !note.empty())
+      r.detail += "; " + note;
+  } else if (r.passed) r.detail += "; " + sched::promise_text(promise, sched) + ": kept";
   return r;
 }
 

@@ -197,3 +197,41 @@ TEST(SchedKinds, ExpectationAndDeadline) {
 
 }  // namespace
 }  // namespace labctl::sched
+
+// The kernel's rule (is_new_conn_expected in ip_vs_core.c): which earlier entries a reused
+// client port follows, unscheduled, under each conn_reuse_mode.
+TEST(ReusedPorts, FollowsTheKernelsRuleForEachMode) {
+  using labctl::sched::OldEntry;
+  using labctl::sched::reused_unscheduled;
+  const OldEntry dr_fin{"rs1", "FIN_WAIT", true}, nat_fin{"rs1", "FIN_WAIT", false};
+  const OldEntry time_wait{"rs1", "TIME_WAIT", false}, close{"rs1", "CLOSE", false};
+  const OldEntry established{"rs1", "ESTABLISHED", true};
+  for (const auto& e : {dr_fin, nat_fin, time_wait, close, established}) EXPECT_TRUE(reused_unscheduled(e, 0));
+  EXPECT_TRUE(reused_unscheduled(dr_fin, 1));  // the default: a DR director's FIN_WAIT is followed
+  EXPECT_FALSE(reused_unscheduled(dr_fin, 3));
+  EXPECT_TRUE(reused_unscheduled(nat_fin, 3));  // a NAT director saw the server: it waits for TIME_WAIT
+  EXPECT_FALSE(reused_unscheduled(time_wait, 1));
+  EXPECT_FALSE(reused_unscheduled(close, 1));
+  EXPECT_TRUE(reused_unscheduled(established, 3));
+}
+
+// The case seen in CI: persistence turned on while a DR director held FIN_WAIT entries of
+// the client's earlier, unpersisted requests; one reused port went to rs1, not the template's
+// rs2. The note names them and both ways out; with mode 3 (or only TIME_WAIT entries) there
+// is nothing to name.
+TEST(ReusedPorts, NoteNamesTheEntriesAndTheWaysOut) {
+  using labctl::sched::OldEntry;
+  using labctl::sched::reused_ports_note;
+  const std::vector<OldEntry> fin = {{"rs1", "FIN_WAIT", true}, {"rs1", "FIN_WAIT", true}, {"rs2", "FIN_WAIT", true}};
+  const std::string note = reused_ports_note(fin, 1);
+  EXPECT_THAT(note, ::testing::HasSubstr("3 entries"));
+  EXPECT_THAT(note, ::testing::HasSubstr("FIN_WAIT 3; to rs1 2, rs2 1"));
+  EXPECT_THAT(note, ::testing::HasSubstr("conn_reuse_mode = 1"));
+  EXPECT_THAT(note, ::testing::HasSubstr("never sees the server's FIN"));
+  EXPECT_THAT(note, ::testing::HasSubstr("net.ipv4.vs.conn_reuse_mode = 3 on the director"));
+  EXPECT_EQ(reused_ports_note(fin, 3), "");
+  EXPECT_EQ(reused_ports_note({{"rs1", "TIME_WAIT", false}}, 1), "");
+  EXPECT_EQ(reused_ports_note({}, 1), "");
+  EXPECT_THAT(reused_ports_note({{"rs1", "FIN_WAIT", false}}, 1),
+              ::testing::Not(::testing::HasSubstr("never sees")));
+}
