@@ -100,6 +100,11 @@ TEST_F(SchedDemo, EveryPromiseHoldsOnTheFreshLab) {
 // (One case for the three: ctest runs every case in a process of its own, so each case
 // is one `up` in the guest.)
 TEST_F(SchedDemo, EachPromiseFailsWhenItsSchedulerChangesUnderIt) {
+  // Each promise is checked again once restored, while the director still holds the broken
+  // scheduler's entries in FIN_WAIT (DR, 120 s): under the default conn_reuse_mode a reused
+  // client port would follow one of them, unscheduled (docs/checks.md). Mode 3 reschedules.
+  ASSERT_NE(sh(kLabctl + " exec sched-demo director -- sysctl -qw net.ipv4.vs.conn_reuse_mode=3").find("rc=0"),
+            std::string::npos);
   // sh made rr: the requests of one source address spread over the servers.
   ASSERT_TRUE(run_named("sh-per-source").passed);
   std::string out = director_ipvsadm("-E -t 10.10.0.104:80 -s rr");

@@ -119,8 +119,13 @@ TEST_F(KernelTeach, SchedDemoNopersistFailsStickyNamingPersistenceUntilItIsSet) 
     if (r.name == "carts-stay") {
       EXPECT_THAT(r.detail, HasSubstr("rr without persistence promises no stickiness"));
     }
-  // The fix, made live as `ipvsadm -E ... -p 300`: every client keeps its real server.
-  std::string cmd = "ip netns exec " + netns_name(topo_.name, "director") + " ipvsadm -E -t 10.10.0.100:80 -s rr -p 300";
+  // The fix, made live as `ipvsadm -E ... -p 300`: every client keeps its real server. The
+  // director still holds the rr requests' entries in FIN_WAIT (DR, 120 s), which a reused
+  // client port would follow unscheduled under the default conn_reuse_mode (docs/checks.md):
+  // mode 3 reschedules over them, so the check meets persistence alone.
+  std::string cmd = "ip netns exec " + netns_name(topo_.name, "director") +
+                    " sysctl -qw net.ipv4.vs.conn_reuse_mode=3 && ip netns exec " +
+                    netns_name(topo_.name, "director") + " ipvsadm -E -t 10.10.0.100:80 -s rr -p 300";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   rep = run(topo_);
   EXPECT_TRUE(failed(rep).empty()) << render_checks(rep);
