@@ -60,7 +60,8 @@ namespace {
 // the commands that take one, or the value of --from.
 std::optional<std::string> node_argument(const CLI::App& app, const std::vector<std::string>& args) {
   static const std::set<std::string> second = {"exec", "logs", "capture", "link", "node", "ipvs"};
-  static const std::set<std::string> from = {"trace", "measure"};
+  // Not trace: it captures on every host at once from wherever it runs (trace/host_frames.h).
+  static const std::set<std::string> from = {"measure"};
   if (args.empty()) return std::nullopt;
   if (second.contains(args[0])) {
     auto pos = positional_arguments(app, args);

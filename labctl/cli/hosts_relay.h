@@ -1,8 +1,9 @@
 // Commands about a running lab across hosts (docs/multihost.md), answered wherever the node
 // they name runs: `exec LAB NODE`, `logs LAB NODE`, `capture LAB NODE:IF`, `link LAB NODE:IF`,
-// `node LAB NODE`, `trace --from NODE`, `measure --from NODE`, and `ipvs LAB [NODE]` (the
+// `node LAB NODE`, `measure --from NODE`, and `ipvs LAB [NODE]` (the
 // lab's directors' host when no node is named) run on that node's host
-// (over ssh, with this terminal when there is one); `status` and `check` gather every host.
+// (over ssh, with this terminal when there is one); `status` and `check` gather every host,
+// and `trace` captures on every host from wherever it runs.
 #pragma once
 
 #include <optional>

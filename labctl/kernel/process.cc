@@ -518,6 +518,14 @@ Result<Captured> run_captured(const std::vector<std::string>& argv, std::chrono:
     (void)::fcntl(input.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
     if (::lseek(input.get(), 0, SEEK_SET) != 0) return fail_errno("rewind the input of " + argv[0], errno);
   }
+  Fd input_w;  // end_input: the write end, closed when it turns true
+  if (io.end_input) {
+    if (!io.input.empty()) return fail("run_captured: input and end_input together");
+    int in_pipe[2];
+    if (::pipe2(in_pipe, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
+    input = Fd(in_pipe[0]);
+    input_w = Fd(in_pipe[1]);
+  }
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
   Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
@@ -547,6 +555,7 @@ Result<Captured> run_captured(const std::vector<std::string>& argv, std::chrono:
   std::string* sinks[2] = {&c.out, &c.err};
   int open_pipes = 2;
   while (open_pipes > 0) {
+    if (input_w && io.end_input->load()) input_w = Fd();
     const auto now = Clock::now();
     if (!kill_at && (now >= until || (stop && stop->load()))) {
       (now >= until ? c.timed_out : c.stopped) = true;

@@ -111,6 +111,9 @@ struct CaptureIo {
   /// Each whole line it writes, as it comes (err: on stderr), besides the capture; a last
   /// line without a newline comes at the end.
   std::function<void(bool err, std::string_view line)> on_line;
+  /// When given, stdin is a pipe held open (input must be ""), closed once this turns true:
+  /// the child reads end-of-file then, and ssh passes it on to the remote command.
+  const std::atomic<bool>* end_input = nullptr;
 };
 
 /// Runs argv (argv[0] a path) as a child in a process group of its own, stdin /dev/null,

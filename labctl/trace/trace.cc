@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "labctl/base/fd.h"
@@ -14,16 +15,17 @@
 #include "labctl/kernel/probe.h"
 #include "labctl/kernel/rtnl.h"
 #include "labctl/kernel/tcp_sockets.h"
+#include "labctl/lab/multihost.h"
+#include "labctl/lab/remote.h"
+#include "labctl/model/hosts.h"
 #include "labctl/model/load_target.h"
+#include "labctl/trace/host_frames.h"
 
 namespace labctl {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-// Headers are all a walk needs: Ethernet + two IPv6 headers + TCP with options fit.
-constexpr int kTraceSnaplen = 200;
-constexpr int kTraceBuffer = 256 * 1024;
 // After the request: how long the capture may still take to drain what the kernel queued.
 constexpr auto kDrainBound = 2s;
 // --all: after the client's connection closed, how long the capture goes on for the last
@@ -75,10 +77,16 @@ void read_after_close(const Topology& t, const std::map<std::string, Fd>& ns, co
   for (Side side : {Side::Client, Side::Server}) {
     const std::string& node = side == Side::Client ? c.client_node : c.server_node;
     auto it = ns.find(node);
-    if (it == ns.end() || !t.node(node)) continue;
+    if (!t.node(node)) continue;
     SocketFact fact;
     fact.node = node;
     fact.side = side;
+    if (it == ns.end()) {
+      fact.error = "it runs on host " + host_of(t, *t.node(node)) + ", and socket tables are read only on the "
+                   "host the trace runs on (trace --from " + node + " reads it)";
+      c.sockets.push_back(std::move(fact));
+      continue;
+    }
     Status read = run_in_netns(it->second.get(), [&]() -> Status {
       TRY_ASSIGN(auto sockets, tcp_sockets_here());
       for (const auto& s : sockets) {
@@ -92,8 +100,14 @@ void read_after_close(const Topology& t, const std::map<std::string, Fd>& ns, co
     if (!read) fact.error = read.error().str();
     c.sockets.push_back(std::move(fact));
   }
-  if (!via_director || setup.director.empty() || !ns.contains(setup.director)) return;
+  if (!via_director || setup.director.empty() || !t.node(setup.director)) return;
   DirectorEntryFact e;
+  if (!ns.contains(setup.director)) {
+    e.error = "the director runs on host " + host_of(t, *t.node(setup.director)) +
+              ", and its connection table is read only on the host the trace runs on";
+    c.director_entry = e;
+    return;
+  }
   Status read = run_in_netns(ns.at(setup.director).get(), [&]() -> Status {
     TRY_ASSIGN(auto conns, ipvs::read_conn_table());
     for (const auto& x : conns)
@@ -106,6 +120,92 @@ void read_after_close(const Topology& t, const std::map<std::string, Fd>& ns, co
   });
   if (!read) e.error = read.error().str();
   c.director_entry = e;
+}
+
+// Another host's capture of its own nodes (`trace LAB --frames-here` over ssh), running on
+// a thread of its own from before the request until this host's capture is done.
+struct HostCapture {
+  RemoteHost host;
+  HostFrames got;
+  std::string failure;  ///< Why it gave no frames ("" : none).
+  std::atomic<bool> armed{false};  ///< It said every capture point is armed.
+  std::atomic<bool> ended{false};
+  std::thread thread;
+};
+
+// Every other host's capture; leaving the scope ends them (their stdin closes) and waits.
+struct HostCaptures {
+  std::vector<std::unique_ptr<HostCapture>> hosts;
+  std::vector<std::string> unreached;  ///< Hosts with nodes but no ssh destination.
+  std::atomic<bool> end{false};
+  HostCaptures() = default;
+  HostCaptures(const HostCaptures&) = delete;
+  HostCaptures& operator=(const HostCaptures&) = delete;
+  ~HostCaptures() { finish(); }
+  void finish() {
+    end = true;
+    for (auto& h : hosts)
+      if (h->thread.joinable()) h->thread.join();
+  }
+};
+
+// Starts a capture on each host of a lab across hosts that has nodes and is not `self`,
+// and waits until every one is armed (a frame a host missed would be a hop missing); an
+// error names the host that could not.
+Status start_host_captures(const Topology& t, const std::string& self, std::chrono::milliseconds bound,
+                           const std::atomic<bool>* interrupted, HostCaptures& hc) {
+  auto rec = find_hosts_record(t.name);
+  std::set<std::string> hosts;
+  for (const auto& n : t.nodes)
+    if (host_of(t, n) != self) hosts.insert(host_of(t, n));
+  const auto seconds = fmt::format("{:.1f}", std::chrono::duration<double>(bound).count());
+  for (const auto& h : hosts) {
+    const RemoteHost* r = nullptr;
+    if (rec)
+      for (const auto& x : rec->remotes)
+        if (x.name == h) r = &x;
+    if (!r) {
+      hc.unreached.push_back(h);
+      continue;
+    }
+    hc.hosts.push_back(std::make_unique<HostCapture>());
+    HostCapture* p = hc.hosts.back().get();
+    p->host = *r;
+    p->thread = std::thread([p, lab = t.name, seconds, bound, end = &hc.end, interrupted] {
+      auto session = SshSession::open(p->host);
+      if (!session) {
+        p->failure = session.error().str();
+        p->ended = true;
+        return;
+      }
+      std::string err;
+      CaptureIo io;
+      io.end_input = end;
+      io.on_line = [&](bool is_err, std::string_view line) {
+        if (is_err) err += std::string(line) + "\n";
+        else if (p->failure.empty())
+          if (Status st = p->got.take(line); !st) p->failure = st.error().str();
+        if (p->got.ready) p->armed = true;
+      };
+      auto ran = (*session)->labctl({"trace", lab, "--frames-here", "--timeout", seconds}, io,
+                                    Clock::now() + bound + std::chrono::seconds(20), interrupted);
+      if (!ran) p->failure = ran.error().str();
+      else if (ran->exit_code != 0 && p->failure.empty())
+        p->failure = what_it_said(HostRun{p->host.name, ran->exit_code, ran->out, err});
+      p->ended = true;
+    });
+  }
+  const auto give_up = Clock::now() + std::chrono::seconds(30);
+  for (auto& p : hc.hosts) {
+    while (!p->armed && !p->ended && Clock::now() < give_up && !(interrupted && *interrupted))
+      std::this_thread::sleep_for(5ms);
+    if (interrupted && *interrupted) return fail("trace interrupted");
+    if (!p->armed)
+      return fail("host " + p->host.name + " could not capture its nodes of lab " + t.name + ": " +
+                      (p->failure.empty() ? "it did not start capturing within 30 s" : p->failure),
+                  "a trace across hosts captures on each of them over ssh: see `labctl status " + t.name + "`");
+  }
+  return {};
 }
 
 }  // namespace
@@ -157,13 +257,60 @@ Result<TraceSetup> trace_setup(const Topology& t, const TraceOptions& o) {
   return setup;
 }
 
+std::string send_trace_request(int client_ns, const TraceSetup& setup, std::chrono::milliseconds timeout) {
+  std::string result;
+  Status sent = run_in_netns(client_ns, [&]() -> Status {
+    if (setup.proto == Proto::Udp) {
+      auto r = udp_exchange(setup.vip, setup.port, "labctl trace\n", timeout);
+      if (!r) return tl::unexpected(r.error());
+      result = "UDP answer: " + *r;
+      return {};
+    }
+    auto r = http_get(setup.vip, setup.port, "/", timeout);
+    if (!r) return tl::unexpected(r.error());
+    result = "HTTP 200: " + *r;
+    return {};
+  });
+  if (!sent)
+    result = "failed: " + sent.error().message +
+             (sent.error().errnum && sent.error().errnum != ETIMEDOUT ? std::string(": ") + std::strerror(sent.error().errnum)
+                                                                      : "");
+  return result;
+}
+
 Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& o) {
   const std::string client = setup.client;
 
   // Every up interface of every node: the walk is what the packets say, wherever they went.
+  // In a lab across hosts this host captures its own nodes and every other host its own,
+  // armed before anything is sent.
+  std::string self;
+  if (multi_host(t)) {
+    auto rec = find_hosts_record(t.name);
+    self = rec ? rec->self : local_host(t);
+  }
+  HostCaptures others;
+  std::unique_ptr<SshSession> sender;  // the client's host, when it is another
+  if (multi_host(t)) {
+    TRY(start_host_captures(t, self, o.timeout * 2 + kDrainBound + std::chrono::seconds(5), o.interrupted, others));
+    const std::string at = host_of(t, *t.node(client));
+    if (at != self && !o.passive) {
+      auto rec = find_hosts_record(t.name);
+      const RemoteHost* r = nullptr;
+      if (rec)
+        for (const auto& x : rec->remotes)
+          if (x.name == at) r = &x;
+      if (!r)
+        return fail("node " + client + " runs on host " + at + ", which has no ssh destination in [hosts] (the "
+                        "machine the lab was brought up from)",
+                    "run the trace there");
+      TRY_ASSIGN(sender, SshSession::open(*r));
+    }
+  }
   std::map<std::string, Fd> ns;
   std::vector<CaptureIface> where;
   for (const auto& n : t.nodes) {
+    if (multi_host(t) && host_of(t, n) != self) continue;
     auto fd = open_netns(netns_name(t.name, n.name));
     if (!fd)
       return fail("lab " + t.name + " has no namespace for node " + n.name + " (" + fd.error().str() + ")",
@@ -228,24 +375,20 @@ Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& 
 
   std::string result;
   if (!o.passive) {
-    IpAddr vip = setup.vip;
-    Status sent = run_in_netns(ns.at(client).get(), [&]() -> Status {
-      if (setup.proto == Proto::Udp) {
-        auto r = udp_exchange(vip, setup.port, "labctl trace\n", o.timeout);
-        if (!r) return tl::unexpected(r.error());
-        result = "UDP answer: " + *r;
-        return {};
-      }
-      auto r = http_get(vip, setup.port, "/", o.timeout);
-      if (!r) return tl::unexpected(r.error());
-      result = "HTTP 200: " + *r;
-      return {};
-    });
-    if (!sent)
-      result = "failed: " + sent.error().message +
-               (sent.error().errnum && sent.error().errnum != ETIMEDOUT
-                    ? std::string(": ") + std::strerror(sent.error().errnum)
-                    : "");
+    if (!sender) {
+      result = send_trace_request(ns.at(client).get(), setup, o.timeout);
+    } else {
+      // The client runs on another host: that host's labctl sends the request.
+      std::vector<std::string> args = {"trace", t.name, "--send-only", "--from", client, "--timeout",
+                                       fmt::format("{:.3f}", std::chrono::duration<double>(o.timeout).count())};
+      if (setup.service.empty()) args.insert(args.end(), {"--to", endpoint_text(setup.vip, setup.port)});
+      else args.insert(args.end(), {"--service", setup.service});
+      auto ran = sender->labctl(args, {}, Clock::now() + o.timeout + std::chrono::seconds(20), o.interrupted);
+      if (!ran) result = "failed: " + ran.error().str();
+      else if (ran->exit_code != 0)
+        result = "failed: " + what_it_said(HostRun{sender->host().name, ran->exit_code, ran->out, ran->err});
+      else result = ran->out.substr(0, ran->out.find('\n'));
+    }
     if (o.whole && setup.proto == Proto::Tcp) {
       // The close follows the answer: wait for its last ACK, then a little longer for a
       // proxy's own connection to end too.
@@ -256,8 +399,21 @@ Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& 
     finish = true;
   }
   reader.join();
+  others.finish();  // each host drains what its kernel queued, sends it, and ends
   if (!rep) return tl::unexpected(rep.error());
   if (rep->interrupted) return fail("trace interrupted");
+  std::vector<std::string> merged;
+  for (auto& h : others.hosts) {
+    if (!h->failure.empty())
+      return fail("host " + h->host.name + " stopped capturing its nodes of lab " + t.name + ": " + h->failure);
+    const size_t base = setup.ifaces.size();
+    for (auto& i : h->got.ifaces) setup.ifaces.push_back(std::move(i));
+    for (const auto& f : h->got.frames) {
+      if (o.passive && f.t_ns < armed_ns) continue;
+      frames.push_back({base + f.iface, f.dir, f.t_ns, decode_packet(f.link, f.data.data(), f.data.size(), f.wire_len)});
+    }
+    merged.push_back(h->host.name);
+  }
 
   Walk w = build_walk(setup, std::move(frames));
   if (w.life) read_after_close(t, ns, setup, *w.life, true);
@@ -271,6 +427,22 @@ Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& 
     w.findings.insert(w.findings.begin(),
                       fmt::format("no connection from {} to the service came within {} ms (passive: nothing was sent)",
                                   client, o.timeout.count()));
+  }
+  if (!merged.empty()) {
+    std::string hosts;
+    for (const auto& h : merged) hosts += (hosts.empty() ? "" : ", ") + h;
+    w.findings.push_back("captured " + (where.empty() ? std::string() : "here (host " + self + ") and ") + "on host" +
+                         (merged.size() > 1 ? "s " : " ") + hosts +
+                         " over ssh, merged in time order by each host's clock: hops on different hosts are in "
+                         "order only as far as their clocks agree (NTP keeps them within a millisecond or so)");
+  }
+  for (const auto& h : others.unreached) {
+    std::string nodes;
+    for (const auto& n : t.nodes)
+      if (host_of(t, n) == h) nodes += (nodes.empty() ? "" : ", ") + n.name;
+    w.findings.push_back("not captured: " + nodes + " on host " + h +
+                         ", which has no ssh destination in [hosts] (the machine the lab was brought up from): "
+                         "trace from a node there to see its hops");
   }
   if (rep->dropped)
     w.findings.push_back(fmt::format("the kernel dropped {} captured frame(s): the walk may miss hops", rep->dropped));

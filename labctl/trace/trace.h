@@ -39,6 +39,12 @@ struct TraceOptions {
 /// that says where the packet was last seen.
 [[nodiscard]] Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& o);
 
+/// Sends the trace's one request (an HTTP GET, or a UDP datagram) from the client node,
+/// whose namespace is `client_ns`, and says what came back: "HTTP 200: BODY", "UDP answer:
+/// ..." or "failed: WHY". In a lab across hosts the client's host runs this for a trace
+/// run elsewhere (`trace --send-only`).
+[[nodiscard]] std::string send_trace_request(int client_ns, const TraceSetup& setup, std::chrono::milliseconds timeout);
+
 /// The interfaces of a node of a running lab, as its namespace has them (name -> MAC, ""
 /// for links without one), for choosing and naming capture points. Loopback is left out.
 [[nodiscard]] Result<std::vector<TraceIface>> node_interfaces(const std::string& lab, const std::string& node,

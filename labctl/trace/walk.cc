@@ -598,9 +598,7 @@ class WalkBuilder {
   int copies_ = 0;
 };
 
-std::string endpoint(const IpAddr& a, uint16_t port) {
-  return a.v6() ? fmt::format("[{}]:{}", a.str(), port) : fmt::format("{}:{}", a.str(), port);
-}
+std::string endpoint(const IpAddr& a, uint16_t port) { return endpoint_text(a, port); }
 
 nlohmann::json hop_json(const Hop& h, int64_t t0) {
   nlohmann::json j = {{"node", h.node},
@@ -875,6 +873,10 @@ std::vector<TcpSegment> connection_segments(const std::vector<TracedFrame>& fram
 
 Walk build_walk(const TraceSetup& setup, std::vector<TracedFrame> frames) {
   return WalkBuilder(setup, std::move(frames)).build();
+}
+
+std::string endpoint_text(const IpAddr& a, uint16_t port) {
+  return a.v6() ? fmt::format("[{}]:{}", a.str(), port) : fmt::format("{}:{}", a.str(), port);
 }
 
 std::string render_walk(const Walk& w) {

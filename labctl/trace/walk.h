@@ -165,6 +165,9 @@ struct Walk {
 [[nodiscard]] std::vector<TcpSegment> connection_segments(const std::vector<TracedFrame>& frames, size_t iface,
                                                           const IpAddr& cip, uint16_t cport);
 
+/// "10.0.0.1:80", "[fd00::1]:80".
+[[nodiscard]] std::string endpoint_text(const IpAddr& a, uint16_t port);
+
 [[nodiscard]] std::string render_walk(const Walk& w);
 [[nodiscard]] nlohmann::json walk_json(const Walk& w);
 

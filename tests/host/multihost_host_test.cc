@@ -5,6 +5,7 @@
 // nothing of a lab is ever made here.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -167,6 +168,37 @@ TEST_F(HostMultiHost, ALabSplitOverTwoHostsWorksAcrossTheVxlanAndGoesDown) {
   // And up again right after down.
   auto third = labctl({"up", file_});
   EXPECT_EQ(third.exit_code, 0) << third.out << third.err;
+}
+
+// trace captures on every host at once: run from the controller (no part of the lab), it
+// has h1 and h2 capture their nodes' interfaces over ssh, h1 send the request from c1, and
+// merges the frames, so the walk has both hosts' hops. No host needs ssh to another.
+TEST_F(HostMultiHost, TraceAcrossHostsMergesEveryHostsCapture) {
+  write_lab();
+  auto up = labctl({"up", file_});
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  auto tr = labctl({"trace", lab_, "--from", "c1", "--to", "10.0.0.2:80", "--all", "--json"});
+  ASSERT_EQ(tr.exit_code, 0) << tr.out << tr.err;
+  auto j = nlohmann::json::parse(tr.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << tr.out;
+  std::vector<std::string> request, reply;
+  for (const auto& h : j["request"]) request.push_back(h["node"].get<std::string>() + ":" + h["iface"].get<std::string>());
+  for (const auto& h : j["reply"]) reply.push_back(h["node"].get<std::string>() + ":" + h["iface"].get<std::string>());
+  EXPECT_THAT(request, ::testing::ElementsAre("c1:eth0", "s1:eth0")) << tr.out;
+  EXPECT_THAT(reply, ::testing::ElementsAre("s1:eth0", "c1:eth0")) << tr.out;
+  EXPECT_TRUE(j["ok"].get<bool>()) << tr.out;
+  EXPECT_THAT(j["findings"].dump(), HasSubstr("captured on hosts h1, h2 over ssh"));
+  // --all: the whole connection, h2's segments included; s1's socket table is h2's to read.
+  ASSERT_TRUE(j.contains("lifecycle")) << tr.out;
+  EXPECT_THAT(j["lifecycle"].dump(), HasSubstr("runs on host h2"));
+  auto text = labctl({"trace", lab_, "--from", "c1", "--to", "10.0.0.2:80"});
+  EXPECT_EQ(text.exit_code, 0) << text.out << text.err;
+  EXPECT_THAT(text.out, HasSubstr("s1:eth0")) << text.out;
+  std::printf("%s", text.out.c_str());
+  // A plain --to needs a sender.
+  auto no_from = labctl({"trace", lab_, "--to", "10.0.0.2:80"});
+  EXPECT_EQ(no_from.exit_code, 2) << no_from.out << no_from.err;
+  EXPECT_THAT(no_from.err, HasSubstr("--to needs --from NODE"));
 }
 
 // A failure on one host rolls every host back, and says which host and why.

@@ -16,6 +16,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <set>
+#include <nlohmann/json.hpp>
 
 #include "labctl/kernel/process.h"
 #include "labctl/lab/multihost.h"
@@ -115,6 +117,23 @@ TEST_F(KernelMultiHost, DrAcrossTwoHostsRepliesBypassTheDirectorOverVxlan) {
   EXPECT_EQ(ipvs->exit_code, 0) << ipvs->out << ipvs->err;
   EXPECT_THAT(ipvs->out, HasSubstr("10.10.0.100:80"));
   EXPECT_THAT(ipvs->out, HasSubstr("rs2"));
+
+  // trace captures on both hosts at once: the SYN goes client -> director (h1) -> a real
+  // server (h2) with only the destination MAC rewritten, and the SYN-ACK from h2 straight
+  // to the client, never through the director: DR's walk, its hops from two hosts.
+  auto tr = run_captured({kLabctl, "trace", lab, "--json"}, Clock::now() + std::chrono::minutes(1));
+  ASSERT_TRUE(tr) << tr.error().str();
+  EXPECT_EQ(tr->exit_code, 0) << tr->out << tr->err;
+  auto w = nlohmann::json::parse(tr->out, nullptr, false);
+  ASSERT_FALSE(w.is_discarded()) << tr->out << tr->err;
+  std::set<std::string> request_nodes, reply_nodes;
+  for (const auto& h : w["request"]) request_nodes.insert(h["node"].get<std::string>());
+  for (const auto& h : w["reply"]) reply_nodes.insert(h["node"].get<std::string>());
+  EXPECT_TRUE(request_nodes.contains("director")) << tr->out;
+  EXPECT_TRUE(request_nodes.contains(w["real_server"].get<std::string>())) << tr->out;
+  EXPECT_FALSE(reply_nodes.contains("director")) << tr->out;
+  EXPECT_FALSE(w["reply_via_director"].get<bool>()) << tr->out;
+  EXPECT_THAT(w["findings"].dump(), HasSubstr("captured on hosts h1, h2 over ssh"));
 }
 
 // ha-demo with dir1 (VRRP master, IPVS sync master) on h1 beside the client, dir2 (backup)

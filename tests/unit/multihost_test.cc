@@ -3,11 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 #include <variant>
 
 #include "labctl/base/file.h"
@@ -435,6 +437,30 @@ TEST(MultiHost, SshCommandQuotesEveryWord) {
   EXPECT_EQ(argv.back(), "'/opt/x y/labctl' down --here 'lab;rm -rf /'");
   EXPECT_THAT(argv, ::testing::Contains("ControlPath=/tmp/c/control"));
   EXPECT_THAT(argv, ::testing::Contains("BatchMode=yes"));
+}
+
+
+// A trace holds another host's stdin open (over ssh) until its own capture is done: the
+// child sees end-of-file only then, and not before.
+TEST(MultiHost, RunCapturedHoldsStdinOpenUntilEndInput) {
+  std::atomic<bool> end{false};
+  CaptureIo io;
+  io.end_input = &end;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread closer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    end = true;
+  });
+  auto c = run_captured({"/bin/sh", "-c", "cat; echo eof"}, t0 + std::chrono::seconds(20), nullptr,
+                        std::chrono::seconds(1), io);
+  closer.join();
+  ASSERT_TRUE(c) << c.error().str();
+  EXPECT_EQ(c->exit_code, 0);
+  EXPECT_EQ(c->out, "eof\n");
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300));
+  CaptureIo both = io;
+  both.input = "x";
+  EXPECT_FALSE(run_captured({"/bin/cat"}, t0 + std::chrono::seconds(20), nullptr, std::chrono::seconds(1), both));
 }
 
 }  // namespace
