@@ -98,7 +98,7 @@ void setup(CLI::App& app) {
     if (count > 0) lim.count = count;
     lim.until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
     lim.interrupted = interrupt.flag();
-    auto rep = cap->run(lim, [&](const Frame& f) {
+    auto rep = cap->run(lim, [&](const CapturedFrame& f) {
       if (!write.empty()) return;
       Packet p = decode_packet(f.link, f.data.data(), f.data.size(), f.wire_len);
       if (json) {

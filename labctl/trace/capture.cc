@@ -192,7 +192,7 @@ Status PcapCapture::write_pcap(const std::string& path) {
 }
 
 Result<CaptureReport> PcapCapture::run(const CaptureLimits& limits,
-                                       const std::function<void(const Frame&)>& on_frame) {
+                                       const std::function<void(const CapturedFrame&)>& on_frame) {
   CaptureReport rep;
   auto& hs = impl_->handles;
   std::vector<pollfd> fds;
@@ -202,7 +202,7 @@ Result<CaptureReport> PcapCapture::run(const CaptureLimits& limits,
   // ready handle has, then hands it on sorted by the kernel's timestamps, so lines, pcap
   // records and the count follow time across directions and interfaces.
   struct Pending {
-    Frame frame;
+    CapturedFrame frame;
     pcap_pkthdr hdr;
   };
   struct Ctx {
@@ -213,7 +213,7 @@ Result<CaptureReport> PcapCapture::run(const CaptureLimits& limits,
   auto reached = [&] { return limits.count && rep.frames >= *limits.count; };
   auto callback = [](u_char* user, const pcap_pkthdr* hdr, const u_char* bytes) {
     auto* c = reinterpret_cast<Ctx*>(user);
-    Frame f;
+    CapturedFrame f;
     f.iface = c->h->iface;
     f.dir = c->h->dir;
     f.t_ns = int64_t{hdr->ts.tv_sec} * 1'000'000'000 + hdr->ts.tv_usec;  // nanosecond precision

@@ -37,7 +37,7 @@ struct CaptureOptions {
 };
 
 /// One captured frame, as libpcap handed it over.
-struct Frame {
+struct CapturedFrame {
   size_t iface = 0;  ///< Index into the interfaces given to open().
   Direction dir = Direction::In;
   int64_t t_ns = 0;  ///< CLOCK_REALTIME nanoseconds (the kernel's timestamp).
@@ -87,7 +87,7 @@ class PcapCapture {
   /// on in timestamp order within each round of polling (what was queued together);
   /// across rounds they come as the kernel queued them.
   [[nodiscard]] Result<CaptureReport> run(const CaptureLimits& limits,
-                                          const std::function<void(const Frame&)>& on_frame);
+                                          const std::function<void(const CapturedFrame&)>& on_frame);
 
  private:
   struct Impl;

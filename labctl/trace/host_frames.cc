@@ -65,7 +65,7 @@ std::string ifaces_line(const std::vector<TraceIface>& ifaces) {
   return nlohmann::json{{"ifaces", a}}.dump();
 }
 
-std::string frame_line(const Frame& f) {
+std::string frame_line(const CapturedFrame& f) {
   return nlohmann::json{{"i", f.iface},    {"d", to_string(f.dir)},  {"t", f.t_ns},
                         {"l", link_name(f.link)}, {"w", f.wire_len}, {"x", hex(f.data)}}
       .dump();
@@ -87,7 +87,7 @@ Status HostFrames::take(std::string_view line) {
       ready = true;
       return {};
     }
-    Frame f;
+    CapturedFrame f;
     f.iface = j.at("i").get<size_t>();
     if (f.iface >= ifaces.size()) return bad("interface " + std::to_string(f.iface) + " was never listed");
     const std::string d = j.at("d").get<std::string>();
@@ -149,7 +149,7 @@ Status frames_here(const std::string& lab, const std::vector<std::string>& nodes
   lim.interrupted = interrupted;
   lim.finish = &finish;
   bool write_failed = false;
-  auto rep = cap.run(lim, [&](const Frame& f) {
+  auto rep = cap.run(lim, [&](const CapturedFrame& f) {
     if (write_failed) return;
     const std::string line = frame_line(f) + "\n";
     write_failed = std::fwrite(line.data(), 1, line.size(), out) != line.size() || std::fflush(out) != 0;

@@ -29,12 +29,12 @@ inline constexpr int kTraceBuffer = 256 * 1024;
 /// The line that says every capture point is armed.
 inline constexpr std::string_view kFramesReady = "{\"ready\":true}";
 /// One frame: {"i":IFACE,"d":"in"|"out","t":NS,"l":"eth"|"raw"|"sll","w":WIRE,"x":HEX}.
-[[nodiscard]] std::string frame_line(const Frame& f);
+[[nodiscard]] std::string frame_line(const CapturedFrame& f);
 
 /// What one host sent, line by line.
 struct HostFrames {
   std::vector<TraceIface> ifaces;
-  std::vector<Frame> frames;  ///< iface: an index into ifaces.
+  std::vector<CapturedFrame> frames;  ///< iface: an index into ifaces.
   bool ready = false;
   /// Takes one line; a line that is not one of the three (or names an interface it never
   /// listed) is an error naming it, so a garbled exchange is never half-read.

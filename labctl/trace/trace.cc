@@ -344,7 +344,7 @@ Result<Walk> run_trace(const Topology& t, TraceSetup setup, const TraceOptions& 
     lim.finish = &finish;
     if (o.passive)
       lim.done = [&] { return passive_answered.load() && (!o.whole || setup.proto != Proto::Tcp || closed.load()); };
-    rep = cap.run(lim, [&](const Frame& f) {
+    rep = cap.run(lim, [&](const CapturedFrame& f) {
       // Passive: a connection that went by while the handles were still being opened may
       // be missing hops on the late ones; the walk starts with the first one seen whole.
       if (o.passive && f.t_ns < armed_ns) return;

@@ -16,7 +16,7 @@ TEST(HostFrames, WhatOneHostWritesTheTraceReadsBack) {
   EXPECT_FALSE(got.ready);
   ASSERT_TRUE(got.take(kFramesReady));
   EXPECT_TRUE(got.ready);
-  Frame f;
+  CapturedFrame f;
   f.iface = 1;
   f.dir = Direction::Out;
   f.t_ns = 1765000000123456789;
@@ -29,7 +29,7 @@ TEST(HostFrames, WhatOneHostWritesTheTraceReadsBack) {
   EXPECT_EQ(got.ifaces[0].mac, "02:00:00:00:00:01");
   EXPECT_EQ(got.ifaces[1].iface, "tunl0");
   ASSERT_EQ(got.frames.size(), 1u);
-  const Frame& g = got.frames[0];
+  const CapturedFrame& g = got.frames[0];
   EXPECT_EQ(g.iface, 1u);
   EXPECT_EQ(g.dir, Direction::Out);
   EXPECT_EQ(g.t_ns, f.t_ns);
