@@ -28,9 +28,11 @@
 #include "labctl/cli/vm_lab.h"
 #include "labctl/kernel/process.h"
 #include "labctl/lab/lifecycle.h"
+#include "labctl/lab/multihost.h"
 #include "labctl/lab/preflight.h"
 #include "labctl/model/builtins.h"
 #include "labctl/model/diag.h"
+#include "labctl/model/hosts.h"
 #include "labctl/model/load.h"
 #include "labctl/plan/planner.h"
 
@@ -113,14 +115,16 @@ std::vector<Lab> load_all(const std::vector<std::string>& sources, const std::st
       bad = true;
       continue;
     }
-    if (!lab_namespaces(t.name).empty() || vm_hosted(t.name)) {
+    if (!lab_namespaces(t.name).empty() || vm_hosted(t.name) || find_hosts_record(t.name)) {
       std::fprintf(stderr, "labctl: error: lab %s (%s) is already up\n  hint: labctl test brings each lab up itself: `labctl down %s` first\n",
                    t.name.c_str(), shown(src).c_str(), t.name.c_str());
       bad = true;
       continue;
     }
     Lab lab{src, t.name, {}, false};
-    if (!inside_vm()) {
+    // A lab across hosts is built by its hosts, each checking its own kernel before anything
+    // is made (docs/multihost.md): never this machine's micro-VM.
+    if (!inside_vm() && !multi_host(t)) {
       if (vm_mode == "always") {
         lab.in_vm = true;
       } else if (Status st = check_kernel_can_build(make_plan(t)); !st) {

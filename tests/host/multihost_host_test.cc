@@ -20,6 +20,7 @@
 #include "labctl/lab/multihost.h"
 #include "labctl/lab/state.h"
 #include "tests/host/host_test.h"
+#include "tests/support/kill_sweep.h"
 #include "tests/support/simhosts.h"
 
 namespace labctl::test {
@@ -199,6 +200,30 @@ TEST_F(HostMultiHost, TraceAcrossHostsMergesEveryHostsCapture) {
   auto no_from = labctl({"trace", lab_, "--to", "10.0.0.2:80"});
   EXPECT_EQ(no_from.exit_code, 2) << no_from.out << no_from.err;
   EXPECT_THAT(no_from.err, HasSubstr("--to needs --from NODE"));
+}
+
+// labctl test takes a lab across hosts as any other: up on every host (not this machine's
+// micro-VM), each check on its from-node's host, a JUnit report, and down everywhere; a
+// failing check (s1 has nothing on port 81) fails the run.
+TEST_F(HostMultiHost, LabctlTestRunsALabAcrossHostsAndTakesItDown) {
+  write_lab(R"(
+[checks.nothing-on-81]
+kind = "http"
+from = "c1"
+to = "10.0.0.2"
+port = 81
+)");
+  const std::string junit = hosts_->dir() + "/report.xml";
+  auto t = labctl({"test", "--junit", junit, file_}, std::chrono::seconds(120));
+  EXPECT_EQ(t.exit_code, 1) << t.out << t.err;
+  EXPECT_THAT(t.out, HasSubstr("PASS  web (http)")) << t.out;
+  EXPECT_THAT(t.out, HasSubstr("FAIL  nothing-on-81 (http)")) << t.out;
+  const std::string lint = test::run_capture("xmllint --noout --schema " LABCTL_TEST_DATA "/junit.xsd " + junit + " 2>&1");
+  EXPECT_THAT(lint, HasSubstr("validates")) << lint;
+  EXPECT_EQ(test::run_capture("xmllint --xpath 'count(//testcase)' " + junit), "4\n");  // up + 3 checks
+  EXPECT_EQ(test::run_capture("xmllint --xpath 'count(//failure)' " + junit), "1\n");
+  for (int i = 1; i <= 2; ++i) EXPECT_THAT(hosts_->netns_names(i), IsEmpty()) << "host h" << i;
+  EXPECT_FALSE(std::filesystem::exists(controller_record_path(lab_)));
 }
 
 // A failure on one host rolls every host back, and says which host and why.
