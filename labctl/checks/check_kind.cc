@@ -3,6 +3,7 @@
 #include "labctl/model/hosts.h"
 
 #include <fmt/format.h>
+#include <net/if.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -11,8 +12,10 @@
 #include <sstream>
 
 #include "labctl/base/display.h"
+#include "labctl/base/file.h"
 #include "labctl/checks/sched_judge.h"
 #include "labctl/kernel/ipvs_proc.h"
+#include "labctl/lab/ipvs_table.h"
 #include "labctl/kernel/sysctl.h"
 
 namespace labctl::check_kind {
@@ -167,9 +170,27 @@ Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive
 Result<LiveService> live_service(Ctx& ctx, const Node& director, const VirtualService& svc) {
   LiveService out;
   bool found = false;
+  if (auto host = ctx.remote_host(director.name)) {
+    // The director runs on another host: its table as `labctl ipvs --json` prints it there.
+    auto text = ctx.on_host(*host, {"ipvs", ctx.t.name, director.name, "--json"});
+    if (!text) return tl::unexpected(text.error().context("reading " + director.name + "'s IPVS table on host " + *host));
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_discarded()) return fail("host " + *host + " printed no IPVS table in JSON: " + text->substr(0, 200));
+    TRY_ASSIGN(IpvsTable table, ipvs_table_from_json(j));
+    out.services_in_table = table.services.size();
+    for (auto& ts : table.services)
+      if (same_service(ts.service, svc)) {
+        out.service = ts.service;
+        for (auto& d : ts.dests) out.dests.push_back(d.dest);
+        return out;
+      }
+    return fail("service " + svc.name + " (" + ipvs::service_name(svc) + ") is not in the director's IPVS table",
+                "see `labctl ipvs " + ctx.t.name + " " + director.name + "`");
+  }
   TRY(ctx.in(director.name, [&]() -> Status {
     TRY_ASSIGN(Ipvs ipvs, Ipvs::open(netns_name(ctx.t.name, director.name)));
     TRY_ASSIGN(auto services, ipvs.services());
+    out.services_in_table = services.size();
     for (const auto& s : services)
       if ((svc.fwmark && s.fwmark == svc.fwmark && s.family == svc.vip.family) ||
           (!svc.fwmark && s.fwmark == 0 && s.addr == svc.vip && s.port == svc.port &&
@@ -191,45 +212,77 @@ Result<LiveService> live_service(Ctx& ctx, const Node& director, const VirtualSe
 std::string reused_ports(Ctx& ctx, const Node& director, const VirtualService& svc, const LiveService& live,
                          const std::string& from) {
   std::vector<sched::OldEntry> old;
-  int mode = 1;
-  Status st = ctx.in(director.name, [&]() -> Status {
-    TRY_ASSIGN(std::string m, read_sysctl("net.ipv4.vs.conn_reuse_mode"));
-    mode = std::atoi(m.c_str());
-    TRY_ASSIGN(auto table, ipvs::read_conn_table());
-    for (const auto& e : table) {
-      if (e.client_port == 0) continue;  // a persistence template: no connection of its own
-      if (!svc.fwmark && (e.vip != svc.vip || e.vport != svc.port)) continue;
-      const Node* client = ctx.t.owner_of(e.client);
-      if (!client || client->name != from) continue;
-      auto d = std::find_if(live.dests.begin(), live.dests.end(),
-                            [&](const IpvsDest& x) { return x.addr == e.dest && x.port == e.dport; });
-      const bool no_output = d != live.dests.end() && (d->fwd_method == 2 || d->fwd_method == 3);
-      old.push_back({who_has(ctx.t, e.dest), e.state, no_output});
-    }
-    return {};
-  });
-  return st ? sched::reused_ports_note(old, mode) : "";
+  auto mode = ctx.read_proc(director.name, "sys/net/ipv4/vs/conn_reuse_mode");
+  auto text = ctx.read_proc(director.name, "net/ip_vs_conn");
+  if (!mode || !text) return "";
+  auto table = ipvs::parse_conn_table(*text);
+  if (!table) return "";
+  for (const auto& e : *table) {
+    if (e.client_port == 0) continue;  // a persistence template: no connection of its own
+    if (!svc.fwmark && (e.vip != svc.vip || e.vport != svc.port)) continue;
+    const Node* client = ctx.t.owner_of(e.client);
+    if (!client || client->name != from) continue;
+    auto d = std::find_if(live.dests.begin(), live.dests.end(),
+                          [&](const IpvsDest& x) { return x.addr == e.dest && x.port == e.dport; });
+    const bool no_output = d != live.dests.end() && (d->fwd_method == 2 || d->fwd_method == 3);
+    old.push_back({who_has(ctx.t, e.dest), e.state, no_output});
+  }
+  return sched::reused_ports_note(old, std::atoi(mode->c_str()));
 }
 
 Result<DirectorCounters> director_counters(Ctx& ctx, const Node& director,
                                            const VirtualService& svc) {
   TRY_ASSIGN(LiveService live, live_service(ctx, director, svc));
   DirectorCounters out{live.service.stats.inpkts, live.service.stats.outpkts, false};
-  Status st = ctx.in(director.name, [&]() -> Status {
-    TRY_ASSIGN(Ipvs ipvs, Ipvs::open(netns_name(ctx.t.name, director.name)));
-    TRY_ASSIGN(auto services, ipvs.services());
-    // The per-cpu counters are the whole namespace's: this service's only when it is alone.
-    if (services.size() != 1) return {};
-    if (auto totals = ipvs::read_totals())
+  // The per-cpu counters are the whole namespace's: this service's only when it is alone.
+  if (live.services_in_table != 1) return out;
+  if (auto text = ctx.read_proc(director.name, "net/ip_vs_stats_percpu"))
+    if (auto totals = ipvs::parse_stats_percpu(*text))
       out = DirectorCounters{totals->exact.inpkts, totals->exact.outpkts, true};
-    return {};
-  });
-  if (!st) return tl::unexpected(st.error());
+  return out;
+}
+
+Result<std::vector<LinkInfo>> links_from_ip_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) return fail("`ip -j link` printed no JSON list: " + text.substr(0, 200));
+  std::vector<LinkInfo> out;
+  std::map<std::string, std::string> master_of;
+  try {
+    for (const auto& l : j) {
+      LinkInfo i;
+      i.name = l.at("ifname").get<std::string>();
+      i.index = l.at("ifindex").get<int>();
+      i.mtu = l.value("mtu", 0);
+      for (const auto& fl : l.value("flags", nlohmann::json::array()))
+        if (fl == "UP") i.up = true, i.flags |= IFF_UP;
+      if (l.value("link_type", "") == "ether") i.mac = l.value("address", "");
+      if (l.contains("linkinfo")) i.kind = l["linkinfo"].value("info_kind", "");
+      if (l.contains("stats64")) {
+        i.rx_packets = l["stats64"]["rx"].value("packets", uint64_t{0});
+        i.tx_packets = l["stats64"]["tx"].value("packets", uint64_t{0});
+      }
+      if (l.contains("master")) master_of[i.name] = l["master"].get<std::string>();
+      i.alias = l.value("ifalias", "");
+      out.push_back(std::move(i));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("`ip -j link` printed JSON labctl cannot read: ") + e.what());
+  }
+  for (auto& i : out)
+    if (auto m = master_of.find(i.name); m != master_of.end())
+      for (const auto& x : out)
+        if (x.name == m->second) i.master = x.index;
   return out;
 }
 
 Result<std::vector<LinkInfo>> links_of(Ctx& ctx, const std::string& node) {
   std::vector<LinkInfo> out;
+  if (auto host = ctx.remote_host(node)) {
+    // A node of another host: its links as iproute2 prints them there.
+    auto text = ctx.on_host(*host, {"exec", ctx.t.name, node, "--", "ip", "-j", "-s", "-d", "link", "show"});
+    if (!text) return tl::unexpected(text.error().context("reading " + node + "'s links on host " + *host));
+    return links_from_ip_json(*text);
+  }
   TRY(ctx.in(node, [&]() -> Status {
     TRY_ASSIGN(Rtnl rtnl, Rtnl::open());
     TRY_ASSIGN(out, rtnl.links());
@@ -238,13 +291,43 @@ Result<std::vector<LinkInfo>> links_of(Ctx& ctx, const std::string& node) {
   return out;
 }
 
+std::optional<std::string> Ctx::remote_host(const std::string& node) {
+  if (!on_host || !multi_host(t) || ns.contains(node)) return std::nullopt;
+  const Node* n = t.node(node);
+  if (!n) return std::nullopt;
+  auto f = open_netns(netns_name(t.name, node));
+  if (f) {
+    ns[node] = std::move(*f);
+    return std::nullopt;
+  }
+  if (f.error().errnum != ENOENT) return std::nullopt;
+  return host_of(t, *n);
+}
+
+Result<std::string> Ctx::read_proc(const std::string& node, const std::string& rel) {
+  if (auto host = remote_host(node)) {
+    auto out = on_host(*host, {"exec", t.name, node, "--", "cat", "/proc/" + rel});
+    if (!out) return tl::unexpected(out.error().context("reading " + node + "'s /proc/" + rel + " on host " + *host));
+    return out;
+  }
+  // /proc/net follows the reading thread's namespace only as /proc/thread-self/net; the
+  // net.* sysctls under /proc/sys follow it as they are.
+  const std::string path = rel.starts_with("net/") ? "/proc/thread-self/" + rel : "/proc/" + rel;
+  std::string text;
+  TRY(in(node, [&]() -> Status {
+    TRY_ASSIGN(text, read_regular_file(path, size_t{256} << 20));
+    return {};
+  }));
+  return text;
+}
+
 Error Ctx::elsewhere(Error e, const std::string& node) const {
   const Node* n = t.node(node);
   if (!multi_host(t) || !n || e.errnum != ENOENT) return e;
   e.message = "node " + node + " runs on host " + host_of(t, *n) + ", not on the host this check runs on (the host of "
               "its `from` node): " + e.message;
-  e.hint = "a check reads the nodes of one host; in a lab across hosts give it a `from` node on the host of the "
-           "nodes it reads (docs/multihost.md)";
+  e.hint = "a check of this kind reads that node in its namespace, which only its host can: give the check a "
+           "`from` node on that host (docs/multihost.md)";
   return e;
 }
 

@@ -106,6 +106,17 @@ struct Ctx {
   /// In a lab across hosts, a node whose namespace is not here runs on another host: the
   /// error says which (a check reads the nodes of the host it runs on: docs/multihost.md).
   [[nodiscard]] Error elsewhere(Error e, const std::string& node) const;
+
+  /// In a lab across hosts: runs `labctl ARGS...` on a host (over ssh) and returns what it
+  /// printed. How a check reads a node of another host; empty where no host is reachable.
+  std::function<Result<std::string>(const std::string& host, const std::vector<std::string>& args)> on_host = {};
+  /// The host that answers for `node` when its namespace is not here and on_host can reach
+  /// it; nullopt: read it here (or fail as fd() does).
+  [[nodiscard]] std::optional<std::string> remote_host(const std::string& node);
+  /// A file of node's /proc, `rel` below it ("net/snmp", "net/ip_vs_conn",
+  /// "sys/net/ipv4/vs/conn_reuse_mode"), read in its namespace: here, or on its host
+  /// through `labctl exec LAB NODE -- cat /proc/REL`.
+  [[nodiscard]] Result<std::string> read_proc(const std::string& node, const std::string& rel);
 };
 
 /// A check's result: its verdict and what was seen.
@@ -154,6 +165,7 @@ Result<Requests> send_requests(Ctx& ctx, const Check& c, int n, const Conclusive
 struct LiveService {
   IpvsService service;
   std::vector<IpvsDest> dests;
+  size_t services_in_table = 0;  ///< Every service of the director's table, this one included.
 };
 Result<LiveService> live_service(Ctx& ctx, const Node& director, const VirtualService& svc);
 /// Why `from`'s requests may have reached more servers than the scheduler promised: the
@@ -174,6 +186,10 @@ struct DirectorCounters {
 /// estimator refreshes about every 2 s.
 Result<DirectorCounters> director_counters(Ctx& ctx, const Node& director,
                                            const VirtualService& svc);
+
+/// `ip -j -s -d link show` read as LinkInfo (name, index, kind, up, MTU, MAC, master,
+/// packet counts): the links of a node of another host (links_of). Exposed for tests.
+[[nodiscard]] Result<std::vector<LinkInfo>> links_from_ip_json(const std::string& text);
 
 Result<std::vector<LinkInfo>> links_of(Ctx& ctx, const std::string& node);
 

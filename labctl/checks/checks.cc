@@ -98,6 +98,7 @@ Result<CheckReport> run_checks(const Topology& t, const CheckOptions& o) {
   CheckReport rep;
   rep.lab = t.name;
   Ctx ctx{t, {}, {}, {}};
+  ctx.on_host = o.on_host;
   for (const auto& c : t.checks) {
     if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), c.name) == o.only.end()) continue;
     if (!ctx.fd(c.from)) return fail("lab " + t.name + " is not up (no namespace for " + c.from + ")",

@@ -55,6 +55,10 @@ struct CheckOptions {
   /// long it has run; the caller decides whether and how to show it.
   std::function<void(const Check&, const std::string& what, std::chrono::milliseconds elapsed)>
       on_progress;
+  /// In a lab across hosts: runs `labctl ARGS...` on another host and returns what it
+  /// printed, so a check reads nodes of other hosts (the director's IPVS table, a node's
+  /// /proc/net); empty: every node a check reads must be on this host.
+  std::function<Result<std::string>(const std::string& host, const std::vector<std::string>& args)> on_host;
 };
 
 /// The time a check of this kind gets by default (docs/checks.md has the table).

@@ -17,13 +17,9 @@ namespace {
 // 2 s. The totals are the whole namespace's: other traffic through the director during the
 // check counts as well (docs/checks.md).
 Result<IpvsStats> director_totals(Ctx& ctx, const Node& director) {
-  IpvsStats s;
-  TRY(ctx.in(director.name, [&]() -> Status {
-    TRY_ASSIGN(IpvsTotals t, ipvs::read_totals());
-    s = t.exact;
-    return {};
-  }));
-  return s;
+  TRY_ASSIGN(std::string text, ctx.read_proc(director.name, "net/ip_vs_stats_percpu"));
+  TRY_ASSIGN(IpvsTotals t, ipvs::parse_stats_percpu(text));
+  return t.exact;
 }
 
 // `requests` GETs of `path` through the service, one after another, each read to its end,

@@ -14,6 +14,7 @@
 // The counters belong to the whole namespace: other traffic of the lab during the check
 // counts too (a lab's checks run one at a time).
 #include <fmt/format.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <map>
@@ -22,6 +23,7 @@
 #include "labctl/checks/check_kind.h"
 #include "labctl/checks/proxy_ports.h"
 #include "labctl/kernel/tcp_counters.h"
+#include "labctl/kernel/tcp_sockets.h"
 
 namespace labctl::check_kind {
 namespace {
@@ -54,6 +56,22 @@ const NginxUpstream* group_for(const NginxSpec& k, const std::string& path) {
 
 std::string delta(uint64_t d) { return "+" + std::to_string(d); }
 
+// A node's TCP counters and sockets, read in its namespace wherever it runs (Ctx::read_proc).
+Result<TcpCounters> counters_of(Ctx& ctx, const std::string& node) {
+  TRY_ASSIGN(std::string snmp, ctx.read_proc(node, "net/snmp"));
+  return parse_snmp_tcp(snmp);
+}
+
+Result<std::vector<TcpSocket>> sockets_of(Ctx& ctx, const std::string& node) {
+  TRY_ASSIGN(std::string v4, ctx.read_proc(node, "net/tcp"));
+  std::vector<TcpSocket> out = parse_proc_net_tcp(v4, AF_INET);
+  if (auto v6 = ctx.read_proc(node, "net/tcp6")) {  // absent on a kernel without IPv6
+    auto more = parse_proc_net_tcp(*v6, AF_INET6);
+    out.insert(out.end(), more.begin(), more.end());
+  }
+  return out;
+}
+
 CheckResult handshakes(Ctx& ctx, const Check& c) {
   const Topology& t = ctx.t;
   const int n = static_cast<int>(c.params.integer("requests"));
@@ -83,11 +101,9 @@ CheckResult handshakes(Ctx& ctx, const Check& c) {
 
   std::map<std::string, Seen> seen;
   for (const auto& node : t.nodes) {
-    Status st = ctx.in(node.name, [&]() -> Status {
-      TRY_ASSIGN(seen[node.name].before, tcp_counters_here());
-      return {};
-    });
-    if (!st) return failed(c, "reading " + node.name + "'s TCP counters: " + st.error().str());
+    auto before = counters_of(ctx, node.name);
+    if (!before) return failed(c, "reading " + node.name + "'s TCP counters: " + before.error().str());
+    seen[node.name].before = *before;
   }
   int answered = 0;
   std::string error;
@@ -106,16 +122,16 @@ CheckResult handshakes(Ctx& ctx, const Check& c) {
   if (!sent) return failed(c, sent.error().str());
   for (const auto& node : t.nodes) {
     const bool director = std::find(directors.begin(), directors.end(), &node) != directors.end();
-    Status st = ctx.in(node.name, [&]() -> Status {
+    Status st = [&]() -> Status {
       Seen& s = seen[node.name];
-      TRY_ASSIGN(s.after, tcp_counters_here());
-      TRY_ASSIGN(auto sockets, tcp_sockets_here());
+      TRY_ASSIGN(s.after, counters_of(ctx, node.name));
+      TRY_ASSIGN(auto sockets, sockets_of(ctx, node.name));
       s.census = census(sockets);
       if (director)
         for (const auto& k : sockets)
           if (k.local == c.to && k.local_port == c.port) s.vip_socket = true;
       return {};
-    });
+    }();
     if (!st) return failed(c, "reading " + node.name + "'s TCP counters: " + st.error().str());
   }
 

@@ -156,6 +156,35 @@ Result<CheckReport> run_checks_across_hosts(const Topology& t, const HostsRecord
   return merged;
 }
 
+// How a check here reads a node of another host: `labctl ARGS...` there, over one ssh
+// connection per host, opened when first needed and closed when the run is done.
+std::function<Result<std::string>(const std::string&, const std::vector<std::string>&)> reach_hosts(
+    const HostsRecord& rec) {
+  struct Sessions {
+    std::mutex mu;
+    std::map<std::string, std::unique_ptr<SshSession>> open;
+  };
+  auto sessions = std::make_shared<Sessions>();
+  return [sessions, rec](const std::string& host, const std::vector<std::string>& args) -> Result<std::string> {
+    auto r = std::find_if(rec.remotes.begin(), rec.remotes.end(), [&](const RemoteHost& h) { return h.name == host; });
+    if (r == rec.remotes.end())
+      return fail("host " + host + " has no ssh destination in [hosts] (the machine the lab was brought up from)",
+                  "give the check a `from` node on that host, or run it there");
+    SshSession* session = nullptr;
+    {
+      std::lock_guard lock(sessions->mu);
+      auto& s = sessions->open[host];
+      if (!s) {
+        TRY_ASSIGN(s, SshSession::open(*r));
+      }
+      session = s.get();
+    }
+    TRY_ASSIGN(Captured ran, session->labctl(args, {}, std::chrono::steady_clock::now() + std::chrono::minutes(1)));
+    if (ran.exit_code != 0) return fail(what_it_said(HostRun{host, ran.exit_code, ran.out, ran.err}));
+    return ran.out;
+  };
+}
+
 }  // namespace
 
 int run_and_print_checks(const Topology& t, const std::vector<std::string>& only,
@@ -181,6 +210,7 @@ int run_and_print_checks(const Topology& t, const std::vector<std::string>& only
     progress.update(c, what, elapsed);
   };
   auto rec = multi_host(t) ? find_hosts_record(t.name) : std::nullopt;
+  if (rec) o.on_host = reach_hosts(*rec);
   auto rep = rec ? run_checks_across_hosts(t, *rec, o, f, progress) : run_checks(t, o);
   if (!rep) die(rep.error());
   if (f.json) std::printf("%s\n", json_text(checks_json(*rep)).c_str());

@@ -389,4 +389,103 @@ nlohmann::json ipvs_json(const IpvsTable& t) {
   return out;
 }
 
+Result<IpvsTable> ipvs_table_from_json(const nlohmann::json& j) {
+  auto stats_of = [](const nlohmann::json& st, const nlohmann::json& r) {
+    IpvsStats x;
+    x.conns = st.at("conns").get<uint64_t>();
+    x.inpkts = st.at("inpkts").get<uint64_t>();
+    x.outpkts = st.at("outpkts").get<uint64_t>();
+    x.inbytes = st.at("inbytes").get<uint64_t>();
+    x.outbytes = st.at("outbytes").get<uint64_t>();
+    x.cps = r.at("cps").get<uint64_t>();
+    x.inpps = r.at("inpps").get<uint64_t>();
+    x.outpps = r.at("outpps").get<uint64_t>();
+    x.inbps = r.at("inbps").get<uint64_t>();
+    x.outbps = r.at("outbps").get<uint64_t>();
+    return x;
+  };
+  auto address = [](const nlohmann::json& v) -> Result<IpAddr> {
+    auto a = IpAddr::parse(v.get<std::string>());
+    if (!a) return fail("not an address: " + v.get<std::string>());
+    return *a;
+  };
+  IpvsTable t;
+  try {
+    t.lab = j.at("lab").get<std::string>();
+    t.node = j.at("node").get<std::string>();
+    t.ns = j.at("netns").get<std::string>();
+    t.info.conn_tab_size = j.at("conn_table_size").get<uint32_t>();
+    unsigned major = 0, minor = 0, patch = 0;
+    if (std::sscanf(j.at("version").get<std::string>().c_str(), "%u.%u.%u", &major, &minor, &patch) == 3)
+      t.info.version = major << 16 | minor << 8 | patch;
+    t.timeouts.tcp = j.at("timeouts").at("tcp").get<uint32_t>();
+    t.timeouts.tcp_fin = j.at("timeouts").at("tcpfin").get<uint32_t>();
+    t.timeouts.udp = j.at("timeouts").at("udp").get<uint32_t>();
+    for (const auto& js : j.at("services")) {
+      IpvsTableService ts;
+      IpvsService& s = ts.service;
+      ts.name = js.at("name").is_null() ? "" : js.at("name").get<std::string>();
+      s.family = js.at("family").get<std::string>() == "inet6" ? AF_INET6 : AF_INET;
+      s.fwmark = js.at("fwmark").get<uint32_t>();
+      if (!s.fwmark) {
+        const std::string p = js.at("protocol").get<std::string>();
+        s.protocol = p == "TCP" ? IPPROTO_TCP : p == "UDP" ? IPPROTO_UDP : p == "SCTP" ? IPPROTO_SCTP : 0;
+        if (!s.protocol) return fail("service protocol " + p + " is not TCP, UDP or SCTP");
+        TRY_ASSIGN(s.addr, address(js.at("address")));
+      }
+      s.port = js.at("port").get<uint16_t>();
+      s.scheduler = js.at("scheduler").get<std::string>();
+      s.pe_name = js.at("pe").get<std::string>();
+      s.flags = js.at("flags_raw").get<uint32_t>();
+      s.timeout = js.at("timeout").get<uint32_t>();
+      const std::string mask = js.at("netmask").get<std::string>();
+      if (s.family == AF_INET6) {
+        s.netmask = static_cast<uint32_t>(std::stoul(mask));
+      } else {
+        in_addr m{};
+        if (::inet_pton(AF_INET, mask.c_str(), &m) != 1) return fail("service netmask " + mask + " is not IPv4");
+        s.netmask = m.s_addr;
+      }
+      s.stats = stats_of(js.at("stats"), js.at("rates"));
+      for (const auto& jd : js.at("real_servers")) {
+        IpvsTableDest td;
+        IpvsDest& d = td.dest;
+        td.node = jd.at("node").is_null() ? "" : jd.at("node").get<std::string>();
+        TRY_ASSIGN(d.addr, address(jd.at("address")));
+        d.port = jd.at("port").get<uint16_t>();
+        const std::string fwd = jd.at("forward").get<std::string>();
+        bool known = false;
+        for (uint32_t m : {IP_VS_CONN_F_MASQ, IP_VS_CONN_F_LOCALNODE, IP_VS_CONN_F_TUNNEL, IP_VS_CONN_F_DROUTE,
+                           IP_VS_CONN_F_BYPASS})
+          if (fwd == forward_name(m)) d.fwd_method = m, known = true;
+        if (!known) return fail("real server forward method " + fwd + " is not one ipvsadm names");
+        for (FwdMethod m : {FwdMethod::Nat, FwdMethod::Dr, FwdMethod::Tun, FwdMethod::Local})
+          if (ipvs::fwd_flags(m) == d.fwd_method) d.method = m;
+        d.weight = jd.at("weight").get<int>();
+        d.active_conns = jd.at("active_conns").get<uint32_t>();
+        d.inact_conns = jd.at("inactive_conns").get<uint32_t>();
+        d.persist_conns = jd.at("persist_conns").get<uint32_t>();
+        d.u_thresh = jd.at("u_thresh").get<uint32_t>();
+        d.l_thresh = jd.at("l_thresh").get<uint32_t>();
+        d.tun_type = jd.at("tun_type").get<int>();
+        d.tun_port = jd.at("tun_port").get<uint16_t>();
+        d.tun_flags = jd.at("tun_flags").get<uint16_t>();
+        d.stats = stats_of(jd.at("stats"), jd.at("rates"));
+        ts.dests.push_back(std::move(td));
+      }
+      t.services.push_back(std::move(ts));
+    }
+    if (j.contains("totals")) {
+      IpvsTotals tot;
+      tot.cpus = j.at("totals").at("cpus").get<size_t>();
+      tot.exact = stats_of(j.at("totals").at("exact"), nlohmann::json{{"cps", 0}, {"inpps", 0}, {"outpps", 0},
+                                                                       {"inbps", 0}, {"outbps", 0}});
+      t.totals = tot;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("an IPVS table in JSON is not as labctl writes it: ") + e.what());
+  }
+  return t;
+}
+
 }  // namespace labctl

@@ -76,6 +76,10 @@ enum class IpvsView {
 [[nodiscard]] std::string render_ipvs(const IpvsTable& t, IpvsView v);
 /// Every field, for scripts.
 [[nodiscard]] nlohmann::json ipvs_json(const IpvsTable& t);
+/// ipvs_json read back: how a check on one host of a lab across hosts reads a director on
+/// another (`labctl ipvs LAB NODE --json` there). Services, real servers and their
+/// counters; not the connection table. Errors name the field that is missing or wrong.
+[[nodiscard]] Result<IpvsTable> ipvs_table_from_json(const nlohmann::json& j);
 
 /// "Route", "Masq", "Tunnel", "Local", "Bypass": ipvsadm's names of forward methods.
 [[nodiscard]] const char* forward_name(uint32_t fwd_method);

@@ -202,6 +202,27 @@ TEST_F(HostMultiHost, TraceAcrossHostsMergesEveryHostsCapture) {
   EXPECT_THAT(no_from.err, HasSubstr("--to needs --from NODE"));
 }
 
+// A check reads nodes of another host: handshakes, run on c1's host (h1), reads s1's TCP
+// counters on h2 through `labctl exec ... cat /proc/net/snmp` there; s1 accepted every
+// connection c1 opened. Before, it failed naming s1's host.
+TEST_F(HostMultiHost, ACheckReadsTheNodesOfAnotherHost) {
+  write_lab(R"(
+[checks.handshakes]
+kind = "handshakes"
+from = "c1"
+to = "10.0.0.2"
+port = 80
+requests = 5
+)");
+  auto up = labctl({"up", file_});
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  auto c = labctl({"check", lab_, "handshakes"});
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+  EXPECT_THAT(c.out, HasSubstr("PASS  handshakes (handshakes)")) << c.out;
+  EXPECT_THAT(c.out, HasSubstr("[on host h1]")) << c.out;
+  EXPECT_THAT(c.out, ::testing::ContainsRegex("s1[^;]*passive \\+5")) << c.out;
+}
+
 // labctl test takes a lab across hosts as any other: up on every host (not this machine's
 // micro-VM), each check on its from-node's host, a JUnit report, and down everywhere; a
 // failing check (s1 has nothing on port 81) fails the run.

@@ -136,6 +136,21 @@ TEST_F(KernelMultiHost, DrAcrossTwoHostsRepliesBypassTheDirectorOverVxlan) {
   EXPECT_THAT(w["findings"].dump(), HasSubstr("captured on hosts h1, h2 over ssh"));
 }
 
+// dr-demo with the client alone on h1, the director and rs1 on h2, rs2 back on h1: every
+// check runs on the client's host and reads the director on another (its IPVS table through
+// `labctl ipvs --json`, its exact counters through /proc/net there), and passes.
+TEST_F(KernelMultiHost, ChecksReadTheDirectorOnAnotherHost) {
+  const std::string lab = "drr" + std::to_string(::getpid());
+  const std::string file = write_lab("dr-demo", lab, {{"client", 1}, {"director", 2}, {"rs1", 2}, {"rs2", 1}});
+  auto up = run_captured({kLabctl, "up", "--check", file}, Clock::now() + std::chrono::minutes(3));
+  ASSERT_TRUE(up) << up.error().str();
+  EXPECT_EQ(up->exit_code, 0) << up->out << up->err;
+  for (const char* check : {"vip-reachable", "http-through-vip", "balanced", "replies-bypass-director",
+                            "director-owns-vip"})
+    EXPECT_THAT(up->out, HasSubstr(std::string("PASS  ") + check)) << up->out;
+  EXPECT_THAT(up->out, HasSubstr("weights from the director's IPVS table (rr): rs1 1, rs2 1")) << up->out;
+}
+
 // ha-demo with dir1 (VRRP master, IPVS sync master) on h1 beside the client, dir2 (backup)
 // and both real servers on h2: VRRP adverts and the IPVS sync daemon's multicast must cross
 // the VXLAN, else dir2 would take the VIP too (split brain) and never learn a connection.

@@ -387,7 +387,11 @@ Result<SimHosts> SimHosts::start(int n, const std::string& program) {
       st.dir +
       "/cm/%C\n"
       "  ConnectTimeout 10\n"
-      "  LogLevel ERROR\n";
+      "  LogLevel ERROR\n"
+      // A labctl run on one host over ssh reaches the others as the controller does (a
+      // check there reading a node of another host): with this config (sshd: AcceptEnv).
+      "  SetEnv LABCTL_SSH_CONFIG=" +
+      st.dir + "/ssh_config\n";
   TRY(write_text(st.dir + "/ssh_config",
                  "# simulated hosts (tests/support/simhosts.h)\n" + config));
 

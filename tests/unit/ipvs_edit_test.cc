@@ -377,5 +377,36 @@ TEST(IpvsTableDirector, DefaultsToTheOneDirectorAndNamesWhatExists) {
   EXPECT_FALSE(pick_director(none, ""));
 }
 
+
+// A check on one host reads a director on another through `ipvs --json`: what ipvs_json
+// writes reads back as the same table (the connection table aside), and a field that is
+// missing or wrong is an error, not a zero.
+TEST(IpvsTableJson, ReadsBackWhatIpvsJsonWrites) {
+  IpvsTable t = sample_table();
+  name_ipvs_table(demo("dr-demo"), t);
+  t.services[0].service.flags |= IP_VS_SVC_F_PERSISTENT;
+  t.services[0].service.timeout = 300;
+  t.services[0].service.netmask = 0x00ffffff;  // 255.255.255.0 in network order
+  auto back = ipvs_table_from_json(ipvs_json(t));
+  ASSERT_TRUE(back) << back.error().str();
+  EXPECT_EQ(ipvs_json(*back).dump(), ipvs_json(t).dump());
+  ASSERT_EQ(back->services.size(), t.services.size());
+  const IpvsService& s = back->services[0].service;
+  EXPECT_EQ(s.netmask, 0x00ffffffu);
+  EXPECT_EQ(s.timeout, 300u);
+  ASSERT_FALSE(back->services[0].dests.empty());
+  EXPECT_EQ(back->services[0].dests[0].dest.method, t.services[0].dests[0].dest.method);
+  EXPECT_EQ(back->totals->exact.conns, 41u);
+
+  auto j = ipvs_json(t);
+  j["services"][0]["real_servers"][0].erase("weight");
+  auto missing = ipvs_table_from_json(j);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("weight"), std::string::npos) << missing.error().message;
+  j = ipvs_json(t);
+  j["services"][0]["real_servers"][0]["forward"] = "Teleport";
+  EXPECT_FALSE(ipvs_table_from_json(j));
+}
+
 }  // namespace
 }  // namespace labctl
