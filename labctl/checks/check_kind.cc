@@ -15,6 +15,7 @@
 #include "labctl/base/file.h"
 #include "labctl/checks/sched_judge.h"
 #include "labctl/kernel/ipvs_proc.h"
+#include "labctl/lab/agent_control.h"
 #include "labctl/lab/ipvs_table.h"
 #include "labctl/kernel/sysctl.h"
 
@@ -272,6 +273,51 @@ Result<std::vector<LinkInfo>> links_from_ip_json(const std::string& text) {
     if (auto m = master_of.find(i.name); m != master_of.end())
       for (const auto& x : out)
         if (x.name == m->second) i.master = x.index;
+  return out;
+}
+
+Status stop_agent_of(Ctx& ctx, const std::string& node, const std::string& agent, std::chrono::milliseconds wait) {
+  if (auto host = ctx.remote_host(node))
+    return ctx.on_host(*host, {"node", ctx.t.name, node, "stop-agent", agent}).map([](auto&&) {});
+  return stop_agent(ctx.t, node, agent, wait);
+}
+
+Status start_agent_of(Ctx& ctx, const std::string& node, const std::string& agent) {
+  if (auto host = ctx.remote_host(node))
+    return ctx.on_host(*host, {"node", ctx.t.name, node, "start-agent", agent}).map([](auto&&) {});
+  return start_agent(ctx.t, node, agent);
+}
+
+Result<std::vector<IpAddr>> addresses_from_ip_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) return fail("`ip -j addr` printed no JSON list: " + text.substr(0, 200));
+  std::vector<IpAddr> out;
+  try {
+    for (const auto& l : j)
+      for (const auto& a : l.value("addr_info", nlohmann::json::array())) {
+        auto ip = IpAddr::parse(a.at("local").get<std::string>());
+        if (!ip) return fail("`ip -j addr` printed a local address labctl cannot read: " + a.at("local").dump());
+        out.push_back(*ip);
+      }
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("`ip -j addr` printed JSON labctl cannot read: ") + e.what());
+  }
+  return out;
+}
+
+Result<std::vector<IpAddr>> addresses_of(Ctx& ctx, const std::string& node) {
+  if (auto host = ctx.remote_host(node)) {
+    auto text = ctx.on_host(*host, {"exec", ctx.t.name, node, "--", "ip", "-j", "addr", "show"});
+    if (!text) return tl::unexpected(text.error().context("reading " + node + "'s addresses on host " + *host));
+    return addresses_from_ip_json(*text);
+  }
+  std::vector<IpAddr> out;
+  TRY(ctx.in(node, [&]() -> Status {
+    TRY_ASSIGN(Rtnl rtnl, Rtnl::open());
+    TRY_ASSIGN(auto addrs, rtnl.addresses());
+    for (const auto& a : addrs) out.push_back(a.prefix.addr);
+    return {};
+  }));
   return out;
 }
 

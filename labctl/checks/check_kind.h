@@ -192,6 +192,15 @@ Result<DirectorCounters> director_counters(Ctx& ctx, const Node& director,
 [[nodiscard]] Result<std::vector<LinkInfo>> links_from_ip_json(const std::string& text);
 
 Result<std::vector<LinkInfo>> links_of(Ctx& ctx, const std::string& node);
+/// Stops (starts again) node's agent as `labctl node LAB NODE stop-agent|start-agent`
+/// does, here or on the node's host.
+[[nodiscard]] Status stop_agent_of(Ctx& ctx, const std::string& node, const std::string& agent,
+                                   std::chrono::milliseconds wait);
+[[nodiscard]] Status start_agent_of(Ctx& ctx, const std::string& node, const std::string& agent);
+/// `ip -j addr show` read as the interface addresses it lists (exposed for tests).
+[[nodiscard]] Result<std::vector<IpAddr>> addresses_from_ip_json(const std::string& text);
+/// Every address on node's interfaces, wherever it runs.
+[[nodiscard]] Result<std::vector<IpAddr>> addresses_of(Ctx& ctx, const std::string& node);
 
 /// What diagnose_lvs looks at for a kind (decide_causes).
 struct LvsFocus {

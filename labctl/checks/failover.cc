@@ -69,15 +69,8 @@ Result<std::vector<std::string>> holders(Ctx& ctx, const std::vector<Director>& 
                                          const IpAddr& vip) {
   std::vector<std::string> out;
   for (const auto& d : ds) {
-    bool has = false;
-    TRY(ctx.in(d.node->name, [&]() -> Status {
-      TRY_ASSIGN(Rtnl rtnl, Rtnl::open());
-      TRY_ASSIGN(auto addrs, rtnl.addresses());
-      for (const auto& a : addrs)
-        if (a.prefix.addr == vip) has = true;
-      return {};
-    }));
-    if (has) out.push_back(d.node->name);
+    TRY_ASSIGN(auto addrs, addresses_of(ctx, d.node->name));
+    if (std::find(addrs.begin(), addrs.end(), vip) != addrs.end()) out.push_back(d.node->name);
   }
   return out;
 }
@@ -95,33 +88,48 @@ struct Probe {
   std::string answer;  ///< The body, or the error.
 };
 
-// How the master fails and is restored (`how`).
+// How the master fails and is restored (`how`): here, or on the master's host (`labctl link`
+// and `labctl node` there) when it runs on another.
 struct Failure {
   std::string how;  ///< stop-keepalived, cut-link or crash-node
   std::string master;
   const Agent* agent = nullptr;
-  std::optional<LinkEnds> link;  ///< cut-link: the master's link to the clients.
+  std::string interface;         ///< cut-link: the master's interface toward the clients.
+  std::optional<LinkEnds> link;  ///< cut-link on this host: that link's ends.
 
   /// "dir1's keepalived was stopped", "dir1's link eth0 was cut", "dir1 crashed".
   [[nodiscard]] std::string what() const {
-    if (how == "cut-link") return master + "'s link " + link->interface + " was cut";
+    if (how == "cut-link") return master + "'s link " + interface + " was cut";
     if (how == "crash-node") return master + " crashed";
     return master + "'s keepalived was stopped";
   }
-  [[nodiscard]] Status fail(const Topology& t) const {
-    if (how == "cut-link") return set_link(t, *link, false).map([](auto&&) {});
-    if (how == "crash-node") return crash_node(t, master).map([](auto&&) {});
-    return stop_agent(t, master, agent->name, kKeepalivedStopGrace + 2000ms);
+  [[nodiscard]] Status fail(Ctx& ctx) const {
+    if (auto host = ctx.remote_host(master)) {
+      if (how == "cut-link") return elsewhere(ctx, *host, {"link", ctx.t.name, master + ":" + interface, "down"});
+      if (how == "crash-node") return elsewhere(ctx, *host, {"node", ctx.t.name, master, "crash"});
+    }
+    if (how == "cut-link") return set_link(ctx.t, *link, false).map([](auto&&) {});
+    if (how == "crash-node") return crash_node(ctx.t, master).map([](auto&&) {});
+    return stop_agent_of(ctx, master, agent->name, kKeepalivedStopGrace + 2000ms);
   }
-  [[nodiscard]] Status restore(const Topology& t) const {
-    if (how == "cut-link") return set_link(t, *link, true).map([](auto&&) {});
-    if (how == "crash-node") return start_node(t, master).map([](auto&&) {});
-    return start_agent(t, master, agent->name);
+  [[nodiscard]] Status restore(Ctx& ctx) const {
+    if (auto host = ctx.remote_host(master)) {
+      if (how == "cut-link") return elsewhere(ctx, *host, {"link", ctx.t.name, master + ":" + interface, "up"});
+      if (how == "crash-node") return elsewhere(ctx, *host, {"node", ctx.t.name, master, "start"});
+    }
+    if (how == "cut-link") return set_link(ctx.t, *link, true).map([](auto&&) {});
+    if (how == "crash-node") return start_node(ctx.t, master).map([](auto&&) {});
+    return start_agent_of(ctx, master, agent->name);
   }
   [[nodiscard]] std::string restored() const {
-    if (how == "cut-link") return master + "'s link " + link->interface + " is up again";
+    if (how == "cut-link") return master + "'s link " + interface + " is up again";
     if (how == "crash-node") return master + " runs again";
     return master + "'s keepalived runs again";
+  }
+
+ private:
+  static Status elsewhere(Ctx& ctx, const std::string& host, const std::vector<std::string>& args) {
+    return ctx.on_host(host, args).map([](auto&&) {});
   }
 };
 
@@ -166,9 +174,11 @@ Result<std::vector<Held>> open_held(const Check& c, const IpAddr& vip, uint16_t 
   return out;
 }
 
-// How many of `held` the connection table of the calling thread's namespace has.
-Result<int> known(const std::vector<Held>& held, const IpAddr& vip, uint16_t port) {
-  TRY_ASSIGN(auto table, ipvs::read_conn_table());
+// How many of `held` a director's connection table has, wherever it runs.
+Result<int> known(Ctx& ctx, const std::string& node, const std::vector<Held>& held, const IpAddr& vip,
+                  uint16_t port) {
+  TRY_ASSIGN(std::string text, ctx.read_proc(node, "net/ip_vs_conn"));
+  TRY_ASSIGN(auto table, ipvs::parse_conn_table(text));
   int n = 0;
   for (const auto& h : held)
     for (const auto& e : table)
@@ -181,6 +191,11 @@ Result<int> known(const std::vector<Held>& held, const IpAddr& vip, uint16_t por
 
 // Whether a director runs a backup sync daemon now, as its kernel says (GET_DAEMON).
 Result<bool> runs_backup_daemon(Ctx& ctx, const Node& n) {
+  if (auto host = ctx.remote_host(n.name)) {
+    // On its host, as ipvsadm reads the same GET_DAEMON there.
+    TRY_ASSIGN(std::string text, ctx.on_host(*host, {"exec", ctx.t.name, n.name, "--", "ipvsadm", "-L", "--daemon"}));
+    return text.find("backup sync daemon") != std::string::npos;
+  }
   bool backup = false;
   TRY(ctx.in(n.name, [&]() -> Status {
     TRY_ASSIGN(Ipvs ipvs, Ipvs::open(netns_name(ctx.t.name, n.name)));
@@ -209,12 +224,8 @@ std::string await_sync(Ctx& ctx, const std::vector<Director>& ds, const std::str
   for (;;) {
     bool all = true;
     for (const Node* n : learners) {
-      int k = 0;
-      (void)ctx.in(n->name, [&]() -> Status {
-        TRY_ASSIGN(k, known(held, vip, port));
-        return {};
-      });
-      learned[n->name] = k;
+      auto k = known(ctx, n->name, held, vip, port);
+      learned[n->name] = k ? *k : 0;
       all = all && k == static_cast<int>(held.size());
     }
     if (all || Clock::now() >= until) break;
@@ -247,10 +258,9 @@ std::string ask_held(std::vector<Held>& held, const IpAddr& vip, uint16_t port, 
   return why.empty() ? text : text + " (" + why + ")";
 }
 
-// cut-link's link: the interface the master's VRRP adverts go out on (where the clients
+// cut-link's interface: the one the master's VRRP adverts go out on (where the clients
 // are), else the one on the VIP's subnet.
-Result<LinkEnds> client_side_link(const Topology& t, const Node& n, const Agent& a,
-                                  const IpAddr& vip) {
+Result<std::string> client_side_interface(const Node& n, const Agent& a, const IpAddr& vip) {
   std::string ifname;
   if (a.keepalived && a.keepalived->vrrp) ifname = a.keepalived->vrrp->interface;
   for (const auto& i : n.interfaces)
@@ -260,7 +270,7 @@ Result<LinkEnds> client_side_link(const Topology& t, const Node& n, const Agent&
     return labctl::fail("cut-link: " + n.name + " has no VRRP interface and no interface on " +
                             vip.str() + "'s subnet to cut",
                         "use how = \"stop-keepalived\" or \"crash-node\"");
-  return resolve_link(t, n.name, ifname);
+  return ifname;
 }
 
 CheckResult failover(Ctx& ctx, const Check& c) {
@@ -329,12 +339,17 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   for (const auto& d : ds)
     if (d.node->name == master) md = &d;
   ctx.report(master + " holds " + c.to_text);
-  Failure failure{c.params.text("how"), master, md->agent, std::nullopt};
+  Failure failure{c.params.text("how"), master, md->agent, {}, std::nullopt};
   if (failure.how.empty()) failure.how = "stop-keepalived";
   if (failure.how == "cut-link") {
-    auto l = client_side_link(ctx.t, *md->node, *md->agent, vip);
-    if (!l) return failed(c, l.error().str());
-    failure.link = *l;
+    auto i = client_side_interface(*md->node, *md->agent, vip);
+    if (!i) return failed(c, i.error().str());
+    failure.interface = *i;
+    if (!ctx.remote_host(master)) {
+      auto l = resolve_link(ctx.t, master, *i);
+      if (!l) return failed(c, l.error().str());
+      failure.link = *l;
+    }
   }
 
   // The client asks all along, on a thread of its own inside its namespace.
@@ -395,7 +410,7 @@ CheckResult failover(Ctx& ctx, const Check& c) {
   std::string detail;
   bool ok = true;
   const auto stopped_at = Clock::now();
-  Status st = failure.fail(ctx.t);
+  Status st = failure.fail(ctx);
   if (!st) {
     finish_probing();
     return failed(c, failure.how + " on " + master + ": " + st.error().str());
@@ -505,7 +520,7 @@ CheckResult failover(Ctx& ctx, const Check& c) {
 
   // Restore: the master runs again, and one director holds the VIP.
   const auto restart_at = Clock::now();
-  if (Status s = failure.restore(ctx.t); !s) {
+  if (Status s = failure.restore(ctx); !s) {
     return failed(c, detail + "; restoring failed: " + s.error().str());
   }
   std::vector<std::string> after;

@@ -91,7 +91,7 @@ CheckResult health(Ctx& ctx, const Check& c) {
   };
 
   const auto stopped_at = Clock::now();
-  if (Status s = stop_agent(ctx.t, server, agent->name, 5s); !s)
+  if (Status s = stop_agent_of(ctx, server, agent->name, 5s); !s)
     return failed(c, "stopping " + server + ":" + agent->name + ": " + s.error().str());
   ctx.report("stopped " + server + ":" + agent->name);
   auto left = await(gone, stopped_at, ctx.deadline.end);
@@ -110,7 +110,7 @@ CheckResult health(Ctx& ctx, const Check& c) {
   }
   // Restoring is not cut short by the deadline: the lab must be left as it was found.
   const auto started_at = Clock::now();
-  if (Status s = start_agent(ctx.t, server, agent->name); !s)
+  if (Status s = start_agent_of(ctx, server, agent->name); !s)
     return failed(c, detail + "; starting " + server + ":" + agent->name +
                          " again failed: " + s.error().str());
   auto back = await("in", started_at, std::max(ctx.deadline.end, started_at + 10s));

@@ -150,7 +150,7 @@ std::vector<std::string> candidates(Arg kind, const std::vector<std::string>& be
       if (auto t = kept_topology(lab))
         for (const auto& n : t->nodes) out.push_back(n.name);
       break;
-    case Arg::NodeVerb: out = {"crash", "start"}; break;
+    case Arg::NodeVerb: out = {"crash", "start", "stop-agent", "start-agent"}; break;
   }
   return out;
 }

@@ -190,5 +190,22 @@ TEST_F(KernelMultiHost, VrrpAndIpvsSyncCrossHostsAndDir2TakesOverWhenDir1Crashes
   EXPECT_EQ(after->exit_code, 0) << after->out << after->err;
 }
 
+// ha-demo's own checks with the VRRP master elsewhere: the client on h1, dir1 (master) on
+// h2, dir2 on h1. failover runs on the client's host, reads who holds the VIP on both
+// hosts, stops dir1's keepalived on h2 (`labctl node ... stop-agent` there), and its 8 held
+// connections survive on dir2 by the sync daemon across the VXLAN; health reads the
+// director's table on h2.
+TEST_F(KernelMultiHost, FailoverAndHealthWithTheMasterOnAnotherHost) {
+  const std::string lab = "hay" + std::to_string(::getpid());
+  const std::string file =
+      write_lab("ha-demo", lab, {{"client", 1}, {"dir1", 2}, {"dir2", 1}, {"rs1", 2}, {"rs2", 1}});
+  auto up = run_captured({kLabctl, "up", "--check", file}, Clock::now() + std::chrono::minutes(4));
+  ASSERT_TRUE(up) << up.error().str();
+  EXPECT_EQ(up->exit_code, 0) << up->out << up->err;
+  EXPECT_THAT(up->out, HasSubstr("PASS  failover (failover)")) << up->out;
+  EXPECT_THAT(up->out, HasSubstr("8 of 8")) << up->out;
+  EXPECT_THAT(up->out, HasSubstr("PASS  rs1-health (health)")) << up->out;
+}
+
 }  // namespace
 }  // namespace labctl

@@ -47,5 +47,21 @@ TEST(RemoteReads, LinksFromIproute2Json) {
   EXPECT_FALSE(links_from_ip_json(R"([{"ifname":"eth0"}])"));  // no ifindex
 }
 
+// Who holds the VIP on another host: the addresses `ip -j addr show` lists there.
+TEST(RemoteReads, AddressesFromIproute2Json) {
+  auto a = addresses_from_ip_json(R"([
+ {"ifindex":1,"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8},
+                                        {"family":"inet6","local":"::1","prefixlen":128}]},
+ {"ifindex":2,"ifname":"eth0","addr_info":[{"family":"inet","local":"10.10.0.2","prefixlen":24},
+                                          {"family":"inet","local":"10.10.0.100","prefixlen":32}]},
+ {"ifindex":3,"ifname":"tunl0","addr_info":[]}])");
+  ASSERT_TRUE(a) << a.error().str();
+  ASSERT_EQ(a->size(), 4u);
+  EXPECT_EQ((*a)[3], *IpAddr::parse("10.10.0.100"));
+  EXPECT_EQ((*a)[1], *IpAddr::parse("::1"));
+  EXPECT_FALSE(addresses_from_ip_json(R"([{"addr_info":[{"local":"not-an-address"}]}])"));
+  EXPECT_FALSE(addresses_from_ip_json("Cannot find device"));
+}
+
 }  // namespace
 }  // namespace labctl::check_kind
