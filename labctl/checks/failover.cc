@@ -103,24 +103,8 @@ struct Failure {
     if (how == "crash-node") return master + " crashed";
     return master + "'s keepalived was stopped";
   }
-  [[nodiscard]] Status fail(Ctx& ctx) const {
-    if (auto host = ctx.remote_host(master)) {
-      if (how == "cut-link") return elsewhere(ctx, *host, {"link", ctx.t.name, master + ":" + interface, "down"});
-      if (how == "crash-node") return elsewhere(ctx, *host, {"node", ctx.t.name, master, "crash"});
-    }
-    if (how == "cut-link") return set_link(ctx.t, *link, false).map([](auto&&) {});
-    if (how == "crash-node") return crash_node(ctx.t, master).map([](auto&&) {});
-    return stop_agent_of(ctx, master, agent->name, kKeepalivedStopGrace + 2000ms);
-  }
-  [[nodiscard]] Status restore(Ctx& ctx) const {
-    if (auto host = ctx.remote_host(master)) {
-      if (how == "cut-link") return elsewhere(ctx, *host, {"link", ctx.t.name, master + ":" + interface, "up"});
-      if (how == "crash-node") return elsewhere(ctx, *host, {"node", ctx.t.name, master, "start"});
-    }
-    if (how == "cut-link") return set_link(ctx.t, *link, true).map([](auto&&) {});
-    if (how == "crash-node") return start_node(ctx.t, master).map([](auto&&) {});
-    return start_agent_of(ctx, master, agent->name);
-  }
+  [[nodiscard]] Status fail(Ctx& ctx) const { return apply(ctx, false); }
+  [[nodiscard]] Status restore(Ctx& ctx) const { return apply(ctx, true); }
   [[nodiscard]] std::string restored() const {
     if (how == "cut-link") return master + "'s link " + interface + " is up again";
     if (how == "crash-node") return master + " runs again";
@@ -128,8 +112,20 @@ struct Failure {
   }
 
  private:
-  static Status elsewhere(Ctx& ctx, const std::string& host, const std::vector<std::string>& args) {
-    return ctx.on_host(host, args).map([](auto&&) {});
+  // The failure (back: its undoing), here or on the master's host.
+  Status apply(Ctx& ctx, bool back) const {
+    if (how == "cut-link" || how == "crash-node") {
+      if (auto host = ctx.remote_host(master)) {
+        auto args = how == "cut-link"
+                        ? std::vector<std::string>{"link", ctx.t.name, master + ":" + interface, back ? "up" : "down"}
+                        : std::vector<std::string>{"node", ctx.t.name, master, back ? "start" : "crash"};
+        return ctx.on_host(*host, args).map([](auto&&) {});
+      }
+      if (how == "cut-link") return set_link(ctx.t, *link, back).map([](auto&&) {});
+      return (back ? start_node(ctx.t, master) : crash_node(ctx.t, master)).map([](auto&&) {});
+    }
+    return back ? start_agent_of(ctx, master, agent->name)
+                : stop_agent_of(ctx, master, agent->name, kKeepalivedStopGrace + 2000ms);
   }
 };
 
