@@ -19,6 +19,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <latch>
 #include <thread>
 #include <vector>
 
@@ -139,9 +140,14 @@ class Worker {
       : ai_(ai), request_(request), cs_(static_cast<size_t>(conns)), next_(next), count_(count), t0_(t0),
         deadline_(deadline), rate_(rate), phase_(phase), keep_alive_(keep_alive) {}
 
+  /// Every worker's connections take their first request before any worker goes on
+  /// (closed loop: else a worker started late finds the whole count taken by one already
+  /// running, and --concurrency N would use fewer than N connections on a loaded machine).
+  void start_together(std::latch* l) { together_ = l; }
   LoadTally run();
 
  private:
+  std::latch* together_ = nullptr;
   bool open(LoadConn& c, size_t i);
   void send_some(LoadConn& c, size_t i);
   bool start(size_t i, Clock::time_point due);
@@ -305,9 +311,11 @@ LoadTally Worker::run() {
   if (ep_ < 0) {
     std::fprintf(stderr, "labagent: epoll: %s\n", std::strerror(errno));
     tally_.errors["error epoll"] += cs_.size();
+    if (together_) together_->count_down();
     return tally_;
   }
   for (size_t i = 0; i < cs_.size(); ++i) next_request(i);
+  if (together_) together_->arrive_and_wait();
   char buf[65536];
   epoll_event evs[64];
   auto next_scan = Clock::now() + std::chrono::milliseconds(100);
@@ -432,6 +440,7 @@ int run_load(const Options& o) {
   const int threads = std::min(o.concurrency, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   std::vector<LoadTally> tallies(static_cast<size_t>(threads));
   std::vector<std::thread> workers;
+  std::latch together(threads);
   for (int t = 0; t < threads; ++t) {
     const int conns = o.concurrency / threads + (t < o.concurrency % threads);
     // Open loop: each thread its share of the rate, its schedule offset from the others'.
@@ -439,6 +448,7 @@ int run_load(const Options& o) {
     const double phase = static_cast<double>(t) / threads;
     auto work = [&, t, conns, share, phase] {
       Worker w(res, request, conns, next, o.count, t0, deadline, share, phase, o.keep_alive);
+      w.start_together(&together);
       tallies[static_cast<size_t>(t)] = w.run();
     };
     if (t + 1 < threads) workers.emplace_back(work);
