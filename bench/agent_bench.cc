@@ -44,6 +44,7 @@
 #include "labctl/lab/lifecycle.h"
 #include "labctl/plan/agent.h"
 #include "labctl/plan/planner.h"
+#include "bench/median.h"
 
 namespace labctl {
 namespace {
@@ -54,11 +55,6 @@ constexpr const char* kLab = "benchag";
 constexpr const char* kServerIp = "10.99.0.2";
 constexpr int kLabagentPort = 80;
 constexpr int kBusyboxPort = 8080;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 [[noreturn]] void fail(const std::string& what, const std::string& hint = "") {
   std::fprintf(stderr, "labagent_bench: %s\n", what.c_str());

@@ -21,16 +21,12 @@
 #include "labctl/kernel/netns.h"
 #include "labctl/kernel/qdisc.h"
 #include "labctl/kernel/rtnl.h"
+#include "bench/median.h"
 
 namespace labctl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 void die_on(const Status& st, const char* what) {
   if (st) return;

@@ -33,6 +33,7 @@
 #include "labctl/plan/render.h"
 #include "labctl/plan/planner.h"
 #include "labctl/model/load.h"
+#include "bench/median.h"
 
 namespace labctl {
 namespace {
@@ -41,11 +42,6 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 template <class T>

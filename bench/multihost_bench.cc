@@ -24,16 +24,12 @@
 
 #include "labctl/kernel/process.h"
 #include "tests/support/simhosts.h"
+#include "bench/median.h"
 
 namespace labctl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 std::string self_dir() {
   std::error_code ec;
