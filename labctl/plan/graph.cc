@@ -166,6 +166,29 @@ std::string mermaid_text(const std::string& s) {
   return out;
 }
 
+// The lab's nodes and switches as a graph draws them: on one host, all at the top level;
+// across hosts (docs/multihost.md), a group per host around its nodes and the switches only
+// it has, then each stretched switch between the groups. open(host) and close() draw a
+// group's frame; node(n, indent) and sw(s, indent) a node and a switch.
+template <class Open, class Close, class NodeLine, class SwitchLine>
+void draw_grouped(const Topology& t, Open open, Close close, NodeLine node, SwitchLine sw) {
+  if (!multi_host(t)) {
+    for (const auto& n : t.nodes) node(n, "  ");
+    for (const auto& s : t.switches) sw(s, "  ");
+    return;
+  }
+  for (const auto& h : lab_hosts(t)) {
+    open(h);
+    for (const auto& n : t.nodes)
+      if (host_of(t, n) == h) node(n, "    ");
+    for (const auto& s : t.switches)
+      if (auto on = switch_hosts(t, s); on.size() == 1 && on[0] == h) sw(s, "    ");
+    close();
+  }
+  for (const auto& s : t.switches)
+    if (switch_hosts(t, s).size() > 1) sw(s, "  ");
+}
+
 }  // namespace
 
 std::string render_dot(const Topology& t) {
@@ -185,24 +208,13 @@ std::string render_dot(const Topology& t) {
     out << indent << dot_switch_id(sw.name) << " [shape=ellipse, style=filled, fillcolor=\"#eeeeee\", label="
         << dot_label(switch_lines(t, sw)) << "];\n";
   };
-  if (!multi_host(t)) {
-    for (const auto& n : t.nodes) node_line(n, "  ");
-    for (const auto& sw : t.switches) switch_line(sw, "  ");
-  } else {
-    // A lab across hosts (docs/multihost.md): a box per host around its nodes and the
-    // switches it alone has; a stretched switch stands between the boxes.
-    for (const auto& h : lab_hosts(t)) {
-      out << "  subgraph " << dot_quote("cluster_host:" + h) << " {\n    label=" << dot_quote(host_title(t, h))
-          << "; style=dashed; color=\"#808080\";\n";
-      for (const auto& n : t.nodes)
-        if (host_of(t, n) == h) node_line(n, "    ");
-      for (const auto& sw : t.switches)
-        if (auto on = switch_hosts(t, sw); on.size() == 1 && on[0] == h) switch_line(sw, "    ");
-      out << "  }\n";
-    }
-    for (const auto& sw : t.switches)
-      if (switch_hosts(t, sw).size() > 1) switch_line(sw, "  ");
-  }
+  draw_grouped(
+      t,
+      [&](const std::string& h) {
+        out << "  subgraph " << dot_quote("cluster_host:" + h) << " {\n    label=" << dot_quote(host_title(t, h))
+            << "; style=dashed; color=\"#808080\";\n";
+      },
+      [&] { out << "  }\n"; }, node_line, switch_line);
   auto depth = link_depths(t);
   for (const auto& n : t.nodes)
     for (const auto& i : n.interfaces) {
@@ -252,21 +264,12 @@ std::string render_mermaid(const Topology& t) {
     for (const auto& l : switch_lines(t, sw)) label += (label.empty() ? "" : "<br/>") + mermaid_text(l);
     out << indent << mermaid_id("s_", sw.name) << "((\"" << label << "\"))\n";
   };
-  if (!multi_host(t)) {
-    for (const auto& n : t.nodes) node_line(n, "  ");
-    for (const auto& sw : t.switches) switch_line(sw, "  ");
-  } else {
-    for (const auto& h : lab_hosts(t)) {
-      out << "  subgraph " << mermaid_id("h_", h) << "[\"" << mermaid_text(host_title(t, h)) << "\"]\n";
-      for (const auto& n : t.nodes)
-        if (host_of(t, n) == h) node_line(n, "    ");
-      for (const auto& sw : t.switches)
-        if (auto on = switch_hosts(t, sw); on.size() == 1 && on[0] == h) switch_line(sw, "    ");
-      out << "  end\n";
-    }
-    for (const auto& sw : t.switches)
-      if (switch_hosts(t, sw).size() > 1) switch_line(sw, "  ");
-  }
+  draw_grouped(
+      t,
+      [&](const std::string& h) {
+        out << "  subgraph " << mermaid_id("h_", h) << "[\"" << mermaid_text(host_title(t, h)) << "\"]\n";
+      },
+      [&] { out << "  end\n"; }, node_line, switch_line);
   for (const auto& n : t.nodes)
     for (const auto& i : n.interfaces) {
       if (!i.sw.empty())
