@@ -220,6 +220,40 @@ TEST_F(LiveEditHost, NodeCrashKillsItsAgentsAndStartBringsThemBack) {
   EXPECT_EQ(again_rc, 0) << again;
 }
 
+// stop-agent stops one agent through its supervisor (the node keeps its links), start-agent
+// brings it back ready; a missing or unknown agent name is bad usage naming the agents.
+TEST_F(LiveEditHost, NodeStopAgentAndStartAgent) {
+  auto before = read_agent_state(lab_, "server", "web");
+  ASSERT_TRUE(before);
+  auto [stop, stop_rc] = run("node " + lab_ + " server stop-agent web");
+  ASSERT_EQ(stop_rc, 0) << stop;
+  EXPECT_THAT(stop, HasSubstr("server's agent web stopped"));
+  EXPECT_FALSE(test::alive(before->supervisor));
+  EXPECT_FALSE(test::alive(before->pid));
+  EXPECT_TRUE(link_in(ns("server"), "eth0").up);
+  auto [check, check_rc] = run("check " + lab_);
+  EXPECT_NE(check_rc, 0) << check;
+  auto [start, start_rc] = run("node " + lab_ + " server start-agent web");
+  ASSERT_EQ(start_rc, 0) << start;
+  auto after = read_agent_state(lab_, "server", "web");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->state, "running");
+  EXPECT_TRUE(test::alive(after->supervisor));
+  auto [again, again_rc] = check_until_passes(lab_);
+  EXPECT_EQ(again_rc, 0) << again;
+
+  auto [no_name, no_name_rc] = run("node " + lab_ + " server stop-agent");
+  EXPECT_EQ(no_name_rc, 2) << no_name;
+  EXPECT_THAT(no_name, HasSubstr("stop-agent needs the agent's name"));
+  auto [unknown, unknown_rc] = run("node " + lab_ + " server stop-agent nope");
+  EXPECT_EQ(unknown_rc, 2) << unknown;
+  EXPECT_THAT(unknown, HasSubstr("node server has no agent nope"));
+  EXPECT_THAT(unknown, HasSubstr("its agents: web"));
+  auto [extra, extra_rc] = run("node " + lab_ + " server crash web");
+  EXPECT_EQ(extra_rc, 2) << extra;
+  EXPECT_THAT(extra, HasSubstr("crash takes no agent"));
+}
+
 TEST_F(LiveEditHost, DownAfterEveryKindOfEditLeavesNothing) {
   ASSERT_EQ(run("link " + lab_ + " router:eth1 down").second, 0);
   ASSERT_EQ(run("link " + lab_ + " client:eth0 impair rate=1mbit").second, 0);
